@@ -1,0 +1,91 @@
+// Byte sinks and sources for traces: files (POSIX fds) and memory.
+//
+// A trace writer hands every frame to ByteSink::Write in one call (the
+// preamble and header frame together), so a sink that needs frame boundaries
+// (the agent's spool, the gRPC stream) gets them for free.
+#ifndef FAULTLAB_ENGINE_TRACE_IO_H_
+#define FAULTLAB_ENGINE_TRACE_IO_H_
+
+#include <cstddef>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace faultlab::trace {
+
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual absl::Status Write(absl::string_view bytes) = 0;
+  // Makes everything written so far durable where the sink supports it.
+  virtual absl::Status Sync() { return absl::OkStatus(); }
+};
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to `n` bytes; returns 0 only at the end of the input.
+  virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+};
+
+// Appends to a string it does not own.
+class StringSink : public ByteSink {
+ public:
+  explicit StringSink(std::string* out) : out_(out) {}
+  absl::Status Write(absl::string_view bytes) override {
+    out_->append(bytes.data(), bytes.size());
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string* out_;
+};
+
+// Reads from memory it does not own.
+class MemorySource : public ByteSource {
+ public:
+  explicit MemorySource(absl::string_view data) : data_(data) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+
+ private:
+  absl::string_view data_;
+  size_t pos_ = 0;
+};
+
+// A file written through a POSIX fd. Open() creates or truncates; errors name
+// the path and the errno text.
+class FileSink : public ByteSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<FileSink>> Open(const std::string& path);
+  ~FileSink() override;
+  absl::Status Write(absl::string_view bytes) override;
+  absl::Status Sync() override;
+  absl::Status Close();
+
+ private:
+  FileSink(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_;
+};
+
+class FileSource : public ByteSource {
+ public:
+  // "-" reads standard input.
+  static absl::StatusOr<std::unique_ptr<FileSource>> Open(const std::string& path);
+  ~FileSource() override;
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+  // Total size if the file is regular (for progress), else 0.
+  size_t size_bytes() const { return size_bytes_; }
+
+ private:
+  FileSource(std::string path, int fd, size_t size) : path_(std::move(path)), fd_(fd), size_bytes_(size) {}
+  std::string path_;
+  int fd_;
+  size_t size_bytes_;
+};
+
+}  // namespace faultlab::trace
+
+#endif  // FAULTLAB_ENGINE_TRACE_IO_H_

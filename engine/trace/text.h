@@ -1,0 +1,60 @@
+// Human-readable forms of trace data: one line per event for `faultlab dump`,
+// the header as `key: value` lines, and TraceSummary for `faultlab stat`.
+// Integers only, so the text of a trace is the same on every machine.
+#ifndef FAULTLAB_ENGINE_TRACE_TEXT_H_
+#define FAULTLAB_ENGINE_TRACE_TEXT_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "engine/trace/event.h"
+#include "engine/trace/reader.h"
+#include "proto/trace.pb.h"
+
+namespace faultlab::trace {
+
+// "     12 t=1234 mmu_fault as=1 vm=1 addr=0x... outcome=handled ..."
+std::string FormatEvent(uint64_t index, const Event& e);
+
+// Multi-line "key: value" description of a header.
+std::string FormatHeader(const TraceHeader& h);
+
+absl::string_view CaptureSourceName(CaptureSource s);
+absl::string_view FaultOutcomeName(FaultOutcome o);
+
+// Counts over a whole trace, fed one event at a time.
+class TraceSummary {
+ public:
+  // Fault-latency buckets: 1 us * 2^k for k = 0..20 (DESIGN's fixed buckets),
+  // plus +Inf.
+  static constexpr int kLatencyBuckets = 22;
+
+  void Add(const Event& e);
+  // Multi-line text; `reader` supplies byte and chunk counts and damage.
+  std::string Format(const ReaderStats& reader) const;
+
+  uint64_t events() const { return events_; }
+  uint64_t count(EventKind k) const { return k < 64 ? by_kind_[k] : 0; }
+  uint64_t faults_by_outcome(FaultOutcome o) const { return o < 8 ? by_outcome_[o] : 0; }
+  // Latency at `permille` (e.g. 990 for p99) as the upper bound of its bucket, ns.
+  uint64_t LatencyQuantileNs(int permille) const;
+
+ private:
+  uint64_t events_ = 0;
+  uint64_t first_ns_ = 0;
+  uint64_t last_ns_ = 0;
+  std::array<uint64_t, 64> by_kind_{};
+  std::array<uint64_t, 8> by_outcome_{};
+  std::array<uint64_t, kLatencyBuckets> latency_buckets_{};
+  uint64_t latency_max_ns_ = 0;
+  uint64_t latency_sum_ns_ = 0;
+  uint64_t fault_pages_ = 0;
+  uint64_t fault_pt_pages_ = 0;
+  std::array<uint64_t, 4> alloc_failures_{};
+  uint64_t heap_grow_fallbacks_ = 0;
+};
+
+}  // namespace faultlab::trace
+
+#endif  // FAULTLAB_ENGINE_TRACE_TEXT_H_
