@@ -1,8 +1,11 @@
 #include "engine/trace/text.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace faultlab::trace {
 namespace {
@@ -185,6 +188,21 @@ std::string FormatHeader(const TraceHeader& h) {
   return s;
 }
 
+absl::Status Dump(TraceReader& reader, uint64_t limit,
+                  const std::function<void(absl::string_view)>& emit) {
+  if (absl::Status s = reader.Open(); !s.ok()) return s;
+  const std::string header = FormatHeader(reader.header());
+  for (absl::string_view line : absl::StrSplit(header, '\n', absl::SkipEmpty())) emit(line);
+  emit("--");
+  Event e;
+  uint64_t n = 0;
+  while ((limit == 0 || n < limit) && reader.Next(&e)) {
+    emit(FormatEvent(reader.event_index(), e));
+    ++n;
+  }
+  return reader.status();
+}
+
 void TraceSummary::Add(const Event& e) {
   if (events_ == 0) first_ns_ = e.virtual_ns;
   last_ns_ = e.virtual_ns;
@@ -223,7 +241,8 @@ uint64_t TraceSummary::LatencyQuantileNs(int permille) const {
   for (int b = 0; b < kLatencyBuckets; ++b) {
     seen += latency_buckets_[b];
     if (seen >= rank && latency_buckets_[b] > 0) {
-      return b == kLatencyBuckets - 1 ? latency_max_ns_ : 1000ULL << b;
+      // The bucket's upper bound, but never above the largest value seen.
+      return b == kLatencyBuckets - 1 ? latency_max_ns_ : std::min<uint64_t>(1000ULL << b, latency_max_ns_);
     }
   }
   return latency_max_ns_;

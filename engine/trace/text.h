@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/trace/event.h"
@@ -16,6 +17,12 @@ namespace faultlab::trace {
 
 // "     12 t=1234 mmu_fault as=1 vm=1 addr=0x... outcome=handled ..."
 std::string FormatEvent(uint64_t index, const Event& e);
+
+// Streams a whole dump: the header lines, a "--" line, then one line per event
+// (at most `limit` events; 0 = all), each passed to `emit` without a newline.
+// Returns the reader's status at the end.
+absl::Status Dump(TraceReader& reader, uint64_t limit,
+                  const std::function<void(absl::string_view)>& emit);
 
 // Multi-line "key: value" description of a header.
 std::string FormatHeader(const TraceHeader& h);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The faultlab binary driven as a user would: verbs, exit codes, messages.
+set -u
+fl=$1
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+failures=0
+
+check() {  # check NAME EXPECTED_EXIT EXPECTED_STDERR_SUBSTRING -- COMMAND...
+  local name=$1 want=$2 substr=$3; shift 4
+  local out err rc
+  out=$("$@" 2>"$tmp/err") ; rc=$?
+  err=$(cat "$tmp/err")
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want; stderr: $err"; failures=$((failures + 1)); return
+  fi
+  if [ -n "$substr" ] && ! grep -qF -- "$substr" "$tmp/err"; then
+    echo "FAIL $name: stderr lacks '$substr': $err"; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name"
+}
+
+check "no args is usage" 2 "" -- "$fl"
+check "help" 0 "" -- "$fl" help
+check "verb help" 0 "" -- "$fl" dump --help
+check "unknown verb" 2 "unknown verb 'frobnicate'" -- "$fl" frobnicate
+check "unknown option" 2 "unknown option '--limt'" -- "$fl" dump x --limt 3
+check "missing file arg" 2 "missing FILE argument" -- "$fl" stat
+check "bad number" 2 "'many' is not a non-negative integer" -- "$fl" synth -o "$tmp/a" --events many
+check "bad mix" 2 "unknown mix 'wobbly'" -- "$fl" synth -o "$tmp/a" --mix wobbly
+check "synth" 0 "" -- "$fl" synth -o "$tmp/t.fltrace" --events 5000 --mix fault-heavy
+check "flags after file" 0 "" -- "$fl" dump "$tmp/t.fltrace" --limit 3
+check "flags before file" 0 "" -- "$fl" dump --limit=3 "$tmp/t.fltrace"
+check "stat" 0 "" -- "$fl" stat "$tmp/t.fltrace"
+check "missing file" 4 "nope.fltrace: cannot open" -- "$fl" stat "$tmp/nope.fltrace"
+check "unwritable output" 4 "cannot create" -- "$fl" synth -o "$tmp/no/such/dir/x"
+
+# Damage: truncate the trace mid-chunk.
+head -c 3000 "$tmp/t.fltrace" >"$tmp/cut.fltrace"
+check "truncated" 3 "$tmp/cut.fltrace: offset " -- "$fl" dump "$tmp/cut.fltrace"
+check "truncated, skip-damaged" 0 "skipped 1 damaged chunk" -- "$fl" dump "$tmp/cut.fltrace" --skip-damaged
+printf 'hello world, not a trace' >"$tmp/text.fltrace"
+check "not a trace" 3 "offset 0: not a faultlab trace (bad magic)" -- "$fl" stat "$tmp/text.fltrace"
+
+# Same input, same bytes out.
+"$fl" synth -o "$tmp/a.fltrace" --events 3000 --seed 9 >/dev/null
+"$fl" synth -o "$tmp/b.fltrace" --events 3000 --seed 9 >/dev/null
+if cmp -s "$tmp/a.fltrace" "$tmp/b.fltrace"; then echo "ok   deterministic synth"; else
+  echo "FAIL deterministic synth"; failures=$((failures + 1)); fi
+if "$fl" stat "$tmp/a.fltrace" | grep -q '^\*\* synthetic trace'; then echo "ok   says synthetic"; else
+  echo "FAIL stat does not say synthetic"; failures=$((failures + 1)); fi
+if [ "$("$fl" dump "$tmp/a.fltrace" | sed -n '/^--$/,$p' | wc -l)" -eq 3001 ]; then echo "ok   dump lines"; else
+  echo "FAIL dump line count"; failures=$((failures + 1)); fi
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }

@@ -1,0 +1,107 @@
+// Golden test of the trace format: traces/golden-all-kinds.fltrace must
+//  1. read back to exactly traces/golden-all-kinds.dump.txt, and
+//  2. be byte-identical to what this build writes for the same synthetic input
+//     (so an unintended change of the encoding fails here).
+// To accept an intended change, rewrite both files on purpose:
+//   bazel run //tests/golden:trace_golden_test -- --update
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "engine/trace/synthetic.h"
+#include "engine/trace/text.h"
+#include "engine/trace/writer.h"
+
+namespace faultlab {
+namespace {
+
+bool g_update = false;
+
+constexpr char kTrace[] = "traces/golden-all-kinds.fltrace";
+constexpr char kDump[] = "traces/golden-all-kinds.dump.txt";
+constexpr int kEvents = 400;
+constexpr uint64_t kSeed = 2026;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+// Where --update writes: the source tree (bazel run sets this variable).
+std::string SourcePath(const char* rel) {
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return ws ? std::string(ws) + "/" + rel : rel;
+}
+
+std::string WriteGoldenTrace() {
+  std::string bytes;
+  trace::StringSink sink(&bytes);
+  trace::WriterOptions opts;
+  opts.max_events_per_chunk = 128;  // several chunks, so chunking is covered
+  // No compression: the golden bytes pin our own encoding, not libzstd's output
+  // (zstd chunks are covered by the round-trip and corruption tests).
+  opts.codec = trace::CODEC_NONE;
+  trace::TraceWriter writer(&sink, trace::SyntheticHeader(trace::Mix::kAllKinds, kSeed), opts);
+  trace::SyntheticGenerator gen(trace::Mix::kAllKinds, kSeed);
+  trace::Event e;
+  for (int i = 0; i < kEvents; ++i) {
+    gen.Next(&e);
+    if (!writer.Append(e).ok()) std::abort();
+  }
+  if (!writer.Finish().ok()) std::abort();
+  return bytes;
+}
+
+std::string DumpOf(const std::string& bytes, const char* name) {
+  trace::MemorySource src(bytes);
+  trace::TraceReader reader(&src, name);
+  std::string out;
+  absl::Status s = trace::Dump(reader, 0, [&](absl::string_view line) {
+    out.append(line.data(), line.size());
+    out.push_back('\n');
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+TEST(TraceGoldenTest, EncodingAndDumpAreStable) {
+  const std::string written = WriteGoldenTrace();
+  if (g_update) {
+    WriteFile(SourcePath(kTrace), written);
+    WriteFile(SourcePath(kDump), DumpOf(written, kTrace));
+    GTEST_SKIP() << "rewrote " << kTrace << " and " << kDump;
+  }
+  const std::string golden = ReadFile(kTrace);
+  ASSERT_FALSE(golden.empty()) << kTrace << " missing; run with --update";
+  EXPECT_EQ(DumpOf(golden, kTrace), ReadFile(kDump))
+      << "the reader's view of the golden trace changed";
+  EXPECT_TRUE(written == golden)
+      << "this build encodes the golden input differently (" << written.size() << " vs "
+      << golden.size() << " bytes); if intended, run with --update and bump the format "
+      << "version if old readers cannot read the new bytes";
+}
+
+}  // namespace
+}  // namespace faultlab
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--update") == 0) faultlab::g_update = true;
+  }
+  return RUN_ALL_TESTS();
+}
