@@ -1,0 +1,56 @@
+// Profile: the hardware and board facts a device is built from (GPU_INFO and
+// CSIF_INFO register values, RAM, timer frequency, CPU task size), parsed from
+// the `key = value` files in engine/profiles/.
+//
+//   absl::StatusOr<Profile> p = LoadProfile("g610");
+//   uint32_t va_bits = p->va_bits();   // 48
+#ifndef FAULTLAB_ENGINE_DEV_PROFILE_H_
+#define FAULTLAB_ENGINE_DEV_PROFILE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::dev {
+
+constexpr char kDefaultProfile[] = "g610";
+
+struct Profile {
+  std::string id;
+  std::string name;
+  uapi::PanthorGpuInfo gpu_info{};
+  uapi::PanthorCsifInfo csif_info{};
+  uint64_t timestamp_frequency = 0;
+  uint64_t ram_bytes = 0;
+  // TASK_SIZE_OF(current) of the board's CPU processes (VM_CREATE default).
+  uint64_t task_size = 0;
+  // The platform device name (GET_UNIQUE) and DT compatible string.
+  std::string unique;
+  std::string compatible;
+  // Fields whose values are not sourced; non-empty makes the profile approximate.
+  std::vector<std::string> invented;
+
+  bool approximate() const { return !invented.empty(); }
+  // GPU_MMU_FEATURES_VA_BITS / PA_BITS (panthor_regs.h).
+  uint32_t va_bits() const { return gpu_info.mmu_features & 0xff; }
+  uint32_t pa_bits() const { return (gpu_info.mmu_features >> 8) & 0xff; }
+  uint32_t as_count() const { return __builtin_popcount(gpu_info.as_present); }
+};
+
+// Parses a profile's text; errors name `origin` and the line.
+absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view origin);
+
+// The built-in profile `id`, or `<override_dir>/<id>.profile` when that
+// directory is given and has one (it wins over a built-in of the same id).
+absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir = "");
+
+// Ids of the built-in profiles, sorted.
+std::vector<std::string> BuiltinProfileIds();
+
+}  // namespace faultlab::dev
+
+#endif  // FAULTLAB_ENGINE_DEV_PROFILE_H_

@@ -1,0 +1,69 @@
+// Bo: a panthor GEM buffer object (struct panthor_gem_object over a
+// drm_gem_shmem_object): page-rounded size, creation flags, an optional
+// exclusive VM, its shmem pages and, for DRM_PANTHOR_BO_ALLOC_ON_FAULT, the
+// sparse backing of the series.
+//
+// Pages are allocated lazily: never at creation; a regular BO is populated
+// whole when pinned for a GPU mapping or CPU-mapped (drm_gem_shmem_get_pages);
+// a sparse BO granule by granule at fault time, or whole when CPU-mapped,
+// vmapped or pinned the regular way (series 2/8: get_pages_locked on a sparse
+// object populates all of it).
+#ifndef FAULTLAB_ENGINE_GEM_BO_H_
+#define FAULTLAB_ENGINE_GEM_BO_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/gem/shmem.h"
+#include "engine/gem/sparse.h"
+#include "engine/mem/memory.h"
+
+namespace faultlab::gem {
+
+class Bo {
+ public:
+  // `size_bytes` is already page-aligned; `granularity_bytes` is 0 or a power
+  // of two >= 4 KiB (checked by the ioctl). `exclusive_vm` is the VM id's
+  // owner-specific key, 0 for none.
+  Bo(mem::MemoryModel* mem, uint64_t id, uint64_t size_bytes, uint32_t flags,
+     uint32_t granularity_bytes, uint64_t exclusive_vm);
+
+  uint64_t id() const { return id_; }  // device-wide creation order, from 1
+  uint64_t size_bytes() const { return size_bytes_; }
+  uint64_t npages() const { return size_bytes_ / mem::kPageSize; }
+  uint32_t flags() const { return flags_; }
+  bool alloc_on_fault() const { return sparse_ != nullptr; }
+  uint64_t exclusive_vm() const { return exclusive_vm_; }
+
+  ShmemPages& pages() { return pages_; }
+  const ShmemPages& pages() const { return pages_; }
+  SparseBacking* sparse() { return sparse_.get(); }
+  const SparseBacking* sparse() const { return sparse_.get(); }
+
+  // Models drm_gem_shmem_get_pages(): every page present afterwards. Returns
+  // 0 or -ENOMEM (pages allocated before the failure stay); `*allocated`
+  // counts new frames.
+  int GetPages(mem::AllocClass cls, uint64_t* allocated);
+
+  // CPU access to contents (mmap'ed BO, vmap). Pages must be present.
+  void Write(uint64_t offset, const void* src, uint64_t n);
+  void Read(uint64_t offset, void* dst, uint64_t n) const;
+
+  // Fake mmap offset in pages (drm_vma_node), 0 until BO_MMAP_OFFSET made one.
+  uint64_t mmap_pgoff() const { return mmap_pgoff_; }
+  void set_mmap_pgoff(uint64_t pgoff) { mmap_pgoff_ = pgoff; }
+
+ private:
+  mem::MemoryModel* mem_;
+  uint64_t id_;
+  uint64_t size_bytes_;
+  uint32_t flags_;
+  uint64_t exclusive_vm_;
+  ShmemPages pages_;
+  std::unique_ptr<SparseBacking> sparse_;
+  uint64_t mmap_pgoff_ = 0;
+};
+
+}  // namespace faultlab::gem
+
+#endif  // FAULTLAB_ENGINE_GEM_BO_H_

@@ -1,0 +1,56 @@
+// ShmemPages: the shmem file behind a GEM object — page index -> frame, each
+// page allocated on first use (models shmem_read_mapping_page_gfp()). With
+// thp=within_size a first touch allocates the whole 2 MiB folio when it lies
+// within the object (shmem_is_huge(), SHMEM_HUGE_WITHIN_SIZE), falling back to
+// a single page when no huge frame can be had. Pages stay until the object is
+// freed (grow-only, as the series' sparse backing).
+#ifndef FAULTLAB_ENGINE_GEM_SHMEM_H_
+#define FAULTLAB_ENGINE_GEM_SHMEM_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "engine/mem/memory.h"
+
+namespace faultlab::gem {
+
+constexpr uint32_t kNoFrame = 0xffffffffu;
+
+class ShmemPages {
+ public:
+  ShmemPages(mem::MemoryModel* mem, uint64_t npages) : mem_(mem), npages_(npages) {}
+  ~ShmemPages();
+  ShmemPages(const ShmemPages&) = delete;
+  ShmemPages& operator=(const ShmemPages&) = delete;
+
+  // The frame of page `idx`, allocating it (or its huge folio) with `cls` if
+  // absent. Returns false when allocation failed. `*allocated` counts the
+  // frames this call took (0, 1 or 512).
+  bool Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_t* allocated);
+  // The frame of page `idx` or kNoFrame.
+  uint32_t FrameOf(uint64_t idx) const;
+  // True if [idx, idx+512) is one 2 MiB-contiguous, 2 MiB-aligned folio.
+  bool IsHuge(uint64_t idx) const;
+
+  uint64_t npages() const { return npages_; }
+  uint64_t populated() const { return populated_; }
+
+ private:
+  struct Leaf {
+    std::array<uint32_t, mem::kPagesPerHuge> frames;
+    uint32_t count = 0;  // frames present
+    bool huge = false;
+    Leaf() { frames.fill(kNoFrame); }
+  };
+
+  mem::MemoryModel* mem_;
+  uint64_t npages_;
+  uint64_t populated_ = 0;
+  std::map<uint64_t, std::unique_ptr<Leaf>> leaves_;  // by idx / 512
+};
+
+}  // namespace faultlab::gem
+
+#endif  // FAULTLAB_ENGINE_GEM_SHMEM_H_

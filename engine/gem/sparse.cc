@@ -1,0 +1,121 @@
+#include "engine/gem/sparse.h"
+
+#include "engine/uapi/errno.h"
+
+namespace faultlab::gem {
+
+using uapi::kEINVAL;
+using uapi::kENOENT;
+using uapi::kENOMEM;
+
+SparseBacking::SparseBacking(mem::MemoryModel* mem, uint32_t granularity_pages)
+    : mem_(mem),
+      granularity_pages_(granularity_pages),
+      granule_shift_(static_cast<uint32_t>(__builtin_ctz(granularity_pages))) {}
+
+SparseBacking::~SparseBacking() {
+  if (metadata_bytes_) mem_->FreeMetadata(metadata_bytes_);
+}
+
+bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* stats) {
+  // A 64-slot xa_node per level on the path to `idx` (XA_CHUNK_SHIFT = 6).
+  for (uint32_t level = 1; level <= 6; ++level) {
+    const uint64_t key = static_cast<uint64_t>(level) << 56 | (idx >> (6 * level));
+    if (xa_nodes_.count(key)) continue;
+    if (!mem_->AllocMetadata(kXaNodeBytes, cls)) {
+      stats->metadata_failed = true;
+      return false;
+    }
+    xa_nodes_[key] = 1;
+    metadata_bytes_ += kXaNodeBytes;
+    ++stats->metadata;
+    if ((idx >> (6 * level)) == 0) break;  // the root covers it
+  }
+  return true;
+}
+
+bool SparseBacking::AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_t npages,
+                           mem::AllocClass cls, PopulateStats* stats) {
+  // One scatterlist entry per physically contiguous run of frames
+  // (sg_alloc_table_from_pages_segment() merges contiguous pages).
+  uint64_t segments = 0;
+  uint32_t prev = kNoFrame;
+  for (uint64_t i = 0; i < npages; ++i) {
+    const uint32_t f = pages.FrameOf(first_page + i);
+    if (prev == kNoFrame || f != prev + 1) ++segments;
+    prev = f;
+  }
+  const uint64_t bytes = kSgtEntryBytes + segments * kScatterlistBytes;
+  if (!mem_->AllocMetadata(bytes, cls)) {
+    stats->metadata_failed = true;
+    return false;
+  }
+  metadata_bytes_ += bytes;
+  ++stats->metadata;
+  ++stats->sgt_entries;
+  sgts_[first_page >> granule_shift_] = SgtEntry{first_page, npages, bytes};
+  populated_granules_ += npages >> granule_shift_;
+  return true;
+}
+
+int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t npages,
+                                 mem::AllocClass page_cls, mem::AllocClass other_cls,
+                                 PopulateStats* stats) {
+  if ((offset | npages) & (granularity_pages_ - 1)) return -kEINVAL;
+  if (npages == 0) return 0;
+  // drm_gem_get_page_range(): overflow or beyond the object is -EINVAL.
+  if (offset + npages < offset || offset + npages > pages.npages()) return -kEINVAL;
+  for (uint64_t i = 0; i < npages; ++i) {
+    uint32_t frame, allocated;
+    if (!pages.Get(offset + i, page_cls, &frame, &allocated)) {
+      stats->page_failed = true;
+      return -kENOMEM;
+    }
+    stats->pages += allocated;
+    if (!StorePage(offset + i, other_cls, stats)) return -kENOMEM;
+  }
+  // Walk the granules; skip those with an entry, cover each run of
+  // unpopulated ones with one new entry.
+  const uint64_t first = offset >> granule_shift_;
+  const uint64_t last = (offset + npages - 1) >> granule_shift_;
+  uint64_t g = first;
+  while (g <= last) {
+    auto it = sgts_.upper_bound(g);
+    if (it != sgts_.begin()) {
+      auto prev = std::prev(it);
+      const uint64_t end = prev->first + (prev->second.npages >> granule_shift_);
+      if (g < end) {
+        g = end;  // already populated: skip the whole entry
+        continue;
+      }
+    }
+    uint64_t run_end = last + 1;
+    if (it != sgts_.end() && it->first < run_end) run_end = it->first;
+    if (!AddSgt(pages, g << granule_shift_, (run_end - g) << granule_shift_, other_cls, stats)) {
+      return -kENOMEM;
+    }
+    g = run_end;
+  }
+  return 0;
+}
+
+int SparseBacking::GetSgt(uint64_t gem_pgoffset, uint64_t* sgt_pgoffset,
+                          uint64_t* remaining_pages) const {
+  if (gem_pgoffset & (granularity_pages_ - 1)) return -kEINVAL;
+  const uint64_t g = gem_pgoffset >> granule_shift_;
+  auto it = sgts_.upper_bound(g);
+  if (it == sgts_.begin()) return -kENOENT;
+  --it;
+  const SgtEntry& e = it->second;
+  if (gem_pgoffset >= e.gem_pgoffset + e.npages) return -kENOENT;
+  *sgt_pgoffset = gem_pgoffset - e.gem_pgoffset;
+  *remaining_pages = e.npages - *sgt_pgoffset;
+  return 0;
+}
+
+bool SparseBacking::GranulePopulated(uint64_t g) const {
+  uint64_t off, rem;
+  return GetSgt(g << granule_shift_, &off, &rem) == 0;
+}
+
+}  // namespace faultlab::gem

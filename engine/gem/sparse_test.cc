@@ -1,0 +1,146 @@
+#include "engine/gem/sparse.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/gem/bo.h"
+#include "engine/uapi/errno.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::gem {
+namespace {
+
+using mem::AllocClass;
+using uapi::kEINVAL;
+using uapi::kENOENT;
+using uapi::kENOMEM;
+
+class SparseTest : public ::testing::Test {
+ protected:
+  mem::MemoryModel mem_{mem::MemoryConfig{256ULL << 20, mem::ThpMode::kNever}};
+};
+
+TEST_F(SparseTest, PopulatesAlignedRangesAndRejectsMisaligned) {
+  // 1 MiB BO, 64 KiB granules (16 pages).
+  Bo bo(&mem_, 1, 1 << 20, uapi::kPanthorBoAllocOnFault, 64 << 10, 0);
+  SparseBacking& s = *bo.sparse();
+  PopulateStats st;
+  EXPECT_EQ(s.PopulateRange(bo.pages(), 8, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+            -kEINVAL);
+  EXPECT_EQ(s.PopulateRange(bo.pages(), 16, 8, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+            -kEINVAL);
+  EXPECT_EQ(s.PopulateRange(bo.pages(), 256, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+            -kEINVAL) << "beyond the object";
+  EXPECT_EQ(s.PopulateRange(bo.pages(), 0, 0, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
+  EXPECT_EQ(mem_.used_pages(), 0u);
+
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 16, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
+  EXPECT_EQ(st.pages, 16u);
+  EXPECT_EQ(st.sgt_entries, 1u);
+  EXPECT_EQ(bo.pages().populated(), 16u);
+  EXPECT_TRUE(s.GranulePopulated(1));
+  EXPECT_FALSE(s.GranulePopulated(0));
+  uint64_t off, rem;
+  EXPECT_EQ(s.GetSgt(16, &off, &rem), 0);
+  EXPECT_EQ(off, 0u);
+  EXPECT_EQ(rem, 16u);
+  EXPECT_EQ(s.GetSgt(0, &off, &rem), -kENOENT);
+  EXPECT_EQ(s.GetSgt(17, &off, &rem), -kEINVAL);
+}
+
+TEST_F(SparseTest, SkipsPopulatedGranulesAndCoversRunsWithOneEntry) {
+  Bo bo(&mem_, 1, 1 << 20, uapi::kPanthorBoAllocOnFault, 64 << 10, 0);
+  SparseBacking& s = *bo.sparse();
+  PopulateStats st;
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 32, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
+  // Granules 0..5: 0-1 are new, 2 exists, 3-5 are new -> two new entries.
+  PopulateStats st2;
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st2), 0);
+  EXPECT_EQ(st2.pages, 80u) << "the populated granule's pages are not allocated again";
+  EXPECT_EQ(st2.sgt_entries, 2u);
+  EXPECT_EQ(s.sgt_entries(), 3u);
+  EXPECT_EQ(s.populated_granules(), 6u);
+  uint64_t off, rem;
+  ASSERT_EQ(s.GetSgt(16, &off, &rem), 0);
+  EXPECT_EQ(off, 16u);
+  EXPECT_EQ(rem, 16u) << "granule 1 is the second half of the entry for granules 0-1";
+  ASSERT_EQ(s.GetSgt(48, &off, &rem), 0);
+  EXPECT_EQ(rem, 48u);
+  // Populating everything again allocates nothing.
+  PopulateStats st3;
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st3), 0);
+  EXPECT_EQ(st3.pages, 0u);
+  EXPECT_EQ(st3.sgt_entries, 0u);
+}
+
+TEST_F(SparseTest, FailedPopulationKeepsWhatItGotAndReleaseBalances) {
+  const uint64_t before = mem_.used_pages();
+  {
+    Bo bo(&mem_, 1, 16 << 20, uapi::kPanthorBoAllocOnFault, 1 << 20, 0);
+    int n = 0;
+    mem_.set_injector([&](AllocClass cls, mem::Owner owner, uint32_t) {
+      return cls == AllocClass::kNoretry && owner == mem::Owner::kBoPage && ++n > 300;
+    });
+    PopulateStats st;
+    EXPECT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 512, AllocClass::kNoretry,
+                                         AllocClass::kNoretry, &st),
+              -kENOMEM);
+    EXPECT_TRUE(st.page_failed);
+    EXPECT_EQ(bo.pages().populated(), 300u) << "grow-only: pages got before the failure stay";
+    EXPECT_EQ(bo.sparse()->sgt_entries(), 0u);
+    mem_.set_injector(nullptr);
+    ASSERT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 512, AllocClass::kNoretry,
+                                         AllocClass::kNoretry, &st),
+              0);
+    EXPECT_EQ(bo.pages().populated(), 512u);
+    EXPECT_GT(mem_.owned_pages(mem::Owner::kMetadata), 0u);
+  }
+  EXPECT_EQ(mem_.used_pages(), before) << "freeing the BO releases pages and metadata";
+  EXPECT_EQ(mem_.metadata_bytes(), 0u);
+  EXPECT_EQ(mem_.CheckInvariants(), "");
+}
+
+TEST_F(SparseTest, MetadataFailureIsReportedAsSuch) {
+  Bo bo(&mem_, 1, 1 << 20, uapi::kPanthorBoAllocOnFault, 4096, 0);
+  mem_.set_injector([](AllocClass, mem::Owner owner, uint32_t) {
+    return owner == mem::Owner::kMetadata;
+  });
+  PopulateStats st;
+  EXPECT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry,
+                                       AllocClass::kNoretry, &st),
+            -kENOMEM);
+  EXPECT_TRUE(st.metadata_failed);
+  EXPECT_FALSE(st.page_failed);
+}
+
+TEST_F(SparseTest, ThpWithinSizeHandsOutWholeFoliosInsideTheObject) {
+  mem::MemoryModel thp(mem::MemoryConfig{256ULL << 20, mem::ThpMode::kWithinSize});
+  // 3 MiB: the first 2 MiB folio fits, the second (2..4 MiB) does not.
+  Bo bo(&thp, 1, 3 << 20, uapi::kPanthorBoAllocOnFault, 4096, 0);
+  PopulateStats st;
+  ASSERT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry,
+                                       AllocClass::kNoretry, &st),
+            0);
+  EXPECT_EQ(st.pages, 512u);
+  EXPECT_TRUE(bo.pages().IsHuge(0));
+  PopulateStats st2;
+  ASSERT_EQ(bo.sparse()->PopulateRange(bo.pages(), 600, 1, AllocClass::kNoretry,
+                                       AllocClass::kNoretry, &st2),
+            0);
+  EXPECT_EQ(st2.pages, 1u);
+  EXPECT_FALSE(bo.pages().IsHuge(600));
+}
+
+TEST_F(SparseTest, GetPagesPopulatesTheWholeObject) {
+  Bo bo(&mem_, 1, 40960, uapi::kPanthorBoAllocOnFault, 8192, 0);
+  uint64_t allocated = 0;
+  ASSERT_EQ(bo.GetPages(AllocClass::kBlocking, &allocated), 0);
+  EXPECT_EQ(allocated, 10u);
+  const char msg[] = "hello";
+  bo.Write(4094, msg, sizeof(msg));
+  char back[sizeof(msg)] = {};
+  bo.Read(4094, back, sizeof(back));
+  EXPECT_STREQ(back, msg);
+}
+
+}  // namespace
+}  // namespace faultlab::gem

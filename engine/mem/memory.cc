@@ -1,0 +1,260 @@
+#include "engine/mem/memory.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace faultlab::mem {
+namespace {
+
+uint64_t IntSqrt(uint64_t x) {
+  uint64_t r = 0;
+  for (uint64_t bit = 1ULL << 62; bit != 0; bit >>= 2) {
+    if (x >= r + bit) {
+      x -= r + bit;
+      r = (r >> 1) + bit;
+    } else {
+      r >>= 1;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+const char* AllocClassName(AllocClass c) {
+  switch (c) {
+    case AllocClass::kBlocking: return "blocking";
+    case AllocClass::kNoretry: return "noretry";
+    case AllocClass::kNowait: return "nowait";
+  }
+  return "?";
+}
+
+const char* ThpModeName(ThpMode m) { return m == ThpMode::kNever ? "never" : "within_size"; }
+
+const char* OwnerName(Owner o) {
+  switch (o) {
+    case Owner::kBoPage: return "bo_page";
+    case Owner::kPageTable: return "page_table";
+    case Owner::kMetadata: return "metadata";
+    case Owner::kTenant: return "tenant";
+    default: return "?";
+  }
+}
+
+Watermarks ComputeWatermarks(uint64_t managed_pages) {
+  // calculate_min_free_kbytes(): int_sqrt(lowmem_kbytes * 16), clamped.
+  uint64_t min_kbytes = IntSqrt(managed_pages * 4 * 16);
+  min_kbytes = std::clamp<uint64_t>(min_kbytes, 128, 262144);
+  Watermarks w;
+  w.min_pages = min_kbytes / 4;
+  // __setup_per_zone_wmarks() with watermark_scale_factor = 10.
+  const uint64_t tmp = std::max(w.min_pages / 4, managed_pages * 10 / 10000);
+  w.low_pages = w.min_pages + tmp;
+  w.high_pages = w.low_pages + tmp;
+  return w;
+}
+
+MemoryModel::MemoryModel(MemoryConfig config)
+    : config_(config),
+      frame_count_(config.budget_bytes / kPageSize),
+      wmarks_(ComputeWatermarks(frame_count_)),
+      free_pages_(frame_count_) {
+  const uint64_t nblocks = (frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge;
+  blocks_.resize(nblocks);
+  contents_.resize(nblocks);
+  for (uint32_t b = 0; b < nblocks; ++b) {
+    const uint64_t first = static_cast<uint64_t>(b) * kPagesPerHuge;
+    const uint64_t n = std::min<uint64_t>(kPagesPerHuge, frame_count_ - first);
+    blocks_[b].free = static_cast<uint32_t>(n);
+    // Frames past the budget in a last, partial block are permanently used.
+    for (uint64_t i = n; i < kPagesPerHuge; ++i) blocks_[b].used[i / 64] |= 1ULL << (i % 64);
+    if (n == kPagesPerHuge) {
+      empty_blocks_.insert(b);
+    } else {
+      partial_blocks_.insert(b);
+    }
+  }
+}
+
+bool MemoryModel::MayAllocate(AllocClass cls, uint64_t pages) {
+  // Every class stops at the min watermark; kNowait wakes kswapd below low
+  // (wake_all_kswapds() in the slow path). kBlocking would direct-reclaim,
+  // but nothing in this model is reclaimable yet.
+  if (cls == AllocClass::kNowait && free_pages_ < wmarks_.low_pages + pages) ++kswapd_wakeups_;
+  return free_pages_ >= wmarks_.min_pages + pages;
+}
+
+void MemoryModel::NoteBlock(uint32_t b) {
+  partial_blocks_.erase(b);
+  empty_blocks_.erase(b);
+  if (blocks_[b].free == kPagesPerHuge) {
+    empty_blocks_.insert(b);
+  } else if (blocks_[b].free > 0) {
+    partial_blocks_.insert(b);
+  }
+}
+
+void MemoryModel::Take(uint32_t frame) {
+  Block& blk = blocks_[frame / kPagesPerHuge];
+  const uint32_t i = frame % kPagesPerHuge;
+  blk.used[i / 64] |= 1ULL << (i % 64);
+  --blk.free;
+  --free_pages_;
+}
+
+void MemoryModel::Account(Owner owner, int64_t pages) {
+  owned_[static_cast<int>(owner)] += pages;
+  peak_used_ = std::max(peak_used_, used_pages());
+}
+
+bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
+  if (!MayAllocate(cls, 1) || (injector_ && injector_(cls, owner, 1))) {
+    ++failures_;
+    return false;
+  }
+  uint32_t b;
+  if (!partial_blocks_.empty()) {
+    b = *partial_blocks_.begin();
+  } else if (!empty_blocks_.empty()) {
+    b = *empty_blocks_.begin();
+  } else {
+    ++failures_;
+    return false;
+  }
+  Block& blk = blocks_[b];
+  for (uint32_t w = 0; w < blk.used.size(); ++w) {
+    if (blk.used[w] != ~0ULL) {
+      const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(~blk.used[w]));
+      *frame = b * kPagesPerHuge + w * 64 + bit;
+      Take(*frame);
+      NoteBlock(b);
+      Account(owner, 1);
+      return true;
+    }
+  }
+  std::abort();  // a block in the sets must have a free frame
+}
+
+bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) {
+  if (config_.thp != ThpMode::kWithinSize || empty_blocks_.empty() ||
+      !MayAllocate(cls, kPagesPerHuge) || (injector_ && injector_(cls, owner, kPagesPerHuge))) {
+    ++failures_;
+    return false;
+  }
+  const uint32_t b = *empty_blocks_.begin();
+  blocks_[b].used.fill(~0ULL);
+  blocks_[b].free = 0;
+  free_pages_ -= kPagesPerHuge;
+  NoteBlock(b);
+  *first_frame = b * kPagesPerHuge;
+  Account(owner, kPagesPerHuge);
+  return true;
+}
+
+void MemoryModel::Free(uint32_t frame, Owner owner) {
+  if (frame >= frame_count_ || !IsAllocated(frame) || owned_[static_cast<int>(owner)] == 0) {
+    std::abort();  // double free or foreign frame: a broken invariant
+  }
+  const uint32_t b = frame / kPagesPerHuge;
+  const uint32_t i = frame % kPagesPerHuge;
+  blocks_[b].used[i / 64] &= ~(1ULL << (i % 64));
+  ++blocks_[b].free;
+  ++free_pages_;
+  NoteBlock(b);
+  --owned_[static_cast<int>(owner)];
+  if (ContentLeaf* leaf = contents_[b].get(); leaf != nullptr && (*leaf)[i]) {
+    (*leaf)[i].reset();  // a freed frame's contents are gone
+    --content_pages_;
+  }
+}
+
+bool MemoryModel::IsAllocated(uint32_t frame) const {
+  if (frame >= frame_count_) return false;
+  const Block& blk = blocks_[frame / kPagesPerHuge];
+  const uint32_t i = frame % kPagesPerHuge;
+  return (blk.used[i / 64] >> (i % 64)) & 1;
+}
+
+bool MemoryModel::AllocMetadata(uint64_t bytes, AllocClass cls) {
+  const uint64_t needed = (metadata_bytes_ + bytes + kPageSize - 1) / kPageSize;
+  while (metadata_frames_.size() < needed) {
+    uint32_t f;
+    if (!AllocPage(cls, Owner::kMetadata, &f)) return false;
+    metadata_frames_.push_back(f);
+  }
+  metadata_bytes_ += bytes;
+  return true;
+}
+
+void MemoryModel::FreeMetadata(uint64_t bytes) {
+  if (bytes > metadata_bytes_) std::abort();
+  metadata_bytes_ -= bytes;
+  const uint64_t needed = (metadata_bytes_ + kPageSize - 1) / kPageSize;
+  while (metadata_frames_.size() > needed) {
+    Free(metadata_frames_.back(), Owner::kMetadata);
+    metadata_frames_.pop_back();
+  }
+}
+
+void MemoryModel::WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n) {
+  if (!IsAllocated(frame) || offset + n > kPageSize) std::abort();
+  auto& leaf = contents_[frame / kPagesPerHuge];
+  if (!leaf) leaf = std::make_unique<ContentLeaf>();
+  auto& page = (*leaf)[frame % kPagesPerHuge];
+  if (!page) {
+    page = std::make_unique<Page>();
+    page->fill(0);
+    ++content_pages_;
+  }
+  std::memcpy(page->data() + offset, src, n);
+}
+
+void MemoryModel::ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const {
+  if (!IsAllocated(frame) || offset + n > kPageSize) std::abort();
+  const auto& leaf = contents_[frame / kPagesPerHuge];
+  const Page* page = leaf ? (*leaf)[frame % kPagesPerHuge].get() : nullptr;
+  if (page == nullptr) {
+    std::memset(dst, 0, n);  // never written: zero-filled, no host memory spent
+  } else {
+    std::memcpy(dst, page->data() + offset, n);
+  }
+}
+
+void MemoryModel::ZeroFrame(uint32_t frame) {
+  auto& leaf = contents_[frame / kPagesPerHuge];
+  if (leaf && (*leaf)[frame % kPagesPerHuge]) {
+    (*leaf)[frame % kPagesPerHuge].reset();
+    --content_pages_;
+  }
+}
+
+std::string MemoryModel::CheckInvariants() const {
+  uint64_t free = 0;
+  for (uint32_t b = 0; b < blocks_.size(); ++b) {
+    uint32_t used = 0;
+    for (uint64_t w : blocks_[b].used) used += __builtin_popcountll(w);
+    if (kPagesPerHuge - used != blocks_[b].free) return absl::StrCat("block ", b, " free count");
+    const bool in_partial = partial_blocks_.count(b) > 0;
+    const bool in_empty = empty_blocks_.count(b) > 0;
+    if (in_empty != (blocks_[b].free == kPagesPerHuge) ||
+        in_partial != (blocks_[b].free > 0 && blocks_[b].free < kPagesPerHuge)) {
+      return absl::StrCat("block ", b, " set membership");
+    }
+    free += blocks_[b].free;
+  }
+  if (free != free_pages_) return absl::StrCat("free pages ", free_pages_, " vs bitmaps ", free);
+  uint64_t owned = 0;
+  for (uint64_t o : owned_) owned += o;
+  if (owned != used_pages()) return absl::StrCat("owners sum to ", owned, ", used ", used_pages());
+  if (metadata_frames_.size() != owned_[static_cast<int>(Owner::kMetadata)]) {
+    return "metadata frames vs owner count";
+  }
+  if (metadata_bytes_ > metadata_frames_.size() * kPageSize) return "metadata bytes exceed frames";
+  return "";
+}
+
+}  // namespace faultlab::mem

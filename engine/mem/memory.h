@@ -1,0 +1,145 @@
+// MemoryModel: the physical memory of the emulated board.
+//
+// Frames are numbers (4 KiB each, 0..frame_count-1 within the budget); host
+// memory is spent only on the contents of frames something writes (reads of
+// never-written frames return zeros), so a 64 GiB sparse VA with 1 GiB touched
+// costs megabytes. Allocation follows the kernel's rules where they decide
+// success or failure:
+//  - watermarks as mm/page_alloc.c sets them for one zone
+//    (__setup_per_zone_wmarks: min = int_sqrt(16 * KiB) KiB clamped to
+//    [128 KiB, 256 MiB], low = min + max(min/4, managed*10/10000), high = low + the same);
+//  - allocation classes: kBlocking (GFP_KERNEL: may reclaim; without anything
+//    reclaimable it fails at the min watermark like the others), kNoretry (the
+//    seed's fault-path gfp: no reclaim bits at all, fails below min), kNowait
+//    (GFP_NOWAIT: fails below min, and wakes the background reclaimer when free
+//    memory drops below low — counted in kswapd_wakeups());
+//  - `thp`: kNever hands out single frames; kWithinSize lets shmem callers ask
+//    for 2 MiB-aligned, 2 MiB-contiguous runs (AllocHuge), which page tables can
+//    map with 2 MiB blocks.
+// Frame choice is deterministic: single frames come from the lowest-numbered
+// partly used 2 MiB block (keeping whole blocks free for huge allocations),
+// else the lowest free block; huge runs take the lowest free block.
+//
+//   MemoryModel mem(MemoryConfig{.budget_bytes = 8ull << 30});
+//   uint32_t f;
+//   if (mem.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f)) ...
+//   mem.Free(f, Owner::kBoPage);
+#ifndef FAULTLAB_ENGINE_MEM_MEMORY_H_
+#define FAULTLAB_ENGINE_MEM_MEMORY_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace faultlab::mem {
+
+constexpr uint64_t kPageSize = 4096;
+constexpr uint32_t kPagesPerHuge = 512;  // 2 MiB / 4 KiB
+
+enum class AllocClass { kBlocking, kNoretry, kNowait };
+enum class ThpMode { kNever, kWithinSize };
+// Who holds a frame: accounting must balance per owner.
+enum class Owner { kBoPage, kPageTable, kMetadata, kTenant, kCount };
+
+const char* AllocClassName(AllocClass c);
+const char* ThpModeName(ThpMode m);
+const char* OwnerName(Owner o);
+
+struct MemoryConfig {
+  uint64_t budget_bytes = 8ULL << 30;
+  ThpMode thp = ThpMode::kNever;
+};
+
+struct Watermarks {
+  uint64_t min_pages = 0;
+  uint64_t low_pages = 0;
+  uint64_t high_pages = 0;
+};
+
+// The kernel's watermarks for a zone of `managed_pages` (see the file comment).
+Watermarks ComputeWatermarks(uint64_t managed_pages);
+
+class MemoryModel {
+ public:
+  explicit MemoryModel(MemoryConfig config);
+  MemoryModel(const MemoryModel&) = delete;
+  MemoryModel& operator=(const MemoryModel&) = delete;
+
+  // One frame; false if the class may not allocate now.
+  bool AllocPage(AllocClass cls, Owner owner, uint32_t* frame);
+  // 512 contiguous frames starting at a 512-aligned frame (thp only); false if
+  // thp is off, no whole free block exists, or the class may not take 512 pages.
+  bool AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame);
+  void Free(uint32_t frame, Owner owner);
+
+  // Metadata (sgt entries, xarray nodes) is byte-granular, carved from frames
+  // of its own; false when a new backing frame was needed and `cls` could not
+  // get one.
+  bool AllocMetadata(uint64_t bytes, AllocClass cls);
+  void FreeMetadata(uint64_t bytes);
+
+  // Optional failure injection (Engine C's seeded failure model): asked before
+  // every allocation that would otherwise succeed; true makes it fail.
+  using Injector = std::function<bool(AllocClass, Owner, uint32_t pages)>;
+  void set_injector(Injector injector) { injector_ = std::move(injector); }
+
+  // Contents. Offsets and lengths stay within one frame.
+  void WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n);
+  void ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const;
+  void ZeroFrame(uint32_t frame);
+
+  uint64_t frame_count() const { return frame_count_; }
+  uint64_t free_pages() const { return free_pages_; }
+  uint64_t used_pages() const { return frame_count_ - free_pages_; }
+  uint64_t peak_used_pages() const { return peak_used_; }
+  uint64_t owned_pages(Owner o) const { return owned_[static_cast<int>(o)]; }
+  uint64_t metadata_bytes() const { return metadata_bytes_; }
+  uint64_t content_pages() const { return content_pages_; }
+  uint64_t kswapd_wakeups() const { return kswapd_wakeups_; }
+  uint64_t failures() const { return failures_; }
+  const Watermarks& watermarks() const { return wmarks_; }
+  const MemoryConfig& config() const { return config_; }
+  bool IsAllocated(uint32_t frame) const;
+
+  // Checks every internal invariant (counts match the bitmaps, owners sum to
+  // used pages); returns a description of the first violation, or "".
+  std::string CheckInvariants() const;
+
+ private:
+  struct Block {
+    std::array<uint64_t, kPagesPerHuge / 64> used{};
+    uint32_t free = kPagesPerHuge;
+  };
+  using Page = std::array<char, kPageSize>;
+  using ContentLeaf = std::array<std::unique_ptr<Page>, kPagesPerHuge>;
+
+  bool MayAllocate(AllocClass cls, uint64_t pages);
+  void Take(uint32_t frame);
+  void Account(Owner owner, int64_t pages);
+  void NoteBlock(uint32_t block);
+
+  MemoryConfig config_;
+  uint64_t frame_count_;
+  Watermarks wmarks_;
+  std::vector<Block> blocks_;
+  std::set<uint32_t> partial_blocks_;  // some frames used, some free
+  std::set<uint32_t> empty_blocks_;    // every frame free (only whole blocks)
+  uint64_t free_pages_;
+  uint64_t peak_used_ = 0;
+  std::array<uint64_t, static_cast<int>(Owner::kCount)> owned_{};
+  uint64_t metadata_bytes_ = 0;
+  std::vector<uint32_t> metadata_frames_;
+  std::vector<std::unique_ptr<ContentLeaf>> contents_;
+  uint64_t content_pages_ = 0;
+  uint64_t kswapd_wakeups_ = 0;
+  uint64_t failures_ = 0;
+  Injector injector_;
+};
+
+}  // namespace faultlab::mem
+
+#endif  // FAULTLAB_ENGINE_MEM_MEMORY_H_

@@ -1,0 +1,119 @@
+#include "engine/mem/memory.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+namespace faultlab::mem {
+namespace {
+
+TEST(MemoryTest, WatermarksFollowTheKernelFormula) {
+  // 8 GiB: min_free_kbytes = int_sqrt(8388608 * 16) = 11585 KiB -> 2896 pages;
+  // tmp = max(2896/4, 2097152 * 10 / 10000) = 2097.
+  Watermarks w = ComputeWatermarks(2097152);
+  EXPECT_EQ(w.min_pages, 2896u);
+  EXPECT_EQ(w.low_pages, 2896u + 2097u);
+  EXPECT_EQ(w.high_pages, 2896u + 2 * 2097u);
+  // Small machines clamp at 128 KiB.
+  EXPECT_EQ(ComputeWatermarks(64).min_pages, 32u);
+}
+
+TEST(MemoryTest, ClassesStopAtTheMinWatermarkAndNowaitWakesKswapd) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});  // 16384 frames
+  const uint64_t min = m.watermarks().min_pages;
+  std::vector<uint32_t> frames;
+  uint32_t f;
+  while (m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f)) frames.push_back(f);
+  EXPECT_EQ(m.free_pages(), min);
+  EXPECT_FALSE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
+  EXPECT_EQ(m.kswapd_wakeups(), 0u);
+  EXPECT_FALSE(m.AllocPage(AllocClass::kNowait, Owner::kBoPage, &f));
+  EXPECT_EQ(m.kswapd_wakeups(), 1u);
+  std::set<uint32_t> unique(frames.begin(), frames.end());
+  EXPECT_EQ(unique.size(), frames.size()) << "a frame was handed out twice";
+  for (uint32_t x : frames) m.Free(x, Owner::kBoPage);
+  EXPECT_EQ(m.free_pages(), m.frame_count());
+  EXPECT_EQ(m.CheckInvariants(), "");
+}
+
+TEST(MemoryTest, HugeRunsAreAlignedContiguousAndOnlyWithThp) {
+  MemoryModel never(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  uint32_t f;
+  EXPECT_FALSE(never.AllocHuge(AllocClass::kBlocking, Owner::kBoPage, &f));
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kWithinSize});
+  uint32_t single;
+  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &single));
+  ASSERT_TRUE(m.AllocHuge(AllocClass::kBlocking, Owner::kBoPage, &f));
+  EXPECT_EQ(f % kPagesPerHuge, 0u);
+  EXPECT_NE(f / kPagesPerHuge, single / kPagesPerHuge) << "huge run must skip a used block";
+  for (uint32_t i = 0; i < kPagesPerHuge; ++i) EXPECT_TRUE(m.IsAllocated(f + i));
+  // Single pages fill the partly used block first, keeping whole blocks free.
+  uint32_t next;
+  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &next));
+  EXPECT_EQ(next / kPagesPerHuge, single / kPagesPerHuge);
+  EXPECT_EQ(m.CheckInvariants(), "");
+}
+
+TEST(MemoryTest, ContentsCostHostMemoryOnlyWhenWritten) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  uint32_t f;
+  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
+  char buf[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  m.ReadFrame(f, 100, buf, 8);
+  for (char c : buf) EXPECT_EQ(c, 0);
+  EXPECT_EQ(m.content_pages(), 0u);
+  const char data[4] = {'a', 'b', 'c', 'd'};
+  m.WriteFrame(f, 4092, data, 4);
+  EXPECT_EQ(m.content_pages(), 1u);
+  m.ReadFrame(f, 4092, buf, 4);
+  EXPECT_EQ(std::string(buf, 4), "abcd");
+  m.Free(f, Owner::kBoPage);
+  EXPECT_EQ(m.content_pages(), 0u);
+  // A reused frame reads as zeros again.
+  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
+  m.ReadFrame(f, 4092, buf, 4);
+  EXPECT_EQ(buf[0], 0);
+}
+
+TEST(MemoryTest, MetadataIsCarvedFromFramesAndBalances) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  ASSERT_TRUE(m.AllocMetadata(100, AllocClass::kNoretry));
+  EXPECT_EQ(m.owned_pages(Owner::kMetadata), 1u);
+  ASSERT_TRUE(m.AllocMetadata(4000, AllocClass::kNoretry));
+  EXPECT_EQ(m.owned_pages(Owner::kMetadata), 2u);
+  m.FreeMetadata(4000);
+  EXPECT_EQ(m.owned_pages(Owner::kMetadata), 1u);
+  m.FreeMetadata(100);
+  EXPECT_EQ(m.owned_pages(Owner::kMetadata), 0u);
+  EXPECT_EQ(m.CheckInvariants(), "");
+}
+
+TEST(MemoryTest, InjectorFailsAllocationsDeterministically) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  int calls = 0;
+  m.set_injector([&](AllocClass cls, Owner, uint32_t) {
+    return cls == AllocClass::kNoretry && ++calls % 2 == 0;
+  });
+  uint32_t f;
+  EXPECT_TRUE(m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f));
+  EXPECT_FALSE(m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f));
+  EXPECT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
+  EXPECT_EQ(m.failures(), 1u);
+}
+
+TEST(MemoryTest, ABudgetThatIsNotAWholeNumberOfBlocks) {
+  MemoryModel m(MemoryConfig{(64ULL << 20) + 8192, ThpMode::kWithinSize});
+  EXPECT_EQ(m.frame_count(), 16386u);
+  EXPECT_EQ(m.CheckInvariants(), "");
+  std::vector<uint32_t> got;
+  uint32_t f;
+  while (m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f)) {
+    ASSERT_LT(f, m.frame_count());
+    got.push_back(f);
+  }
+  EXPECT_EQ(m.CheckInvariants(), "");
+}
+
+}  // namespace
+}  // namespace faultlab::mem

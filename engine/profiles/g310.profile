@@ -1,0 +1,34 @@
+# Mali-G310 on NXP i.MX95. Sources: spec 3.8 (product id 0xac74 and
+# "MMU:0x2830 AS:0xff" seen on a G310 boot log). GPU_ID's low 16 bits, core
+# masks, csf_id and CSIF values are not sourced: this profile is approximate.
+id = g310
+name = Mali-G310 (i.MX95), approximate
+gpu_id = 0xac740000
+gpu_rev = 0x0
+csf_id = 0x40a0412
+l2_features = 0x07110206
+tiler_features = 0x809
+mem_features = 0x1
+mmu_features = 0x2830
+thread_features = 0x4010000
+max_threads = 0x400
+thread_max_workgroup_size = 0x400
+thread_max_barrier_size = 0x400
+coherency_features = 0x0
+texture_features = 0xc1ffff9e, 0x0, 0x0, 0x0
+as_present = 0xff
+shader_present = 0x1
+l2_present = 0x1
+tiler_present = 0x1
+core_features = 0x0
+csg_slot_count = 8
+cs_slot_count = 8
+cs_reg_count = 96
+scoreboard_slot_count = 8
+unpreserved_cs_reg_count = 4
+timestamp_frequency = 24000000
+ram_bytes = 0x100000000
+task_size = 0x1000000000000
+unique = 4d900000.gpu
+compatible = arm,mali-valhall-csf
+invented = gpu_id, csf_id, l2_features, mem_features, thread_features, max_threads, thread_max_workgroup_size, thread_max_barrier_size, coherency_features, texture_features, shader_present, core_features, csg_slot_count, cs_slot_count, cs_reg_count, scoreboard_slot_count, unpreserved_cs_reg_count, timestamp_frequency, ram_bytes, unique
