@@ -1,0 +1,85 @@
+// Engine A throughput (./lab bench): BO create + close, DEV_QUERY round trips,
+// and the memory cost of sparse population.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include "engine/dev/test_util.h"
+#include "engine/uapi/drm.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::dev {
+namespace {
+
+using namespace uapi;  // NOLINT
+
+void BM_BoCreateClose(benchmark::State& state) {
+  testing::TestDevice t;
+  const uint64_t create = t.mem.Alloc(sizeof(PanthorBoCreate));
+  const uint64_t close = t.mem.Alloc(sizeof(DrmGemClose));
+  const uint32_t flags = state.range(0) ? kPanthorBoAllocOnFault : 0;
+  for (auto _ : state) {
+    PanthorBoCreate a{};
+    a.size = 1 << 20;
+    a.flags = flags;
+    a.alloc_on_fault_granularity = flags ? 65536 : 0;
+    t.mem.Put(create, a);
+    if (t.dev.Ioctl(t.file, kPanthorIoctlBoCreate, create) != 0) state.SkipWithError("create");
+    DrmGemClose c{t.mem.Get<PanthorBoCreate>(create).handle, 0};
+    t.mem.Put(close, c);
+    if (t.dev.Ioctl(t.file, kDrmIoctlGemClose, close) != 0) state.SkipWithError("close");
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(flags ? "alloc-on-fault" : "regular");
+}
+BENCHMARK(BM_BoCreateClose)->Arg(0)->Arg(1);
+
+void BM_DevQuery(benchmark::State& state) {
+  testing::TestDevice t;
+  const uint64_t arg = t.mem.Alloc(sizeof(PanthorDevQuery));
+  const uint64_t buf = t.mem.Alloc(sizeof(PanthorGpuInfo));
+  const PanthorDevQuery q{static_cast<uint32_t>(state.range(0)), 104, buf};
+  for (auto _ : state) {
+    t.mem.Put(arg, q);
+    if (t.dev.Ioctl(t.file, kPanthorIoctlDevQuery, arg) != 0) state.SkipWithError("query");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DevQuery)->Arg(kPanthorDevQueryGpuInfo)->Arg(kPanthorDevQueryTimestampInfo);
+
+long MaxRssKib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+// 64 GiB of alloc-on-fault BOs (64 x 1 GiB, 64 KiB granules) with 1 GiB
+// populated by population calls (16 MiB per BO), no content writes.
+void BM_SparsePopulate64GiB(benchmark::State& state) {
+  for (auto _ : state) {
+    const long before = MaxRssKib();
+    DeviceConfig c = testing::Config();
+    c.budget_bytes = 8ULL << 30;
+    testing::TestDevice t(c);
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t h = t.CreateBo(1ULL << 30, kPanthorBoAllocOnFault, 65536);
+      std::shared_ptr<gem::Bo> bo = t.dev.LookupBo(t.file, h);
+      gem::PopulateStats st;
+      for (uint64_t g = 0; g < 256; ++g) {  // 256 granules x 64 KiB = 16 MiB, spread out
+        const uint64_t page = g * 1024;      // one granule every 4 MiB
+        if (bo->sparse()->PopulateRange(bo->pages(), page, 16, mem::AllocClass::kNoretry,
+                                        mem::AllocClass::kNoretry, &st) != 0) {
+          state.SkipWithError("populate");
+        }
+      }
+    }
+    state.counters["populated_MiB"] =
+        static_cast<double>(t.dev.memory().owned_pages(mem::Owner::kBoPage)) * 4096 / (1 << 20);
+    state.counters["metadata_KiB"] = static_cast<double>(t.dev.memory().metadata_bytes()) / 1024;
+    state.counters["host_rss_growth_MiB"] = static_cast<double>(MaxRssKib() - before) / 1024;
+    state.counters["host_max_rss_MiB"] = static_cast<double>(MaxRssKib()) / 1024;
+  }
+}
+BENCHMARK(BM_SparsePopulate64GiB)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace faultlab::dev

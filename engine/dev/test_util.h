@@ -1,0 +1,69 @@
+// Helpers for device tests: a device on a profile, and typed ioctls through a
+// simulated user address space.
+//
+//   TestDevice t;                               // g610, series-fixed
+//   PanthorBoCreate bo{.size = 4096};
+//   EXPECT_EQ(t.Call(uapi::kPanthorIoctlBoCreate, &bo), 0);   // bo updated
+#ifndef FAULTLAB_ENGINE_DEV_TEST_UTIL_H_
+#define FAULTLAB_ENGINE_DEV_TEST_UTIL_H_
+
+#include <cstdlib>
+#include <memory>
+
+#include "engine/dev/device.h"
+#include "engine/usermem/sim_user_memory.h"
+
+namespace faultlab::dev::testing {
+
+inline DeviceConfig Config(Variant variant = Variant::kSeriesFixed, const char* profile = "g610") {
+  absl::StatusOr<Profile> p = LoadProfile(profile);
+  if (!p.ok()) std::abort();
+  DeviceConfig c;
+  c.profile = *p;
+  c.variant = variant;
+  return c;
+}
+
+class TestDevice {
+ public:
+  explicit TestDevice(DeviceConfig config = Config(), NodeType node = NodeType::kRender)
+      : dev(std::move(config)) {
+    file = dev.Open(node, &mem);
+  }
+
+  // Copies `*arg` into user memory, issues the ioctl, copies the result back.
+  template <typename T>
+  int Call(uint32_t request, T* arg, File* f = nullptr) {
+    const uint64_t at = mem.Alloc(sizeof(T));
+    mem.Write(at, arg, sizeof(T));
+    const int ret = dev.Ioctl(f ? f : file, request, at);
+    mem.Read(at, arg, sizeof(T));
+    return ret;
+  }
+
+  // Places `n` bytes in user memory and returns the address.
+  uint64_t Place(const void* data, size_t n) {
+    const uint64_t at = mem.Alloc(n);
+    mem.Write(at, data, n);
+    return at;
+  }
+
+  // Creates a BO and returns its handle (0 on failure).
+  uint32_t CreateBo(uint64_t size, uint32_t flags = 0, uint32_t granularity = 0,
+                    uint32_t exclusive_vm = 0) {
+    uapi::PanthorBoCreate a{};
+    a.size = size;
+    a.flags = flags;
+    a.alloc_on_fault_granularity = granularity;
+    a.exclusive_vm_id = exclusive_vm;
+    return Call(uapi::kPanthorIoctlBoCreate, &a) == 0 ? a.handle : 0;
+  }
+
+  SimUserMemory mem;
+  Device dev;
+  File* file;
+};
+
+}  // namespace faultlab::dev::testing
+
+#endif  // FAULTLAB_ENGINE_DEV_TEST_UTIL_H_
