@@ -15,8 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/args.h"
 #include "cli/progress.h"
+#include "engine/dev/profile.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
@@ -144,6 +146,33 @@ int RunSynth(const Args& args) {
   return kExitOk;
 }
 
+int RunProfiles(const Args& args) {
+  const std::vector<std::string> ids =
+      args.positional().empty() ? dev::BuiltinProfileIds() : args.positional();
+  for (const std::string& id : ids) {
+    absl::StatusOr<dev::Profile> p = dev::LoadProfile(id, args.Get("profile-dir"));
+    if (absl::IsNotFound(p.status())) {
+      std::cerr << "faultlab: " << p.status().message() << "\n";
+      return kExitUsage;
+    }
+    if (!p.ok()) return Fail(p.status());
+    std::printf("%-6s %s%s\n", p->id.c_str(), p->name.c_str(),
+                id == dev::kDefaultProfile ? "  [default]" : "");
+    std::printf("       gpu_id 0x%08x  VA %u bits  PA %u bits  %u address spaces  "
+                "shader_present 0x%llx\n",
+                p->gpu_info.gpu_id, p->va_bits(), p->pa_bits(), p->as_count(),
+                static_cast<unsigned long long>(p->gpu_info.shader_present));
+    std::printf("       RAM %llu MiB  timer %llu Hz  CSG slots %u\n",
+                static_cast<unsigned long long>(p->ram_bytes >> 20),
+                static_cast<unsigned long long>(p->timestamp_frequency),
+                p->csif_info.csg_slot_count);
+    if (p->approximate()) {
+      std::printf("       approximate: invented %s\n", absl::StrJoin(p->invented, ", ").c_str());
+    }
+  }
+  return kExitOk;
+}
+
 const std::map<std::string, Verb>& Verbs() {
   static const auto* verbs = new std::map<std::string, Verb>{
       {"dump",
@@ -154,6 +183,10 @@ const std::map<std::string, Verb>& Verbs() {
           a.Declare("skip-damaged", false);
         },
         RunDump}},
+      {"profiles",
+       {"list the board profiles (built in, or from --profile-dir)",
+        "faultlab profiles [ID...] [--profile-dir DIR]",
+        [](Args& a) { a.Declare("profile-dir", true); }, RunProfiles}},
       {"stat",
        {"print a trace's header and summary statistics",
         "faultlab stat FILE [--skip-damaged]",
@@ -174,7 +207,12 @@ const std::map<std::string, Verb>& Verbs() {
 }
 
 // Positional arguments each verb needs.
-size_t NeededPositionals(const std::string& verb) { return verb == "synth" ? 0 : 1; }
+// Positional arguments each verb needs (-1: any number).
+int NeededPositionals(const std::string& verb) {
+  if (verb == "synth") return 0;
+  if (verb == "profiles") return -1;
+  return 1;
+}
 
 void PrintHelp() {
   std::cout << "faultlab - trace-replay and performance lab for GPU memory allocated on fault\n\n"
@@ -225,8 +263,9 @@ int Main(int argc, char** argv) {
     std::cout << v.summary << "\nusage: " << v.usage << "\n";
     return kExitOk;
   }
-  if (args.positional().size() != NeededPositionals(verb)) {
-    return Usage(verb, v, args.positional().size() < NeededPositionals(verb)
+  const int needed = NeededPositionals(verb);
+  if (needed >= 0 && args.positional().size() != static_cast<size_t>(needed)) {
+    return Usage(verb, v, args.positional().size() < static_cast<size_t>(needed)
                               ? "missing FILE argument"
                               : "too many arguments");
   }

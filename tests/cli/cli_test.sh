@@ -34,6 +34,16 @@ check "stat" 0 "" -- "$fl" stat "$tmp/t.fltrace"
 check "missing file" 4 "nope.fltrace: cannot open" -- "$fl" stat "$tmp/nope.fltrace"
 check "unwritable output" 4 "cannot create" -- "$fl" synth -o "$tmp/no/such/dir/x"
 
+check "profiles" 0 "" -- "$fl" profiles
+check "one profile" 0 "" -- "$fl" profiles g610
+check "unknown profile" 2 "unknown profile 'g999' (built in: g310, g610, g925)" -- "$fl" profiles g999
+if "$fl" profiles | grep -q '^g610 .*\[default\]'; then echo "ok   g610 is the default"; else
+  echo "FAIL g610 not marked default"; failures=$((failures + 1)); fi
+mkdir -p "$tmp/profiles"
+"$fl" profiles g610 >/dev/null
+printf 'id = mine\n' >"$tmp/profiles/mine.profile"
+check "broken override profile" 2 "mine.profile: missing key" -- "$fl" profiles mine --profile-dir "$tmp/profiles"
+
 # Damage: truncate the trace mid-chunk.
 head -c 3000 "$tmp/t.fltrace" >"$tmp/cut.fltrace"
 check "truncated" 3 "$tmp/cut.fltrace: offset " -- "$fl" dump "$tmp/cut.fltrace"
