@@ -21,6 +21,7 @@ const char* ErrnoName(int err) {
     case kENODEV: return "ENODEV";
     case kEINVAL: return "EINVAL";
     case kENOSPC: return "ENOSPC";
+    case kERANGE: return "ERANGE";
     case kENOSYS: return "ENOSYS";
     case kETIME: return "ETIME";
     case kEOPNOTSUPP: return "EOPNOTSUPP";

@@ -17,6 +17,7 @@ constexpr int kEEXIST = 17;
 constexpr int kENODEV = 19;
 constexpr int kEINVAL = 22;
 constexpr int kENOSPC = 28;
+constexpr int kERANGE = 34;
 constexpr int kE2BIG = 7;
 constexpr int kENOSYS = 38;
 constexpr int kETIME = 62;
