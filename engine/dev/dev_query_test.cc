@@ -98,7 +98,7 @@ TEST(DevQueryTest, GpuInfoIsTheProfilesWholeRegisters) {
 
 TEST(DevQueryTest, TimestampFollowsVirtualTime) {
   TestDevice t;
-  t.dev.set_now_ns(2'000'000'000);  // 2 s at 24 MHz
+  t.dev.scheduler().RunUntil([] { return false; }, 2'000'000'000);  // 2 s at 24 MHz
   PanthorTimestampInfo ts{};
   PanthorDevQuery q{kPanthorDevQueryTimestampInfo, sizeof(ts), t.mem.Alloc(sizeof(ts))};
   ASSERT_EQ(t.Call(kPanthorIoctlDevQuery, &q), 0);

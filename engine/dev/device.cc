@@ -35,16 +35,6 @@ uint64_t RoundDownPow2(uint64_t x) { return x == 0 ? 0 : 1ULL << (63 - __builtin
 
 }  // namespace
 
-const char* VariantName(Variant v) {
-  return v == Variant::kSeriesFixed ? "series-fixed" : "series-v3";
-}
-
-std::optional<Variant> ParseVariant(absl::string_view name) {
-  if (name == "series-fixed") return Variant::kSeriesFixed;
-  if (name == "series-v3") return Variant::kSeriesV3;
-  return std::nullopt;
-}
-
 struct Device::IoctlDesc {
   uint32_t cmd;  // the kernel's definition (direction and size)
   uint32_t flags;
@@ -57,7 +47,7 @@ const Device::IoctlDesc* Device::FindIoctl(uint32_t nr) {
       {kPanthorIoctlDevQuery, kDrmRenderAllow, &Device::IoctlDevQuery},
       {kPanthorIoctlVmCreate, kDrmRenderAllow, &Device::IoctlVmCreate},
       {kPanthorIoctlVmDestroy, kDrmRenderAllow, &Device::IoctlVmDestroy},
-      {kPanthorIoctlVmBind, kDrmRenderAllow, &Device::NotModelled},
+      {kPanthorIoctlVmBind, kDrmRenderAllow, &Device::IoctlVmBind},
       {kPanthorIoctlVmGetState, kDrmRenderAllow, &Device::IoctlVmGetState},
       {kPanthorIoctlBoCreate, kDrmRenderAllow, &Device::IoctlBoCreate},
       {kPanthorIoctlBoMmapOffset, kDrmRenderAllow, &Device::IoctlBoMmapOffset},
@@ -112,7 +102,12 @@ const Device::IoctlDesc* Device::FindIoctl(uint32_t nr) {
 Device::Device(DeviceConfig config)
     : config_(std::move(config)),
       memory_(mem::MemoryConfig{
-          config_.budget_bytes ? config_.budget_bytes : config_.profile.ram_bytes, config_.thp}) {}
+          config_.budget_bytes ? config_.budget_bytes : config_.profile.ram_bytes, config_.thp}),
+      sched_(config_.seed) {}
+
+void Device::OnOops(uint64_t vm_key, const char* function, const std::string& message) {
+  oopses_.push_back(OopsRecord{sched_.now_ns(), vm_key, function, message});
+}
 
 Device::~Device() {
   while (!files_.empty()) Close(files_.back().get());
@@ -138,7 +133,7 @@ void Device::Close(File* file) {
   if (master_ == file) master_ = nullptr;
   for (auto& [h, bo] : file->handles_) ReleaseBo(bo);
   file->handles_.clear();
-  for (auto& [id, vm] : file->vms_) vm->set_destroyed();
+  for (auto& [id, vm] : file->vms_) vm->Destroy();
   file->vms_.clear();
   file->syncobjs_.clear();
   files_.erase(std::remove_if(files_.begin(), files_.end(),
@@ -321,29 +316,51 @@ int Device::SyncobjArrayFind(File& f, uint64_t user_handles, uint32_t count,
   return 0;
 }
 
-// Models drm_syncobj_array_wait_timeout() in a world where every fence that
-// exists has signalled (no GPU work yet): a missing fence is -EINVAL without
-// WAIT_FOR_SUBMIT, and with it nothing can ever arrive, so the wait times out.
+// Models drm_syncobj_array_wait_timeout(): the fences are looked up now (a
+// missing one is -EINVAL unless WAIT_FOR_SUBMIT), then virtual time runs until
+// all (WAIT_ALL) or any of them signalled, or the absolute timeout passes
+// (-ETIME). Nothing can attach a fence while the caller waits, so a missing
+// fence under WAIT_FOR_SUBMIT only ever times out. An infinite wait that
+// nothing can end returns -ETIME too and is counted (`waits_never_ending`).
 int Device::SyncobjWaitCommon(File&, const std::vector<sync::Syncobj*>& objs,
                               const std::vector<uint64_t>& points, uint32_t flags,
                               int64_t timeout_ns, uint32_t* first_signaled) {
+  std::vector<std::shared_ptr<sync::Fence>> fences;
   bool any_missing = false;
-  int64_t first = -1;
   for (size_t i = 0; i < objs.size(); ++i) {
     std::shared_ptr<sync::Fence> fence = objs[i]->FenceForPoint(points.empty() ? 0 : points[i]);
     if (!fence) {
       if (!(flags & kWaitForSubmit)) return -kEINVAL;
       any_missing = true;
-      continue;
     }
-    if (fence->signalled && first < 0) first = static_cast<int64_t>(i);
+    fences.push_back(std::move(fence));
   }
-  const bool done = (flags & kWaitAll) ? !any_missing : first >= 0;
-  if (done) {
-    *first_signaled = static_cast<uint32_t>(first < 0 ? 0 : first);
+  auto first = [&]() -> int64_t {
+    for (size_t i = 0; i < fences.size(); ++i) {
+      if (fences[i] && fences[i]->signalled) return static_cast<int64_t>(i);
+    }
+    return -1;
+  };
+  auto done = [&] {
+    if (flags & kWaitAll) {
+      if (any_missing) return false;
+      for (const auto& fc : fences) {
+        if (!fc->signalled) return false;
+      }
+      return true;
+    }
+    return first() >= 0;
+  };
+  const uint64_t deadline =
+      timeout_ns <= 0 ? sched_.now_ns()
+                      : (timeout_ns == INT64_MAX ? sim::Scheduler::kNever
+                                                 : static_cast<uint64_t>(timeout_ns));
+  if (sched_.RunUntil(done, deadline)) {
+    const int64_t idx = first();
+    *first_signaled = static_cast<uint32_t>(idx < 0 ? 0 : idx);
     return 0;
   }
-  (void)timeout_ns;  // nothing can signal while we wait: the timeout expires
+  if (deadline == sim::Scheduler::kNever) ++stats_.waits_never_ending;
   return -kETIME;
 }
 
@@ -454,7 +471,8 @@ int Device::IoctlSyncobjTransfer(File& f, void* data) {
 uint64_t Device::CurrentGpuTimestamp() const {
   // The GPU timestamp counter runs at the arch timer frequency.
   const uint64_t hz = config_.profile.timestamp_frequency;
-  return static_cast<uint64_t>(static_cast<unsigned __int128>(now_ns_) * hz / 1'000'000'000ULL);
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(sched_.now_ns()) * hz /
+                               1'000'000'000ULL);
 }
 
 // Models panthor_ioctl_dev_query() with PANTHOR_UOBJ_SET (panthor_set_uobj()).
@@ -536,8 +554,12 @@ int Device::IoctlVmCreate(File& f, void* data) {
     if (k != id) break;
     ++id;
   }
+  // panthor_vm_create() (root page table, GFP_KERNEL) runs before xa_alloc().
+  auto vm = std::make_shared<vm::Vm>(next_vm_key_++, va_bits, kernel_start, kernel_range,
+                                     &memory_, config_.variant, this);
+  if (!vm->ok()) return -kENOMEM;
   if (id > kPanthorMaxVmsPerFile) return -kEBUSY;
-  f.vms_[id] = std::make_shared<vm::Vm>(next_vm_key_++, va_bits, kernel_start, kernel_range);
+  f.vms_[id] = std::move(vm);
   a->id = id;
   a->user_va_range = kernel_start;
   return 0;
@@ -549,7 +571,7 @@ int Device::IoctlVmDestroy(File& f, void* data) {
   if (a->pad) return -kEINVAL;
   auto it = f.vms_.find(a->id);
   if (it == f.vms_.end()) return -kEINVAL;
-  it->second->set_destroyed();
+  it->second->Destroy();
   f.vms_.erase(it);
   return 0;
 }

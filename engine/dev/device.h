@@ -29,23 +29,22 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "engine/base/variant.h"
 #include "engine/dev/profile.h"
 #include "engine/gem/bo.h"
 #include "engine/gem/mmap_offset.h"
 #include "engine/mem/memory.h"
+#include "engine/sim/scheduler.h"
 #include "engine/sync/syncobj.h"
 #include "engine/usermem/user_memory.h"
 #include "engine/vm/vm.h"
+#include "engine/uapi/panthor.h"
 
 namespace faultlab::dev {
 
-// The kernel the twin models (DESIGN "Variants").
-enum class Variant {
-  kSeriesFixed,  // what the series intends (default)
-  kSeriesV3,     // the patch exactly as posted, defects included
-};
-const char* VariantName(Variant v);
-std::optional<Variant> ParseVariant(absl::string_view name);
+using faultlab::ParseVariant;
+using faultlab::Variant;
+using faultlab::VariantName;
 
 struct DeviceConfig {
   Profile profile;
@@ -53,6 +52,23 @@ struct DeviceConfig {
   // 0 = the profile's RAM.
   uint64_t budget_bytes = 0;
   mem::ThpMode thp = mem::ThpMode::kNever;
+  // Seeds the scheduler's PRNG (jitter and interleaving choices).
+  uint64_t seed = 1;
+};
+
+// Virtual-time costs of the bind path, in ns (docs/cost-model.md; Engine C
+// moves them into the profiles with the rest of the cost model).
+struct BindCosts {
+  uint64_t job_ns = 2'000;    // drm_sched run_job + panthor_vm_exec_op overhead
+  uint64_t per_op_ns = 300;   // one sm_step
+};
+
+// One modelled kernel defect that fired.
+struct OopsRecord {
+  uint64_t time_ns;
+  uint64_t vm_key;
+  std::string function;
+  std::string message;
 };
 
 enum class NodeType { kPrimary, kRender };  // /dev/dri/card0, /dev/dri/renderD128
@@ -92,9 +108,10 @@ struct DeviceStats {
   uint64_t bos_created = 0;
   uint64_t bos_freed = 0;
   uint64_t unmodelled_ioctls = 0;  // known to the kernel, not modelled yet (-ENOSYS)
+  uint64_t waits_never_ending = 0;  // infinite waits nothing could end (-ETIME)
 };
 
-class Device {
+class Device : public vm::OopsSink {
  public:
   explicit Device(DeviceConfig config);
   ~Device();
@@ -119,9 +136,14 @@ class Device {
   // Models drm_dev_unplug(): every later ioctl is -ENODEV.
   void Unplug() { unplugged_ = true; }
 
-  // Virtual time, for TIMESTAMP_INFO (driven by the scheduler later).
-  uint64_t now_ns() const { return now_ns_; }
-  void set_now_ns(uint64_t ns) { now_ns_ = ns; }
+  // Virtual time: the scheduler's clock.
+  uint64_t now_ns() const { return sched_.now_ns(); }
+  sim::Scheduler& scheduler() { return sched_; }
+  // Runs pending work (async binds, later GPU jobs) to completion.
+  void RunAll() { sched_.RunAll(); }
+
+  void OnOops(uint64_t vm_key, const char* function, const std::string& message) override;
+  const std::vector<OopsRecord>& oopses() const { return oopses_; }
 
   const DeviceConfig& config() const { return config_; }
   const Profile& profile() const { return config_.profile; }
@@ -165,6 +187,10 @@ class Device {
   int IoctlVmCreate(File& f, void* data);
   int IoctlVmDestroy(File& f, void* data);
   int IoctlVmGetState(File& f, void* data);
+  int IoctlVmBind(File& f, void* data);
+  int VmBindSync(File& f, uapi::PanthorVmBind* args, vm::Vm& vm);
+  int VmBindAsync(File& f, uapi::PanthorVmBind* args, std::shared_ptr<vm::Vm> vm);
+  int PrepareBindOp(File& f, vm::Vm& vm, const uapi::PanthorVmBindOp& op, vm::OpCtx* ctx);
   int IoctlBoCreate(File& f, void* data);
   int IoctlBoMmapOffset(File& f, void* data);
 
@@ -190,7 +216,11 @@ class Device {
   uint64_t next_vm_key_ = 1;
   File* master_ = nullptr;
   bool unplugged_ = false;
-  uint64_t now_ns_ = 0;
+  sim::Scheduler sched_;
+  BindCosts bind_costs_;
+  // Per VM (by key): when its bind queue is next free (jobs run in order).
+  std::map<uint64_t, std::shared_ptr<sync::Fence>> bind_queue_tail_;
+  std::vector<OopsRecord> oopses_;
   DeviceStats stats_;
 };
 

@@ -319,8 +319,8 @@ TEST(DispatchTest, UnplugMakesEverythingEnodev) {
 
 TEST(DispatchTest, LaterEngineIoctlsSayTheyAreNotModelledYet) {
   TestDevice t;
-  PanthorVmBind b{};
-  EXPECT_EQ(t.Call(kPanthorIoctlVmBind, &b), -kENOSYS);
+  PanthorGroupDestroy g{};
+  EXPECT_EQ(t.Call(kPanthorIoctlGroupDestroy, &g), -kENOSYS);
   EXPECT_EQ(t.dev.stats().unmodelled_ioctls, 1u);
 }
 

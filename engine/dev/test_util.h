@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "engine/dev/device.h"
 #include "engine/usermem/sim_user_memory.h"
@@ -57,6 +58,44 @@ class TestDevice {
     a.alloc_on_fault_granularity = granularity;
     a.exclusive_vm_id = exclusive_vm;
     return Call(uapi::kPanthorIoctlBoCreate, &a) == 0 ? a.handle : 0;
+  }
+
+  uint32_t CreateVm() {
+    uapi::PanthorVmCreate v{};
+    return Call(uapi::kPanthorIoctlVmCreate, &v) == 0 ? v.id : 0;
+  }
+
+  // VM_BIND with `ops`; returns the result and, through `count`, what the
+  // kernel left in ops.count.
+  int Bind(uint32_t vm_id, const std::vector<uapi::PanthorVmBindOp>& ops, uint32_t flags = 0,
+           uint32_t* count = nullptr) {
+    uapi::PanthorVmBind b{};
+    b.vm_id = vm_id;
+    b.flags = flags;
+    b.ops.stride = sizeof(uapi::PanthorVmBindOp);
+    b.ops.count = static_cast<uint32_t>(ops.size());
+    b.ops.array = ops.empty() ? 0 : Place(ops.data(), ops.size() * sizeof(ops[0]));
+    const int ret = Call(uapi::kPanthorIoctlVmBind, &b);
+    if (count) *count = b.ops.count;
+    return ret;
+  }
+
+  static uapi::PanthorVmBindOp MapOp(uint32_t bo, uint64_t offset, uint64_t va, uint64_t size,
+                                     uint32_t flags = 0) {
+    uapi::PanthorVmBindOp op{};
+    op.flags = uapi::kPanthorVmBindOpTypeMap | flags;
+    op.bo_handle = bo;
+    op.bo_offset = offset;
+    op.va = va;
+    op.size = size;
+    return op;
+  }
+  static uapi::PanthorVmBindOp UnmapOp(uint64_t va, uint64_t size) {
+    uapi::PanthorVmBindOp op{};
+    op.flags = uapi::kPanthorVmBindOpTypeUnmap;
+    op.va = va;
+    op.size = size;
+    return op;
   }
 
   SimUserMemory mem;

@@ -6,14 +6,34 @@
 #define FAULTLAB_ENGINE_SYNC_SYNCOBJ_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 namespace faultlab::sync {
 
+// struct dma_fence: signalled once, with an error (0 or -errno); waiters run
+// synchronously, in registration order, inside the signalling event.
 struct Fence {
   bool signalled = false;
-  int error = 0;  // set with the signal: 0 or -errno (e.g. -EINVAL for a killed job)
+  int error = 0;
+  std::vector<std::function<void()>> waiters;
+
+  void Signal(int err) {
+    if (signalled) return;
+    signalled = true;
+    error = err;
+    std::vector<std::function<void()>> w = std::move(waiters);
+    waiters.clear();
+    for (auto& fn : w) fn();
+  }
+  void OnSignal(std::function<void()> fn) {
+    if (signalled) {
+      fn();
+    } else {
+      waiters.push_back(std::move(fn));
+    }
+  }
 };
 
 std::shared_ptr<Fence> SignalledStub();

@@ -1,0 +1,60 @@
+// PANTHOR_UOBJ_GET_ARRAY (panthor_drv.c, spec 2.1): copies a user array of
+// extensible structs through the user-memory seam.
+//  - count 0: an empty array, no error;
+//  - stride below the minimum size: -EINVAL;
+//  - more than INT_MAX bytes: -ENOMEM (kvmalloc refuses);
+//  - equal stride: one copy_from_user (-EFAULT);
+//  - else per element copy_struct_from_user(): a smaller user struct is
+//    zero-extended, a bigger one must have a zero tail (-E2BIG).
+#ifndef FAULTLAB_ENGINE_DEV_UOBJ_H_
+#define FAULTLAB_ENGINE_DEV_UOBJ_H_
+
+#include <cstring>
+#include <vector>
+
+#include "engine/uapi/errno.h"
+#include "engine/uapi/panthor.h"
+#include "engine/usermem/user_memory.h"
+
+namespace faultlab::dev {
+
+template <typename T>
+int GetUobjArray(UserMemory& mem, const uapi::PanthorObjArray& in, uint32_t min_stride,
+                 std::vector<T>* out) {
+  out->clear();
+  if (in.count == 0) return 0;
+  if (in.stride < min_stride) return -uapi::kEINVAL;
+  if (static_cast<uint64_t>(in.count) * sizeof(T) > 0x7fffffffULL) return -uapi::kENOMEM;
+  if (in.stride == sizeof(T)) {
+    // Copy in bounded pieces so that an absurd count over a small mapping
+    // faults before the model allocates much.
+    for (uint32_t i = 0; i < in.count; i += 4096) {
+      const uint32_t n = std::min<uint32_t>(4096, in.count - i);
+      const size_t at = out->size();
+      out->resize(at + n);
+      if (mem.CopyFromUser(out->data() + at, in.array + static_cast<uint64_t>(i) * sizeof(T),
+                           n * sizeof(T)) != 0) {
+        return -uapi::kEFAULT;
+      }
+    }
+    return 0;
+  }
+  std::vector<char> elem(in.stride);
+  for (uint32_t i = 0; i < in.count; ++i) {
+    if (mem.CopyFromUser(elem.data(), in.array + static_cast<uint64_t>(i) * in.stride,
+                         in.stride) != 0) {
+      return -uapi::kEFAULT;
+    }
+    T v{};
+    std::memcpy(&v, elem.data(), std::min<size_t>(in.stride, sizeof(T)));
+    for (size_t b = sizeof(T); b < in.stride; ++b) {
+      if (elem[b] != 0) return -uapi::kE2BIG;
+    }
+    out->push_back(v);
+  }
+  return 0;
+}
+
+}  // namespace faultlab::dev
+
+#endif  // FAULTLAB_ENGINE_DEV_UOBJ_H_

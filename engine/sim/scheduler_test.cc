@@ -1,0 +1,46 @@
+#include "engine/sim/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace faultlab::sim {
+namespace {
+
+TEST(SchedulerTest, TimeThenSequenceOrder) {
+  Scheduler s(1);
+  std::vector<int> order;
+  s.At(20, [&] { order.push_back(3); });
+  s.At(10, [&] { order.push_back(1); });
+  s.At(10, [&] { order.push_back(2); });  // same time: scheduled later, runs later
+  s.RunAll();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(s.now_ns(), 20u);
+}
+
+TEST(SchedulerTest, EventsScheduleEventsAndCancel) {
+  Scheduler s(1);
+  int fired = 0;
+  const uint64_t id = s.After(5, [&] { fired += 100; });
+  s.After(1, [&] { s.After(1, [&] { ++fired; }); });
+  s.Cancel(id);
+  s.RunAll();
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(s.now_ns(), 2u);
+}
+
+TEST(SchedulerTest, RunUntilStopsAtTheDeadline) {
+  Scheduler s(1);
+  bool flag = false;
+  s.At(100, [&] { flag = true; });
+  EXPECT_FALSE(s.RunUntil([&] { return flag; }, 50));
+  EXPECT_EQ(s.now_ns(), 50u) << "the clock moves to the deadline";
+  EXPECT_TRUE(s.RunUntil([&] { return flag; }, Scheduler::kNever));
+  EXPECT_EQ(s.now_ns(), 100u);
+  // Nothing pending and an infinite deadline: false, clock unchanged.
+  EXPECT_FALSE(s.RunUntil([] { return false; }, Scheduler::kNever));
+  EXPECT_EQ(s.now_ns(), 100u);
+}
+
+}  // namespace
+}  // namespace faultlab::sim
