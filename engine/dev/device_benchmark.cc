@@ -3,6 +3,8 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <cstdio>
+
 #include "engine/dev/test_util.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/panthor.h"
@@ -46,6 +48,16 @@ void BM_DevQuery(benchmark::State& state) {
 }
 BENCHMARK(BM_DevQuery)->Arg(kPanthorDevQueryGpuInfo)->Arg(kPanthorDevQueryTimestampInfo);
 
+// Resident set size now, KiB (/proc/self/statm).
+long RssKib() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * 4;
+}
+
 long MaxRssKib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -80,6 +92,60 @@ void BM_SparsePopulate64GiB(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SparsePopulate64GiB)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace faultlab::dev
+
+namespace faultlab::dev {
+namespace {
+
+// VM_BIND MAP + UNMAP of 64 KiB ranges (sync), through the ioctl path: one
+// item is one op (so a map+unmap pair counts 2).
+void BM_VmBindMapUnmap64K(benchmark::State& state) {
+  testing::TestDevice t;
+  const uint32_t vm = t.CreateVm();
+  const uint32_t bo = t.CreateBo(64 << 10);
+  const PanthorVmBindOp map = testing::TestDevice::MapOp(bo, 0, 0x100000, 64 << 10);
+  const PanthorVmBindOp unmap = testing::TestDevice::UnmapOp(0x100000, 64 << 10);
+  const uint64_t map_at = t.Place(&map, sizeof(map));
+  const uint64_t unmap_at = t.Place(&unmap, sizeof(unmap));
+  const uint64_t arg = t.mem.Alloc(sizeof(PanthorVmBind));
+  const PanthorVmBind bm{vm, 0, {sizeof(PanthorVmBindOp), 1, map_at}};
+  const PanthorVmBind bu{vm, 0, {sizeof(PanthorVmBindOp), 1, unmap_at}};
+  for (auto _ : state) {
+    t.mem.Put(arg, bm);
+    if (t.dev.Ioctl(t.file, kPanthorIoctlVmBind, arg) != 0) state.SkipWithError("map");
+    t.mem.Put(arg, bu);
+    if (t.dev.Ioctl(t.file, kPanthorIoctlVmBind, arg) != 0) state.SkipWithError("unmap");
+  }
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+BENCHMARK(BM_VmBindMapUnmap64K);
+
+// 64 GiB of sparse (alloc-on-fault) VA plus 1 GiB mapped: 64 x 1 GiB
+// alloc-on-fault VMAs (no PTEs until faults) and 64 regular 16 MiB BOs mapped
+// 2 GiB apart. Reports the page-table pages and the host memory it costs.
+void BM_SparseVa64GiB(benchmark::State& state) {
+  for (auto _ : state) {
+    const long before = RssKib();
+    testing::TestDevice t;
+    const uint32_t vm = t.CreateVm();
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t dense = t.CreateBo(16 << 20);
+      const uint32_t sparse = t.CreateBo(1ULL << 30, kPanthorBoAllocOnFault, 2 << 20);
+      const uint64_t va = 0x10'0000'0000ULL + (static_cast<uint64_t>(i) << 31);
+      if (t.Bind(vm, {testing::TestDevice::MapOp(dense, 0, va, 16 << 20),
+                      testing::TestDevice::MapOp(sparse, 0, va + (1ULL << 30), 1ULL << 30)}) != 0) {
+        state.SkipWithError("bind");
+      }
+    }
+    std::shared_ptr<vm::Vm> v = t.dev.LookupVm(t.file, vm);
+    state.counters["table_pages"] = static_cast<double>(v->page_table().table_pages());
+    state.counters["pt_MiB"] = static_cast<double>(v->page_table().table_pages()) * 4 / 1024;
+    state.counters["host_rss_growth_MiB"] = static_cast<double>(RssKib() - before) / 1024;
+  }
+}
+BENCHMARK(BM_SparseVa64GiB)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace faultlab::dev

@@ -163,8 +163,21 @@ int Vm::PrepareMap(std::shared_ptr<gem::Bo> bo, uint64_t offset, uint64_t size, 
   }
   if (bo->alloc_on_fault()) {
     // The series: flag the sparse resources as pinned; pages come at fault time,
-    // and no page tables are reserved.
+    // and no page tables are reserved. series-fixed must still split 2 MiB
+    // blocks of the mappings it replaces (partial unmaps of huge pages), which
+    // takes an L3 table per unaligned boundary: without this reservation such
+    // a map fails with -ENOMEM at commit (found by vm_bind_property_test).
     bo->sparse()->Pin();
+    if (variant_ == Variant::kSeriesFixed) {
+      ctx->pt_count = UnmapPtCount(va, size);
+      for (uint64_t i = 0; i < ctx->pt_count; ++i) {
+        uint32_t f;
+        if (!mem_->AllocPage(mem::AllocClass::kBlocking, mem::Owner::kPageTable, &f)) {
+          return -kENOMEM;
+        }
+        ctx->rsvd_pt.push_back(f);
+      }
+    }
   } else {
     // drm_gem_shmem_pin(): all pages now, so that the map does not allocate.
     uint64_t allocated;
