@@ -88,6 +88,29 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   setters["task_size"] = u64(&p.task_size);
   setters["unique"] = str(&p.unique);
   setters["compatible"] = str(&p.compatible);
+  auto range = [](CostRange* field) {
+    return [field](absl::string_view v) {
+      const size_t dots = v.find("..");
+      if (dots == absl::string_view::npos) return false;
+      return ParseU64(v.substr(0, dots), &field->min_ns) &&
+             ParseU64(v.substr(dots + 2), &field->max_ns) && field->min_ns <= field->max_ns;
+    };
+  };
+  CostModel& cm = p.cost;
+  setters["cost.irq_entry_ns"] = range(&cm.irq_entry);
+  setters["cost.workqueue_delay_ns"] = range(&cm.workqueue_delay);
+  setters["cost.page_alloc_ns"] = range(&cm.page_alloc);
+  setters["cost.huge_alloc_ns"] = range(&cm.huge_alloc);
+  setters["cost.metadata_alloc_ns"] = range(&cm.metadata_alloc);
+  setters["cost.pte_update_ns"] = range(&cm.pte_update);
+  setters["cost.flush_ns"] = range(&cm.flush);
+  setters["cost.reclaim_page_ns"] = range(&cm.reclaim_page);
+  setters["cost.kswapd_wakeup_ns"] = range(&cm.kswapd_wakeup);
+  setters["cost.gpu_page_access_ns"] = range(&cm.gpu_page_access);
+  setters["cost.job_launch_ns"] = range(&cm.job_launch);
+  setters["cost.sched_tick_ns"] = range(&cm.sched_tick);
+  setters["cost.heap_grow_ns"] = range(&cm.heap_grow);
+  setters["cost.bind_job_ns"] = range(&cm.bind_job);
   setters["invented"] = [&p](absl::string_view v) {
     for (absl::string_view f : absl::StrSplit(v, ',', absl::SkipWhitespace())) {
       p.invented.emplace_back(absl::StripAsciiWhitespace(f));

@@ -19,6 +19,31 @@ namespace faultlab::dev {
 
 constexpr char kDefaultProfile[] = "g610";
 
+// A modelled duration: uniform in [min_ns, max_ns], drawn from the device PRNG.
+struct CostRange {
+  uint64_t min_ns = 0;
+  uint64_t max_ns = 0;
+};
+
+// The per-board cost model (docs/cost-model.md gives the source or reasoning
+// for every constant; all are modelled, none measured on the board).
+struct CostModel {
+  CostRange irq_entry;        // GPU IRQ -> threaded handler running
+  CostRange workqueue_delay;  // queue_work() -> the fault work running
+  CostRange page_alloc;       // one 4 KiB shmem page, zeroed
+  CostRange huge_alloc;       // one 2 MiB folio, zeroed
+  CostRange metadata_alloc;   // one slab object
+  CostRange pte_update;       // one PTE written
+  CostRange flush;            // LOCK + FLUSH_PT + UNLOCK, AS_ACTIVE polled every 10 us
+  CostRange reclaim_page;     // kswapd reclaiming one clean page-cache page
+  CostRange kswapd_wakeup;    // wake_all_kswapds() -> kswapd running
+  CostRange gpu_page_access;  // the GPU touching one 4 KiB page of a range
+  CostRange job_launch;       // doorbell -> the CS running
+  CostRange sched_tick;       // panthor_sched_report_mmu_fault() -> tick
+  CostRange heap_grow;        // tiler-OOM event -> panthor_heap_grow() done (without allocation)
+  CostRange bind_job;         // drm_sched run_job of a VM_BIND op
+};
+
 struct Profile {
   std::string id;
   std::string name;
@@ -31,6 +56,7 @@ struct Profile {
   // The platform device name (GET_UNIQUE) and DT compatible string.
   std::string unique;
   std::string compatible;
+  CostModel cost;
   // Fields whose values are not sourced; non-empty makes the profile approximate.
   std::vector<std::string> invented;
 

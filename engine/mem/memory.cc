@@ -29,6 +29,7 @@ const char* AllocClassName(AllocClass c) {
     case AllocClass::kBlocking: return "blocking";
     case AllocClass::kNoretry: return "noretry";
     case AllocClass::kNowait: return "nowait";
+    case AllocClass::kPool: return "pool";
   }
   return "?";
 }
@@ -41,6 +42,7 @@ const char* OwnerName(Owner o) {
     case Owner::kPageTable: return "page_table";
     case Owner::kMetadata: return "metadata";
     case Owner::kTenant: return "tenant";
+    case Owner::kPool: return "pool";
     default: return "?";
   }
 }
@@ -81,11 +83,36 @@ MemoryModel::MemoryModel(MemoryConfig config)
 }
 
 bool MemoryModel::MayAllocate(AllocClass cls, uint64_t pages) {
-  // Every class stops at the min watermark; kNowait wakes kswapd below low
-  // (wake_all_kswapds() in the slow path). kBlocking would direct-reclaim,
-  // but nothing in this model is reclaimable yet.
-  if (cls == AllocClass::kNowait && free_pages_ < wmarks_.low_pages + pages) ++kswapd_wakeups_;
+  // Every class stops at the min watermark. Classes with
+  // __GFP_KSWAPD_RECLAIM (GFP_KERNEL, GFP_NOWAIT) wake kswapd below low; the
+  // seed's fault-path gfp has no reclaim bits and wakes nobody. kBlocking
+  // direct-reclaims what it needs first.
+  if ((cls == AllocClass::kNowait || cls == AllocClass::kBlocking) &&
+      free_pages_ < wmarks_.low_pages + pages) {
+    ++kswapd_wakeups_;
+    if (kswapd_waker_) kswapd_waker_();
+  }
+  if (cls == AllocClass::kBlocking && free_pages_ < wmarks_.min_pages + pages && reclaimer_) {
+    reclaimer_(wmarks_.min_pages + pages - free_pages_);
+  }
   return free_pages_ >= wmarks_.min_pages + pages;
+}
+
+bool MemoryModel::Fail(AllocClass cls, Owner owner, uint32_t pages) {
+  ++failures_;
+  if (failure_observer_) failure_observer_(cls, owner, pages);
+  return false;
+}
+
+uint64_t MemoryModel::FillPool(uint64_t pages) {
+  uint64_t added = 0;
+  while (pool_.size() < pages) {
+    uint32_t f;
+    if (!AllocPage(AllocClass::kBlocking, Owner::kPool, &f)) break;
+    pool_.push_back(f);
+    ++added;
+  }
+  return added;
 }
 
 void MemoryModel::NoteBlock(uint32_t b) {
@@ -112,9 +139,18 @@ void MemoryModel::Account(Owner owner, int64_t pages) {
 }
 
 bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
+  if (cls == AllocClass::kPool) {
+    if (!pool_.empty()) {
+      *frame = pool_.back();  // the reserve's frame changes hands
+      pool_.pop_back();
+      --owned_[static_cast<int>(Owner::kPool)];
+      Account(owner, 1);
+      return true;
+    }
+    cls = AllocClass::kNoretry;
+  }
   if (!MayAllocate(cls, 1) || (injector_ && injector_(cls, owner, 1))) {
-    ++failures_;
-    return false;
+    return Fail(cls, owner, 1);
   }
   uint32_t b;
   if (!partial_blocks_.empty()) {
@@ -122,8 +158,7 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
   } else if (!empty_blocks_.empty()) {
     b = *empty_blocks_.begin();
   } else {
-    ++failures_;
-    return false;
+    return Fail(cls, owner, 1);
   }
   Block& blk = blocks_[b];
   for (uint32_t w = 0; w < blk.used.size(); ++w) {
@@ -140,8 +175,11 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
 }
 
 bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) {
-  if (config_.thp != ThpMode::kWithinSize || empty_blocks_.empty() ||
-      !MayAllocate(cls, kPagesPerHuge) || (injector_ && injector_(cls, owner, kPagesPerHuge))) {
+  if (cls == AllocClass::kPool) cls = AllocClass::kNoretry;  // the reserve holds 4 KiB pages
+  if (config_.thp != ThpMode::kWithinSize) return false;  // not a failure: never tried
+  if (empty_blocks_.empty() || !MayAllocate(cls, kPagesPerHuge) ||
+      (injector_ && injector_(cls, owner, kPagesPerHuge))) {
+    // A failed huge attempt falls back to 4 KiB pages: counted, not reported.
     ++failures_;
     return false;
   }
@@ -250,6 +288,7 @@ std::string MemoryModel::CheckInvariants() const {
   uint64_t owned = 0;
   for (uint64_t o : owned_) owned += o;
   if (owned != used_pages()) return absl::StrCat("owners sum to ", owned, ", used ", used_pages());
+  if (pool_.size() != owned_[static_cast<int>(Owner::kPool)]) return "pool frames vs owner count";
   if (metadata_frames_.size() != owned_[static_cast<int>(Owner::kMetadata)]) {
     return "metadata frames vs owner count";
   }

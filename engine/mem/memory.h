@@ -40,10 +40,12 @@ namespace faultlab::mem {
 constexpr uint64_t kPageSize = 4096;
 constexpr uint32_t kPagesPerHuge = 512;  // 2 MiB / 4 KiB
 
-enum class AllocClass { kBlocking, kNoretry, kNowait };
+// kPool: take from the fault-path reserve (pool:<pages> policy), falling back
+// to kNoretry when the reserve is empty.
+enum class AllocClass { kBlocking, kNoretry, kNowait, kPool };
 enum class ThpMode { kNever, kWithinSize };
 // Who holds a frame: accounting must balance per owner.
-enum class Owner { kBoPage, kPageTable, kMetadata, kTenant, kCount };
+enum class Owner { kBoPage, kPageTable, kMetadata, kTenant, kPool, kCount };
 
 const char* AllocClassName(AllocClass c);
 const char* ThpModeName(ThpMode m);
@@ -86,6 +88,21 @@ class MemoryModel {
   // every allocation that would otherwise succeed; true makes it fail.
   using Injector = std::function<bool(AllocClass, Owner, uint32_t pages)>;
   void set_injector(Injector injector) { injector_ = std::move(injector); }
+  // Direct reclaim for kBlocking below the min watermark: asked to free up to
+  // `pages` reclaimable pages, returns how many it freed.
+  void set_reclaimer(std::function<uint64_t(uint64_t pages)> fn) { reclaimer_ = std::move(fn); }
+  // wake_all_kswapds(): called when a class with __GFP_KSWAPD_RECLAIM
+  // (kBlocking, kNowait) finds free memory below the low watermark.
+  void set_kswapd_waker(std::function<void()> fn) { kswapd_waker_ = std::move(fn); }
+  // Told about every failed allocation (trace events, metrics).
+  void set_failure_observer(std::function<void(AllocClass, Owner, uint32_t pages)> fn) {
+    failure_observer_ = std::move(fn);
+  }
+
+  // The fault-path reserve: tops it up to `pages` with blocking allocation
+  // (models "pool:<pages>", refilled at each submit). Returns frames added.
+  uint64_t FillPool(uint64_t pages);
+  uint64_t pool_pages() const { return pool_.size(); }
 
   // Contents. Offsets and lengths stay within one frame.
   void WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n);
@@ -118,6 +135,7 @@ class MemoryModel {
   using ContentLeaf = std::array<std::unique_ptr<Page>, kPagesPerHuge>;
 
   bool MayAllocate(AllocClass cls, uint64_t pages);
+  bool Fail(AllocClass cls, Owner owner, uint32_t pages);
   void Take(uint32_t frame);
   void Account(Owner owner, int64_t pages);
   void NoteBlock(uint32_t block);
@@ -138,6 +156,10 @@ class MemoryModel {
   uint64_t kswapd_wakeups_ = 0;
   uint64_t failures_ = 0;
   Injector injector_;
+  std::function<uint64_t(uint64_t)> reclaimer_;
+  std::function<void()> kswapd_waker_;
+  std::function<void(AllocClass, Owner, uint32_t)> failure_observer_;
+  std::vector<uint32_t> pool_;
 };
 
 }  // namespace faultlab::mem

@@ -26,10 +26,11 @@ TEST(MemoryTest, ClassesStopAtTheMinWatermarkAndNowaitWakesKswapd) {
   uint32_t f;
   while (m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f)) frames.push_back(f);
   EXPECT_EQ(m.free_pages(), min);
+  EXPECT_EQ(m.kswapd_wakeups(), 0u) << "the seed's fault-path class wakes nobody";
   EXPECT_FALSE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
-  EXPECT_EQ(m.kswapd_wakeups(), 0u);
+  EXPECT_EQ(m.kswapd_wakeups(), 1u) << "GFP_KERNEL has __GFP_KSWAPD_RECLAIM";
   EXPECT_FALSE(m.AllocPage(AllocClass::kNowait, Owner::kBoPage, &f));
-  EXPECT_EQ(m.kswapd_wakeups(), 1u);
+  EXPECT_EQ(m.kswapd_wakeups(), 2u) << "GFP_NOWAIT too";
   std::set<uint32_t> unique(frames.begin(), frames.end());
   EXPECT_EQ(unique.size(), frames.size()) << "a frame was handed out twice";
   for (uint32_t x : frames) m.Free(x, Owner::kBoPage);
@@ -100,6 +101,41 @@ TEST(MemoryTest, InjectorFailsAllocationsDeterministically) {
   EXPECT_FALSE(m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f));
   EXPECT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
   EXPECT_EQ(m.failures(), 1u);
+}
+
+TEST(MemoryTest, PoolHandsOutItsReserveThenFallsBackToNoretry) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  EXPECT_EQ(m.FillPool(4), 4u);
+  EXPECT_EQ(m.FillPool(4), 0u) << "already full";
+  // Fill memory down to the min watermark.
+  uint32_t f;
+  while (m.AllocPage(AllocClass::kNoretry, Owner::kTenant, &f)) {
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(m.AllocPage(AllocClass::kPool, Owner::kBoPage, &f));
+  EXPECT_FALSE(m.AllocPage(AllocClass::kPool, Owner::kBoPage, &f)) << "reserve empty, noretry fails";
+  EXPECT_EQ(m.owned_pages(Owner::kBoPage), 4u);
+  EXPECT_EQ(m.CheckInvariants(), "");
+}
+
+TEST(MemoryTest, BlockingDirectReclaimsAndFailuresAreObserved) {
+  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
+  std::vector<uint32_t> cache;
+  uint32_t f;
+  while (m.AllocPage(AllocClass::kNoretry, Owner::kTenant, &f)) cache.push_back(f);
+  int observed = 0;
+  m.set_failure_observer([&](AllocClass, Owner, uint32_t) { ++observed; });
+  EXPECT_FALSE(m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f));
+  m.set_reclaimer([&](uint64_t want) {
+    uint64_t n = 0;
+    for (; n < want && !cache.empty(); ++n) {
+      m.Free(cache.back(), Owner::kTenant);
+      cache.pop_back();
+    }
+    return n;
+  });
+  EXPECT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f)) << "reclaimed page cache";
+  EXPECT_FALSE(m.AllocPage(AllocClass::kNoretry, Owner::kBoPage, &f)) << "noretry never reclaims";
+  EXPECT_EQ(observed, 2);
 }
 
 TEST(MemoryTest, ABudgetThatIsNotAWholeNumberOfBlocks) {
