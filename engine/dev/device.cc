@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/hash.h"
+#include "engine/dev/recording_user_memory.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/ioc.h"
@@ -51,12 +53,12 @@ const Device::IoctlDesc* Device::FindIoctl(uint32_t nr) {
       {kPanthorIoctlVmGetState, kDrmRenderAllow, &Device::IoctlVmGetState},
       {kPanthorIoctlBoCreate, kDrmRenderAllow, &Device::IoctlBoCreate},
       {kPanthorIoctlBoMmapOffset, kDrmRenderAllow, &Device::IoctlBoMmapOffset},
-      {kPanthorIoctlGroupCreate, kDrmRenderAllow, &Device::NotModelled},
-      {kPanthorIoctlGroupDestroy, kDrmRenderAllow, &Device::NotModelled},
-      {kPanthorIoctlGroupSubmit, kDrmRenderAllow, &Device::NotModelled},
-      {kPanthorIoctlGroupGetState, kDrmRenderAllow, &Device::NotModelled},
-      {kPanthorIoctlTilerHeapCreate, kDrmRenderAllow, &Device::NotModelled},
-      {kPanthorIoctlTilerHeapDestroy, kDrmRenderAllow, &Device::NotModelled},
+      {kPanthorIoctlGroupCreate, kDrmRenderAllow, &Device::IoctlGroupCreate},
+      {kPanthorIoctlGroupDestroy, kDrmRenderAllow, &Device::IoctlGroupDestroy},
+      {kPanthorIoctlGroupSubmit, kDrmRenderAllow, &Device::IoctlGroupSubmit},
+      {kPanthorIoctlGroupGetState, kDrmRenderAllow, &Device::IoctlGroupGetState},
+      {kPanthorIoctlTilerHeapCreate, kDrmRenderAllow, &Device::IoctlTilerHeapCreate},
+      {kPanthorIoctlTilerHeapDestroy, kDrmRenderAllow, &Device::IoctlTilerHeapDestroy},
   };
   static const std::map<uint32_t, IoctlDesc>* kCore = new std::map<uint32_t, IoctlDesc>{
       {IocNr(kDrmIoctlVersion), {kDrmIoctlVersion, kDrmRenderAllow, &Device::IoctlVersion}},
@@ -103,10 +105,65 @@ Device::Device(DeviceConfig config)
     : config_(std::move(config)),
       memory_(mem::MemoryConfig{
           config_.budget_bytes ? config_.budget_bytes : config_.profile.ram_bytes, config_.thp}),
-      sched_(config_.seed) {}
+      sched_(config_.seed),
+      mmu_(config_.profile.gpu_info.as_present) {
+  const CostModel& cm = config_.profile.cost;
+  pressure_ = std::make_unique<mem::Pressure>(
+      &memory_, &sched_, config_.pressure,
+      mem::ReclaimCosts{cm.kswapd_wakeup.min_ns, cm.kswapd_wakeup.max_ns, cm.reclaim_page.min_ns,
+                        cm.reclaim_page.max_ns},
+      config_.seed);
+  pressure_->Start();
+  memory_.set_failure_observer([this](mem::AllocClass cls, mem::Owner owner, uint32_t pages) {
+    if (owner == mem::Owner::kTenant) return;  // other tenants' failures are theirs
+    trace::Event e;
+    e.kind = trace::EVENT_ALLOC_FAILURE;
+    e.alloc_failure.kind = owner == mem::Owner::kPageTable  ? trace::ALLOC_PAGE_TABLE
+                           : owner == mem::Owner::kMetadata ? trace::ALLOC_METADATA
+                                                            : trace::ALLOC_PAGE;
+    e.alloc_failure.alloc_class = cls == mem::AllocClass::kBlocking ? trace::ALLOC_BLOCKING
+                                  : cls == mem::AllocClass::kNowait ? trace::ALLOC_NOWAIT
+                                  : cls == mem::AllocClass::kPool   ? trace::ALLOC_POOL
+                                                                    : trace::ALLOC_NORETRY;
+    e.alloc_failure.size_bytes = static_cast<uint64_t>(pages) * mem::kPageSize;
+    Emit(e);
+  });
+}
+
+uint64_t Device::Cost(const CostRange& r) { return sched_.prng().Range(r.min_ns, r.max_ns); }
+
+void Device::Emit(trace::Event& e) {
+  if (observer_ == nullptr) return;
+  e.virtual_ns = sched_.now_ns();
+  observer_->OnEvent(e);
+}
+
+void Device::EmitMarker(trace::MarkerType type, uint64_t id, absl::string_view label) {
+  trace::Event e;
+  e.kind = trace::EVENT_MARKER;
+  e.marker.type = type;
+  e.marker.id = id;
+  e.marker.label = label;
+  Emit(e);
+}
+
+uint64_t Device::EmitStateHash() {
+  trace::Event e;
+  e.kind = trace::EVENT_STATE_HASH;
+  e.state_hash.scope = trace::HASH_DEVICE;
+  e.state_hash.hash = StateHash();
+  Emit(e);
+  return e.state_hash.hash;
+}
 
 void Device::OnOops(uint64_t vm_key, const char* function, const std::string& message) {
   oopses_.push_back(OopsRecord{sched_.now_ns(), vm_key, function, message});
+  trace::Event e;
+  e.kind = trace::EVENT_OOPS;
+  e.oops.function = function;
+  e.oops.message = message;
+  e.oops.vm = static_cast<uint32_t>(vm_key);
+  Emit(e);
 }
 
 Device::~Device() {
@@ -133,7 +190,12 @@ void Device::Close(File* file) {
   if (master_ == file) master_ = nullptr;
   for (auto& [h, bo] : file->handles_) ReleaseBo(bo);
   file->handles_.clear();
-  for (auto& [id, vm] : file->vms_) vm->Destroy();
+  for (auto& [h, g] : file->groups_) {
+    g->destroyed = true;
+    KillGroup(g, 0);
+  }
+  file->groups_.clear();
+  for (auto& [id, vm] : file->vms_) DestroyVm(*vm);
   file->vms_.clear();
   file->syncobjs_.clear();
   files_.erase(std::remove_if(files_.begin(), files_.end(),
@@ -142,6 +204,16 @@ void Device::Close(File* file) {
 }
 
 void Device::ReleaseBo(std::shared_ptr<gem::Bo>& bo) { bo.reset(); }
+
+// Models panthor_vm_destroy(): heaps go, everything is unmapped; the slot is
+// released once nothing runs on the VM.
+void Device::DestroyVm(vm::Vm& vm) {
+  for (auto it = heaps_.begin(); it != heaps_.end();) {
+    it = it->second.vm_key == vm.key() ? heaps_.erase(it) : std::next(it);
+  }
+  vm.Destroy();
+  if (!mmu_.Active(vm.key())) mmu_.Release(vm.key());
+}
 
 int Device::Permit(const File& f, uint32_t flags) const {
   // drm_ioctl_permit().
@@ -174,16 +246,35 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   std::vector<uint64_t> storage((ksize + 7) / 8 + 1, 0);
   char* kdata = reinterpret_cast<char*>(storage.data());
   UserMemory& umem = *file->umem_;
+  // With an observer, every user copy of the call is recorded.
+  RecordingUserMemory recording(&umem);
+  if (observer_ != nullptr) file->umem_ = &recording;
   int ret;
-  if (in_size && umem.CopyFromUser(kdata, arg, in_size) != 0) {
+  std::string arg_in;
+  if (in_size && file->umem_->CopyFromUser(kdata, arg, in_size) != 0) {
     ret = -kEFAULT;
   } else {
+    arg_in.assign(kdata, in_size);
+    recording.Reset();  // the argument itself is not an indirect copy
     ret = Permit(*file, desc->flags);
     if (ret == 0) ret = (this->*desc->func)(*file, kdata);
     // The struct goes back whatever the handler said (drm_ioctl()).
     if (out_size && umem.CopyToUser(arg, kdata, out_size) != 0) ret = -kEFAULT;
   }
+  file->umem_ = &umem;
   if (ret < 0) ++stats_.ioctl_errors;
+  if (observer_ != nullptr) {
+    trace::Event e;
+    e.kind = trace::EVENT_IOCTL;
+    e.ioctl.file = file->id_;
+    e.ioctl.request = cmd;
+    e.ioctl.result = ret;
+    e.ioctl.arg_in = arg_in;
+    const std::string arg_out = ret == -kEFAULT && out_size == 0 ? "" : std::string(kdata, out_size);
+    e.ioctl.arg_out = arg_out;
+    recording.Fill(&e.ioctl);
+    Emit(e);
+  }
   return ret;
 }
 
@@ -558,7 +649,16 @@ int Device::IoctlVmCreate(File& f, void* data) {
   auto vm = std::make_shared<vm::Vm>(next_vm_key_++, va_bits, kernel_start, kernel_range,
                                      &memory_, config_.variant, this);
   if (!vm->ok()) return -kENOMEM;
+  if (config_.policy.kind == FaultPolicyKind::kDummyPage) {
+    // The dummy-page policy's per-context reserve page, allocated up front.
+    uint32_t frame;
+    if (!memory_.AllocPage(mem::AllocClass::kBlocking, mem::Owner::kReserve, &frame)) {
+      return -kENOMEM;
+    }
+    vm->set_dummy_frame(frame);
+  }
   if (id > kPanthorMaxVmsPerFile) return -kEBUSY;
+  vms_by_key_[vm->key()] = vm;
   f.vms_[id] = std::move(vm);
   a->id = id;
   a->user_va_range = kernel_start;
@@ -571,7 +671,7 @@ int Device::IoctlVmDestroy(File& f, void* data) {
   if (a->pad) return -kEINVAL;
   auto it = f.vms_.find(a->id);
   if (it == f.vms_.end()) return -kEINVAL;
-  it->second->Destroy();
+  DestroyVm(*it->second);
   f.vms_.erase(it);
   return 0;
 }
@@ -722,7 +822,36 @@ std::string Device::CheckInvariants() const {
     if (f->vms_.size() > kPanthorMaxVmsPerFile) return "too many VMs";
   }
   if (master_ != nullptr && !master_->master_) return "master flag";
+  for (const auto& [key, weak] : vms_by_key_) {
+    if (std::shared_ptr<vm::Vm> v = weak.lock()) {
+      if (std::string p = v->CheckInvariants(); !p.empty()) return absl::StrCat("VM ", key, ": ", p);
+    }
+  }
+  if (std::string p = mmu_.CheckInvariants(); !p.empty()) return absl::StrCat("MMU: ", p);
   return memory_.CheckInvariants();
+}
+
+uint64_t Device::StateHash() const {
+  StateHasher h;
+  h.Add(memory_.used_pages());
+  for (int o = 0; o < static_cast<int>(mem::Owner::kCount); ++o) {
+    h.Add(memory_.owned_pages(static_cast<mem::Owner>(o)));
+  }
+  for (const auto& [id, weak] : bos_) {
+    if (std::shared_ptr<gem::Bo> bo = weak.lock()) {
+      h.Add(id);
+      h.Add(bo->pages().populated());
+    }
+  }
+  for (const auto& [key, weak] : vms_by_key_) {
+    if (std::shared_ptr<vm::Vm> v = weak.lock()) {
+      h.Add(key);
+      h.Add(v->Hash());
+    }
+  }
+  h.Add(mmu_.rawstat());
+  h.Add(mmu_.faulty_mask());
+  return h.Finish();
 }
 
 }  // namespace faultlab::dev

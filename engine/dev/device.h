@@ -30,10 +30,14 @@
 
 #include "absl/strings/string_view.h"
 #include "engine/base/variant.h"
+#include "engine/dev/gpu.h"
+#include "engine/dev/observer.h"
 #include "engine/dev/profile.h"
 #include "engine/gem/bo.h"
 #include "engine/gem/mmap_offset.h"
 #include "engine/mem/memory.h"
+#include "engine/mem/pressure.h"
+#include "engine/mmu/mmu.h"
 #include "engine/sim/scheduler.h"
 #include "engine/sync/syncobj.h"
 #include "engine/usermem/user_memory.h"
@@ -54,6 +58,12 @@ struct DeviceConfig {
   mem::ThpMode thp = mem::ThpMode::kNever;
   // Seeds the scheduler's PRNG (jitter and interleaving choices).
   uint64_t seed = 1;
+  FaultPolicy policy;
+  mem::PressureConfig pressure;
+  // series-v3's scheduler tick can run while the fault work is still busy and
+  // miss the fault (spec 7.1): the chance, per mille, that a seed picks that
+  // order. Only the interleaving is chosen; both orders are legal.
+  uint32_t v3_tick_race_permille = 500;
 };
 
 // Virtual-time costs of the bind path, in ns (docs/cost-model.md; Engine C
@@ -100,6 +110,7 @@ class File {
   std::map<uint32_t, std::shared_ptr<gem::Bo>> handles_;            // object_idr
   std::map<uint32_t, std::shared_ptr<vm::Vm>> vms_;                 // panthor_vm_pool
   std::map<uint32_t, std::unique_ptr<sync::Syncobj>> syncobjs_;     // syncobj_idr
+  std::map<uint32_t, std::shared_ptr<Group>> groups_;                // panthor_group_pool
 };
 
 struct DeviceStats {
@@ -109,6 +120,20 @@ struct DeviceStats {
   uint64_t bos_freed = 0;
   uint64_t unmodelled_ioctls = 0;  // known to the kernel, not modelled yet (-ENOSYS)
   uint64_t waits_never_ending = 0;  // infinite waits nothing could end (-ETIME)
+  uint64_t jobs_submitted = 0;
+  uint64_t jobs_completed = 0;
+  uint64_t jobs_failed = 0;
+  uint64_t faults = 0;
+  uint64_t faults_handled = 0;
+  uint64_t faults_degraded = 0;
+  uint64_t faults_failed = 0;
+  uint64_t irqs = 0;
+  uint64_t recycled_slot_irqs = 0;
+  uint64_t groups_killed = 0;
+  uint64_t heap_grows = 0;
+  uint64_t heap_grow_fallbacks = 0;
+  uint64_t v3_tick_missed_fault = 0;
+  uint64_t map_beyond_vma = 0;  // series-v3 map_on_demand overrun, clamped
 };
 
 class Device : public vm::OopsSink {
@@ -144,6 +169,27 @@ class Device : public vm::OopsSink {
 
   void OnOops(uint64_t vm_key, const char* function, const std::string& message) override;
   const std::vector<OopsRecord>& oopses() const { return oopses_; }
+
+  // Every event goes to `observer` (nullptr: none).
+  void set_observer(Observer* observer) { observer_ = observer; }
+  // Emits a marker / state-hash event (workloads, the recorder).
+  void EmitMarker(trace::MarkerType type, uint64_t id, absl::string_view label);
+  uint64_t EmitStateHash();
+  // The canonical hash of the device: every VM, BO population, memory use.
+  uint64_t StateHash() const;
+
+  // Runs a job of access ranges on a group's queue — what GROUP_SUBMIT's
+  // command stream amounts to once interpreted. Sync ops as in GROUP_SUBMIT.
+  // Returns 0 or -errno; `*job_seq` is the job's sequence number.
+  int SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
+                      std::vector<GpuAccess> accesses,
+                      const std::vector<uapi::PanthorSyncOp>& syncs, uint64_t* job_seq);
+  // A group by handle (tests).
+  std::shared_ptr<Group> LookupGroup(File* file, uint32_t handle) const;
+  const mmu::Mmu& mmu() const { return mmu_; }
+  const mem::Pressure* pressure() const { return pressure_.get(); }
+  // The kernel log lines the model printed (unhandled faults).
+  const std::vector<std::string>& kernel_log() const { return kernel_log_; }
 
   const DeviceConfig& config() const { return config_; }
   const Profile& profile() const { return config_.profile; }
@@ -188,6 +234,45 @@ class Device : public vm::OopsSink {
   int IoctlVmDestroy(File& f, void* data);
   int IoctlVmGetState(File& f, void* data);
   int IoctlVmBind(File& f, void* data);
+  int IoctlGroupCreate(File& f, void* data);
+  int IoctlGroupDestroy(File& f, void* data);
+  int IoctlGroupSubmit(File& f, void* data);
+  int IoctlGroupGetState(File& f, void* data);
+  int IoctlTilerHeapCreate(File& f, void* data);
+  int IoctlTilerHeapDestroy(File& f, void* data);
+  // Sync ops of a job (panthor_submit_ctx_add_job / collect_signal_ops).
+  int ResolveSyncOps(File& f, const std::vector<uapi::PanthorSyncOp>& syncs,
+                     std::vector<std::shared_ptr<sync::Fence>>* waits,
+                     std::vector<std::pair<sync::Syncobj*, uint64_t>>* signals);
+  int QueueJob(std::shared_ptr<Job> job);
+  // Executor.
+  void TryStart(Queue& q);
+  void StartJob(const std::shared_ptr<Job>& job);
+  void RunJob(const std::shared_ptr<Job>& job);
+  void FinishJob(const std::shared_ptr<Job>& job, int error);
+  void KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_queues);
+  void RetryWaitingForAs();
+  // Fault path.
+  void RaiseFault(const std::shared_ptr<Job>& job, uint32_t status, uint64_t va);
+  void MmuIrq();
+  void FaultWork(std::shared_ptr<vm::Vm> vm, int as);
+  struct FaultResult;
+  FaultResult HandleFaultLocked(vm::Vm& vm, uint64_t addr, uint32_t status);
+  int MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint64_t size,
+                  mem::AllocClass page_cls, mem::AllocClass other_cls, bool dummy_ok,
+                  FaultResult* r);
+  void FaultDone(std::shared_ptr<vm::Vm> vm, int as, int ret, trace::FaultOutcome outcome);
+  void ReportMmuFault(uint64_t vm_key, uint64_t at_ns);
+  // Tiler heaps.
+  int PreFaultRange(vm::Vm& vm, uint64_t iova, uint64_t size, mem::AllocClass page_cls,
+                    mem::AllocClass other_cls, gem::PopulateStats* stats);
+  uint64_t HeapGrow(const std::shared_ptr<Job>& job, uint64_t ctx_va);
+  uint64_t AllocKernelVa(vm::Vm& vm, uint64_t size);
+  // Events.
+  void Emit(trace::Event& e);
+  uint64_t Cost(const CostRange& r);
+  mem::AllocClass FaultPageClass() const;
+  std::shared_ptr<vm::Vm> VmByKey(uint64_t key) const;
   int VmBindSync(File& f, uapi::PanthorVmBind* args, vm::Vm& vm);
   int VmBindAsync(File& f, uapi::PanthorVmBind* args, std::shared_ptr<vm::Vm> vm);
   int PrepareBindOp(File& f, vm::Vm& vm, const uapi::PanthorVmBindOp& op, vm::OpCtx* ctx);
@@ -204,6 +289,7 @@ class Device : public vm::OopsSink {
                         uint32_t* first_signaled);
   uint32_t AllocHandle(const std::map<uint32_t, std::shared_ptr<gem::Bo>>& m) const;
   void ReleaseBo(std::shared_ptr<gem::Bo>& bo);
+  void DestroyVm(vm::Vm& vm);
   uint64_t CurrentGpuTimestamp() const;
 
   DeviceConfig config_;
@@ -222,6 +308,28 @@ class Device : public vm::OopsSink {
   std::map<uint64_t, std::shared_ptr<sync::Fence>> bind_queue_tail_;
   std::vector<OopsRecord> oopses_;
   DeviceStats stats_;
+  mmu::Mmu mmu_;
+  std::unique_ptr<mem::Pressure> pressure_;
+  Observer* observer_ = nullptr;
+  std::vector<std::string> kernel_log_;
+  // Fault state per VM key (struct panthor_vm's fault.{work,status,addr}).
+  struct VmFault {
+    bool work_queued = false;
+    bool work_busy = false;
+    uint32_t status = 0;
+    uint64_t addr = 0;
+    uint64_t op_lock_until = 0;  // vm->op_lock held by fault work until then
+  };
+  std::map<uint64_t, VmFault> vm_faults_;
+  std::map<uint64_t, std::weak_ptr<vm::Vm>> vms_by_key_;
+  std::map<int, std::vector<std::shared_ptr<Job>>> stalled_;  // by AS
+  std::map<int, uint64_t> fault_raised_ns_;                   // by AS
+  std::deque<std::shared_ptr<Job>> waiting_for_as_;
+  bool irq_pending_ = false;
+  uint64_t next_job_seq_ = 1;
+  // Heaps by heap-context VA; heap ids per VM (handle = vm_id << 16 | id).
+  std::map<uint64_t, Heap> heaps_;
+  std::map<uint64_t, uint64_t> kernel_va_next_;  // per VM key: next free kernel VA
 };
 
 }  // namespace faultlab::dev

@@ -43,6 +43,7 @@ const char* OwnerName(Owner o) {
     case Owner::kMetadata: return "metadata";
     case Owner::kTenant: return "tenant";
     case Owner::kPool: return "pool";
+    case Owner::kReserve: return "reserve";
     default: return "?";
   }
 }

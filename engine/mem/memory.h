@@ -45,7 +45,8 @@ constexpr uint32_t kPagesPerHuge = 512;  // 2 MiB / 4 KiB
 enum class AllocClass { kBlocking, kNoretry, kNowait, kPool };
 enum class ThpMode { kNever, kWithinSize };
 // Who holds a frame: accounting must balance per owner.
-enum class Owner { kBoPage, kPageTable, kMetadata, kTenant, kPool, kCount };
+// kReserve: pages a VM keeps for the dummy-page policy.
+enum class Owner { kBoPage, kPageTable, kMetadata, kTenant, kPool, kReserve, kCount };
 
 const char* AllocClassName(AllocClass c);
 const char* ThpModeName(ThpMode m);

@@ -91,7 +91,10 @@ Vm::Vm(uint64_t key, uint32_t va_bits, uint64_t kernel_va_start, uint64_t kernel
       root_alloc_(std::make_unique<BlockingTables>(mem)),
       pt_(std::make_unique<pgtable::PageTable>(va_bits, root_alloc_.get())) {}
 
+pgtable::TableAllocator* Vm::blocking_tables() { return root_alloc_.get(); }
+
 Vm::~Vm() {
+  if (dummy_frame_ != gem::kNoFrame) mem_->Free(dummy_frame_, mem::Owner::kReserve);
   // Free the VMA structs of mappings still there (BO references drop with them).
   for (size_t i = 0; i < vas_.size(); ++i) FreeVmaStruct();
   pt_.reset();
@@ -499,7 +502,9 @@ std::string Vm::CheckInvariants() const {
       const uint64_t page = (v->bo_offset + (iova + off - v->addr)) / kSz4K;
       const uint32_t want = v->bo->pages().FrameOf(page);
       const uint64_t phys = (pte & pgtable::kPteAddrMask) + off;
-      if (want == gem::kNoFrame || PhysOf(want) != phys) {
+      const bool dummy = dummy_frame_ != gem::kNoFrame && v->bo->alloc_on_fault() &&
+                         size == kSz4K && phys == PhysOf(dummy_frame_);
+      if (!dummy && (want == gem::kNoFrame || PhysOf(want) != phys)) {
         problem = absl::StrFormat("leaf 0x%x maps 0x%x, BO page %d is frame %d", iova + off, phys,
                                   page, want);
         return;

@@ -119,6 +119,11 @@ class Vm {
   const pgtable::PageTable& page_table() const { return *pt_; }
   pgtable::PageTable& page_table() { return *pt_; }
   const VmStats& stats() const { return stats_; }
+  // The dummy-page policy's reserve page, mapped into faulting granules.
+  uint32_t dummy_frame() const { return dummy_frame_; }
+  void set_dummy_frame(uint32_t f) { dummy_frame_ = f; }
+  // The tables of this VM come from here outside a bind (root, frees).
+  pgtable::TableAllocator* blocking_tables();
 
   // Canonical hash of the VM: layout, VAs and page-table leaves.
   uint64_t Hash() const;
@@ -158,6 +163,7 @@ class Vm {
   std::unique_ptr<pgtable::PageTable> pt_;
   bool unusable_ = false;
   bool destroyed_ = false;
+  uint32_t dummy_frame_ = gem::kNoFrame;
   VmStats stats_;
 };
 

@@ -1,0 +1,21 @@
+// Observer: receives every event the engine produces — ioctls with their
+// in/out bytes and user copies, job accesses, faults with outcome and latency,
+// allocation failures, heap grows, oopses, CPU maps, markers, state hashes —
+// as trace events stamped with virtual time. The recorder plugs in here.
+#ifndef FAULTLAB_ENGINE_DEV_OBSERVER_H_
+#define FAULTLAB_ENGINE_DEV_OBSERVER_H_
+
+#include "engine/trace/event.h"
+
+namespace faultlab::dev {
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // Byte fields of `e` are valid for the duration of the call.
+  virtual void OnEvent(const trace::Event& e) = 0;
+};
+
+}  // namespace faultlab::dev
+
+#endif  // FAULTLAB_ENGINE_DEV_OBSERVER_H_
