@@ -168,6 +168,7 @@ void Device::OnOops(uint64_t vm_key, const char* function, const std::string& me
 
 Device::~Device() {
   while (!files_.empty()) Close(files_.back().get());
+  for (uint32_t f : reserve_tables_) memory_.Free(f, mem::Owner::kReserve);
 }
 
 File* Device::Open(NodeType node, UserMemory* umem, Credentials creds) {

@@ -326,6 +326,10 @@ class Device : public vm::OopsSink {
   std::map<int, uint64_t> fault_raised_ns_;                   // by AS
   std::deque<std::shared_ptr<Job>> waiting_for_as_;
   bool irq_pending_ = false;
+  // dummy-page policy: table pages kept in reserve for degraded mappings,
+  // refilled with blocking allocation at each submit.
+  std::vector<uint32_t> reserve_tables_;
+  static constexpr size_t kReserveTables = 8;
   uint64_t next_job_seq_ = 1;
   // Heaps by heap-context VA; heap ids per VM (handle = vm_id << 16 | id).
   std::map<uint64_t, Heap> heaps_;

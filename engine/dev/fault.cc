@@ -45,6 +45,32 @@ class FaultTables : public pgtable::TableAllocator {
   bool failed_ = false;
 };
 
+// Degraded mappings: non-blocking first, then the policy's table reserve.
+class ReserveTables : public pgtable::TableAllocator {
+ public:
+  ReserveTables(mem::MemoryModel* mem, std::vector<uint32_t>* reserve)
+      : mem_(mem), reserve_(reserve) {}
+  bool Alloc(uint32_t* frame) override {
+    if (mem_->AllocPage(mem::AllocClass::kNoretry, mem::Owner::kPageTable, frame)) {
+      ++allocated_;
+      return true;
+    }
+    if (reserve_->empty()) return false;
+    *frame = reserve_->back();
+    reserve_->pop_back();
+    mem_->Transfer(*frame, mem::Owner::kReserve, mem::Owner::kPageTable);
+    ++allocated_;
+    return true;
+  }
+  void Free(uint32_t frame) override { mem_->Free(frame, mem::Owner::kPageTable); }
+  uint32_t allocated() const { return allocated_; }
+
+ private:
+  mem::MemoryModel* mem_;
+  std::vector<uint32_t>* reserve_;
+  uint32_t allocated_ = 0;
+};
+
 }  // namespace
 
 mem::AllocClass Device::FaultPageClass() const {
@@ -131,19 +157,21 @@ int Device::MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint64_
   }
   FaultTables tables(&memory_, other_cls);
   const int prot = vm::Vm::FlagsToProt(vma.flags);
-  if (ret == -kENOMEM && st.page_failed && dummy_ok && vm.dummy_frame() != gem::kNoFrame) {
+  if (ret == -kENOMEM && dummy_ok && vm.dummy_frame() != gem::kNoFrame) {
     // Keep the context alive: the reserve page backs every unmapped page of
-    // the granule; the fault is reported as degraded.
+    // the granule (its tables may come from the reserve); the fault is
+    // reported as degraded.
+    ReserveTables reserve(&memory_, &reserve_tables_);
     int mret = 0;
     for (uint64_t off = 0; off < size && mret == 0; off += 4096) {
       if (vm.page_table().IovaToPhys(iova + off)) continue;
       uint64_t mapped;
       mret = vm.page_table().MapPages(iova + off, vm::PhysOf(vm.dummy_frame()), 4096, 1, prot,
-                                      &tables, &mapped);
+                                      &reserve, &mapped);
       r->cost_ns += Cost(cm.pte_update);
     }
-    r->pt_pages += tables.allocated();
-    r->cost_ns += tables.allocated() * Cost(cm.page_alloc) + Cost(cm.flush);
+    r->pt_pages += reserve.allocated();
+    r->cost_ns += reserve.allocated() * Cost(cm.page_alloc) + Cost(cm.flush);
     r->outcome = mret == 0 ? trace::FAULT_DEGRADED : trace::FAULT_ENOMEM;
     return mret;
   }

@@ -212,6 +212,13 @@ int Device::QueueJob(std::shared_ptr<Job> job) {
   ++stats_.jobs_submitted;
   // pool:<pages>: the reserve is refilled with blocking allocation at each submit.
   if (config_.policy.kind == FaultPolicyKind::kPool) memory_.FillPool(config_.policy.pool_pages);
+  // dummy-page: the degraded mappings' table pages, refilled the same way.
+  while (config_.policy.kind == FaultPolicyKind::kDummyPage &&
+         reserve_tables_.size() < kReserveTables) {
+    uint32_t f;
+    if (!memory_.AllocPage(mem::AllocClass::kBlocking, mem::Owner::kReserve, &f)) break;
+    reserve_tables_.push_back(f);
+  }
   for (auto& [obj, point] : job->signals) {
     if (point) {
       obj->AddPoint(point, job->done);

@@ -211,6 +211,12 @@ void MemoryModel::Free(uint32_t frame, Owner owner) {
   }
 }
 
+void MemoryModel::Transfer(uint32_t frame, Owner from, Owner to) {
+  if (!IsAllocated(frame) || owned_[static_cast<int>(from)] == 0) std::abort();
+  --owned_[static_cast<int>(from)];
+  ++owned_[static_cast<int>(to)];
+}
+
 bool MemoryModel::IsAllocated(uint32_t frame) const {
   if (frame >= frame_count_) return false;
   const Block& blk = blocks_[frame / kPagesPerHuge];

@@ -78,6 +78,8 @@ class MemoryModel {
   // thp is off, no whole free block exists, or the class may not take 512 pages.
   bool AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame);
   void Free(uint32_t frame, Owner owner);
+  // Hands an allocated frame from one owner to another (a reserve being used).
+  void Transfer(uint32_t frame, Owner from, Owner to);
 
   // Metadata (sgt entries, xarray nodes) is byte-granular, carved from frames
   // of its own; false when a new backing frame was needed and `cls` could not

@@ -54,7 +54,7 @@ void Pressure::Step() {
     }
   }
   ++step_;
-  sched_->After(config_.period_ns / steps, [this] { Step(); });
+  sched_->After(config_.period_ns / steps, [this] { Step(); }, /*background=*/true);
 }
 
 uint64_t Pressure::Reclaim(uint64_t pages) {

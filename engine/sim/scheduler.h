@@ -26,10 +26,11 @@ class Scheduler {
 
   uint64_t now_ns() const { return now_ns_; }
   // Schedules `fn` at absolute time `time_ns` (clamped to now). Returns an id
-  // for Cancel().
-  uint64_t At(uint64_t time_ns, std::function<void()> fn);
-  uint64_t After(uint64_t delay_ns, std::function<void()> fn) {
-    return At(now_ns_ + delay_ns, std::move(fn));
+  // for Cancel(). Background events (other tenants, periodic samplers) run in
+  // time order like the rest but never keep RunAll() or an endless wait going.
+  uint64_t At(uint64_t time_ns, std::function<void()> fn, bool background = false);
+  uint64_t After(uint64_t delay_ns, std::function<void()> fn, bool background = false) {
+    return At(now_ns_ + delay_ns, std::move(fn), background);
   }
   void Cancel(uint64_t id);
 
@@ -39,10 +40,11 @@ class Scheduler {
   // `deadline_ns` / none is left (false; the clock then moves to the deadline
   // if it is finite).
   bool RunUntil(const std::function<bool()>& done, uint64_t deadline_ns);
-  // Runs everything that is pending.
+  // Runs until no foreground event is pending.
   void RunAll();
 
   size_t pending() const { return events_.size(); }
+  size_t foreground_pending() const { return foreground_; }
   uint64_t events_run() const { return events_run_; }
   Prng& prng() { return prng_; }
 
@@ -50,7 +52,12 @@ class Scheduler {
 
  private:
   using Key = std::pair<uint64_t, uint64_t>;  // (time, sequence)
-  std::map<Key, std::function<void()>> events_;
+  struct Entry {
+    std::function<void()> fn;
+    bool background;
+  };
+  std::map<Key, Entry> events_;
+  size_t foreground_ = 0;
   std::map<uint64_t, Key> by_id_;
   uint64_t now_ns_ = 0;
   uint64_t next_seq_ = 0;

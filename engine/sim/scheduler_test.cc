@@ -42,5 +42,22 @@ TEST(SchedulerTest, RunUntilStopsAtTheDeadline) {
   EXPECT_EQ(s.now_ns(), 100u);
 }
 
+TEST(SchedulerTest, BackgroundEventsNeverKeepRunAllGoing) {
+  Scheduler s(1);
+  int ticks = 0;
+  std::function<void()> tick = [&] {
+    ++ticks;
+    s.After(10, tick, /*background=*/true);
+  };
+  s.After(10, tick, true);
+  bool done = false;
+  s.After(35, [&] { done = true; });
+  s.RunAll();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(ticks, 3) << "background events before the last foreground one ran";
+  EXPECT_FALSE(s.RunUntil([] { return false; }, Scheduler::kNever));
+  EXPECT_TRUE(s.RunUntil([&] { return ticks == 5; }, 1000)) << "a finite wait runs background work";
+}
+
 }  // namespace
 }  // namespace faultlab::sim
