@@ -342,6 +342,7 @@ PressureOutcome RunPressure(const char* policy, uint64_t seed) {
   cfg.pressure.tenant_min_permille = 960;
   cfg.pressure.tenant_max_permille = 1000;
   cfg.pressure.fail_permille = 20;
+  cfg.pressure.start_step = 0;
   TestDevice t(cfg);
   Capture cap;
   t.dev.set_observer(&cap);

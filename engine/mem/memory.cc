@@ -116,14 +116,15 @@ uint64_t MemoryModel::FillPool(uint64_t pages) {
   return added;
 }
 
-void MemoryModel::NoteBlock(uint32_t b) {
-  partial_blocks_.erase(b);
-  empty_blocks_.erase(b);
-  if (blocks_[b].free == kPagesPerHuge) {
-    empty_blocks_.insert(b);
-  } else if (blocks_[b].free > 0) {
-    partial_blocks_.insert(b);
-  }
+void MemoryModel::NoteBlock(uint32_t b, uint32_t old_free) {
+  // Set membership follows the free count: empty (all free), partial, full.
+  auto state = [](uint32_t free) { return free == kPagesPerHuge ? 2 : free > 0 ? 1 : 0; };
+  const int before = state(old_free), after = state(blocks_[b].free);
+  if (before == after) return;
+  if (before == 2) empty_blocks_.erase(b);
+  if (before == 1) partial_blocks_.erase(b);
+  if (after == 2) empty_blocks_.insert(b);
+  if (after == 1) partial_blocks_.insert(b);
 }
 
 void MemoryModel::Take(uint32_t frame) {
@@ -166,8 +167,9 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
     if (blk.used[w] != ~0ULL) {
       const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(~blk.used[w]));
       *frame = b * kPagesPerHuge + w * 64 + bit;
+      const uint32_t old_free = blk.free;
       Take(*frame);
-      NoteBlock(b);
+      NoteBlock(b, old_free);
       Account(owner, 1);
       return true;
     }
@@ -188,7 +190,7 @@ bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) 
   blocks_[b].used.fill(~0ULL);
   blocks_[b].free = 0;
   free_pages_ -= kPagesPerHuge;
-  NoteBlock(b);
+  NoteBlock(b, kPagesPerHuge);
   *first_frame = b * kPagesPerHuge;
   Account(owner, kPagesPerHuge);
   return true;
@@ -201,9 +203,9 @@ void MemoryModel::Free(uint32_t frame, Owner owner) {
   const uint32_t b = frame / kPagesPerHuge;
   const uint32_t i = frame % kPagesPerHuge;
   blocks_[b].used[i / 64] &= ~(1ULL << (i % 64));
-  ++blocks_[b].free;
+  const uint32_t old_free = blocks_[b].free++;
   ++free_pages_;
-  NoteBlock(b);
+  NoteBlock(b, old_free);
   --owned_[static_cast<int>(owner)];
   if (ContentLeaf* leaf = contents_[b].get(); leaf != nullptr && (*leaf)[i]) {
     (*leaf)[i].reset();  // a freed frame's contents are gone

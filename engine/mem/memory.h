@@ -141,7 +141,7 @@ class MemoryModel {
   bool Fail(AllocClass cls, Owner owner, uint32_t pages);
   void Take(uint32_t frame);
   void Account(Owner owner, int64_t pages);
-  void NoteBlock(uint32_t block);
+  void NoteBlock(uint32_t block, uint32_t old_free);
 
   MemoryConfig config_;
   uint64_t frame_count_;

@@ -18,7 +18,12 @@ void Pressure::Start() {
       return prng_.Chance(config_.fail_permille, 1000);
     });
   }
-  if (config_.enabled) Step();
+  if (config_.enabled) {
+    step_ = config_.start_step != PressureConfig::kSeededStart
+                ? config_.start_step
+                : prng_.Uniform(std::max<uint32_t>(config_.steps_per_period, 2));
+    Step();
+  }
 }
 
 void Pressure::Step() {

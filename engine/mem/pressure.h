@@ -32,6 +32,10 @@ struct PressureConfig {
   uint32_t reclaimable_permille = 500;  // page cache share of tenant memory
   uint32_t noise_permille = 20;
   uint32_t fail_permille = 0;           // failure model (0 = off)
+  // Where in the wave the tenants start (a step index); kSeededStart picks
+  // one from the seed.
+  static constexpr uint32_t kSeededStart = 0xffffffffu;
+  uint32_t start_step = kSeededStart;
 };
 
 // Reclaim costs, from the profile's cost model.

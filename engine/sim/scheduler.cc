@@ -6,41 +6,50 @@ namespace faultlab::sim {
 
 uint64_t Scheduler::At(uint64_t time_ns, std::function<void()> fn, bool background) {
   const uint64_t seq = next_seq_++;
-  const Key key{std::max(time_ns, now_ns_), seq};
-  events_.emplace(key, Entry{std::move(fn), background});
-  by_id_.emplace(seq, key);
+  events_.push_back(Entry{std::max(time_ns, now_ns_), seq, background, std::move(fn)});
+  std::push_heap(events_.begin(), events_.end(), Later());
   if (!background) ++foreground_;
   return seq;
 }
 
 void Scheduler::Cancel(uint64_t id) {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return;
-  auto ev = events_.find(it->second);
-  if (!ev->second.background) --foreground_;
-  events_.erase(ev);
-  by_id_.erase(it);
+  for (const Entry& e : events_) {
+    if (e.seq == id && !cancelled_.count(id)) {
+      cancelled_.insert(id);
+      if (!e.background) --foreground_;
+      return;
+    }
+  }
+}
+
+void Scheduler::DropCancelled() {
+  while (!events_.empty() && cancelled_.count(events_.front().seq)) {
+    cancelled_.erase(events_.front().seq);
+    std::pop_heap(events_.begin(), events_.end(), Later());
+    events_.pop_back();
+  }
 }
 
 bool Scheduler::RunOne() {
+  DropCancelled();
   if (events_.empty()) return false;
-  auto it = events_.begin();
-  now_ns_ = it->first.first;
-  std::function<void()> fn = std::move(it->second.fn);
-  if (!it->second.background) --foreground_;
-  by_id_.erase(it->first.second);
-  events_.erase(it);
+  std::pop_heap(events_.begin(), events_.end(), Later());
+  Entry e = std::move(events_.back());
+  events_.pop_back();
+  now_ns_ = e.time;
+  if (!e.background) --foreground_;
   ++events_run_;
-  fn();
+  e.fn();
   return true;
 }
 
 bool Scheduler::RunUntil(const std::function<bool()>& done, uint64_t deadline_ns) {
   while (!done()) {
+    DropCancelled();
     // An endless wait ends when only background work is left: nothing can
     // change what the caller waits for any more.
     const bool idle = deadline_ns == kNever && foreground_ == 0;
-    if (events_.empty() || idle || events_.begin()->first.first > deadline_ns) {
+    if (events_.empty() || idle || events_.front().time > deadline_ns) {
       if (deadline_ns != kNever) now_ns_ = std::max(now_ns_, deadline_ns);
       return false;
     }
@@ -50,7 +59,8 @@ bool Scheduler::RunUntil(const std::function<bool()>& done, uint64_t deadline_ns
 }
 
 void Scheduler::RunAll() {
-  while (foreground_ > 0) RunOne();
+  while (foreground_ > 0 && RunOne()) {
+  }
 }
 
 }  // namespace faultlab::sim

@@ -13,7 +13,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <set>
+#include <vector>
 #include <utility>
 
 #include "engine/base/prng.h"
@@ -43,7 +44,7 @@ class Scheduler {
   // Runs until no foreground event is pending.
   void RunAll();
 
-  size_t pending() const { return events_.size(); }
+  size_t pending() const { return events_.size() - cancelled_.size(); }
   size_t foreground_pending() const { return foreground_; }
   uint64_t events_run() const { return events_run_; }
   Prng& prng() { return prng_; }
@@ -51,14 +52,23 @@ class Scheduler {
   static constexpr uint64_t kNever = ~0ULL;
 
  private:
-  using Key = std::pair<uint64_t, uint64_t>;  // (time, sequence)
+  // A binary heap ordered by (time, sequence); cancelled entries are skipped
+  // when they reach the top.
   struct Entry {
-    std::function<void()> fn;
+    uint64_t time;
+    uint64_t seq;
     bool background;
+    std::function<void()> fn;
   };
-  std::map<Key, Entry> events_;
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+    }
+  };
+  void DropCancelled();
+  std::vector<Entry> events_;
+  std::set<uint64_t> cancelled_;
   size_t foreground_ = 0;
-  std::map<uint64_t, Key> by_id_;
   uint64_t now_ns_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t events_run_ = 0;

@@ -154,8 +154,15 @@ const Vma* VaSpace::Find(uint64_t addr) const {
 }
 
 const Vma* VaSpace::FindFirst(uint64_t addr, uint64_t range) const {
-  std::vector<const Vma*> v = Overlapping(addr, addr + range);
-  return v.empty() ? nullptr : v.front();
+  // The first VA intersecting [addr, addr + range), without building a list:
+  // this runs on every fault.
+  auto it = vmas_.upper_bound(addr);
+  if (it != vmas_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.end() > addr) return &prev->second;
+  }
+  if (it != vmas_.end() && it->first < addr + range) return &it->second;
+  return nullptr;
 }
 
 }  // namespace faultlab::vm
