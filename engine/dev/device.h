@@ -179,11 +179,13 @@ class Device : public vm::OopsSink {
   uint64_t StateHash() const;
 
   // Runs a job of access ranges on a group's queue — what GROUP_SUBMIT's
-  // command stream amounts to once interpreted. Sync ops as in GROUP_SUBMIT.
-  // Returns 0 or -errno; `*job_seq` is the job's sequence number.
+  // command stream amounts to once interpreted — signalling the binary syncobj
+  // `signal_syncobj` (0: none) at its end. A tiler-OOM range is recorded with
+  // access type UNSPECIFIED. Returns 0 or -errno; `*job_seq` is the job's
+  // sequence number. The submission is an input of the trace.
   int SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
-                      std::vector<GpuAccess> accesses,
-                      const std::vector<uapi::PanthorSyncOp>& syncs, uint64_t* job_seq);
+                      std::vector<GpuAccess> accesses, uint32_t signal_syncobj,
+                      uint64_t* job_seq);
   // A group by handle (tests).
   std::shared_ptr<Group> LookupGroup(File* file, uint32_t handle) const;
   const mmu::Mmu& mmu() const { return mmu_; }

@@ -179,7 +179,7 @@ void BM_HandledFaults(benchmark::State& state) {
     for (uint64_t i = 0; i < faults; ++i) {
       acc.push_back(GpuAccess{0x40000000 + i * gran, 4, 0, trace::ACCESS_WRITE});
     }
-    t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), {}, nullptr);
+    t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), 0, nullptr);
     state.ResumeTiming();
     t.dev.RunAll();
     state.PauseTiming();
@@ -215,7 +215,7 @@ void BM_MemoryFollowsPopulated(benchmark::State& state) {
     for (uint64_t i = 0; i < 1024; ++i) {
       acc.push_back(GpuAccess{0x100000000ULL + i * stride, 4, 0, trace::ACCESS_WRITE});
     }
-    t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), {}, nullptr);
+    t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), 0, nullptr);
     t.dev.RunAll();
     state.counters["populated_MiB"] =
         static_cast<double>(t.dev.memory().owned_pages(mem::Owner::kBoPage)) * 4096 / (1 << 20);

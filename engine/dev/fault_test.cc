@@ -79,8 +79,7 @@ Submitted Submit(TestDevice& t, uint32_t group, std::vector<GpuAccess> accesses,
   DrmSyncobjCreate c{0, 0};
   EXPECT_EQ(t.Call(kDrmIoctlSyncobjCreate, &c), 0);
   s.syncobj = c.handle;
-  s.ret = t.dev.SubmitAccessJob(t.file, group, queue, std::move(accesses),
-                                {PanthorSyncOp{kPanthorSyncOpSignal, c.handle, 0}}, nullptr);
+  s.ret = t.dev.SubmitAccessJob(t.file, group, queue, std::move(accesses), c.handle, nullptr);
   return s;
 }
 

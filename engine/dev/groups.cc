@@ -192,8 +192,8 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
 }
 
 int Device::SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
-                            std::vector<GpuAccess> accesses,
-                            const std::vector<PanthorSyncOp>& syncs, uint64_t* job_seq) {
+                            std::vector<GpuAccess> accesses, uint32_t signal_syncobj,
+                            uint64_t* job_seq) {
   auto git = file->groups_.find(group_handle);
   if (git == file->groups_.end()) return -kEINVAL;
   if (queue >= git->second->queues.size() || !git->second->CanRun()) return -kEINVAL;
@@ -201,10 +201,29 @@ int Device::SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
   job->group = git->second;
   job->queue = queue;
   job->accesses = std::move(accesses);
-  if (int ret = ResolveSyncOps(*file, syncs, &job->waits, &job->signals); ret) return ret;
-  const int ret = QueueJob(job);
+  if (signal_syncobj) {
+    const PanthorSyncOp sig{kPanthorSyncOpSignal, signal_syncobj, 0};
+    if (int ret = ResolveSyncOps(*file, {sig}, &job->waits, &job->signals); ret) return ret;
+  }
+  QueueJob(job);
+  // The submission is recorded: one event per range, consecutive, same job.
+  for (const GpuAccess& a : job->accesses) {
+    trace::Event e;
+    e.kind = trace::EVENT_JOB_ACCESS;
+    e.access.job = job->seq;
+    e.access.vm = static_cast<uint32_t>(job->group->vm->key());
+    e.access.va = a.va;
+    e.access.length_bytes = a.length_bytes;
+    e.access.stride_bytes = a.stride_bytes;
+    e.access.access = a.tiler_oom ? trace::ACCESS_TYPE_UNSPECIFIED : a.access;
+    e.access.file = file->id_;
+    e.access.group = group_handle;
+    e.access.queue = queue;
+    e.access.signal_syncobj = signal_syncobj;
+    Emit(e);
+  }
   if (job_seq) *job_seq = job->seq;
-  return ret;
+  return 0;
 }
 
 int Device::QueueJob(std::shared_ptr<Job> job) {
@@ -291,13 +310,6 @@ void Device::RunJob(const std::shared_ptr<Job>& job) {
   uint64_t cost = 0, pages = 0;
   while (job->access_index < job->accesses.size() && pages < kPagesPerRunEvent) {
     const GpuAccess& a = job->accesses[job->access_index];
-    if (job->access_offset == 0) {
-      trace::Event e;
-      e.kind = trace::EVENT_JOB_ACCESS;
-      e.access = {job->seq, static_cast<uint32_t>(vm.key()), a.va, a.length_bytes, a.stride_bytes,
-                  a.tiler_oom ? trace::ACCESS_TYPE_UNSPECIFIED : a.access};
-      Emit(e);
-    }
     if (a.tiler_oom) {
       ++job->access_index;
       const uint64_t grow_ns = HeapGrow(job, a.va);

@@ -116,7 +116,7 @@ void RunSeed(uint64_t seed, Coverage* cov) {
                                   prng.Chance(1, 2) ? trace::ACCESS_WRITE : trace::ACCESS_READ});
         }
         const uint32_t g = v.groups[prng.Uniform(v.groups.size())];
-        const int ret = t.dev.SubmitAccessJob(t.file, g, 0, acc, {}, nullptr);
+        const int ret = t.dev.SubmitAccessJob(t.file, g, 0, acc, 0, nullptr);
         ASSERT_TRUE(ret == 0 || ret == -kEINVAL) << ctx;  // -EINVAL: a dead group
         break;
       }

@@ -123,6 +123,10 @@ void ChunkEncoder::Append(const Event& e) {
       PutU(Col::AccessLength, x.length_bytes);
       PutU(Col::AccessStride, x.stride_bytes);
       PutU(Col::AccessType, x.access);
+      PutU(Col::AccessFile, x.file);
+      PutU(Col::AccessGroup, x.group);
+      PutU(Col::AccessQueue, x.queue);
+      PutU(Col::AccessSignal, x.signal_syncobj);
       break;
     }
     case EVENT_CS_SUBMIT: {
@@ -273,6 +277,9 @@ void ChunkDecoder::Fail(Col c, const char* problem) {
 }
 
 inline uint64_t ChunkDecoder::GetU(Col c) {
+  // A column a chunk does not have at all reads as zeros: fields added later
+  // (versioning rule: zero means "not recorded") stay readable in old traces.
+  if (pos_[I(c)] == nullptr) return 0;
   uint64_t v;
   const char* p = GetVarint(pos_[I(c)], end_[I(c)], &v);
   if (p == nullptr) {
@@ -302,7 +309,8 @@ inline uint64_t ChunkDecoder::GetD(Col c) {
 
 inline uint64_t ChunkDecoder::GetF(Col c) {
   const char* p = pos_[I(c)];
-  if (p == nullptr || end_[I(c)] - p < 8) {
+  if (p == nullptr) return 0;
+  if (end_[I(c)] - p < 8) {
     Fail(c, "ends early");
     return 0;
   }
@@ -387,6 +395,10 @@ bool ChunkDecoder::Next(Event* e) {
         x.length_bytes = GetU(Col::AccessLength);
         x.stride_bytes = GetU(Col::AccessStride);
         x.access = static_cast<AccessType>(GetU32(Col::AccessType));
+        x.file = GetU32(Col::AccessFile);
+        x.group = GetU32(Col::AccessGroup);
+        x.queue = GetU32(Col::AccessQueue);
+        x.signal_syncobj = GetU32(Col::AccessSignal);
         break;
       }
       case EVENT_CS_SUBMIT: {

@@ -75,6 +75,10 @@ enum class ColumnEncoding : uint8_t {
   X(AccessLength, 2, 4, 0, kVarint, "length_bytes")                    \
   X(AccessStride, 2, 5, 0, kVarint, "stride_bytes")                    \
   X(AccessType, 2, 6, 0, kVarint, "access")                            \
+  X(AccessFile, 2, 7, 0, kVarint, "file")                              \
+  X(AccessGroup, 2, 8, 0, kVarint, "group")                            \
+  X(AccessQueue, 2, 9, 0, kVarint, "queue")                            \
+  X(AccessSignal, 2, 10, 0, kVarint, "signal_syncobj")                 \
   X(CsGroup, 3, 1, 0, kVarint, "group")                                \
   X(CsQueue, 3, 2, 0, kVarint, "queue")                                \
   X(CsStreamVa, 3, 3, 0, kDelta, "stream_va")                          \

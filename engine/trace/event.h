@@ -57,9 +57,14 @@ struct JobAccess {
   uint64_t length_bytes = 0;
   uint64_t stride_bytes = 0;
   AccessType access = ACCESS_TYPE_UNSPECIFIED;
+  uint32_t file = 0;
+  uint32_t group = 0;
+  uint32_t queue = 0;
+  uint32_t signal_syncobj = 0;
   bool operator==(const JobAccess& o) const {
     return job == o.job && vm == o.vm && va == o.va && length_bytes == o.length_bytes &&
-           stride_bytes == o.stride_bytes && access == o.access;
+           stride_bytes == o.stride_bytes && access == o.access && file == o.file &&
+           group == o.group && queue == o.queue && signal_syncobj == o.signal_syncobj;
   }
 };
 

@@ -115,6 +115,10 @@ std::string FormatEvent(uint64_t index, const Event& e) {
       const JobAccess& x = e.access;
       absl::StrAppend(&s, " job=", x.job, " vm=", x.vm, " va=", Hex(x.va), " len=",
                       x.length_bytes, " stride=", x.stride_bytes, " ", AccessName(x.access));
+      if (x.file || x.group) {
+        absl::StrAppend(&s, " file=", x.file, " group=", x.group, " queue=", x.queue,
+                        " signal=", x.signal_syncobj);
+      }
       break;
     }
     case EVENT_CS_SUBMIT: {

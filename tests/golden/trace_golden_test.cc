@@ -95,6 +95,16 @@ TEST(TraceGoldenTest, EncodingAndDumpAreStable) {
       << "version if old readers cannot read the new bytes";
 }
 
+// Traces written before a field was added read the same as before: the
+// versioning rule of docs/trace-format.md, checked on a real old file.
+TEST(TraceGoldenTest, OlderTracesStayReadable) {
+  constexpr char kOld[] = "traces/compat-v1-before-submitter-fields.fltrace";
+  constexpr char kOldDump[] = "traces/compat-v1-before-submitter-fields.dump.txt";
+  const std::string old = ReadFile(kOld);
+  ASSERT_FALSE(old.empty()) << kOld;
+  EXPECT_EQ(DumpOf(old, kOld), ReadFile(kOldDump));
+}
+
 }  // namespace
 }  // namespace faultlab
 
