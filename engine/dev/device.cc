@@ -789,7 +789,15 @@ int Device::MmapBo(File* file, uint64_t offset, uint64_t length, bool shared,
   // drm_gem_shmem_mmap(): a private writable mapping is refused (is_cow_mapping).
   if (!shared) return -kEINVAL;
   // drm_gem_shmem_get_pages(): the whole object, for a sparse one too.
-  return bo->GetPages(mem::AllocClass::kBlocking, populated);
+  const int ret = bo->GetPages(mem::AllocClass::kBlocking, populated);
+  trace::Event e;
+  e.kind = trace::EVENT_CPU_MAP;
+  e.cpu_map = {file->id_, 0, offset, length, ret, false, static_cast<uint32_t>(*populated)};
+  for (const auto& [h, b] : file->handles_) {
+    if (b == bo) e.cpu_map.handle = h;
+  }
+  Emit(e);
+  return ret;
 }
 
 // ---------------------------------------------------------------------------

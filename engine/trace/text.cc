@@ -252,6 +252,60 @@ uint64_t TraceSummary::LatencyQuantileNs(int permille) const {
   return latency_max_ns_;
 }
 
+std::string TraceSummary::ReportText() const {
+  std::string s;
+  absl::StrAppend(&s, "events: ", events_, "\n");
+  absl::StrAppend(&s, "virtual_duration_ns: ", last_ns_ - first_ns_, "\n");
+  for (int k = EVENT_IOCTL; k <= EVENT_STATE_HASH; ++k) {
+    absl::StrAppend(&s, "events.", KindName(static_cast<EventKind>(k)), ": ", by_kind_[k], "\n");
+  }
+  for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
+    absl::StrAppend(&s, "faults.", FaultOutcomeName(static_cast<FaultOutcome>(o)), ": ",
+                    by_outcome_[o], "\n");
+  }
+  absl::StrAppend(&s, "fault_latency_ns.p50: ", LatencyQuantileNs(500), "\n");
+  absl::StrAppend(&s, "fault_latency_ns.p90: ", LatencyQuantileNs(900), "\n");
+  absl::StrAppend(&s, "fault_latency_ns.p99: ", LatencyQuantileNs(990), "\n");
+  absl::StrAppend(&s, "fault_latency_ns.max: ", latency_max_ns_, "\n");
+  absl::StrAppend(&s, "fault_latency_histogram_us:");
+  for (int b = 0; b < kLatencyBuckets; ++b) absl::StrAppend(&s, " ", latency_buckets_[b]);
+  absl::StrAppend(&s, "\n");
+  absl::StrAppend(&s, "pages_populated_by_faults: ", fault_pages_, "\n");
+  absl::StrAppend(&s, "page_table_pages_by_faults: ", fault_pt_pages_, "\n");
+  absl::StrAppend(&s, "alloc_failures.page: ", alloc_failures_[1], "\n");
+  absl::StrAppend(&s, "alloc_failures.page_table: ", alloc_failures_[2], "\n");
+  absl::StrAppend(&s, "alloc_failures.metadata: ", alloc_failures_[3], "\n");
+  absl::StrAppend(&s, "heap_grow_fallbacks: ", heap_grow_fallbacks_, "\n");
+  return s;
+}
+
+std::string TraceSummary::ReportJson() const {
+  std::string s;
+  absl::StrAppend(&s, "\"events\": ", events_, ", \"virtual_duration_ns\": ", last_ns_ - first_ns_);
+  absl::StrAppend(&s, ", \"events_by_kind\": {");
+  for (int k = EVENT_IOCTL; k <= EVENT_STATE_HASH; ++k) {
+    absl::StrAppend(&s, k > EVENT_IOCTL ? ", " : "", "\"", KindName(static_cast<EventKind>(k)),
+                    "\": ", by_kind_[k]);
+  }
+  absl::StrAppend(&s, "}, \"faults\": {");
+  for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
+    absl::StrAppend(&s, o > FAULT_HANDLED ? ", " : "", "\"",
+                    FaultOutcomeName(static_cast<FaultOutcome>(o)), "\": ", by_outcome_[o]);
+  }
+  absl::StrAppend(&s, "}, \"fault_latency_ns\": {\"p50\": ", LatencyQuantileNs(500),
+                  ", \"p90\": ", LatencyQuantileNs(900), ", \"p99\": ", LatencyQuantileNs(990),
+                  ", \"max\": ", latency_max_ns_, ", \"histogram_us_pow2\": [");
+  for (int b = 0; b < kLatencyBuckets; ++b) {
+    absl::StrAppend(&s, b ? ", " : "", latency_buckets_[b]);
+  }
+  absl::StrAppend(&s, "]}, \"pages_populated_by_faults\": ", fault_pages_,
+                  ", \"page_table_pages_by_faults\": ", fault_pt_pages_,
+                  ", \"alloc_failures\": {\"page\": ", alloc_failures_[1],
+                  ", \"page_table\": ", alloc_failures_[2], ", \"metadata\": ", alloc_failures_[3],
+                  "}, \"heap_grow_fallbacks\": ", heap_grow_fallbacks_);
+  return s;
+}
+
 std::string TraceSummary::Format(const ReaderStats& r) const {
   std::string s;
   absl::StrAppend(&s, "events: ", events_, "\n");

@@ -40,6 +40,11 @@ class TraceSummary {
   void Add(const Event& e);
   // Multi-line text; `reader` supplies byte and chunk counts and damage.
   std::string Format(const ReaderStats& reader) const;
+  // The event-derived part of a report: "key: value" lines, integers only,
+  // nothing about bytes or chunks (so a replay's report equals its
+  // recording's). And the same as JSON members (no braces).
+  std::string ReportText() const;
+  std::string ReportJson() const;
 
   uint64_t events() const { return events_; }
   uint64_t count(EventKind k) const { return k < 64 ? by_kind_[k] : 0; }

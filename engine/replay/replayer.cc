@@ -1,0 +1,305 @@
+#include "engine/replay/replayer.h"
+
+#include <deque>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/replay/version.h"
+#include "engine/trace/reader.h"
+#include "engine/uapi/errno.h"
+#include "engine/uapi/ioc.h"
+#include "engine/uapi/panthor.h"
+#include "engine/usermem/sim_user_memory.h"
+
+namespace faultlab::replay {
+
+namespace {
+
+constexpr uint64_t kArgScratch = 0x0000'7ff0'0000'0000ULL;  // where replayed arguments go
+
+// Compares produced events with the recorded ones as they come.
+class Checker : public dev::Observer {
+ public:
+  Checker(trace::TraceReader* expected, const ReplayOptions& opts, ReplayResult* result,
+          bool compare)
+      : expected_(expected), opts_(opts), r_(result), compare_(compare) {}
+
+  void OnEvent(const trace::Event& got) override {
+    r_->summary.Add(got);
+    const uint64_t index = r_->events++;
+    const std::string got_line = trace::FormatEvent(index, got);
+    if (compare_ && (r_->divergences.empty() || opts_.keep_going)) {
+      trace::Event want;
+      if (!expected_->Next(&want)) {
+        Diverge(index, "(end of the recorded trace)", got_line);
+      } else if (!(want == got)) {
+        Diverge(index, trace::FormatEvent(expected_->event_index(), want), got_line);
+      }
+    }
+    context_.push_back(got_line);
+    if (context_.size() > opts_.context_events) context_.pop_front();
+  }
+
+  void Diverge(uint64_t index, std::string expected, std::string got) {
+    ++r_->divergence_count;
+    if (r_->divergences.size() >= 100) return;
+    Divergence d;
+    d.index = index;
+    d.expected = std::move(expected);
+    d.got = std::move(got);
+    d.context.assign(context_.begin(), context_.end());
+    r_->divergences.push_back(std::move(d));
+  }
+
+  // Whatever the recording has beyond what the replay produced.
+  void CheckEnd() {
+    if (!compare_ || (!r_->divergences.empty() && !opts_.keep_going)) return;
+    trace::Event want;
+    if (expected_->Next(&want)) {
+      Diverge(r_->events, trace::FormatEvent(expected_->event_index(), want),
+              "(the replay produced nothing more)");
+    }
+  }
+
+ private:
+  trace::TraceReader* expected_;
+  const ReplayOptions& opts_;
+  ReplayResult* r_;
+  bool compare_;
+  std::deque<std::string> context_;
+};
+
+// Maps every page a recorded copy touched, writes what was read.
+void PrepareUserMemory(SimUserMemory& mem, std::map<uint64_t, bool>& mapped,
+                       const trace::Ioctl& io) {
+  auto map_range = [&](uint64_t addr, uint64_t n) {
+    for (uint64_t page = addr & ~4095ULL; page < addr + n; page += 4096) {
+      if (!mapped.count(page)) {
+        mem.Map(page, 4096);
+        mapped[page] = true;
+      }
+    }
+  };
+  for (const trace::UserBytes& u : io.user_in) {
+    map_range(u.address, u.data.size());
+    mem.Write(u.address, u.data.data(), u.data.size());
+  }
+  for (const trace::UserBytes& u : io.user_out) map_range(u.address, u.data.size());
+}
+
+}  // namespace
+
+const char* ReplayOutcomeName(ReplayOutcome o) {
+  switch (o) {
+    case ReplayOutcome::kIdentical: return "identical";
+    case ReplayOutcome::kDiverged: return "diverged";
+    case ReplayOutcome::kModelChanged: return "model_changed";
+    case ReplayOutcome::kWhatIf: return "what_if";
+    case ReplayOutcome::kError: return "error";
+  }
+  return "?";
+}
+
+ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
+                    const std::string& name, const ReplayOptions& options) {
+  ReplayResult r;
+  auto in_src = open();
+  auto want_src = open();
+  if (!in_src.ok() || !want_src.ok()) {
+    r.status = in_src.ok() ? want_src.status() : in_src.status();
+    return r;
+  }
+  trace::ReaderOptions ropts;
+  ropts.skip_damaged = options.skip_damaged;
+  trace::TraceReader inputs(in_src->get(), name, ropts);
+  trace::TraceReader expected(want_src->get(), name, ropts);
+  if (absl::Status s = inputs.Open(); !s.ok()) {
+    r.status = s;
+    return r;
+  }
+  if (absl::Status s = expected.Open(); !s.ok()) {
+    r.status = s;
+    return r;
+  }
+  absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(inputs.header(), options.what_if);
+  if (!cfg.ok()) {
+    r.status = cfg.status();
+    return r;
+  }
+  r.model_version = inputs.header().model_version();
+  const bool model_changed = r.model_version != kModelVersion;
+  const bool compare = options.what_if.empty() && !model_changed;
+  uint64_t what_if_granularity = 0;
+  for (const WhatIf& w : options.what_if) {
+    if (w.key == "granularity") {
+      absl::StatusOr<uint64_t> g = ParseSize(w.value);
+      if (!g.ok() || *g < 4096 || (*g & (*g - 1)) || *g > 0xffffffffu) {
+        r.status = absl::InvalidArgumentError(
+            absl::StrCat("granularity '", w.value, "' must be a power of two, >= 4K, < 4G"));
+        return r;
+      }
+      what_if_granularity = *g;
+    }
+  }
+
+  dev::Device device(*cfg);
+  Checker checker(&expected, options, &r, compare);
+  device.set_observer(&checker);
+  SimUserMemory mem;
+  std::map<uint64_t, bool> mapped;
+  mem.Map(kArgScratch, 1 << 16);
+  const uint64_t ro_scratch = kArgScratch + (1 << 20);
+  mem.Map(ro_scratch, 1 << 16, SimUserMemory::kRead);
+  std::map<uint32_t, dev::File*> files;
+
+  trace::Event e;
+  bool have = inputs.Next(&e);
+  while (have) {
+    ++r.inputs;
+    switch (e.kind) {
+      case trace::EVENT_IOCTL: {
+        const trace::Ioctl& io = e.ioctl;
+        auto f = files.find(io.file);
+        if (f == files.end()) {
+          r.status = absl::DataLossError(absl::StrCat(name, ": event ", inputs.event_index(),
+                                                      ": ioctl on file ", io.file,
+                                                      " that was never opened"));
+          return r;
+        }
+        PrepareUserMemory(mem, mapped, io);
+        std::string arg(io.arg_in.data(), io.arg_in.size());
+        // What-if granularity: BO_CREATE of an alloc-on-fault BO gets the new
+        // one, clamped (and counted) where it no longer fits the BO.
+        if (what_if_granularity && io.request == uapi::kPanthorIoctlBoCreate &&
+            arg.size() >= sizeof(uapi::PanthorBoCreate)) {
+          uapi::PanthorBoCreate bc;
+          std::memcpy(&bc, arg.data(), sizeof(bc));
+          if (bc.flags & uapi::kPanthorBoAllocOnFault) {
+            uint64_t g = what_if_granularity;
+            while (g > 4096 && g > bc.size) g >>= 1;
+            r.granularity_clamped += g != what_if_granularity;
+            bc.alloc_on_fault_granularity = static_cast<uint32_t>(g);
+            std::memcpy(arg.data(), &bc, sizeof(bc));
+          }
+        }
+        // An empty argument of a request that copies in means the copy-in
+        // faulted in the recording: NULL faults the same way here.
+        const bool copy_in_failed = arg.empty() && (uapi::IocDir(io.request) & uapi::kIocWrite) &&
+                                    uapi::IocSize(io.request) > 0;
+        uint64_t at = 0;
+        if (!copy_in_failed) {
+          // A recorded -EFAULT with a copied-in argument means the copy-out
+          // (or a nested copy) faulted: a read-only argument reproduces it.
+          at = io.result == -uapi::kEFAULT ? ro_scratch : kArgScratch;
+          mem.Write(at, arg.data(), arg.size());  // test-side write: ignores protections
+        }
+        device.Ioctl(f->second, io.request, at);
+        have = inputs.Next(&e);
+        break;
+      }
+      case trace::EVENT_JOB_ACCESS: {
+        // One job: consecutive ranges with the same job number.
+        const trace::JobAccess first = e.access;
+        std::vector<dev::GpuAccess> acc;
+        while (have && e.kind == trace::EVENT_JOB_ACCESS && e.access.job == first.job) {
+          const bool oom = e.access.access == trace::ACCESS_TYPE_UNSPECIFIED;
+          acc.push_back(dev::GpuAccess{e.access.va, e.access.length_bytes, e.access.stride_bytes,
+                                       oom ? trace::ACCESS_WRITE : e.access.access, oom});
+          have = inputs.Next(&e);
+        }
+        auto f = files.find(first.file);
+        if (f != files.end()) {
+          device.SubmitAccessJob(f->second, first.group, first.queue, std::move(acc),
+                                 first.signal_syncobj, nullptr);
+        }
+        break;
+      }
+      case trace::EVENT_MARKER: {
+        const std::string label(e.marker.label.data(), e.marker.label.size());
+        if (e.marker.type == trace::MARKER_NOTE && label.rfind("open:", 0) == 0) {
+          std::vector<std::string> parts = absl::StrSplit(label, ':');
+          const dev::NodeType node =
+              parts.size() > 2 && parts[2] == "primary" ? dev::NodeType::kPrimary : dev::NodeType::kRender;
+          dev::File* file = device.Open(node, &mem);
+          files[file->id()] = file;
+          device.EmitMarker(e.marker.type, e.marker.id, label);
+        } else if (e.marker.type == trace::MARKER_NOTE && label == "end") {
+          device.RunAll();
+          device.EmitMarker(e.marker.type, e.marker.id, label);
+        } else {
+          device.EmitMarker(e.marker.type, e.marker.id, label);
+        }
+        have = inputs.Next(&e);
+        break;
+      }
+      case trace::EVENT_STATE_HASH:
+        device.EmitStateHash();
+        have = inputs.Next(&e);
+        break;
+      case trace::EVENT_CPU_MAP: {
+        auto f = files.find(e.cpu_map.file);
+        uint64_t populated;
+        if (f != files.end()) {
+          device.MmapBo(f->second, e.cpu_map.offset, e.cpu_map.length_bytes, true, &populated);
+        }
+        have = inputs.Next(&e);
+        break;
+      }
+      default:
+        --r.inputs;  // an output: the checker sees its replayed twin
+        have = inputs.Next(&e);
+        break;
+    }
+  }
+  if (!inputs.status().ok()) {
+    r.status = inputs.status();
+    r.outcome = ReplayOutcome::kError;
+    return r;
+  }
+  checker.CheckEnd();
+  if (compare && !expected.status().ok() && r.divergences.empty()) r.status = expected.status();
+  r.device = device.stats();
+  r.peak_resident_bytes = device.memory().peak_used_pages() * 4096;
+  if (!r.status.ok()) {
+    r.outcome = ReplayOutcome::kError;
+  } else if (model_changed) {
+    r.outcome = ReplayOutcome::kModelChanged;
+  } else if (!options.what_if.empty()) {
+    r.outcome = ReplayOutcome::kWhatIf;
+  } else {
+    r.outcome = r.divergence_count ? ReplayOutcome::kDiverged : ReplayOutcome::kIdentical;
+  }
+  return r;
+}
+
+std::string ReportText(const ReplayResult& r) {
+  std::string s;
+  absl::StrAppend(&s, "outcome: ", ReplayOutcomeName(r.outcome), "\n");
+  absl::StrAppend(&s, "inputs: ", r.inputs, "\n");
+  absl::StrAppend(&s, r.summary.ReportText());
+  absl::StrAppend(&s, "jobs_completed: ", r.device.jobs_completed, "\n");
+  absl::StrAppend(&s, "jobs_killed: ", r.device.jobs_failed, "\n");
+  absl::StrAppend(&s, "groups_killed: ", r.device.groups_killed, "\n");
+  absl::StrAppend(&s, "heap_grows: ", r.device.heap_grows, "\n");
+  absl::StrAppend(&s, "peak_resident_bytes: ", r.peak_resident_bytes, "\n");
+  if (r.granularity_clamped) absl::StrAppend(&s, "granularity_clamped: ", r.granularity_clamped, "\n");
+  absl::StrAppend(&s, "divergences: ", r.divergence_count, "\n");
+  return s;
+}
+
+std::string ReportJson(const ReplayResult& r) {
+  std::string s = "{";
+  absl::StrAppend(&s, "\"outcome\": \"", ReplayOutcomeName(r.outcome), "\", \"inputs\": ", r.inputs,
+                  ", ", r.summary.ReportJson(), ", \"jobs_completed\": ", r.device.jobs_completed,
+                  ", \"jobs_killed\": ", r.device.jobs_failed,
+                  ", \"groups_killed\": ", r.device.groups_killed,
+                  ", \"heap_grows\": ", r.device.heap_grows,
+                  ", \"peak_resident_bytes\": ", r.peak_resident_bytes,
+                  ", \"granularity_clamped\": ", r.granularity_clamped,
+                  ", \"divergences\": ", r.divergence_count, "}\n");
+  return s;
+}
+
+}  // namespace faultlab::replay

@@ -1,0 +1,71 @@
+// Replayer: re-executes a trace on a fresh device built from its header and
+// checks every recorded output, rr-style.
+//
+// The trace's inputs — ioctls (argument bytes and the user memory they read),
+// job submissions, files opened, markers, state-hash requests, the end — are
+// executed in order; every event the fresh device produces is compared, as it
+// is produced, with the next recorded event (kind, virtual time, every field).
+// Two readers walk the file: one for inputs, one for expectations; memory is
+// bounded by a chunk each.
+//
+// What-if replay (`what_if` non-empty) runs the same inputs on a changed
+// device; outputs then become results (counted, not divergences).
+#ifndef FAULTLAB_ENGINE_REPLAY_REPLAYER_H_
+#define FAULTLAB_ENGINE_REPLAY_REPLAYER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/dev/device.h"
+#include "engine/replay/recorder.h"
+#include "engine/trace/io.h"
+#include "engine/trace/text.h"
+
+namespace faultlab::replay {
+
+struct ReplayOptions {
+  bool keep_going = false;  // go on after the first divergence
+  std::vector<WhatIf> what_if;
+  uint32_t context_events = 3;  // events shown before a divergence
+  bool skip_damaged = false;
+};
+
+struct Divergence {
+  uint64_t index = 0;  // event index in the trace
+  std::string expected;
+  std::string got;
+  std::vector<std::string> context;
+};
+
+enum class ReplayOutcome { kIdentical, kDiverged, kModelChanged, kWhatIf, kError };
+const char* ReplayOutcomeName(ReplayOutcome o);
+
+struct ReplayResult {
+  ReplayOutcome outcome = ReplayOutcome::kError;
+  absl::Status status;  // damaged input, bad header, ...
+  std::vector<Divergence> divergences;
+  uint64_t divergence_count = 0;
+  uint64_t inputs = 0;
+  uint64_t events = 0;          // produced by the replay
+  trace::TraceSummary summary;  // of the produced events
+  dev::DeviceStats device;
+  uint64_t peak_resident_bytes = 0;
+  uint64_t granularity_clamped = 0;  // what-if granularity that no longer fit
+  uint32_t model_version = 0;
+};
+
+// `open` returns a fresh source over the trace each time it is called.
+ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
+                    const std::string& name, const ReplayOptions& options);
+
+// The integer-only report of a replay: text ("key: value" lines) or JSON.
+std::string ReportText(const ReplayResult& r);
+std::string ReportJson(const ReplayResult& r);
+
+}  // namespace faultlab::replay
+
+#endif  // FAULTLAB_ENGINE_REPLAY_REPLAYER_H_

@@ -1,0 +1,17 @@
+// Versions written into every trace header.
+#ifndef FAULTLAB_ENGINE_REPLAY_VERSION_H_
+#define FAULTLAB_ENGINE_REPLAY_VERSION_H_
+
+#include <cstdint>
+
+namespace faultlab::replay {
+
+// Bumped whenever modelled behaviour changes (a rule, a cost, an event's
+// meaning): a trace recorded by another model version replays as
+// `model_changed` instead of diverging.
+constexpr uint32_t kModelVersion = 1;
+constexpr char kEngineVersion[] = "faultlab-engine 0.3";
+
+}  // namespace faultlab::replay
+
+#endif  // FAULTLAB_ENGINE_REPLAY_VERSION_H_
