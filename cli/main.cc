@@ -2,11 +2,13 @@
 //
 // Exit codes (docs/cli.md):
 //   0  success
-//   1  the operation ran and found a problem (reserved for replay divergence)
+//   1  the operation ran and found a problem: a replay diverged
 //   2  usage error: unknown verb or option, missing or malformed argument
 //   3  damaged or invalid input: "FILE: offset N: problem" on stderr
 //   4  I/O error: a file could not be opened, read or written
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -15,10 +17,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/args.h"
 #include "cli/progress.h"
 #include "engine/dev/profile.h"
+#include "engine/replay/recorder.h"
+#include "engine/replay/replayer.h"
+#include "engine/workload/workload.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
@@ -173,8 +180,210 @@ int RunProfiles(const Args& args) {
   return kExitOk;
 }
 
+std::string HostTraceId() {
+  // 16 random bytes from the host (the engine never draws unseeded randomness).
+  std::string id(16, '\0');
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  urandom.read(id.data(), 16);
+  return id;
+}
+
+int64_t HostWallClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Shows record progress by frame markers.
+class FrameProgress : public dev::Observer {
+ public:
+  FrameProgress(dev::Observer* next, uint64_t frames) : next_(next), progress_("recording", frames) {}
+  void OnEvent(const trace::Event& e) override {
+    next_->OnEvent(e);
+    if (e.kind == trace::EVENT_MARKER && e.marker.type == trace::MARKER_FRAME_END) {
+      for (int i = 0; i < 1024; ++i) progress_.Update(e.marker.id + 1);
+    }
+  }
+  void Done() { progress_.Done(); }
+
+ private:
+  dev::Observer* next_;
+  Progress progress_;
+};
+
+int RunRecord(const Args& args) {
+  const std::string name = args.Get("workload");
+  const workload::WorkloadInfo* info = workload::FindWorkload(name);
+  if (info == nullptr) {
+    std::cerr << "faultlab record: unknown workload '" << name << "' (see 'faultlab workloads')\n";
+    return kExitUsage;
+  }
+  std::vector<replay::WhatIf> settings;
+  for (const char* key : {"profile", "variant", "policy", "budget", "thp"}) {
+    if (args.Has(key)) settings.push_back({key, args.Get(key)});
+  }
+  trace::TraceHeader base;
+  base.set_profile(dev::kDefaultProfile);
+  base.set_variant("series-fixed");
+  base.set_policy("noretry");
+  absl::StatusOr<dev::DeviceConfig> cfg = replay::ConfigFromHeader(base, settings);
+  if (!cfg.ok()) return Fail(absl::InvalidArgumentError(cfg.status().message()));
+  uint64_t seed = 1, frames = 0;
+  if (absl::Status s = args.GetUint("seed", &seed); !s.ok()) return Fail(s);
+  if (absl::Status s = args.GetUint("frames", &frames); !s.ok()) return Fail(s);
+  cfg->seed = seed;
+  cfg->pressure.enabled = args.Has("pressure") || info->wants_pressure;
+  if (cfg->pressure.enabled && !args.Has("budget")) cfg->budget_bytes = 512ULL << 20;
+  const std::string path = args.Get("output");
+  auto sink = trace::FileSink::Open(path);
+  if (!sink.ok()) return Fail(sink.status());
+  trace::TraceWriter writer(sink->get(),
+                            replay::MakeHeader(*cfg, name, args.Get("board", "twin"), HostTraceId(),
+                                               HostWallClockNs()));
+  replay::Recorder rec(&writer);
+  FrameProgress progress(&rec, frames ? frames : info->default_frames);
+  dev::Device device(*cfg);
+  device.set_observer(&progress);
+  absl::Status s = workload::RunWorkload({name, seed, static_cast<uint32_t>(frames)}, device);
+  progress.Done();
+  device.set_observer(nullptr);
+  if (!s.ok()) return Fail(s);
+  if (absl::Status fs = rec.Finish(); !fs.ok()) return Fail(fs);
+  if (absl::Status cs = (*sink)->Close(); !cs.ok()) return Fail(cs);
+  const dev::DeviceStats& st = device.stats();
+  std::cout << "recorded " << path << ": workload " << name << ", " << writer.events_written()
+            << " events, " << writer.bytes_written() << " bytes; " << st.faults << " faults ("
+            << st.faults_handled << " handled, " << st.faults_degraded << " degraded, "
+            << st.faults_failed << " failed), " << st.jobs_failed << " jobs killed, virtual time "
+            << device.now_ns() / 1000 << " us\n";
+  return kExitOk;
+}
+
+replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool with_what_if) {
+  replay::ReplayOptions opts;
+  opts.keep_going = args.Has("keep-going");
+  opts.skip_damaged = args.Has("skip-damaged");
+  if (with_what_if) {
+    for (const std::string& kv : args.GetAll("what-if")) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        replay::ReplayResult r;
+        r.status = absl::InvalidArgumentError(absl::StrCat("--what-if '", kv, "': expected key=value"));
+        return r;
+      }
+      opts.what_if.push_back({kv.substr(0, eq), kv.substr(eq + 1)});
+    }
+  }
+  return replay::Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        auto src = trace::FileSource::Open(path);
+        if (!src.ok()) return src.status();
+        return std::unique_ptr<trace::ByteSource>(std::move(*src));
+      },
+      path, opts);
+}
+
+int RunReplay(const Args& args) {
+  const std::string path = args.positional()[0];
+  if (args.Has("what-if-mode") && args.Get("what-if-mode") != "open") {
+    return Fail(absl::InvalidArgumentError(
+        "--what-if-mode: only 'open' (replay the recorded inputs) is available; 'rerun' is "
+        "'faultlab record' with the new settings and the recorded seed"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  replay::ReplayResult r = DoReplay(args, path, true);
+  const auto wall = std::chrono::steady_clock::now() - start;
+  if (!r.status.ok()) return Fail(r.status);
+  for (const replay::Divergence& d : r.divergences) {
+    std::cerr << path << ": event " << d.index << ": diverged\n";
+    for (const std::string& c : d.context) std::cerr << "  before:   " << c << "\n";
+    std::cerr << "  expected: " << d.expected << "\n  got:      " << d.got << "\n";
+  }
+  std::cout << (args.Has("json") ? replay::ReportJson(r) : replay::ReportText(r));
+  if (args.Has("timing")) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count();
+    std::cout << "wall_ns: " << ns << "\n";
+    if (ns > 0) std::cout << "events_per_s: " << static_cast<int64_t>(r.events * 1e9 / ns) << "\n";
+  }
+  return r.outcome == replay::ReplayOutcome::kDiverged ? 1 : kExitOk;
+}
+
+int RunWorkloads(const Args&) {
+  for (const workload::WorkloadInfo& w : workload::Workloads()) {
+    std::cout << w.name << std::string(10 - w.name.size(), ' ') << w.summary << "\n"
+              << "          default frames: " << w.default_frames
+              << (w.wants_pressure ? ", runs with memory pressure on" : "") << "\n"
+              << "          " << w.parameters << "\n";
+  }
+  return kExitOk;
+}
+
+int RunDiff(const Args& args) {
+  const std::string a = args.positional()[0], b = args.positional()[1];
+  replay::ReplayResult ra = DoReplay(args, a, false);
+  if (!ra.status.ok()) return Fail(ra.status);
+  replay::ReplayResult rb = DoReplay(args, b, false);
+  if (!rb.status.ok()) return Fail(rb.status);
+  std::vector<std::string> la = absl::StrSplit(replay::ReportText(ra), '\n', absl::SkipEmpty());
+  std::vector<std::string> lb = absl::StrSplit(replay::ReportText(rb), '\n', absl::SkipEmpty());
+  std::printf("%-34s %16s %16s %10s\n", "", a.substr(a.rfind('/') + 1).c_str(),
+              b.substr(b.rfind('/') + 1).c_str(), "change");
+  for (size_t i = 0; i < la.size() && i < lb.size(); ++i) {
+    const size_t ca = la[i].find(": "), cb = lb[i].find(": ");
+    const std::string key = la[i].substr(0, ca), va = la[i].substr(ca + 2), vb = lb[i].substr(cb + 2);
+    int64_t x, y;
+    std::string change;
+    if (absl::SimpleAtoi(va, &x) && absl::SimpleAtoi(vb, &y)) {
+      if (x == y) {
+        change = "=";
+      } else if (x != 0) {
+        const int64_t permille = (y - x) * 1000 / x;
+        change = absl::StrCat(permille >= 0 ? "+" : "-", std::llabs(permille) / 10, ".",
+                              std::llabs(permille) % 10, "%");
+      } else {
+        change = "new";
+      }
+    }
+    std::printf("%-34s %16s %16s %10s\n", key.c_str(), va.substr(0, 16).c_str(),
+                vb.substr(0, 16).c_str(), change.c_str());
+  }
+  return kExitOk;
+}
+
 const std::map<std::string, Verb>& Verbs() {
   static const auto* verbs = new std::map<std::string, Verb>{
+      {"record",
+       {"run a workload on the twin and record its trace",
+        "faultlab record --workload W -o FILE [--frames N] [--seed S] [--profile P] "
+        "[--variant series-fixed|series-v3] [--policy noretry|nowait|pool:N|dummy-page] "
+        "[--budget SIZE] [--thp never|within_size] [--pressure] [--board NAME]",
+        [](Args& a) {
+          for (const char* f : {"workload", "frames", "seed", "profile", "variant", "policy",
+                                "budget", "thp", "board"}) {
+            a.Declare(f, true);
+          }
+          a.Declare("output", true, 'o');
+          a.Declare("pressure", false);
+        },
+        RunRecord}},
+      {"replay",
+       {"replay a trace on a fresh twin and check every output (or what-if)",
+        "faultlab replay FILE [--what-if KEY=VALUE ...] [--json] [--keep-going] [--timing] "
+        "[--skip-damaged]",
+        [](Args& a) {
+          a.Declare("what-if", true);
+          a.Declare("what-if-mode", true);
+          a.Declare("json", false);
+          a.Declare("keep-going", false);
+          a.Declare("timing", false);
+          a.Declare("skip-damaged", false);
+        },
+        RunReplay}},
+      {"workloads",
+       {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
+      {"diff",
+       {"replay two traces and show their reports side by side", "faultlab diff A B",
+        [](Args& a) { a.Declare("skip-damaged", false); }, RunDiff}},
       {"dump",
        {"print a trace's header and events, one line each",
         "faultlab dump FILE [--limit N] [--skip-damaged]",
@@ -209,8 +418,9 @@ const std::map<std::string, Verb>& Verbs() {
 // Positional arguments each verb needs.
 // Positional arguments each verb needs (-1: any number).
 int NeededPositionals(const std::string& verb) {
-  if (verb == "synth") return 0;
+  if (verb == "synth" || verb == "record" || verb == "workloads") return 0;
   if (verb == "profiles") return -1;
+  if (verb == "diff") return 2;
   return 1;
 }
 
@@ -266,10 +476,13 @@ int Main(int argc, char** argv) {
   const int needed = NeededPositionals(verb);
   if (needed >= 0 && args.positional().size() != static_cast<size_t>(needed)) {
     return Usage(verb, v, args.positional().size() < static_cast<size_t>(needed)
-                              ? "missing FILE argument"
+                              ? (needed == 2 ? "needs two trace files" : "missing FILE argument")
                               : "too many arguments");
   }
-  if (verb == "synth" && !args.Has("output")) return Usage(verb, v, "missing -o FILE");
+  if ((verb == "synth" || verb == "record") && !args.Has("output")) {
+    return Usage(verb, v, "missing -o FILE");
+  }
+  if (verb == "record" && !args.Has("workload")) return Usage(verb, v, "missing --workload W");
   return v.run(args);
 }
 

@@ -9,6 +9,7 @@
 #ifndef FAULTLAB_ENGINE_DEV_UOBJ_H_
 #define FAULTLAB_ENGINE_DEV_UOBJ_H_
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -39,17 +40,22 @@ int GetUobjArray(UserMemory& mem, const uapi::PanthorObjArray& in, uint32_t min_
     }
     return 0;
   }
-  std::vector<char> elem(in.stride);
+  // copy_struct_from_user(): the known part, then a zero check of any tail,
+  // read in bounded pieces (a hostile stride must not make us allocate it).
+  const size_t known = std::min<size_t>(in.stride, sizeof(T));
+  char tail[256];
   for (uint32_t i = 0; i < in.count; ++i) {
-    if (mem.CopyFromUser(elem.data(), in.array + static_cast<uint64_t>(i) * in.stride,
-                         in.stride) != 0) {
-      return -uapi::kEFAULT;
+    const uint64_t at = in.array + static_cast<uint64_t>(i) * in.stride;
+    for (uint64_t off = known; off < in.stride;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof(tail), in.stride - off));
+      if (mem.CopyFromUser(tail, at + off, n) != 0) return -uapi::kEFAULT;
+      for (size_t b = 0; b < n; ++b) {
+        if (tail[b] != 0) return -uapi::kE2BIG;
+      }
+      off += n;
     }
     T v{};
-    std::memcpy(&v, elem.data(), std::min<size_t>(in.stride, sizeof(T)));
-    for (size_t b = sizeof(T); b < in.stride; ++b) {
-      if (elem[b] != 0) return -uapi::kE2BIG;
-    }
+    if (mem.CopyFromUser(&v, at, known) != 0) return -uapi::kEFAULT;
     out->push_back(v);
   }
   return 0;

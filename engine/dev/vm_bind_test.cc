@@ -416,3 +416,25 @@ TEST(VmBindTest, StateHashIsDeterministic) {
 
 }  // namespace
 }  // namespace faultlab::dev
+
+namespace faultlab::dev {
+namespace {
+
+TEST(UobjTest, AHostileStrideIsNotAllocated) {
+  TestDevice t;
+  const uint32_t vm = t.CreateVm();
+  PanthorVmBindOp op = TestDevice::MapOp(1, 0, 0x100000, 4096);
+  // A 3 GiB stride over a 48-byte mapping: the tail check faults; nothing big
+  // is allocated on the way (ASan would catch a 3 GiB vector too).
+  PanthorVmBind b{vm, 0, {0xC0000000u, 1, t.Place(&op, sizeof(op))}};
+  EXPECT_EQ(t.Call(kPanthorIoctlVmBind, &b), -kEFAULT);
+  // Four million elements of 64 bytes each: refused before any copy (> INT_MAX
+  // bytes is kvmalloc's limit, so -ENOMEM) only past 2 GiB; here it faults.
+  PanthorVmBind many{vm, 0, {48, 4'000'000, t.Place(&op, sizeof(op))}};
+  EXPECT_EQ(t.Call(kPanthorIoctlVmBind, &many), -kEFAULT);
+  PanthorVmBind huge{vm, 0, {48, 0xffffffffu, t.Place(&op, sizeof(op))}};
+  EXPECT_EQ(t.Call(kPanthorIoctlVmBind, &huge), -kENOMEM) << "more than INT_MAX bytes";
+}
+
+}  // namespace
+}  // namespace faultlab::dev
