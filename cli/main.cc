@@ -308,9 +308,14 @@ int RunReplay(const Args& args) {
   return r.outcome == replay::ReplayOutcome::kDiverged ? 1 : kExitOk;
 }
 
+// Pads NAME to WIDTH columns, always leaving at least one space.
+std::string PadTo(const std::string& name, size_t width) {
+  return name + std::string(name.size() < width ? width - name.size() : 1, ' ');
+}
+
 int RunWorkloads(const Args&) {
   for (const workload::WorkloadInfo& w : workload::Workloads()) {
-    std::cout << w.name << std::string(10 - w.name.size(), ' ') << w.summary << "\n"
+    std::cout << PadTo(w.name, 10) << w.summary << "\n"
               << "          default frames: " << w.default_frames
               << (w.wants_pressure ? ", runs with memory pressure on" : "") << "\n"
               << "          " << w.parameters << "\n";
@@ -428,11 +433,12 @@ void PrintHelp() {
   std::cout << "faultlab - trace-replay and performance lab for GPU memory allocated on fault\n\n"
                "usage: faultlab VERB [ARGS] [--help]\n\nverbs:\n";
   for (const auto& [name, v] : Verbs()) {
-    std::cout << "  " << name << std::string(8 - name.size(), ' ') << v.summary << "\n";
+    std::cout << "  " << PadTo(name, 11) << v.summary << "\n";
   }
   std::cout << "\nOptions may come anywhere after the verb. Damaged traces make reading verbs\n"
                "exit 3 with 'FILE: offset N: problem'; --skip-damaged skips and counts instead.\n"
-               "Exit codes: 0 ok, 2 usage, 3 damaged input, 4 I/O error (docs/cli.md).\n";
+               "Exit codes: 0 ok, 1 replay diverged, 2 usage, 3 damaged input, 4 I/O error\n"
+               "(docs/cli.md).\n";
 }
 
 }  // namespace

@@ -123,6 +123,14 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     r.status = s;
     return r;
   }
+  if (inputs.header().capture_source() == trace::CAPTURE_SOURCE_SYNTHETIC) {
+    // Synthetic events were never produced by the model: there is nothing to
+    // check them against (engine/trace/synthetic.h).
+    r.status = absl::InvalidArgumentError(absl::StrCat(
+        name, ": a synthetic trace (from 'faultlab synth') cannot be replayed: its outputs "
+              "were not produced by the model; record one with 'faultlab record'"));
+    return r;
+  }
   absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(inputs.header(), options.what_if);
   if (!cfg.ok()) {
     r.status = cfg.status();

@@ -219,6 +219,7 @@ void TraceSummary::Add(const Event& e) {
       int bucket = 0;
       while (bucket < kLatencyBuckets - 1 && ns > (1000ULL << bucket)) ++bucket;
       ++latency_buckets_[bucket];
+      latencies_.push_back(ns);
       latency_max_ns_ = std::max(latency_max_ns_, ns);
       latency_sum_ns_ += ns;
       fault_pages_ += e.fault.pages;
@@ -237,19 +238,13 @@ void TraceSummary::Add(const Event& e) {
 }
 
 uint64_t TraceSummary::LatencyQuantileNs(int permille) const {
-  uint64_t total = 0;
-  for (uint64_t c : latency_buckets_) total += c;
-  if (total == 0) return 0;
-  const uint64_t rank = (total * static_cast<uint64_t>(permille) + 999) / 1000;
-  uint64_t seen = 0;
-  for (int b = 0; b < kLatencyBuckets; ++b) {
-    seen += latency_buckets_[b];
-    if (seen >= rank && latency_buckets_[b] > 0) {
-      // The bucket's upper bound, but never above the largest value seen.
-      return b == kLatencyBuckets - 1 ? latency_max_ns_ : std::min<uint64_t>(1000ULL << b, latency_max_ns_);
-    }
-  }
-  return latency_max_ns_;
+  if (latencies_.empty()) return 0;
+  std::vector<uint64_t> v = latencies_;
+  const uint64_t n = v.size();
+  uint64_t rank = (n * static_cast<uint64_t>(permille) + 999) / 1000;  // nearest rank
+  if (rank == 0) rank = 1;
+  std::nth_element(v.begin(), v.begin() + static_cast<int64_t>(rank - 1), v.end());
+  return v[rank - 1];
 }
 
 std::string TraceSummary::ReportText() const {
@@ -331,9 +326,9 @@ std::string TraceSummary::Format(const ReaderStats& r) const {
       }
     }
     absl::StrAppend(&s, "fault_latency_ns.mean: ", latency_sum_ns_ / faults, "\n");
-    absl::StrAppend(&s, "fault_latency_ns.p50_bucket: ", LatencyQuantileNs(500), "\n");
-    absl::StrAppend(&s, "fault_latency_ns.p90_bucket: ", LatencyQuantileNs(900), "\n");
-    absl::StrAppend(&s, "fault_latency_ns.p99_bucket: ", LatencyQuantileNs(990), "\n");
+    absl::StrAppend(&s, "fault_latency_ns.p50: ", LatencyQuantileNs(500), "\n");
+    absl::StrAppend(&s, "fault_latency_ns.p90: ", LatencyQuantileNs(900), "\n");
+    absl::StrAppend(&s, "fault_latency_ns.p99: ", LatencyQuantileNs(990), "\n");
     absl::StrAppend(&s, "fault_latency_ns.max: ", latency_max_ns_, "\n");
     absl::StrAppend(&s, "fault_pages: ", fault_pages_, "\n");
     absl::StrAppend(&s, "fault_pt_pages: ", fault_pt_pages_, "\n");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/trace/event.h"
 #include "engine/trace/reader.h"
@@ -49,7 +50,7 @@ class TraceSummary {
   uint64_t events() const { return events_; }
   uint64_t count(EventKind k) const { return k < 64 ? by_kind_[k] : 0; }
   uint64_t faults_by_outcome(FaultOutcome o) const { return o < 8 ? by_outcome_[o] : 0; }
-  // Latency at `permille` (e.g. 990 for p99) as the upper bound of its bucket, ns.
+  // The exact latency at `permille` (e.g. 990 for p99), nearest rank, ns.
   uint64_t LatencyQuantileNs(int permille) const;
 
  private:
@@ -60,6 +61,7 @@ class TraceSummary {
   std::array<uint64_t, 8> by_outcome_{};
   std::array<uint64_t, kLatencyBuckets> latency_buckets_{};
   uint64_t latency_max_ns_ = 0;
+  std::vector<uint64_t> latencies_;  // every fault's, for exact quantiles
   uint64_t latency_sum_ns_ = 0;
   uint64_t fault_pages_ = 0;
   uint64_t fault_pt_pages_ = 0;

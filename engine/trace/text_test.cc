@@ -25,7 +25,7 @@ TEST(TextTest, FormatsAFault) {
             "metadata=0 latency_ns=5000 (modelled)");
 }
 
-TEST(TextTest, SummaryQuantilesUseTheFixedBuckets) {
+TEST(TextTest, SummaryQuantilesAreExactNearestRank) {
   TraceSummary s;
   Event e;
   e.kind = EVENT_MMU_FAULT;
@@ -35,9 +35,9 @@ TEST(TextTest, SummaryQuantilesUseTheFixedBuckets) {
     s.Add(e);
   }
   EXPECT_EQ(s.count(EVENT_MMU_FAULT), 5u);
-  EXPECT_EQ(s.LatencyQuantileNs(500), 4000u);     // 3 of 5 are <= 4 us
-  EXPECT_EQ(s.LatencyQuantileNs(990), 100000u);   // (64, 128] us, capped at the max seen
-  EXPECT_EQ(s.LatencyQuantileNs(100), 1000u);
+  EXPECT_EQ(s.LatencyQuantileNs(500), 3000u);    // rank 3 of 5
+  EXPECT_EQ(s.LatencyQuantileNs(990), 100000u);  // rank 5
+  EXPECT_EQ(s.LatencyQuantileNs(100), 500u);     // rank 1
   ReaderStats r;
   r.bytes = 1000;
   EXPECT_THAT(s.Format(r), HasSubstr("bytes_per_event: 200.00\n"));

@@ -2,6 +2,7 @@
 # The faultlab binary driven as a user would: verbs, exit codes, messages.
 set -u
 fl=$1
+tamper=$2
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 
@@ -60,5 +61,34 @@ if "$fl" stat "$tmp/a.fltrace" | grep -q '^\*\* synthetic trace'; then echo "ok 
   echo "FAIL stat does not say synthetic"; failures=$((failures + 1)); fi
 if [ "$("$fl" dump "$tmp/a.fltrace" | sed -n '/^--$/,$p' | wc -l)" -eq 3001 ]; then echo "ok   dump lines"; else
   echo "FAIL dump line count"; failures=$((failures + 1)); fi
+
+# Record a workload on the twin, replay it, what-if it, tamper with it.
+check "workloads" 0 "" -- "$fl" workloads
+if "$fl" workloads | grep -q '^compute '; then echo "ok   compute is listed"; else
+  echo "FAIL compute not listed"; failures=$((failures + 1)); fi
+check "record needs -o" 2 "missing -o FILE" -- "$fl" record --workload game
+check "record needs a known workload" 2 "unknown workload 'nope'" -- "$fl" record --workload nope -o "$tmp/x"
+check "record compute" 0 "" -- "$fl" record --workload compute --frames 2 -o "$tmp/c.fltrace"
+check "record compute again" 0 "" -- "$fl" record --workload compute --frames 2 -o "$tmp/c2.fltrace"
+# Every recording gets a fresh trace id; everything else is the same.
+if cmp -s <("$fl" dump "$tmp/c.fltrace" | grep -v '^trace_id:') \
+          <("$fl" dump "$tmp/c2.fltrace" | grep -v '^trace_id:'); then echo "ok   deterministic record"; else
+  echo "FAIL deterministic record"; failures=$((failures + 1)); fi
+check "replay identical" 0 "" -- "$fl" replay "$tmp/c.fltrace"
+if "$fl" replay "$tmp/c.fltrace" | grep -q '^outcome: identical$'; then echo "ok   says identical"; else
+  echo "FAIL replay not identical"; failures=$((failures + 1)); fi
+check "replay json" 0 "" -- "$fl" replay "$tmp/c.fltrace" --json
+check "what-if policy" 0 "" -- "$fl" replay "$tmp/c.fltrace" --what-if policy=nowait
+if "$fl" replay "$tmp/c.fltrace" --what-if variant=series-v3 | grep -q '^outcome: what_if$'; then
+  echo "ok   what-if outcome"; else echo "FAIL what-if outcome"; failures=$((failures + 1)); fi
+check "what-if bad key" 2 "unknown what-if key 'bogus'" -- "$fl" replay "$tmp/c.fltrace" --what-if bogus=1
+check "what-if bad granularity" 2 "granularity '3K' must be a power of two" -- "$fl" replay "$tmp/c.fltrace" --what-if granularity=3K
+check "synthetic is not replayable" 2 "a synthetic trace (from 'faultlab synth') cannot be replayed" -- "$fl" replay "$tmp/a.fltrace"
+"$tamper" "$tmp/c.fltrace" "$tmp/bad.fltrace" >/dev/null
+check "tampered trace diverges" 1 ": diverged" -- "$fl" replay "$tmp/bad.fltrace"
+check "diff" 0 "" -- "$fl" diff "$tmp/c.fltrace" "$tmp/c2.fltrace"
+check "diff needs two" 2 "" -- "$fl" diff "$tmp/c.fltrace"
+head -c 2500 "$tmp/c.fltrace" >"$tmp/ccut.fltrace"
+check "replay truncated" 3 "$tmp/ccut.fltrace: offset " -- "$fl" replay "$tmp/ccut.fltrace"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }

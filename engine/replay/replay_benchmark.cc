@@ -1,0 +1,102 @@
+// Replay throughput per workload (./lab bench).
+//   BM_Replay/<workload>: events/s of a checked replay (two readers, a fresh
+//     device, every output compared), one core.
+//   BM_Decode/<workload>: events/s of decoding the same trace alone (CRC,
+//     zstd, columns) — the ceiling a replay is measured against.
+// Counters: bytes_per_event (trace bytes / events), events, and for replays
+// speedup_x = the trace's virtual duration / the wall time of one replay,
+// with the shipped g610 cost model.
+// The workloads run with their default frames, seed 1, g610, series-fixed,
+// noretry (as the traces in traces/); `compute` is fault-dominated, `fuzz`
+// ioctl-dominated, `heap` heap-grow-dominated, `game` the mix.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "engine/replay/recorder.h"
+#include "engine/replay/replayer.h"
+#include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "engine/trace/writer.h"
+#include "engine/workload/workload.h"
+
+namespace faultlab::replay {
+namespace {
+
+struct Recording {
+  std::string bytes;
+  uint64_t events = 0;
+  uint64_t virtual_ns = 0;
+};
+
+const char* const kWorkloads[] = {"compute", "game", "heap", "pressure", "fuzz"};
+
+const Recording& Get(int index) {
+  static std::map<int, Recording> cache;
+  auto it = cache.find(index);
+  if (it != cache.end()) return it->second;
+  const workload::WorkloadInfo* w = workload::FindWorkload(kWorkloads[index]);
+  trace::TraceHeader base;
+  base.set_profile("g610");
+  base.set_variant("series-fixed");
+  base.set_policy("noretry");
+  dev::DeviceConfig cfg = *ConfigFromHeader(base, {});
+  cfg.seed = 1;
+  cfg.pressure.enabled = w->wants_pressure;
+  if (w->wants_pressure) cfg.budget_bytes = 512ULL << 20;
+  Recording r;
+  trace::StringSink sink(&r.bytes);
+  trace::TraceWriter writer(&sink, MakeHeader(cfg, w->name, "bench", std::string(16, 'b'), 0));
+  Recorder rec(&writer);
+  dev::Device device(cfg);
+  device.set_observer(&rec);
+  if (!workload::RunWorkload({w->name, 1, 0}, device).ok() || !rec.Finish().ok()) std::abort();
+  r.events = writer.events_written();
+  r.virtual_ns = device.now_ns();
+  return cache[index] = std::move(r);
+}
+
+void BM_Replay(benchmark::State& state) {
+  const Recording& rec = Get(static_cast<int>(state.range(0)));
+  state.SetLabel(kWorkloads[state.range(0)]);
+  for (auto _ : state) {
+    ReplayResult r = Replay([&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+      return std::make_unique<trace::MemorySource>(rec.bytes);
+    }, "bench", {});
+    if (r.outcome != ReplayOutcome::kIdentical) {
+      state.SkipWithError("replay did not come out identical");
+      break;
+    }
+    benchmark::DoNotOptimize(r.events);
+  }
+  state.SetItemsProcessed(state.iterations() * rec.events);
+  state.counters["events"] = static_cast<double>(rec.events);
+  state.counters["bytes_per_event"] = static_cast<double>(rec.bytes.size()) / rec.events;
+  // Virtual ns per wall ns: iterations * virtual duration / elapsed time.
+  state.counters["speedup_x"] = benchmark::Counter(
+      static_cast<double>(rec.virtual_ns) * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+void BM_Decode(benchmark::State& state) {
+  const Recording& rec = Get(static_cast<int>(state.range(0)));
+  state.SetLabel(kWorkloads[state.range(0)]);
+  for (auto _ : state) {
+    trace::MemorySource src(rec.bytes);
+    trace::TraceReader reader(&src, "bench");
+    if (!reader.Open().ok()) std::abort();
+    trace::Event e;
+    uint64_t n = 0;
+    while (reader.Next(&e)) ++n;
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetItemsProcessed(state.iterations() * rec.events);
+  state.counters["bytes_per_event"] = static_cast<double>(rec.bytes.size()) / rec.events;
+}
+
+BENCHMARK(BM_Replay)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Decode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace faultlab::replay

@@ -1,0 +1,131 @@
+// Golden replays: every workload's trace in traces/ replays identically and
+// gives exactly its golden report; a replay in another process gives the same
+// bytes. `bazel run //tests/golden:replay_golden_test -- --update` re-records
+// the traces (fixed seed, trace id and wall clock) and rewrites the reports.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "engine/replay/recorder.h"
+#include "engine/replay/replayer.h"
+#include "engine/trace/io.h"
+#include "engine/trace/writer.h"
+#include "engine/workload/workload.h"
+
+namespace faultlab {
+namespace {
+
+bool g_update = false;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+std::string SourcePath(const std::string& rel) {
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return ws ? std::string(ws) + "/" + rel : rel;
+}
+
+std::string RecordGolden(const workload::WorkloadInfo& w) {
+  trace::TraceHeader base;
+  base.set_profile("g610");
+  base.set_variant("series-fixed");
+  base.set_policy("noretry");
+  dev::DeviceConfig cfg = *replay::ConfigFromHeader(base, {});
+  cfg.seed = 1;
+  cfg.pressure.enabled = w.wants_pressure;
+  if (w.wants_pressure) cfg.budget_bytes = 512ULL << 20;
+  std::string bytes;
+  trace::StringSink sink(&bytes);
+  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, w.name, "golden",
+                                                      std::string(16, 'g'), 0));
+  replay::Recorder rec(&writer);
+  dev::Device device(cfg);
+  device.set_observer(&rec);
+  if (!workload::RunWorkload({w.name, 1, 0}, device).ok() || !rec.Finish().ok()) std::abort();
+  return bytes;
+}
+
+replay::ReplayResult ReplayFile(const std::string& path) {
+  return replay::Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        auto src = trace::FileSource::Open(path);
+        if (!src.ok()) return src.status();
+        return std::unique_ptr<trace::ByteSource>(std::move(*src));
+      },
+      path, {});
+}
+
+TEST(ReplayGoldenTest, EveryWorkloadTraceReplaysToItsGoldenReport) {
+  for (const workload::WorkloadInfo& w : workload::Workloads()) {
+    const std::string trace = "traces/" + w.name + ".fltrace";
+    const std::string report = "traces/" + w.name + ".report.txt";
+    if (g_update) {
+      WriteFile(SourcePath(trace), RecordGolden(w));
+      replay::ReplayResult r = ReplayFile(SourcePath(trace));
+      ASSERT_EQ(r.outcome, replay::ReplayOutcome::kIdentical) << w.name;
+      WriteFile(SourcePath(report), replay::ReportText(r));
+      continue;
+    }
+    replay::ReplayResult r = ReplayFile(trace);
+    ASSERT_TRUE(r.status.ok()) << trace << ": " << r.status;
+    EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical)
+        << trace << (r.divergences.empty() ? "" : ": " + r.divergences[0].expected + " vs " +
+                                                      r.divergences[0].got);
+    EXPECT_EQ(replay::ReportText(r), ReadFile(report)) << trace;
+  }
+  if (g_update) GTEST_SKIP() << "rewrote traces/*.fltrace and traces/*.report.txt";
+}
+
+TEST(ReplayGoldenTest, TwoProcessesReplayToTheSameBytes) {
+  if (g_update) GTEST_SKIP();
+  for (const workload::WorkloadInfo& w : workload::Workloads()) {
+    const std::string trace = "traces/" + w.name + ".fltrace";
+    const std::string here = replay::ReportJson(ReplayFile(trace));
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      const std::string there = replay::ReportJson(ReplayFile(trace));
+      const bool ok = write(fds[1], there.data(), there.size()) == static_cast<ssize_t>(there.size());
+      _exit(ok ? 0 : 2);
+    }
+    close(fds[1]);
+    std::string child;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0) child.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(child, here) << trace;
+  }
+}
+
+}  // namespace
+}  // namespace faultlab
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--update") == 0) faultlab::g_update = true;
+  }
+  return RUN_ALL_TESTS();
+}
