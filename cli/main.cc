@@ -201,7 +201,7 @@ class FrameProgress : public dev::Observer {
   void OnEvent(const trace::Event& e) override {
     next_->OnEvent(e);
     if (e.kind == trace::EVENT_MARKER && e.marker.type == trace::MARKER_FRAME_END) {
-      for (int i = 0; i < 1024; ++i) progress_.Update(e.marker.id + 1);
+      progress_.Step(e.marker.id + 1);
     }
   }
   void Done() { progress_.Done(); }

@@ -23,8 +23,24 @@ class Progress {
       : label_(std::move(label)), total_(total), enabled_(isatty(STDERR_FILENO) == 1) {}
   ~Progress() { Done(); }
 
+  // Cheap enough for a per-event loop: the clock is read every 1024th call.
   void Update(uint64_t done) {
     if (!enabled_ || (++calls_ & 1023) != 0) return;
+    Draw(done);
+  }
+
+  // For coarse steps (a frame): reads the clock on every call.
+  void Step(uint64_t done) {
+    if (enabled_) Draw(done);
+  }
+
+  void Done() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+
+ private:
+  void Draw(uint64_t done) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(125)) return;
     last_ = now;
@@ -40,12 +56,6 @@ class Progress {
     std::fflush(stderr);
   }
 
-  void Done() {
-    if (shown_) std::fprintf(stderr, "\r\033[K");
-    shown_ = false;
-  }
-
- private:
   std::string label_;
   uint64_t total_;
   bool enabled_;

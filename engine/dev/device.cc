@@ -729,10 +729,15 @@ int Device::IoctlBoCreate(File& f, void* data) {
     if (b->mmap_pgoff()) mmap_offsets_.Remove(b->mmap_pgoff());
     bos_.erase(b->id());
     ++stats_.bos_freed;
+    if (b->alloc_on_fault()) stats_.aof_bytes_live -= b->size_bytes();
     delete b;
   });
   bos_[bo_id] = bo;
   ++stats_.bos_created;
+  if (bo->alloc_on_fault()) {
+    stats_.aof_bytes_live += size;
+    stats_.aof_bytes_peak = std::max(stats_.aof_bytes_peak, stats_.aof_bytes_live);
+  }
   const uint32_t handle = AllocHandle(f.handles_);
   f.handles_[handle] = std::move(bo);
   a->size = size;

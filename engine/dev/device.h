@@ -118,6 +118,10 @@ struct DeviceStats {
   uint64_t ioctl_errors = 0;
   uint64_t bos_created = 0;
   uint64_t bos_freed = 0;
+  // Bytes of live alloc-on-fault BOs (what is promised, not what is backed),
+  // now and at their peak: the numerator of the report's overcommit ratio.
+  uint64_t aof_bytes_live = 0;
+  uint64_t aof_bytes_peak = 0;
   uint64_t unmodelled_ioctls = 0;  // known to the kernel, not modelled yet (-ENOSYS)
   uint64_t waits_never_ending = 0;  // infinite waits nothing could end (-ETIME)
   uint64_t jobs_submitted = 0;

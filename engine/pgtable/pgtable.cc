@@ -28,7 +28,15 @@ PageTable::PageTable(uint32_t va_bits, TableAllocator* alloc)
 }
 
 PageTable::~PageTable() {
-  if (root_) FreeTable(root_, start_level_);
+  if (root_) FreeTable(root_, start_level_, 0);
+}
+
+uint64_t PageTable::LeafHash(uint64_t iova, uint64_t size, uint64_t pte) {
+  // SplitMix64's finalizer over a combination of the three.
+  uint64_t z = iova * 0x9e3779b97f4a7c15ULL ^ (size >> 12) * 0xc2b2ae3d27d4eb4fULL ^ pte;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 PageTable::Table* PageTable::NewTable(int level, TableAllocator* alloc) {
@@ -41,10 +49,14 @@ PageTable::Table* PageTable::NewTable(int level, TableAllocator* alloc) {
   return t;
 }
 
-void PageTable::FreeTable(Table* t, int level) {
-  if (level < 3) {
-    for (Table* c : *t->child) {
-      if (c) FreeTable(c, level + 1);
+void PageTable::FreeTable(Table* t, int level, uint64_t base) {
+  const uint64_t size = BlockSize(level);
+  for (uint32_t i = 0; i < 512; ++i) {
+    const uint64_t pte = t->pte[i];
+    if (IsLeaf(pte, level)) {
+      leaf_hash_ ^= LeafHash(base + i * size, size, pte);
+    } else if (level < 3 && (*t->child)[i]) {
+      FreeTable((*t->child)[i], level + 1, base + i * size);
     }
   }
   root_alloc_->Free(t->frame);
@@ -99,6 +111,7 @@ int PageTable::Map(uint64_t iova, uint64_t paddr, uint64_t size, uint64_t pgcoun
     const uint64_t type = level == 3 ? (kPteValid | kPteTable) : kPteValid;
     for (uint64_t i = 0; i < num; ++i) {
       t->pte[idx + i] = ((paddr + i * size) & kPteAddrMask) | prot_pte | type;
+      leaf_hash_ ^= LeafHash(iova + i * size, size, t->pte[idx + i]);
     }
     *mapped += num * size;
     return 0;
@@ -135,8 +148,10 @@ uint64_t PageTable::Unmap(uint64_t iova, uint64_t size, uint64_t pgcount, int le
       const uint64_t e = t->pte[idx + i];
       if (!(e & kPteValid)) break;
       if (!IsLeaf(e, level)) {
-        FreeTable((*t->child)[idx + i], level + 1);
+        FreeTable((*t->child)[idx + i], level + 1, iova + i * size);
         (*t->child)[idx + i] = nullptr;
+      } else {
+        leaf_hash_ ^= LeafHash(iova + i * size, size, e);
       }
       t->pte[idx + i] = 0;
     }

@@ -86,6 +86,11 @@ class PageTable {
 
   // Table pages in use, root included.
   uint64_t table_pages() const { return table_pages_; }
+  // An order-free hash of every leaf (XOR of LeafHash(iova, size, pte)), kept
+  // up to date as leaves are written and cleared, so that a state hash costs
+  // O(1) instead of a walk over every mapped page.
+  uint64_t leaf_hash() const { return leaf_hash_; }
+  static uint64_t LeafHash(uint64_t iova, uint64_t size, uint64_t pte);
   // Calls `fn(iova, size, pte)` for every leaf in address order.
   void ForEachLeaf(const std::function<void(uint64_t, uint64_t, uint64_t)>& fn) const;
   // Calls `fn(level, frame)` for every table, in address order.
@@ -102,7 +107,9 @@ class PageTable {
   };
 
   Table* NewTable(int level, TableAllocator* alloc);
-  void FreeTable(Table* t, int level);
+  // Frees `t` (covering VA from `base`) and every table under it; its leaves
+  // leave the leaf hash.
+  void FreeTable(Table* t, int level, uint64_t base);
   int Map(uint64_t iova, uint64_t paddr, uint64_t size, uint64_t pgcount, uint64_t prot_pte,
           int level, Table* t, TableAllocator* alloc, uint64_t* mapped);
   uint64_t Unmap(uint64_t iova, uint64_t size, uint64_t pgcount, int level, Table* t);
@@ -116,6 +123,7 @@ class PageTable {
   TableAllocator* root_alloc_;  // also takes back every freed table
   Table* root_ = nullptr;
   uint64_t table_pages_ = 0;
+  uint64_t leaf_hash_ = 0;
 };
 
 }  // namespace faultlab::pgtable

@@ -221,8 +221,9 @@ TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
         ASSERT_EQ(pt.UnmapPages(iova, size, count), ref.Unmap(iova, size, count))
             << "unmap seed " << seed << " step " << step;
       }
-      uint64_t leaf_pages = 0;
-      pt.ForEachLeaf([&](uint64_t va, uint64_t sz, uint64_t) {
+      uint64_t leaf_pages = 0, leaf_hash = 0;
+      pt.ForEachLeaf([&](uint64_t va, uint64_t sz, uint64_t pte) {
+        leaf_hash ^= PageTable::LeafHash(va, sz, pte);
         ASSERT_EQ(sz == kSz2M, ref.blocks.count(va) > 0) << "seed " << seed;
         for (uint64_t off : {uint64_t{0}, sz - kSz4K}) {  // first and last page
           auto it = ref.pages.find(va + off);
@@ -232,12 +233,21 @@ TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
         leaf_pages += sz / kSz4K;
       });
       ASSERT_EQ(leaf_pages, ref.pages.size()) << "seed " << seed << " step " << step;
+      // The incremental leaf hash equals one computed from scratch.
+      ASSERT_EQ(pt.leaf_hash(), leaf_hash) << "seed " << seed << " step " << step;
       if (pt.table_pages() > 1) {
         ASSERT_EQ(pt.table_pages(), base_tables + ref.l3.size()) << "seed " << seed << " step " << step;
       }
       ASSERT_EQ(pt.table_pages(), a.live()) << "table accounting";
       if (HasFatalFailure()) return;
     }
+    // Unmapping everything leaves no leaf in the hash.
+    for (uint64_t va = 0; va < 2 * window; va += kSz2M) {  // maps run past the window
+      if (pt.UnmapPages(va, kSz2M, 1) == 0) {
+        for (uint64_t p = va; p < va + kSz2M; p += kSz4K) pt.UnmapPages(p, kSz4K, 1);
+      }
+    }
+    ASSERT_EQ(pt.leaf_hash(), 0u) << "seed " << seed;
   }
 }
 

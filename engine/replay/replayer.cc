@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -282,31 +284,47 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   return r;
 }
 
+namespace {
+
+// The report lines after the trace summary, in order; text and JSON share them.
+std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r) {
+  // Overcommit: alloc-on-fault bytes promised at their peak per 1000 bytes of
+  // peak resident memory (integers only, so reports compare as bytes).
+  const uint64_t overcommit =
+      r.peak_resident_bytes ? r.device.aof_bytes_peak * 1000 / r.peak_resident_bytes : 0;
+  std::vector<std::pair<const char*, uint64_t>> v = {
+      {"ioctls", r.device.ioctls},
+      {"ioctl_errors", r.device.ioctl_errors},
+      {"jobs_completed", r.device.jobs_completed},
+      {"jobs_killed", r.device.jobs_failed},
+      {"groups_killed", r.device.groups_killed},
+      {"heap_grows", r.device.heap_grows},
+      {"peak_resident_bytes", r.peak_resident_bytes},
+      {"alloc_on_fault_bytes_peak", r.device.aof_bytes_peak},
+      {"overcommit_permille", overcommit},
+  };
+  if (r.granularity_clamped) v.push_back({"granularity_clamped", r.granularity_clamped});
+  v.push_back({"divergences", r.divergence_count});
+  return v;
+}
+
+}  // namespace
+
 std::string ReportText(const ReplayResult& r) {
   std::string s;
   absl::StrAppend(&s, "outcome: ", ReplayOutcomeName(r.outcome), "\n");
   absl::StrAppend(&s, "inputs: ", r.inputs, "\n");
   absl::StrAppend(&s, r.summary.ReportText());
-  absl::StrAppend(&s, "jobs_completed: ", r.device.jobs_completed, "\n");
-  absl::StrAppend(&s, "jobs_killed: ", r.device.jobs_failed, "\n");
-  absl::StrAppend(&s, "groups_killed: ", r.device.groups_killed, "\n");
-  absl::StrAppend(&s, "heap_grows: ", r.device.heap_grows, "\n");
-  absl::StrAppend(&s, "peak_resident_bytes: ", r.peak_resident_bytes, "\n");
-  if (r.granularity_clamped) absl::StrAppend(&s, "granularity_clamped: ", r.granularity_clamped, "\n");
-  absl::StrAppend(&s, "divergences: ", r.divergence_count, "\n");
+  for (const auto& [key, value] : DeviceLines(r)) absl::StrAppend(&s, key, ": ", value, "\n");
   return s;
 }
 
 std::string ReportJson(const ReplayResult& r) {
   std::string s = "{";
   absl::StrAppend(&s, "\"outcome\": \"", ReplayOutcomeName(r.outcome), "\", \"inputs\": ", r.inputs,
-                  ", ", r.summary.ReportJson(), ", \"jobs_completed\": ", r.device.jobs_completed,
-                  ", \"jobs_killed\": ", r.device.jobs_failed,
-                  ", \"groups_killed\": ", r.device.groups_killed,
-                  ", \"heap_grows\": ", r.device.heap_grows,
-                  ", \"peak_resident_bytes\": ", r.peak_resident_bytes,
-                  ", \"granularity_clamped\": ", r.granularity_clamped,
-                  ", \"divergences\": ", r.divergence_count, "}\n");
+                  ", ", r.summary.ReportJson());
+  for (const auto& [key, value] : DeviceLines(r)) absl::StrAppend(&s, ", \"", key, "\": ", value);
+  s += "}\n";
   return s;
 }
 

@@ -9,7 +9,7 @@ namespace faultlab::replay {
 // Bumped whenever modelled behaviour changes (a rule, a cost, an event's
 // meaning): a trace recorded by another model version replays as
 // `model_changed` instead of diverging.
-constexpr uint32_t kModelVersion = 1;
+constexpr uint32_t kModelVersion = 2;  // 2: state hash over an incremental leaf hash
 constexpr char kEngineVersion[] = "faultlab-engine 0.3";
 
 }  // namespace faultlab::replay

@@ -480,11 +480,7 @@ uint64_t Vm::Hash() const {
     h.Add(v.bo_offset);
     h.Add(v.flags);
   }
-  pt_->ForEachLeaf([&](uint64_t iova, uint64_t size, uint64_t pte) {
-    h.Add(iova);
-    h.Add(size);
-    h.Add(pte);
-  });
+  h.Add(pt_->leaf_hash());  // every leaf (iova, size, pte), kept incrementally
   h.Add(pt_->table_pages());
   return h.Finish();
 }

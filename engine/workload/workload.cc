@@ -229,7 +229,7 @@ absl::Status Pressure(const WorkloadConfig& c, dev::Device& dev, uint32_t frames
     std::vector<uint32_t> live;
     for (Ctx& x : ctxs) {
       std::vector<GpuAccess> acc;
-      for (int i = 0; i < 16; ++i) {
+      for (int i = 0; i < 96; ++i) {
         acc.push_back(Range(buf_va + prng.Uniform(size / (64 * K)) * 64 * K, 4096,
                             trace::ACCESS_WRITE));
       }
@@ -333,7 +333,7 @@ const std::vector<WorkloadInfo>& Workloads() {
       {"heap", "tiler heaps grown hard", 30, false,
        "per frame: 2-7 tiler-OOM events over three heaps (256 KiB, 512 KiB, 1 MiB chunks, 32 max)"},
       {"pressure", "several contexts competing for a budget, with pressure on", 20, true,
-       "three contexts with 256 MiB alloc-on-fault buffers, 16 faults each per frame, while other "
+       "three contexts with 256 MiB alloc-on-fault buffers, 96 faults (6 MiB) each per frame, while other "
        "tenants hold most of memory"},
       {"fuzz", "random valid and invalid ioctls", 10, false,
        "per frame: 64 random BO/VM/bind/query ioctls and raw requests with random bytes"},
