@@ -239,7 +239,8 @@ int RunRecord(const Args& args) {
   if (!sink.ok()) return Fail(sink.status());
   trace::TraceWriter writer(sink->get(),
                             replay::MakeHeader(*cfg, name, args.Get("board", "twin"), HostTraceId(),
-                                               HostWallClockNs()));
+                                               HostWallClockNs(),
+                                               frames ? frames : info->default_frames));
   replay::Recorder rec(&writer);
   FrameProgress progress(&rec, frames ? frames : info->default_frames);
   dev::Device device(*cfg);
@@ -259,19 +260,27 @@ int RunRecord(const Args& args) {
   return kExitOk;
 }
 
+// --what-if KEY=VALUE, repeatable.
+absl::Status ParseWhatIf(const Args& args, std::vector<replay::WhatIf>* out) {
+  for (const std::string& kv : args.GetAll("what-if")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--what-if '", kv, "': expected key=value"));
+    }
+    out->push_back({kv.substr(0, eq), kv.substr(eq + 1)});
+  }
+  return absl::OkStatus();
+}
+
 replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool with_what_if) {
   replay::ReplayOptions opts;
   opts.keep_going = args.Has("keep-going");
   opts.skip_damaged = args.Has("skip-damaged");
   if (with_what_if) {
-    for (const std::string& kv : args.GetAll("what-if")) {
-      const size_t eq = kv.find('=');
-      if (eq == std::string::npos) {
-        replay::ReplayResult r;
-        r.status = absl::InvalidArgumentError(absl::StrCat("--what-if '", kv, "': expected key=value"));
-        return r;
-      }
-      opts.what_if.push_back({kv.substr(0, eq), kv.substr(eq + 1)});
+    if (absl::Status s = ParseWhatIf(args, &opts.what_if); !s.ok()) {
+      replay::ReplayResult r;
+      r.status = s;
+      return r;
     }
   }
   return replay::Replay(
@@ -283,15 +292,33 @@ replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool wi
       path, opts);
 }
 
+replay::ReplayResult DoRerun(const Args& args, const std::string& path) {
+  replay::ReplayResult r;
+  std::vector<replay::WhatIf> what_if;
+  if (r.status = ParseWhatIf(args, &what_if); !r.status.ok()) return r;
+  auto src = trace::FileSource::Open(path);
+  if (!src.ok()) {
+    r.status = src.status();
+    return r;
+  }
+  trace::TraceReader reader(src->get(), path);
+  if (absl::Status s = reader.Open(); !s.ok()) {
+    r.status = s;
+    return r;
+  }
+  return replay::Rerun(reader.header(), path, what_if);
+}
+
 int RunReplay(const Args& args) {
   const std::string path = args.positional()[0];
-  if (args.Has("what-if-mode") && args.Get("what-if-mode") != "open") {
-    return Fail(absl::InvalidArgumentError(
-        "--what-if-mode: only 'open' (replay the recorded inputs) is available; 'rerun' is "
-        "'faultlab record' with the new settings and the recorded seed"));
+  const std::string mode = args.Get("what-if-mode", "open");
+  if (mode != "open" && mode != "rerun") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--what-if-mode '", mode, "': 'open' (replay the recorded inputs) or 'rerun' (re-run the "
+        "recorded workload)")));
   }
   const auto start = std::chrono::steady_clock::now();
-  replay::ReplayResult r = DoReplay(args, path, true);
+  replay::ReplayResult r = mode == "rerun" ? DoRerun(args, path) : DoReplay(args, path, true);
   const auto wall = std::chrono::steady_clock::now() - start;
   if (!r.status.ok()) return Fail(r.status);
   for (const replay::Divergence& d : r.divergences) {
@@ -373,8 +400,11 @@ const std::map<std::string, Verb>& Verbs() {
         RunRecord}},
       {"replay",
        {"replay a trace on a fresh twin and check every output (or what-if)",
-        "faultlab replay FILE [--what-if KEY=VALUE ...] [--json] [--keep-going] [--timing] "
-        "[--skip-damaged]",
+        "faultlab replay FILE [--what-if KEY=VALUE ...] [--what-if-mode open|rerun] [--json] "
+        "[--keep-going] [--timing] [--skip-damaged]\n"
+        "  what-if keys: profile, variant, policy, budget, granularity, thp; 'open' replays the\n"
+        "  recorded inputs (ids remapped, dependents of failed creations skipped), 'rerun'\n"
+        "  re-runs the recorded workload (docs/record-replay.md)",
         [](Args& a) {
           a.Declare("what-if", true);
           a.Declare("what-if-mode", true);

@@ -228,15 +228,22 @@ int Device::Permit(const File& f, uint32_t flags) const {
 
 int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   ++stats_.ioctls;
-  // drm_ioctl(): an unplugged device answers nothing.
-  if (unplugged_) {
-    ++stats_.ioctl_errors;
-    return -kENODEV;
-  }
-  const IoctlDesc* desc = FindIoctl(IocNr(cmd));
+  // drm_ioctl(): an unplugged device answers nothing; an unknown number is
+  // -EINVAL before any copy. Both are still calls the program made, so they
+  // are recorded (with no argument bytes) and a replay makes them again.
+  const IoctlDesc* desc = unplugged_ ? nullptr : FindIoctl(IocNr(cmd));
   if (desc == nullptr) {
+    const int ret = unplugged_ ? -kENODEV : -kEINVAL;
     ++stats_.ioctl_errors;
-    return -kEINVAL;
+    if (observer_ != nullptr) {
+      trace::Event e;
+      e.kind = trace::EVENT_IOCTL;
+      e.ioctl.file = file->id_;
+      e.ioctl.request = cmd;
+      e.ioctl.result = ret;
+      Emit(e);
+    }
+    return ret;
   }
   const uint32_t drv_size = IocSize(desc->cmd);
   uint32_t in_size = IocSize(cmd), out_size = IocSize(cmd);

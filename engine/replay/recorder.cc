@@ -44,7 +44,7 @@ absl::StatusOr<uint64_t> ParseSize(const std::string& s) {
 
 trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& workload,
                               const std::string& board, const std::string& trace_id,
-                              int64_t wall_clock_ns) {
+                              int64_t wall_clock_ns, uint32_t frames) {
   trace::TraceHeader h;
   h.set_trace_id(trace_id);
   h.set_board(board);
@@ -64,6 +64,7 @@ trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& wor
   Put(&h, "pressure.tenant_max_permille", std::to_string(c.pressure.tenant_max_permille));
   Put(&h, "pressure.fail_permille", std::to_string(c.pressure.fail_permille));
   Put(&h, "v3_tick_race_permille", std::to_string(c.v3_tick_race_permille));
+  if (frames) Put(&h, "frames", std::to_string(frames));
   return h;
 }
 

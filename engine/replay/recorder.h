@@ -21,9 +21,11 @@ namespace faultlab::replay {
 
 // Everything a replay needs to rebuild the device: the header. `wall_clock_ns`
 // comes from the host (the engine never reads a clock); `trace_id` is 16 bytes.
+// `frames` (0: the workload's default, not written) lets a closed-loop
+// what-if re-run the same workload (Rerun in replayer.h).
 trace::TraceHeader MakeHeader(const dev::DeviceConfig& config, const std::string& workload,
                               const std::string& board, const std::string& trace_id,
-                              int64_t wall_clock_ns);
+                              int64_t wall_clock_ns, uint32_t frames = 0);
 
 // The device configuration a header describes, with what-if overrides
 // (`key=value`: profile, variant, policy, budget, granularity, thp).

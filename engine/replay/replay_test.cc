@@ -25,7 +25,8 @@ std::string Record(const std::string& workload, uint32_t frames, Variant variant
   if (pressure) cfg.budget_bytes = 512ULL << 20;
   std::string bytes;
   trace::StringSink sink(&bytes);
-  trace::TraceWriter writer(&sink, MakeHeader(cfg, workload, "test", std::string(16, 'x'), 0));
+  trace::TraceWriter writer(&sink,
+                            MakeHeader(cfg, workload, "test", std::string(16, 'x'), 0, frames));
   Recorder rec(&writer);
   dev::Device device(cfg);
   device.set_observer(&rec);
@@ -124,6 +125,41 @@ TEST(ReplayTest, AnotherModelVersionIsModelChangedNotDivergence) {
   ReplayResult r = ReplayBytes(rewritten);
   EXPECT_EQ(r.outcome, ReplayOutcome::kModelChanged);
   EXPECT_GT(r.events, 0u) << "and still produces results";
+}
+
+trace::TraceHeader HeaderOf(const std::string& bytes) {
+  trace::MemorySource src(bytes);
+  trace::TraceReader reader(&src, "mem");
+  EXPECT_TRUE(reader.Open().ok());
+  return reader.header();
+}
+
+TEST(ReplayTest, ARerunWithoutChangesReportsWhatTheReplayDoes) {
+  for (const workload::WorkloadInfo& w : workload::Workloads()) {
+    const std::string bytes = Record(w.name, 3, Variant::kSeriesFixed, "noretry", w.wants_pressure);
+    ReplayResult replayed = ReplayBytes(bytes);
+    ReplayResult rerun = Rerun(HeaderOf(bytes), "mem", {});
+    ASSERT_TRUE(rerun.status.ok()) << w.name << ": " << rerun.status;
+    EXPECT_EQ(rerun.outcome, ReplayOutcome::kWhatIf);
+    rerun.outcome = replayed.outcome;
+    EXPECT_EQ(ReportText(rerun), ReportText(replayed)) << w.name;
+  }
+}
+
+TEST(ReplayTest, ARerunReactsWhereAnOpenReplayCannot) {
+  // The game client asks DEV_QUERY for the shader cores and builds its groups
+  // from the answer: re-run on the one-core G310 its jobs run, while the
+  // recorded G610 core masks replayed open-loop make GROUP_CREATE fail there.
+  const std::string bytes = Record("game", 3, Variant::kSeriesFixed);
+  ReplayOptions opts;
+  opts.what_if = {{"profile", "g310"}};
+  ReplayResult open = ReplayBytes(bytes, opts);
+  ReplayResult rerun = Rerun(HeaderOf(bytes), "mem", opts.what_if);
+  ASSERT_TRUE(open.status.ok() && rerun.status.ok());
+  EXPECT_EQ(open.device.jobs_completed, 0u);
+  EXPECT_GT(open.skipped_dependent, 0u);
+  EXPECT_EQ(rerun.device.jobs_completed, 3u);
+  EXPECT_FALSE(Rerun(HeaderOf(bytes), "mem", {{"granularity", "2M"}}).status.ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/replay/remap.h"
 #include "engine/replay/version.h"
 #include "engine/trace/reader.h"
 #include "engine/uapi/errno.h"
@@ -154,9 +155,17 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     }
   }
 
+  const bool remap = !compare;
+  Remapper remapper;
   dev::Device device(*cfg);
   Checker checker(&expected, options, &r, compare);
   device.set_observer(&checker);
+  // Whatever the device emits while it is torn down (files closed on every
+  // return path) is not part of the replay, and the checker dies first.
+  struct Detach {
+    dev::Device& d;
+    ~Detach() { d.set_observer(nullptr); }
+  } detach{device};
   SimUserMemory mem;
   std::map<uint64_t, bool> mapped;
   mem.Map(kArgScratch, 1 << 16);
@@ -194,6 +203,14 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
             std::memcpy(arg.data(), &bc, sizeof(bc));
           }
         }
+        // What-if: recorded ids become the replay's; an input naming an
+        // object whose creation failed here is skipped (remap.h).
+        if (remap && !remapper.Rewrite(io, &arg, mem)) {
+          ++r.skipped_dependent;
+          remapper.Learn(io, -1, std::string());  // what it would create failed too
+          have = inputs.Next(&e);
+          break;
+        }
         // An empty argument of a request that copies in means the copy-in
         // faulted in the recording: NULL faults the same way here.
         const bool copy_in_failed = arg.empty() && (uapi::IocDir(io.request) & uapi::kIocWrite) &&
@@ -205,7 +222,12 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
           at = io.result == -uapi::kEFAULT ? ro_scratch : kArgScratch;
           mem.Write(at, arg.data(), arg.size());  // test-side write: ignores protections
         }
-        device.Ioctl(f->second, io.request, at);
+        const int result = device.Ioctl(f->second, io.request, at);
+        if (remap) {
+          std::string out(arg.size(), '\0');
+          if (at != 0 && !out.empty()) mem.Read(at, out.data(), out.size());
+          remapper.Learn(io, result, out);
+        }
         have = inputs.Next(&e);
         break;
       }
@@ -220,8 +242,11 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
           have = inputs.Next(&e);
         }
         auto f = files.find(first.file);
-        if (f != files.end()) {
-          device.SubmitAccessJob(f->second, first.group, first.queue, std::move(acc),
+        uint32_t group = first.group;
+        if (remap && !remapper.MapGroup(first.file, &group)) {
+          ++r.skipped_dependent;  // its group was never created here
+        } else if (f != files.end()) {
+          device.SubmitAccessJob(f->second, group, first.queue, std::move(acc),
                                  first.signal_syncobj, nullptr);
         }
         break;
@@ -271,6 +296,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   checker.CheckEnd();
   if (compare && !expected.status().ok() && r.divergences.empty()) r.status = expected.status();
   r.device = device.stats();
+  r.ids_remapped = remapper.remapped();
   r.peak_resident_bytes = device.memory().peak_used_pages() * 4096;
   if (!r.status.ok()) {
     r.outcome = ReplayOutcome::kError;
@@ -304,6 +330,8 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
       {"overcommit_permille", overcommit},
   };
   if (r.granularity_clamped) v.push_back({"granularity_clamped", r.granularity_clamped});
+  if (r.skipped_dependent) v.push_back({"skipped_dependent", r.skipped_dependent});
+  if (r.ids_remapped) v.push_back({"ids_remapped", r.ids_remapped});
   v.push_back({"divergences", r.divergence_count});
   return v;
 }

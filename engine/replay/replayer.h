@@ -55,12 +55,23 @@ struct ReplayResult {
   dev::DeviceStats device;
   uint64_t peak_resident_bytes = 0;
   uint64_t granularity_clamped = 0;  // what-if granularity that no longer fit
+  uint64_t skipped_dependent = 0;    // what-if inputs naming an object never created
+  uint64_t ids_remapped = 0;         // what-if ids rewritten to the replay's
   uint32_t model_version = 0;
 };
 
 // `open` returns a fresh source over the trace each time it is called.
 ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
                     const std::string& name, const ReplayOptions& options);
+
+// Closed-loop what-if (`--what-if-mode=rerun`): re-runs the trace's workload
+// (name, seed and frames from the header) on a device built from the header
+// with `what_if` applied, instead of replaying the recorded inputs; the
+// program reacts to what the new configuration does (a failed creation is
+// not followed by calls that use it). Needs a trace `record` made.
+// `granularity` is refused: the workload's BOs carry their own.
+ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
+                   const std::vector<WhatIf>& what_if);
 
 // The integer-only report of a replay: text ("key: value" lines) or JSON.
 std::string ReportText(const ReplayResult& r);

@@ -54,6 +54,18 @@ const SimUserMemory::Region* SimUserMemory::Find(uint64_t address, uint64_t* sta
   return const_cast<SimUserMemory*>(this)->Find(address, start);
 }
 
+bool SimUserMemory::IsMapped(uint64_t address, size_t n) const {
+  while (n > 0) {
+    uint64_t start;
+    const Region* r = Find(address, &start);
+    if (r == nullptr) return false;
+    const size_t chunk = std::min<size_t>(n, r->size - (address - start));
+    address += chunk;
+    n -= chunk;
+  }
+  return true;
+}
+
 void SimUserMemory::Write(uint64_t address, const void* src, size_t n) {
   const char* p = static_cast<const char*>(src);
   while (n > 0) {

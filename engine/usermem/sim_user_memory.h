@@ -31,6 +31,8 @@ class SimUserMemory : public UserMemory {
   // one, leaving an unmapped 4 KiB guard between regions. Returns its address.
   uint64_t Alloc(uint64_t size, uint32_t prot = kRead | kWrite);
 
+  // Whether all of [address, address + n) is mapped (any protection).
+  bool IsMapped(uint64_t address, size_t n) const;
   // Test-side access, ignoring protections; aborts on unmapped addresses.
   void Write(uint64_t address, const void* src, size_t n);
   void Read(uint64_t address, void* dst, size_t n) const;

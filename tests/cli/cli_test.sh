@@ -83,6 +83,10 @@ if "$fl" replay "$tmp/c.fltrace" --what-if variant=series-v3 | grep -q '^outcome
   echo "ok   what-if outcome"; else echo "FAIL what-if outcome"; failures=$((failures + 1)); fi
 check "what-if bad key" 2 "unknown what-if key 'bogus'" -- "$fl" replay "$tmp/c.fltrace" --what-if bogus=1
 check "what-if bad granularity" 2 "granularity '3K' must be a power of two" -- "$fl" replay "$tmp/c.fltrace" --what-if granularity=3K
+if "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if policy=nowait | grep -q '^outcome: what_if$'; then
+  echo "ok   rerun what-if"; else echo "FAIL rerun what-if"; failures=$((failures + 1)); fi
+check "rerun refuses granularity" 2 "granularity cannot be a rerun what-if" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if granularity=2M
+check "bad what-if mode" 2 "--what-if-mode 'sideways'" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode sideways
 check "synthetic is not replayable" 2 "a synthetic trace (from 'faultlab synth') cannot be replayed" -- "$fl" replay "$tmp/a.fltrace"
 "$tamper" "$tmp/c.fltrace" "$tmp/bad.fltrace" >/dev/null
 check "tampered trace diverges" 1 ": diverged" -- "$fl" replay "$tmp/bad.fltrace"
