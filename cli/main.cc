@@ -273,7 +273,9 @@ absl::Status ParseWhatIf(const Args& args, std::vector<replay::WhatIf>* out) {
 }
 
 replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool with_what_if) {
+  Progress progress("replaying " + path.substr(path.rfind('/') + 1) + ", inputs", 0);
   replay::ReplayOptions opts;
+  opts.on_input = [&progress](uint64_t n) { progress.Update(n); };
   opts.keep_going = args.Has("keep-going");
   opts.skip_damaged = args.Has("skip-damaged");
   if (with_what_if) {

@@ -177,6 +177,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   bool have = inputs.Next(&e);
   while (have) {
     ++r.inputs;
+    if (options.on_input) options.on_input(r.inputs);
     switch (e.kind) {
       case trace::EVENT_IOCTL: {
         const trace::Ioctl& io = e.ioctl;

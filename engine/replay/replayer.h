@@ -32,6 +32,9 @@ struct ReplayOptions {
   std::vector<WhatIf> what_if;
   uint32_t context_events = 3;  // events shown before a divergence
   bool skip_damaged = false;
+  // Called with the count of inputs executed so far, after each (the CLI's
+  // progress bar); the engine itself never looks at a clock.
+  std::function<void(uint64_t)> on_input;
 };
 
 struct Divergence {
