@@ -235,14 +235,7 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   if (desc == nullptr) {
     const int ret = unplugged_ ? -kENODEV : -kEINVAL;
     ++stats_.ioctl_errors;
-    if (observer_ != nullptr) {
-      trace::Event e;
-      e.kind = trace::EVENT_IOCTL;
-      e.ioctl.file = file->id_;
-      e.ioctl.request = cmd;
-      e.ioctl.result = ret;
-      Emit(e);
-    }
+    if (observer_ != nullptr) EmitIoctl(*file, cmd, ret, "", "", nullptr);
     return ret;
   }
   const uint32_t drv_size = IocSize(desc->cmd);
@@ -272,18 +265,23 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   file->umem_ = &umem;
   if (ret < 0) ++stats_.ioctl_errors;
   if (observer_ != nullptr) {
-    trace::Event e;
-    e.kind = trace::EVENT_IOCTL;
-    e.ioctl.file = file->id_;
-    e.ioctl.request = cmd;
-    e.ioctl.result = ret;
-    e.ioctl.arg_in = arg_in;
     const std::string arg_out = ret == -kEFAULT && out_size == 0 ? "" : std::string(kdata, out_size);
-    e.ioctl.arg_out = arg_out;
-    recording.Fill(&e.ioctl);
-    Emit(e);
+    EmitIoctl(*file, cmd, ret, arg_in, arg_out, &recording);
   }
   return ret;
+}
+
+void Device::EmitIoctl(const File& file, uint32_t cmd, int ret, absl::string_view arg_in,
+                       absl::string_view arg_out, RecordingUserMemory* copies) {
+  trace::Event e;
+  e.kind = trace::EVENT_IOCTL;
+  e.ioctl.file = file.id_;
+  e.ioctl.request = cmd;
+  e.ioctl.result = ret;
+  e.ioctl.arg_in = arg_in;
+  e.ioctl.arg_out = arg_out;
+  if (copies != nullptr) copies->Fill(&e.ioctl);
+  Emit(e);
 }
 
 int Device::NotModelled(File&, void*) {

@@ -46,6 +46,8 @@
 
 namespace faultlab::dev {
 
+class RecordingUserMemory;  // recording_user_memory.h
+
 using faultlab::ParseVariant;
 using faultlab::Variant;
 using faultlab::VariantName;
@@ -276,6 +278,10 @@ class Device : public vm::OopsSink {
   uint64_t AllocKernelVa(vm::Vm& vm, uint64_t size);
   // Events.
   void Emit(trace::Event& e);
+  // One ioctl event: the call, its result, its argument in and out, and the
+  // user copies it made (`copies` may be null: none).
+  void EmitIoctl(const File& file, uint32_t cmd, int ret, absl::string_view arg_in,
+                 absl::string_view arg_out, RecordingUserMemory* copies);
   uint64_t Cost(const CostRange& r);
   mem::AllocClass FaultPageClass() const;
   std::shared_ptr<vm::Vm> VmByKey(uint64_t key) const;

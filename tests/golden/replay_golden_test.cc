@@ -17,28 +17,16 @@
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
+#include "tests/golden/golden_files.h"
 
 namespace faultlab {
 namespace {
 
 bool g_update = false;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
-std::string SourcePath(const std::string& rel) {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws ? std::string(ws) + "/" + rel : rel;
-}
+using golden::ReadFile;
+using golden::SourcePath;
+using golden::WriteFile;
 
 std::string RecordGolden(const workload::WorkloadInfo& w) {
   trace::TraceHeader base;
@@ -123,9 +111,5 @@ TEST(ReplayGoldenTest, TwoProcessesReplayToTheSameBytes) {
 }  // namespace faultlab
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--update") == 0) faultlab::g_update = true;
-  }
-  return RUN_ALL_TESTS();
+  return faultlab::golden::RunGoldenTests(argc, argv, &faultlab::g_update);
 }

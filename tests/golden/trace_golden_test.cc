@@ -17,6 +17,7 @@
 #include "engine/trace/synthetic.h"
 #include "engine/trace/text.h"
 #include "engine/trace/writer.h"
+#include "tests/golden/golden_files.h"
 
 namespace faultlab {
 namespace {
@@ -28,24 +29,9 @@ constexpr char kDump[] = "traces/golden-all-kinds.dump.txt";
 constexpr int kEvents = 400;
 constexpr uint64_t kSeed = 2026;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-  ASSERT_TRUE(out.good()) << "cannot write " << path;
-}
-
-// Where --update writes: the source tree (bazel run sets this variable).
-std::string SourcePath(const char* rel) {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws ? std::string(ws) + "/" + rel : rel;
-}
+using golden::ReadFile;
+using golden::SourcePath;
+using golden::WriteFile;
 
 std::string WriteGoldenTrace() {
   std::string bytes;
@@ -109,9 +95,5 @@ TEST(TraceGoldenTest, OlderTracesStayReadable) {
 }  // namespace faultlab
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--update") == 0) faultlab::g_update = true;
-  }
-  return RUN_ALL_TESTS();
+  return faultlab::golden::RunGoldenTests(argc, argv, &faultlab::g_update);
 }
