@@ -1,0 +1,406 @@
+#include "server/store/sqlite_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/trace/crc32c.h"
+#include "engine/trace/frame.h"
+#include "engine/trace/reader.h"
+#include "server/store/failpoint.h"
+
+namespace faultlab::server {
+namespace {
+
+// Schema migrations, in order; version N is the state after the Nth. Never
+// edit one that has shipped: add another.
+const char* const kMigrations[] = {
+    // 1: traces and their chunks.
+    "CREATE TABLE traces ("
+    "  trace_id BLOB PRIMARY KEY,"
+    "  sequence INTEGER NOT NULL UNIQUE,"
+    "  head BLOB NOT NULL,"  // preamble + header frame, as uploaded
+    "  board TEXT NOT NULL, profile TEXT NOT NULL, variant TEXT NOT NULL,"
+    "  policy TEXT NOT NULL, workload TEXT NOT NULL, capture_source INTEGER NOT NULL,"
+    "  chunks INTEGER NOT NULL DEFAULT 0,"
+    "  events INTEGER NOT NULL DEFAULT 0,"
+    "  bytes INTEGER NOT NULL,"  // committed length of the blob
+    "  complete INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE chunks ("
+    "  trace_id BLOB NOT NULL, idx INTEGER NOT NULL,"
+    "  offset INTEGER NOT NULL, size INTEGER NOT NULL, crc INTEGER NOT NULL,"
+    "  events INTEGER NOT NULL,"
+    "  PRIMARY KEY (trace_id, idx));",
+};
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Blob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  std::string ColBlob(int i) {
+    const void* p = sqlite3_column_blob(s_, i);
+    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(s_, i)) : "";
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+absl::Status DbError(sqlite3* db, const std::string& what) {
+  return absl::UnavailableError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+absl::Status WriteError(const std::string& path, int err) {
+  const std::string msg = absl::StrCat(path, ": ", std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::UnavailableError(msg);
+}
+
+absl::Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return WriteError(path, errno);
+  const int rc = fsync(fd);
+  const int err = errno;
+  close(fd);
+  return rc == 0 ? absl::OkStatus() : WriteError(path, err);
+}
+
+// Writes all of `data` at `offset` and fsyncs, through the failpoints.
+absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
+                          const std::string& data) {
+  if (Failpoint("before_blob_write") == FailAction::kEnospc) return WriteError(path, ENOSPC);
+  const int fd = open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return WriteError(path, errno);
+  // Whatever lies past `offset` was never acknowledged: drop it.
+  if (ftruncate(fd, static_cast<off_t>(offset)) != 0) {
+    const int err = errno;
+    close(fd);
+    return WriteError(path, err);
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = pwrite(fd, data.data() + done, data.size() - done,
+                             static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      close(fd);
+      return WriteError(path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (Failpoint("after_blob_write") == FailAction::kEnospc) {
+    close(fd);
+    return WriteError(path, ENOSPC);
+  }
+  const int rc = fsync(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return WriteError(path, err);
+  if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return WriteError(path, ENOSPC);
+  return absl::OkStatus();
+}
+
+// Reads at most `limit` bytes of another source (a blob's committed part).
+class LimitedSource : public trace::ByteSource {
+ public:
+  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit)
+      : in_(std::move(in)), left_(limit) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (left_ == 0) return 0;
+    absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
+    if (got.ok()) left_ -= *got;
+    return got;
+  }
+
+ private:
+  std::unique_ptr<trace::ByteSource> in_;
+  uint64_t left_;
+};
+
+TraceRecord RecordFrom(Stmt& s) {
+  // Columns: trace_id, sequence, head, chunks, events, bytes, complete.
+  TraceRecord r;
+  r.trace_id = s.ColBlob(0);
+  r.sequence = s.ColInt(1);
+  const std::string head = s.ColBlob(2);
+  trace::MemorySource src(head);
+  trace::TraceReader reader(&src, "head");
+  if (reader.Open().ok()) r.header = reader.header();
+  r.chunks = s.ColInt(3);
+  r.events = s.ColInt(4);
+  r.bytes = s.ColInt(5);
+  r.complete = s.ColInt(6) != 0;
+  return r;
+}
+
+constexpr char kSelect[] =
+    "SELECT trace_id, sequence, head, chunks, events, bytes, complete FROM traces";
+
+}  // namespace
+
+int SqliteStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& data_dir) {
+  if (absl::Status s = MakeDir(data_dir); !s.ok()) return s;
+  if (absl::Status s = MakeDir(data_dir + "/blobs"); !s.ok()) return s;
+  sqlite3* db = nullptr;
+  const std::string path = data_dir + "/faultlab.db";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    absl::Status s = DbError(db, absl::StrCat("cannot open ", path));
+    sqlite3_close(db);
+    return s;
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(data_dir, db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
+  }
+  if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+absl::Status SqliteStore::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status s = absl::UnavailableError(absl::StrCat("store: ", err ? err : "?", " (", sql.substr(0, 60), ")"));
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Migrate() {
+  if (absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  int64_t have = 0;
+  {
+    Stmt q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!q.ok() || q.Step() != SQLITE_ROW) return DbError(db_, "reading the schema version");
+    have = q.ColInt(0);
+  }
+  if (have > SchemaVersion()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir_, "/faultlab.db: schema version ", have, " is newer than this server's ",
+        SchemaVersion(), "; use a newer faultlab-server"));
+  }
+  for (int64_t v = have; v < SchemaVersion(); ++v) {
+    absl::Status s = Exec(absl::StrCat("BEGIN IMMEDIATE; ", kMigrations[v],
+                                       " INSERT INTO schema_version VALUES (", v + 1, "); COMMIT;"));
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string SqliteStore::BlobPath(const std::string& trace_id) const {
+  return absl::StrCat(dir_, "/blobs/", absl::BytesToHexString(trace_id), ".fltrace");
+}
+
+absl::StatusOr<UploadState> SqliteStore::BeginTrace(const std::string& head) {
+  // The head must be a whole preamble and header frame, nothing more.
+  trace::MemorySource src(head);
+  trace::TraceReader reader(&src, "upload");
+  if (absl::Status s = reader.Open(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("trace head: ", s.message()));
+  }
+  const trace::TraceHeader& h = reader.header();
+  trace::FrameHeader fh;
+  if (head.size() < trace::kPreambleSize + trace::kFrameHeaderSize ||
+      !trace::ParseFrameHeader(head.data() + trace::kPreambleSize, &fh) ||
+      head.size() != trace::kPreambleSize + trace::kFrameHeaderSize + fh.payload_size) {
+    return absl::InvalidArgumentError("trace head: expected the preamble and header frame only");
+  }
+  if (h.trace_id().size() != 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace head: trace id of ", h.trace_id().size(), " bytes, want 16"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string& id = h.trace_id();
+  {
+    Stmt q(db_, "SELECT head, chunks, complete FROM traces WHERE trace_id = ?");
+    q.Blob(1, id);
+    const int rc = q.Step();
+    if (rc == SQLITE_ROW) {
+      if (q.ColBlob(0) != head) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "trace ", absl::BytesToHexString(id), " exists with another header"));
+      }
+      return UploadState{id, static_cast<uint64_t>(q.ColInt(1)), q.ColInt(2) != 0};
+    }
+    if (rc != SQLITE_DONE) return DbError(db_, "looking up a trace");
+  }
+  // A new trace: its blob first (a crash before the row is committed leaves
+  // a blob nobody knows, rewritten by the retry), then its row.
+  const std::string path = BlobPath(id);
+  if (absl::Status s = WriteDurably(path, O_CREAT, 0, head); !s.ok()) {
+    ++write_failures_;
+    return s;
+  }
+  if (absl::Status s = FsyncDir(dir_ + "/blobs"); !s.ok()) {
+    ++write_failures_;
+    return s;
+  }
+  Stmt ins(db_,
+           "INSERT INTO traces (trace_id, sequence, head, board, profile, variant, policy, "
+           "workload, capture_source, bytes) VALUES (?, (SELECT COALESCE(MAX(sequence), 0) + 1 "
+           "FROM traces), ?, ?, ?, ?, ?, ?, ?, ?)");
+  ins.Blob(1, id).Blob(2, head).Text(3, h.board()).Text(4, h.profile()).Text(5, h.variant());
+  ins.Text(6, h.policy()).Text(7, h.workload()).Int(8, h.capture_source());
+  ins.Int(9, static_cast<int64_t>(head.size()));
+  if (ins.Step() != SQLITE_DONE) return DbError(db_, "recording a new trace");
+  return UploadState{id, 0, false};
+}
+
+absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t index,
+                                      const std::string& frame) {
+  const std::string hex = absl::BytesToHexString(trace_id);
+  // Validate the frame before touching anything.
+  trace::FrameHeader fh;
+  if (frame.size() < trace::kFrameHeaderSize || !trace::ParseFrameHeader(frame.data(), &fh) ||
+      fh.type != trace::kFrameChunk ||
+      fh.payload_size != frame.size() - trace::kFrameHeaderSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": not a whole chunk frame"));
+  }
+  const absl::string_view payload(frame.data() + trace::kFrameHeaderSize, fh.payload_size);
+  if (trace::Crc32c(payload) != fh.payload_crc) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": payload checksum mismatch"));
+  }
+  trace::ChunkEnvelope env;
+  if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+      env.chunk_index() != index || env.trace_id() != trace_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trace ", hex, " chunk ", index, ": the envelope names chunk ", env.chunk_index(),
+        " of trace ", absl::BytesToHexString(env.trace_id())));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<TraceRecord> t = GetLocked(trace_id);
+  if (!t.ok()) return t.status();
+  if (index < t->chunks) {  // a resend: idempotent if the same bytes
+    Stmt q(db_, "SELECT size, crc FROM chunks WHERE trace_id = ? AND idx = ?");
+    q.Blob(1, trace_id).Int(2, static_cast<int64_t>(index));
+    if (q.Step() != SQLITE_ROW) return DbError(db_, "looking up a chunk");
+    if (static_cast<uint64_t>(q.ColInt(0)) == frame.size() &&
+        static_cast<uint32_t>(q.ColInt(1)) == trace::Crc32c(frame)) {
+      return absl::OkStatus();
+    }
+    return absl::AlreadyExistsError(
+        absl::StrCat("trace ", hex, " chunk ", index, " is stored with other bytes"));
+  }
+  if (t->complete) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trace ", hex, " is complete at ", t->chunks, " chunks"));
+  }
+  if (index > t->chunks) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("trace ", hex, ": expected chunk ", t->chunks, ", got ", index));
+  }
+  if (absl::Status s = WriteDurably(BlobPath(trace_id), 0, t->bytes, frame); !s.ok()) {
+    ++write_failures_;
+    return s;
+  }
+  if (Failpoint("before_commit") == FailAction::kEnospc) {
+    ++write_failures_;
+    return absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
+  }
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  Stmt ins(db_, "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)");
+  ins.Blob(1, trace_id).Int(2, static_cast<int64_t>(index)).Int(3, static_cast<int64_t>(t->bytes));
+  ins.Int(4, static_cast<int64_t>(frame.size())).Int(5, trace::Crc32c(frame));
+  ins.Int(6, env.event_count());
+  Stmt up(db_,
+          "UPDATE traces SET chunks = chunks + 1, events = events + ?, bytes = ?, complete = ? "
+          "WHERE trace_id = ?");
+  up.Int(1, env.event_count()).Int(2, static_cast<int64_t>(t->bytes + frame.size()));
+  up.Int(3, env.final() ? 1 : 0).Blob(4, trace_id);
+  if (ins.Step() != SQLITE_DONE || up.Step() != SQLITE_DONE) {
+    absl::Status s = DbError(db_, "recording a chunk");
+    (void)Exec("ROLLBACK");
+    ++write_failures_;
+    return s;
+  }
+  if (absl::Status s = Exec("COMMIT"); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    ++write_failures_;
+    return s;
+  }
+  Failpoint("after_commit");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TraceRecord> SqliteStore::GetLocked(const std::string& trace_id) {
+  Stmt q(db_, absl::StrCat(kSelect, " WHERE trace_id = ?").c_str());
+  q.Blob(1, trace_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no trace ", absl::BytesToHexString(trace_id)));
+  }
+  if (rc != SQLITE_ROW) return DbError(db_, "looking up a trace");
+  return RecordFrom(q);
+}
+
+absl::StatusOr<TraceRecord> SqliteStore::GetTrace(const std::string& trace_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetLocked(trace_id);
+}
+
+absl::StatusOr<std::vector<TraceRecord>> SqliteStore::ListTraces() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, absl::StrCat(kSelect, " ORDER BY sequence").c_str());
+  std::vector<TraceRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(RecordFrom(q));
+  if (rc != SQLITE_DONE) return DbError(db_, "listing traces");
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<trace::ByteSource>> SqliteStore::OpenTrace(
+    const std::string& trace_id) {
+  absl::StatusOr<TraceRecord> t = GetTrace(trace_id);
+  if (!t.ok()) return t.status();
+  auto src = trace::FileSource::Open(BlobPath(trace_id));
+  if (!src.ok()) return src.status();
+  return std::unique_ptr<trace::ByteSource>(
+      std::make_unique<LimitedSource>(std::move(*src), t->bytes));
+}
+
+}  // namespace faultlab::server

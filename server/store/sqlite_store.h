@@ -1,0 +1,59 @@
+// SqliteStore: the embedded Store — SQLite (WAL, synchronous=FULL) for
+// metadata, one blob file per trace under DATA_DIR/blobs/ for its bytes.
+//
+// Write order of a chunk (the crash tests walk every step, failpoint.h):
+//   drop any unacknowledged tail of the blob; write the frame; fsync the
+//   blob; commit the chunk row and the trace's new length in one SQLite
+//   transaction (synchronous=FULL: durable at COMMIT); acknowledge.
+// A crash before the commit leaves bytes past the trace's committed length,
+// which the next append (or a read) ignores; a crash after it leaves the
+// chunk stored though the agent saw no ack, and its resend is idempotent.
+#ifndef FAULTLAB_SERVER_STORE_SQLITE_STORE_H_
+#define FAULTLAB_SERVER_STORE_SQLITE_STORE_H_
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/store/store.h"
+
+namespace faultlab::server {
+
+class SqliteStore : public Store {
+ public:
+  // Creates DATA_DIR (and its blobs/) if missing, opens DATA_DIR/faultlab.db
+  // and brings its schema up to the current version.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir);
+  ~SqliteStore() override;
+
+  absl::StatusOr<UploadState> BeginTrace(const std::string& head) override;
+  absl::Status AppendChunk(const std::string& trace_id, uint64_t index,
+                           const std::string& frame) override;
+  absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
+  absl::StatusOr<std::vector<TraceRecord>> ListTraces() override;
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
+
+  // The schema version this build writes (migrations in sqlite_store.cc).
+  static int SchemaVersion();
+  // How many appends failed to write (disk full included): for /metrics.
+  uint64_t write_failures() const { return write_failures_; }
+
+ private:
+  SqliteStore(std::string data_dir, sqlite3* db) : dir_(std::move(data_dir)), db_(db) {}
+  absl::Status Exec(const std::string& sql);
+  absl::Status Migrate();
+  std::string BlobPath(const std::string& trace_id) const;
+  absl::StatusOr<TraceRecord> GetLocked(const std::string& trace_id);
+
+  std::string dir_;
+  sqlite3* db_;
+  std::mutex mu_;  // one writer at a time (SQLite's own rule)
+  uint64_t write_failures_ = 0;
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_STORE_SQLITE_STORE_H_

@@ -1,0 +1,73 @@
+// Store: where the server keeps traces, durably (DESIGN "Services"; issue 7).
+//
+// A trace is stored as the exact bytes of its file — the preamble and header
+// frame, then its chunk frames in order — so a stored trace is byte for byte
+// the agent's. Uploads are resumable and idempotent by (trace id, chunk
+// index): a chunk is acknowledged only when AppendChunk returns OK, and by
+// then it is on stable storage; after a crash at any moment every
+// acknowledged chunk is still there and an unfinished upload resumes at its
+// first unacknowledged chunk.
+//
+//   ASSIGN_OR_RETURN(auto store, SqliteStore::Open(data_dir));
+//   ASSIGN_OR_RETURN(UploadState s, store->BeginTrace(preamble_and_header));
+//   for (i = s.next_chunk; ...) RETURN_IF_ERROR(store->AppendChunk(s.trace_id, i, frame));
+#ifndef FAULTLAB_SERVER_STORE_STORE_H_
+#define FAULTLAB_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/trace/io.h"
+#include "proto/trace.pb.h"
+
+namespace faultlab::server {
+
+struct UploadState {
+  std::string trace_id;     // 16 bytes, from the header
+  uint64_t next_chunk = 0;  // the resume point: the first chunk not yet acknowledged
+  bool complete = false;    // the final chunk is stored
+};
+
+struct TraceRecord {
+  std::string trace_id;
+  trace::TraceHeader header;
+  uint64_t chunks = 0;  // acknowledged
+  uint64_t events = 0;
+  uint64_t bytes = 0;   // stored, preamble and header included
+  bool complete = false;
+  uint64_t sequence = 0;  // arrival order of the first upload, from 1
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Starts an upload, or resumes one: `head` is the trace's preamble and
+  // header frame. The same trace id with a different head is refused
+  // (ALREADY_EXISTS); a damaged head is INVALID_ARGUMENT.
+  virtual absl::StatusOr<UploadState> BeginTrace(const std::string& head) = 0;
+
+  // Appends chunk frame `index` of `trace_id`. OK means durable. An index
+  // already acknowledged with the same bytes is OK again (idempotent); other
+  // bytes are ALREADY_EXISTS; an index past the resume point is
+  // FAILED_PRECONDITION naming the one expected; a damaged frame, or one of
+  // another trace or index, INVALID_ARGUMENT; a write that fails (disk full
+  // included) RESOURCE_EXHAUSTED or UNAVAILABLE, with nothing acknowledged.
+  virtual absl::Status AppendChunk(const std::string& trace_id, uint64_t index,
+                                   const std::string& frame) = 0;
+
+  virtual absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) = 0;
+  // In arrival order.
+  virtual absl::StatusOr<std::vector<TraceRecord>> ListTraces() = 0;
+  // The stored bytes of the trace (acknowledged chunks only).
+  virtual absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(
+      const std::string& trace_id) = 0;
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_STORE_STORE_H_
