@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
@@ -31,6 +32,7 @@
 #include "engine/trace/synthetic.h"
 #include "engine/trace/text.h"
 #include "engine/trace/writer.h"
+#include "server/client/upload.h"
 
 namespace faultlab::cli {
 namespace {
@@ -337,6 +339,37 @@ int RunReplay(const Args& args) {
   return r.outcome == replay::ReplayOutcome::kDiverged ? 1 : kExitOk;
 }
 
+int RunUpload(const Args& args) {
+  const std::string path = args.positional()[0];
+  const std::string server = args.Get("server", "127.0.0.1:7400");
+  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  Progress progress("uploading " + path.substr(path.rfind('/') + 1) + ", chunks acknowledged", 0);
+  server::UploadOptions opts;
+  opts.token = args.Get("token");
+  opts.on_ack = [&progress](uint64_t n) { progress.Update(n); };
+  absl::StatusOr<server::UploadResult> r = server::UploadTrace(channel, path, opts);
+  progress.Done();
+  if (!r.ok()) {
+    std::cerr << "faultlab upload: " << r.status().message() << "\n";
+    switch (r.status().code()) {
+      case absl::StatusCode::kDataLoss:
+      case absl::StatusCode::kInvalidArgument:  // the server found the trace damaged
+        return kExitDamaged;
+      case absl::StatusCode::kAlreadyExists:
+      case absl::StatusCode::kFailedPrecondition:
+        return 1;  // ran, and found a conflict with what the server holds
+      default:
+        std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
+        return kExitIo;
+    }
+  }
+  std::cout << "uploaded " << path << " to " << server << ": trace "
+            << absl::BytesToHexString(r->trace_id) << ", " << r->chunks << " chunks ("
+            << r->acked << " sent and acknowledged, " << r->already
+            << " already on the server), " << r->bytes_sent << " bytes sent\n";
+  return kExitOk;
+}
+
 // Pads NAME to WIDTH columns, always leaving at least one space.
 std::string PadTo(const std::string& name, size_t width) {
   return name + std::string(name.size() < width ? width - name.size() : 1, ' ');
@@ -416,6 +449,16 @@ const std::map<std::string, Verb>& Verbs() {
           a.Declare("skip-damaged", false);
         },
         RunReplay}},
+      {"upload",
+       {"send a trace to a faultlab-server; resumes where an earlier upload stopped",
+        "faultlab upload FILE [--server HOST:PORT] [--token T]\n"
+        "  --server defaults to 127.0.0.1:7400; the trace is stored once every chunk is\n"
+        "  acknowledged (durable on the server); run it again to resume after a failure",
+        [](Args& a) {
+          a.Declare("server", true);
+          a.Declare("token", true);
+        },
+        RunUpload}},
       {"workloads",
        {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
       {"diff",

@@ -1,0 +1,41 @@
+// IngestService: the gRPC side of uploads (proto/ingest.proto) over a Store.
+// Each stream: the head -> BeginTrace -> Resume; then each chunk ->
+// AppendChunk -> its ack, only once the store says it is durable. A store
+// error ends the stream with the store's status code and message; nothing
+// after the last ack was stored.
+#ifndef FAULTLAB_SERVER_INGEST_INGEST_SERVICE_H_
+#define FAULTLAB_SERVER_INGEST_INGEST_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "proto/ingest.grpc.pb.h"
+#include "server/store/store.h"
+
+namespace faultlab::server {
+
+// absl::Status -> grpc::Status, keeping the code and message.
+grpc::Status ToGrpc(const absl::Status& s);
+
+class IngestService final : public api::Ingest::Service {
+ public:
+  explicit IngestService(Store* store) : store_(store) {}
+
+  grpc::Status Upload(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<api::UploadResponse, api::UploadRequest>* stream) override;
+
+  uint64_t chunks_acked() const { return chunks_acked_.load(std::memory_order_relaxed); }
+  uint64_t active_streams() const { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  Store* store_;
+  std::atomic<uint64_t> chunks_acked_{0};
+  std::atomic<uint64_t> active_{0};
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_INGEST_INGEST_SERVICE_H_

@@ -1,0 +1,251 @@
+// Ingest end to end over loopback gRPC: a real server (in process, port
+// picked by the kernel), the upload client, the store behind it. Uploads
+// round-trip byte for byte, resume after a partial upload, repeat
+// idempotently, run 32 at once, and bad peers get the right status with
+// nothing stored past the last ack.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <thread>
+#include <vector>
+
+#include "engine/replay/recorder.h"
+#include "engine/trace/frame.h"
+#include "engine/trace/writer.h"
+#include "engine/workload/workload.h"
+#include "proto/ingest.grpc.pb.h"
+#include "server/client/upload.h"
+#include "server/ingest/ingest_service.h"
+#include "server/store/sqlite_store.h"
+
+namespace faultlab::server {
+namespace {
+
+std::string TmpDir() {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string t = std::string(base ? base : "/tmp") + "/ingestXXXXXX";
+  EXPECT_NE(mkdtemp(t.data()), nullptr);
+  return t;
+}
+
+// A recorded trace written to a file; returns its bytes.
+std::string RecordFile(const std::string& path, uint64_t seed, uint32_t frames = 3) {
+  dev::DeviceConfig cfg;
+  cfg.profile = *dev::LoadProfile("g610");
+  cfg.seed = seed;
+  std::string bytes;
+  trace::StringSink sink(&bytes);
+  trace::WriterOptions opts;
+  opts.max_events_per_chunk = 64;
+  std::string id(16, '\0');
+  for (int i = 0; i < 8; ++i) id[i] = static_cast<char>(seed >> (8 * i));
+  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "game", "test", id, 0, frames), opts);
+  replay::Recorder rec(&writer);
+  dev::Device device(cfg);
+  device.set_observer(&rec);
+  EXPECT_TRUE(workload::RunWorkload({"game", seed, frames}, device).ok());
+  device.set_observer(nullptr);
+  EXPECT_TRUE(rec.Finish().ok());
+  FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  return bytes;
+}
+
+std::string ReadAll(trace::ByteSource& src) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    absl::StatusOr<size_t> n = src.Read(buf, sizeof(buf));
+    if (!n.ok() || *n == 0) return out;
+    out.append(buf, *n);
+  }
+}
+
+class IngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TmpDir();
+    store_ = std::move(*SqliteStore::Open(dir_ + "/data"));
+    service_ = std::make_unique<IngestService>(store_.get());
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_NE(port_, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                   grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::string Stored(const std::string& id) {
+    auto src = store_->OpenTrace(id);
+    EXPECT_TRUE(src.ok()) << src.status();
+    return src.ok() ? ReadAll(**src) : "";
+  }
+
+  std::string dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<IngestService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  int port_ = 0;
+};
+
+TEST_F(IngestTest, AnUploadIsStoredByteForByteAndARepeatSendsNothing) {
+  const std::string path = dir_ + "/a.fltrace";
+  const std::string bytes = RecordFile(path, 1);
+  uint64_t last_ack = 0;
+  UploadOptions opts;
+  opts.on_ack = [&](uint64_t n) { last_ack = n; };
+  absl::StatusOr<UploadResult> r = UploadTrace(channel_, path, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->chunks, 3u);
+  EXPECT_EQ(r->acked, r->chunks);
+  EXPECT_EQ(last_ack, r->chunks);
+  EXPECT_EQ(r->bytes_sent, bytes.size());
+  EXPECT_EQ(Stored(r->trace_id), bytes);
+  EXPECT_TRUE(store_->GetTrace(r->trace_id)->complete);
+  r = UploadTrace(channel_, path, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->acked, 0u);
+  EXPECT_EQ(r->already, r->chunks);
+}
+
+TEST_F(IngestTest, APartialUploadResumesWhereTheServerStopped) {
+  const std::string path = dir_ + "/b.fltrace";
+  const std::string bytes = RecordFile(path, 2);
+  // What an agent that died mid-upload left: the head and the first chunks.
+  const std::string part = dir_ + "/part.fltrace";
+  size_t at = trace::kPreambleSize;
+  for (int frames = 0; frames < 4; ++frames) {  // header + 3 chunks
+    trace::FrameHeader fh;
+    ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
+    at += trace::kFrameHeaderSize + fh.payload_size;
+  }
+  FILE* f = std::fopen(part.c_str(), "wb");
+  std::fwrite(bytes.data(), 1, at, f);
+  std::fclose(f);
+  absl::StatusOr<UploadResult> r = UploadTrace(channel_, part, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->acked, 3u);
+  EXPECT_FALSE(store_->GetTrace(r->trace_id)->complete);
+  r = UploadTrace(channel_, path, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->already, 3u);
+  EXPECT_EQ(r->acked, r->chunks - 3);
+  EXPECT_EQ(Stored(r->trace_id), bytes);
+}
+
+TEST_F(IngestTest, ThirtyTwoConcurrentUploadsAllLand) {
+  std::vector<std::string> paths, sources;
+  for (int i = 0; i < 32; ++i) {
+    paths.push_back(dir_ + "/c" + std::to_string(i) + ".fltrace");
+    sources.push_back(RecordFile(paths.back(), 100 + i, 2));
+  }
+  std::vector<absl::StatusOr<UploadResult>> results(32, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&, i] { results[i] = UploadTrace(channel_, paths[i], {}); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < 32; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    EXPECT_EQ(Stored(results[i]->trace_id), sources[i]) << i;
+  }
+  EXPECT_EQ(store_->ListTraces()->size(), 32u);
+  EXPECT_EQ(service_->active_streams(), 0u);
+}
+
+TEST_F(IngestTest, BadPeersGetTheRightStatusAndStoreNothingPastTheLastAck) {
+  const std::string path = dir_ + "/d.fltrace";
+  const std::string bytes = RecordFile(path, 3);
+  auto stub = api::Ingest::NewStub(channel_);
+  {  // Garbage instead of a head.
+    grpc::ClientContext ctx;
+    auto s = stub->Upload(&ctx);
+    api::UploadRequest req;
+    req.set_head("not a trace");
+    s->Write(req);
+    s->WritesDone();
+    EXPECT_EQ(s->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {  // A chunk first.
+    grpc::ClientContext ctx;
+    auto s = stub->Upload(&ctx);
+    api::UploadRequest req;
+    req.mutable_chunk()->set_index(0);
+    s->Write(req);
+    s->WritesDone();
+    EXPECT_EQ(s->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // A damaged chunk after two good ones: two acks, then INVALID_ARGUMENT.
+  std::string head;
+  std::vector<std::string> frames;
+  size_t at = trace::kPreambleSize;
+  while (at < bytes.size()) {
+    trace::FrameHeader fh;
+    ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
+    const size_t end = at + trace::kFrameHeaderSize + fh.payload_size;
+    if (head.empty()) {
+      head = bytes.substr(0, end);
+    } else {
+      frames.push_back(bytes.substr(at, end - at));
+    }
+    at = end;
+  }
+  grpc::ClientContext ctx;
+  auto s = stub->Upload(&ctx);
+  api::UploadRequest req;
+  req.set_head(head);
+  ASSERT_TRUE(s->Write(req));
+  api::UploadResponse resp;
+  ASSERT_TRUE(s->Read(&resp));
+  const std::string id = resp.resume().trace_id();
+  for (int i = 0; i < 3; ++i) {
+    req.Clear();
+    req.mutable_chunk()->set_index(i);
+    std::string frame = frames[i];
+    if (i == 2) frame[frame.size() - 1] ^= 1;
+    req.mutable_chunk()->set_frame(frame);
+    s->Write(req);
+  }
+  s->WritesDone();
+  int acks = 0;
+  while (s->Read(&resp)) ++acks;
+  const grpc::Status st = s->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("checksum"), std::string::npos) << st.error_message();
+  EXPECT_EQ(acks, 2);
+  EXPECT_EQ(store_->GetTrace(id)->chunks, 2u);
+  // A client that vanishes mid-stream: the server notices, nothing half-done.
+  {
+    grpc::ClientContext c2;
+    auto s2 = stub->Upload(&c2);
+    req.Clear();
+    req.set_head(head);
+    s2->Write(req);
+    s2->Read(&resp);
+    c2.TryCancel();
+  }
+  // The upload then completes from the resume point.
+  absl::StatusOr<UploadResult> r = UploadTrace(channel_, path, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->already, 2u);
+  EXPECT_EQ(Stored(id), bytes);
+}
+
+TEST_F(IngestTest, FileProblemsNameTheFile) {
+  absl::StatusOr<UploadResult> r = UploadTrace(channel_, dir_ + "/missing.fltrace", {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  const std::string junk = dir_ + "/junk.fltrace";
+  FILE* f = std::fopen(junk.c_str(), "wb");
+  std::fputs("hello, not a trace at all", f);
+  std::fclose(f);
+  r = UploadTrace(channel_, junk, {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("junk.fltrace: offset 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace faultlab::server

@@ -1,0 +1,89 @@
+// faultlab-server: ingest of traces over gRPC into the durable store.
+// (Replay workers, Query/Replay/Compare, regressions, /metrics and tokens
+// follow: issue 7.)
+//
+//   faultlab-server --data-dir DIR [--grpc-addr HOST:PORT]
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "cli/args.h"
+#include "server/ingest/ingest_service.h"
+#include "server/store/sqlite_store.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: faultlab-server --data-dir DIR [--grpc-addr HOST:PORT]\n"
+    "  --data-dir DIR        where traces are stored (created if missing; docs/store.md)\n"
+    "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
+    "Without --tokens (not built yet) the server runs open, on loopback addresses only.\n";
+
+bool IsLoopback(const std::string& addr) {
+  return absl::StartsWith(addr, "127.") || absl::StartsWith(addr, "localhost:") ||
+         absl::StartsWith(addr, "[::1]:");
+}
+
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Blocked before gRPC starts its threads, so that only sigwait() sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  faultlab::cli::Args args;
+  args.Declare("data-dir", true);
+  args.Declare("grpc-addr", true);
+  args.Declare("help", false, 'h');
+  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok()) {
+    std::cerr << "faultlab-server: " << s.message() << "\n" << kUsage;
+    return 2;
+  }
+  if (args.Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (!args.Has("data-dir") || !args.positional().empty()) {
+    std::cerr << "faultlab-server: " << (args.Has("data-dir") ? "unexpected argument" : "missing --data-dir DIR")
+              << "\n" << kUsage;
+    return 2;
+  }
+  const std::string addr = args.Get("grpc-addr", "127.0.0.1:7400");
+  if (!IsLoopback(addr)) {
+    std::cerr << "faultlab-server: refusing to listen on " << addr
+              << " without --tokens: open mode is for loopback addresses only\n";
+    return 2;
+  }
+  auto store = faultlab::server::SqliteStore::Open(args.Get("data-dir"));
+  if (!store.ok()) {
+    std::cerr << "faultlab-server: " << store.status().message() << "\n";
+    return 4;
+  }
+  faultlab::server::IngestService ingest(store->get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(80 << 20);  // a 64 MiB frame and its envelope
+  builder.RegisterService(&ingest);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::cerr << "faultlab-server: cannot listen on " << addr << "\n";
+    return 4;
+  }
+  std::cerr << "faultlab-server: open mode (no --tokens), loopback only; gRPC on "
+            << addr.substr(0, addr.rfind(':') + 1) << port << "; data in " << args.Get("data-dir")
+            << "\n";
+  // SIGINT/SIGTERM (blocked above, in every thread): stop taking streams,
+  // let running ones end, exit 0.
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cerr << "faultlab-server: signal " << sig << ", shutting down\n";
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return 0;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# End to end over loopback: a real faultlab-server process, real gRPC, the
+# faultlab CLI recording and uploading; the stored blob is the file's bytes.
+set -u
+fl=$1
+srv=$2
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+failures=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+"$srv" --data-dir "$tmp/x" --grpc-addr 0.0.0.0:7499 2>"$tmp/refuse.err"
+[ $? -eq 2 ] && grep -q "without --tokens" "$tmp/refuse.err" && ok "open mode refuses a non-loopback address" || fail "non-loopback accepted"
+"$srv" 2>/dev/null; [ $? -eq 2 ] && ok "missing --data-dir is usage" || fail "missing --data-dir"
+
+"$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 2>"$tmp/server.err" &
+pid=$!
+port=
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] && ok "server up on port $port" || { fail "server did not start: $(cat "$tmp/server.err")"; exit 1; }
+
+"$fl" record --workload game --frames 4 -o "$tmp/g.fltrace" >/dev/null
+out=$("$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$port") && ok "upload" || fail "upload: $out"
+id=$(echo "$out" | sed -n 's/.*: trace \([0-9a-f]*\), .*/\1/p')
+cmp -s "$tmp/g.fltrace" "$tmp/data/blobs/$id.fltrace" && ok "stored bytes equal the file" || fail "stored bytes differ"
+out=$("$fl" upload --server "127.0.0.1:$port" "$tmp/g.fltrace")
+echo "$out" | grep -q "0 sent and acknowledged" && ok "a repeat upload sends nothing" || fail "repeat: $out"
+printf 'not a trace' >"$tmp/junk.fltrace"
+"$fl" upload "$tmp/junk.fltrace" --server "127.0.0.1:$port" 2>"$tmp/junk.err"
+[ $? -eq 3 ] && grep -q "junk.fltrace: offset 0" "$tmp/junk.err" && ok "a damaged file is exit 3" || fail "junk: $(cat "$tmp/junk.err")"
+
+kill -TERM "$pid"
+wait "$pid"
+[ $? -eq 0 ] && ok "SIGTERM shuts the server down cleanly" || fail "server exit status"
+"$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$port" 2>"$tmp/down.err"
+[ $? -eq 4 ] && grep -q "upload again to resume" "$tmp/down.err" && ok "no server is exit 4" || fail "down: $(cat "$tmp/down.err")"
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
