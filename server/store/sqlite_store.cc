@@ -312,7 +312,7 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
         "trace ", hex, " chunk ", index, ": the envelope names chunk ", env.chunk_index(),
         " of trace ", absl::BytesToHexString(env.trace_id())));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   absl::StatusOr<TraceRecord> t = GetLocked(trace_id);
   if (!t.ok()) return t.status();
   if (index < t->chunks) {  // a resend: idempotent if the same bytes
@@ -334,13 +334,26 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
     return absl::FailedPreconditionError(
         absl::StrCat("trace ", hex, ": expected chunk ", t->chunks, ", got ", index));
   }
-  if (absl::Status s = WriteDurably(BlobPath(trace_id), 0, t->bytes, frame); !s.ok()) {
-    ++write_failures_;
-    return s;
+  // The blob is written and fsynced outside the lock, so that uploads of
+  // different traces overlap their fsyncs; one trace has one writer.
+  if (!writing_.insert(trace_id).second) {
+    return absl::UnavailableError(
+        absl::StrCat("trace ", hex, ": another upload of it is writing chunk ", index, "; retry"));
   }
-  if (Failpoint("before_commit") == FailAction::kEnospc) {
+  struct Done {
+    SqliteStore* store;
+    const std::string& id;
+    ~Done() { store->writing_.erase(id); }  // runs with mu_ held (declared after `lock`)
+  } done{this, trace_id};
+  lock.unlock();
+  absl::Status written = WriteDurably(BlobPath(trace_id), 0, t->bytes, frame);
+  if (written.ok() && Failpoint("before_commit") == FailAction::kEnospc) {
+    written = absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
+  }
+  lock.lock();
+  if (!written.ok()) {
     ++write_failures_;
-    return absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
+    return written;
   }
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   Stmt ins(db_, "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)");

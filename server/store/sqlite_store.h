@@ -13,7 +13,9 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -39,7 +41,7 @@ class SqliteStore : public Store {
   // The schema version this build writes (migrations in sqlite_store.cc).
   static int SchemaVersion();
   // How many appends failed to write (disk full included): for /metrics.
-  uint64_t write_failures() const { return write_failures_; }
+  uint64_t write_failures() const { return write_failures_.load(); }
 
  private:
   SqliteStore(std::string data_dir, sqlite3* db) : dir_(std::move(data_dir)), db_(db) {}
@@ -50,8 +52,9 @@ class SqliteStore : public Store {
 
   std::string dir_;
   sqlite3* db_;
-  std::mutex mu_;  // one writer at a time (SQLite's own rule)
-  uint64_t write_failures_ = 0;
+  std::mutex mu_;  // guards the database (one writer: SQLite's rule) and writing_
+  std::set<std::string> writing_;  // traces whose blob is being written now
+  std::atomic<uint64_t> write_failures_{0};
 };
 
 }  // namespace faultlab::server
