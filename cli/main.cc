@@ -364,7 +364,8 @@ int RunUpload(const Args& args) {
     }
   }
   std::cout << "uploaded " << path << " to " << server << ": trace "
-            << absl::BytesToHexString(r->trace_id) << ", " << r->chunks << " chunks ("
+            << absl::BytesToHexString(r->trace_id) << ", " << r->chunks
+            << (r->chunks == 1 ? " chunk (" : " chunks (")
             << r->acked << " sent and acknowledged, " << r->already
             << " already on the server), " << r->bytes_sent << " bytes sent\n";
   return kExitOk;
