@@ -12,14 +12,21 @@
 #include "absl/strings/match.h"
 #include "cli/args.h"
 #include "server/ingest/ingest_service.h"
+#include "server/metrics/http.h"
+#include "server/metrics/metrics.h"
+#include "server/replay/worker.h"
 #include "server/store/sqlite_store.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: faultlab-server --data-dir DIR [--grpc-addr HOST:PORT]\n"
+    "usage: faultlab-server --data-dir DIR [--grpc-addr HOST:PORT] [--http-addr HOST:PORT]\n"
+    "                       [--replay-workers N] [--verify-every N]\n"
     "  --data-dir DIR        where traces are stored (created if missing; docs/store.md)\n"
     "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
+    "  --http-addr HOST:PORT /metrics and /healthz (default 127.0.0.1:7401)\n"
+    "  --replay-workers N    threads replaying completed traces (default 1)\n"
+    "  --verify-every N      replay every Nth trace twice and compare (default 10; 0: never)\n"
     "Without --tokens (not built yet) the server runs open, on loopback addresses only.\n";
 
 bool IsLoopback(const std::string& addr) {
@@ -40,6 +47,9 @@ int main(int argc, char** argv) {
   faultlab::cli::Args args;
   args.Declare("data-dir", true);
   args.Declare("grpc-addr", true);
+  args.Declare("http-addr", true);
+  args.Declare("replay-workers", true);
+  args.Declare("verify-every", true);
   args.Declare("help", false, 'h');
   if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok()) {
     std::cerr << "faultlab-server: " << s.message() << "\n" << kUsage;
@@ -65,7 +75,34 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-server: " << store.status().message() << "\n";
     return 4;
   }
-  faultlab::server::IngestService ingest(store->get());
+  uint64_t workers = 1, verify_every = 10;
+  if (absl::Status s = args.GetUint("replay-workers", &workers); !s.ok() || workers == 0 || workers > 64) {
+    std::cerr << "faultlab-server: --replay-workers: want 1..64\n" << kUsage;
+    return 2;
+  }
+  if (absl::Status s = args.GetUint("verify-every", &verify_every); !s.ok()) {
+    std::cerr << "faultlab-server: " << s.message() << "\n" << kUsage;
+    return 2;
+  }
+  const std::string http_addr = args.Get("http-addr", "127.0.0.1:7401");
+  if (!IsLoopback(http_addr)) {
+    std::cerr << "faultlab-server: refusing to serve HTTP on " << http_addr
+              << " without --tokens: open mode is for loopback addresses only\n";
+    return 2;
+  }
+  faultlab::server::ServerMetrics metrics;
+  faultlab::server::ReplayPool pool(store->get(), &metrics, static_cast<int>(workers), verify_every);
+  if (absl::Status s = pool.EnqueuePending(); !s.ok()) {
+    std::cerr << "faultlab-server: " << s.message() << "\n";
+    return 4;
+  }
+  auto http = faultlab::server::HttpServer::Start(http_addr, &metrics, [] { return std::string(); });
+  if (!http.ok()) {
+    std::cerr << "faultlab-server: " << http.status().message() << "\n";
+    return 4;
+  }
+  faultlab::server::IngestService ingest(store->get(), &metrics,
+                                         [&pool](const std::string& id) { pool.Enqueue(id); });
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
@@ -77,8 +114,9 @@ int main(int argc, char** argv) {
     return 4;
   }
   std::cerr << "faultlab-server: open mode (no --tokens), loopback only; gRPC on "
-            << addr.substr(0, addr.rfind(':') + 1) << port << "; data in " << args.Get("data-dir")
-            << "\n";
+            << addr.substr(0, addr.rfind(':') + 1) << port << "; HTTP on "
+            << http_addr.substr(0, http_addr.rfind(':') + 1) << (*http)->port() << "; "
+            << workers << " replay worker(s); data in " << args.Get("data-dir") << "\n";
   // SIGINT/SIGTERM (blocked above, in every thread): stop taking streams,
   // let running ones end, exit 0.
   int sig = 0;

@@ -31,6 +31,7 @@ class Checker : public dev::Observer {
 
   void OnEvent(const trace::Event& got) override {
     r_->summary.Add(got);
+    if (opts_.on_output) opts_.on_output(got);
     const uint64_t index = r_->events++;
     const std::string got_line = trace::FormatEvent(index, got);
     if (compare_ && (r_->divergences.empty() || opts_.keep_going)) {

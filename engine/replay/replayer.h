@@ -35,6 +35,8 @@ struct ReplayOptions {
   // Called with the count of inputs executed so far, after each (the CLI's
   // progress bar); the engine itself never looks at a clock.
   std::function<void(uint64_t)> on_input;
+  // Called with every event the replay produces (the server's metrics).
+  std::function<void(const trace::Event&)> on_output;
 };
 
 struct Divergence {

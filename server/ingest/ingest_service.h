@@ -10,8 +10,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "proto/ingest.grpc.pb.h"
+#include "server/metrics/metrics.h"
 #include "server/store/store.h"
 
 namespace faultlab::server {
@@ -21,7 +24,11 @@ grpc::Status ToGrpc(const absl::Status& s);
 
 class IngestService final : public api::Ingest::Service {
  public:
-  explicit IngestService(Store* store) : store_(store) {}
+  // `metrics` may be null; `on_complete` (may be empty) hears of each trace an
+  // upload completed.
+  explicit IngestService(Store* store, ServerMetrics* metrics = nullptr,
+                         std::function<void(const std::string&)> on_complete = {})
+      : store_(store), metrics_(metrics), on_complete_(std::move(on_complete)) {}
 
   grpc::Status Upload(
       grpc::ServerContext* context,
@@ -31,7 +38,11 @@ class IngestService final : public api::Ingest::Service {
   uint64_t active_streams() const { return active_.load(std::memory_order_relaxed); }
 
  private:
+  grpc::Status End(const grpc::Status& s);
+
   Store* store_;
+  ServerMetrics* metrics_;
+  std::function<void(const std::string&)> on_complete_;
   std::atomic<uint64_t> chunks_acked_{0};
   std::atomic<uint64_t> active_{0};
 };

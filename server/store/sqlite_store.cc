@@ -36,6 +36,11 @@ const char* const kMigrations[] = {
     "  offset INTEGER NOT NULL, size INTEGER NOT NULL, crc INTEGER NOT NULL,"
     "  events INTEGER NOT NULL,"
     "  PRIMARY KEY (trace_id, idx));",
+    // 2: replay results.
+    "CREATE TABLE replays ("
+    "  trace_id BLOB PRIMARY KEY,"
+    "  outcome TEXT NOT NULL,"
+    "  report TEXT NOT NULL);",
 };
 
 // A prepared statement, finalized on scope exit.
@@ -414,6 +419,40 @@ absl::StatusOr<std::unique_ptr<trace::ByteSource>> SqliteStore::OpenTrace(
   if (!src.ok()) return src.status();
   return std::unique_ptr<trace::ByteSource>(
       std::make_unique<LimitedSource>(std::move(*src), t->bytes));
+}
+
+absl::Status SqliteStore::SaveReplay(const std::string& trace_id, const std::string& outcome,
+                                     const std::string& report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "INSERT OR REPLACE INTO replays VALUES (?, ?, ?)");
+  q.Blob(1, trace_id).Text(2, outcome).Text(3, report);
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a replay");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_,
+         "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+         "(SELECT trace_id FROM replays) ORDER BY sequence");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return DbError(db_, "listing pending replays");
+  return out;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> SqliteStore::GetReplay(
+    const std::string& trace_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT outcome, report FROM replays WHERE trace_id = ?");
+  q.Blob(1, trace_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no replay of ", absl::BytesToHexString(trace_id)));
+  }
+  if (rc != SQLITE_ROW) return DbError(db_, "looking up a replay");
+  return std::make_pair(q.ColBlob(0), q.ColBlob(1));
 }
 
 }  // namespace faultlab::server

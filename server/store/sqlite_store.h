@@ -37,11 +37,15 @@ class SqliteStore : public Store {
   absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
   absl::StatusOr<std::vector<TraceRecord>> ListTraces() override;
   absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
+  absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
+                          const std::string& report) override;
+  absl::StatusOr<std::vector<std::string>> PendingReplays() override;
+  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
 
   // The schema version this build writes (migrations in sqlite_store.cc).
   static int SchemaVersion();
   // How many appends failed to write (disk full included): for /metrics.
-  uint64_t write_failures() const { return write_failures_.load(); }
+  uint64_t write_failures() const override { return write_failures_.load(); }
 
  private:
   SqliteStore(std::string data_dir, sqlite3* db) : dir_(std::move(data_dir)), db_(db) {}

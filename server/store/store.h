@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -63,6 +64,18 @@ class Store {
   virtual absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) = 0;
   // In arrival order.
   virtual absl::StatusOr<std::vector<TraceRecord>> ListTraces() = 0;
+  // A replay's result: outcome (`identical`, `diverged`, `model_changed`,
+  // `error`) and its report text; one per trace, the latest wins.
+  virtual absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
+                                  const std::string& report) = 0;
+  // Complete traces without a saved replay, in arrival order (work left by a
+  // restart).
+  virtual absl::StatusOr<std::vector<std::string>> PendingReplays() = 0;
+  // The saved replay's outcome and report; NOT_FOUND if none yet.
+  virtual absl::StatusOr<std::pair<std::string, std::string>> GetReplay(
+      const std::string& trace_id) = 0;
+  // Writes that failed (disk full included) since the store was opened.
+  virtual uint64_t write_failures() const { return 0; }
   // The stored bytes of the trace (acknowledged chunks only).
   virtual absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(
       const std::string& trace_id) = 0;

@@ -13,7 +13,14 @@ fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 [ $? -eq 2 ] && grep -q "without --tokens" "$tmp/refuse.err" && ok "open mode refuses a non-loopback address" || fail "non-loopback accepted"
 "$srv" 2>/dev/null; [ $? -eq 2 ] && ok "missing --data-dir is usage" || fail "missing --data-dir"
 
-"$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 2>"$tmp/server.err" &
+http_get() {  # http_get PORT PATH: the response, headers included
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&3
+  cat <&3
+  exec 3<&-
+}
+
+"$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --verify-every 1 2>"$tmp/server.err" &
 pid=$!
 port=
 for _ in $(seq 1 100); do
@@ -22,6 +29,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$port" ] && ok "server up on port $port" || { fail "server did not start: $(cat "$tmp/server.err")"; exit 1; }
+hport=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
+http_get "$hport" /healthz | grep -q '^ok' && ok "/healthz" || fail "/healthz"
+http_get "$hport" /metrics | grep -q '^faultlab_replay_nondeterminism_total 0' && ok "unlabelled counters exist at 0" || fail "nondeterminism counter missing"
 
 "$fl" record --workload game --frames 4 -o "$tmp/g.fltrace" >/dev/null
 out=$("$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$port") && ok "upload" || fail "upload: $out"
@@ -29,6 +39,28 @@ id=$(echo "$out" | sed -n 's/.*: trace \([0-9a-f]*\), .*/\1/p')
 cmp -s "$tmp/g.fltrace" "$tmp/data/blobs/$id.fltrace" && ok "stored bytes equal the file" || fail "stored bytes differ"
 out=$("$fl" upload --server "127.0.0.1:$port" "$tmp/g.fltrace")
 echo "$out" | grep -q "0 sent and acknowledged" && ok "a repeat upload sends nothing" || fail "repeat: $out"
+# The replay worker replays the completed trace; its metrics appear.
+# metric FILE NAME VALUE_REGEX LABEL...: a sample of NAME with every LABEL
+# (in any order: the exposition sorts them) whose value matches.
+metric() {
+  local file=$1 name=$2 value=$3; shift 3
+  local lines
+  lines=$(grep "^$name{" "$file") || return 1
+  for l in "$@"; do lines=$(echo "$lines" | grep -F "$l") || return 1; done
+  echo "$lines" | grep -qE "} $value\$"
+}
+series=(board=\"twin\" gpu=\"g610\" workload=\"game\" variant=\"series-fixed\" policy=\"noretry\")
+for _ in $(seq 1 100); do
+  http_get "$hport" /metrics >"$tmp/metrics.txt"
+  metric "$tmp/metrics.txt" faultlab_replays_total 1 "${series[@]}" outcome=\"identical\" && break
+  sleep 0.1
+done
+metric "$tmp/metrics.txt" faultlab_replays_total 1 "${series[@]}" outcome=\"identical\" && ok "replayed: identical" || fail "no identical replay in /metrics"
+metric "$tmp/metrics.txt" faultlab_replays_total 0 "${series[@]}" outcome=\"diverged\" && ok "other outcomes exist at 0" || fail "diverged series missing"
+metric "$tmp/metrics.txt" faultlab_alloc_failures_total 0 "${series[@]}" source=\"replayed\" kind=\"page_table\" && ok "alloc-failure kinds exist at 0" || fail "alloc failure series missing"
+metric "$tmp/metrics.txt" faultlab_fault_latency_seconds_count '[1-9][0-9]*' "${series[@]}" source=\"replayed\" outcome=\"handled\" && ok "fault latencies exported" || fail "no fault latency histogram"
+metric "$tmp/metrics.txt" faultlab_fault_latency_seconds_bucket '[0-9]+' "${series[@]}" le=\"1.048576\" && ok "DESIGN's top bucket (2^20 us)" || fail "bucket boundaries"
+grep -q '^faultlab_replay_nondeterminism_total 0' "$tmp/metrics.txt" && ok "replayed twice, no disagreement" || fail "nondeterminism"
 printf 'not a trace' >"$tmp/junk.fltrace"
 "$fl" upload "$tmp/junk.fltrace" --server "127.0.0.1:$port" 2>"$tmp/junk.err"
 [ $? -eq 3 ] && grep -q "junk.fltrace: offset 0" "$tmp/junk.err" && ok "a damaged file is exit 3" || fail "junk: $(cat "$tmp/junk.err")"

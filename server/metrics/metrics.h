@@ -1,0 +1,85 @@
+// ServerMetrics: the server's Prometheus families (docs/metrics.md; the
+// headline ones are DESIGN contracts). Replays are pre-aggregated per trace
+// (ReplayTally) and added once, so no lock is taken per event.
+#ifndef FAULTLAB_SERVER_METRICS_METRICS_H_
+#define FAULTLAB_SERVER_METRICS_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "engine/trace/event.h"
+
+namespace faultlab::server {
+
+// The series a trace belongs to.
+struct SeriesLabels {
+  std::string board, gpu, workload, variant, policy;
+};
+
+// One replay's numbers, gathered without locks while it runs.
+struct ReplayTally {
+  static constexpr int kBuckets = 21;  // 1 us * 2^k, k = 0..20 (DESIGN)
+  static constexpr int kOutcomes = 7;  // trace::FaultOutcome values
+  std::array<std::array<uint64_t, kBuckets + 1>, kOutcomes> buckets{};  // + overflow
+  std::array<uint64_t, kOutcomes> latency_sum_ns{};
+  std::array<uint64_t, kOutcomes> faults{};
+  std::array<uint64_t, 4> alloc_failures{};  // by trace::AllocKind
+  void Add(const trace::Event& e);
+};
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // The text exposition of everything.
+  std::string Scrape() const;
+
+  // A finished replay: `outcome` is identical, diverged or error (DESIGN);
+  // model_changed counts in faultlab_replays_model_changed_total instead.
+  void AddReplay(const SeriesLabels& labels, const std::string& outcome, const ReplayTally& tally,
+                 double seconds);
+  void AddNondeterminism() { nondeterminism_->Increment(); }
+
+  // Ingest and store health.
+  void ChunkAcked(uint64_t bytes) {
+    chunks_->Increment();
+    bytes_->Increment(static_cast<double>(bytes));
+  }
+  void Rejected(const std::string& reason);
+  prometheus::Gauge& active_streams() { return *active_streams_; }
+  prometheus::Gauge& replay_queue_depth() { return *queue_depth_; }
+  prometheus::Gauge& store_write_failures() { return *write_failures_; }
+
+ private:
+  void EnsureSeries(const SeriesLabels& l);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Family<prometheus::Counter>* alloc_failures_;
+  prometheus::Family<prometheus::Counter>* replays_;
+  prometheus::Counter* nondeterminism_;
+  prometheus::Counter* model_changed_;
+  prometheus::Counter* chunks_;
+  prometheus::Counter* bytes_;
+  prometheus::Family<prometheus::Counter>* rejections_;
+  prometheus::Gauge* active_streams_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* write_failures_;
+  prometheus::Histogram* replay_seconds_;
+  std::mutex mu_;  // the set of series seen
+  std::set<std::string> seen_;
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_METRICS_METRICS_H_
