@@ -355,30 +355,70 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
   if (written.ok() && Failpoint("before_commit") == FailAction::kEnospc) {
     written = absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
   }
+  if (written.ok()) {
+    PendingChunk row{trace_id, index, t->bytes, frame.size(), trace::Crc32c(frame),
+                     env.event_count(), env.final(), false, absl::OkStatus()};
+    written = GroupCommit(&row);
+  }
   lock.lock();
   if (!written.ok()) {
     ++write_failures_;
     return written;
   }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::GroupCommit(PendingChunk* row) {
+  // Group commit: the first waiter to find no commit running becomes the
+  // leader and commits every chunk queued so far in one transaction (one WAL
+  // fsync), while the next ones queue up for the following transaction.
+  std::unique_lock<std::mutex> g(group_mu_);
+  pending_.push_back(row);
+  while (!row->done) {
+    if (committing_) {
+      group_cv_.wait(g);
+      continue;
+    }
+    committing_ = true;
+    std::vector<PendingChunk*> batch;
+    batch.swap(pending_);
+    g.unlock();
+    absl::Status s;
+    {
+      std::lock_guard<std::mutex> db(mu_);
+      s = CommitLocked(batch);
+    }
+    g.lock();
+    for (PendingChunk* p : batch) {
+      p->status = s;
+      p->done = true;
+    }
+    committing_ = false;
+    group_cv_.notify_all();
+  }
+  return row->status;
+}
+
+absl::Status SqliteStore::CommitLocked(const std::vector<PendingChunk*>& batch) {
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  Stmt ins(db_, "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)");
-  ins.Blob(1, trace_id).Int(2, static_cast<int64_t>(index)).Int(3, static_cast<int64_t>(t->bytes));
-  ins.Int(4, static_cast<int64_t>(frame.size())).Int(5, trace::Crc32c(frame));
-  ins.Int(6, env.event_count());
-  Stmt up(db_,
-          "UPDATE traces SET chunks = chunks + 1, events = events + ?, bytes = ?, complete = ? "
-          "WHERE trace_id = ?");
-  up.Int(1, env.event_count()).Int(2, static_cast<int64_t>(t->bytes + frame.size()));
-  up.Int(3, env.final() ? 1 : 0).Blob(4, trace_id);
-  if (ins.Step() != SQLITE_DONE || up.Step() != SQLITE_DONE) {
-    absl::Status s = DbError(db_, "recording a chunk");
-    (void)Exec("ROLLBACK");
-    ++write_failures_;
-    return s;
+  for (const PendingChunk* c : batch) {
+    Stmt ins(db_, "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)");
+    ins.Blob(1, c->trace_id).Int(2, static_cast<int64_t>(c->index));
+    ins.Int(3, static_cast<int64_t>(c->offset)).Int(4, static_cast<int64_t>(c->size));
+    ins.Int(5, c->crc).Int(6, c->events);
+    Stmt up(db_,
+            "UPDATE traces SET chunks = chunks + 1, events = events + ?, bytes = ?, complete = ? "
+            "WHERE trace_id = ?");
+    up.Int(1, c->events).Int(2, static_cast<int64_t>(c->offset + c->size));
+    up.Int(3, c->final ? 1 : 0).Blob(4, c->trace_id);
+    if (ins.Step() != SQLITE_DONE || up.Step() != SQLITE_DONE) {
+      absl::Status s = DbError(db_, "recording a chunk");
+      (void)Exec("ROLLBACK");
+      return s;
+    }
   }
   if (absl::Status s = Exec("COMMIT"); !s.ok()) {
     (void)Exec("ROLLBACK");
-    ++write_failures_;
     return s;
   }
   Failpoint("after_commit");

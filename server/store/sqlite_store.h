@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <set>
 #include <mutex>
@@ -54,8 +55,24 @@ class SqliteStore : public Store {
   std::string BlobPath(const std::string& trace_id) const;
   absl::StatusOr<TraceRecord> GetLocked(const std::string& trace_id);
 
+  // A chunk whose blob is durable, waiting for its row to be committed.
+  struct PendingChunk {
+    const std::string& trace_id;
+    uint64_t index, offset, size;
+    uint32_t crc, events;
+    bool final;
+    bool done = false;
+    absl::Status status;
+  };
+  absl::Status GroupCommit(PendingChunk* row);
+  absl::Status CommitLocked(const std::vector<PendingChunk*>& batch);  // mu_ held
+
   std::string dir_;
   sqlite3* db_;
+  std::mutex group_mu_;  // pending_ and committing_
+  std::condition_variable group_cv_;
+  std::vector<PendingChunk*> pending_;
+  bool committing_ = false;
   std::mutex mu_;  // guards the database (one writer: SQLite's rule) and writing_
   std::set<std::string> writing_;  // traces whose blob is being written now
   std::atomic<uint64_t> write_failures_{0};
