@@ -16,7 +16,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
@@ -32,6 +34,7 @@
 #include "engine/trace/synthetic.h"
 #include "engine/trace/text.h"
 #include "engine/trace/writer.h"
+#include "proto/ingest.grpc.pb.h"
 #include "server/client/upload.h"
 
 namespace faultlab::cli {
@@ -371,6 +374,81 @@ int RunUpload(const Args& args) {
   return kExitOk;
 }
 
+// Remote verbs: a channel to --server, the token as call metadata.
+std::shared_ptr<grpc::Channel> ServerChannel(const Args& args) {
+  return grpc::CreateChannel(args.Get("server", "127.0.0.1:7400"),
+                             grpc::InsecureChannelCredentials());
+}
+
+void Authorize(const Args& args, grpc::ClientContext* ctx) {
+  if (args.Has("token")) ctx->AddMetadata("authorization", "Bearer " + args.Get("token"));
+}
+
+int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s) {
+  std::cerr << "faultlab " << verb << ": " << args.Get("server", "127.0.0.1:7400") << ": "
+            << s.error_message() << "\n";
+  return s.error_code() == grpc::StatusCode::NOT_FOUND ? 1 : kExitIo;
+}
+
+int RunTraces(const Args& args) {
+  auto stub = api::Query::NewStub(ServerChannel(args));
+  grpc::ClientContext ctx;
+  Authorize(args, &ctx);
+  api::TraceFilter f;
+  f.set_board(args.Get("board"));
+  f.set_workload(args.Get("workload"));
+  f.set_variant(args.Get("variant"));
+  f.set_policy(args.Get("policy"));
+  api::ListTracesResponse out;
+  if (grpc::Status s = stub->ListTraces(&ctx, f, &out); !s.ok()) return FailRemote("traces", args, s);
+  std::printf("%-12s %5s %-12s %-10s %-13s %-12s %9s %6s %-9s %s\n", "trace", "seq", "board",
+              "workload", "variant", "policy", "events", "chunks", "upload", "replay");
+  for (const api::TraceInfo& t : out.traces()) {
+    std::printf("%-12s %5llu %-12s %-10s %-13s %-12s %9llu %6llu %-9s %s\n",
+                absl::BytesToHexString(t.trace_id()).substr(0, 12).c_str(),
+                static_cast<unsigned long long>(t.sequence()), t.board().c_str(),
+                t.workload().c_str(), t.variant().c_str(), t.policy().c_str(),
+                static_cast<unsigned long long>(t.events()),
+                static_cast<unsigned long long>(t.chunks()), t.complete() ? "complete" : "partial",
+                t.replay_outcome().empty() ? "-" : t.replay_outcome().c_str());
+  }
+  return kExitOk;
+}
+
+int RunReport(const Args& args) {
+  const std::string prefix = absl::AsciiStrToLower(args.positional()[0]);
+  auto stub = api::Query::NewStub(ServerChannel(args));
+  api::ListTracesResponse all;
+  {
+    grpc::ClientContext ctx;
+    Authorize(args, &ctx);
+    if (grpc::Status s = stub->ListTraces(&ctx, {}, &all); !s.ok()) {
+      return FailRemote("report", args, s);
+    }
+  }
+  std::vector<const api::TraceInfo*> match;
+  for (const api::TraceInfo& t : all.traces()) {
+    if (absl::StartsWith(absl::BytesToHexString(t.trace_id()), prefix)) match.push_back(&t);
+  }
+  if (match.size() != 1) {
+    std::cerr << "faultlab report: " << (match.empty() ? "no trace" : "several traces")
+              << " with an id starting '" << prefix << "' (see 'faultlab traces')\n";
+    return kExitUsage;
+  }
+  grpc::ClientContext ctx;
+  Authorize(args, &ctx);
+  api::ReportRequest req;
+  req.set_trace_id(match[0]->trace_id());
+  api::ReportResponse out;
+  if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok()) return FailRemote("report", args, s);
+  const api::TraceInfo& t = out.trace();
+  std::cout << "trace: " << absl::BytesToHexString(t.trace_id()) << "\nboard: " << t.board()
+            << "\nworkload: " << t.workload() << "\nvariant: " << t.variant()
+            << "\npolicy: " << t.policy() << "\nprofile: " << t.profile() << "\n"
+            << out.report();
+  return kExitOk;
+}
+
 // Pads NAME to WIDTH columns, always leaving at least one space.
 std::string PadTo(const std::string& name, size_t width) {
   return name + std::string(name.size() < width ? width - name.size() : 1, ' ');
@@ -460,6 +538,24 @@ const std::map<std::string, Verb>& Verbs() {
           a.Declare("token", true);
         },
         RunUpload}},
+      {"traces",
+       {"list the traces a faultlab-server holds, with their replay outcomes",
+        "faultlab traces [--server HOST:PORT] [--token T] [--board B] [--workload W] "
+        "[--variant V] [--policy P]",
+        [](Args& a) {
+          for (const char* f : {"server", "token", "board", "workload", "variant", "policy"}) {
+            a.Declare(f, true);
+          }
+        },
+        RunTraces}},
+      {"report",
+       {"print the server's replay report of a trace (ID: a unique prefix of its hex id)",
+        "faultlab report ID [--server HOST:PORT] [--token T]",
+        [](Args& a) {
+          a.Declare("server", true);
+          a.Declare("token", true);
+        },
+        RunReport}},
       {"workloads",
        {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
       {"diff",
@@ -499,7 +595,7 @@ const std::map<std::string, Verb>& Verbs() {
 // Positional arguments each verb needs.
 // Positional arguments each verb needs (-1: any number).
 int NeededPositionals(const std::string& verb) {
-  if (verb == "synth" || verb == "record" || verb == "workloads") return 0;
+  if (verb == "synth" || verb == "record" || verb == "workloads" || verb == "traces") return 0;
   if (verb == "profiles") return -1;
   if (verb == "diff") return 2;
   return 1;

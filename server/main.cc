@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "server/ingest/ingest_service.h"
 #include "server/metrics/http.h"
+#include "server/query/query_service.h"
 #include "server/metrics/metrics.h"
 #include "server/replay/worker.h"
 #include "server/store/sqlite_store.h"
@@ -107,7 +108,9 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(80 << 20);  // a 64 MiB frame and its envelope
+  faultlab::server::QueryService query(store->get());
   builder.RegisterService(&ingest);
+  builder.RegisterService(&query);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "faultlab-server: cannot listen on " << addr << "\n";

@@ -61,6 +61,16 @@ metric "$tmp/metrics.txt" faultlab_alloc_failures_total 0 "${series[@]}" source=
 metric "$tmp/metrics.txt" faultlab_fault_latency_seconds_count '[1-9][0-9]*' "${series[@]}" source=\"replayed\" outcome=\"handled\" && ok "fault latencies exported" || fail "no fault latency histogram"
 metric "$tmp/metrics.txt" faultlab_fault_latency_seconds_bucket '[0-9]+' "${series[@]}" le=\"1.048576\" && ok "DESIGN's top bucket (2^20 us)" || fail "bucket boundaries"
 grep -q '^faultlab_replay_nondeterminism_total 0' "$tmp/metrics.txt" && ok "replayed twice, no disagreement" || fail "nondeterminism"
+# Query: the trace list and the server's report.
+"$fl" traces --server "127.0.0.1:$port" >"$tmp/traces.txt" 2>&1
+grep -q "^${id:0:12} .* game .*complete  *identical" "$tmp/traces.txt" && ok "traces lists it, replayed" || fail "traces: $(cat "$tmp/traces.txt")"
+[ "$("$fl" traces --server "127.0.0.1:$port" --workload compute | wc -l)" -eq 1 ] && ok "traces filters by workload" || fail "traces filter"
+"$fl" report "${id:0:8}" --server "127.0.0.1:$port" >"$tmp/report.txt" 2>&1
+grep -q '^outcome: identical$' "$tmp/report.txt" && grep -q "^trace: $id$" "$tmp/report.txt" && ok "report by id prefix" || fail "report: $(cat "$tmp/report.txt")"
+"$fl" replay "$tmp/g.fltrace" >"$tmp/local.txt"
+diff <(sed -n '/^outcome:/,$p' "$tmp/report.txt") "$tmp/local.txt" >/dev/null && ok "the server's report is the local replay's, byte for byte" || fail "server and local reports differ"
+"$fl" report ffff0000 --server "127.0.0.1:$port" 2>"$tmp/noid.err"
+[ $? -eq 2 ] && grep -q "no trace with an id starting 'ffff0000'" "$tmp/noid.err" && ok "unknown id is usage" || fail "unknown id: $(cat "$tmp/noid.err")"
 printf 'not a trace' >"$tmp/junk.fltrace"
 "$fl" upload "$tmp/junk.fltrace" --server "127.0.0.1:$port" 2>"$tmp/junk.err"
 [ $? -eq 3 ] && grep -q "junk.fltrace: offset 0" "$tmp/junk.err" && ok "a damaged file is exit 3" || fail "junk: $(cat "$tmp/junk.err")"

@@ -1,0 +1,56 @@
+#include "server/query/query_service.h"
+
+#include "server/ingest/ingest_service.h"
+
+namespace faultlab::server {
+
+void QueryService::Fill(const TraceRecord& r, api::TraceInfo* info) {
+  const trace::TraceHeader& h = r.header;
+  info->set_trace_id(r.trace_id);
+  info->set_board(h.board());
+  info->set_profile(h.profile());
+  info->set_variant(h.variant());
+  info->set_policy(h.policy());
+  info->set_workload(h.workload());
+  info->set_chunks(r.chunks);
+  info->set_events(r.events);
+  info->set_bytes(r.bytes);
+  info->set_complete(r.complete);
+  info->set_sequence(r.sequence);
+  absl::StatusOr<std::pair<std::string, std::string>> rep = store_->GetReplay(r.trace_id);
+  if (rep.ok()) info->set_replay_outcome(rep->first);
+}
+
+grpc::Status QueryService::ListTraces(grpc::ServerContext*, const api::TraceFilter* f,
+                                      api::ListTracesResponse* out) {
+  absl::StatusOr<std::vector<TraceRecord>> all = store_->ListTraces();
+  if (!all.ok()) return ToGrpc(all.status());
+  for (const TraceRecord& r : *all) {
+    const trace::TraceHeader& h = r.header;
+    if ((!f->board().empty() && f->board() != h.board()) ||
+        (!f->workload().empty() && f->workload() != h.workload()) ||
+        (!f->variant().empty() && f->variant() != h.variant()) ||
+        (!f->policy().empty() && f->policy() != h.policy())) {
+      continue;
+    }
+    Fill(r, out->add_traces());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::GetReport(grpc::ServerContext*, const api::ReportRequest* req,
+                                     api::ReportResponse* out) {
+  absl::StatusOr<TraceRecord> r = store_->GetTrace(req->trace_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  absl::StatusOr<std::pair<std::string, std::string>> rep = store_->GetReplay(req->trace_id());
+  if (!rep.ok()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        r->complete ? "not replayed yet (the workers are on it)"
+                                    : "the upload is not complete: nothing to replay yet");
+  }
+  Fill(*r, out->mutable_trace());
+  out->set_report(rep->second);
+  return grpc::Status::OK;
+}
+
+}  // namespace faultlab::server

@@ -1,0 +1,28 @@
+// QueryService: lists the stored traces (filtered by series) and serves
+// their replay reports (proto/ingest.proto, service Query).
+#ifndef FAULTLAB_SERVER_QUERY_QUERY_SERVICE_H_
+#define FAULTLAB_SERVER_QUERY_QUERY_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "proto/ingest.grpc.pb.h"
+#include "server/store/store.h"
+
+namespace faultlab::server {
+
+class QueryService final : public api::Query::Service {
+ public:
+  explicit QueryService(Store* store) : store_(store) {}
+  grpc::Status ListTraces(grpc::ServerContext*, const api::TraceFilter* filter,
+                          api::ListTracesResponse* out) override;
+  grpc::Status GetReport(grpc::ServerContext*, const api::ReportRequest* req,
+                         api::ReportResponse* out) override;
+
+ private:
+  void Fill(const TraceRecord& r, api::TraceInfo* info);
+  Store* store_;
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_QUERY_QUERY_SERVICE_H_
