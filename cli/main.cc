@@ -361,6 +361,9 @@ int RunUpload(const Args& args) {
       case absl::StatusCode::kAlreadyExists:
       case absl::StatusCode::kFailedPrecondition:
         return 1;  // ran, and found a conflict with what the server holds
+      case absl::StatusCode::kUnauthenticated:
+      case absl::StatusCode::kPermissionDenied:
+        return kExitUsage;  // a missing or wrong --token
       default:
         std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
         return kExitIo;
@@ -387,6 +390,10 @@ void Authorize(const Args& args, grpc::ClientContext* ctx) {
 int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s) {
   std::cerr << "faultlab " << verb << ": " << args.Get("server", "127.0.0.1:7400") << ": "
             << s.error_message() << "\n";
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+      s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    return kExitUsage;  // a missing or wrong --token
+  }
   return s.error_code() == grpc::StatusCode::NOT_FOUND ? 1 : kExitIo;
 }
 

@@ -8,8 +8,11 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/auth/tokens.h"
 #include "cli/args.h"
 #include "server/ingest/ingest_service.h"
 #include "server/metrics/http.h"
@@ -28,7 +31,9 @@ constexpr char kUsage[] =
     "  --http-addr HOST:PORT /metrics and /healthz (default 127.0.0.1:7401)\n"
     "  --replay-workers N    threads replaying completed traces (default 1)\n"
     "  --verify-every N      replay every Nth trace twice and compare (default 10; 0: never)\n"
-    "Without --tokens (not built yet) the server runs open, on loopback addresses only.\n";
+    "  --tokens FILE         'agent TOKEN' (may upload) / 'operator TOKEN' (everything) lines;\n"
+    "                        clients send --token. Without it the server runs open, on\n"
+    "                        loopback addresses only (docs/security.md)\n";
 
 bool IsLoopback(const std::string& addr) {
   return absl::StartsWith(addr, "127.") || absl::StartsWith(addr, "localhost:") ||
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
   args.Declare("data-dir", true);
   args.Declare("grpc-addr", true);
   args.Declare("http-addr", true);
+  args.Declare("tokens", true);
   args.Declare("replay-workers", true);
   args.Declare("verify-every", true);
   args.Declare("help", false, 'h');
@@ -65,8 +71,17 @@ int main(int argc, char** argv) {
               << "\n" << kUsage;
     return 2;
   }
+  std::optional<faultlab::server::Tokens> tokens;
+  if (args.Has("tokens")) {
+    auto t = faultlab::server::Tokens::Load(args.Get("tokens"));
+    if (!t.ok()) {
+      std::cerr << "faultlab-server: --tokens: " << t.status().message() << "\n";
+      return 2;
+    }
+    tokens = std::move(*t);
+  }
   const std::string addr = args.Get("grpc-addr", "127.0.0.1:7400");
-  if (!IsLoopback(addr)) {
+  if (!tokens && !IsLoopback(addr)) {
     std::cerr << "faultlab-server: refusing to listen on " << addr
               << " without --tokens: open mode is for loopback addresses only\n";
     return 2;
@@ -86,7 +101,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string http_addr = args.Get("http-addr", "127.0.0.1:7401");
-  if (!IsLoopback(http_addr)) {
+  if (!tokens && !IsLoopback(http_addr)) {
     std::cerr << "faultlab-server: refusing to serve HTTP on " << http_addr
               << " without --tokens: open mode is for loopback addresses only\n";
     return 2;
@@ -103,12 +118,13 @@ int main(int argc, char** argv) {
     return 4;
   }
   faultlab::server::IngestService ingest(store->get(), &metrics,
-                                         [&pool](const std::string& id) { pool.Enqueue(id); });
+                                         [&pool](const std::string& id) { pool.Enqueue(id); },
+                                         tokens ? &*tokens : nullptr);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(80 << 20);  // a 64 MiB frame and its envelope
-  faultlab::server::QueryService query(store->get());
+  faultlab::server::QueryService query(store->get(), tokens ? &*tokens : nullptr);
   builder.RegisterService(&ingest);
   builder.RegisterService(&query);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -116,7 +132,9 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-server: cannot listen on " << addr << "\n";
     return 4;
   }
-  std::cerr << "faultlab-server: open mode (no --tokens), loopback only; gRPC on "
+  std::cerr << "faultlab-server: "
+            << (tokens ? absl::StrCat(tokens->size(), " token(s)") : "open mode (no --tokens), loopback only")
+            << "; gRPC on "
             << addr.substr(0, addr.rfind(':') + 1) << port << "; HTTP on "
             << http_addr.substr(0, http_addr.rfind(':') + 1) << (*http)->port() << "; "
             << workers << " replay worker(s); data in " << args.Get("data-dir") << "\n";

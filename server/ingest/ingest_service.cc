@@ -24,8 +24,9 @@ grpc::Status IngestService::End(const grpc::Status& s) {
 }
 
 grpc::Status IngestService::Upload(
-    grpc::ServerContext* /*context*/,
+    grpc::ServerContext* context,
     grpc::ServerReaderWriter<api::UploadResponse, api::UploadRequest>* stream) {
+  if (grpc::Status a = Authorize(tokens_, *context, Role::kAgent); !a.ok()) return End(a);
   active_.fetch_add(1, std::memory_order_relaxed);
   if (metrics_) metrics_->active_streams().Increment();
   struct Leave {

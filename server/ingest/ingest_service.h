@@ -14,6 +14,7 @@
 #include <string>
 
 #include "proto/ingest.grpc.pb.h"
+#include "server/auth/tokens.h"
 #include "server/metrics/metrics.h"
 #include "server/store/store.h"
 
@@ -27,8 +28,9 @@ class IngestService final : public api::Ingest::Service {
   // `metrics` may be null; `on_complete` (may be empty) hears of each trace an
   // upload completed.
   explicit IngestService(Store* store, ServerMetrics* metrics = nullptr,
-                         std::function<void(const std::string&)> on_complete = {})
-      : store_(store), metrics_(metrics), on_complete_(std::move(on_complete)) {}
+                         std::function<void(const std::string&)> on_complete = {},
+                         const Tokens* tokens = nullptr)
+      : store_(store), metrics_(metrics), on_complete_(std::move(on_complete)), tokens_(tokens) {}
 
   grpc::Status Upload(
       grpc::ServerContext* context,
@@ -43,6 +45,7 @@ class IngestService final : public api::Ingest::Service {
   Store* store_;
   ServerMetrics* metrics_;
   std::function<void(const std::string&)> on_complete_;
+  const Tokens* tokens_;  // null: open mode
   std::atomic<uint64_t> chunks_acked_{0};
   std::atomic<uint64_t> active_{0};
 };

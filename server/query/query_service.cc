@@ -21,8 +21,9 @@ void QueryService::Fill(const TraceRecord& r, api::TraceInfo* info) {
   if (rep.ok()) info->set_replay_outcome(rep->first);
 }
 
-grpc::Status QueryService::ListTraces(grpc::ServerContext*, const api::TraceFilter* f,
+grpc::Status QueryService::ListTraces(grpc::ServerContext* ctx, const api::TraceFilter* f,
                                       api::ListTracesResponse* out) {
+  if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   absl::StatusOr<std::vector<TraceRecord>> all = store_->ListTraces();
   if (!all.ok()) return ToGrpc(all.status());
   for (const TraceRecord& r : *all) {
@@ -38,8 +39,9 @@ grpc::Status QueryService::ListTraces(grpc::ServerContext*, const api::TraceFilt
   return grpc::Status::OK;
 }
 
-grpc::Status QueryService::GetReport(grpc::ServerContext*, const api::ReportRequest* req,
+grpc::Status QueryService::GetReport(grpc::ServerContext* ctx, const api::ReportRequest* req,
                                      api::ReportResponse* out) {
+  if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   absl::StatusOr<TraceRecord> r = store_->GetTrace(req->trace_id());
   if (!r.ok()) return ToGrpc(r.status());
   absl::StatusOr<std::pair<std::string, std::string>> rep = store_->GetReplay(req->trace_id());

@@ -6,13 +6,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/ingest.grpc.pb.h"
+#include "server/auth/tokens.h"
 #include "server/store/store.h"
 
 namespace faultlab::server {
 
 class QueryService final : public api::Query::Service {
  public:
-  explicit QueryService(Store* store) : store_(store) {}
+  // `tokens` null: open mode; else every call needs an operator token.
+  explicit QueryService(Store* store, const Tokens* tokens = nullptr)
+      : store_(store), tokens_(tokens) {}
   grpc::Status ListTraces(grpc::ServerContext*, const api::TraceFilter* filter,
                           api::ListTracesResponse* out) override;
   grpc::Status GetReport(grpc::ServerContext*, const api::ReportRequest* req,
@@ -21,6 +24,7 @@ class QueryService final : public api::Query::Service {
  private:
   void Fill(const TraceRecord& r, api::TraceInfo* info);
   Store* store_;
+  const Tokens* tokens_;
 };
 
 }  // namespace faultlab::server

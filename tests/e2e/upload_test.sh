@@ -81,4 +81,28 @@ wait "$pid"
 "$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$port" 2>"$tmp/down.err"
 [ $? -eq 4 ] && grep -q "upload again to resume" "$tmp/down.err" && ok "no server is exit 4" || fail "down: $(cat "$tmp/down.err")"
 
+# Tokens: agents upload, operators do everything; everyone else is refused.
+printf 'agent short\n' >"$tmp/bad.tokens"
+"$srv" --data-dir "$tmp/t" --tokens "$tmp/bad.tokens" 2>"$tmp/badtok.err"
+[ $? -eq 2 ] && grep -q "bad.tokens:1: token shorter than 16" "$tmp/badtok.err" && ok "a bad tokens file names its line" || fail "bad tokens: $(cat "$tmp/badtok.err")"
+printf '# lab tokens\nagent   agent-0123456789abcdef\noperator op-0123456789abcdef  # ops\n' >"$tmp/tokens"
+"$srv" --data-dir "$tmp/t" --tokens "$tmp/tokens" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/tok.err" &
+tpid=$!
+tport=
+for _ in $(seq 1 100); do
+  tport=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/tok.err")
+  [ -n "$tport" ] && break
+  sleep 0.1
+done
+grep -q "2 token(s)" "$tmp/tok.err" && ok "server with tokens" || fail "token server: $(cat "$tmp/tok.err")"
+"$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$tport" 2>"$tmp/notok.err"
+[ $? -eq 2 ] && grep -q "valid token is required" "$tmp/notok.err" && ok "no token: refused" || fail "no token: $(cat "$tmp/notok.err")"
+"$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$tport" --token wrong-0123456789abcdef 2>/dev/null
+[ $? -eq 2 ] && ok "wrong token: refused" || fail "wrong token accepted"
+"$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$tport" --token agent-0123456789abcdef >/dev/null && ok "agent token uploads" || fail "agent upload"
+"$fl" traces --server "127.0.0.1:$tport" --token agent-0123456789abcdef 2>"$tmp/agentq.err"
+[ $? -eq 2 ] && grep -q "operator token" "$tmp/agentq.err" && ok "agent token cannot query" || fail "agent query: $(cat "$tmp/agentq.err")"
+"$fl" traces --server "127.0.0.1:$tport" --token op-0123456789abcdef | grep -q " game " && ok "operator token queries" || fail "operator query"
+kill -TERM "$tpid"; wait "$tpid"
+
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
