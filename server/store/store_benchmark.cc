@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -49,11 +50,13 @@ void BM_UploadDurably(benchmark::State& state) {
   }
   const char* base = std::getenv("TMPDIR");
   int round = 0;
+  std::vector<std::string> dirs;
   for (auto _ : state) {
     state.PauseTiming();
     std::string dir = std::string(base ? base : "/tmp") + "/faultlab-store-bench-XXXXXX";
     if (mkdtemp(dir.data()) == nullptr) state.SkipWithError("mkdtemp");
     auto store = SqliteStore::Open(dir + "/d" + std::to_string(round++));
+    dirs.push_back(dir);
     state.ResumeTiming();
     if (!store.ok() || !(*store)->BeginTrace(head).ok()) {
       state.SkipWithError("open/begin failed");
@@ -63,6 +66,7 @@ void BM_UploadDurably(benchmark::State& state) {
       if (!(*store)->AppendChunk(id, i, chunks[i]).ok()) state.SkipWithError("append failed");
     }
   }
+  for (const std::string& d : dirs) std::filesystem::remove_all(d);
   state.SetItemsProcessed(state.iterations() * writer.events_written());
   state.SetBytesProcessed(state.iterations() * bytes.size());
   state.counters["chunks"] = static_cast<double>(chunks.size());
