@@ -2,8 +2,8 @@
 //
 // xoshiro256** (Blackman & Vigna, 2018) seeded through splitmix64. The output
 // sequence depends only on the seed, on every machine and architecture: no
-// std::random_device, no std::uniform_int_distribution (whose algorithm is
-// implementation-defined), no floating point.
+// hardware entropy source, no standard-library distributions (whose
+// algorithms are implementation-defined), no floating point.
 //
 //   faultlab::Prng prng(42);
 //   uint64_t x = prng.Next();

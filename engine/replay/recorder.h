@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "engine/dev/device.h"
 #include "engine/trace/writer.h"
+#include "engine/workload/workload.h"
 #include "proto/trace.pb.h"
 
 namespace faultlab::replay {
@@ -55,6 +56,18 @@ class Recorder : public dev::Observer {
   trace::TraceWriter* writer_;
   absl::Status status_;
 };
+
+// A workload run on a fresh device with `config`, recorded into memory (tests,
+// benchmarks, golden files). `frames` goes into the header when set.
+struct Recording {
+  std::string bytes;
+  uint64_t events = 0;
+  uint64_t virtual_ns = 0;  // the device's clock at the end
+};
+absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config,
+                                         const workload::WorkloadConfig& w,
+                                         const std::string& board, const std::string& trace_id,
+                                         const trace::WriterOptions& options = {});
 
 }  // namespace faultlab::replay
 

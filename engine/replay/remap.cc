@@ -44,53 +44,46 @@ bool Remapper::MapAt(uint32_t file, Kind kind, std::string* arg, size_t offset) 
 }
 
 bool Remapper::Rewrite(const trace::Ioctl& io, std::string* arg, SimUserMemory& mem) {
-  const uint32_t f = io.file;
-  switch (io.request) {
-    case kDrmIoctlGemClose:
-      return MapAt(f, kBo, arg, offsetof(DrmGemClose, handle));
-    case kPanthorIoctlBoMmapOffset:
-      return MapAt(f, kBo, arg, offsetof(PanthorBoMmapOffset, handle));
-    case kPanthorIoctlBoCreate:
-      // exclusive_vm_id 0 means none, and no VM has id 0.
-      return MapAt(f, kVm, arg, offsetof(PanthorBoCreate, exclusive_vm_id));
-    case kPanthorIoctlVmDestroy:
-      return MapAt(f, kVm, arg, offsetof(PanthorVmDestroy, id));
-    case kPanthorIoctlVmGetState:
-      return MapAt(f, kVm, arg, offsetof(PanthorVmGetState, vm_id));
-    case kPanthorIoctlVmBind: {
-      if (!MapAt(f, kVm, arg, offsetof(PanthorVmBind, vm_id))) return false;
-      if (arg->size() < sizeof(PanthorVmBind)) return true;
-      PanthorVmBind b;
-      std::memcpy(&b, arg->data(), sizeof(b));
-      // Each MAP op's BO handle, in the op array the recording captured
-      // (already written to `mem`); a bad array is the kernel's to refuse.
-      if (b.ops.stride < offsetof(PanthorVmBindOp, bo_handle) + 4 || b.ops.count > 4096) return true;
-      for (uint32_t i = 0; i < b.ops.count; ++i) {
-        const uint64_t at = b.ops.array + static_cast<uint64_t>(i) * b.ops.stride;
-        if (!mem.IsMapped(at, sizeof(PanthorVmBindOp))) return true;
-        PanthorVmBindOp op;
-        mem.Read(at, &op, sizeof(op));
-        if ((op.flags & kPanthorVmBindOpTypeMask) != kPanthorVmBindOpTypeMap) continue;
-        if (!Map(f, kBo, &op.bo_handle)) return false;
-        mem.Write(at, &op, sizeof(op));
-      }
-      return true;
-    }
-    case kPanthorIoctlGroupCreate:
-      return MapAt(f, kVm, arg, offsetof(PanthorGroupCreate, vm_id));
-    case kPanthorIoctlGroupDestroy:
-      return MapAt(f, kGroup, arg, offsetof(PanthorGroupDestroy, group_handle));
-    case kPanthorIoctlGroupSubmit:
-      return MapAt(f, kGroup, arg, offsetof(PanthorGroupSubmit, group_handle));
-    case kPanthorIoctlGroupGetState:
-      return MapAt(f, kGroup, arg, offsetof(PanthorGroupGetState, group_handle));
-    case kPanthorIoctlTilerHeapCreate:
-      return MapAt(f, kVm, arg, offsetof(PanthorTilerHeapCreate, vm_id));
-    case kPanthorIoctlTilerHeapDestroy:
-      return MapAt(f, kHeap, arg, offsetof(PanthorTilerHeapDestroy, handle));
-    default:
-      return true;
+  // Where each request names an object in its argument (uapi/panthor.h,
+  // uapi/drm.h layouts). A BO's exclusive VM id 0 means none, and no VM has id 0.
+  struct Reference {
+    uint32_t request;
+    Kind kind;
+    size_t offset;
+  };
+  static constexpr Reference kReferences[] = {
+      {kDrmIoctlGemClose, kBo, offsetof(DrmGemClose, handle)},
+      {kPanthorIoctlBoMmapOffset, kBo, offsetof(PanthorBoMmapOffset, handle)},
+      {kPanthorIoctlBoCreate, kVm, offsetof(PanthorBoCreate, exclusive_vm_id)},
+      {kPanthorIoctlVmDestroy, kVm, offsetof(PanthorVmDestroy, id)},
+      {kPanthorIoctlVmGetState, kVm, offsetof(PanthorVmGetState, vm_id)},
+      {kPanthorIoctlVmBind, kVm, offsetof(PanthorVmBind, vm_id)},
+      {kPanthorIoctlGroupCreate, kVm, offsetof(PanthorGroupCreate, vm_id)},
+      {kPanthorIoctlGroupDestroy, kGroup, offsetof(PanthorGroupDestroy, group_handle)},
+      {kPanthorIoctlGroupSubmit, kGroup, offsetof(PanthorGroupSubmit, group_handle)},
+      {kPanthorIoctlGroupGetState, kGroup, offsetof(PanthorGroupGetState, group_handle)},
+      {kPanthorIoctlTilerHeapCreate, kVm, offsetof(PanthorTilerHeapCreate, vm_id)},
+      {kPanthorIoctlTilerHeapDestroy, kHeap, offsetof(PanthorTilerHeapDestroy, handle)},
+  };
+  for (const Reference& r : kReferences) {
+    if (io.request == r.request && !MapAt(io.file, r.kind, arg, r.offset)) return false;
   }
+  if (io.request != kPanthorIoctlVmBind || arg->size() < sizeof(PanthorVmBind)) return true;
+  PanthorVmBind b;
+  std::memcpy(&b, arg->data(), sizeof(b));
+  // Each MAP op's BO handle, in the op array the recording captured (already
+  // written to `mem`); a bad array is the kernel's to refuse.
+  if (b.ops.stride < offsetof(PanthorVmBindOp, bo_handle) + 4 || b.ops.count > 4096) return true;
+  for (uint32_t i = 0; i < b.ops.count; ++i) {
+    const uint64_t at = b.ops.array + static_cast<uint64_t>(i) * b.ops.stride;
+    if (!mem.IsMapped(at, sizeof(PanthorVmBindOp))) return true;
+    PanthorVmBindOp op;
+    mem.Read(at, &op, sizeof(op));
+    if ((op.flags & kPanthorVmBindOpTypeMask) != kPanthorVmBindOpTypeMap) continue;
+    if (!Map(io.file, kBo, &op.bo_handle)) return false;
+    mem.Write(at, &op, sizeof(op));
+  }
+  return true;
 }
 
 void Remapper::Learn(const trace::Ioctl& io, int result, const std::string& out) {

@@ -115,16 +115,9 @@ std::string Record(const std::string& workload, uint32_t frames) {
   dev::DeviceConfig cfg;
   cfg.profile = *dev::LoadProfile("g610");
   cfg.seed = 3;
-  std::string bytes;
-  trace::StringSink sink(&bytes);
-  trace::TraceWriter writer(&sink, MakeHeader(cfg, workload, "test", std::string(16, 'r'), 0));
-  Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  EXPECT_TRUE(workload::RunWorkload({workload, 3, frames}, device).ok());
-  device.set_observer(nullptr);
-  EXPECT_TRUE(rec.Finish().ok());
-  return bytes;
+  absl::StatusOr<Recording> r = RecordWorkload(cfg, {workload, 3, frames}, "test", std::string(16, 'r'));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->bytes : "";
 }
 
 ReplayResult WhatIf(const std::string& bytes, std::vector<WhatIf> what_if) {

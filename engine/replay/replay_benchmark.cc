@@ -25,12 +25,6 @@
 namespace faultlab::replay {
 namespace {
 
-struct Recording {
-  std::string bytes;
-  uint64_t events = 0;
-  uint64_t virtual_ns = 0;
-};
-
 const char* const kWorkloads[] = {"compute", "game", "heap", "pressure", "fuzz"};
 
 const Recording& Get(int index) {
@@ -46,16 +40,9 @@ const Recording& Get(int index) {
   cfg.seed = 1;
   cfg.pressure.enabled = w->wants_pressure;
   if (w->wants_pressure) cfg.budget_bytes = 512ULL << 20;
-  Recording r;
-  trace::StringSink sink(&r.bytes);
-  trace::TraceWriter writer(&sink, MakeHeader(cfg, w->name, "bench", std::string(16, 'b'), 0));
-  Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  if (!workload::RunWorkload({w->name, 1, 0}, device).ok() || !rec.Finish().ok()) std::abort();
-  r.events = writer.events_written();
-  r.virtual_ns = device.now_ns();
-  return cache[index] = std::move(r);
+  absl::StatusOr<Recording> r = RecordWorkload(cfg, {w->name, 1, 0}, "bench", std::string(16, 'b'));
+  if (!r.ok()) std::abort();
+  return cache[index] = std::move(*r);
 }
 
 void BM_Replay(benchmark::State& state) {

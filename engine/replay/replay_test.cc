@@ -23,17 +23,9 @@ std::string Record(const std::string& workload, uint32_t frames, Variant variant
   cfg.pressure.enabled = pressure;
   cfg.seed = 5;
   if (pressure) cfg.budget_bytes = 512ULL << 20;
-  std::string bytes;
-  trace::StringSink sink(&bytes);
-  trace::TraceWriter writer(&sink,
-                            MakeHeader(cfg, workload, "test", std::string(16, 'x'), 0, frames));
-  Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  workload::WorkloadConfig w{workload, 5, frames};
-  EXPECT_TRUE(workload::RunWorkload(w, device).ok());
-  EXPECT_TRUE(rec.Finish().ok());
-  return bytes;
+  absl::StatusOr<Recording> r = RecordWorkload(cfg, {workload, 5, frames}, "test", std::string(16, 'x'));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->bytes : "";
 }
 
 ReplayResult ReplayBytes(const std::string& bytes, ReplayOptions opts = {}) {

@@ -15,6 +15,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace faultlab::trace {
@@ -51,6 +54,15 @@ struct FrameHeader {
 
 // Parses a 16-byte frame header. Returns false if its own checksum fails.
 bool ParseFrameHeader(const char* p, FrameHeader* out);
+
+// A whole trace cut into what an upload sends: the head (preamble and header
+// frame) and each chunk frame. Checks the framing only (magic, frame-header
+// checksums, sizes), not payloads; DATA_LOSS names the offset of a problem.
+struct TraceFrames {
+  std::string head;
+  std::vector<std::string> chunks;
+};
+absl::StatusOr<TraceFrames> SplitFrames(absl::string_view bytes);
 
 }  // namespace faultlab::trace
 

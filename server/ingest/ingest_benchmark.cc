@@ -6,12 +6,14 @@
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "engine/replay/recorder.h"
-#include "engine/trace/writer.h"
+#include "engine/trace/frame.h"
 #include "engine/workload/workload.h"
 #include "server/client/upload.h"
 #include "server/ingest/ingest_service.h"
@@ -34,22 +36,19 @@ const Traces& MakeTraces(const std::string& dir) {
     dev::DeviceConfig cfg;
     cfg.profile = *dev::LoadProfile("g610");
     cfg.seed = i + 1;
-    std::string bytes;
-    trace::StringSink sink(&bytes);
     trace::WriterOptions opts;
     opts.max_events_per_chunk = 4096;
     std::string id(16, 'i');
     id[0] = static_cast<char>(i);
-    trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "compute", "bench", id, 0, 96), opts);
-    replay::Recorder rec(&writer);
-    dev::Device device(cfg);
-    device.set_observer(&rec);
-    (void)workload::RunWorkload({"compute", cfg.seed, 96}, device);
-    device.set_observer(nullptr);
-    (void)rec.Finish();
-    t.events += writer.events_written();
+    absl::StatusOr<replay::Recording> r =
+        replay::RecordWorkload(cfg, {"compute", cfg.seed, 96}, "bench", id, opts);
+    absl::StatusOr<trace::TraceFrames> frames =
+        r.ok() ? trace::SplitFrames(r->bytes) : absl::StatusOr<trace::TraceFrames>(r.status());
+    if (!frames.ok()) std::abort();
+    const std::string& bytes = r->bytes;
+    t.events += r->events;
     t.bytes += bytes.size();
-    t.chunks += writer.chunks_written() + 1;
+    t.chunks += frames->chunks.size() + 1;  // and the head
     t.paths.push_back(dir + "/t" + std::to_string(i) + ".fltrace");
     FILE* f = std::fopen(t.paths.back().c_str(), "wb");
     std::fwrite(bytes.data(), 1, bytes.size(), f);

@@ -33,19 +33,13 @@ std::string RecordFile(const std::string& path, uint64_t seed, uint32_t frames =
   dev::DeviceConfig cfg;
   cfg.profile = *dev::LoadProfile("g610");
   cfg.seed = seed;
-  std::string bytes;
-  trace::StringSink sink(&bytes);
   trace::WriterOptions opts;
   opts.max_events_per_chunk = 64;
   std::string id(16, '\0');
   for (int i = 0; i < 8; ++i) id[i] = static_cast<char>(seed >> (8 * i));
-  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "game", "test", id, 0, frames), opts);
-  replay::Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  EXPECT_TRUE(workload::RunWorkload({"game", seed, frames}, device).ok());
-  device.set_observer(nullptr);
-  EXPECT_TRUE(rec.Finish().ok());
+  absl::StatusOr<replay::Recording> r = replay::RecordWorkload(cfg, {"game", seed, frames}, "test", id, opts);
+  EXPECT_TRUE(r.ok()) << r.status();
+  const std::string bytes = r.ok() ? r->bytes : "";
   FILE* f = std::fopen(path.c_str(), "wb");
   std::fwrite(bytes.data(), 1, bytes.size(), f);
   std::fclose(f);
@@ -117,14 +111,11 @@ TEST_F(IngestTest, APartialUploadResumesWhereTheServerStopped) {
   const std::string bytes = RecordFile(path, 2);
   // What an agent that died mid-upload left: the head and the first chunks.
   const std::string part = dir_ + "/part.fltrace";
-  size_t at = trace::kPreambleSize;
-  for (int frames = 0; frames < 4; ++frames) {  // header + 3 chunks
-    trace::FrameHeader fh;
-    ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
-    at += trace::kFrameHeaderSize + fh.payload_size;
-  }
+  absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
+  ASSERT_TRUE(split.ok()) << split.status();
+  const std::string head_and_three = split->head + split->chunks[0] + split->chunks[1] + split->chunks[2];
   FILE* f = std::fopen(part.c_str(), "wb");
-  std::fwrite(bytes.data(), 1, at, f);
+  std::fwrite(head_and_three.data(), 1, head_and_three.size(), f);
   std::fclose(f);
   absl::StatusOr<UploadResult> r = UploadTrace(channel_, part, {});
   ASSERT_TRUE(r.ok()) << r.status();
@@ -180,20 +171,10 @@ TEST_F(IngestTest, BadPeersGetTheRightStatusAndStoreNothingPastTheLastAck) {
     EXPECT_EQ(s->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   // A damaged chunk after two good ones: two acks, then INVALID_ARGUMENT.
-  std::string head;
-  std::vector<std::string> frames;
-  size_t at = trace::kPreambleSize;
-  while (at < bytes.size()) {
-    trace::FrameHeader fh;
-    ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
-    const size_t end = at + trace::kFrameHeaderSize + fh.payload_size;
-    if (head.empty()) {
-      head = bytes.substr(0, end);
-    } else {
-      frames.push_back(bytes.substr(at, end - at));
-    }
-    at = end;
-  }
+  absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
+  ASSERT_TRUE(split.ok()) << split.status();
+  const std::string& head = split->head;
+  const std::vector<std::string>& frames = split->chunks;
   grpc::ClientContext ctx;
   auto s = stub->Upload(&ctx);
   api::UploadRequest req;

@@ -50,17 +50,12 @@ std::string Record(uint64_t seed, bool tamper) {
 }
 
 void Store1(SqliteStore& store, const std::string& bytes) {
-  size_t at = trace::kPreambleSize;
-  trace::FrameHeader fh;
-  ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
-  at += trace::kFrameHeaderSize + fh.payload_size;
-  absl::StatusOr<UploadState> st = store.BeginTrace(bytes.substr(0, at));
+  absl::StatusOr<trace::TraceFrames> f = trace::SplitFrames(bytes);
+  ASSERT_TRUE(f.ok()) << f.status();
+  absl::StatusOr<UploadState> st = store.BeginTrace(f->head);
   ASSERT_TRUE(st.ok()) << st.status();
-  for (uint64_t i = 0; at < bytes.size(); ++i) {
-    ASSERT_TRUE(trace::ParseFrameHeader(bytes.data() + at, &fh));
-    const size_t n = trace::kFrameHeaderSize + fh.payload_size;
-    ASSERT_TRUE(store.AppendChunk(st->trace_id, i, bytes.substr(at, n)).ok());
-    at += n;
+  for (size_t i = 0; i < f->chunks.size(); ++i) {
+    ASSERT_TRUE(store.AppendChunk(st->trace_id, i, f->chunks[i]).ok());
   }
 }
 

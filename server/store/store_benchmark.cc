@@ -11,7 +11,6 @@
 
 #include "engine/replay/recorder.h"
 #include "engine/trace/frame.h"
-#include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
 #include "server/store/sqlite_store.h"
 
@@ -21,33 +20,19 @@ namespace {
 void BM_UploadDurably(benchmark::State& state) {
   dev::DeviceConfig cfg;
   cfg.profile = *dev::LoadProfile("g610");
-  std::string bytes;
-  trace::StringSink sink(&bytes);
   trace::WriterOptions opts;
   opts.max_events_per_chunk = 4096;
   const std::string id(16, 'b');
-  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "compute", "bench", id, 0), opts);
-  replay::Recorder rec(&writer);
-  {
-    dev::Device device(cfg);
-    device.set_observer(&rec);
-    (void)workload::RunWorkload({"compute", 1, 96}, device);
-    device.set_observer(nullptr);
+  absl::StatusOr<replay::Recording> rec =
+      replay::RecordWorkload(cfg, {"compute", 1, 96}, "bench", id, opts);
+  absl::StatusOr<trace::TraceFrames> frames =
+      rec.ok() ? trace::SplitFrames(rec->bytes) : absl::StatusOr<trace::TraceFrames>(rec.status());
+  if (!frames.ok()) {
+    state.SkipWithError("recording failed");
+    return;
   }
-  (void)rec.Finish();
-  std::string head;
-  std::vector<std::string> chunks;
-  for (size_t at = trace::kPreambleSize; at < bytes.size();) {
-    trace::FrameHeader fh;
-    trace::ParseFrameHeader(bytes.data() + at, &fh);
-    const size_t end = at + trace::kFrameHeaderSize + fh.payload_size;
-    if (head.empty()) {
-      head = bytes.substr(0, end);
-    } else {
-      chunks.push_back(bytes.substr(at, end - at));
-    }
-    at = end;
-  }
+  const std::string& head = frames->head;
+  const std::vector<std::string>& chunks = frames->chunks;
   const char* base = std::getenv("TMPDIR");
   int round = 0;
   std::vector<std::string> dirs;
@@ -67,8 +52,8 @@ void BM_UploadDurably(benchmark::State& state) {
     }
   }
   for (const std::string& d : dirs) std::filesystem::remove_all(d);
-  state.SetItemsProcessed(state.iterations() * writer.events_written());
-  state.SetBytesProcessed(state.iterations() * bytes.size());
+  state.SetItemsProcessed(state.iterations() * rec->events);
+  state.SetBytesProcessed(state.iterations() * rec->bytes.size());
   state.counters["chunks"] = static_cast<double>(chunks.size());
   state.counters["fsyncs_per_s"] = benchmark::Counter(
       static_cast<double>(chunks.size() + 2) * state.iterations(), benchmark::Counter::kIsRate);

@@ -35,29 +35,17 @@ Split RecordTrace(uint64_t seed) {
   cfg.seed = seed;
   Split s;
   s.id = std::string(16, static_cast<char>('a' + seed));
-  trace::StringSink sink(&s.bytes);
   trace::WriterOptions opts;
   opts.max_events_per_chunk = 64;  // many chunks
-  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "game", "test", s.id, 0, 4), opts);
-  replay::Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  EXPECT_TRUE(workload::RunWorkload({"game", seed, 4}, device).ok());
-  device.set_observer(nullptr);
-  EXPECT_TRUE(rec.Finish().ok());
-  size_t at = trace::kPreambleSize;
-  bool first = true;
-  while (at < s.bytes.size()) {
-    trace::FrameHeader fh;
-    EXPECT_TRUE(trace::ParseFrameHeader(s.bytes.data() + at, &fh));
-    const size_t end = at + trace::kFrameHeaderSize + fh.payload_size;
-    if (first) {
-      s.head = s.bytes.substr(0, end);
-      first = false;
-    } else {
-      s.chunks.push_back(s.bytes.substr(at, end - at));
-    }
-    at = end;
+  absl::StatusOr<replay::Recording> r = replay::RecordWorkload(cfg, {"game", seed, 4}, "test", s.id, opts);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return s;
+  s.bytes = r->bytes;
+  absl::StatusOr<trace::TraceFrames> f = trace::SplitFrames(s.bytes);
+  EXPECT_TRUE(f.ok()) << f.status();
+  if (f.ok()) {
+    s.head = f->head;
+    s.chunks = f->chunks;
   }
   return s;
 }

@@ -37,15 +37,10 @@ std::string RecordGolden(const workload::WorkloadInfo& w) {
   cfg.seed = 1;
   cfg.pressure.enabled = w.wants_pressure;
   if (w.wants_pressure) cfg.budget_bytes = 512ULL << 20;
-  std::string bytes;
-  trace::StringSink sink(&bytes);
-  trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, w.name, "golden",
-                                                      std::string(16, 'g'), 0));
-  replay::Recorder rec(&writer);
-  dev::Device device(cfg);
-  device.set_observer(&rec);
-  if (!workload::RunWorkload({w.name, 1, 0}, device).ok() || !rec.Finish().ok()) std::abort();
-  return bytes;
+  absl::StatusOr<replay::Recording> r =
+      replay::RecordWorkload(cfg, {w.name, 1, 0}, "golden", std::string(16, 'g'));
+  if (!r.ok()) std::abort();
+  return r->bytes;
 }
 
 replay::ReplayResult ReplayFile(const std::string& path) {
