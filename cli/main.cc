@@ -237,6 +237,12 @@ int RunRecord(const Args& args) {
   if (absl::Status s = args.GetUint("seed", &seed); !s.ok()) return Fail(s);
   if (absl::Status s = args.GetUint("frames", &frames); !s.ok()) return Fail(s);
   cfg->seed = seed;
+  uint64_t fault_cost = 1000;
+  if (absl::Status s = args.GetUint("fault-cost-permille", &fault_cost); !s.ok()) return Fail(s);
+  if (fault_cost == 0 || fault_cost > 100000) {
+    return Fail(absl::InvalidArgumentError("--fault-cost-permille: want 1..100000 (1000: the profile's costs)"));
+  }
+  cfg->fault_cost_permille = static_cast<uint32_t>(fault_cost);
   cfg->pressure.enabled = args.Has("pressure") || info->wants_pressure;
   if (cfg->pressure.enabled && !args.Has("budget")) cfg->budget_bytes = 512ULL << 20;
   const std::string path = args.Get("output");
@@ -509,10 +515,13 @@ const std::map<std::string, Verb>& Verbs() {
        {"run a workload on the twin and record its trace",
         "faultlab record --workload W -o FILE [--frames N] [--seed S] [--profile P] "
         "[--variant series-fixed|series-v3] [--policy noretry|nowait|pool:N|dummy-page] "
-        "[--budget SIZE] [--thp never|within_size] [--pressure] [--board NAME]",
+        "[--budget SIZE] [--thp never|within_size] [--pressure] [--board NAME] "
+        "[--fault-cost-permille N]\n"
+        "  --fault-cost-permille N  scale the fault path's modelled costs (1000 = the profile's;\n"
+        "                           1300 = a kernel whose fault handling is 30% slower)",
         [](Args& a) {
           for (const char* f : {"workload", "frames", "seed", "profile", "variant", "policy",
-                                "budget", "thp", "board"}) {
+                                "budget", "thp", "board", "fault-cost-permille"}) {
             a.Declare(f, true);
           }
           a.Declare("output", true, 'o');

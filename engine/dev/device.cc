@@ -107,6 +107,14 @@ Device::Device(DeviceConfig config)
           config_.budget_bytes ? config_.budget_bytes : config_.profile.ram_bytes, config_.thp}),
       sched_(config_.seed),
       mmu_(config_.profile.gpu_info.as_present) {
+  if (config_.fault_cost_permille != 1000) {
+    CostModel& c = config_.profile.cost;
+    for (CostRange* r : {&c.irq_entry, &c.workqueue_delay, &c.page_alloc, &c.huge_alloc,
+                         &c.metadata_alloc, &c.pte_update, &c.flush}) {
+      r->min_ns = r->min_ns * config_.fault_cost_permille / 1000;
+      r->max_ns = r->max_ns * config_.fault_cost_permille / 1000;
+    }
+  }
   const CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(
       &memory_, &sched_, config_.pressure,

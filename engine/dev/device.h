@@ -66,6 +66,12 @@ struct DeviceConfig {
   // miss the fault (spec 7.1): the chance, per mille, that a seed picks that
   // order. Only the interleaving is chosen; both orders are legal.
   uint32_t v3_tick_race_permille = 500;
+  // Scales the fault path's costs (IRQ entry, work-queue delay, every
+  // allocation, PTE writes, the flush), per mille of the profile's: a kernel
+  // build or a CPU whose fault handling is slower (or faster) than the
+  // profile's. 1000 = the profile as is. The backfill injects latency
+  // regressions with it (docs/cost-model.md); it is recorded in the header.
+  uint32_t fault_cost_permille = 1000;
 };
 
 // Virtual-time costs of the bind path, in ns (docs/cost-model.md; Engine C

@@ -65,6 +65,10 @@ trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& wor
   Put(&h, "pressure.fail_permille", std::to_string(c.pressure.fail_permille));
   Put(&h, "v3_tick_race_permille", std::to_string(c.v3_tick_race_permille));
   if (frames) Put(&h, "frames", std::to_string(frames));
+  // Written only when set, so that traces recorded without it stay as they were.
+  if (c.fault_cost_permille != 1000) {
+    Put(&h, "fault_cost_permille", std::to_string(c.fault_cost_permille));
+  }
   return h;
 }
 
@@ -108,6 +112,7 @@ absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& h,
   if (absl::SimpleAtoi(Get(h, "pressure.tenant_max_permille", ""), &n)) c.pressure.tenant_max_permille = n;
   if (absl::SimpleAtoi(Get(h, "pressure.fail_permille", ""), &n)) c.pressure.fail_permille = n;
   if (absl::SimpleAtoi(Get(h, "v3_tick_race_permille", ""), &n)) c.v3_tick_race_permille = n;
+  if (absl::SimpleAtoi(Get(h, "fault_cost_permille", ""), &n)) c.fault_cost_permille = n;
   return c;
 }
 

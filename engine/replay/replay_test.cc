@@ -50,6 +50,26 @@ TEST(ReplayTest, EveryWorkloadReplaysIdentically) {
   }
 }
 
+TEST(ReplayTest, ASlowerFaultPathIsRecordedAndReplaysIdentically) {
+  // fault_cost_permille scales the fault path's costs (the backfill's
+  // injected regression): the header carries it, so the replay agrees.
+  absl::StatusOr<dev::Profile> p = dev::LoadProfile("g610");
+  uint64_t p50[2];
+  for (int i = 0; i < 2; ++i) {
+    dev::DeviceConfig cfg;
+    cfg.profile = *p;
+    cfg.fault_cost_permille = i ? 1300 : 1000;
+    absl::StatusOr<Recording> rec = RecordWorkload(cfg, {"compute", 5, 2}, "test", std::string(16, 'c'));
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    ReplayResult r = ReplayBytes(rec->bytes);
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    EXPECT_EQ(r.outcome, ReplayOutcome::kIdentical);
+    p50[i] = r.summary.LatencyQuantileNs(500);
+  }
+  EXPECT_GT(p50[1], p50[0] * 12 / 10);
+  EXPECT_LT(p50[1], p50[0] * 14 / 10);
+}
+
 TEST(ReplayTest, ComputeAndGameFaultFromTheFirstFrame) {
   for (const char* w : {"compute", "game"}) {
     ReplayResult r = ReplayBytes(Record(w, 1, Variant::kSeriesFixed));
