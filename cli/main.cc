@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/args.h"
 #include "cli/progress.h"
+#include "cli/remote.h"
 #include "engine/dev/profile.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
@@ -323,6 +324,7 @@ replay::ReplayResult DoRerun(const Args& args, const std::string& path) {
 }
 
 int RunReplay(const Args& args) {
+  if (args.Has("server")) return RunRemoteReplay(args);
   const std::string path = args.positional()[0];
   const std::string mode = args.Get("what-if-mode", "open");
   if (mode != "open" && mode != "rerun") {
@@ -350,8 +352,9 @@ int RunReplay(const Args& args) {
 
 int RunUpload(const Args& args) {
   const std::string path = args.positional()[0];
-  const std::string server = args.Get("server", "127.0.0.1:7400");
-  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  const std::string server = args.Get("server", kDefaultServer);
+  auto channel = ServerChannel(args, "upload");
+  if (!channel) return kExitUsage;
   Progress progress("uploading " + path.substr(path.rfind('/') + 1) + ", chunks acknowledged", 0);
   server::UploadOptions opts;
   opts.token = args.Get("token");
@@ -383,28 +386,10 @@ int RunUpload(const Args& args) {
   return kExitOk;
 }
 
-// Remote verbs: a channel to --server, the token as call metadata.
-std::shared_ptr<grpc::Channel> ServerChannel(const Args& args) {
-  return grpc::CreateChannel(args.Get("server", "127.0.0.1:7400"),
-                             grpc::InsecureChannelCredentials());
-}
-
-void Authorize(const Args& args, grpc::ClientContext* ctx) {
-  if (args.Has("token")) ctx->AddMetadata("authorization", "Bearer " + args.Get("token"));
-}
-
-int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s) {
-  std::cerr << "faultlab " << verb << ": " << args.Get("server", "127.0.0.1:7400") << ": "
-            << s.error_message() << "\n";
-  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
-      s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
-    return kExitUsage;  // a missing or wrong --token
-  }
-  return s.error_code() == grpc::StatusCode::NOT_FOUND ? 1 : kExitIo;
-}
-
 int RunTraces(const Args& args) {
-  auto stub = api::Query::NewStub(ServerChannel(args));
+  auto channel = ServerChannel(args, "traces");
+  if (!channel) return kExitUsage;
+  auto stub = api::Query::NewStub(channel);
   grpc::ClientContext ctx;
   Authorize(args, &ctx);
   api::TraceFilter f;
@@ -430,7 +415,9 @@ int RunTraces(const Args& args) {
 
 int RunReport(const Args& args) {
   const std::string prefix = absl::AsciiStrToLower(args.positional()[0]);
-  auto stub = api::Query::NewStub(ServerChannel(args));
+  auto channel = ServerChannel(args, "report");
+  if (!channel) return kExitUsage;
+  auto stub = api::Query::NewStub(channel);
   api::ListTracesResponse all;
   {
     grpc::ClientContext ctx;
@@ -532,10 +519,14 @@ const std::map<std::string, Verb>& Verbs() {
        {"replay a trace on a fresh twin and check every output (or what-if)",
         "faultlab replay FILE [--what-if KEY=VALUE ...] [--what-if-mode open|rerun] [--json] "
         "[--keep-going] [--timing] [--skip-damaged]\n"
+        "       faultlab replay ID --server HOST:PORT [--token T] [--what-if KEY=V1[,V2...] ...]\n"
         "  what-if keys: profile, variant, policy, budget, granularity, thp; 'open' replays the\n"
         "  recorded inputs (ids remapped, dependents of failed creations skipped), 'rerun'\n"
-        "  re-runs the recorded workload (docs/record-replay.md)",
+        "  re-runs the recorded workload (docs/record-replay.md). With --server, ID is a prefix\n"
+        "  of a stored trace's id and the server replays it: several values per key make a\n"
+        "  matrix (every combination, at most 64 cells), with progress; results are stored",
         [](Args& a) {
+          DeclareRemote(a);
           a.Declare("what-if", true);
           a.Declare("what-if-mode", true);
           a.Declare("json", false);
@@ -546,31 +537,64 @@ const std::map<std::string, Verb>& Verbs() {
         RunReplay}},
       {"upload",
        {"send a trace to a faultlab-server; resumes where an earlier upload stopped",
-        "faultlab upload FILE [--server HOST:PORT] [--token T]\n"
+        "faultlab upload FILE [--server HOST:PORT] [--token T] [--tls-ca FILE]\n"
         "  --server defaults to 127.0.0.1:7400; the trace is stored once every chunk is\n"
-        "  acknowledged (durable on the server); run it again to resume after a failure",
-        [](Args& a) {
-          a.Declare("server", true);
-          a.Declare("token", true);
-        },
+        "  acknowledged (durable on the server); run it again to resume after a failure.\n"
+        "  --tls-ca FILE: the server uses TLS signed by this CA (--tls: the system's CAs)",
+        [](Args& a) { DeclareRemote(a); },
         RunUpload}},
       {"traces",
        {"list the traces a faultlab-server holds, with their replay outcomes",
         "faultlab traces [--server HOST:PORT] [--token T] [--board B] [--workload W] "
         "[--variant V] [--policy P]",
         [](Args& a) {
-          for (const char* f : {"server", "token", "board", "workload", "variant", "policy"}) {
+          DeclareRemote(a);
+          for (const char* f : {"board", "workload", "variant", "policy"}) a.Declare(f, true);
+        },
+        RunTraces}},
+      {"runs",
+       {"list a faultlab-server's runs with their measured latencies and regression verdicts",
+        "faultlab runs [--server HOST:PORT] [--token T] [--board B] [--gpu G] [--workload W] "
+        "[--variant V] [--policy P] [--limit N]\n"
+        "  a run is one complete trace; its verdict compares its recorded fault latencies with\n"
+        "  the previous runs of its series (docs/regressions.md); '*' marks the run where the\n"
+        "  series' level shifted; --limit N shows the newest N",
+        [](Args& a) {
+          DeclareRemote(a);
+          for (const char* f : {"board", "gpu", "workload", "variant", "policy", "limit"}) {
             a.Declare(f, true);
           }
         },
-        RunTraces}},
+        RunRuns}},
+      {"compare",
+       {"compare two runs, or two groups of runs, on a faultlab-server (B against baseline A)",
+        "faultlab compare A B [--server HOST:PORT] [--token T]\n"
+        "  A and B: a trace id prefix, or a group 'board=X,workload=Y,variant=V,policy=P,last=N'\n"
+        "  (any subset; last=N: the newest N runs). Exit 1 when B regressed against A",
+        [](Args& a) { DeclareRemote(a); }, RunCompare}},
+      {"backfill",
+       {"record seeded runs on the twin and upload them, optionally with a regression injected",
+        "faultlab backfill [--server HOST:PORT] [--token T] [--runs N] [--boards A,B] "
+        "[--workloads W,...] [--variants V,...] [--policies P,...] [--profile P] [--frames F] "
+        "[--seed S] [--regress-from K [--regress-permille P] [--regress-board B]]\n"
+        "  N runs (default 8) for every series board x workload x variant x policy (defaults\n"
+        "  lab-01,lab-02 x compute,game x series-fixed,series-v3 x noretry), F frames each\n"
+        "  (default 2). --regress-from K makes runs K.. of one board (default the first) record\n"
+        "  a fault path P per mille as costly (default 1300). Trace ids follow from the\n"
+        "  arguments, so a repeated backfill stores nothing twice",
+        [](Args& a) {
+          DeclareRemote(a);
+          for (const char* f : {"runs", "boards", "workloads", "variants", "policies", "profile",
+                                "frames", "seed", "regress-from", "regress-permille",
+                                "regress-board"}) {
+            a.Declare(f, true);
+          }
+        },
+        RunBackfill}},
       {"report",
        {"print the server's replay report of a trace (ID: a unique prefix of its hex id)",
         "faultlab report ID [--server HOST:PORT] [--token T]",
-        [](Args& a) {
-          a.Declare("server", true);
-          a.Declare("token", true);
-        },
+        [](Args& a) { DeclareRemote(a); },
         RunReport}},
       {"workloads",
        {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
@@ -611,9 +635,12 @@ const std::map<std::string, Verb>& Verbs() {
 // Positional arguments each verb needs.
 // Positional arguments each verb needs (-1: any number).
 int NeededPositionals(const std::string& verb) {
-  if (verb == "synth" || verb == "record" || verb == "workloads" || verb == "traces") return 0;
+  if (verb == "synth" || verb == "record" || verb == "workloads" || verb == "traces" ||
+      verb == "runs" || verb == "backfill") {
+    return 0;
+  }
   if (verb == "profiles") return -1;
-  if (verb == "diff") return 2;
+  if (verb == "diff" || verb == "compare") return 2;
   return 1;
 }
 
@@ -670,7 +697,8 @@ int Main(int argc, char** argv) {
   const int needed = NeededPositionals(verb);
   if (needed >= 0 && args.positional().size() != static_cast<size_t>(needed)) {
     return Usage(verb, v, args.positional().size() < static_cast<size_t>(needed)
-                              ? (needed == 2 ? "needs two trace files" : "missing FILE argument")
+                              ? (needed == 2 ? (verb == "compare" ? "needs A and B" : "needs two trace files")
+                                           : "missing FILE argument")
                               : "too many arguments");
   }
   if ((verb == "synth" || verb == "record") && !args.Has("output")) {

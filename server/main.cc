@@ -1,13 +1,16 @@
-// faultlab-server: ingest of traces over gRPC into the durable store.
-// (Replay workers, Query/Replay/Compare, regressions, /metrics and tokens
-// follow: issue 7.)
+// faultlab-server: gRPC ingest into the durable store, replay workers, runs
+// and regression verdicts, Query/Replay/Compare, /metrics and /healthz
+// (DESIGN "Services"; docs/store.md, docs/metrics.md, docs/regressions.md,
+// docs/security.md).
 //
-//   faultlab-server --data-dir DIR [--grpc-addr HOST:PORT]
+//   faultlab-server --data-dir DIR [--grpc-addr HOST:PORT] [--http-addr HOST:PORT] ...
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <optional>
 
 #include "absl/strings/match.h"
@@ -18,6 +21,9 @@
 #include "server/metrics/http.h"
 #include "server/query/query_service.h"
 #include "server/metrics/metrics.h"
+#include "server/regress/analyzer.h"
+#include "server/regress/compare_service.h"
+#include "server/replay/replay_service.h"
 #include "server/replay/worker.h"
 #include "server/store/sqlite_store.h"
 
@@ -33,7 +39,24 @@ constexpr char kUsage[] =
     "  --verify-every N      replay every Nth trace twice and compare (default 10; 0: never)\n"
     "  --tokens FILE         'agent TOKEN' (may upload) / 'operator TOKEN' (everything) lines;\n"
     "                        clients send --token. Without it the server runs open, on\n"
-    "                        loopback addresses only (docs/security.md)\n";
+    "                        loopback addresses only (docs/security.md)\n"
+    "  --tls-cert FILE --tls-key FILE\n"
+    "                        serve gRPC over TLS with this certificate chain and key (PEM)\n"
+    "  --baseline-runs N     a run is judged against the previous N runs of its series\n"
+    "                        (default 5, at least 5; docs/regressions.md)\n"
+    "  --max-streams-per-agent N  upload streams one agent (token, or address) may hold open\n"
+    "                        (default 32; 0: no limit)\n"
+    "  --max-message-bytes N largest gRPC message taken (default 72 MiB)\n"
+    "  --max-chunk-bytes N   largest trace chunk frame taken (default 64 MiB)\n";
+
+// A whole file, or nullopt.
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  if (!in || s.str().empty()) return std::nullopt;
+  return s.str();
+}
 
 bool IsLoopback(const std::string& addr) {
   return absl::StartsWith(addr, "127.") || absl::StartsWith(addr, "localhost:") ||
@@ -57,6 +80,10 @@ int main(int argc, char** argv) {
   args.Declare("tokens", true);
   args.Declare("replay-workers", true);
   args.Declare("verify-every", true);
+  for (const char* f : {"tls-cert", "tls-key", "baseline-runs", "max-streams-per-agent",
+                        "max-message-bytes", "max-chunk-bytes"}) {
+    args.Declare(f, true);
+  }
   args.Declare("help", false, 'h');
   if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok()) {
     std::cerr << "faultlab-server: " << s.message() << "\n" << kUsage;
@@ -106,7 +133,50 @@ int main(int argc, char** argv) {
               << " without --tokens: open mode is for loopback addresses only\n";
     return 2;
   }
+  faultlab::server::AnalyzerOptions analysis;
+  faultlab::server::IngestLimits limits;
+  limits.streams_per_agent = 32;
+  uint64_t max_message = 72ULL << 20;
+  if (absl::Status s = args.GetUint("baseline-runs", &analysis.baseline_runs);
+      !s.ok() || analysis.baseline_runs < 5 || analysis.baseline_runs > 1000) {
+    std::cerr << "faultlab-server: --baseline-runs: want 5..1000\n" << kUsage;
+    return 2;
+  }
+  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"max-streams-per-agent",
+                                                             &limits.streams_per_agent},
+                           {"max-message-bytes", &max_message},
+                           {"max-chunk-bytes", &limits.chunk_bytes}}) {
+    if (absl::Status s = args.GetUint(flag, out); !s.ok()) {
+      std::cerr << "faultlab-server: " << s.message() << "\n" << kUsage;
+      return 2;
+    }
+  }
+  if (max_message < 4096 || max_message > (1ULL << 30) || limits.chunk_bytes == 0) {
+    std::cerr << "faultlab-server: --max-message-bytes: want 4096..1 GiB; --max-chunk-bytes: > 0\n";
+    return 2;
+  }
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (args.Has("tls-cert") != args.Has("tls-key")) {
+    std::cerr << "faultlab-server: --tls-cert and --tls-key go together\n" << kUsage;
+    return 2;
+  }
+  if (args.Has("tls-cert")) {
+    std::optional<std::string> cert = ReadFile(args.Get("tls-cert"));
+    std::optional<std::string> key = ReadFile(args.Get("tls-key"));
+    if (!cert || !key) {
+      std::cerr << "faultlab-server: cannot read " << (cert ? "--tls-key " + args.Get("tls-key")
+                                                            : "--tls-cert " + args.Get("tls-cert"))
+                << "\n";
+      return 2;
+    }
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    creds = grpc::SslServerCredentials(ssl);
+  }
   faultlab::server::ServerMetrics metrics;
+  metrics.set_refresh([&metrics, st = store->get()] {
+    metrics.store_bytes().Set(static_cast<double>(st->SizeBytes()));
+  });
   faultlab::server::ReplayPool pool(store->get(), &metrics, static_cast<int>(workers), verify_every);
   if (absl::Status s = pool.EnqueuePending(); !s.ok()) {
     std::cerr << "faultlab-server: " << s.message() << "\n";
@@ -117,16 +187,30 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-server: " << http.status().message() << "\n";
     return 4;
   }
-  faultlab::server::IngestService ingest(store->get(), &metrics,
-                                         [&pool](const std::string& id) { pool.Enqueue(id); },
-                                         tokens ? &*tokens : nullptr);
+  faultlab::server::RunAnalyzer analyzer(store->get(), &metrics, analysis);
+  if (absl::Status s = analyzer.EnqueuePending(); !s.ok()) {
+    std::cerr << "faultlab-server: " << s.message() << "\n";
+    return 4;
+  }
+  const faultlab::server::Tokens* auth = tokens ? &*tokens : nullptr;
+  faultlab::server::IngestService ingest(
+      store->get(), &metrics,
+      [&pool, &analyzer](const std::string& id) {
+        analyzer.Enqueue(id);
+        pool.Enqueue(id);
+      },
+      auth, limits);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(80 << 20);  // a 64 MiB frame and its envelope
-  faultlab::server::QueryService query(store->get(), tokens ? &*tokens : nullptr);
+  builder.AddListeningPort(addr, creds, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+  faultlab::server::QueryService query(store->get(), auth);
+  faultlab::server::ReplayService replay(store->get(), &metrics, auth, static_cast<int>(workers));
+  faultlab::server::CompareService compare(store->get(), auth, analysis);
   builder.RegisterService(&ingest);
   builder.RegisterService(&query);
+  builder.RegisterService(&replay);
+  builder.RegisterService(&compare);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "faultlab-server: cannot listen on " << addr << "\n";
@@ -134,7 +218,7 @@ int main(int argc, char** argv) {
   }
   std::cerr << "faultlab-server: "
             << (tokens ? absl::StrCat(tokens->size(), " token(s)") : "open mode (no --tokens), loopback only")
-            << "; gRPC on "
+            << "; gRPC" << (args.Has("tls-cert") ? " (TLS)" : "") << " on "
             << addr.substr(0, addr.rfind(':') + 1) << port << "; HTTP on "
             << http_addr.substr(0, http_addr.rfind(':') + 1) << (*http)->port() << "; "
             << workers << " replay worker(s); data in " << args.Get("data-dir") << "\n";

@@ -10,67 +10,121 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-grpc::Status IngestService::End(const grpc::Status& s) {
-  if (!s.ok() && metrics_) {
-    static const char* const kNames[] = {
-        "ok", "cancelled", "unknown", "invalid_argument", "deadline_exceeded", "not_found",
-        "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
-        "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss",
-        "unauthenticated"};
-    const int code = static_cast<int>(s.error_code());
-    metrics_->Rejected(code >= 0 && code <= 16 ? kNames[code] : "unknown");
-  }
+grpc::Status IngestService::End(const grpc::Status& s, const char* reason) {
+  if (!s.ok() && metrics_) metrics_->Rejected(reason);
   return s;
+}
+
+// A store error's reason, from its code.
+const char* StoreReason(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: return "damaged";
+    case absl::StatusCode::kAlreadyExists: return "conflict";
+    case absl::StatusCode::kFailedPrecondition: return "out_of_order";
+    case absl::StatusCode::kResourceExhausted: return "disk_full";
+    default: return "store_error";
+  }
+}
+
+std::string IngestService::AgentOf(const grpc::ServerContext& ctx) const {
+  if (tokens_ != nullptr) {
+    auto it = ctx.client_metadata().find("authorization");
+    if (it != ctx.client_metadata().end()) return std::string(it->second.data(), it->second.size());
+  }
+  // "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1"
+  const std::string peer = ctx.peer();
+  return peer.substr(0, peer.rfind(':'));
 }
 
 grpc::Status IngestService::Upload(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<api::UploadResponse, api::UploadRequest>* stream) {
-  if (grpc::Status a = Authorize(tokens_, *context, Role::kAgent); !a.ok()) return End(a);
+  if (grpc::Status a = Authorize(tokens_, *context, Role::kAgent); !a.ok()) {
+    return End(a, a.error_code() == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
+                                                                       : "permission_denied");
+  }
+  const std::string agent = limits_.streams_per_agent ? AgentOf(*context) : "";
+  if (limits_.streams_per_agent) {
+    std::lock_guard<std::mutex> lock(agents_mu_);
+    uint64_t& n = agent_streams_[agent];
+    if (n >= limits_.streams_per_agent) {
+      if (n == 0) agent_streams_.erase(agent);
+      return End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat("too many upload streams from this agent (limit ",
+                                           limits_.streams_per_agent, "); retry later")),
+                 "too_many_streams");
+    }
+    ++n;
+  }
   active_.fetch_add(1, std::memory_order_relaxed);
   if (metrics_) metrics_->active_streams().Increment();
   struct Leave {
     IngestService* s;
+    const std::string& agent;
     ~Leave() {
       s->active_.fetch_sub(1, std::memory_order_relaxed);
       if (s->metrics_) s->metrics_->active_streams().Decrement();
+      if (s->limits_.streams_per_agent) {
+        std::lock_guard<std::mutex> lock(s->agents_mu_);
+        if (--s->agent_streams_[agent] == 0) s->agent_streams_.erase(agent);
+      }
     }
-  } leave{this};
+  } leave{this, agent};
 
   api::UploadRequest req;
-  if (!stream->Read(&req)) return End(grpc::Status(grpc::StatusCode::CANCELLED, "no head"));
+  if (!stream->Read(&req)) {
+    return End(grpc::Status(grpc::StatusCode::CANCELLED, "no head"), "cancelled");
+  }
   if (req.what_case() != api::UploadRequest::kHead) {
     return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "an upload starts with the trace's head"));
+                            "an upload starts with the trace's head"),
+               "protocol");
   }
   absl::StatusOr<UploadState> st = store_->BeginTrace(req.head());
-  if (!st.ok()) return End(ToGrpc(st.status()));
+  if (!st.ok()) return End(ToGrpc(st.status()), StoreReason(st.status()));
   api::UploadResponse resp;
   resp.mutable_resume()->set_trace_id(st->trace_id);
   resp.mutable_resume()->set_next_chunk(st->next_chunk);
   resp.mutable_resume()->set_complete(st->complete);
-  if (!stream->Write(resp)) return End(grpc::Status(grpc::StatusCode::CANCELLED, "client gone"));
+  if (!stream->Write(resp)) {
+    return End(grpc::Status(grpc::StatusCode::CANCELLED, "client gone"), "cancelled");
+  }
   bool stored_new = false;
   while (stream->Read(&req)) {
     if (req.what_case() != api::UploadRequest::kChunk) {
-      return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one head per upload"));
+      return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one head per upload"), "protocol");
     }
     const api::Chunk& c = req.chunk();
+    if (c.frame().size() > limits_.chunk_bytes) {
+      return End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat("chunk ", c.index(), " is ", c.frame().size(),
+                                           " bytes; this server takes at most ",
+                                           limits_.chunk_bytes)),
+                 "chunk_too_large");
+    }
     if (absl::Status s = store_->AppendChunk(st->trace_id, c.index(), c.frame()); !s.ok()) {
       if (metrics_) metrics_->store_write_failures().Set(static_cast<double>(store_->write_failures()));
-      return End(ToGrpc(s));
+      return End(ToGrpc(s), StoreReason(s));
     }
     chunks_acked_.fetch_add(1, std::memory_order_relaxed);
     if (metrics_) metrics_->ChunkAcked(c.frame().size());
     stored_new = stored_new || c.index() >= st->next_chunk;
     resp.Clear();
     resp.set_acked(c.index());
-    if (!stream->Write(resp)) return End(grpc::Status(grpc::StatusCode::CANCELLED, "client gone"));
+    if (!stream->Write(resp)) {
+      return End(grpc::Status(grpc::StatusCode::CANCELLED, "client gone"), "cancelled");
+    }
   }
-  // A trace this upload finished goes to the replay workers.
+  // A trace this upload finished goes to the replay workers (even if the
+  // client vanished right after its last ack).
   if (stored_new && on_complete_) {
     absl::StatusOr<TraceRecord> t = store_->GetTrace(st->trace_id);
     if (t.ok() && t->complete) on_complete_(st->trace_id);
+  }
+  // Read() ends on the client's half-close, or when gRPC itself ends the
+  // call (the client vanished, or sent a message over --max-message-bytes).
+  if (context->IsCancelled()) {
+    return End(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended abnormally"), "cancelled");
   }
   return grpc::Status::OK;
 }

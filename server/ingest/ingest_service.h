@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "proto/ingest.grpc.pb.h"
@@ -23,14 +25,26 @@ namespace faultlab::server {
 // absl::Status -> grpc::Status, keeping the code and message.
 grpc::Status ToGrpc(const absl::Status& s);
 
+struct IngestLimits {
+  // Upload streams open at once per agent (its token; in open mode its
+  // address); 0: no limit. More are refused with RESOURCE_EXHAUSTED.
+  uint64_t streams_per_agent = 0;
+  // The largest chunk frame taken (a trace's own limit is 64 MiB).
+  uint64_t chunk_bytes = 64ULL << 20;
+};
+
 class IngestService final : public api::Ingest::Service {
  public:
   // `metrics` may be null; `on_complete` (may be empty) hears of each trace an
   // upload completed.
   explicit IngestService(Store* store, ServerMetrics* metrics = nullptr,
                          std::function<void(const std::string&)> on_complete = {},
-                         const Tokens* tokens = nullptr)
-      : store_(store), metrics_(metrics), on_complete_(std::move(on_complete)), tokens_(tokens) {}
+                         const Tokens* tokens = nullptr, IngestLimits limits = {})
+      : store_(store),
+        metrics_(metrics),
+        on_complete_(std::move(on_complete)),
+        tokens_(tokens),
+        limits_(limits) {}
 
   grpc::Status Upload(
       grpc::ServerContext* context,
@@ -40,12 +54,18 @@ class IngestService final : public api::Ingest::Service {
   uint64_t active_streams() const { return active_.load(std::memory_order_relaxed); }
 
  private:
-  grpc::Status End(const grpc::Status& s);
+  // Ends a stream; a refusal counts under `reason` (docs/metrics.md).
+  grpc::Status End(const grpc::Status& s, const char* reason);
+  // Who an agent is, for its stream limit: its token, or its address.
+  std::string AgentOf(const grpc::ServerContext& ctx) const;
 
   Store* store_;
   ServerMetrics* metrics_;
   std::function<void(const std::string&)> on_complete_;
   const Tokens* tokens_;  // null: open mode
+  IngestLimits limits_;
+  std::mutex agents_mu_;
+  std::map<std::string, uint64_t> agent_streams_;
   std::atomic<uint64_t> chunks_acked_{0};
   std::atomic<uint64_t> active_{0};
 };

@@ -228,5 +228,84 @@ TEST_F(IngestTest, FileProblemsNameTheFile) {
   EXPECT_NE(r.status().message().find("junk.fltrace: offset 0"), std::string::npos);
 }
 
+// A server with limits and metrics: a third stream from one agent is
+// refused while two are open (and taken once one ends), an oversized chunk
+// and an oversized message are refused, a client that stalls holds nobody
+// else up; every refusal counts under its reason.
+TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
+  const std::string dir = TmpDir();
+  auto store = std::move(*SqliteStore::Open(dir + "/data"));
+  ServerMetrics metrics;
+  IngestLimits limits;
+  limits.streams_per_agent = 2;
+  limits.chunk_bytes = 3000;
+  IngestService service(store.get(), &metrics, {}, nullptr, limits);
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.SetMaxReceiveMessageSize(64 << 10);
+  b.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto stub = api::Ingest::NewStub(channel);
+  const std::string bytes = RecordFile(dir + "/a.fltrace", 11);
+  absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
+  ASSERT_TRUE(split.ok());
+
+  // Two stalled streams: each sent its head and then nothing.
+  grpc::ClientContext c1, c2;
+  auto s1 = stub->Upload(&c1);
+  auto s2 = stub->Upload(&c2);
+  api::UploadRequest head;
+  head.set_head(split->head);
+  api::UploadResponse resp;
+  ASSERT_TRUE(s1->Write(head) && s1->Read(&resp));
+  ASSERT_TRUE(s2->Write(head) && s2->Read(&resp));
+  // The third from the same address is refused, naming the limit.
+  absl::StatusOr<UploadResult> r = UploadTrace(channel, dir + "/a.fltrace", {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_NE(r.status().message().find("limit 2"), std::string::npos) << r.status();
+  // One stalled stream ends: the upload goes through while the other stalls.
+  c1.TryCancel();
+  s1->Finish();
+  for (int i = 0; i < 100 && service.active_streams() > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  r = UploadTrace(channel, dir + "/a.fltrace", {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  c2.TryCancel();
+  s2->Finish();
+
+  // A chunk over --max-chunk-bytes, and a message over --max-message-bytes.
+  for (size_t size : {size_t{4000}, size_t{100000}}) {
+    grpc::ClientContext ctx;
+    auto s = stub->Upload(&ctx);
+    absl::StatusOr<trace::TraceFrames> other = trace::SplitFrames(RecordFile(dir + "/b.fltrace", 12 + size));
+    ASSERT_TRUE(other.ok());
+    head.set_head(other->head);
+    ASSERT_TRUE(s->Write(head));
+    ASSERT_TRUE(s->Read(&resp));
+    api::UploadRequest req;
+    req.mutable_chunk()->set_index(0);
+    req.mutable_chunk()->set_frame(std::string(size, 'x'));
+    s->Write(req);
+    s->WritesDone();
+    while (s->Read(&resp)) {
+    }
+    const grpc::Status st = s->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << size << ": " << st.error_message();
+  }
+  for (int i = 0; i < 100 && service.active_streams() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string text = metrics.Scrape();
+  for (const char* reason : {"too_many_streams", "chunk_too_large", "cancelled"}) {
+    EXPECT_NE(text.find(std::string("faultlab_ingest_rejections_total{reason=\"") + reason + "\"}"),
+              std::string::npos)
+        << reason << "\n" << text;
+  }
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace faultlab::server

@@ -18,6 +18,9 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 
 const char* const kAllocKinds[] = {"", "page", "page_table", "metadata"};
 const char* const kOutcomes[] = {"identical", "diverged", "error"};
+const char* const kVerdicts[] = {"regressed", "improved", "unchanged", "insufficient_baseline",
+                                 "too_few_samples"};
+const char* const kSources[] = {"recorded", "replayed"};
 
 prometheus::Labels Base(const SeriesLabels& l) {
   return {{"board", l.board},       {"gpu", l.gpu},       {"workload", l.workload},
@@ -99,9 +102,36 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Register(*registry_)
                          .Add({}, prometheus::Histogram::BucketBoundaries{
                                       0.001, 0.004, 0.016, 0.064, 0.25, 1, 4, 16, 64});
+  store_bytes_ = &prometheus::BuildGauge()
+                      .Name("faultlab_store_bytes")
+                      .Help("Bytes the store holds on disk (trace blobs and database)")
+                      .Register(*registry_)
+                      .Add({});
+  verdicts_ = &prometheus::BuildCounter()
+                   .Name("faultlab_regression_verdicts_total")
+                   .Help("Runs judged against their series' baseline, by verdict")
+                   .Register(*registry_);
+  regressed_ = &prometheus::BuildGauge()
+                    .Name("faultlab_regression_regressed")
+                    .Help("1 when the series' latest run regressed against its baseline, else 0")
+                    .Register(*registry_);
+  cliffs_delta_ = &prometheus::BuildGauge()
+                       .Name("faultlab_regression_effect_size")
+                       .Help("Cliff's delta of the latest run's fault latencies against its baseline "
+                             "(positive: slower)")
+                       .Register(*registry_);
+  run_latency_ = &prometheus::BuildGauge()
+                      .Name("faultlab_run_fault_latency_seconds")
+                      .Help("Recorded fault latency quantiles of the series' latest run")
+                      .Register(*registry_);
+  what_ifs_ = &prometheus::BuildCounter()
+                   .Name("faultlab_whatif_replays_total")
+                   .Help("What-if cells replayed on request (Replay RPC), by outcome")
+                   .Register(*registry_);
 }
 
 std::string ServerMetrics::Scrape() const {
+  if (refresh_) refresh_();
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();
@@ -117,16 +147,39 @@ void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
   const std::string key = absl::StrCat(l.board, "\x1f", l.gpu, "\x1f", l.workload, "\x1f",
                                        l.variant, "\x1f", l.policy);
   if (!seen_.insert(key).second) return;
-  for (int kind = 1; kind < 4; ++kind) {
-    prometheus::Labels lb = Base(l);
-    lb["source"] = "replayed";
-    lb["kind"] = kAllocKinds[kind];
-    alloc_failures_->Add(lb);
+  for (const char* source : kSources) {
+    for (int kind = 1; kind < 4; ++kind) {
+      prometheus::Labels lb = Base(l);
+      lb["source"] = source;
+      lb["kind"] = kAllocKinds[kind];
+      alloc_failures_->Add(lb);
+    }
   }
   for (const char* o : kOutcomes) {
     prometheus::Labels lb = Base(l);
     lb["outcome"] = o;
     replays_->Add(lb);
+  }
+  for (const char* v : kVerdicts) {
+    prometheus::Labels lb = Base(l);
+    lb["verdict"] = v;
+    verdicts_->Add(lb);
+  }
+}
+
+void ServerMetrics::AddRun(const SeriesLabels& l, const ReplayTally& recorded, const RunRecord& run) {
+  EnsureSeries(l);
+  AddLatencies(l, "recorded", recorded);
+  prometheus::Labels lb = Base(l);
+  lb["verdict"] = run.verdict;
+  verdicts_->Add(lb).Increment();
+  regressed_->Add(Base(l)).Set(run.verdict == "regressed" ? 1 : 0);
+  cliffs_delta_->Add(Base(l)).Set(run.cliffs_delta);
+  for (auto [q, v] : {std::pair<const char*, uint64_t>{"0.5", run.p50_ns}, {"0.9", run.p90_ns},
+                      {"0.99", run.p99_ns}, {"1", run.max_ns}}) {
+    prometheus::Labels ql = Base(l);
+    ql["quantile"] = q;
+    run_latency_->Add(ql).Set(static_cast<double>(v) * 1e-9);
   }
 }
 
@@ -141,10 +194,14 @@ void ServerMetrics::AddReplay(const SeriesLabels& l, const std::string& outcome,
     lb["outcome"] = outcome;
     replays_->Add(lb).Increment();
   }
+  AddLatencies(l, "replayed", t);
+}
+
+void ServerMetrics::AddLatencies(const SeriesLabels& l, const char* source, const ReplayTally& t) {
   for (int o = 1; o < ReplayTally::kOutcomes; ++o) {
     if (t.faults[o] == 0) continue;
     prometheus::Labels lb = Base(l);
-    lb["source"] = "replayed";
+    lb["source"] = source;
     lb["outcome"] = std::string(trace::FaultOutcomeName(static_cast<trace::FaultOutcome>(o)));
     std::vector<double> inc(t.buckets[o].begin(), t.buckets[o].end());
     latency_->Add(lb, LatencyBuckets())
@@ -153,7 +210,7 @@ void ServerMetrics::AddReplay(const SeriesLabels& l, const std::string& outcome,
   for (int kind = 1; kind < 4; ++kind) {
     if (t.alloc_failures[kind] == 0) continue;
     prometheus::Labels lb = Base(l);
-    lb["source"] = "replayed";
+    lb["source"] = source;
     lb["kind"] = kAllocKinds[kind];
     alloc_failures_->Add(lb).Increment(static_cast<double>(t.alloc_failures[kind]));
   }

@@ -12,12 +12,14 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 
 #include "engine/trace/event.h"
+#include "server/store/store.h"
 
 namespace faultlab::server {
 
@@ -41,14 +43,22 @@ class ServerMetrics {
  public:
   ServerMetrics();
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
-  // The text exposition of everything.
+  // The text exposition of everything (after running the refresh hook).
   std::string Scrape() const;
+  // Runs before every scrape, e.g. to set gauges read from elsewhere (the
+  // store's size). Set once, before serving.
+  void set_refresh(std::function<void()> refresh) { refresh_ = std::move(refresh); }
 
   // A finished replay: `outcome` is identical, diverged or error (DESIGN);
   // model_changed counts in faultlab_replays_model_changed_total instead.
   void AddReplay(const SeriesLabels& labels, const std::string& outcome, const ReplayTally& tally,
                  double seconds);
   void AddNondeterminism() { nondeterminism_->Increment(); }
+  // A run analysed (server/regress): the recorded side of the headline
+  // families (source="recorded") and the run's regression verdict.
+  void AddRun(const SeriesLabels& labels, const ReplayTally& recorded, const RunRecord& run);
+  // Replays of what-if cells asked for through the Replay RPC.
+  void AddWhatIf(const std::string& outcome) { what_ifs_->Add({{"outcome", outcome}}).Increment(); }
 
   // Ingest and store health.
   void ChunkAcked(uint64_t bytes) {
@@ -59,9 +69,11 @@ class ServerMetrics {
   prometheus::Gauge& active_streams() { return *active_streams_; }
   prometheus::Gauge& replay_queue_depth() { return *queue_depth_; }
   prometheus::Gauge& store_write_failures() { return *write_failures_; }
+  prometheus::Gauge& store_bytes() { return *store_bytes_; }
 
  private:
   void EnsureSeries(const SeriesLabels& l);
+  void AddLatencies(const SeriesLabels& l, const char* source, const ReplayTally& t);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* latency_;
@@ -76,6 +88,13 @@ class ServerMetrics {
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* write_failures_;
   prometheus::Histogram* replay_seconds_;
+  prometheus::Gauge* store_bytes_;
+  prometheus::Family<prometheus::Counter>* verdicts_;
+  prometheus::Family<prometheus::Gauge>* regressed_;
+  prometheus::Family<prometheus::Gauge>* cliffs_delta_;
+  prometheus::Family<prometheus::Gauge>* run_latency_;
+  prometheus::Family<prometheus::Counter>* what_ifs_;
+  std::function<void()> refresh_;
   std::mutex mu_;  // the set of series seen
   std::set<std::string> seen_;
 };

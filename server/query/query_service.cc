@@ -55,4 +55,51 @@ grpc::Status QueryService::GetReport(grpc::ServerContext* ctx, const api::Report
   return grpc::Status::OK;
 }
 
+void FillRun(const RunRecord& r, api::RunInfo* info) {
+  info->set_trace_id(r.trace_id);
+  info->set_run(r.run);
+  info->set_board(r.board);
+  info->set_gpu(r.gpu);
+  info->set_workload(r.workload);
+  info->set_variant(r.variant);
+  info->set_policy(r.policy);
+  info->set_faults(r.faults);
+  info->set_alloc_failures(r.alloc_failures);
+  info->set_p50_ns(r.p50_ns);
+  info->set_p90_ns(r.p90_ns);
+  info->set_p99_ns(r.p99_ns);
+  info->set_max_ns(r.max_ns);
+  info->set_verdict(r.verdict);
+  info->set_baseline_runs(r.baseline_runs);
+  info->set_p_value(r.p_value);
+  info->set_cliffs_delta(r.cliffs_delta);
+  info->set_median_ratio(r.median_ratio);
+  info->set_change_point(r.change_point);
+}
+
+RunFilter FromProto(const api::RunFilter& f) {
+  RunFilter out;
+  out.board = f.board();
+  out.gpu = f.gpu();
+  out.workload = f.workload();
+  out.variant = f.variant();
+  out.policy = f.policy();
+  out.limit = f.limit();
+  return out;
+}
+
+grpc::Status QueryService::ListRuns(grpc::ServerContext* ctx, const api::RunFilter* f,
+                                    api::ListRunsResponse* out) {
+  if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
+  absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns(FromProto(*f));
+  if (!runs.ok()) return ToGrpc(runs.status());
+  for (const RunRecord& r : *runs) {
+    api::RunInfo* info = out->add_runs();
+    FillRun(r, info);
+    absl::StatusOr<std::pair<std::string, std::string>> rep = store_->GetReplay(r.trace_id);
+    if (rep.ok()) info->set_replay_outcome(rep->first);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace faultlab::server

@@ -20,12 +20,18 @@ class QueryService final : public api::Query::Service {
                           api::ListTracesResponse* out) override;
   grpc::Status GetReport(grpc::ServerContext*, const api::ReportRequest* req,
                          api::ReportResponse* out) override;
+  grpc::Status ListRuns(grpc::ServerContext*, const api::RunFilter* filter,
+                        api::ListRunsResponse* out) override;
 
  private:
   void Fill(const TraceRecord& r, api::TraceInfo* info);
   Store* store_;
   const Tokens* tokens_;
 };
+
+// The proto of a stored run, and a store filter from the proto's.
+void FillRun(const RunRecord& r, api::RunInfo* info);
+RunFilter FromProto(const api::RunFilter& f);
 
 }  // namespace faultlab::server
 

@@ -41,7 +41,59 @@ const char* const kMigrations[] = {
     "  trace_id BLOB PRIMARY KEY,"
     "  outcome TEXT NOT NULL,"
     "  report TEXT NOT NULL);",
+    // 3: runs (measured and judged traces) and what-if results.
+    "CREATE TABLE runs ("
+    "  run INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  trace_id BLOB NOT NULL UNIQUE,"
+    "  board TEXT NOT NULL, gpu TEXT NOT NULL, workload TEXT NOT NULL,"
+    "  variant TEXT NOT NULL, policy TEXT NOT NULL,"
+    "  faults INTEGER NOT NULL, alloc_failures INTEGER NOT NULL,"
+    "  p50 INTEGER NOT NULL, p90 INTEGER NOT NULL, p99 INTEGER NOT NULL, max INTEGER NOT NULL,"
+    "  verdict TEXT NOT NULL, baseline_runs INTEGER NOT NULL,"
+    "  p_value REAL NOT NULL, cliffs_delta REAL NOT NULL, median_ratio REAL NOT NULL,"
+    "  change_point BLOB NOT NULL,"
+    "  latencies BLOB NOT NULL);"  // sorted, delta-coded LEB128 varints
+    "CREATE INDEX runs_by_series ON runs (board, gpu, workload, variant, policy, run);"
+    "CREATE TABLE whatifs ("
+    "  trace_id BLOB NOT NULL, settings TEXT NOT NULL, mode TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL, report TEXT NOT NULL,"
+    "  PRIMARY KEY (trace_id, settings, mode));",
 };
+
+// Sorted latencies as delta-coded LEB128 varints (about 2 bytes a fault).
+std::string EncodeLatencies(const std::vector<uint64_t>& sorted) {
+  std::string out;
+  uint64_t prev = 0;
+  for (uint64_t v : sorted) {
+    uint64_t d = v - prev;
+    prev = v;
+    while (d >= 0x80) {
+      out.push_back(static_cast<char>((d & 0x7f) | 0x80));
+      d >>= 7;
+    }
+    out.push_back(static_cast<char>(d));
+  }
+  return out;
+}
+
+std::vector<uint64_t> DecodeLatencies(const std::string& in) {
+  std::vector<uint64_t> out;
+  uint64_t prev = 0, d = 0;
+  int shift = 0;
+  for (char c : in) {
+    const uint8_t b = static_cast<uint8_t>(c);
+    if (shift < 64) d |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (b & 0x80) {
+      shift += 7;
+      continue;
+    }
+    prev += d;
+    out.push_back(prev);
+    d = 0;
+    shift = 0;
+  }
+  return out;
+}
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -63,6 +115,11 @@ class Stmt {
   }
   int Step() { return sqlite3_step(s_); }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  double ColDouble(int i) { return sqlite3_column_double(s_, i); }
+  Stmt& Double(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   std::string ColBlob(int i) {
     const void* p = sqlite3_column_blob(s_, i);
     return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(s_, i)) : "";
@@ -493,6 +550,135 @@ absl::StatusOr<std::pair<std::string, std::string>> SqliteStore::GetReplay(
   }
   if (rc != SQLITE_ROW) return DbError(db_, "looking up a replay");
   return std::make_pair(q.ColBlob(0), q.ColBlob(1));
+}
+
+namespace {
+
+constexpr char kRunColumns[] =
+    "SELECT run, trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, p90, "
+    "p99, max, verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point, ";
+
+RunRecord RunFrom(Stmt& q, bool with_latencies) {
+  RunRecord r;
+  r.run = q.ColInt(0);
+  r.trace_id = q.ColBlob(1);
+  r.board = q.ColBlob(2);
+  r.gpu = q.ColBlob(3);
+  r.workload = q.ColBlob(4);
+  r.variant = q.ColBlob(5);
+  r.policy = q.ColBlob(6);
+  r.faults = q.ColInt(7);
+  r.alloc_failures = q.ColInt(8);
+  r.p50_ns = q.ColInt(9);
+  r.p90_ns = q.ColInt(10);
+  r.p99_ns = q.ColInt(11);
+  r.max_ns = q.ColInt(12);
+  r.verdict = q.ColBlob(13);
+  r.baseline_runs = q.ColInt(14);
+  r.p_value = q.ColDouble(15);
+  r.cliffs_delta = q.ColDouble(16);
+  r.median_ratio = q.ColDouble(17);
+  r.change_point = q.ColBlob(18);
+  if (with_latencies) r.latencies = DecodeLatencies(q.ColBlob(19));
+  return r;
+}
+
+}  // namespace
+
+absl::Status SqliteStore::SaveRun(RunRecord* r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_,
+         "INSERT OR REPLACE INTO runs (trace_id, board, gpu, workload, variant, policy, faults, "
+         "alloc_failures, p50, p90, p99, max, verdict, baseline_runs, p_value, cliffs_delta, "
+         "median_ratio, change_point, latencies) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  q.Blob(1, r->trace_id).Text(2, r->board).Text(3, r->gpu).Text(4, r->workload)
+      .Text(5, r->variant).Text(6, r->policy).Int(7, r->faults).Int(8, r->alloc_failures)
+      .Int(9, r->p50_ns).Int(10, r->p90_ns).Int(11, r->p99_ns).Int(12, r->max_ns)
+      .Text(13, r->verdict).Int(14, r->baseline_runs).Double(15, r->p_value)
+      .Double(16, r->cliffs_delta).Double(17, r->median_ratio).Blob(18, r->change_point)
+      .Blob(19, EncodeLatencies(r->latencies));
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a run");
+  r->run = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The newest `limit` matching runs, returned oldest first.
+  const std::string sql = absl::StrCat(
+      "SELECT * FROM (", kRunColumns, f.with_latencies ? "latencies" : "NULL",
+      " FROM runs WHERE (?1 = '' OR board = ?1) AND (?2 = '' OR gpu = ?2) AND "
+      "(?3 = '' OR workload = ?3) AND (?4 = '' OR variant = ?4) AND (?5 = '' OR policy = ?5) "
+      "ORDER BY run DESC LIMIT ?6) ORDER BY run");
+  Stmt q(db_, sql.c_str());
+  q.Text(1, f.board).Text(2, f.gpu).Text(3, f.workload).Text(4, f.variant).Text(5, f.policy)
+      .Int(6, f.limit ? static_cast<int64_t>(f.limit) : -1);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(RunFrom(q, f.with_latencies));
+  if (rc != SQLITE_DONE) return DbError(db_, "listing runs");
+  return out;
+}
+
+absl::StatusOr<RunRecord> SqliteStore::GetRun(const std::string& trace_id, bool with_latencies) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string sql = absl::StrCat(kRunColumns, with_latencies ? "latencies" : "NULL",
+                                       " FROM runs WHERE trace_id = ?");
+  Stmt q(db_, sql.c_str());
+  q.Blob(1, trace_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no run of ", absl::BytesToHexString(trace_id)));
+  }
+  if (rc != SQLITE_ROW) return DbError(db_, "looking up a run");
+  return RunFrom(q, with_latencies);
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::PendingRuns() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_,
+         "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+         "(SELECT trace_id FROM runs) ORDER BY sequence");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return DbError(db_, "listing pending runs");
+  return out;
+}
+
+absl::Status SqliteStore::SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "INSERT OR REPLACE INTO whatifs VALUES (?, ?, ?, ?, ?)");
+  q.Blob(1, trace_id).Text(2, w.settings).Text(3, w.mode).Text(4, w.outcome).Text(5, w.report);
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a what-if result");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WhatIfRecord> SqliteStore::GetWhatIf(const std::string& trace_id,
+                                                    const std::string& settings,
+                                                    const std::string& mode) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT outcome, report FROM whatifs WHERE trace_id = ? AND settings = ? AND mode = ?");
+  q.Blob(1, trace_id).Text(2, settings).Text(3, mode);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return absl::NotFoundError("no such what-if result");
+  if (rc != SQLITE_ROW) return DbError(db_, "looking up a what-if result");
+  return WhatIfRecord{settings, mode, q.ColBlob(0), q.ColBlob(1)};
+}
+
+uint64_t SqliteStore::SizeBytes() {
+  uint64_t total = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt q(db_, "SELECT COALESCE(SUM(bytes), 0) FROM traces");
+    if (q.Step() == SQLITE_ROW) total = static_cast<uint64_t>(q.ColInt(0));
+  }
+  for (const char* f : {"faultlab.db", "faultlab.db-wal"}) {
+    struct stat st;
+    if (stat(absl::StrCat(dir_, "/", f).c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+  }
+  return total;
 }
 
 }  // namespace faultlab::server

@@ -43,6 +43,15 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<std::string>> PendingReplays() override;
   absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
 
+  absl::Status SaveRun(RunRecord* run) override;
+  absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
+  absl::StatusOr<RunRecord> GetRun(const std::string& trace_id, bool with_latencies) override;
+  absl::StatusOr<std::vector<std::string>> PendingRuns() override;
+  absl::Status SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) override;
+  absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id, const std::string& settings,
+                                         const std::string& mode) override;
+  uint64_t SizeBytes() override;
+
   // The schema version this build writes (migrations in sqlite_store.cc).
   static int SchemaVersion();
   // How many appends failed to write (disk full included): for /metrics.

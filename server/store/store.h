@@ -43,6 +43,40 @@ struct TraceRecord {
   uint64_t sequence = 0;  // arrival order of the first upload, from 1
 };
 
+// A run: one complete trace, measured (its recorded fault latencies) and
+// judged against the previous runs of its series (server/regress,
+// docs/regressions.md).
+struct RunRecord {
+  std::string trace_id;
+  uint64_t run = 0;  // analysis order, from 1 (SaveRun assigns it)
+  std::string board, gpu, workload, variant, policy;  // the series
+  uint64_t faults = 0;          // with a latency (every outcome)
+  uint64_t alloc_failures = 0;  // in the fault path, every kind
+  uint64_t p50_ns = 0, p90_ns = 0, p99_ns = 0, max_ns = 0;
+  // regressed | improved | unchanged | insufficient_baseline | too_few_samples
+  std::string verdict;
+  uint64_t baseline_runs = 0;  // how many earlier runs formed the baseline
+  double p_value = 1, cliffs_delta = 0, median_ratio = 1;
+  // Over the series up to this run: the first run after a significant level
+  // shift of per-run p50s, or empty.
+  std::string change_point;
+  std::vector<uint64_t> latencies;  // sorted, ns; only when asked for
+};
+
+struct RunFilter {
+  std::string board, gpu, workload, variant, policy;  // empty: any
+  uint64_t limit = 0;  // 0: all; else the newest `limit`
+  bool with_latencies = false;
+};
+
+// A what-if result (Replay RPC): one cell of a matrix.
+struct WhatIfRecord {
+  std::string settings;  // "key=value,key=value" in request order
+  std::string mode;      // open | rerun
+  std::string outcome;
+  std::string report;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -74,6 +108,21 @@ class Store {
   // The saved replay's outcome and report; NOT_FOUND if none yet.
   virtual absl::StatusOr<std::pair<std::string, std::string>> GetReplay(
       const std::string& trace_id) = 0;
+  // Records a run; assigns `run->run`. A second run of one trace replaces it.
+  virtual absl::Status SaveRun(RunRecord* run) = 0;
+  // Runs matching `filter`, oldest first.
+  virtual absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  // NOT_FOUND if the trace has no run yet.
+  virtual absl::StatusOr<RunRecord> GetRun(const std::string& trace_id, bool with_latencies) = 0;
+  // Complete traces without a run, in arrival order.
+  virtual absl::StatusOr<std::vector<std::string>> PendingRuns() = 0;
+  virtual absl::Status SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) = 0;
+  // NOT_FOUND when that cell was never computed.
+  virtual absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id,
+                                                 const std::string& settings,
+                                                 const std::string& mode) = 0;
+  // Bytes on disk: blobs and database.
+  virtual uint64_t SizeBytes() = 0;
   // Writes that failed (disk full included) since the store was opened.
   virtual uint64_t write_failures() const { return 0; }
   // The stored bytes of the trace (acknowledged chunks only).

@@ -1,0 +1,148 @@
+#include "server/replay/replay_service.h"
+
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/replay/replayer.h"
+#include "server/ingest/ingest_service.h"
+
+namespace faultlab::server {
+namespace {
+
+const std::set<std::string>& Keys() {
+  static const auto* keys =
+      new std::set<std::string>{"profile", "variant", "policy", "budget", "granularity", "thp"};
+  return *keys;
+}
+
+// Gives the slot back on every way out.
+class Slot {
+ public:
+  explicit Slot(std::atomic<int>* slots) : slots_(slots) {
+    taken_ = slots_->fetch_sub(1) > 0;
+    if (!taken_) slots_->fetch_add(1);
+  }
+  ~Slot() {
+    if (taken_) slots_->fetch_add(1);
+  }
+  bool taken() const { return taken_; }
+
+ private:
+  std::atomic<int>* slots_;
+  bool taken_;
+};
+
+}  // namespace
+
+grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayRequest* req,
+                                grpc::ServerWriter<api::ReplayUpdate>* out) {
+  if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
+  const std::string mode = req->mode().empty() ? "open" : req->mode();
+  if (mode != "open" && mode != "rerun") {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("mode '", mode, "': 'open' or 'rerun'"));
+  }
+  uint64_t cells = 1;
+  std::set<std::string> seen;
+  for (const api::WhatIfAxis& axis : req->axes()) {
+    if (!Keys().count(axis.key())) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("what-if key '", axis.key(),
+                                       "' (profile, variant, policy, budget, granularity, thp)"));
+    }
+    if (!seen.insert(axis.key()).second) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("what-if key '", axis.key(), "' given twice"));
+    }
+    if (axis.values().empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("what-if key '", axis.key(), "' has no values"));
+    }
+    for (const std::string& v : axis.values()) {
+      if (v.empty() || v.find_first_of(",=") != std::string::npos) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("what-if ", axis.key(), " value '", v, "'"));
+      }
+    }
+    cells *= static_cast<uint64_t>(axis.values_size());
+    if (cells > kMaxCells) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("the matrix has more than ", kMaxCells, " cells"));
+    }
+  }
+  absl::StatusOr<TraceRecord> rec = store_->GetTrace(req->trace_id());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  if (!rec->complete) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "the upload is not complete: nothing to replay");
+  }
+  Slot slot(&slots_);
+  if (!slot.taken()) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "every replay slot is busy (--replay-workers); retry later");
+  }
+  const std::string name = absl::BytesToHexString(req->trace_id());
+  auto open = [&]() { return store_->OpenTrace(req->trace_id()); };
+  for (uint64_t cell = 0; cell < cells; ++cell) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    // Cell -> one value per axis, the last axis fastest.
+    std::vector<replay::WhatIf> what_if;
+    std::vector<std::string> parts;
+    uint64_t rest = cell;
+    for (int a = req->axes_size() - 1; a >= 0; --a) {
+      const api::WhatIfAxis& axis = req->axes(a);
+      const uint64_t n = static_cast<uint64_t>(axis.values_size());
+      what_if.insert(what_if.begin(), {axis.key(), axis.values(static_cast<int>(rest % n))});
+      rest /= n;
+    }
+    for (const replay::WhatIf& w : what_if) parts.push_back(absl::StrCat(w.key, "=", w.value));
+    const std::string settings = absl::StrJoin(parts, ",");
+    api::ReplayUpdate result;
+    api::ReplayCell* c = result.mutable_result();
+    c->set_cell(cell);
+    c->set_settings(settings);
+    if (absl::StatusOr<WhatIfRecord> saved = store_->GetWhatIf(req->trace_id(), settings, mode);
+        saved.ok()) {
+      c->set_outcome(saved->outcome);
+      c->set_report(saved->report);
+      c->set_cached(true);
+      if (!out->Write(result)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      continue;
+    }
+    api::ReplayUpdate progress;
+    progress.mutable_progress()->set_cell(cell);
+    progress.mutable_progress()->set_cells(cells);
+    if (!out->Write(progress)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    replay::ReplayResult r;
+    if (mode == "rerun") {
+      r = replay::Rerun(rec->header, name, what_if);
+    } else {
+      replay::ReplayOptions opts;
+      opts.what_if = what_if;
+      opts.keep_going = true;
+      opts.on_input = [&](uint64_t inputs) {
+        if (inputs % 65536 != 0) return;
+        progress.mutable_progress()->set_inputs_done(inputs);
+        out->Write(progress);
+      };
+      r = replay::Replay(open, name, opts);
+    }
+    WhatIfRecord w{settings, mode, "", ""};
+    if (!r.status.ok()) {
+      w.outcome = "error";
+      w.report = absl::StrCat(r.status.message(), "\n");
+    } else {
+      w.outcome = replay::ReplayOutcomeName(r.outcome);
+      w.report = replay::ReportText(r);
+    }
+    if (absl::Status s = store_->SaveWhatIf(req->trace_id(), w); !s.ok()) return ToGrpc(s);
+    if (metrics_) metrics_->AddWhatIf(w.outcome);
+    c->set_outcome(w.outcome);
+    c->set_report(w.report);
+    if (!out->Write(result)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace faultlab::server
