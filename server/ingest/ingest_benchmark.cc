@@ -1,20 +1,25 @@
 // Ingest with durability on (./lab bench): 16 concurrent uploaders on
 // loopback gRPC into one in-process server and a fresh store per iteration;
 // every chunk fsynced and committed before its ack.
-// Traces: `compute` recorded with 96 frames, chunks of 4096 events (zstd).
-// Counters: events/s (items), bytes/s, fsyncs/s (one per chunk and head).
+// Traces: `compute` recorded with 96 frames, chunks of 4096 or 65536 events
+// (the argument; zstd). Counters: events/s (items), bytes/s, fsyncs/s (one
+// per chunk and head). BM_MemoryPerStream: host memory per open upload
+// stream (server and client sides, both in this process).
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
 #include <cstdlib>
 
 #include <filesystem>
+#include <map>
+#include <unistd.h>
 #include <thread>
 #include <vector>
 
 #include "engine/replay/recorder.h"
 #include "engine/trace/frame.h"
 #include "engine/workload/workload.h"
+#include "proto/ingest.grpc.pb.h"
 #include "server/client/upload.h"
 #include "server/ingest/ingest_service.h"
 #include "server/store/sqlite_store.h"
@@ -29,15 +34,16 @@ struct Traces {
   uint64_t events = 0, bytes = 0, chunks = 0;
 };
 
-const Traces& MakeTraces(const std::string& dir) {
-  static Traces t;
+const Traces& MakeTraces(const std::string& dir, uint32_t events_per_chunk) {
+  static std::map<uint32_t, Traces> cache;
+  Traces& t = cache[events_per_chunk];
   if (!t.paths.empty()) return t;
   for (int i = 0; i < kUploaders; ++i) {
     dev::DeviceConfig cfg;
     cfg.profile = *dev::LoadProfile("g610");
     cfg.seed = i + 1;
     trace::WriterOptions opts;
-    opts.max_events_per_chunk = 4096;
+    opts.max_events_per_chunk = events_per_chunk;
     std::string id(16, 'i');
     id[0] = static_cast<char>(i);
     absl::StatusOr<replay::Recording> r =
@@ -49,7 +55,8 @@ const Traces& MakeTraces(const std::string& dir) {
     t.events += r->events;
     t.bytes += bytes.size();
     t.chunks += frames->chunks.size() + 1;  // and the head
-    t.paths.push_back(dir + "/t" + std::to_string(i) + ".fltrace");
+    t.paths.push_back(dir + "/t" + std::to_string(events_per_chunk) + "-" + std::to_string(i) +
+                      ".fltrace");
     FILE* f = std::fopen(t.paths.back().c_str(), "wb");
     std::fwrite(bytes.data(), 1, bytes.size(), f);
     std::fclose(f);
@@ -64,7 +71,7 @@ void BM_Ingest16Uploaders(benchmark::State& state) {
     state.SkipWithError("mkdtemp");
     return;
   }
-  const Traces& t = MakeTraces(dir);
+  const Traces& t = MakeTraces(dir, static_cast<uint32_t>(state.range(0)));
   int round = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -99,8 +106,78 @@ void BM_Ingest16Uploaders(benchmark::State& state) {
   state.counters["fsyncs_per_s"] =
       benchmark::Counter(static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["events_per_upload"] = static_cast<double>(t.events) / kUploaders;
+  state.counters["bytes_per_chunk"] = static_cast<double>(t.bytes) / static_cast<double>(t.chunks);
 }
-BENCHMARK(BM_Ingest16Uploaders)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Ingest16Uploaders)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+uint64_t RssBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long long pages = 0, rss = 0;
+  if (f) {
+    if (std::fscanf(f, "%llu %llu", &pages, &rss) != 2) rss = 0;
+    std::fclose(f);
+  }
+  return rss * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// 256 upload streams opened, each past its head (the server holds it open,
+// waiting for chunks): the host memory they take, per stream.
+void BM_MemoryPerStream(benchmark::State& state) {
+  constexpr int kStreams = 256;
+  const char* base = std::getenv("TMPDIR");
+  std::string dir = std::string(base ? base : "/tmp") + "/faultlab-streams-bench-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) {
+    state.SkipWithError("mkdtemp");
+    return;
+  }
+  const Traces& t = MakeTraces(dir, 4096);
+  absl::StatusOr<trace::TraceFrames> split;
+  {
+    FILE* f = std::fopen(t.paths[0].c_str(), "rb");
+    std::string bytes;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+    std::fclose(f);
+    split = trace::SplitFrames(bytes);
+  }
+  double per_stream = 0;
+  for (auto _ : state) {
+    auto store = SqliteStore::Open(dir + "/streams");
+    IngestService service(store->get());
+    int port = 0;
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                       grpc::InsecureChannelCredentials());
+    auto stub = api::Ingest::NewStub(channel);
+    // One stream first, so that one-time costs (threads, buffers) are paid.
+    std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+    std::vector<std::unique_ptr<grpc::ClientReaderWriter<api::UploadRequest, api::UploadResponse>>> streams;
+    api::UploadRequest head;
+    head.set_head(split->head);
+    api::UploadResponse resp;
+    auto open = [&] {
+      ctxs.push_back(std::make_unique<grpc::ClientContext>());
+      streams.push_back(stub->Upload(ctxs.back().get()));
+      streams.back()->Write(head);
+      streams.back()->Read(&resp);
+    };
+    open();
+    const uint64_t before = RssBytes();
+    for (int i = 0; i < kStreams; ++i) open();
+    const uint64_t after = RssBytes();
+    per_stream = static_cast<double>(after - before) / kStreams;
+    for (auto& c : ctxs) c->TryCancel();
+    for (auto& s : streams) s->Finish();
+    server->Shutdown();
+  }
+  std::filesystem::remove_all(dir);
+  state.counters["bytes_per_stream"] = per_stream;
+}
+BENCHMARK(BM_MemoryPerStream)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace faultlab::server
