@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-server: " << s.message() << "\n";
     return 4;
   }
-  auto http = faultlab::server::HttpServer::Start(http_addr, &metrics, [] { return std::string(); });
+  auto http = faultlab::server::HttpServer::Start(
+      http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); });
   if (!http.ok()) {
     std::cerr << "faultlab-server: " << http.status().message() << "\n";
     return 4;

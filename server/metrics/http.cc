@@ -18,14 +18,14 @@ void Reply(mg_connection* conn, int code, const char* type, const std::string& b
 
 class MetricsHandler : public CivetHandler {
  public:
-  explicit MetricsHandler(const ServerMetrics* m) : m_(m) {}
+  explicit MetricsHandler(std::function<std::string()> scrape) : scrape_(std::move(scrape)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
-    Reply(conn, 200, "text/plain; version=0.0.4", m_->Scrape());
+    Reply(conn, 200, "text/plain; version=0.0.4", scrape_());
     return true;
   }
 
  private:
-  const ServerMetrics* m_;
+  std::function<std::string()> scrape_;
 };
 
 class HealthHandler : public CivetHandler {
@@ -49,10 +49,10 @@ struct HttpServer::Handlers {
 };
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const std::string& addr, const ServerMetrics* metrics, std::function<std::string()> healthy) {
+    const std::string& addr, std::function<std::string()> scrape, std::function<std::string()> healthy) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->handlers_ = std::make_unique<Handlers>();
-  s->handlers_->metrics = std::make_unique<MetricsHandler>(metrics);
+  s->handlers_->metrics = std::make_unique<MetricsHandler>(std::move(scrape));
   s->handlers_->health = std::make_unique<HealthHandler>(std::move(healthy));
   const std::vector<std::string> options = {"listening_ports", addr, "num_threads", "2"};
   try {

@@ -1,5 +1,6 @@
 // HttpServer: /metrics (Prometheus text format) and /healthz on the
-// server's --http-addr, through civetweb (which prometheus-cpp brings).
+// server's (or an agent's) --http-addr, through civetweb (which
+// prometheus-cpp brings).
 #ifndef FAULTLAB_SERVER_METRICS_HTTP_H_
 #define FAULTLAB_SERVER_METRICS_HTTP_H_
 
@@ -8,7 +9,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "server/metrics/metrics.h"
 
 class CivetServer;
 
@@ -18,8 +18,10 @@ class HttpServer {
  public:
   // `addr` is HOST:PORT (port 0: any free one). `healthy` returns "" when
   // healthy, else what is wrong (then /healthz answers 503 with it).
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      const std::string& addr, const ServerMetrics* metrics, std::function<std::string()> healthy);
+  // `scrape` returns the text exposition (e.g. ServerMetrics::Scrape).
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& addr,
+                                                           std::function<std::string()> scrape,
+                                                           std::function<std::string()> healthy);
   ~HttpServer();
   int port() const { return port_; }
 

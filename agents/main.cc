@@ -1,0 +1,264 @@
+// faultlab-agent: one board's daemon — runs a schedule of workloads on the
+// twin, records each run into a bounded on-disk spool, and streams the
+// spool to a faultlab-server, surviving its outages (docs/agent.md).
+//
+//   faultlab-agent --board NAME [--server HOST:PORT] [--token T] [--spool-dir DIR]
+//                  [--workloads W,...] [--runs N] [--http-addr HOST:PORT] ...
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "agents/agent.h"
+#include "engine/replay/recorder.h"
+#include "cli/args.h"
+#include "engine/workload/workload.h"
+#include "server/metrics/http.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: faultlab-agent --board NAME [options]\n"
+    "Runs workloads on the emulated GPU, records each run into a spool, uploads the spool.\n"
+    "  --board NAME            this board's name (the series label on the server)\n"
+    "  --server HOST:PORT      faultlab-server (default 127.0.0.1:7400)\n"
+    "  --token T               agent token, when the server has --tokens\n"
+    "  --tls-ca FILE           the server uses TLS signed by this CA (--tls: the system's CAs)\n"
+    "  --profile ID            board profile (default g610; see 'faultlab profiles')\n"
+    "  --variant V             series-fixed (default) or series-v3\n"
+    "  --policy P              noretry (default), nowait, pool:N, dummy-page\n"
+    "  --budget SIZE           GPU memory budget (default the profile's RAM)\n"
+    "  --pressure              memory pressure on for every workload\n"
+    "  --workloads W,...       the schedule, run in turn (default compute)\n"
+    "  --frames N              frames per run (default each workload's own)\n"
+    "  --runs N                stop after N runs, once all are uploaded (default: run until stopped)\n"
+    "  --interval-ms MS        pause between runs (default 1000)\n"
+    "  --seed S                run i uses seed S + i - 1 (default 1)\n"
+    "  --spool-dir DIR         where runs wait for upload (default ~/.local/state/faultlab/spool-BOARD)\n"
+    "  --spool-max-bytes N     spool bound; when full, recording pauses (default 256 MiB)\n"
+    "  --archive-dir DIR       keep uploaded traces here instead of deleting them\n"
+    "  --drain-timeout S       with --runs: give up waiting for uploads after S seconds (exit 4)\n"
+    "  --http-addr HOST:PORT   serve the agent's own /metrics and /healthz (off by default)\n"
+    "  --config FILE           'key = value' lines with any of these options; flags win\n"
+    "  --device emulated|real  emulated (default); real and --exec need the device shim\n"
+    "  --exec -- PROGRAM ARGS  run PROGRAM under the shim (not available yet)\n";
+
+constexpr const char* kValued[] = {
+    "board", "server", "token", "tls-ca", "profile", "variant", "policy", "budget", "workloads",
+    "frames", "runs", "interval-ms", "seed", "spool-dir", "spool-max-bytes", "archive-dir",
+    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp"};
+constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
+
+sigset_t g_signals;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigemptyset(&g_signals);
+  sigaddset(&g_signals, SIGINT);
+  sigaddset(&g_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &g_signals, nullptr);  // before any thread starts
+
+  faultlab::cli::Args args;
+  for (const char* f : kValued) args.Declare(f, true);
+  for (const char* f : kSwitches) args.Declare(f, false);
+  args.Declare("help", false, 'h');
+  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok()) {
+    std::cerr << "faultlab-agent: " << s.message() << "\n" << kUsage;
+    return 2;
+  }
+  if (args.Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  // The config file fills in what the flags leave out.
+  std::map<std::string, std::string> config;
+  if (args.Has("config")) {
+    std::ifstream in(args.Get("config"));
+    if (!in) {
+      std::cerr << "faultlab-agent: --config " << args.Get("config") << ": cannot read\n";
+      return 2;
+    }
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      std::string l(absl::StripAsciiWhitespace(line.substr(0, line.find('#'))));
+      if (l.empty()) continue;
+      std::vector<std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
+      std::string key(absl::StripAsciiWhitespace(kv[0]));
+      bool known = false;
+      for (const char* f : kValued) known = known || key == f;
+      for (const char* f : kSwitches) known = known || key == f;
+      if (kv.size() != 2 || !known || key == "config") {
+        std::cerr << "faultlab-agent: " << args.Get("config") << ":" << n << ": expected 'key = value' with "
+                  << "a key of faultlab-agent --help, got '" << l << "'\n";
+        return 2;
+      }
+      config[key] = std::string(absl::StripAsciiWhitespace(kv[1]));
+    }
+  }
+  auto has = [&](const std::string& k) { return args.Has(k) || config.count(k); };
+  auto get = [&](const std::string& k, const std::string& fallback = "") {
+    if (args.Has(k)) return args.Get(k);
+    auto it = config.find(k);
+    return it != config.end() ? it->second : fallback;
+  };
+  auto get_uint = [&](const std::string& k, uint64_t fallback, uint64_t* out) {
+    *out = fallback;
+    if (!has(k)) return true;
+    if (absl::SimpleAtoi(get(k), out)) return true;
+    std::cerr << "faultlab-agent: --" << k << " '" << get(k) << "': not a number\n" << kUsage;
+    return false;
+  };
+  if (has("exec") || get("device", "emulated") == "real") {
+    std::cerr << "faultlab-agent: --exec and --device=real run programs under the device shim "
+                 "(libfaultlab_shim.so), which this build does not have yet; run workloads on the twin "
+                 "with --workloads instead\n";
+    return 2;
+  }
+  if (get("device", "emulated") != "emulated") {
+    std::cerr << "faultlab-agent: --device '" << get("device") << "': emulated or real\n";
+    return 2;
+  }
+  if (!has("board") || get("board").empty()) {
+    std::cerr << "faultlab-agent: missing --board NAME\n" << kUsage;
+    return 2;
+  }
+  faultlab::agent::AgentOptions o;
+  o.board = get("board");
+  o.server = get("server", "127.0.0.1:7400");
+  o.token = get("token");
+  o.profile = get("profile", o.profile);
+  o.variant = get("variant", o.variant);
+  o.policy = get("policy", o.policy);
+  o.budget = get("budget");
+  o.thp = get("thp", o.thp);
+  o.pressure = has("pressure") && get("pressure", "true") != "false";
+  o.archive_dir = get("archive-dir");
+  o.workloads = absl::StrSplit(get("workloads", "compute"), ',', absl::SkipEmpty());
+  uint64_t frames, cost, max_bytes, drain;
+  if (!get_uint("frames", 0, &frames) || !get_uint("runs", 0, &o.runs) ||
+      !get_uint("interval-ms", 1000, &o.interval_ms) || !get_uint("seed", 1, &o.seed) ||
+      !get_uint("spool-max-bytes", 256ULL << 20, &max_bytes) || !get_uint("drain-timeout", 0, &drain) ||
+      !get_uint("fault-cost-permille", 1000, &cost)) {
+    return 2;
+  }
+  o.frames = static_cast<uint32_t>(frames);
+  o.fault_cost_permille = static_cast<uint32_t>(cost);
+  for (const std::string& w : o.workloads) {
+    if (!faultlab::workload::FindWorkload(w)) {
+      std::cerr << "faultlab-agent: unknown workload '" << w << "' (see 'faultlab workloads')\n";
+      return 2;
+    }
+  }
+  if (o.workloads.empty()) {
+    std::cerr << "faultlab-agent: --workloads is empty\n";
+    return 2;
+  }
+  // The configuration must build a device before anything runs.
+  {
+    std::vector<faultlab::replay::WhatIf> settings = {
+        {"profile", o.profile}, {"variant", o.variant}, {"policy", o.policy}, {"thp", o.thp}};
+    if (!o.budget.empty()) settings.push_back({"budget", o.budget});
+    absl::StatusOr<faultlab::dev::DeviceConfig> c =
+        faultlab::replay::ConfigFromHeader(faultlab::trace::TraceHeader(), settings);
+    if (!c.ok()) {
+      std::cerr << "faultlab-agent: " << c.status().message() << "\n";
+      return 2;
+    }
+  }
+  std::string spool_dir = get("spool-dir");
+  if (spool_dir.empty()) {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    const char* home = std::getenv("HOME");
+    spool_dir = state ? absl::StrCat(state, "/faultlab/spool-", o.board)
+                      : absl::StrCat(home ? home : "/tmp", "/.local/state/faultlab/spool-", o.board);
+  }
+  auto spool = faultlab::agent::Spool::Open(spool_dir, max_bytes);
+  if (!spool.ok()) {
+    std::cerr << "faultlab-agent: spool: " << spool.status().message() << "\n";
+    return 4;
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (has("tls-ca") || has("tls")) {
+    grpc::SslCredentialsOptions ssl;
+    if (has("tls-ca")) {
+      std::ifstream in(get("tls-ca"));
+      std::stringstream pem;
+      pem << in.rdbuf();
+      if (!in || pem.str().empty()) {
+        std::cerr << "faultlab-agent: --tls-ca " << get("tls-ca") << ": cannot read the CA certificate\n";
+        return 2;
+      }
+      ssl.pem_root_certs = pem.str();
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  // Reconnect about as fast as the agent's own backoff (gRPC's default waits
+  // up to 2 minutes between attempts after an outage).
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  faultlab::agent::Agent agent(o, grpc::CreateCustomChannel(o.server, creds, channel_args), spool->get());
+  std::unique_ptr<faultlab::server::HttpServer> http;
+  if (has("http-addr")) {
+    auto h = faultlab::server::HttpServer::Start(
+        get("http-addr"), [&agent] { return agent.Scrape(); }, [&agent] { return agent.Health(); });
+    if (!h.ok()) {
+      std::cerr << "faultlab-agent: " << h.status().message() << "\n";
+      return 4;
+    }
+    http = std::move(*h);
+  }
+  std::cerr << "faultlab-agent[" << o.board << "]: " << o.profile << "/" << o.variant << "/" << o.policy
+            << ", workloads " << get("workloads", "compute") << ", "
+            << (o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped")) << "; server "
+            << o.server << "; spool " << spool_dir << " (" << (*spool)->traces() << " trace(s) waiting)"
+            << (http ? absl::StrCat("; metrics on port ", http->port()) : std::string()) << "\n";
+  agent.Start();
+
+  // A signal stops everything; with --runs, so does the spool draining.
+  std::atomic<int> signalled{0};
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    const timespec tick = {0, 200 * 1000 * 1000};
+    while (!done) {
+      const int sig = sigtimedwait(&g_signals, nullptr, &tick);
+      if (sig > 0) {
+        signalled = sig;
+        agent.Stop();
+        return;
+      }
+    }
+  });
+  int rc = 0;
+  if (o.runs > 0) {
+    const bool drained = agent.WaitDrained(std::chrono::milliseconds(drain * 1000));
+    if (signalled == 0 && !drained) {
+      std::cerr << "faultlab-agent[" << o.board << "]: --drain-timeout: " << (*spool)->traces()
+                << " trace(s) still in " << spool_dir << "; the next start uploads them\n";
+      rc = 4;
+    } else if (signalled == 0) {
+      std::cerr << "faultlab-agent[" << o.board << "]: " << o.runs << " run(s) recorded and uploaded\n";
+    }
+  } else {
+    agent.WaitDrained(std::chrono::milliseconds(0));  // returns on Stop()
+  }
+  agent.Stop();
+  done = true;
+  waiter.join();
+  if (signalled != 0) {
+    std::cerr << "faultlab-agent[" << o.board << "]: signal " << signalled.load() << ", stopping; "
+              << (*spool)->traces() << " trace(s) stay in " << spool_dir << "\n";
+  }
+  return rc;
+}
