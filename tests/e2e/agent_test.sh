@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# faultlab-agent end to end: agents record into their spools and upload;
+# the server is killed (-9) mid-run and restarted; the agents resume, and
+# what the server holds equals what the agents recorded — every trace once,
+# byte for byte. A full spool pauses recording and loses nothing; SIGTERM
+# leaves the spool for the next start; bad options are usage errors.
+set -u
+agent=$1
+srv=$2
+fl=$3
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+failures=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+"$agent" --board x --exec -- /bin/true 2>"$tmp/exec.err"
+[ $? -eq 2 ] && grep -q "device shim" "$tmp/exec.err" && ok "--exec says it needs the shim" || fail "exec: $(cat "$tmp/exec.err")"
+"$agent" 2>/dev/null; [ $? -eq 2 ] && ok "missing --board is usage" || fail "no board"
+printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
+"$agent" --config "$tmp/bad.conf" 2>"$tmp/conf.err"
+[ $? -eq 2 ] && grep -q "bad.conf:2: expected 'key = value'" "$tmp/conf.err" && ok "a bad config line is named" || fail "config: $(cat "$tmp/conf.err")"
+"$agent" --board a --workloads nosuch 2>"$tmp/wl.err"
+[ $? -eq 2 ] && grep -q "unknown workload 'nosuch'" "$tmp/wl.err" && ok "an unknown workload is usage" || fail "workload: $(cat "$tmp/wl.err")"
+
+start_server() {  # start_server LOG: sets pid and port (fixed, so agents find it again)
+  "$srv" --data-dir "$tmp/data" --grpc-addr "127.0.0.1:$port" --http-addr 127.0.0.1:0 2>>"$1" &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q "gRPC on" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+port=$((20000 + $$ % 20000))
+: >"$tmp/s1.log"
+start_server "$tmp/s1.log" || { fail "server: $(cat "$tmp/s1.log")"; exit 1; }
+ok "server up on $port"
+
+# Two agents, 6 runs each; the server dies with kill -9 while they run.
+for b in alpha beta; do
+  printf 'board = %s\nserver = 127.0.0.1:%s\nworkloads = compute,game\nframes = 3\n' "$b" "$port" >"$tmp/$b.conf"
+  "$agent" --config "$tmp/$b.conf" --runs 6 --interval-ms 150 --spool-dir "$tmp/spool-$b" \
+    --archive-dir "$tmp/archive-$b" 2>"$tmp/agent-$b.log" &
+  eval "apid_$b=$!"
+done
+sleep 0.6
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+ok "server killed mid-run"
+sleep 1
+: >"$tmp/s2.log"
+start_server "$tmp/s2.log" && ok "server restarted" || fail "restart: $(cat "$tmp/s2.log")"
+for b in alpha beta; do
+  eval "wait \$apid_$b"
+  [ $? -eq 0 ] && ok "agent $b finished (exit 0)" || fail "agent $b: $(cat "$tmp/agent-$b.log")"
+done
+grep -q "reachable again" "$tmp/agent-alpha.log" "$tmp/agent-beta.log" && ok "an agent saw the outage and resumed" || fail "no outage seen"
+"$fl" traces --server "127.0.0.1:$port" >"$tmp/traces.txt"
+for b in alpha beta; do
+  rec=$(grep -c '^recorded' "$tmp/spool-$b/ledger.tsv")
+  [ "$rec" -eq 6 ] && ok "$b recorded 6 runs" || fail "$b recorded $rec"
+  [ "$(grep -c " $b " "$tmp/traces.txt")" -eq 6 ] && ok "the server holds 6 traces of $b, no duplicate" || fail "server has $(grep -c " $b " "$tmp/traces.txt") of $b"
+  bad=0
+  while IFS=$'\t' read -r what id events bytes; do
+    [ "$what" = recorded ] || continue
+    grep -q "^${id:0:12} .* $events  *[0-9]* complete " "$tmp/traces.txt" || bad=$((bad + 1))
+    cmp -s "$tmp/archive-$b/$id.fltrace" "$tmp/data/blobs/$id.fltrace" || bad=$((bad + 1))
+  done <"$tmp/spool-$b/ledger.tsv"
+  [ "$bad" -eq 0 ] && ok "$b: every trace's events and bytes equal what was recorded" || fail "$b: $bad mismatches"
+  [ -z "$(ls "$tmp/spool-$b" | grep fltrace)" ] && ok "$b: spool empty" || fail "$b spool: $(ls "$tmp/spool-$b")"
+done
+kill -TERM "$pid"; wait "$pid"
+
+# A full spool: the server is away, the bound is one trace; recording
+# pauses (and says so), then resumes when the server is back.
+"$agent" --board gamma --server "127.0.0.1:$port" --runs 3 --workloads compute --frames 2 --interval-ms 0 \
+  --spool-dir "$tmp/spool-gamma" --spool-max-bytes 1 --http-addr 127.0.0.1:0 2>"$tmp/agent-gamma.log" &
+gpid=$!
+for _ in $(seq 1 100); do grep -q "spool full" "$tmp/agent-gamma.log" && break; sleep 0.05; done
+grep -q "spool full (.* bytes in .*): recording paused" "$tmp/agent-gamma.log" && ok "a full spool pauses recording, saying so" || fail "gamma: $(cat "$tmp/agent-gamma.log")"
+mport=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$tmp/agent-gamma.log")
+exec 3<>"/dev/tcp/127.0.0.1/$mport" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >"$tmp/gamma.metrics"; exec 3<&-
+grep -q '^faultlab_agent_spool_full{board="gamma"} 1' "$tmp/gamma.metrics" && ok "spool_full metric 1" || fail "spool_full: $(grep spool "$tmp/gamma.metrics")"
+[ "$(ls "$tmp/spool-gamma" | grep -c 'fltrace$')" -eq 1 ] && ok "one trace held, none dropped" || fail "gamma spool: $(ls "$tmp/spool-gamma")"
+: >"$tmp/s3.log"
+start_server "$tmp/s3.log"
+wait "$gpid"
+[ $? -eq 0 ] && grep -q "recording resumed" "$tmp/agent-gamma.log" && ok "the server back: recording resumed, 3 runs uploaded" || fail "gamma end: $(cat "$tmp/agent-gamma.log")"
+
+# SIGTERM on a daemon: it stops; what is spooled stays and the next start uploads it.
+kill -TERM "$pid"; wait "$pid"
+"$agent" --board delta --server "127.0.0.1:$port" --workloads compute --frames 2 --interval-ms 50 \
+  --spool-dir "$tmp/spool-delta" 2>"$tmp/agent-delta.log" &
+dpid=$!
+for _ in $(seq 1 100); do [ "$(ls "$tmp/spool-delta" 2>/dev/null | grep -c 'fltrace$')" -ge 2 ] && break; sleep 0.05; done
+kill -TERM "$dpid"; wait "$dpid"
+[ $? -eq 0 ] && grep -q "stay in" "$tmp/agent-delta.log" && ok "SIGTERM: exit 0, spool kept" || fail "delta: $(cat "$tmp/agent-delta.log")"
+held=$(grep -c '^recorded' "$tmp/spool-delta/ledger.tsv")
+: >"$tmp/s4.log"
+start_server "$tmp/s4.log"
+"$agent" --board delta --server "127.0.0.1:$port" --runs 1 --workloads compute --frames 2 \
+  --spool-dir "$tmp/spool-delta" 2>>"$tmp/agent-delta.log"
+[ "$("$fl" traces --server "127.0.0.1:$port" --board delta | tail -n +2 | wc -l)" -eq $((held + 1)) ] \
+  && ok "the next start uploaded the $held kept trace(s) and its own" || fail "delta upload: $("$fl" traces --server "127.0.0.1:$port" --board delta)"
+kill -TERM "$pid"; wait "$pid"
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
