@@ -79,8 +79,14 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                 .Add({});
   rejections_ = &prometheus::BuildCounter()
                      .Name("faultlab_ingest_rejections_total")
-                     .Help("Upload streams ended with an error, by gRPC status code name")
+                     .Help("Upload streams refused or ended with an error, by reason (docs/metrics.md)")
                      .Register(*registry_);
+  // Every reason exists at 0, so that a rate over them is defined from start.
+  for (const char* reason : {"unauthenticated", "permission_denied", "too_many_streams",
+                             "chunk_too_large", "protocol", "damaged", "conflict", "out_of_order",
+                             "disk_full", "store_error", "cancelled"}) {
+    rejections_->Add({{"reason", reason}});
+  }
   active_streams_ = &prometheus::BuildGauge()
                          .Name("faultlab_ingest_active_streams")
                          .Help("Upload streams open now")

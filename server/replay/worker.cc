@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "engine/replay/replayer.h"
+#include "server/store/failpoint.h"
 
 namespace faultlab::server {
 
@@ -97,7 +98,8 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
   if (metrics_) metrics_->AddReplay(labels, outcome, tally, seconds);
   if (twice && r.status.ok()) {
     const replay::ReplayResult again = replay::Replay(open, name, {});
-    if (replay::ReportText(again) != report && metrics_) metrics_->AddNondeterminism();
+    const bool forced = Failpoint("replay_verify_mismatch") == FailAction::kFire;  // tests only
+    if ((forced || replay::ReportText(again) != report) && metrics_) metrics_->AddNondeterminism();
   }
 }
 

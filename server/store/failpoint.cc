@@ -16,6 +16,7 @@ FailAction Failpoint(const char* name) {
     std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, ':');
     if (kv.first != name) continue;
     if (kv.second == "enospc") return FailAction::kEnospc;
+    if (kv.second == "fire") return FailAction::kFire;
     _exit(137);  // as if killed: nothing flushed, nothing destroyed
   }
   return FailAction::kNone;

@@ -1,7 +1,10 @@
 // Failpoints: named places in the server's write path where a test makes it
 // crash or fail on purpose. FAULTLAB_FAILPOINT=NAME[:ACTION][,NAME...] with
 // ACTION `crash` (the default: _exit(137) at once, like kill -9 — no
-// destructors, no flushing) or `enospc` (the write fails as on a full disk).
+// destructors, no flushing), `enospc` (the write fails as on a full disk) or
+// `fire` (the place misbehaves in its own documented way, e.g.
+// `replay_verify_mismatch`: the replay pool's second replay of a sampled
+// trace counts as disagreeing — for testing the nondeterminism alert).
 //
 //   if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return Full();
 #ifndef FAULTLAB_SERVER_STORE_FAILPOINT_H_
@@ -12,10 +15,10 @@
 
 namespace faultlab::server {
 
-enum class FailAction { kNone, kEnospc };
+enum class FailAction { kNone, kEnospc, kFire };
 
-// Crashes the process when `name` is set to crash; returns kEnospc when it
-// is set to enospc; kNone otherwise.
+// Crashes the process when `name` is set to crash; returns kEnospc or kFire
+// when it is set to enospc or fire; kNone otherwise.
 FailAction Failpoint(const char* name);
 
 // Every failpoint of the store, in write order (the crash tests loop over them).
