@@ -158,7 +158,13 @@ absl::Status Agent::RecordOne(uint64_t run) {
   auto sink = trace::FileSink::Open(part);
   if (!sink.ok()) return sink.status();
   const uint32_t frames = opt_.frames ? opt_.frames : info->default_frames;
-  trace::TraceWriter writer(sink->get(), replay::MakeHeader(*cfg, name, opt_.board, id, WallClockNs(), frames));
+  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, WallClockNs(), frames);
+  for (const auto& [key, value] : opt_.labels) {
+    trace::ConfigEntry* e = header.add_config();
+    e->set_key("label." + key);
+    e->set_value(value);
+  }
+  trace::TraceWriter writer(sink->get(), header);
   replay::Recorder rec(&writer);
   dev::Device device(*cfg);
   device.set_observer(&rec);

@@ -46,6 +46,9 @@ struct AgentOptions {
   uint64_t runs = 0;           // 0: until stopped
   uint64_t interval_ms = 1000; // pause between runs
   std::string archive_dir;     // keep uploaded traces here instead of deleting them
+  // Free-form identity (rack, owner, kernel build, ...): written into every
+  // trace header as config entries `label.KEY` (never metric labels).
+  std::vector<std::pair<std::string, std::string>> labels;
   uint64_t backoff_min_ms = 100, backoff_max_ms = 5000;
 };
 

@@ -48,6 +48,8 @@ constexpr char kUsage[] =
     "  --archive-dir DIR       keep uploaded traces here instead of deleting them\n"
     "  --drain-timeout S       with --runs: give up waiting for uploads after S seconds (exit 4)\n"
     "  --http-addr HOST:PORT   serve the agent's own /metrics and /healthz (off by default)\n"
+    "  --label KEY=VALUE       free-form identity (rack, owner, ...) written into every trace\n"
+    "                          header as label.KEY; repeatable (in --config: label = K=V,K2=V2)\n"
     "  --config FILE           'key = value' lines with any of these options; flags win\n"
     "  --device emulated|real  emulated (default); real and --exec need the device shim\n"
     "  --exec -- PROGRAM ARGS  run PROGRAM under the shim (not available yet)\n";
@@ -55,7 +57,7 @@ constexpr char kUsage[] =
 constexpr const char* kValued[] = {
     "board", "server", "token", "tls-ca", "profile", "variant", "policy", "budget", "workloads",
     "frames", "runs", "interval-ms", "seed", "spool-dir", "spool-max-bytes", "archive-dir",
-    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp"};
+    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 sigset_t g_signals;
@@ -144,6 +146,17 @@ int main(int argc, char** argv) {
   o.pressure = has("pressure") && get("pressure", "true") != "false";
   o.archive_dir = get("archive-dir");
   o.workloads = absl::StrSplit(get("workloads", "compute"), ',', absl::SkipEmpty());
+  std::vector<std::string> labels = args.GetAll("label");
+  if (labels.empty() && config.count("label")) labels = absl::StrSplit(config["label"], ',', absl::SkipEmpty());
+  for (const std::string& kv : labels) {
+    std::vector<std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.size() != 2 || p[0].empty() || p[0].find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos) {
+      std::cerr << "faultlab-agent: --label '" << kv << "': expected KEY=VALUE (KEY of letters, digits, _-.)\n";
+      return 2;
+    }
+    o.labels.push_back({p[0], p[1]});
+  }
   uint64_t frames, cost, max_bytes, drain;
   if (!get_uint("frames", 0, &frames) || !get_uint("runs", 0, &o.runs) ||
       !get_uint("interval-ms", 1000, &o.interval_ms) || !get_uint("seed", 1, &o.seed) ||

@@ -22,6 +22,13 @@ printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
 "$agent" --board a --workloads nosuch 2>"$tmp/wl.err"
 [ $? -eq 2 ] && grep -q "unknown workload 'nosuch'" "$tmp/wl.err" && ok "an unknown workload is usage" || fail "workload: $(cat "$tmp/wl.err")"
 
+# Labels go into the header; --drain-timeout gives up on an absent server (exit 4, kept).
+"$agent" --board eps --server 127.0.0.1:1 --runs 1 --frames 1 --label rack=3 --label owner=gpu-team \
+  --spool-dir "$tmp/spool-eps" --drain-timeout 1 2>"$tmp/eps.err"
+[ $? -eq 4 ] && grep -q "1 trace(s) still in" "$tmp/eps.err" && ok "--drain-timeout: exit 4, trace kept" || fail "drain: $(cat "$tmp/eps.err")"
+"$fl" dump "$tmp"/spool-eps/*.fltrace --limit 0 | grep -q '^config.label.rack: 3' && ok "--label in the trace header" || fail "label missing"
+"$agent" --board eps --label 'bad key=1' 2>/dev/null; [ $? -eq 2 ] && ok "a bad --label is usage" || fail "bad label"
+
 start_server() {  # start_server LOG: sets pid and port (fixed, so agents find it again)
   "$srv" --data-dir "$tmp/data" --grpc-addr "127.0.0.1:$port" --http-addr 127.0.0.1:0 2>>"$1" &
   pid=$!
