@@ -6,6 +6,8 @@
 //   2  usage error: unknown verb or option, missing or malformed argument
 //   3  damaged or invalid input: "FILE: offset N: problem" on stderr
 //   4  I/O error: a file could not be opened, read or written
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -26,6 +28,7 @@
 #include "cli/args.h"
 #include "cli/progress.h"
 #include "cli/remote.h"
+#include "server/html/report_html.h"
 #include "engine/dev/profile.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
@@ -386,6 +389,28 @@ int RunUpload(const Args& args) {
   return kExitOk;
 }
 
+// Writes `html` to --html's path; the exit code.
+int WriteHtml(const Args& args, const std::string& html) {
+  const std::string out = args.Get("html");
+  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  f << html;
+  if (!f.flush()) {
+    std::cerr << "faultlab: " << out << ": cannot write\n";
+    return kExitIo;
+  }
+  std::cout << "wrote " << out << " (" << html.size() << " bytes; open it in a browser)\n";
+  return kExitOk;
+}
+
+absl::StatusOr<html::RunData> CollectLocal(const std::string& path) {
+  auto open = [&path]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+    auto f = trace::FileSource::Open(path);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<trace::ByteSource>(std::move(*f));
+  };
+  return html::CollectRun(open, path.substr(path.rfind('/') + 1), {});
+}
+
 int RunTraces(const Args& args) {
   auto channel = ServerChannel(args, "traces");
   if (!channel) return kExitUsage;
@@ -414,6 +439,20 @@ int RunTraces(const Args& args) {
 }
 
 int RunReport(const Args& args) {
+  // A file here: a local report (text, or the HTML page).
+  struct stat st;
+  if (!args.Has("server") && stat(args.positional()[0].c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    const std::string path = args.positional()[0];
+    if (args.Has("html")) {
+      absl::StatusOr<html::RunData> d = CollectLocal(path);
+      if (!d.ok()) return Fail(d.status());
+      return WriteHtml(args, html::ReportPage(*d));
+    }
+    replay::ReplayResult r = DoReplay(args, path, false);
+    if (!r.status.ok()) return Fail(r.status);
+    std::cout << replay::ReportText(r);
+    return r.outcome == replay::ReplayOutcome::kDiverged ? 1 : kExitOk;
+  }
   const std::string prefix = absl::AsciiStrToLower(args.positional()[0]);
   auto channel = ServerChannel(args, "report");
   if (!channel) return kExitUsage;
@@ -439,8 +478,10 @@ int RunReport(const Args& args) {
   Authorize(args, &ctx);
   api::ReportRequest req;
   req.set_trace_id(match[0]->trace_id());
+  req.set_html(args.Has("html"));
   api::ReportResponse out;
   if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok()) return FailRemote("report", args, s);
+  if (args.Has("html")) return WriteHtml(args, out.html());
   const api::TraceInfo& t = out.trace();
   std::cout << "trace: " << absl::BytesToHexString(t.trace_id()) << "\nboard: " << t.board()
             << "\nworkload: " << t.workload() << "\nvariant: " << t.variant()
@@ -466,6 +507,13 @@ int RunWorkloads(const Args&) {
 
 int RunDiff(const Args& args) {
   const std::string a = args.positional()[0], b = args.positional()[1];
+  if (args.Has("html")) {
+    absl::StatusOr<html::RunData> da = CollectLocal(a);
+    if (!da.ok()) return Fail(da.status());
+    absl::StatusOr<html::RunData> db = CollectLocal(b);
+    if (!db.ok()) return Fail(db.status());
+    return WriteHtml(args, html::DiffPage(*da, *db));
+  }
   replay::ReplayResult ra = DoReplay(args, a, false);
   if (!ra.status.ok()) return Fail(ra.status);
   replay::ReplayResult rb = DoReplay(args, b, false);
@@ -592,15 +640,28 @@ const std::map<std::string, Verb>& Verbs() {
         },
         RunBackfill}},
       {"report",
-       {"print the server's replay report of a trace (ID: a unique prefix of its hex id)",
-        "faultlab report ID [--server HOST:PORT] [--token T]",
-        [](Args& a) { DeclareRemote(a); },
+       {"a trace's report: a local FILE's, or the server's of ID (unique prefix); --html for a page",
+        "faultlab report FILE [--html OUT.html]\n"
+        "       faultlab report ID [--server HOST:PORT] [--token T] [--html OUT.html]\n"
+        "  FILE: replay a local trace and print its report, or write its HTML page (plots of the\n"
+        "  latency distribution, faults over time, per frame; docs/reports.md). ID: a unique prefix\n"
+        "  of a trace id on the server, whose report (or page) the server gives",
+        [](Args& a) {
+          DeclareRemote(a);
+          a.Declare("html", true);
+        },
         RunReport}},
       {"workloads",
        {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
       {"diff",
-       {"replay two traces and show their reports side by side", "faultlab diff A B",
-        [](Args& a) { a.Declare("skip-damaged", false); }, RunDiff}},
+       {"replay two traces and show their reports side by side", "faultlab diff A B [--html OUT.html]\n"
+        "  --html: a page comparing the two (configuration, latency histogram and CDF overlaid,\n"
+        "  timelines, reports side by side)",
+        [](Args& a) {
+          a.Declare("skip-damaged", false);
+          a.Declare("html", true);
+        },
+        RunDiff}},
       {"dump",
        {"print a trace's header and events, one line each",
         "faultlab dump FILE [--limit N] [--skip-damaged]",

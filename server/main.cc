@@ -13,11 +13,13 @@
 #include <sstream>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/auth/tokens.h"
 #include "cli/args.h"
 #include "server/ingest/ingest_service.h"
+#include "server/html/pages.h"
 #include "server/metrics/http.h"
 #include "server/query/query_service.h"
 #include "server/metrics/metrics.h"
@@ -182,8 +184,9 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-server: " << s.message() << "\n";
     return 4;
   }
+  faultlab::html::WebPages pages(store->get(), tokens ? &*tokens : nullptr);
   auto http = faultlab::server::HttpServer::Start(
-      http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); });
+      http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); }, pages.Routes());
   if (!http.ok()) {
     std::cerr << "faultlab-server: " << http.status().message() << "\n";
     return 4;
@@ -205,7 +208,9 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(addr, creds, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
-  faultlab::server::QueryService query(store->get(), auth);
+  faultlab::server::QueryService query(store->get(), auth, [&pages](const std::string& id) {
+    return pages.RenderRun(absl::BytesToHexString(id), "").body;
+  });
   faultlab::server::ReplayService replay(store->get(), &metrics, auth, static_cast<int>(workers));
   faultlab::server::CompareService compare(store->get(), auth, analysis);
   builder.RegisterService(&ingest);

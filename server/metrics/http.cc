@@ -9,10 +9,22 @@
 namespace faultlab::server {
 namespace {
 
+const char* Reason(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 500: return "Internal Server Error";
+    default: return "Service Unavailable";
+  }
+}
+
 void Reply(mg_connection* conn, int code, const char* type, const std::string& body) {
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-            code, code == 200 ? "OK" : "Service Unavailable", type, body.size());
+            code, Reason(code), type, body.size());
   mg_write(conn, body.data(), body.size());
 }
 
@@ -43,13 +55,45 @@ class HealthHandler : public CivetHandler {
 
 }  // namespace
 
+std::string HttpRequest::Param(const std::string& name) const {
+  char buf[4096];
+  const int n = mg_get_var(query.data(), query.size(), name.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+class HttpServer::RouteHandler : public CivetHandler {
+ public:
+  explicit RouteHandler(HttpRoute route) : route_(std::move(route)) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    const mg_request_info* info = mg_get_request_info(conn);
+    HttpRequest req;
+    req.path = info->local_uri ? info->local_uri : "";
+    req.query = info->query_string ? info->query_string : "";
+    const char* auth = mg_get_header(conn, "Authorization");
+    req.authorization = auth ? auth : "";
+    HttpReply r;
+    try {
+      r = route_.handler(req);
+    } catch (const std::exception& e) {
+      r = {500, "text/plain", std::string("internal error: ") + e.what() + "\n"};
+    }
+    Reply(conn, r.code, r.type.c_str(), r.body);
+    return true;
+  }
+
+ private:
+  HttpRoute route_;
+};
+
 struct HttpServer::Handlers {
   std::unique_ptr<MetricsHandler> metrics;
   std::unique_ptr<HealthHandler> health;
+  std::vector<std::unique_ptr<RouteHandler>> routes;
 };
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const std::string& addr, std::function<std::string()> scrape, std::function<std::string()> healthy) {
+    const std::string& addr, std::function<std::string()> scrape, std::function<std::string()> healthy,
+    std::vector<HttpRoute> routes) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->handlers_ = std::make_unique<Handlers>();
   s->handlers_->metrics = std::make_unique<MetricsHandler>(std::move(scrape));
@@ -62,6 +106,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   }
   s->civet_->addHandler("/metrics", s->handlers_->metrics.get());
   s->civet_->addHandler("/healthz", s->handlers_->health.get());
+  for (HttpRoute& r : routes) {
+    const std::string prefix = r.prefix;
+    s->handlers_->routes.push_back(std::make_unique<RouteHandler>(std::move(r)));
+    s->civet_->addHandler(prefix, s->handlers_->routes.back().get());
+  }
   std::vector<int> ports = s->civet_->getListeningPorts();
   s->port_ = ports.empty() ? 0 : ports[0];
   return s;

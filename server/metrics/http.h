@@ -7,12 +7,32 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 class CivetServer;
 
 namespace faultlab::server {
+
+// A page served beside /metrics: GET requests whose path starts with
+// `prefix` go to `handler`.
+struct HttpRequest {
+  std::string path;           // decoded, without the query
+  std::string query;          // raw, after '?'
+  std::string authorization;  // the Authorization header, if any
+  // One query parameter, URL-decoded ("" if absent).
+  std::string Param(const std::string& name) const;
+};
+struct HttpReply {
+  int code = 200;
+  std::string type = "text/html; charset=utf-8";
+  std::string body;
+};
+struct HttpRoute {
+  std::string prefix;
+  std::function<HttpReply(const HttpRequest&)> handler;
+};
 
 class HttpServer {
  public:
@@ -21,13 +41,15 @@ class HttpServer {
   // `scrape` returns the text exposition (e.g. ServerMetrics::Scrape).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& addr,
                                                            std::function<std::string()> scrape,
-                                                           std::function<std::string()> healthy);
+                                                           std::function<std::string()> healthy,
+                                                           std::vector<HttpRoute> routes = {});
   ~HttpServer();
   int port() const { return port_; }
 
  private:
   HttpServer() = default;
   struct Handlers;
+  class RouteHandler;
   std::unique_ptr<Handlers> handlers_;
   std::unique_ptr<CivetServer> civet_;
   int port_ = 0;

@@ -5,6 +5,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <string>
+
 #include "proto/ingest.grpc.pb.h"
 #include "server/auth/tokens.h"
 #include "server/store/store.h"
@@ -14,8 +17,10 @@ namespace faultlab::server {
 class QueryService final : public api::Query::Service {
  public:
   // `tokens` null: open mode; else every call needs an operator token.
-  explicit QueryService(Store* store, const Tokens* tokens = nullptr)
-      : store_(store), tokens_(tokens) {}
+  // `render_html` (may be empty) renders a run's page from its trace id.
+  explicit QueryService(Store* store, const Tokens* tokens = nullptr,
+                        std::function<std::string(const std::string&)> render_html = {})
+      : store_(store), tokens_(tokens), render_html_(std::move(render_html)) {}
   grpc::Status ListTraces(grpc::ServerContext*, const api::TraceFilter* filter,
                           api::ListTracesResponse* out) override;
   grpc::Status GetReport(grpc::ServerContext*, const api::ReportRequest* req,
@@ -27,6 +32,7 @@ class QueryService final : public api::Query::Service {
   void Fill(const TraceRecord& r, api::TraceInfo* info);
   Store* store_;
   const Tokens* tokens_;
+  std::function<std::string(const std::string&)> render_html_;
 };
 
 // The proto of a stored run, and a store filter from the proto's.
