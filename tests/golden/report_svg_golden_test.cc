@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "engine/trace/writer.h"
 #include "server/html/report_html.h"
 #include "tests/golden/golden_files.h"
 
@@ -48,6 +50,37 @@ TEST(ReportSvgGolden, ComputeAgainstPressure) {
   const html::RunData b = Collect("traces/pressure.fltrace");
   EXPECT_FALSE(b.alloc_failure_ns.empty());
   Check("traces/compute-vs-pressure.svg", html::LatencyHistogramSvg({&a, &b}) + html::LatencyCdfSvg({&a, &b}));
+}
+
+TEST(ReportSvgGolden, ADivergentReplayShowsItsDivergence) {
+  // A copy of game.fltrace with one fault's latency changed by 1 ns.
+  auto src = trace::FileSource::Open("traces/game.fltrace");
+  ASSERT_TRUE(src.ok());
+  trace::TraceReader reader(src->get(), "game");
+  ASSERT_TRUE(reader.Open().ok());
+  std::string bytes;
+  trace::StringSink sink(&bytes);
+  trace::TraceWriter writer(&sink, reader.header());
+  trace::Event e;
+  bool done = false;
+  while (reader.Next(&e)) {
+    if (!done && e.kind == trace::EVENT_MMU_FAULT) {
+      e.fault.latency_ns += 1;
+      done = true;
+    }
+    ASSERT_TRUE(writer.Append(e).ok());
+  }
+  ASSERT_TRUE(writer.Finish().ok());
+  absl::StatusOr<html::RunData> r = html::CollectRun(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::make_unique<trace::MemorySource>(bytes);
+      },
+      "tampered", {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome, "diverged");
+  const std::string page = html::ReportPage(*r);
+  EXPECT_NE(page.find("id=\"divergence\""), std::string::npos);
+  EXPECT_NE(page.find("expected: "), std::string::npos);
 }
 
 TEST(ReportSvgGolden, PagesAreSelfContainedAndEscaped) {
