@@ -13,6 +13,7 @@
 #include "engine/trace/frame.h"
 #include "engine/trace/reader.h"
 #include "server/store/failpoint.h"
+#include "server/store/files.h"
 
 namespace faultlab::server {
 namespace {
@@ -60,41 +61,6 @@ const char* const kMigrations[] = {
     "  PRIMARY KEY (trace_id, settings, mode));",
 };
 
-// Sorted latencies as delta-coded LEB128 varints (about 2 bytes a fault).
-std::string EncodeLatencies(const std::vector<uint64_t>& sorted) {
-  std::string out;
-  uint64_t prev = 0;
-  for (uint64_t v : sorted) {
-    uint64_t d = v - prev;
-    prev = v;
-    while (d >= 0x80) {
-      out.push_back(static_cast<char>((d & 0x7f) | 0x80));
-      d >>= 7;
-    }
-    out.push_back(static_cast<char>(d));
-  }
-  return out;
-}
-
-std::vector<uint64_t> DecodeLatencies(const std::string& in) {
-  std::vector<uint64_t> out;
-  uint64_t prev = 0, d = 0;
-  int shift = 0;
-  for (char c : in) {
-    const uint8_t b = static_cast<uint8_t>(c);
-    if (shift < 64) d |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (b & 0x80) {
-      shift += 7;
-      continue;
-    }
-    prev += d;
-    out.push_back(prev);
-    d = 0;
-    shift = 0;
-  }
-  return out;
-}
-
 // A prepared statement, finalized on scope exit.
 class Stmt {
  public:
@@ -133,81 +99,6 @@ class Stmt {
 absl::Status DbError(sqlite3* db, const std::string& what) {
   return absl::UnavailableError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
 }
-
-absl::Status WriteError(const std::string& path, int err) {
-  const std::string msg = absl::StrCat(path, ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::UnavailableError(msg);
-}
-
-absl::Status MakeDir(const std::string& path) {
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::UnavailableError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDir(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return WriteError(path, errno);
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  return rc == 0 ? absl::OkStatus() : WriteError(path, err);
-}
-
-// Writes all of `data` at `offset` and fsyncs, through the failpoints.
-absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
-                          const std::string& data) {
-  if (Failpoint("before_blob_write") == FailAction::kEnospc) return WriteError(path, ENOSPC);
-  const int fd = open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return WriteError(path, errno);
-  // Whatever lies past `offset` was never acknowledged: drop it.
-  if (ftruncate(fd, static_cast<off_t>(offset)) != 0) {
-    const int err = errno;
-    close(fd);
-    return WriteError(path, err);
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = pwrite(fd, data.data() + done, data.size() - done,
-                             static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      close(fd);
-      return WriteError(path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (Failpoint("after_blob_write") == FailAction::kEnospc) {
-    close(fd);
-    return WriteError(path, ENOSPC);
-  }
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return WriteError(path, err);
-  if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return WriteError(path, ENOSPC);
-  return absl::OkStatus();
-}
-
-// Reads at most `limit` bytes of another source (a blob's committed part).
-class LimitedSource : public trace::ByteSource {
- public:
-  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit)
-      : in_(std::move(in)), left_(limit) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    if (left_ == 0) return 0;
-    absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
-    if (got.ok()) left_ -= *got;
-    return got;
-  }
-
- private:
-  std::unique_ptr<trace::ByteSource> in_;
-  uint64_t left_;
-};
 
 TraceRecord RecordFrom(Stmt& s) {
   // Columns: trace_id, sequence, head, chunks, events, bytes, complete.
@@ -297,23 +188,9 @@ std::string SqliteStore::BlobPath(const std::string& trace_id) const {
 }
 
 absl::StatusOr<UploadState> SqliteStore::BeginTrace(const std::string& head) {
-  // The head must be a whole preamble and header frame, nothing more.
-  trace::MemorySource src(head);
-  trace::TraceReader reader(&src, "upload");
-  if (absl::Status s = reader.Open(); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("trace head: ", s.message()));
-  }
-  const trace::TraceHeader& h = reader.header();
-  trace::FrameHeader fh;
-  if (head.size() < trace::kPreambleSize + trace::kFrameHeaderSize ||
-      !trace::ParseFrameHeader(head.data() + trace::kPreambleSize, &fh) ||
-      head.size() != trace::kPreambleSize + trace::kFrameHeaderSize + fh.payload_size) {
-    return absl::InvalidArgumentError("trace head: expected the preamble and header frame only");
-  }
-  if (h.trace_id().size() != 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trace head: trace id of ", h.trace_id().size(), " bytes, want 16"));
-  }
+  absl::StatusOr<trace::TraceHeader> checked = CheckHead(head);
+  if (!checked.ok()) return checked.status();
+  const trace::TraceHeader& h = *checked;
   std::lock_guard<std::mutex> lock(mu_);
   const std::string& id = h.trace_id();
   {
@@ -355,25 +232,8 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
                                       const std::string& frame) {
   const std::string hex = absl::BytesToHexString(trace_id);
   // Validate the frame before touching anything.
-  trace::FrameHeader fh;
-  if (frame.size() < trace::kFrameHeaderSize || !trace::ParseFrameHeader(frame.data(), &fh) ||
-      fh.type != trace::kFrameChunk ||
-      fh.payload_size != frame.size() - trace::kFrameHeaderSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trace ", hex, " chunk ", index, ": not a whole chunk frame"));
-  }
-  const absl::string_view payload(frame.data() + trace::kFrameHeaderSize, fh.payload_size);
-  if (trace::Crc32c(payload) != fh.payload_crc) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trace ", hex, " chunk ", index, ": payload checksum mismatch"));
-  }
-  trace::ChunkEnvelope env;
-  if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
-      env.chunk_index() != index || env.trace_id() != trace_id) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "trace ", hex, " chunk ", index, ": the envelope names chunk ", env.chunk_index(),
-        " of trace ", absl::BytesToHexString(env.trace_id())));
-  }
+  absl::StatusOr<ChunkFacts> facts = CheckChunk(trace_id, index, frame);
+  if (!facts.ok()) return facts.status();
   std::unique_lock<std::mutex> lock(mu_);
   absl::StatusOr<TraceRecord> t = GetLocked(trace_id);
   if (!t.ok()) return t.status();
@@ -382,7 +242,7 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
     q.Blob(1, trace_id).Int(2, static_cast<int64_t>(index));
     if (q.Step() != SQLITE_ROW) return DbError(db_, "looking up a chunk");
     if (static_cast<uint64_t>(q.ColInt(0)) == frame.size() &&
-        static_cast<uint32_t>(q.ColInt(1)) == trace::Crc32c(frame)) {
+        static_cast<uint32_t>(q.ColInt(1)) == facts->crc) {
       return absl::OkStatus();
     }
     return absl::AlreadyExistsError(
@@ -413,8 +273,8 @@ absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t inde
     written = absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
   }
   if (written.ok()) {
-    PendingChunk row{trace_id, index, t->bytes, frame.size(), trace::Crc32c(frame),
-                     env.event_count(), env.final(), false, absl::OkStatus()};
+    PendingChunk row{trace_id, index, t->bytes, frame.size(), facts->crc,
+                     facts->events, facts->final, false, absl::OkStatus()};
     written = GroupCommit(&row);
   }
   lock.lock();

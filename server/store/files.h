@@ -1,0 +1,61 @@
+// Files and checks both stores share (sqlite_store, pg_store): the blob
+// write path with its failpoints, the head and chunk checks, the latency
+// encoding of runs.
+#ifndef FAULTLAB_SERVER_STORE_FILES_H_
+#define FAULTLAB_SERVER_STORE_FILES_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/trace/io.h"
+#include "proto/trace.pb.h"
+
+namespace faultlab::server {
+
+// ENOSPC/EDQUOT -> RESOURCE_EXHAUSTED, else UNAVAILABLE, naming `path`.
+absl::Status WriteError(const std::string& path, int err);
+absl::Status MakeDir(const std::string& path);
+absl::Status FsyncDir(const std::string& path);
+// Writes all of `data` at `offset` (dropping anything past it) and fsyncs,
+// through the failpoints before_blob_write, after_blob_write, after_blob_fsync.
+absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset, const std::string& data);
+
+// Reads at most `limit` bytes of another source (a blob's committed part).
+class LimitedSource : public trace::ByteSource {
+ public:
+  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit) : in_(std::move(in)), left_(limit) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (left_ == 0) return 0;
+    absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
+    if (got.ok()) left_ -= *got;
+    return got;
+  }
+
+ private:
+  std::unique_ptr<trace::ByteSource> in_;
+  uint64_t left_;
+};
+
+// A head must be exactly the preamble and header frame, with a 16-byte id.
+absl::StatusOr<trace::TraceHeader> CheckHead(const std::string& head);
+
+// What a valid chunk frame says about itself.
+struct ChunkFacts {
+  uint32_t crc;  // of the whole frame
+  uint32_t events;
+  bool final;
+};
+// A whole chunk frame, its checksum right, its envelope naming this trace and index.
+absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index, const std::string& frame);
+
+std::string EncodeLatencies(const std::vector<uint64_t>& sorted);
+std::vector<uint64_t> DecodeLatencies(const std::string& in);
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_STORE_FILES_H_
