@@ -32,47 +32,62 @@ RunAnalyzer::~RunAnalyzer() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RunAnalyzer::Enqueue(const std::string& trace_id) {
+void RunAnalyzer::Enqueue(const std::string&) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(trace_id);
+    ++wakeups_;
+    drained_ = false;
   }
   cv_.notify_one();
 }
 
 absl::Status RunAnalyzer::EnqueuePending() {
-  absl::StatusOr<std::vector<std::string>> ids = store_->PendingRuns();
-  if (!ids.ok()) return ids.status();
-  for (const std::string& id : *ids) Enqueue(id);
+  Enqueue("");
   return absl::OkStatus();
 }
 
 void RunAnalyzer::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
+  idle_cv_.wait(lock, [this] { return drained_ && !busy_; });
 }
 
 void RunAnalyzer::Run() {
   for (;;) {
-    std::string id;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      id = queue_.front();
-      queue_.pop_front();
-      busy_ = true;
-    }
-    absl::StatusOr<RunRecord> r = Analyze(id);
-    if (!r.ok()) {
-      std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": " << r.status().message()
-                << "\n";
-    }
+    uint64_t seen;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      busy_ = false;
+      if (stop_) return;
+      seen = wakeups_;
+      busy_ = true;
     }
+    bool found = false;
+    absl::StatusOr<bool> lead = store_->LeadAnalysis();
+    if (lead.ok() && *lead) {
+      absl::StatusOr<std::vector<std::string>> ids = store_->PendingRuns();
+      if (ids.ok()) {
+        for (const std::string& id : *ids) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (stop_) break;
+          }
+          if (failed_.count(id)) continue;  // said once; not retried until restart
+          found = true;
+          absl::StatusOr<RunRecord> r = Analyze(id);
+          if (!r.ok()) {
+            failed_.insert(id);
+            std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": " << r.status().message()
+                      << "\n";
+          }
+        }
+      }
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    busy_ = false;
+    // Idle when a pass found nothing (or another replica leads).
+    if (!found && wakeups_ == seen) drained_ = true;
     idle_cv_.notify_all();
+    if (found) continue;
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || wakeups_ != seen; });
   }
 }
 

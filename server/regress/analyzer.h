@@ -5,9 +5,11 @@
 // run, its verdict and its latencies are stored; verdicts and the recorded
 // side of the headline metrics go to ServerMetrics (docs/regressions.md).
 //
-// One thread, in completion order, so a series' baseline is the same
-// whatever the number of replay workers. Traces left unanalysed by a restart
-// are picked up again (Store::PendingRuns).
+// One thread, taking the store's unanalysed traces in order
+// (Store::PendingRuns), so a series' baseline is the same whatever the number
+// of replay workers; with several replicas on one store only the one holding
+// Store::LeadAnalysis analyses, so each run is judged once. Enqueue only wakes
+// the thread; it looks again every second anyway (other replicas' uploads).
 #ifndef FAULTLAB_SERVER_REGRESS_ANALYZER_H_
 #define FAULTLAB_SERVER_REGRESS_ANALYZER_H_
 
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -53,8 +56,10 @@ class RunAnalyzer {
   AnalyzerOptions options_;
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
-  std::deque<std::string> queue_;
+  uint64_t wakeups_ = 0;
+  bool drained_ = false;  // the last pass found nothing to analyse
   bool busy_ = false;
+  std::set<std::string> failed_;  // traces that cannot be analysed (the thread's own)
   bool stop_ = false;
   std::thread thread_;
 };

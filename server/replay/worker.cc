@@ -8,8 +8,9 @@
 
 namespace faultlab::server {
 
-ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every)
-    : store_(store), metrics_(metrics), twice_every_(twice_every) {
+ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every,
+                       std::string owner, uint64_t lease_ms)
+    : store_(store), metrics_(metrics), twice_every_(twice_every), owner_(std::move(owner)), lease_ms_(lease_ms) {
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -22,11 +23,11 @@ ReplayPool::~ReplayPool() {
   for (std::thread& t : threads_) t.join();
 }
 
-void ReplayPool::Enqueue(const std::string& trace_id) {
+void ReplayPool::Enqueue(const std::string&) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(trace_id);
-    if (metrics_) metrics_->replay_queue_depth().Set(static_cast<double>(queue_.size()));
+    ++wakeups_;
+    drained_ = false;
   }
   cv_.notify_one();
 }
@@ -34,13 +35,19 @@ void ReplayPool::Enqueue(const std::string& trace_id) {
 absl::Status ReplayPool::EnqueuePending() {
   absl::StatusOr<std::vector<std::string>> ids = store_->PendingReplays();
   if (!ids.ok()) return ids.status();
-  for (const std::string& id : *ids) Enqueue(id);
+  if (metrics_) metrics_->replay_queue_depth().Set(static_cast<double>(ids->size()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wakeups_;
+    drained_ = false;
+  }
+  cv_.notify_all();
   return absl::OkStatus();
 }
 
 void ReplayPool::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
+  idle_cv_.wait(lock, [this] { return drained_ && running_ == 0; });
 }
 
 uint64_t ReplayPool::replays_done() const {
@@ -50,25 +57,38 @@ uint64_t ReplayPool::replays_done() const {
 
 void ReplayPool::Run() {
   for (;;) {
-    std::string id;
-    bool twice;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (stop_) return;
-      id = queue_.front();
-      queue_.pop_front();
+    }
+    absl::StatusOr<std::optional<std::string>> claimed = store_->ClaimReplay(owner_, lease_ms_);
+    if (!claimed.ok() || !claimed->has_value()) {
+      // Nothing to do here now: sleep until woken, or a second (another
+      // replica's work, an expired lease).
+      std::unique_lock<std::mutex> lock(mu_);
+      if (claimed.ok()) drained_ = true;
+      idle_cv_.notify_all();
+      const uint64_t seen = wakeups_;
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || wakeups_ != seen; });
+      continue;
+    }
+    bool twice;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
       ++running_;
       twice = twice_every_ > 0 && started_++ % twice_every_ == 0;
-      if (metrics_) metrics_->replay_queue_depth().Set(static_cast<double>(queue_.size()));
     }
-    ReplayOne(id, twice);
+    ReplayOne(**claimed, twice);
     {
       std::lock_guard<std::mutex> lock(mu_);
       --running_;
       ++done_;
     }
-    idle_cv_.notify_all();
+    if (metrics_) {
+      if (auto pending = store_->PendingReplays(); pending.ok()) {
+        metrics_->replay_queue_depth().Set(static_cast<double>(pending->size()));
+      }
+    }
   }
 }
 
@@ -94,7 +114,9 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
     outcome = replay::ReplayOutcomeName(r.outcome);
     report = replay::ReportText(r);
   }
-  (void)store_->SaveReplay(trace_id, outcome, report);
+  // Stored once: if another replica (or an earlier lease) got there first,
+  // its result stands and this one is not counted again.
+  if (!store_->SaveReplay(trace_id, outcome, report).ok()) return;
   if (metrics_) metrics_->AddReplay(labels, outcome, tally, seconds);
   if (twice && r.status.ok()) {
     const replay::ReplayResult again = replay::Replay(open, name, {});

@@ -2,8 +2,10 @@
 // store on a fresh twin with its recorded configuration (engine/replay),
 // save outcome and report, and add the results to the server's metrics.
 // Every `twice_every`-th replay runs twice and the two reports are compared
-// (faultlab_replay_nondeterminism_total). Traces left unreplayed by a
-// restart are picked up again (Store::PendingReplays).
+// (faultlab_replay_nondeterminism_total). Work comes from the store's
+// replay queue (Store::ClaimReplay, leased), so traces left unreplayed by a
+// restart — or by another replica that died — are picked up; Enqueue only
+// wakes a worker, and idle workers look again every second.
 #ifndef FAULTLAB_SERVER_REPLAY_WORKER_H_
 #define FAULTLAB_SERVER_REPLAY_WORKER_H_
 
@@ -22,14 +24,17 @@ namespace faultlab::server {
 
 class ReplayPool {
  public:
-  ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every);
+  // `owner` names this process in leases (e.g. "host:pid").
+  ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every,
+             std::string owner = "local", uint64_t lease_ms = 60000);
   // Lets running replays finish; queued ones stay pending in the store.
   ~ReplayPool();
 
+  // A trace completed: wake a worker.
   void Enqueue(const std::string& trace_id);
-  // Queues every complete trace without a saved replay.
+  // Wakes the workers for whatever the store has pending.
   absl::Status EnqueuePending();
-  // Blocks until the queue is empty and no replay runs (tests, shutdown).
+  // Blocks until the store has nothing left to claim and no replay runs (tests).
   void WaitIdle();
   uint64_t replays_done() const;
 
@@ -40,9 +45,12 @@ class ReplayPool {
   Store* store_;
   ServerMetrics* metrics_;
   uint64_t twice_every_;
+  std::string owner_;
+  uint64_t lease_ms_;
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
-  std::deque<std::string> queue_;
+  uint64_t wakeups_ = 0;
+  bool drained_ = false;  // the last claim found nothing
   int running_ = 0;
   bool stop_ = false;
   uint64_t done_ = 0;

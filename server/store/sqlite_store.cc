@@ -381,9 +381,13 @@ absl::StatusOr<std::unique_ptr<trace::ByteSource>> SqliteStore::OpenTrace(
 absl::Status SqliteStore::SaveReplay(const std::string& trace_id, const std::string& outcome,
                                      const std::string& report) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "INSERT OR REPLACE INTO replays VALUES (?, ?, ?)");
+  Stmt q(db_, "INSERT OR IGNORE INTO replays VALUES (?, ?, ?)");
   q.Blob(1, trace_id).Text(2, outcome).Text(3, report);
   if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a replay");
+  leases_.erase(trace_id);
+  if (sqlite3_changes(db_) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat("trace ", absl::BytesToHexString(trace_id), " has a replay"));
+  }
   return absl::OkStatus();
 }
 
@@ -397,6 +401,21 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
   while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
   if (rc != SQLITE_DONE) return DbError(db_, "listing pending replays");
   return out;
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteStore::ClaimReplay(const std::string&,
+                                                                    uint64_t lease_ms) {
+  absl::StatusOr<std::vector<std::string>> pending = PendingReplays();
+  if (!pending.ok()) return pending.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  for (const std::string& id : *pending) {
+    auto it = leases_.find(id);
+    if (it != leases_.end() && it->second > now) continue;
+    leases_[id] = now + std::chrono::milliseconds(lease_ms);
+    return std::optional<std::string>(id);
+  }
+  return std::optional<std::string>();
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> SqliteStore::GetReplay(

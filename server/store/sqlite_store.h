@@ -14,6 +14,8 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <condition_variable>
 #include <memory>
 #include <set>
@@ -41,6 +43,8 @@ class SqliteStore : public Store {
   absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
                           const std::string& report) override;
   absl::StatusOr<std::vector<std::string>> PendingReplays() override;
+  absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner,
+                                                         uint64_t lease_ms) override;
   absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
 
   absl::Status SaveRun(RunRecord* run) override;
@@ -85,6 +89,8 @@ class SqliteStore : public Store {
   std::mutex mu_;  // guards the database (one writer: SQLite's rule) and writing_
   std::set<std::string> writing_;  // traces whose blob is being written now
   std::atomic<uint64_t> write_failures_{0};
+  // Replay leases: one process holds this store, so they live in memory.
+  std::map<std::string, std::chrono::steady_clock::time_point> leases_;
 };
 
 }  // namespace faultlab::server

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,9 +100,19 @@ class Store {
   // In arrival order.
   virtual absl::StatusOr<std::vector<TraceRecord>> ListTraces() = 0;
   // A replay's result: outcome (`identical`, `diverged`, `model_changed`,
-  // `error`) and its report text; one per trace, the latest wins.
+  // `error`) and its report text; one per trace, stored once: the first
+  // wins, a later one is ALREADY_EXISTS (another replica was first).
   virtual absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
                                   const std::string& report) = 0;
+  // The replay queue, shared by every server on this store: the oldest
+  // complete trace without a saved replay that no live lease holds, leased
+  // to `owner` for `lease_ms` (a replica that dies loses its leases when
+  // they expire, and the work is taken over). nullopt: nothing to do.
+  virtual absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner,
+                                                                 uint64_t lease_ms) = 0;
+  // True while this process is the one that analyses runs (one at a time
+  // per store, so that each run is judged once, in order).
+  virtual absl::StatusOr<bool> LeadAnalysis() { return true; }
   // Complete traces without a saved replay, in arrival order (work left by a
   // restart).
   virtual absl::StatusOr<std::vector<std::string>> PendingReplays() = 0;
