@@ -6,6 +6,7 @@
 //   faultlab-server --data-dir DIR [--grpc-addr HOST:PORT] [--http-addr HOST:PORT] ...
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -27,14 +28,23 @@
 #include "server/regress/compare_service.h"
 #include "server/replay/replay_service.h"
 #include "server/replay/worker.h"
+#include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: faultlab-server --data-dir DIR [--grpc-addr HOST:PORT] [--http-addr HOST:PORT]\n"
-    "                       [--replay-workers N] [--verify-every N]\n"
+    "                       [--replay-workers N] [--verify-every N] ...\n"
+    "       faultlab-server --store=postgres --pg CONNINFO --blob-dir DIR ...\n"
     "  --data-dir DIR        where traces are stored (created if missing; docs/store.md)\n"
+    "  --store sqlite|postgres  the embedded store in --data-dir (default), or PostgreSQL shared\n"
+    "                        by several replicas (docs/deploy.md)\n"
+    "  --pg CONNINFO         with --store=postgres: a libpq connection string\n"
+    "  --blob-dir DIR        with --store=postgres: the trace blobs, on storage every replica mounts\n"
+    "  --replay-lease-ms N   how long a claimed replay stays this replica's before another may take\n"
+    "                        it over (default 60000)\n"
+    "  --migrate-to N        apply the store's schema migrations up to version N and exit\n"
     "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
     "  --http-addr HOST:PORT /metrics and /healthz (default 127.0.0.1:7401)\n"
     "  --replay-workers N    threads replaying completed traces (default 1)\n"
@@ -82,7 +92,7 @@ int main(int argc, char** argv) {
   args.Declare("tokens", true);
   args.Declare("replay-workers", true);
   args.Declare("verify-every", true);
-  for (const char* f : {"tls-cert", "tls-key", "baseline-runs", "max-streams-per-agent",
+  for (const char* f : {"store", "pg", "blob-dir", "replay-lease-ms", "migrate-to", "tls-cert", "tls-key", "baseline-runs", "max-streams-per-agent",
                         "max-message-bytes", "max-chunk-bytes"}) {
     args.Declare(f, true);
   }
@@ -95,9 +105,21 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  if (!args.Has("data-dir") || !args.positional().empty()) {
-    std::cerr << "faultlab-server: " << (args.Has("data-dir") ? "unexpected argument" : "missing --data-dir DIR")
-              << "\n" << kUsage;
+  const std::string store_kind = args.Get("store", "sqlite");
+  if (store_kind != "sqlite" && store_kind != "postgres") {
+    std::cerr << "faultlab-server: --store '" << store_kind << "': sqlite or postgres\n" << kUsage;
+    return 2;
+  }
+  if (!args.positional().empty()) {
+    std::cerr << "faultlab-server: unexpected argument\n" << kUsage;
+    return 2;
+  }
+  if (store_kind == "sqlite" && !args.Has("data-dir")) {
+    std::cerr << "faultlab-server: missing --data-dir DIR\n" << kUsage;
+    return 2;
+  }
+  if (store_kind == "postgres" && (!args.Has("pg") || !args.Has("blob-dir"))) {
+    std::cerr << "faultlab-server: --store=postgres needs --pg CONNINFO and --blob-dir DIR\n" << kUsage;
     return 2;
   }
   std::optional<faultlab::server::Tokens> tokens;
@@ -115,7 +137,31 @@ int main(int argc, char** argv) {
               << " without --tokens: open mode is for loopback addresses only\n";
     return 2;
   }
-  auto store = faultlab::server::SqliteStore::Open(args.Get("data-dir"));
+  if (args.Has("migrate-to")) {
+    uint64_t to = 0;
+    if (!args.GetUint("migrate-to", &to).ok() || store_kind != "postgres" || to == 0 ||
+        to > static_cast<uint64_t>(faultlab::server::PgStore::SchemaVersion())) {
+      std::cerr << "faultlab-server: --migrate-to N: with --store=postgres, N in 1.."
+                << faultlab::server::PgStore::SchemaVersion() << "\n";
+      return 2;
+    }
+    if (absl::Status s = faultlab::server::PgStore::MigrateTo(args.Get("pg"), static_cast<int>(to)); !s.ok()) {
+      std::cerr << "faultlab-server: " << s.message() << "\n";
+      return 4;
+    }
+    std::cerr << "faultlab-server: schema at version " << to << " (at least)\n";
+    return 0;
+  }
+  absl::StatusOr<std::unique_ptr<faultlab::server::Store>> store;
+  if (store_kind == "postgres") {
+    auto pg = faultlab::server::PgStore::Open(args.Get("pg"), args.Get("blob-dir"));
+    if (pg.ok()) store = std::unique_ptr<faultlab::server::Store>(std::move(*pg));
+    else store = pg.status();
+  } else {
+    auto sq = faultlab::server::SqliteStore::Open(args.Get("data-dir"));
+    if (sq.ok()) store = std::unique_ptr<faultlab::server::Store>(std::move(*sq));
+    else store = sq.status();
+  }
   if (!store.ok()) {
     std::cerr << "faultlab-server: " << store.status().message() << "\n";
     return 4;
@@ -179,7 +225,15 @@ int main(int argc, char** argv) {
   metrics.set_refresh([&metrics, st = store->get()] {
     metrics.store_bytes().Set(static_cast<double>(st->SizeBytes()));
   });
-  faultlab::server::ReplayPool pool(store->get(), &metrics, static_cast<int>(workers), verify_every);
+  char host[256] = "?";
+  gethostname(host, sizeof host - 1);
+  uint64_t lease_ms = 60000;
+  if (absl::Status s = args.GetUint("replay-lease-ms", &lease_ms); !s.ok() || lease_ms < 100) {
+    std::cerr << "faultlab-server: --replay-lease-ms: want at least 100\n" << kUsage;
+    return 2;
+  }
+  faultlab::server::ReplayPool pool(store->get(), &metrics, static_cast<int>(workers), verify_every,
+                                    absl::StrCat(host, ":", getpid()), lease_ms);
   if (absl::Status s = pool.EnqueuePending(); !s.ok()) {
     std::cerr << "faultlab-server: " << s.message() << "\n";
     return 4;
@@ -227,7 +281,10 @@ int main(int argc, char** argv) {
             << "; gRPC" << (args.Has("tls-cert") ? " (TLS)" : "") << " on "
             << addr.substr(0, addr.rfind(':') + 1) << port << "; HTTP on "
             << http_addr.substr(0, http_addr.rfind(':') + 1) << (*http)->port() << "; "
-            << workers << " replay worker(s); data in " << args.Get("data-dir") << "\n";
+            << workers << " replay worker(s); "
+            << (store_kind == "postgres" ? "PostgreSQL store, blobs in " + args.Get("blob-dir")
+                                         : "data in " + args.Get("data-dir"))
+            << "\n";
   // SIGINT/SIGTERM (blocked above, in every thread): stop taking streams,
   // let running ones end, exit 0.
   int sig = 0;

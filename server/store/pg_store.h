@@ -1,0 +1,84 @@
+// PgStore: the Store on PostgreSQL (libpq), shared by several
+// faultlab-server replicas (docs/deploy.md). Metadata, the replay queue
+// (leases, FOR UPDATE SKIP LOCKED) and results live in the database; trace
+// bytes in a blob directory every replica mounts (--blob-dir).
+//
+// A chunk's write is serialized across replicas by a transaction-level
+// advisory lock on its trace: lock, check, write and fsync the blob, insert
+// the chunk row and commit (synchronous_commit on: durable at COMMIT), then
+// acknowledge. An agent that reconnects to another replica resumes from the
+// same rows. Analysis is led by the replica holding a session advisory lock,
+// so each run is judged once, in completion order; if it dies, its
+// connection closes and another replica takes the lead.
+#ifndef FAULTLAB_SERVER_STORE_PG_STORE_H_
+#define FAULTLAB_SERVER_STORE_PG_STORE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/store/store.h"
+
+typedef struct pg_conn PGconn;
+
+namespace faultlab::server {
+
+class PgStore : public Store {
+ public:
+  // `conninfo`: a libpq connection string ("host=... port=... dbname=...").
+  // Migrates the schema (under an advisory lock: replicas may start together).
+  static absl::StatusOr<std::unique_ptr<PgStore>> Open(const std::string& conninfo,
+                                                       const std::string& blob_dir, int connections = 8);
+  ~PgStore() override;
+
+  absl::StatusOr<UploadState> BeginTrace(const std::string& head) override;
+  absl::Status AppendChunk(const std::string& trace_id, uint64_t index, const std::string& frame) override;
+  absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
+  absl::StatusOr<std::vector<TraceRecord>> ListTraces() override;
+  absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
+                          const std::string& report) override;
+  absl::StatusOr<std::vector<std::string>> PendingReplays() override;
+  absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner, uint64_t lease_ms) override;
+  absl::StatusOr<bool> LeadAnalysis() override;
+  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
+  absl::Status SaveRun(RunRecord* run) override;
+  absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
+  absl::StatusOr<RunRecord> GetRun(const std::string& trace_id, bool with_latencies) override;
+  absl::StatusOr<std::vector<std::string>> PendingRuns() override;
+  absl::Status SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) override;
+  absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id, const std::string& settings,
+                                         const std::string& mode) override;
+  uint64_t SizeBytes() override;
+  uint64_t write_failures() const override { return write_failures_.load(); }
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
+
+  // The schema version this build writes, and a migration to an older one
+  // (tests of upgrades).
+  static int SchemaVersion();
+  static absl::Status MigrateTo(const std::string& conninfo, int version);
+
+  class Conn;  // a pooled connection, returned on scope exit
+
+ private:
+  PgStore(std::string blob_dir) : blob_dir_(std::move(blob_dir)) {}
+  absl::StatusOr<Conn> Get();
+  void Put(PGconn* c);
+  std::string BlobPath(const std::string& trace_id) const;
+
+  std::string conninfo_;
+  std::string blob_dir_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<PGconn*> free_;
+  std::vector<PGconn*> all_;
+  PGconn* leader_ = nullptr;  // holds the analysis lock once taken
+  bool leading_ = false;
+  std::atomic<uint64_t> write_failures_{0};
+};
+
+}  // namespace faultlab::server
+
+#endif  // FAULTLAB_SERVER_STORE_PG_STORE_H_
