@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
   }
   faultlab::server::ServerMetrics metrics;
   metrics.set_refresh([&metrics, st = store->get()] {
-    metrics.store_bytes().Set(static_cast<double>(st->SizeBytes()));
+    metrics.store_bytes(st->Identity()).Set(static_cast<double>(st->SizeBytes()));
   });
   char host[256] = "?";
   gethostname(host, sizeof host - 1);

@@ -110,9 +110,9 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                                       0.001, 0.004, 0.016, 0.064, 0.25, 1, 4, 16, 64});
   store_bytes_ = &prometheus::BuildGauge()
                       .Name("faultlab_store_bytes")
-                      .Help("Bytes the store holds on disk (trace blobs and database)")
-                      .Register(*registry_)
-                      .Add({});
+                      .Help("Bytes the store holds on disk (trace blobs and database), by store: "
+                            "replicas of one store report the same series")
+                      .Register(*registry_);
   verdicts_ = &prometheus::BuildCounter()
                    .Name("faultlab_regression_verdicts_total")
                    .Help("Runs judged against their series' baseline, by verdict")

@@ -69,7 +69,8 @@ class ServerMetrics {
   prometheus::Gauge& active_streams() { return *active_streams_; }
   prometheus::Gauge& replay_queue_depth() { return *queue_depth_; }
   prometheus::Gauge& store_write_failures() { return *write_failures_; }
-  prometheus::Gauge& store_bytes() { return *store_bytes_; }
+  // The store's size, labelled by its identity (Store::Identity).
+  prometheus::Gauge& store_bytes(const std::string& store) { return store_bytes_->Add({{"store", store}}); }
 
  private:
   void EnsureSeries(const SeriesLabels& l);
@@ -88,7 +89,7 @@ class ServerMetrics {
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* write_failures_;
   prometheus::Histogram* replay_seconds_;
-  prometheus::Gauge* store_bytes_;
+  prometheus::Family<prometheus::Gauge>* store_bytes_;
   prometheus::Family<prometheus::Counter>* verdicts_;
   prometheus::Family<prometheus::Gauge>* regressed_;
   prometheus::Family<prometheus::Gauge>* cliffs_delta_;

@@ -243,6 +243,8 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& connin
     store->free_.push_back(*c);
   }
   if (absl::Status s = Migrate(store->all_[0], SchemaVersion()); !s.ok()) return s;
+  PGconn* c = store->all_[0];
+  store->identity_ = absl::StrCat("postgres:", PQhost(c), ":", PQport(c), "/", PQdb(c));
   return store;
 }
 

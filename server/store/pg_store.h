@@ -52,6 +52,7 @@ class PgStore : public Store {
   absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id, const std::string& settings,
                                          const std::string& mode) override;
   uint64_t SizeBytes() override;
+  std::string Identity() const override { return identity_; }
   uint64_t write_failures() const override { return write_failures_.load(); }
   absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
 
@@ -69,6 +70,7 @@ class PgStore : public Store {
   std::string BlobPath(const std::string& trace_id) const;
 
   std::string conninfo_;
+  std::string identity_;
   std::string blob_dir_;
   std::mutex mu_;
   std::condition_variable cv_;

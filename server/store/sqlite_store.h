@@ -55,6 +55,7 @@ class SqliteStore : public Store {
   absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id, const std::string& settings,
                                          const std::string& mode) override;
   uint64_t SizeBytes() override;
+  std::string Identity() const override { return "sqlite:" + dir_; }
 
   // The schema version this build writes (migrations in sqlite_store.cc).
   static int SchemaVersion();

@@ -134,6 +134,9 @@ class Store {
                                                  const std::string& mode) = 0;
   // Bytes on disk: blobs and database.
   virtual uint64_t SizeBytes() = 0;
+  // Which store this is ("sqlite:DIR", "postgres:HOST:PORT/DB"): replicas of
+  // one store say the same, so dashboards count it once.
+  virtual std::string Identity() const = 0;
   // Writes that failed (disk full included) since the store was opened.
   virtual uint64_t write_failures() const { return 0; }
   // The stored bytes of the trace (acknowledged chunks only).

@@ -96,13 +96,14 @@ wait "$bfb"; [ $? -ne 0 ] && ok "b's uploader saw b die" || ok "b's uploads had 
 # The agent reconnects to the other replica and resumes where it stopped.
 bf "$port_a" rb1,rb2 && ok "b's uploads resumed through a" || fail "resume through a: $(tail -3 "$tmp/backfill.log")"
 start b 2
-# Kill b again while it holds a replay: bigger traces make a backlog, and b
-# dies with its lease, which a takes over when it expires.
+# Kill b again while it holds a replay: bigger traces, uploaded to b (so b
+# claims each at once); b dies with its lease, which a takes over when it
+# expires, and the uploads finish through a.
 bfbig() {
   "$fl" backfill --server "127.0.0.1:$1" --runs 6 --boards rc --workloads compute --variants series-fixed \
     --frames 24 >>"$tmp/backfill.log" 2>&1
 }
-bfbig "$port_a" & bfc=$!
+bfbig "$port_b" & bfc=$!
 held=0
 for _ in $(seq 1 200); do
   held=$(sql lab "SELECT count(*) FROM replay_leases WHERE owner LIKE '%:$pid_b' AND until > now()")
@@ -111,7 +112,8 @@ for _ in $(seq 1 200); do
 done
 kill -9 "$pid_b"; wait "$pid_b" 2>/dev/null
 [ "$held" -gt 0 ] && ok "replica b killed (-9) holding $held replay lease(s)" || fail "b held no replay lease when killed"
-wait "$bfc" || fail "big backfill: $(tail -3 "$tmp/backfill.log")"
+wait "$bfc"
+bfbig "$port_a" || fail "big backfill through a: $(tail -3 "$tmp/backfill.log")"
 start b 3
 total=$(sql lab 'SELECT count(*) FROM traces')
 for _ in $(seq 1 300); do

@@ -86,7 +86,7 @@ grep -q '^faultlab_regression_regressed{board="slow",.*} 1$' "$tmp/metrics.txt" 
 grep -q '^faultlab_regression_regressed{board="steady",.*} 0$' "$tmp/metrics.txt" && ok "regressed gauge 0 on 'steady'" || fail "gauge steady"
 grep -q '^faultlab_regression_verdicts_total{board="slow",.*verdict="regressed".*} 2$' "$tmp/metrics.txt" && ok "2 regressed verdicts counted" || fail "verdict counter: $(grep verdicts_total "$tmp/metrics.txt")"
 grep -q '^faultlab_fault_latency_seconds_count{.*source="recorded".*} [1-9]' "$tmp/metrics.txt" && ok "recorded latencies exported" || fail "no recorded histogram"
-grep -q '^faultlab_store_bytes [1-9]' "$tmp/metrics.txt" && ok "store size exported" || fail "store bytes"
+grep -q '^faultlab_store_bytes{store="sqlite:.*"} [1-9]' "$tmp/metrics.txt" && ok "store size exported" || fail "store bytes"
 grep -q '^faultlab_whatif_replays_total{outcome="what_if"} 4$' "$tmp/metrics.txt" && ok "4 what-if cells counted" || fail "what-if counter"
 
 "$fl" backfill "${remote[@]}" --runs 8 --boards slow,steady --workloads compute --variants series-fixed --regress-from 7 >"$tmp/again.txt" 2>&1
