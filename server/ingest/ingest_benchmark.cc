@@ -4,11 +4,16 @@
 // Traces: `compute` recorded with 96 frames, chunks of 4096 or 65536 events
 // (the argument; zstd). Counters: events/s (items), bytes/s, fsyncs/s (one
 // per chunk and head). BM_MemoryPerStream: host memory per open upload
-// stream (server and client sides, both in this process).
+// stream (server and client sides, both in this process). BM_IngestPostgres:
+// the same 16 uploads into 1 or 2 replicas (in-process servers, each its own
+// PgStore) on one PostgreSQL that the benchmark starts itself (Debian's
+// postgresql, as 'nobody' when run as root), a fresh database each round.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
 
 #include <filesystem>
 #include <map>
@@ -22,6 +27,7 @@
 #include "proto/ingest.grpc.pb.h"
 #include "server/client/upload.h"
 #include "server/ingest/ingest_service.h"
+#include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
 
 namespace faultlab::server {
@@ -178,6 +184,125 @@ void BM_MemoryPerStream(benchmark::State& state) {
   state.counters["bytes_per_stream"] = per_stream;
 }
 BENCHMARK(BM_MemoryPerStream)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A PostgreSQL for the benchmark: initdb and postgres in a temporary
+// directory, on a loopback port; stopped at exit.
+class Postgres {
+ public:
+  static Postgres* Get() {
+    static Postgres pg;  // destroyed (and stopped) at exit
+    return &pg;
+  }
+  Postgres() {
+    if (!Start()) port_ = 0;
+  }
+  bool ok() const { return port_ != 0; }
+  int port() const { return port_; }
+  std::string Conninfo(const std::string& db) const {
+    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=faultlab dbname=" + db;
+  }
+  ~Postgres() { Stop(); }
+
+ private:
+  bool Start() {
+    const std::string bin = "/usr/lib/postgresql/15/bin";
+    if (access((bin + "/postgres").c_str(), X_OK) != 0) return false;
+    char tmpl[] = "/tmp/faultlab-pgbench-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return false;
+    dir_ = tmpl;
+    const std::string as = getuid() == 0 ? "setpriv --reuid=nobody --regid=nogroup --clear-groups " : "";
+    if (getuid() == 0 && chown(dir_.c_str(), 65534, 65534) != 0) return false;
+    if (std::system((as + bin + "/initdb -D " + dir_ + "/db -U faultlab --auth=trust -E UTF8 >/dev/null 2>&1").c_str()) != 0) {
+      return false;
+    }
+    port_ = 40000 + getpid() % 20000;
+    if (std::system((as + bin + "/postgres -D " + dir_ + "/db -k " + dir_ + " -h 127.0.0.1 -p " +
+                     std::to_string(port_) + " >" + dir_ + "/log 2>&1 &").c_str()) != 0) {
+      return false;
+    }
+    for (int i = 0; i < 100; ++i) {  // ready when a connection succeeds
+      if (PgStore::Ping(Conninfo("postgres")).ok()) return true;
+      usleep(100000);
+    }
+    return false;
+  }
+  void Stop() {
+    if (dir_.empty()) return;
+    std::ifstream pidfile(dir_ + "/db/postmaster.pid");
+    pid_t pid = 0;
+    if (pidfile >> pid && pid > 0) {
+      kill(pid, SIGINT);
+      for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) usleep(50000);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  int port_ = 0;
+};
+
+void BM_IngestPostgres(benchmark::State& state) {
+  const int replicas = static_cast<int>(state.range(0));
+  Postgres* pg = Postgres::Get();
+  if (!pg->ok()) {
+    state.SkipWithError("no PostgreSQL here (./lab install installs Debian's postgresql)");
+    return;
+  }
+  const char* base = std::getenv("TMPDIR");
+  std::string dir = std::string(base ? base : "/tmp") + "/faultlab-pgingest-bench-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) {
+    state.SkipWithError("mkdtemp");
+    return;
+  }
+  const Traces& t = MakeTraces(dir, 4096);
+  static int round = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string db = "bench" + std::to_string(getpid()) + "_" + std::to_string(round++);
+    if (std::system(("psql -q -h 127.0.0.1 -p " + std::to_string(pg->port()) +
+                     " -U faultlab -d postgres -c 'CREATE DATABASE " + db + "' >/dev/null 2>&1").c_str()) != 0) {
+      state.SkipWithError("CREATE DATABASE failed");
+      return;
+    }
+    std::vector<std::unique_ptr<PgStore>> stores;
+    std::vector<std::unique_ptr<IngestService>> services;
+    std::vector<std::unique_ptr<grpc::Server>> servers;
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    for (int r = 0; r < replicas; ++r) {
+      auto store = PgStore::Open(pg->Conninfo(db), dir + "/blobs-" + db, 8);
+      if (!store.ok()) {
+        state.SkipWithError(std::string(store.status().message()).c_str());
+        return;
+      }
+      stores.push_back(std::move(*store));
+      services.push_back(std::make_unique<IngestService>(stores.back().get()));
+      int port = 0;
+      grpc::ServerBuilder b;
+      b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+      b.RegisterService(services.back().get());
+      servers.push_back(b.BuildAndStart());
+      channels.push_back(grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    }
+    state.ResumeTiming();
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    for (int i = 0; i < kUploaders; ++i) {
+      threads.emplace_back([&, i] {
+        if (!UploadTrace(channels[i % replicas], t.paths[i], {}).ok()) failed.fetch_add(1);
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    state.PauseTiming();
+    if (failed.load()) state.SkipWithError("an upload failed");
+    for (auto& s : servers) s->Shutdown();
+    std::filesystem::remove_all(dir + "/blobs-" + db);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * t.events);
+  state.SetBytesProcessed(state.iterations() * t.bytes);
+  state.counters["fsyncs_per_s"] =
+      benchmark::Counter(static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_IngestPostgres)->ArgName("replicas")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace faultlab::server

@@ -165,6 +165,7 @@ absl::StatusOr<PGconn*> Connect(const std::string& conninfo) {
     PQfinish(c);
     return absl::UnavailableError(absl::StrCat("store (postgres): cannot connect: ", msg));
   }
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);  // "already exists, skipping" and the like
   return c;
 }
 
@@ -261,6 +262,13 @@ absl::Status PgStore::MigrateTo(const std::string& conninfo, int version) {
   absl::Status s = Migrate(*c, version);
   PQfinish(*c);
   return s;
+}
+
+absl::Status PgStore::Ping(const std::string& conninfo) {
+  absl::StatusOr<PGconn*> c = Connect(conninfo);
+  if (!c.ok()) return c.status();
+  PQfinish(*c);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PgStore::Conn> PgStore::Get() {

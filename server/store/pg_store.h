@@ -60,6 +60,8 @@ class PgStore : public Store {
   // (tests of upgrades).
   static int SchemaVersion();
   static absl::Status MigrateTo(const std::string& conninfo, int version);
+  // OK when a connection can be made.
+  static absl::Status Ping(const std::string& conninfo);
 
   class Conn;  // a pooled connection, returned on scope exit
 
