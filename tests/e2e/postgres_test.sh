@@ -126,6 +126,19 @@ done
 [ "$(sql lab 'SELECT count(*) FROM runs')" = "$total" ] && ok "every run judged once" || fail "runs: $(sql lab 'SELECT count(*) FROM runs')"
 [ "$(sql lab "SELECT count(*) FROM replays WHERE outcome <> 'identical'")" = 0 ] && ok "every replay identical" || fail "non-identical replays"
 
+# Metrics stay per replica and add up: the verdicts (judged once, by the
+# leader) sum to the runs across replicas; both replicas name one store.
+vsum=0; stores=""
+for r in a b; do
+  h=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/$r.log" | tail -1)
+  m=$(curl -s "http://127.0.0.1:$h/metrics")
+  vsum=$((vsum + $(echo "$m" | awk '/^faultlab_regression_verdicts_total\{/ {s += $NF} END {print s + 0}')))
+  stores="$stores $(echo "$m" | sed -n 's/^faultlab_store_bytes{store="\([^"]*\)"}.*/\1/p')"
+done
+[ "$vsum" -eq "$total" ] && ok "verdict counters summed over both replicas: $vsum = runs" || fail "verdicts summed: $vsum, runs $total"
+[ "$(echo $stores | tr ' ' '\n' | sort -u | wc -l)" -eq 1 ] && echo "$stores" | grep -q "postgres:127.0.0.1:$pgport/lab" \
+  && ok "both replicas report one store ($(echo $stores | cut -d' ' -f1))" || fail "stores: $stores"
+
 # The same traces on one SQLite server: the reports are byte-identical.
 "$srv" --data-dir "$tmp/sqlite" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/c.log" &
 pid_c=$!; pids+=($pid_c)
