@@ -70,6 +70,35 @@ const Traces& MakeTraces(const std::string& dir, uint32_t events_per_chunk) {
   return t;
 }
 
+// A service on a loopback port, and a channel to it.
+struct Loopback {
+  std::unique_ptr<grpc::Server> server;
+  std::shared_ptr<grpc::Channel> channel;
+};
+Loopback Serve(grpc::Service* service) {
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(service);
+  Loopback l;
+  l.server = b.BuildAndStart();
+  l.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  return l;
+}
+
+// The 16 uploads at once, uploader i to channel i % channels; false if any failed.
+bool UploadAll(const Traces& t, const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < kUploaders; ++i) {
+    threads.emplace_back([&, i] {
+      if (!UploadTrace(channels[i % channels.size()], t.paths[i], {}).ok()) failed.fetch_add(1);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  return failed.load() == 0;
+}
+
 void BM_Ingest16Uploaders(benchmark::State& state) {
   const char* base = std::getenv("TMPDIR");
   std::string dir = std::string(base ? base : "/tmp") + "/faultlab-ingest-bench-XXXXXX";
@@ -83,25 +112,12 @@ void BM_Ingest16Uploaders(benchmark::State& state) {
     state.PauseTiming();
     auto store = SqliteStore::Open(dir + "/data" + std::to_string(round++));
     IngestService service(store->get());
-    int port = 0;
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    b.RegisterService(&service);
-    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                       grpc::InsecureChannelCredentials());
+    Loopback l = Serve(&service);
     state.ResumeTiming();
-    std::vector<std::thread> threads;
-    std::atomic<int> failed{0};
-    for (int i = 0; i < kUploaders; ++i) {
-      threads.emplace_back([&, i] {
-        if (!UploadTrace(channel, t.paths[i], {}).ok()) failed.fetch_add(1);
-      });
-    }
-    for (std::thread& th : threads) th.join();
+    const bool ok = UploadAll(t, {l.channel});
     state.PauseTiming();
-    if (failed.load()) state.SkipWithError("an upload failed");
-    server->Shutdown();
+    if (!ok) state.SkipWithError("an upload failed");
+    l.server->Shutdown();
     state.ResumeTiming();
   }
   // This call's data dirs; the traces stay (cached for the next calls).
@@ -151,14 +167,8 @@ void BM_MemoryPerStream(benchmark::State& state) {
   for (auto _ : state) {
     auto store = SqliteStore::Open(dir + "/streams");
     IngestService service(store->get());
-    int port = 0;
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    b.RegisterService(&service);
-    std::unique_ptr<grpc::Server> server = b.BuildAndStart();
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                       grpc::InsecureChannelCredentials());
-    auto stub = api::Ingest::NewStub(channel);
+    Loopback l = Serve(&service);
+    auto stub = api::Ingest::NewStub(l.channel);
     // One stream first, so that one-time costs (threads, buffers) are paid.
     std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
     std::vector<std::unique_ptr<grpc::ClientReaderWriter<api::UploadRequest, api::UploadResponse>>> streams;
@@ -178,7 +188,7 @@ void BM_MemoryPerStream(benchmark::State& state) {
     per_stream = static_cast<double>(after - before) / kStreams;
     for (auto& c : ctxs) c->TryCancel();
     for (auto& s : streams) s->Finish();
-    server->Shutdown();
+    l.server->Shutdown();
   }
   std::filesystem::remove_all(dir);
   state.counters["bytes_per_stream"] = per_stream;
@@ -265,7 +275,7 @@ void BM_IngestPostgres(benchmark::State& state) {
     }
     std::vector<std::unique_ptr<PgStore>> stores;
     std::vector<std::unique_ptr<IngestService>> services;
-    std::vector<std::unique_ptr<grpc::Server>> servers;
+    std::vector<Loopback> servers;
     std::vector<std::shared_ptr<grpc::Channel>> channels;
     for (int r = 0; r < replicas; ++r) {
       auto store = PgStore::Open(pg->Conninfo(db), dir + "/blobs-" + db, 8);
@@ -275,25 +285,14 @@ void BM_IngestPostgres(benchmark::State& state) {
       }
       stores.push_back(std::move(*store));
       services.push_back(std::make_unique<IngestService>(stores.back().get()));
-      int port = 0;
-      grpc::ServerBuilder b;
-      b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-      b.RegisterService(services.back().get());
-      servers.push_back(b.BuildAndStart());
-      channels.push_back(grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+      servers.push_back(Serve(services.back().get()));
+      channels.push_back(servers.back().channel);
     }
     state.ResumeTiming();
-    std::vector<std::thread> threads;
-    std::atomic<int> failed{0};
-    for (int i = 0; i < kUploaders; ++i) {
-      threads.emplace_back([&, i] {
-        if (!UploadTrace(channels[i % replicas], t.paths[i], {}).ok()) failed.fetch_add(1);
-      });
-    }
-    for (std::thread& th : threads) th.join();
+    const bool ok = UploadAll(t, channels);
     state.PauseTiming();
-    if (failed.load()) state.SkipWithError("an upload failed");
-    for (auto& s : servers) s->Shutdown();
+    if (!ok) state.SkipWithError("an upload failed");
+    for (auto& s : servers) s.server->Shutdown();
     std::filesystem::remove_all(dir + "/blobs-" + db);
     state.ResumeTiming();
   }

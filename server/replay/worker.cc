@@ -93,6 +93,8 @@ void ReplayPool::Run() {
 }
 
 void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
+  // Tests of lease takeover: hold the claimed replay for a while.
+  if (Failpoint("replay_stall") == FailAction::kFire) std::this_thread::sleep_for(std::chrono::seconds(3));
   const std::string name = absl::BytesToHexString(trace_id);
   absl::StatusOr<TraceRecord> rec = store_->GetTrace(trace_id);
   if (!rec.ok()) return;

@@ -4,7 +4,9 @@
 // destructors, no flushing), `enospc` (the write fails as on a full disk) or
 // `fire` (the place misbehaves in its own documented way, e.g.
 // `replay_verify_mismatch`: the replay pool's second replay of a sampled
-// trace counts as disagreeing — for testing the nondeterminism alert).
+// trace counts as disagreeing — for testing the nondeterminism alert;
+// `replay_stall`: a worker holds each claimed replay 3 s before running it —
+// for testing lease takeover).
 //
 //   if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return Full();
 #ifndef FAULTLAB_SERVER_STORE_FAILPOINT_H_

@@ -126,6 +126,36 @@ int64_t LockKey(const std::string& trace_id) {
   return k;
 }
 
+// A transaction holding its trace's advisory lock — one writer per trace
+// across every replica until COMMIT — rolled back unless committed.
+class TraceTxn {
+ public:
+  TraceTxn(PGconn* c, const std::string& trace_id) : c_(c) {
+    Result b = Exec(c, "BEGIN");
+    if (!b.ok()) {
+      status_ = Fail(c, b, "BEGIN");
+      return;
+    }
+    open_ = true;
+    Result l = Exec(c, "SELECT pg_advisory_xact_lock($1)", {N(LockKey(trace_id))});
+    if (!l.ok()) status_ = Fail(c, l, "locking a trace");
+  }
+  ~TraceTxn() {
+    if (open_) Exec(c_, "ROLLBACK");
+  }
+  const absl::Status& status() const { return status_; }
+  absl::Status Commit() {
+    open_ = false;
+    Result r = Exec(c_, "COMMIT");
+    return r.ok() ? absl::OkStatus() : Fail(c_, r, "COMMIT");
+  }
+
+ private:
+  PGconn* c_;
+  bool open_ = false;
+  absl::Status status_;
+};
+
 absl::Status Migrate(PGconn* c, int target) {
   Result lock = Exec(c, "SELECT pg_advisory_lock($1)", {N(kMigrationLock)});
   if (!lock.ok()) return Fail(c, lock, "locking for migrations");
@@ -304,17 +334,8 @@ absl::StatusOr<UploadState> PgStore::BeginTrace(const std::string& head) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
   PGconn* c = conn->get();
-  Result begin = Exec(c, "BEGIN");
-  if (!begin.ok()) return Fail(c, begin, "BEGIN");
-  struct Rollback {
-    PGconn* c;
-    bool done = false;
-    ~Rollback() {
-      if (!done) Exec(c, "ROLLBACK");
-    }
-  } rb{c};
-  Result lock = Exec(c, "SELECT pg_advisory_xact_lock($1)", {N(LockKey(id))});
-  if (!lock.ok()) return Fail(c, lock, "locking a trace");
+  TraceTxn txn(c, id);
+  if (!txn.status().ok()) return txn.status();
   Result q = Exec(c, "SELECT head, chunks, complete FROM traces WHERE trace_id = $1", {B(id)});
   if (!q.ok()) return Fail(c, q, "looking up a trace");
   if (q.rows() == 1) {
@@ -337,9 +358,7 @@ absl::StatusOr<UploadState> PgStore::BeginTrace(const std::string& head) {
                     {B(id), B(head), T(h->board()), T(h->profile()), T(h->variant()), T(h->policy()),
                      T(h->workload()), N(h->capture_source()), N(static_cast<int64_t>(head.size()))});
   if (!ins.ok()) return Fail(c, ins, "recording a new trace");
-  Result commit = Exec(c, "COMMIT");
-  rb.done = true;
-  if (!commit.ok()) return Fail(c, commit, "COMMIT");
+  if (absl::Status s = txn.Commit(); !s.ok()) return s;
   return UploadState{id, 0, false};
 }
 
@@ -350,18 +369,8 @@ absl::Status PgStore::AppendChunk(const std::string& trace_id, uint64_t index, c
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
   PGconn* c = conn->get();
-  Result begin = Exec(c, "BEGIN");
-  if (!begin.ok()) return Fail(c, begin, "BEGIN");
-  struct Rollback {
-    PGconn* c;
-    bool done = false;
-    ~Rollback() {
-      if (!done) Exec(c, "ROLLBACK");
-    }
-  } rb{c};
-  // One writer per trace across every replica, until COMMIT.
-  Result lock = Exec(c, "SELECT pg_advisory_xact_lock($1)", {N(LockKey(trace_id))});
-  if (!lock.ok()) return Fail(c, lock, "locking a trace");
+  TraceTxn txn(c, trace_id);
+  if (!txn.status().ok()) return txn.status();
   Result t = Exec(c, "SELECT chunks, bytes, complete FROM traces WHERE trace_id = $1", {B(trace_id)});
   if (!t.ok()) return Fail(c, t, "looking up a trace");
   if (t.rows() == 0) return absl::NotFoundError(absl::StrCat("no trace ", hex));
@@ -399,11 +408,9 @@ absl::Status PgStore::AppendChunk(const std::string& trace_id, uint64_t index, c
                    {N(facts->events), N(static_cast<int64_t>(bytes + frame.size())), T(facts->final ? "true" : "false"),
                     B(trace_id)});
   if (!up.ok()) return Fail(c, up, "recording a chunk");
-  Result commit = Exec(c, "COMMIT");
-  rb.done = true;
-  if (!commit.ok()) {
+  if (absl::Status s = txn.Commit(); !s.ok()) {
     ++write_failures_;
-    return Fail(c, commit, "COMMIT");
+    return s;
   }
   Failpoint("after_commit");
   return absl::OkStatus();
@@ -450,16 +457,20 @@ absl::Status PgStore::SaveReplay(const std::string& trace_id, const std::string&
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> PgStore::PendingReplays() {
+absl::StatusOr<std::vector<std::string>> PgStore::Ids(const char* sql, const char* what) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(),
-                  "SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
-                  "(SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) ORDER BY sequence");
-  if (!q.ok()) return Fail(conn->get(), q, "listing pending replays");
+  Result q = Exec(conn->get(), sql);
+  if (!q.ok()) return Fail(conn->get(), q, what);
   std::vector<std::string> out;
   for (int i = 0; i < q.rows(); ++i) out.push_back(q.Bytes(i, 0));
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> PgStore::PendingReplays() {
+  return Ids("SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
+             "(SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) ORDER BY sequence",
+             "listing pending replays");
 }
 
 absl::StatusOr<std::optional<std::string>> PgStore::ClaimReplay(const std::string& owner, uint64_t lease_ms) {
@@ -558,15 +569,10 @@ absl::StatusOr<RunRecord> PgStore::GetRun(const std::string& trace_id, bool with
 }
 
 absl::StatusOr<std::vector<std::string>> PgStore::PendingRuns() {
-  absl::StatusOr<Conn> conn = Get();
-  if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(),
-                  "SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
-                  "(SELECT 1 FROM runs r WHERE r.trace_id = t.trace_id) ORDER BY completed_seq");
-  if (!q.ok()) return Fail(conn->get(), q, "listing pending runs");
-  std::vector<std::string> out;
-  for (int i = 0; i < q.rows(); ++i) out.push_back(q.Bytes(i, 0));
-  return out;
+  // In completion order: each series' baseline is the runs completed before.
+  return Ids("SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
+             "(SELECT 1 FROM runs r WHERE r.trace_id = t.trace_id) ORDER BY completed_seq",
+             "listing pending runs");
 }
 
 absl::Status PgStore::SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) {

@@ -70,6 +70,8 @@ class PgStore : public Store {
   absl::StatusOr<Conn> Get();
   void Put(PGconn* c);
   std::string BlobPath(const std::string& trace_id) const;
+  // The first column (trace ids) of a parameterless query.
+  absl::StatusOr<std::vector<std::string>> Ids(const char* sql, const char* what);
 
   std::string conninfo_;
   std::string identity_;

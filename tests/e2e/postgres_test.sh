@@ -67,8 +67,8 @@ up=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/u.log")
 kill -TERM "$upid"; wait "$upid"
 
 # Two replicas on database 'lab'.
-start() {  # start NAME: sets port_NAME (gRPC), keeps the pid
-  "$srv" --store=postgres --pg "$(conn lab)" --blob-dir "$tmp/blobs" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+start() {  # start NAME [NTH_START] [FAILPOINT]: sets port_NAME (gRPC), keeps the pid
+  FAULTLAB_FAILPOINT=${3:-} "$srv" --store=postgres --pg "$(conn lab)" --blob-dir "$tmp/blobs" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
     --replay-lease-ms 1500 --verify-every 0 2>>"$tmp/$1.log" &
   eval "pid_$1=$!"
   pids+=($!)
@@ -95,10 +95,11 @@ wait "$bfa" && ok "uploads to a went on" || fail "backfill to a: $(tail -3 "$tmp
 wait "$bfb"; [ $? -ne 0 ] && ok "b's uploader saw b die" || ok "b's uploads had finished"
 # The agent reconnects to the other replica and resumes where it stopped.
 bf "$port_a" rb1,rb2 && ok "b's uploads resumed through a" || fail "resume through a: $(tail -3 "$tmp/backfill.log")"
-start b 2
-# Kill b again while it holds a replay: bigger traces, uploaded to b (so b
-# claims each at once); b dies with its lease, which a takes over when it
-# expires, and the uploads finish through a.
+# Kill b again while it holds a replay: b stalls 3 s on each claim
+# (failpoint replay_stall), uploads go to b (so b claims each at once); b
+# dies with its lease, which a takes over when it expires, and the uploads
+# finish through a.
+start b 2 replay_stall:fire
 bfbig() {
   "$fl" backfill --server "127.0.0.1:$1" --runs 6 --boards rc --workloads compute --variants series-fixed \
     --frames 24 >>"$tmp/backfill.log" 2>&1
