@@ -262,6 +262,15 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
           dev::File* file = device.Open(node, &mem);
           files[file->id()] = file;
           device.EmitMarker(e.marker.type, e.marker.id, label);
+        } else if (e.marker.type == trace::MARKER_NOTE && label.rfind("close:", 0) == 0) {
+          // A file closed mid-run (the device shim records it; drm_release()).
+          uint32_t id = 0;
+          auto f = absl::SimpleAtoi(label.substr(6), &id) ? files.find(id) : files.end();
+          device.EmitMarker(e.marker.type, e.marker.id, label);
+          if (f != files.end()) {
+            device.Close(f->second);
+            files.erase(f);
+          }
         } else if (e.marker.type == trace::MARKER_NOTE && label == "end") {
           device.RunAll();
           device.EmitMarker(e.marker.type, e.marker.id, label);
