@@ -140,6 +140,27 @@ done
 [ "$(echo $stores | tr ' ' '\n' | sort -u | wc -l)" -eq 1 ] && echo "$stores" | grep -q "postgres:127.0.0.1:$pgport/lab" \
   && ok "both replicas report one store ($(echo $stores | cut -d' ' -f1))" || fail "stores: $stores"
 
+# And through a real Prometheus scraping both replicas: the dashboards'
+# aggregations count the shared store once and every verdict once.
+if [ -x /usr/bin/prometheus ]; then
+  ha=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/a.log" | tail -1)
+  hb=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/b.log" | tail -1)
+  printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: faultlab-server\n    static_configs:\n      - targets: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$ha" "$hb" >"$tmp/prom.yml"
+  pp=$((30000 + RANDOM % 20000))
+  /usr/bin/prometheus --config.file="$tmp/prom.yml" --storage.tsdb.path="$tmp/tsdb" --web.listen-address="127.0.0.1:$pp" \
+    --log.level=warn >"$tmp/prom.log" 2>&1 &
+  pids+=($!)
+  q() { curl -s --data-urlencode "query=$1" "http://127.0.0.1:$pp/api/v1/query" | sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'; }
+  for _ in $(seq 1 100); do [ "$(q 'count(up == 1)')" = 2 ] && break; sleep 0.2; done
+  [ "$(q 'count(up == 1)')" = 2 ] && ok "Prometheus scrapes both replicas" || fail "prometheus: $(tail -3 "$tmp/prom.log")"
+  [ "$(q 'sum(faultlab_regression_verdicts_total)')" = "$total" ] && ok "sum of verdicts across replicas = $total runs" || fail "verdicts: $(q 'sum(faultlab_regression_verdicts_total)')"
+  [ "$(q 'sum(max by (store) (faultlab_store_bytes))')" = "$(q 'max(faultlab_store_bytes)')" ] && [ "$(q 'count(faultlab_store_bytes)')" = 2 ] \
+    && ok "the fleet's store size counts the shared store once" || fail "store size: $(q 'sum(max by (store) (faultlab_store_bytes))') vs $(q 'max(faultlab_store_bytes)')"
+  regressed=$(q 'sum(max by (board, gpu, workload, variant, policy) (faultlab_regression_regressed))')
+  [ -n "$regressed" ] && [ "$regressed" -gt 0 ] && [ "$regressed" = "$(q 'count(max by (board, gpu, workload, variant, policy) (faultlab_regression_regressed) == 1)')" ] \
+    && ok "$regressed regressed series, each counted once across replicas" || fail "regressed series: $regressed"
+fi
+
 # The same traces on one SQLite server: the reports are byte-identical.
 "$srv" --data-dir "$tmp/sqlite" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/c.log" &
 pid_c=$!; pids+=($pid_c)
