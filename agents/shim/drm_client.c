@@ -29,6 +29,15 @@ struct bo_create { uint64_t size; uint32_t flags, exclusive_vm_id, handle, alloc
 struct bo_mmap_offset { uint32_t handle, pad; uint64_t offset; };
 struct vm_bind_op { uint32_t flags, bo_handle; uint64_t bo_offset, va, size; struct obj_array syncs; };
 struct vm_bind { uint32_t vm_id, flags; struct obj_array ops; };
+struct queue_create { uint8_t priority, pad[3]; uint32_t ringbuf_size; };
+struct group_create { struct obj_array queues; uint8_t max_compute_cores, max_fragment_cores, max_tiler_cores, priority;
+                      uint32_t pad; uint64_t compute_core_mask, fragment_core_mask, tiler_core_mask;
+                      uint32_t vm_id, group_handle; };
+struct sync_op { uint32_t flags, handle; uint64_t timeline_value; };
+struct queue_submit { uint32_t queue_index, stream_size; uint64_t stream_addr; uint32_t latest_flush, pad;
+                      struct obj_array syncs; };
+struct group_submit { uint32_t group_handle, pad; struct obj_array queue_submits; };
+struct group_get_state { uint32_t group_handle, state, fatal_queues, pad; };
 
 #define PANTHOR(id, type) DRM_IOWR(DRM_COMMAND_BASE + (id), type)
 #define DEV_QUERY PANTHOR(0, struct dev_query)
@@ -37,7 +46,80 @@ struct vm_bind { uint32_t vm_id, flags; struct obj_array ops; };
 #define VM_BIND PANTHOR(3, struct vm_bind)
 #define BO_CREATE PANTHOR(5, struct bo_create)
 #define BO_MMAP_OFFSET PANTHOR(6, struct bo_mmap_offset)
+#define GROUP_CREATE PANTHOR(7, struct group_create)
+#define GROUP_SUBMIT PANTHOR(9, struct group_submit)
+#define GROUP_GET_STATE PANTHOR(10, struct group_get_state)
 #define BO_ALLOC_ON_FAULT (1u << 1)
+#define GROUP_STATE_FATAL_FAULT (1u << 1)
+#define SYNC_OP_SIGNAL (1u << 31)
+
+/* CSF instructions (spec 7.5): opcode in [63:56]. */
+#define CS(op, bits) (((uint64_t)(op) << 56) | (uint64_t)(bits))
+#define MOVE48(d, imm) CS(1, ((uint64_t)(d) << 48) | ((uint64_t)(imm) & 0xffffffffffffull))
+#define MOVE32(d, imm) CS(2, ((uint64_t)(d) << 48) | (uint32_t)(imm))
+#define STORE_MULTIPLE(base, addr, mask) CS(21, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
+
+static uint64_t shader_present;
+
+static uint32_t group(int fd, uint32_t vm) {
+  struct queue_create q = {1, {0, 0, 0}, 16384};
+  struct group_create g;
+  memset(&g, 0, sizeof(g));
+  g.queues = (struct obj_array){sizeof(q), 1, (uint64_t)(uintptr_t)&q};
+  g.max_compute_cores = g.max_fragment_cores = g.max_tiler_cores = 1;
+  g.priority = 1; /* medium */
+  g.compute_core_mask = g.fragment_core_mask = shader_present;
+  g.tiler_core_mask = 1;
+  g.vm_id = vm;
+  return ioctl(fd, GROUP_CREATE, &g) == 0 ? g.group_handle : 0;
+}
+
+/* Writes `n` instruction words at `cs` (a CPU mapping of the stream BO at
+ * GPU VA `va`), submits them to `grp` signalling a new syncobj, and waits. */
+static int run_stream(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t va, const uint64_t* words, int n,
+                      int* submit_ret) {
+  for (int i = 0; i < n; ++i) cs[i] = words[i];
+  uint32_t so = 0;
+  drmSyncobjCreate(fd, 0, &so);
+  struct sync_op sig = {SYNC_OP_SIGNAL, so, 0};
+  struct queue_submit qs = {0, (uint32_t)(n * 8), va, 0, 0, {sizeof(sig), 1, (uint64_t)(uintptr_t)&sig}};
+  struct group_submit gs = {grp, 0, {sizeof(qs), 1, (uint64_t)(uintptr_t)&qs}};
+  *submit_ret = ioctl(fd, GROUP_SUBMIT, &gs);
+  int w = drmSyncobjWait(fd, &so, 1, INT64_MAX, 0, NULL);
+  drmSyncobjDestroy(fd, so);
+  return w;
+}
+
+/* Threads submitting and waiting at once: each its own group and its own
+ * slice of the stream BO, storing its number into the alloc-on-fault BO. */
+struct submitter {
+  int fd;
+  uint32_t vm;
+  volatile uint64_t* cs;
+  uint64_t cs_va, target_va;
+  int index, ok;
+};
+
+static void* submit_worker(void* arg) {
+  struct submitter* s = arg;
+  uint32_t g = group(s->fd, s->vm);
+  const uint64_t words[] = {MOVE48(2, s->target_va + 0x8000 + 4 * s->index), MOVE32(10, 100 + s->index),
+                            STORE_MULTIPLE(10, 2, 1)};
+  int sret = -1;
+  for (int round = 0; round < 25 && g; ++round) {
+    if (run_stream(s->fd, g, s->cs + 64 * s->index, s->cs_va + 512 * s->index, words, 3, &sret) != 0 || sret != 0) {
+      return NULL;
+    }
+  }
+  s->ok = g != 0;
+  return NULL;
+}
+
+static struct group_get_state state_of(int fd, uint32_t grp) {
+  struct group_get_state st = {grp, 0, 0, 0};
+  ioctl(fd, GROUP_GET_STATE, &st);
+  return st;
+}
 
 static int failures;
 #define CHECK(cond, ...)                         \
@@ -121,6 +203,7 @@ int main(void) {
   memset(&gi, 0, sizeof(gi));
   struct dev_query q = {0, sizeof(gi), (uint64_t)(uintptr_t)&gi};
   CHECK(xioctl(fd, DEV_QUERY, &q) == 0 && gi.gpu_id != 0, "DEV_QUERY GPU_INFO: gpu_id 0x%x", gi.gpu_id);
+  shader_present = gi.shader_present;
   struct vm_create vc = {0, 0, 0};
   CHECK(xioctl(fd, VM_CREATE, &vc) == 0 && vc.id != 0, "VM_CREATE: vm %u", vc.id);
   uint32_t plain = bo(fd, 65536, 0, 0), aof = bo(fd, 2 << 20, BO_ALLOC_ON_FAULT, 65536);
@@ -138,14 +221,79 @@ int main(void) {
   CHECK(ap != MAP_FAILED, "mmap of the alloc-on-fault BO (populated at mmap, as drm_gem_shmem does)");
   if (ap != MAP_FAILED) munmap(ap, 2 << 20);
 
-  /* 3. A syncobj. */
+  /* 3. A command stream that stores into an alloc-on-fault BO nobody has
+   * touched: the store faults, the fault path populates the page, the value
+   * lands, the syncobj signals, and the CPU reads it back through mmap. */
+  uint32_t csbo = bo(fd, 65536, 0, 0), target = bo(fd, 2 << 20, BO_ALLOC_ON_FAULT, 65536);
+  const uint64_t cs_va = 0x100400000ull, target_va = 0x100600000ull;
+  CHECK(csbo && target && bind(fd, vc.id, csbo, cs_va, 65536) == 0 && bind(fd, vc.id, target, target_va, 2 << 20) == 0,
+        "a stream BO and an untouched alloc-on-fault BO, bound");
+  struct bo_mmap_offset cso = {csbo, 0, 0};
+  volatile uint64_t* cs = xioctl(fd, BO_MMAP_OFFSET, &cso) == 0
+                              ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)cso.offset)
+                              : MAP_FAILED;
+  uint32_t g1 = group(fd, vc.id);
+  CHECK(cs != MAP_FAILED && g1, "GROUP_CREATE, and the stream BO mapped for the CPU");
+  const uint64_t store[] = {MOVE48(2, target_va + 0x4000), MOVE32(10, 0xfeedface), MOVE32(11, 0x600d), STORE_MULTIPLE(10, 2, 3)};
+  int sret = -1;
+  int wret = run_stream(fd, g1, cs, cs_va, store, 4, &sret);
+  CHECK(sret == 0 && wret == 0, "GROUP_SUBMIT of the stream, and SYNCOBJ_WAIT returns when it ends");
+  struct bo_mmap_offset to = {target, 0, 0};
+  volatile uint32_t* tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0
+                             ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+                             : MAP_FAILED;
+  CHECK(tv != MAP_FAILED && tv[0x4000 / 4] == 0xfeedface && tv[0x4004 / 4] == 0x600d,
+        "the GPU's stores read back through mmap: 0x%x 0x%x", tv != MAP_FAILED ? tv[0x4000 / 4] : 0,
+        tv != MAP_FAILED ? tv[0x4004 / 4] : 0);
+  CHECK(state_of(fd, g1).state == 0, "the group is fine");
+  if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
+
+  /* An unknown instruction: the queue turns fatal; the wait still returns. */
+  uint32_t g2 = group(fd, vc.id);
+  const uint64_t invalid[] = {MOVE32(1, 1), CS(0x7f, 0)};
+  wret = run_stream(fd, g2, cs, cs_va, invalid, 2, &sret);
+  struct group_get_state st2 = state_of(fd, g2);
+  CHECK(sret == 0 && wret == 0 && (st2.state & GROUP_STATE_FATAL_FAULT) && st2.fatal_queues == 1,
+        "an unknown CS instruction: FATAL_FAULT, queue 0 fatal, the wait returned");
+  const uint64_t nop[] = {CS(0, 0)};
+  errno = 0;
+  run_stream(fd, g2, cs, cs_va, nop, 1, &sret);
+  CHECK(sret == -1 && errno == EINVAL, "the fatal group takes no new submit: EINVAL");
+
+  /* A store to an unmapped address: the fault path makes the group fatal. */
+  uint32_t g3 = group(fd, vc.id);
+  const uint64_t wild[] = {MOVE48(2, 0x7f0000000ull), MOVE32(10, 1), STORE_MULTIPLE(10, 2, 1)};
+  wret = run_stream(fd, g3, cs, cs_va, wild, 3, &sret);
+  CHECK(sret == 0 && wret == 0 && (state_of(fd, g3).state & GROUP_STATE_FATAL_FAULT),
+        "a store to an unmapped address: the group is fatal, the wait returned");
+  /* Four threads, each submitting and waiting 25 times at once. */
+  pthread_t st[4];
+  struct submitter subs[4];
+  for (int i = 0; i < 4; ++i) {
+    subs[i] = (struct submitter){fd, vc.id, cs + 64, cs_va + 512, target_va, i, 0};
+    pthread_create(&st[i], NULL, submit_worker, &subs[i]);
+  }
+  int all = 1;
+  for (int i = 0; i < 4; ++i) {
+    pthread_join(st[i], NULL);
+    all = all && subs[i].ok;
+  }
+  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+                                            : MAP_FAILED;
+  int stored = tv != MAP_FAILED;
+  for (int i = 0; i < 4 && stored; ++i) stored = tv[(0x8000 + 4 * i) / 4] == (uint32_t)(100 + i);
+  CHECK(all && stored, "4 threads x 25 submits and waits at once, each store landed");
+  if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
+  if (cs != MAP_FAILED) munmap((void*)cs, 65536);
+
+  /* 4. A syncobj. */
   uint32_t so = 0;
   CHECK(drmSyncobjCreate(fd, 0, &so) == 0 && so, "SYNCOBJ_CREATE");
   CHECK(drmSyncobjSignal(fd, &so, 1) == 0, "SYNCOBJ_SIGNAL");
   CHECK(drmSyncobjWait(fd, &so, 1, 0, 0, NULL) == 0, "SYNCOBJ_WAIT returns for a signalled syncobj");
   CHECK(drmSyncobjDestroy(fd, so) == 0, "SYNCOBJ_DESTROY");
 
-  /* 4. The kernel's errno on bad input. */
+  /* 5. The kernel's errno on bad input. */
   struct drm_gem_close gc = {4242, 0};
   errno = 0;
   CHECK(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc) == -1 && errno == EINVAL, "GEM_CLOSE of a bad handle: EINVAL");
@@ -165,7 +313,7 @@ int main(void) {
   errno = 0;
   CHECK(ioctl(12345, DRM_IOCTL_VERSION, NULL) == -1 && errno == EBADF, "other fds pass through (EBADF)");
 
-  /* 5. Several threads at once. */
+  /* 6. Several threads at once. */
   pthread_t t[4];
   for (int i = 0; i < 4; ++i) pthread_create(&t[i], NULL, worker, &fd);
   intptr_t bad = 0;
@@ -176,7 +324,7 @@ int main(void) {
   }
   CHECK(bad == 0, "4 threads x 200 BO create/close and queries: %ld failed", (long)bad);
 
-  /* 6. dup: the same open file; closing one keeps the other. */
+  /* 7. dup: the same open file; closing one keeps the other. */
   int fd2 = dup(fd);
   close(fd);
   struct vm_destroy vd = {vc.id, 0};

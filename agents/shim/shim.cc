@@ -35,6 +35,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dev/device.h"
+#include "engine/uapi/drm.h"
+#include "engine/uapi/panthor.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/writer.h"
 
@@ -79,6 +81,18 @@ struct Node {
   NodeType type;
 };
 
+// A CPU mapping of a BO: the process's pages hold a copy of the BO's bytes,
+// made coherent at the points where the GPU may read or write them (before
+// and after GROUP_SUBMIT and the syncobj waits).
+struct Mapping {
+  File* file;
+  uint64_t offset;  // the fake mmap offset mapped
+  uint64_t bo_off;  // where in the BO the mapping starts
+  size_t length;
+  int prot;
+  bool shared;
+};
+
 class Shim {
  public:
   static Shim& Get() {
@@ -95,6 +109,31 @@ class Shim {
   const faultlab::dev::Profile& profile() { return device()->profile(); }
   std::map<int, Node>& fds() { return fds_; }
   std::map<File*, int>& refs() { return refs_; }
+  std::map<uintptr_t, Mapping>& maps() { return maps_; }
+  std::set<uint64_t>& bases() { return bases_; }
+
+  // CPU writes through shared mappings reach their BOs (before the GPU runs).
+  void FlushToBos() {
+    for (auto& [addr, m] : maps_) {
+      if (!m.shared || !(m.prot & PROT_WRITE)) continue;
+      if (auto bo = device_->BoAtOffset(m.file, m.offset, m.length)) {
+        if (m.bo_off < bo->size_bytes()) {
+          bo->Write(m.bo_off, reinterpret_cast<const void*>(addr), std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
+        }
+      }
+    }
+  }
+  // The GPU's writes become visible through every mapping (after it ran).
+  void FillFromBos() {
+    for (auto& [addr, m] : maps_) {
+      auto bo = device_->BoAtOffset(m.file, m.offset, m.length);
+      if (!bo || m.bo_off >= bo->size_bytes()) continue;
+      void* p = reinterpret_cast<void*>(addr);
+      if (!(m.prot & PROT_WRITE)) mprotect(p, m.length, PROT_READ | PROT_WRITE);
+      bo->Read(m.bo_off, p, std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
+      if (!(m.prot & PROT_WRITE)) mprotect(p, m.length, m.prot);
+    }
+  }
   ProcessMemory* memory() { return &mem_; }
 
   void Finish() {
@@ -162,6 +201,8 @@ class Shim {
   ProcessMemory mem_;
   std::map<int, Node> fds_;
   std::map<File*, int> refs_;
+  std::map<uintptr_t, Mapping> maps_;
+  std::set<uint64_t> bases_;  // fake offsets BO_MMAP_OFFSET handed out
   std::unique_ptr<faultlab::trace::FileSink> sink_;
   std::unique_ptr<faultlab::trace::TraceWriter> writer_;
   std::unique_ptr<faultlab::replay::Recorder> recorder_;
@@ -431,7 +472,16 @@ int ioctl(int fd, unsigned long request, ...) {
   if (Node* n = Ours(fd)) {
     Shim& s = Shim::Get();
     std::lock_guard<std::recursive_mutex> lock(s.mu());
-    const int ret = s.device()->Ioctl(n->file, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
+    const uint32_t req = static_cast<uint32_t>(request);
+    // The GPU runs inside these: the CPU's writes go in before, its own come out after.
+    const bool gpu = req == faultlab::uapi::kPanthorIoctlGroupSubmit || req == faultlab::uapi::kDrmIoctlSyncobjWait ||
+                     req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait;
+    if (gpu) s.FlushToBos();
+    const int ret = s.device()->Ioctl(n->file, req, reinterpret_cast<uint64_t>(arg));
+    if (gpu) s.FillFromBos();
+    if (ret == 0 && req == faultlab::uapi::kPanthorIoctlBoMmapOffset) {
+      s.bases().insert(static_cast<faultlab::uapi::PanthorBoMmapOffset*>(arg)->offset);
+    }
     if (Logging()) Log(absl::StrCat("ioctl fd ", fd, " 0x", absl::Hex(request), " -> ", ret));
     return ret < 0 ? Errno(-ret) : ret;
   }
@@ -449,14 +499,17 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
       errno = -ret;
       return MAP_FAILED;
     }
-    // The BO's pages are populated (drm_gem_shmem's mmap); the CPU sees a
-    // copy of their bytes. Writes through this mapping do not reach the GPU
-    // yet (docs/shim.md: coherent mappings come with command streams).
+    // The BO's pages are populated (drm_gem_shmem's mmap); the process's
+    // pages hold a copy of the BO, coherent at submits and waits (Mapping).
     REAL(mmap);
     void* p = real_mmap(addr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (flags & MAP_FIXED), -1, 0);
     if (p == MAP_FAILED) return p;
+    auto base = s.bases().upper_bound(static_cast<uint64_t>(offset));
+    const uint64_t bo_off = base == s.bases().begin() ? 0 : static_cast<uint64_t>(offset) - *std::prev(base);
+    s.maps()[reinterpret_cast<uintptr_t>(p)] = Mapping{n->file, static_cast<uint64_t>(offset), bo_off, length, prot,
+                                                      (flags & MAP_SHARED) != 0};
     if (auto bo = s.device()->BoAtOffset(n->file, static_cast<uint64_t>(offset), length)) {
-      bo->Read(0, p, std::min<uint64_t>(length, bo->size_bytes()));
+      if (bo_off < bo->size_bytes()) bo->Read(bo_off, p, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
     }
     if (prot != (PROT_READ | PROT_WRITE)) mprotect(p, length, prot);
     return p;
@@ -464,6 +517,20 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
   REAL(mmap);
   return real_mmap(addr, length, prot, flags, fd, offset);
 }
+int munmap(void* addr, size_t length) {
+  Shim& s = Shim::Get();
+  {
+    std::lock_guard<std::recursive_mutex> lock(s.mu());
+    auto it = s.maps().find(reinterpret_cast<uintptr_t>(addr));
+    if (it != s.maps().end()) {
+      s.FlushToBos();  // what the CPU wrote stays in the BO
+      s.maps().erase(it);
+    }
+  }
+  REAL(munmap);
+  return real_munmap(addr, length);
+}
+
 void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
   return mmap(addr, length, prot, flags, fd, static_cast<off_t>(offset));
 }

@@ -20,6 +20,8 @@ rc=$?
 "$fl" replay "$tmp/root.fltrace" >"$tmp/replay.txt" 2>&1
 [ $? -eq 0 ] && grep -q '^outcome: identical$' "$tmp/replay.txt" && ok "its trace replays identically ($(sed -n 's/^inputs: //p' "$tmp/replay.txt") inputs)" || fail "replay: $(head -5 "$tmp/replay.txt")"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'ioctl file=1 request=0xc0186443 result=0' && ok "the trace holds the client's VM_BINDs" || fail "no VM_BIND in the trace"
+"$fl" dump "$tmp/root.fltrace" | grep -q 'mmu_fault .* addr=0x100604000 .* outcome=handled' && ok "the trace holds the fault of the stream's store into the alloc-on-fault BO" || fail "no handled fault at 0x100604000"
+"$fl" dump "$tmp/root.fltrace" | grep -q 'cs_submit' && ok "the trace holds the submitted streams' words" || fail "no cs_submit event"
 
 FAULTLAB_LOG=1 LD_PRELOAD="$shim" "$client" >/dev/null 2>"$tmp/log.err"
 grep -q "faultlab-shim: emulating g610" "$tmp/log.err" && ok "FAULTLAB_LOG makes it talk" || fail "log: $(head -3 "$tmp/log.err")"

@@ -200,6 +200,11 @@ class Device : public vm::OopsSink {
                       uint64_t* job_seq);
   // A group by handle (tests).
   std::shared_ptr<Group> LookupGroup(File* file, uint32_t handle) const;
+  // The CPU's write of `bytes` at `va` in the VM of `file`'s group `group`,
+  // through its mappings (not the GPU's page tables): what a program did
+  // through its BO mappings before a submit (the replayer re-does the
+  // recorded stream words with it). Returns the bytes written.
+  uint64_t WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes);
   const mmu::Mmu& mmu() const { return mmu_; }
   const mem::Pressure* pressure() const { return pressure_.get(); }
   // The kernel log lines the model printed (unhandled faults).
@@ -268,6 +273,13 @@ class Device : public vm::OopsSink {
   void RetryWaitingForAs();
   // Fault path.
   void RaiseFault(const std::shared_ptr<Job>& job, uint32_t status, uint64_t va);
+  // Runs a job's command stream (cs.cc): instructions until the stream ends,
+  // a fault stalls it, or the queue turns fatal.
+  void RunCs(const std::shared_ptr<Job>& job);
+  // A CS memory access of `n` bytes at `va` through the VM's page tables:
+  // 0 when every page translates (then the bytes move), else the fault
+  // status (and `*fault_va`) for RaiseFault.
+  uint32_t CsAccess(Job& job, uint64_t va, void* data, uint32_t n, bool write, uint64_t* fault_va);
   void MmuIrq();
   void FaultWork(std::shared_ptr<vm::Vm> vm, int as);
   struct FaultResult;

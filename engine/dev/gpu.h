@@ -3,6 +3,7 @@
 #ifndef FAULTLAB_ENGINE_DEV_GPU_H_
 #define FAULTLAB_ENGINE_DEV_GPU_H_
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -58,6 +59,21 @@ struct Job {
   std::vector<std::shared_ptr<sync::Fence>> waits;
   std::vector<std::pair<sync::Syncobj*, uint64_t>> signals;
   std::shared_ptr<sync::Fence> done = std::make_shared<sync::Fence>();
+  // A command stream (GROUP_SUBMIT with a non-empty stream; docs/engine.md
+  // "Command streams"): its GPU VA and size, the instruction pointer (byte
+  // offset) and the CS registers (32 bits each; a 64-bit value is an
+  // even/odd pair, spec 7.5).
+  uint64_t cs_addr = 0;
+  uint64_t cs_size = 0;
+  uint64_t cs_pc = 0;
+  uint64_t cs_started_ns = 0;  // virtual time + 1 when it first ran (the job timeout)
+  // The last backward branch taken: where, the registers' hash then, and
+  // whether memory was touched since (an exact repeat with none is a loop
+  // that can never end).
+  uint64_t cs_loop_pc = ~uint64_t{0};
+  uint64_t cs_loop_hash = 0;
+  bool cs_touched_memory = false;
+  std::array<uint32_t, 256> cs_regs{};
   int as = -1;         // the AS it runs in, -1 until started
   bool deps_ready = false;  // every wait fence signalled
   bool started = false;

@@ -162,8 +162,9 @@ int Device::ResolveSyncOps(File& f, const std::vector<PanthorSyncOp>& syncs,
 }
 
 // Models panthor_ioctl_group_submit(): every queue submit becomes a job; all
-// are checked before any is queued. The command stream itself is interpreted
-// by a later issue; here a job is a sync point on its queue.
+// are checked before any is queued. A zero-sized stream is a sync point on
+// its queue (panthor_job_create() accepts it); otherwise the job runs the
+// stream's instructions (RunCs).
 int Device::IoctlGroupSubmit(File& f, void* data) {
   auto* a = static_cast<PanthorGroupSubmit*>(data);
   if (a->pad) return -kEINVAL;
@@ -181,14 +182,56 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
     auto job = std::make_shared<Job>();
     job->group = git->second;
     job->queue = q.queue_index;
+    job->cs_addr = q.stream_addr;
+    job->cs_size = q.stream_size;
     std::vector<PanthorSyncOp> syncs;
     ret = GetUobjArray(*f.umem_, q.syncs, sizeof(PanthorSyncOp), &syncs);
     if (!ret) ret = ResolveSyncOps(f, syncs, &job->waits, &job->signals);
     if (ret) return ret;
     jobs.push_back(std::move(job));
   }
-  for (auto& job : jobs) QueueJob(std::move(job));
+  for (auto& job : jobs) {
+    // The stream as the CPU left it in memory: recorded (CsSubmitEvent), so
+    // that a replay can put the same words where the recording found them.
+    if (job->cs_size && observer_) {
+      std::string words;
+      vm::Vm& vm = *job->group->vm;
+      for (uint64_t at = job->cs_addr; at < job->cs_addr + job->cs_size;) {
+        const vm::Vma* vma = vm.va_space().FindFirst(at, 1);
+        if (vma == nullptr || !vma->bo) break;  // the rest faults when fetched
+        const uint64_t chunk = std::min(job->cs_addr + job->cs_size, vma->end()) - at;
+        const size_t old = words.size();
+        words.resize(old + chunk);
+        vma->bo->Read(vma->bo_offset + (at - vma->addr), &words[old], chunk);
+        at += chunk;
+      }
+      trace::Event e;
+      e.kind = trace::EVENT_CS_SUBMIT;
+      e.cs_submit.group = a->group_handle;
+      e.cs_submit.queue = job->queue;
+      e.cs_submit.stream_va = job->cs_addr;
+      e.cs_submit.words = words;
+      e.cs_submit.job = next_job_seq_;
+      Emit(e);
+    }
+    QueueJob(std::move(job));
+  }
   return 0;
+}
+
+uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes) {
+  auto git = file->groups_.find(group);
+  if (git == file->groups_.end()) return 0;
+  vm::Vm& vm = *git->second->vm;
+  uint64_t done = 0;
+  while (done < bytes.size()) {
+    const vm::Vma* vma = vm.va_space().FindFirst(va + done, 1);
+    if (vma == nullptr || !vma->bo) break;
+    const uint64_t chunk = std::min<uint64_t>(bytes.size() - done, vma->end() - (va + done));
+    vma->bo->Write(vma->bo_offset + (va + done - vma->addr), bytes.data() + done, chunk);
+    done += chunk;
+  }
+  return done;
 }
 
 int Device::SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
@@ -305,6 +348,10 @@ void Device::RunJob(const std::shared_ptr<Job>& job) {
   if (!mmu_.Enabled(job->as)) {
     // The AS was disabled under the job: its accesses die (a CS fault).
     KillGroup(job->group, 1u << job->queue);
+    return;
+  }
+  if (job->cs_size) {
+    RunCs(job);
     return;
   }
   uint64_t cost = 0, pages = 0;

@@ -173,6 +173,13 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   const uint64_t ro_scratch = kArgScratch + (1 << 20);
   mem.Map(ro_scratch, 1 << 16, SimUserMemory::kRead);
   std::map<uint32_t, dev::File*> files;
+  // Stream words recorded at a GROUP_SUBMIT, put back just before it.
+  struct PendingCs {
+    uint32_t group;
+    uint64_t va;
+    std::string words;
+  };
+  std::vector<PendingCs> pending_cs;
 
   trace::Event e;
   bool have = inputs.Next(&e);
@@ -180,6 +187,14 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     ++r.inputs;
     if (options.on_input) options.on_input(r.inputs);
     switch (e.kind) {
+      case trace::EVENT_CS_SUBMIT: {
+        // A command stream the CPU wrote before the GROUP_SUBMIT that follows:
+        // its words go where the recording found them, just before it.
+        pending_cs.push_back({e.cs_submit.group, e.cs_submit.stream_va,
+                              std::string(e.cs_submit.words.data(), e.cs_submit.words.size())});
+        have = inputs.Next(&e);
+        break;
+      }
       case trace::EVENT_IOCTL: {
         const trace::Ioctl& io = e.ioctl;
         auto f = files.find(io.file);
@@ -189,6 +204,11 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
                                                       " that was never opened"));
           return r;
         }
+        for (const PendingCs& cs : pending_cs) {
+          uint32_t group = cs.group;
+          if (!remap || remapper.MapGroup(io.file, &group)) device.WriteGpuVa(f->second, group, cs.va, cs.words);
+        }
+        pending_cs.clear();
         PrepareUserMemory(mem, mapped, io);
         std::string arg(io.arg_in.data(), io.arg_in.size());
         // What-if granularity: BO_CREATE of an alloc-on-fault BO gets the new

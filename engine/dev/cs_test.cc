@@ -1,0 +1,189 @@
+// Command streams on the twin: a stream written into a BO stores into an
+// alloc-on-fault BO (which faults and gets populated), loops with BRANCH,
+// adds and syncs; an unknown instruction makes the queue fatal while the wait
+// returns; a store to an unmapped address does the same through the fault
+// path; an empty stream is a sync point; every case replays the same way
+// twice (same events, same bytes).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engine/dev/test_util.h"
+#include "engine/uapi/drm.h"
+#include "engine/uapi/errno.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::dev {
+namespace {
+
+using namespace uapi;  // NOLINT
+using testing::TestDevice;
+
+constexpr uint64_t K = 1024, M = 1024 * 1024;
+constexpr uint64_t kCs = 0x1000'0000, kAof = 0x2000'0000, kPlainVa = 0x3000'0000;
+
+// The encodings of cs.cc (spec 7.5).
+uint64_t Op(uint64_t op, uint64_t bits) { return op << 56 | bits; }
+uint64_t Move48(uint32_t d, uint64_t imm) { return Op(1, uint64_t{d} << 48 | (imm & 0xffffffffffff)); }
+uint64_t Move32(uint32_t d, uint32_t imm) { return Op(2, uint64_t{d} << 48 | imm); }
+uint64_t AddImm32(uint32_t d, uint32_t s, int32_t imm) {
+  return Op(16, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
+}
+uint64_t AddImm64(uint32_t d, uint32_t s, int32_t imm) {
+  return Op(17, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
+}
+uint64_t Store(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
+  return Op(21, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 | static_cast<uint16_t>(off));
+}
+uint64_t Load(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
+  return Op(20, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 | static_cast<uint16_t>(off));
+}
+uint64_t Branch(uint32_t cond, uint32_t reg, int16_t off) {
+  return Op(22, uint64_t{reg} << 40 | uint64_t{cond} << 28 | static_cast<uint16_t>(off));
+}
+uint64_t SyncAdd32(uint32_t data, uint32_t addr) { return Op(37, uint64_t{addr} << 40 | uint64_t{data} << 32); }
+uint64_t SyncSet64(uint32_t data, uint32_t addr) { return Op(52, uint64_t{addr} << 40 | uint64_t{data} << 32); }
+
+struct Lab {
+  TestDevice t;
+  uint32_t vm = 0, cs_bo = 0, aof = 0, plain = 0, group = 0;
+  Lab() {
+    vm = t.CreateVm();
+    cs_bo = t.CreateBo(64 * K);
+    aof = t.CreateBo(2 * M, kPanthorBoAllocOnFault, 64 * K);
+    plain = t.CreateBo(64 * K);
+    EXPECT_EQ(t.Bind(vm, {TestDevice::MapOp(cs_bo, 0, kCs, 64 * K), TestDevice::MapOp(aof, 0, kAof, 2 * M),
+                          TestDevice::MapOp(plain, 0, kPlainVa, 64 * K)}),
+              0);
+    std::vector<PanthorQueueCreate> qs(1, PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
+    PanthorGroupCreate g{};
+    g.queues = {sizeof(PanthorQueueCreate), 1, t.Place(qs.data(), qs.size() * sizeof(qs[0]))};
+    g.priority = kPanthorGroupPriorityMedium;
+    g.compute_core_mask = g.fragment_core_mask = t.dev.profile().gpu_info.shader_present;
+    g.tiler_core_mask = 1;
+    g.max_compute_cores = g.max_fragment_cores = g.max_tiler_cores = 1;
+    g.vm_id = vm;
+    EXPECT_EQ(t.Call(kPanthorIoctlGroupCreate, &g), 0);
+    group = g.group_handle;
+  }
+  // Writes the stream into the CS BO (the CPU's store) and submits it;
+  // returns the GROUP_SUBMIT result and waits on its syncobj.
+  int Run(const std::vector<uint64_t>& words, int* wait = nullptr) {
+    t.dev.LookupBo(t.file, cs_bo)->Write(0, words.data(), words.size() * 8);
+    DrmSyncobjCreate c{0, 0};
+    EXPECT_EQ(t.Call(kDrmIoctlSyncobjCreate, &c), 0);
+    PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
+    PanthorQueueSubmit qs{0, static_cast<uint32_t>(words.size() * 8), kCs, 0, 0,
+                          {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}};
+    PanthorGroupSubmit gs{group, 0, {sizeof(qs), 1, t.Place(&qs, sizeof(qs))}};
+    const int ret = t.Call(kPanthorIoctlGroupSubmit, &gs);
+    DrmSyncobjWait w{t.Place(&c.handle, 4), INT64_MAX, 1, 0, 0, 0};
+    const int waited = t.Call(kDrmIoctlSyncobjWait, &w);
+    if (wait) *wait = waited;
+    return ret;
+  }
+  uint32_t Word(uint32_t bo, uint64_t offset) {
+    uint32_t v = 0;
+    t.dev.LookupBo(t.file, bo)->Read(offset, &v, 4);
+    return v;
+  }
+  uint32_t FatalQueues() { return t.dev.LookupGroup(t.file, group)->fatal_queues; }
+};
+
+TEST(CsTest, AStoreIntoAnAllocOnFaultBufferFaultsAndLands) {
+  Lab lab;
+  const uint64_t faults_before = lab.t.dev.stats().faults;
+  int wait = -1;
+  ASSERT_EQ(lab.Run({Move48(2, kAof + 0x12340), Move32(10, 0xc0ffee), Move32(11, 0xbeef), Store(10, 2, 0b11, 4)},
+                    &wait),
+            0);
+  EXPECT_EQ(wait, 0);
+  EXPECT_EQ(lab.Word(lab.aof, 0x12344), 0xc0ffeeu);
+  EXPECT_EQ(lab.Word(lab.aof, 0x12348), 0xbeefu);
+  EXPECT_EQ(lab.t.dev.stats().faults, faults_before + 1);
+  EXPECT_EQ(lab.t.dev.stats().faults_handled, 1u);
+  EXPECT_EQ(lab.FatalQueues(), 0u);
+  EXPECT_EQ(lab.t.dev.CheckInvariants(), "");
+}
+
+TEST(CsTest, LoopsAddsLoadsAndSyncs) {
+  Lab lab;
+  // r4:r5 = &plain; r6 = 5; loop: store r6 at [r4], r4 += 4, r6 -= 1, branch if r6 > 0.
+  // Then load the first word back into r20, SYNC_ADD32 it to plain+0x100, and
+  // SYNC_SET64 r22:r23 at plain+0x200.
+  std::vector<uint64_t> cs = {
+      Move48(4, kPlainVa), Move32(6, 5),
+      Store(6, 4, 0b1, 0), AddImm64(4, 4, 4), AddImm32(6, 6, -1), Branch(1 /* greater */, 6, -4),
+      Move48(4, kPlainVa), Load(20, 4, 0b1, 0),
+      Move48(8, kPlainVa + 0x100), Move32(30, 7), SyncAdd32(30, 8), SyncAdd32(20, 8),
+      Move48(12, kPlainVa + 0x200), Move48(22, 0x1122334455ull), SyncSet64(22, 12)};
+  int wait = -1;
+  ASSERT_EQ(lab.Run(cs, &wait), 0);
+  EXPECT_EQ(wait, 0);
+  for (uint32_t i = 0; i < 5; ++i) EXPECT_EQ(lab.Word(lab.plain, 4 * i), 5 - i) << i;
+  EXPECT_EQ(lab.Word(lab.plain, 20), 0u);
+  EXPECT_EQ(lab.Word(lab.plain, 0x100), 12u);  // 7 + the loaded 5
+  EXPECT_EQ(lab.Word(lab.plain, 0x200), 0x22334455u);
+  EXPECT_EQ(lab.Word(lab.plain, 0x204), 0x11u);
+  EXPECT_EQ(lab.t.dev.stats().faults, 0u);  // the plain BO is populated from the start
+}
+
+TEST(CsTest, AnUnknownInstructionMakesTheQueueFatalAndTheWaitReturns) {
+  Lab lab;
+  int wait = -1;
+  ASSERT_EQ(lab.Run({Move32(1, 1), Op(0x7f, 0)}, &wait), 0);
+  EXPECT_EQ(wait, 0);  // the job ended (with an error on its fence)
+  EXPECT_EQ(lab.FatalQueues(), 1u);
+  EXPECT_NE(lab.t.dev.LookupGroup(lab.t.file, lab.group)->state & kPanthorGroupStateFatalFault, 0u);
+  ASSERT_FALSE(lab.t.dev.kernel_log().empty());
+  EXPECT_NE(lab.t.dev.kernel_log().back().find("0x49"), std::string::npos) << lab.t.dev.kernel_log().back();
+  // The group takes no new submits.
+  EXPECT_EQ(lab.Run({Op(0, 0)}), -kEINVAL);
+}
+
+TEST(CsTest, AStoreToAnUnmappedAddressKillsTheGroupThroughTheFaultPath) {
+  Lab lab;
+  int wait = -1;
+  ASSERT_EQ(lab.Run({Move48(2, 0x7000'0000), Move32(10, 1), Store(10, 2, 1, 0)}, &wait), 0);
+  EXPECT_EQ(wait, 0);
+  EXPECT_EQ(lab.FatalQueues(), 1u);
+  EXPECT_GE(lab.t.dev.stats().faults, 1u);
+}
+
+TEST(CsTest, ABranchOutOfTheStreamIsFatal) {
+  Lab lab;
+  ASSERT_EQ(lab.Run({Branch(6 /* always */, 0, 100)}), 0);
+  EXPECT_EQ(lab.FatalQueues(), 1u);
+  EXPECT_NE(lab.t.dev.kernel_log().back().find("0x50"), std::string::npos);
+}
+
+TEST(CsTest, AnEndlessLoopTimesOut) {
+  Lab lab;
+  int wait = -1;
+  ASSERT_EQ(lab.Run({Branch(6, 0, -1)}, &wait), 0);
+  EXPECT_EQ(wait, 0);
+  EXPECT_EQ(lab.FatalQueues(), 1u);
+  EXPECT_GE(lab.t.dev.now_ns(), 5'000'000'000u);
+}
+
+TEST(CsTest, AnEmptyStreamIsASyncPoint) {
+  Lab lab;
+  int wait = -1;
+  ASSERT_EQ(lab.Run({}, &wait), 0);
+  EXPECT_EQ(wait, 0);
+  EXPECT_EQ(lab.FatalQueues(), 0u);
+}
+
+TEST(CsTest, TheSameStreamGivesTheSameStateTwice) {
+  uint64_t hash[2];
+  for (int i = 0; i < 2; ++i) {
+    Lab lab;
+    lab.Run({Move48(2, kAof + 0x1000), Move32(10, 42), Store(10, 2, 1, 0), Move48(2, kAof + 0x90000),
+             Store(10, 2, 1, 0)});
+    hash[i] = lab.t.dev.StateHash();
+  }
+  EXPECT_EQ(hash[0], hash[1]);
+}
+
+}  // namespace
+}  // namespace faultlab::dev
