@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -112,6 +113,20 @@ static void* submit_worker(void* arg) {
     }
   }
   s->ok = g != 0;
+  return NULL;
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct signaller { int fd; uint32_t so; };
+static void* signal_later(void* arg) {
+  struct signaller* s = arg;
+  usleep(100 * 1000);
+  drmSyncobjSignal(s->fd, &s->so, 1);
   return NULL;
 }
 
@@ -292,6 +307,27 @@ int main(void) {
   CHECK(drmSyncobjSignal(fd, &so, 1) == 0, "SYNCOBJ_SIGNAL");
   CHECK(drmSyncobjWait(fd, &so, 1, 0, 0, NULL) == 0, "SYNCOBJ_WAIT returns for a signalled syncobj");
   CHECK(drmSyncobjDestroy(fd, so) == 0, "SYNCOBJ_DESTROY");
+  /* WAIT_FOR_SUBMIT: the wait lets go of the twin and blocks in host time
+   * until another thread signals; without one it times out on CLOCK_MONOTONIC. */
+  uint32_t later = 0;
+  drmSyncobjCreate(fd, 0, &later);
+  struct signaller sg = {fd, later};
+  pthread_t sig_thread;
+  pthread_create(&sig_thread, NULL, signal_later, &sg);
+  int64_t t0 = now_ns();
+  int wr = drmSyncobjWait(fd, &later, 1, t0 + 5000000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
+  pthread_join(sig_thread, NULL);
+  CHECK(wr == 0 && now_ns() - t0 >= 90000000ll, "WAIT_FOR_SUBMIT returns when another thread signals (%lld ms)",
+        (long long)((now_ns() - t0) / 1000000));
+  uint32_t never = 0;
+  drmSyncobjCreate(fd, 0, &never);
+  t0 = now_ns();
+  errno = 0;
+  wr = drmSyncobjWait(fd, &never, 1, t0 + 50000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
+  CHECK(wr == -ETIME && now_ns() - t0 >= 45000000ll, "and times out on CLOCK_MONOTONIC without one: ETIME (%lld ms)",
+        (long long)((now_ns() - t0) / 1000000));
+  drmSyncobjDestroy(fd, later);
+  drmSyncobjDestroy(fd, never);
 
   /* 5. The kernel's errno on bad input. */
   struct drm_gem_close gc = {4242, 0};

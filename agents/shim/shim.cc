@@ -22,6 +22,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -373,6 +375,54 @@ int FillStat(const char* path, struct stat* st, bool follow) {
 
 }  // namespace
 
+namespace {
+
+// Host time, for wait timeouts (the uAPI's are absolute CLOCK_MONOTONIC ns).
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Wakes waits blocked in host time: something was submitted or signalled.
+std::condition_variable_any& Progress() {
+  static auto* cv = new std::condition_variable_any();
+  return *cv;
+}
+
+// SYNCOBJ_WAIT and SYNCOBJ_TIMELINE_WAIT: the twin runs (in virtual time)
+// until the fences signal or no work is left; if then a WAIT_FOR_SUBMIT wait
+// is still missing a fence, the shim lets go of the twin and blocks in host
+// time until another thread submits or signals, or the caller's
+// CLOCK_MONOTONIC deadline passes (-ETIME). Each attempt is one ioctl of the
+// trace, so a replay repeats them in order.
+template <typename Wait>
+int SyncobjWait(Shim& s, std::unique_lock<std::recursive_mutex>& lock, File* file, uint32_t req, Wait* user) {
+  Wait w;
+  if (s.memory()->CopyFromUser(&w, reinterpret_cast<uint64_t>(user), sizeof(w)) != 0) {
+    return s.device()->Ioctl(file, req, reinterpret_cast<uint64_t>(user));  // the twin says -EFAULT
+  }
+  const int64_t deadline = w.timeout_nsec;
+  constexpr uint32_t kWaitForSubmit = 1u << 1;
+  for (;;) {
+    Wait attempt = w;
+    attempt.timeout_nsec = INT64_MAX;  // virtual time: run until signalled or idle
+    int ret = s.device()->Ioctl(file, req, reinterpret_cast<uint64_t>(&attempt));
+    w.first_signaled = attempt.first_signaled;
+    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline) {
+      if (ret == 0 || ret == -ETIME) {
+        if (s.memory()->CopyToUser(reinterpret_cast<uint64_t>(user), &w, sizeof(w)) != 0) return -EFAULT;
+      }
+      return ret;
+    }
+    // Nothing can run and a fence is missing: wait for another thread.
+    const int64_t left = deadline - MonotonicNs();
+    Progress().wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 1000000000)));
+  }
+}
+
+}  // namespace
+
 // --- the libc entry points --------------------------------------------------
 
 extern "C" {
@@ -471,13 +521,21 @@ int ioctl(int fd, unsigned long request, ...) {
   va_end(ap);
   if (Node* n = Ours(fd)) {
     Shim& s = Shim::Get();
-    std::lock_guard<std::recursive_mutex> lock(s.mu());
+    std::unique_lock<std::recursive_mutex> lock(s.mu());
     const uint32_t req = static_cast<uint32_t>(request);
     // The GPU runs inside these: the CPU's writes go in before, its own come out after.
     const bool gpu = req == faultlab::uapi::kPanthorIoctlGroupSubmit || req == faultlab::uapi::kDrmIoctlSyncobjWait ||
                      req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait;
     if (gpu) s.FlushToBos();
-    const int ret = s.device()->Ioctl(n->file, req, reinterpret_cast<uint64_t>(arg));
+    int ret;
+    if (req == faultlab::uapi::kDrmIoctlSyncobjWait) {
+      ret = SyncobjWait(s, lock, n->file, req, static_cast<faultlab::uapi::DrmSyncobjWait*>(arg));
+    } else if (req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait) {
+      ret = SyncobjWait(s, lock, n->file, req, static_cast<faultlab::uapi::DrmSyncobjTimelineWait*>(arg));
+    } else {
+      ret = s.device()->Ioctl(n->file, req, reinterpret_cast<uint64_t>(arg));
+      Progress().notify_all();  // a submit, a signal: blocked waits look again
+    }
     if (gpu) s.FillFromBos();
     if (ret == 0 && req == faultlab::uapi::kPanthorIoctlBoMmapOffset) {
       s.bases().insert(static_cast<faultlab::uapi::PanthorBoMmapOffset*>(arg)->offset);
@@ -603,6 +661,38 @@ int statx(int dirfd, const char* path, int flags, unsigned int mask, struct stat
   }
   REAL(statx);
   return real_statx(dirfd, path, flags, mask, sx);
+}
+
+// The pre-2.33 glibc entry points older binaries still call.
+int __xstat(int ver, const char* path, struct stat* st) {
+  if (FillStat(path, st, true) == 0) return 0;
+  REAL(__xstat);
+  return real___xstat(ver, path, st);
+}
+int __lxstat(int ver, const char* path, struct stat* st) {
+  if (FillStat(path, st, false) == 0) return 0;
+  REAL(__lxstat);
+  return real___lxstat(ver, path, st);
+}
+int __fxstat(int ver, int fd, struct stat* st) {
+  if (FstatOurs(fd, st) == 0) return 0;
+  REAL(__fxstat);
+  return real___fxstat(ver, fd, st);
+}
+int __xstat64(int ver, const char* path, struct stat64* st) {
+  if (FillStat(path, reinterpret_cast<struct stat*>(st), true) == 0) return 0;
+  REAL(__xstat64);
+  return real___xstat64(ver, path, st);
+}
+int __lxstat64(int ver, const char* path, struct stat64* st) {
+  if (FillStat(path, reinterpret_cast<struct stat*>(st), false) == 0) return 0;
+  REAL(__lxstat64);
+  return real___lxstat64(ver, path, st);
+}
+int __fxstat64(int ver, int fd, struct stat64* st) {
+  if (FstatOurs(fd, reinterpret_cast<struct stat*>(st)) == 0) return 0;
+  REAL(__fxstat64);
+  return real___fxstat64(ver, fd, st);
 }
 
 int access(const char* path, int mode) {
