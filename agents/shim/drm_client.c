@@ -59,6 +59,7 @@ struct group_get_state { uint32_t group_handle, state, fatal_queues, pad; };
 #define MOVE48(d, imm) CS(1, ((uint64_t)(d) << 48) | ((uint64_t)(imm) & 0xffffffffffffull))
 #define MOVE32(d, imm) CS(2, ((uint64_t)(d) << 48) | (uint32_t)(imm))
 #define STORE_MULTIPLE(base, addr, mask) CS(21, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
+#define LOAD_MULTIPLE(base, addr, mask) CS(20, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
 
 static uint64_t shader_present;
 
@@ -262,6 +263,25 @@ int main(void) {
         tv != MAP_FAILED ? tv[0x4004 / 4] : 0);
   CHECK(state_of(fd, g1).state == 0, "the group is fine");
   if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
+
+  /* A stream that loads what the CPU wrote into another BO and stores it. */
+  uint32_t data = bo(fd, 65536, 0, 0);
+  const uint64_t data_va = 0x100800000ull;
+  struct bo_mmap_offset dmo = {data, 0, 0};
+  volatile uint32_t* dm = data && bind(fd, vc.id, data, data_va, 65536) == 0 && xioctl(fd, BO_MMAP_OFFSET, &dmo) == 0
+                              ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)dmo.offset)
+                              : MAP_FAILED;
+  if (dm != MAP_FAILED) dm[0x100 / 4] = 0x12345678;
+  const uint64_t copy[] = {MOVE48(4, data_va + 0x100), LOAD_MULTIPLE(20, 4, 1), MOVE48(2, target_va + 0xc000),
+                           STORE_MULTIPLE(20, 2, 1)};
+  wret = run_stream(fd, g1, cs, cs_va, copy, 4, &sret);
+  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+                                            : MAP_FAILED;
+  CHECK(dm != MAP_FAILED && sret == 0 && wret == 0 && tv != MAP_FAILED && tv[0xc000 / 4] == 0x12345678,
+        "a stream loads what the CPU wrote through a mapping and stores it: 0x%x",
+        tv != MAP_FAILED ? tv[0xc000 / 4] : 0);
+  if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
+  if (dm != MAP_FAILED) munmap((void*)dm, 65536);
 
   /* An unknown instruction: the queue turns fatal; the wait still returns. */
   uint32_t g2 = group(fd, vc.id);

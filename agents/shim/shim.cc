@@ -118,10 +118,16 @@ class Shim {
   void FlushToBos() {
     for (auto& [addr, m] : maps_) {
       if (!m.shared || !(m.prot & PROT_WRITE)) continue;
-      if (auto bo = device_->BoAtOffset(m.file, m.offset, m.length)) {
-        if (m.bo_off < bo->size_bytes()) {
-          bo->Write(m.bo_off, reinterpret_cast<const void*>(addr), std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
-        }
+      auto bo = device_->BoAtOffset(m.file, m.offset, m.length);
+      if (!bo || m.bo_off >= bo->size_bytes()) continue;
+      // Page by page, what the CPU changed goes in (and into the trace).
+      const uint64_t len = std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off);
+      std::string before(4096, '\0');
+      for (uint64_t at = 0; at < len; at += 4096) {
+        const uint64_t n = std::min<uint64_t>(4096, len - at);
+        bo->Read(m.bo_off + at, before.data(), n);
+        const char* now = reinterpret_cast<const char*>(addr + at);
+        if (memcmp(before.data(), now, n) != 0) device_->NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
       }
     }
   }

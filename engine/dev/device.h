@@ -204,7 +204,15 @@ class Device : public vm::OopsSink {
   // through its mappings (not the GPU's page tables): what a program did
   // through its BO mappings before a submit (the replayer re-does the
   // recorded stream words with it). Returns the bytes written.
-  uint64_t WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes);
+  // With `note`, the write also counts as the CPU's (NoteCpuWrite): the
+  // replayer puts recorded CPU writes back this way, so that the submit
+  // records them again.
+  uint64_t WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes, bool note = false);
+  // The device shim's CPU wrote `bytes` at `offset` of `bo` through a
+  // mapping. The bytes go into the BO now; the next GROUP_SUBMIT records
+  // them (at their GPU addresses in the submitting group's VM) with its
+  // stream, so that a replay puts them back before the stream runs.
+  void NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes);
   const mmu::Mmu& mmu() const { return mmu_; }
   const mem::Pressure* pressure() const { return pressure_.get(); }
   // The kernel log lines the model printed (unhandled faults).
@@ -276,6 +284,12 @@ class Device : public vm::OopsSink {
   // Runs a job's command stream (cs.cc): instructions until the stream ends,
   // a fault stalls it, or the queue turns fatal.
   void RunCs(const std::shared_ptr<Job>& job);
+  struct CpuWrite {
+    std::weak_ptr<gem::Bo> bo;
+    uint64_t offset;
+    std::string bytes;
+  };
+  std::vector<CpuWrite> cpu_writes_;  // since the last GROUP_SUBMIT
   // A CS memory access of `n` bytes at `va` through the VM's page tables:
   // 0 when every page translates (then the bytes move), else the fault
   // status (and `*fault_va`) for RaiseFault.

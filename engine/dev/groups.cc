@@ -205,8 +205,23 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
         vma->bo->Read(vma->bo_offset + (at - vma->addr), &words[old], chunk);
         at += chunk;
       }
+      // The CPU's writes since the last submit, at their addresses in this
+      // VM (a stream may load them).
+      std::vector<std::pair<uint64_t, std::string>> reads;
+      for (const CpuWrite& cw : cpu_writes_) {
+        std::shared_ptr<gem::Bo> bo = cw.bo.lock();
+        if (!bo) continue;
+        for (const auto& [addr, vma] : vm.va_space().vmas()) {
+          if (vma.bo != bo) continue;
+          const uint64_t lo = std::max(cw.offset, vma.bo_offset);
+          const uint64_t hi = std::min(cw.offset + cw.bytes.size(), vma.bo_offset + vma.range);
+          if (lo >= hi) continue;
+          reads.emplace_back(vma.addr + (lo - vma.bo_offset), cw.bytes.substr(lo - cw.offset, hi - lo));
+        }
+      }
       trace::Event e;
       e.kind = trace::EVENT_CS_SUBMIT;
+      for (const auto& [va, bytes] : reads) e.cs_submit.reads.push_back({va, bytes});
       e.cs_submit.group = a->group_handle;
       e.cs_submit.queue = job->queue;
       e.cs_submit.stream_va = job->cs_addr;
@@ -216,10 +231,16 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
     }
     QueueJob(std::move(job));
   }
+  if (!jobs.empty()) cpu_writes_.clear();
   return 0;
 }
 
-uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes) {
+void Device::NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes) {
+  bo->Write(offset, bytes.data(), bytes.size());
+  if (observer_) cpu_writes_.push_back({bo, offset, std::move(bytes)});
+}
+
+uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes, bool note) {
   auto git = file->groups_.find(group);
   if (git == file->groups_.end()) return 0;
   vm::Vm& vm = *git->second->vm;
@@ -228,7 +249,12 @@ uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::strin
     const vm::Vma* vma = vm.va_space().FindFirst(va + done, 1);
     if (vma == nullptr || !vma->bo) break;
     const uint64_t chunk = std::min<uint64_t>(bytes.size() - done, vma->end() - (va + done));
-    vma->bo->Write(vma->bo_offset + (va + done - vma->addr), bytes.data() + done, chunk);
+    const uint64_t offset = vma->bo_offset + (va + done - vma->addr);
+    if (note) {
+      NoteCpuWrite(vma->bo, offset, std::string(bytes.substr(done, chunk)));
+    } else {
+      vma->bo->Write(offset, bytes.data() + done, chunk);
+    }
     done += chunk;
   }
   return done;

@@ -178,6 +178,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     uint32_t group;
     uint64_t va;
     std::string words;
+    std::vector<std::pair<uint64_t, std::string>> cpu_writes;  // the CPU's bytes the stream may load
   };
   std::vector<PendingCs> pending_cs;
 
@@ -191,7 +192,10 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
         // A command stream the CPU wrote before the GROUP_SUBMIT that follows:
         // its words go where the recording found them, just before it.
         pending_cs.push_back({e.cs_submit.group, e.cs_submit.stream_va,
-                              std::string(e.cs_submit.words.data(), e.cs_submit.words.size())});
+                              std::string(e.cs_submit.words.data(), e.cs_submit.words.size()), {}});
+        for (const trace::UserBytes& rd : e.cs_submit.reads) {
+          pending_cs.back().cpu_writes.emplace_back(rd.address, std::string(rd.data.data(), rd.data.size()));
+        }
         have = inputs.Next(&e);
         break;
       }
@@ -206,7 +210,9 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
         }
         for (const PendingCs& cs : pending_cs) {
           uint32_t group = cs.group;
-          if (!remap || remapper.MapGroup(io.file, &group)) device.WriteGpuVa(f->second, group, cs.va, cs.words);
+          if (remap && !remapper.MapGroup(io.file, &group)) continue;
+          for (const auto& [va, bytes] : cs.cpu_writes) device.WriteGpuVa(f->second, group, va, bytes, /*note=*/true);
+          device.WriteGpuVa(f->second, group, cs.va, cs.words);
         }
         pending_cs.clear();
         PrepareUserMemory(mem, mapped, io);
