@@ -199,6 +199,11 @@ int main(void) {
   CHECK(v && strcmp(v->name, "panthor") == 0 && v->version_major == 1, "drmGetVersion says %s %d.%d",
         v ? v->name : "?", v ? v->version_major : -1, v ? v->version_minor : -1);
   drmFreeVersion(v);
+  int rfd = drmOpenRender(128);
+  drmVersionPtr rv = rfd >= 0 ? drmGetVersion(rfd) : NULL;
+  CHECK(rv && strcmp(rv->name, "panthor") == 0, "drmOpenRender(128) opens it too");
+  drmFreeVersion(rv);
+  if (rfd >= 0) close(rfd);
   char* rnode = drmGetRenderDeviceNameFromFd(fd);
   CHECK(rnode && strcmp(rnode, "/dev/dri/renderD128") == 0, "drmGetRenderDeviceNameFromFd: %s", rnode ? rnode : "?");
   free(rnode);
