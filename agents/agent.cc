@@ -184,6 +184,11 @@ absl::Status Agent::RecordOne(uint64_t run) {
 }
 
 void Agent::RecordLoop() {
+  if (!opt_.record) {
+    std::lock_guard<std::mutex> lock(mu_);
+    recording_done_ = true;
+    return;
+  }
   bool said_full = false;
   uint64_t backoff = opt_.backoff_min_ms;
   for (uint64_t run = 1; opt_.runs == 0 || run <= opt_.runs;) {

@@ -50,6 +50,7 @@ struct AgentOptions {
   // trace header as config entries `label.KEY` (never metric labels).
   std::vector<std::pair<std::string, std::string>> labels;
   uint64_t backoff_min_ms = 100, backoff_max_ms = 5000;
+  bool record = true;  // false: only upload what is spooled (--exec)
 };
 
 class Agent {

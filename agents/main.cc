@@ -7,19 +7,25 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <thread>
 #include <iostream>
 #include <map>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agents/agent.h"
 #include "engine/replay/recorder.h"
+#include "engine/trace/reader.h"
 #include "cli/args.h"
 #include "engine/workload/workload.h"
 #include "server/metrics/http.h"
@@ -51,13 +57,16 @@ constexpr char kUsage[] =
     "  --label KEY=VALUE       free-form identity (rack, owner, ...) written into every trace\n"
     "                          header as label.KEY; repeatable (in --config: label = K=V,K2=V2)\n"
     "  --config FILE           'key = value' lines with any of these options; flags win\n"
-    "  --device emulated|real  emulated (default); real and --exec need the device shim\n"
-    "  --exec -- PROGRAM ARGS  run PROGRAM under the shim (not available yet)\n";
+    "  --exec -- PROGRAM ARGS  run PROGRAM once under the device shim, record its use of the GPU,\n"
+    "                          upload it (or spool it, saying so), exit with PROGRAM's status\n"
+    "  --device emulated|real  with --exec: the twin (default) or the board's kernel (not in this\n"
+    "                          build: passthrough capture)\n"
+    "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the agent)\n";
 
 constexpr const char* kValued[] = {
     "board", "server", "token", "tls-ca", "profile", "variant", "policy", "budget", "workloads",
     "frames", "runs", "interval-ms", "seed", "spool-dir", "spool-max-bytes", "archive-dir",
-    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label"};
+    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label", "shim"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 sigset_t g_signals;
@@ -120,10 +129,13 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-agent: --" << k << " '" << get(k) << "': not a number\n" << kUsage;
     return false;
   };
-  if (has("exec") || get("device", "emulated") == "real") {
-    std::cerr << "faultlab-agent: --exec and --device=real run programs under the device shim "
-                 "(libfaultlab_shim.so), which this build does not have yet; run workloads on the twin "
-                 "with --workloads instead\n";
+  if (get("device", "emulated") == "real") {
+    std::cerr << "faultlab-agent: --device=real needs the shim's passthrough capture, which this build does "
+                 "not have yet; --device=emulated runs the program on the twin\n";
+    return 2;
+  }
+  if (has("exec") && args.positional().empty()) {
+    std::cerr << "faultlab-agent: --exec needs a program: --exec -- PROGRAM [ARGS]\n";
     return 2;
   }
   if (get("device", "emulated") != "emulated") {
@@ -221,6 +233,7 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  o.record = !has("exec");
   faultlab::agent::Agent agent(o, grpc::CreateCustomChannel(o.server, creds, channel_args), spool->get());
   std::unique_ptr<faultlab::server::HttpServer> http;
   if (has("http-addr")) {
@@ -232,12 +245,96 @@ int main(int argc, char** argv) {
     }
     http = std::move(*h);
   }
-  std::cerr << "faultlab-agent[" << o.board << "]: " << o.profile << "/" << o.variant << "/" << o.policy
-            << ", workloads " << get("workloads", "compute") << ", "
-            << (o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped")) << "; server "
+  std::cerr << "faultlab-agent[" << o.board << "]: " << o.profile << "/" << o.variant << "/" << o.policy << ", "
+            << (has("exec") ? absl::StrCat("running ", args.positional()[0], " on the twin (--exec)")
+                            : absl::StrCat("workloads ", get("workloads", "compute"), ", ",
+                                           o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped")))
+            << "; server "
             << o.server << "; spool " << spool_dir << " (" << (*spool)->traces() << " trace(s) waiting)"
             << (http ? absl::StrCat("; metrics on port ", http->port()) : std::string()) << "\n";
+  // --exec: run the program once under the shim, then upload its trace.
+  int program_status = 0;
+  if (has("exec")) {
+    std::string shim = get("shim");
+    if (shim.empty()) {
+      char self[4096];
+      const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+      self[n > 0 ? n : 0] = '\0';
+      std::string dir(self);
+      shim = dir.substr(0, dir.rfind('/')) + "/shim/libfaultlab_shim.so";
+    }
+    if (access(shim.c_str(), R_OK) != 0) {
+      std::cerr << "faultlab-agent: --shim " << shim << ": not found (bazel build //agents/shim:libfaultlab_shim.so)\n";
+      return 2;
+    }
+    const std::string part = (*spool)->NewPart("exec");
+    const std::vector<std::string>& prog = args.positional();
+    const pid_t child = fork();
+    if (child == 0) {
+      sigset_t none;
+      sigemptyset(&none);
+      pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      const char* pre = std::getenv("LD_PRELOAD");
+      setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
+      setenv("FAULTLAB_SHIM", "emulate", 1);
+      setenv("FAULTLAB_TRACE", part.c_str(), 1);
+      setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
+      setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
+      setenv("FAULTLAB_VARIANT", o.variant.c_str(), 1);
+      setenv("FAULTLAB_POLICY", o.policy.c_str(), 1);
+      if (!o.budget.empty()) setenv("FAULTLAB_BUDGET", o.budget.c_str(), 1);
+      std::vector<char*> argv2;
+      for (const std::string& a : prog) argv2.push_back(const_cast<char*>(a.c_str()));
+      argv2.push_back(nullptr);
+      execvp(argv2[0], argv2.data());
+      std::cerr << "faultlab-agent: cannot run " << prog[0] << ": " << std::strerror(errno) << "\n";
+      _exit(127);
+    }
+    int wstatus = 0;
+    while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    program_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    // What it recorded: a whole trace, named by its id in the spool.
+    auto src = faultlab::trace::FileSource::Open(part);
+    if (!src.ok()) {
+      std::cerr << "faultlab-agent[" << o.board << "]: " << prog[0]
+                << " did not use the GPU device: nothing recorded (exit status " << program_status << ")\n";
+      return program_status;
+    }
+    faultlab::trace::TraceReader reader(src->get(), part);
+    uint64_t events = 0;
+    faultlab::trace::Event e;
+    absl::Status s = reader.Open();
+    while (s.ok() && reader.Next(&e)) ++events;
+    if (s.ok()) s = reader.status();
+    if (!s.ok() || !reader.complete()) {
+      (*spool)->Discard(part);
+      std::cerr << "faultlab-agent[" << o.board << "]: " << prog[0] << " ended before its trace was whole ("
+                << (s.ok() ? "no final chunk" : std::string(s.message())) << "): nothing recorded (exit status "
+                << program_status << ")\n";
+      return program_status;
+    }
+    if (absl::Status c = (*spool)->CommitAs(part, absl::BytesToHexString(reader.header().trace_id()), events);
+        !c.ok()) {
+      std::cerr << "faultlab-agent[" << o.board << "]: " << c.message() << "\n";
+      return program_status ? program_status : 4;
+    }
+    std::cerr << "faultlab-agent[" << o.board << "]: " << prog[0] << " exited with " << program_status
+              << "; recorded " << events << " events\n";
+  }
   agent.Start();
+  if (has("exec")) {
+    // Wait for the acknowledgement (or give up and leave it spooled).
+    const bool drained = agent.WaitDrained(std::chrono::milliseconds(drain ? drain * 1000 : 10000));
+    agent.Stop();
+    if (drained) {
+      std::cerr << "faultlab-agent[" << o.board << "]: trace uploaded to " << o.server << "\n";
+    } else {
+      std::cerr << "faultlab-agent[" << o.board << "]: " << o.server << " did not take the trace; it stays spooled in "
+                << spool_dir << " for the next agent run\n";
+    }
+    return program_status;
+  }
 
   // A signal stops everything; with --runs, so does the spool draining.
   std::atomic<int> signalled{0};

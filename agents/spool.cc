@@ -102,6 +102,13 @@ absl::Status Spool::Commit(const std::string& part, const std::string& id, uint6
   return Log(absl::StrCat("recorded\t", id, "\t", events, "\t", size));
 }
 
+absl::Status Spool::CommitAs(const std::string& part, const std::string& id, uint64_t events) {
+  const std::string base = part.substr(part.rfind('/') + 1);
+  const std::string named = absl::StrCat(dir_, "/", base.substr(0, base.find('-')), "-", id, ".fltrace.part");
+  if (rename(part.c_str(), named.c_str()) != 0) return Errno(absl::StrCat(part, ": cannot rename"));
+  return Commit(named, id, events);
+}
+
 void Spool::Discard(const std::string& part) { unlink(part.c_str()); }
 
 std::optional<std::string> Spool::Oldest() const {

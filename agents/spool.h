@@ -31,6 +31,9 @@ class Spool {
   std::string NewPart(const std::string& trace_id_hex);
   // The .part is whole and fsynced: make it a spooled trace, and log it.
   absl::Status Commit(const std::string& part, const std::string& trace_id_hex, uint64_t events);
+  // Like Commit, for a .part named before its trace id was known (--exec):
+  // it becomes NNNNNNNN-ID.fltrace.
+  absl::Status CommitAs(const std::string& part, const std::string& trace_id_hex, uint64_t events);
   // Removes an unfinished .part (a failed recording).
   void Discard(const std::string& part);
 

@@ -8,13 +8,14 @@ set -u
 agent=$1
 srv=$2
 fl=$3
+client=$(readlink -f "$4")
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 
-"$agent" --board x --exec -- /bin/true 2>"$tmp/exec.err"
-[ $? -eq 2 ] && grep -q "device shim" "$tmp/exec.err" && ok "--exec says it needs the shim" || fail "exec: $(cat "$tmp/exec.err")"
+"$agent" --board x --exec 2>"$tmp/noprog.err"
+[ $? -eq 2 ] && grep -q "needs a program" "$tmp/noprog.err" && ok "--exec without a program is usage" || fail "exec: $(cat "$tmp/noprog.err")"
 "$agent" 2>/dev/null; [ $? -eq 2 ] && ok "missing --board is usage" || fail "no board"
 printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
 "$agent" --config "$tmp/bad.conf" 2>"$tmp/conf.err"
@@ -89,6 +90,22 @@ grep -q '^faultlab_agent_spool_full{board="gamma"} 1' "$tmp/gamma.metrics" && ok
 start_server "$tmp/s3.log"
 wait "$gpid"
 [ $? -eq 0 ] && grep -q "recording resumed" "$tmp/agent-gamma.log" && ok "the server back: recording resumed, 3 runs uploaded" || fail "gamma end: $(cat "$tmp/agent-gamma.log")"
+
+# --exec: a libdrm program runs once on the twin under the shim; its trace is
+# uploaded and the agent exits with the program's status.
+"$agent" --board exec --server "127.0.0.1:$port" --spool-dir "$tmp/spool-exec" --exec -- "$client" >"$tmp/exec-out.txt" 2>"$tmp/exec.err"
+[ $? -eq 0 ] && grep -q "trace uploaded" "$tmp/exec.err" && [ "$(grep -c '^FAIL' "$tmp/exec-out.txt")" -eq 0 ] \
+  && ok "--exec -- drm_client: the program passes, its trace is uploaded, exit 0" || fail "exec: $(cat "$tmp/exec.err")"
+for _ in $(seq 1 100); do "$fl" traces --server "127.0.0.1:$port" --board exec | grep -q ' identical$' && break; sleep 0.1; done
+"$fl" traces --server "127.0.0.1:$port" --board exec | grep -q ' drm_client .* complete  *identical$' \
+  && ok "the server replayed the program's trace identically" || fail "exec trace: $("$fl" traces --server "127.0.0.1:$port" --board exec)"
+"$agent" --board exec --server "127.0.0.1:$port" --spool-dir "$tmp/spool-exec" --exec -- sh -c 'exit 7' 2>"$tmp/exec7.err"
+[ $? -eq 7 ] && grep -q "did not use the GPU device" "$tmp/exec7.err" && ok "--exec returns the program's status (7), saying nothing was recorded" || fail "exec 7: $(cat "$tmp/exec7.err")"
+"$agent" --board exec --server 127.0.0.1:1 --spool-dir "$tmp/spool-exec2" --drain-timeout 1 --exec -- "$client" >/dev/null 2>"$tmp/exec-down.err"
+[ $? -eq 0 ] && grep -q "stays spooled in" "$tmp/exec-down.err" && [ "$(ls "$tmp/spool-exec2" | grep -c 'fltrace$')" -eq 1 ] \
+  && ok "--exec with the server away: spooled, saying so, exit with the program's status" || fail "exec down: $(cat "$tmp/exec-down.err")"
+"$agent" --board exec --device real --exec -- "$client" 2>"$tmp/real.err"
+[ $? -eq 2 ] && grep -q "passthrough" "$tmp/real.err" && ok "--device=real says what is missing" || fail "real: $(cat "$tmp/real.err")"
 
 # SIGTERM on a daemon: it stops; what is spooled stays and the next start uploads it.
 kill -TERM "$pid"; wait "$pid"
