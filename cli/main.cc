@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -27,7 +29,9 @@
 #include "absl/strings/str_split.h"
 #include "cli/args.h"
 #include "cli/progress.h"
+#include "agents/collect/kernel_log.h"
 #include "cli/remote.h"
+#include "engine/mmu/mmu.h"
 #include "server/html/report_html.h"
 #include "engine/dev/profile.h"
 #include "engine/replay/recorder.h"
@@ -490,6 +494,61 @@ int RunReport(const Args& args) {
   return kExitOk;
 }
 
+// board-log: the kernel-side facts of a board (docs/board.md).
+int RunBoardLog(const Args& args) {
+  if (!args.Has("kmsg") && !args.Has("kprobes")) {
+    std::cerr << "faultlab board-log: give --kmsg FILE (dmesg or /dev/kmsg text) and/or --kprobes FILE "
+                 "(trace_pipe text)\n";
+    return kExitUsage;
+  }
+  auto slurp = [](const std::string& path, std::string* out) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    *out = s.str();
+    return static_cast<bool>(in) || !out->empty();
+  };
+  if (args.Has("kmsg")) {
+    std::string text;
+    if (!slurp(args.Get("kmsg"), &text)) {
+      std::cerr << "faultlab board-log: " << args.Get("kmsg") << ": cannot read\n";
+      return kExitIo;
+    }
+    collect::KernelLog log = collect::ParseKernelLog(text);
+    std::cout << "unhandled faults: " << log.faults.size() << " (" << log.lines << " lines, " << log.malformed
+              << " malformed)\n";
+    for (const collect::KernelFault& f : log.faults) {
+      std::printf("  t=%llu.%06llus AS%d VA 0x%016llx status 0x%x (%s)%s%s\n",
+                  static_cast<unsigned long long>(f.time_ns / 1000000000),
+                  static_cast<unsigned long long>(f.time_ns / 1000 % 1000000), f.as,
+                  static_cast<unsigned long long>(f.va), f.status,
+                  f.has_status ? mmu::ExceptionName(f.exception) : "no status line",
+                  f.device.empty() ? "" : " on ", f.device.c_str());
+    }
+  }
+  if (args.Has("kprobes")) {
+    std::string text;
+    if (!slurp(args.Get("kprobes"), &text)) {
+      std::cerr << "faultlab board-log: " << args.Get("kprobes") << ": cannot read\n";
+      return kExitIo;
+    }
+    collect::KprobeTrace t = collect::ParseKprobeTrace(text);
+    std::vector<uint64_t> v = t.fault_work_ns;
+    std::sort(v.begin(), v.end());
+    auto q = [&](size_t permille) {  // nearest rank
+      const size_t rank = (v.size() * permille + 999) / 1000;
+      return v[rank ? rank - 1 : 0];
+    };
+    std::cout << "handled faults (panthor_vm_fault_work, measured): " << v.size() << "; MMU IRQs: " << t.irqs
+              << " (" << t.lines << " lines, " << t.malformed << " malformed, " << t.unmatched << " unmatched)\n";
+    if (!v.empty()) {
+      std::cout << "  fault_work_ns.p50: " << q(500) << "\n  fault_work_ns.p99: " << q(990)
+                << "\n  fault_work_ns.max: " << v.back() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
 // Pads NAME to WIDTH columns, always leaving at least one space.
 std::string PadTo(const std::string& name, size_t width) {
   return name + std::string(name.size() < width ? width - name.size() : 1, ' ');
@@ -651,6 +710,17 @@ const std::map<std::string, Verb>& Verbs() {
           a.Declare("html", true);
         },
         RunReport}},
+      {"board-log",
+       {"decode a board's kernel-side facts: unhandled GPU faults, fault-work latencies",
+        "faultlab board-log [--kmsg FILE] [--kprobes FILE]\n"
+        "  --kmsg FILE     dmesg output or /dev/kmsg records: panthor's 'Unhandled Page fault' reports\n"
+        "  --kprobes FILE  tracefs trace_pipe text of the kprobes in docs/board.md: handled-fault\n"
+        "                  durations (panthor_vm_fault_work entry to return) and MMU IRQs",
+        [](Args& a) {
+          a.Declare("kmsg", true);
+          a.Declare("kprobes", true);
+        },
+        RunBoardLog}},
       {"workloads",
        {"list the workloads 'record' can run", "faultlab workloads", [](Args&) {}, RunWorkloads}},
       {"diff",
@@ -697,7 +767,7 @@ const std::map<std::string, Verb>& Verbs() {
 // Positional arguments each verb needs (-1: any number).
 int NeededPositionals(const std::string& verb) {
   if (verb == "synth" || verb == "record" || verb == "workloads" || verb == "traces" ||
-      verb == "runs" || verb == "backfill") {
+      verb == "runs" || verb == "backfill" || verb == "board-log") {
     return 0;
   }
   if (verb == "profiles") return -1;
