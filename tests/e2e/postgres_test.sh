@@ -106,8 +106,10 @@ bfbig() {
 }
 bfbig "$port_b" & bfc=$!
 held=0
-for _ in $(seq 1 200); do
-  held=$(sql lab "SELECT count(*) FROM replay_leases WHERE owner LIKE '%:$pid_b' AND until > now()")
+for _ in $(seq 1 400); do
+  # A claim of b's not yet finished (its lease may already have run out:
+  # b stalls 3 s, its lease is 1.5 s; a takes such work over).
+  held=$(sql lab "SELECT count(*) FROM replay_leases WHERE owner LIKE '%:$pid_b'")
   [ "$held" -gt 0 ] && break
   sleep 0.02
 done
