@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "cli/host.h"
 #include "absl/strings/str_cat.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/writer.h"
@@ -16,21 +17,7 @@
 namespace faultlab::agent {
 namespace {
 
-std::string HostTraceId() {
-  // 16 random bytes from the host (the engine itself never draws them).
-  std::string id(16, '\0');
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  urandom.read(id.data(), 16);
-  return id;
-}
-
-int64_t WallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double WallClockSeconds() { return static_cast<double>(WallClockNs()) * 1e-9; }
+double WallClockSeconds() { return static_cast<double>(cli::HostWallClockNs()) * 1e-9; }
 
 // Errors retrying cannot fix: the trace is damaged, or conflicts with what
 // the server holds.
@@ -41,6 +28,12 @@ bool Permanent(absl::StatusCode c) {
 }
 
 }  // namespace
+
+std::vector<replay::WhatIf> Settings(const AgentOptions& o) {
+  std::vector<replay::WhatIf> s = {{"profile", o.profile}, {"variant", o.variant}, {"policy", o.policy}, {"thp", o.thp}};
+  if (!o.budget.empty()) s.push_back({"budget", o.budget});
+  return s;
+}
 
 Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Spool* spool)
     : opt_(std::move(options)),
@@ -143,22 +136,17 @@ absl::Status Agent::RecordOne(uint64_t run) {
   const std::string& name = opt_.workloads[(run - 1) % opt_.workloads.size()];
   const workload::WorkloadInfo* info = workload::FindWorkload(name);
   if (info == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));
-  std::vector<replay::WhatIf> settings = {
-      {"profile", opt_.profile}, {"variant", opt_.variant}, {"policy", opt_.policy}, {"thp", opt_.thp}};
-  if (!opt_.budget.empty()) settings.push_back({"budget", opt_.budget});
-  absl::StatusOr<dev::DeviceConfig> cfg = replay::ConfigFromHeader(trace::TraceHeader(), settings);
+  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, Settings(opt_), opt_.pressure);
   if (!cfg.ok()) return cfg.status();
   cfg->seed = opt_.seed + run - 1;
   cfg->fault_cost_permille = opt_.fault_cost_permille;
-  cfg->pressure.enabled = opt_.pressure || info->wants_pressure;
-  if (cfg->pressure.enabled && opt_.budget.empty()) cfg->budget_bytes = 512ULL << 20;
-  const std::string id = HostTraceId();
+  const std::string id = cli::HostTraceId();
   const std::string hex = absl::BytesToHexString(id);
   const std::string part = spool_->NewPart(hex);
   auto sink = trace::FileSink::Open(part);
   if (!sink.ok()) return sink.status();
   const uint32_t frames = opt_.frames ? opt_.frames : info->default_frames;
-  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, WallClockNs(), frames);
+  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, cli::HostWallClockNs(), frames);
   for (const auto& [key, value] : opt_.labels) {
     trace::ConfigEntry* e = header.add_config();
     e->set_key("label." + key);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "agents/spool.h"
+#include "engine/replay/recorder.h"
 
 namespace faultlab::agent {
 
@@ -52,6 +53,9 @@ struct AgentOptions {
   uint64_t backoff_min_ms = 100, backoff_max_ms = 5000;
   bool record = true;  // false: only upload what is spooled (--exec)
 };
+
+// The agent's device settings as what-if keys (replay::RecordingConfig).
+std::vector<replay::WhatIf> Settings(const AgentOptions& options);
 
 class Agent {
  public:

@@ -178,23 +178,14 @@ int main(int argc, char** argv) {
   }
   o.frames = static_cast<uint32_t>(frames);
   o.fault_cost_permille = static_cast<uint32_t>(cost);
-  for (const std::string& w : o.workloads) {
-    if (!faultlab::workload::FindWorkload(w)) {
-      std::cerr << "faultlab-agent: unknown workload '" << w << "' (see 'faultlab workloads')\n";
-      return 2;
-    }
-  }
   if (o.workloads.empty()) {
     std::cerr << "faultlab-agent: --workloads is empty\n";
     return 2;
   }
-  // The configuration must build a device before anything runs.
-  {
-    std::vector<faultlab::replay::WhatIf> settings = {
-        {"profile", o.profile}, {"variant", o.variant}, {"policy", o.policy}, {"thp", o.thp}};
-    if (!o.budget.empty()) settings.push_back({"budget", o.budget});
+  // Every workload and the configuration must build a device before anything runs.
+  for (const std::string& w : o.workloads) {
     absl::StatusOr<faultlab::dev::DeviceConfig> c =
-        faultlab::replay::ConfigFromHeader(faultlab::trace::TraceHeader(), settings);
+        faultlab::replay::RecordingConfig(w, faultlab::agent::Settings(o), o.pressure);
     if (!c.ok()) {
       std::cerr << "faultlab-agent: " << c.status().message() << "\n";
       return 2;

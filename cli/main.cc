@@ -30,6 +30,7 @@
 #include "cli/args.h"
 #include "cli/progress.h"
 #include "agents/collect/kernel_log.h"
+#include "cli/host.h"
 #include "cli/remote.h"
 #include "engine/mmu/mmu.h"
 #include "server/html/report_html.h"
@@ -193,20 +194,6 @@ int RunProfiles(const Args& args) {
   return kExitOk;
 }
 
-std::string HostTraceId() {
-  // 16 random bytes from the host (the engine never draws unseeded randomness).
-  std::string id(16, '\0');
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  urandom.read(id.data(), 16);
-  return id;
-}
-
-int64_t HostWallClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Shows record progress by frame markers.
 class FrameProgress : public dev::Observer {
  public:
@@ -235,12 +222,8 @@ int RunRecord(const Args& args) {
   for (const char* key : {"profile", "variant", "policy", "budget", "thp"}) {
     if (args.Has(key)) settings.push_back({key, args.Get(key)});
   }
-  trace::TraceHeader base;
-  base.set_profile(dev::kDefaultProfile);
-  base.set_variant("series-fixed");
-  base.set_policy("noretry");
-  absl::StatusOr<dev::DeviceConfig> cfg = replay::ConfigFromHeader(base, settings);
-  if (!cfg.ok()) return Fail(absl::InvalidArgumentError(cfg.status().message()));
+  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, settings, args.Has("pressure"));
+  if (!cfg.ok()) return Fail(cfg.status());
   uint64_t seed = 1, frames = 0;
   if (absl::Status s = args.GetUint("seed", &seed); !s.ok()) return Fail(s);
   if (absl::Status s = args.GetUint("frames", &frames); !s.ok()) return Fail(s);
@@ -251,8 +234,6 @@ int RunRecord(const Args& args) {
     return Fail(absl::InvalidArgumentError("--fault-cost-permille: want 1..100000 (1000: the profile's costs)"));
   }
   cfg->fault_cost_permille = static_cast<uint32_t>(fault_cost);
-  cfg->pressure.enabled = args.Has("pressure") || info->wants_pressure;
-  if (cfg->pressure.enabled && !args.Has("budget")) cfg->budget_bytes = 512ULL << 20;
   const std::string path = args.Get("output");
   auto sink = trace::FileSink::Open(path);
   if (!sink.ok()) return Fail(sink.status());
@@ -457,31 +438,19 @@ int RunReport(const Args& args) {
     std::cout << replay::ReportText(r);
     return r.outcome == replay::ReplayOutcome::kDiverged ? 1 : kExitOk;
   }
-  const std::string prefix = absl::AsciiStrToLower(args.positional()[0]);
   auto channel = ServerChannel(args, "report");
   if (!channel) return kExitUsage;
   auto stub = api::Query::NewStub(channel);
-  api::ListTracesResponse all;
-  {
-    grpc::ClientContext ctx;
-    Authorize(args, &ctx);
-    if (grpc::Status s = stub->ListTraces(&ctx, {}, &all); !s.ok()) {
-      return FailRemote("report", args, s);
-    }
-  }
-  std::vector<const api::TraceInfo*> match;
-  for (const api::TraceInfo& t : all.traces()) {
-    if (absl::StartsWith(absl::BytesToHexString(t.trace_id()), prefix)) match.push_back(&t);
-  }
-  if (match.size() != 1) {
-    std::cerr << "faultlab report: " << (match.empty() ? "no trace" : "several traces")
-              << " with an id starting '" << prefix << "' (see 'faultlab traces')\n";
-    return kExitUsage;
+  std::string id;
+  if (grpc::Status s = ResolveTrace(args, args.positional()[0], &id); !s.ok()) {
+    // An id that names no trace, or several, is a usage error here.
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) s = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.error_message());
+    return FailRemote("report", args, s);
   }
   grpc::ClientContext ctx;
   Authorize(args, &ctx);
   api::ReportRequest req;
-  req.set_trace_id(match[0]->trace_id());
+  req.set_trace_id(id);
   req.set_html(args.Has("html"));
   api::ReportResponse out;
   if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok()) return FailRemote("report", args, s);

@@ -37,8 +37,8 @@ std::string Us(uint64_t ns) {
   return buf;
 }
 
-// The one trace whose hex id starts with `prefix` (NOT_FOUND / ambiguous:
-// INVALID_ARGUMENT).
+}  // namespace
+
 grpc::Status ResolveTrace(const Args& args, const std::string& prefix_in, std::string* id) {
   const std::string prefix = absl::AsciiStrToLower(prefix_in);
   auto stub = api::Query::NewStub(ServerChannel(args, ""));
@@ -62,6 +62,8 @@ grpc::Status ResolveTrace(const Args& args, const std::string& prefix_in, std::s
   *id = match[0]->trace_id();
   return grpc::Status::OK;
 }
+
+namespace {
 
 // "board=x,workload=y,last=5" -> a filter; else a trace-id prefix.
 grpc::Status ParseGroup(const Args& args, const std::string& spec, api::RunGroup* g) {
@@ -373,8 +375,7 @@ int RunBackfill(const Args& args) {
       std::vector<replay::WhatIf> settings = {{"profile", args.Get("profile", "g610")},
                                               {"variant", s.variant},
                                               {"policy", s.policy}};
-      trace::TraceHeader base;
-      absl::StatusOr<dev::DeviceConfig> cfg = replay::ConfigFromHeader(base, settings);
+      absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(s.workload, settings, false);
       if (!cfg.ok()) {
         progress.Done();
         std::cerr << "faultlab backfill: " << cfg.status().message() << "\n";
@@ -386,9 +387,6 @@ int RunBackfill(const Args& args) {
       uint64_t run_seed = 0;
       for (int i = 0; i < 8; ++i) run_seed |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (8 * i);
       cfg->seed = run_seed;
-      const workload::WorkloadInfo* info = workload::FindWorkload(s.workload);
-      cfg->pressure.enabled = info->wants_pressure;
-      if (cfg->pressure.enabled) cfg->budget_bytes = 512ULL << 20;
       const bool slow = regress_from > 0 && run >= regress_from && s.board == regress_board;
       if (slow) cfg->fault_cost_permille = static_cast<uint32_t>(regress_permille);
       absl::StatusOr<replay::Recording> rec = replay::RecordWorkload(

@@ -27,6 +27,10 @@ void Authorize(const Args& args, grpc::ClientContext* ctx);
 // wrong token, 1 for NOT_FOUND, 4 otherwise.
 int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s);
 
+// The one trace on the server whose hex id starts with `prefix`: NOT_FOUND
+// when none does, INVALID_ARGUMENT when several do.
+grpc::Status ResolveTrace(const Args& args, const std::string& prefix, std::string* id);
+
 int RunRuns(const Args& args);
 int RunCompare(const Args& args);
 // `faultlab replay ID --server ...`: a replay or what-if matrix on the server.

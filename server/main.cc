@@ -224,6 +224,10 @@ int main(int argc, char** argv) {
   faultlab::server::ServerMetrics metrics;
   metrics.set_refresh([&metrics, st = store->get()] {
     metrics.store_bytes(st->Identity()).Set(static_cast<double>(st->SizeBytes()));
+    // Shared by every replica on the store: read here, once per scrape.
+    if (auto pending = st->PendingReplays(); pending.ok()) {
+      metrics.replay_queue_depth().Set(static_cast<double>(pending->size()));
+    }
   });
   char host[256] = "?";
   gethostname(host, sizeof host - 1);

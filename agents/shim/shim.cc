@@ -36,6 +36,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/host.h"
 #include "engine/dev/device.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/panthor.h"
@@ -189,11 +190,10 @@ class Shim {
         fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(sink.status().message()).c_str());
       } else {
         sink_ = std::move(*sink);
-        std::string id(16, '\0');
-        std::ifstream("/dev/urandom", std::ios::binary).read(id.data(), 16);
+        const std::string id = faultlab::cli::HostTraceId();
         std::string program = "program";
         std::ifstream("/proc/self/comm") >> program;
-        const int64_t wall = static_cast<int64_t>(time(nullptr)) * 1000000000;
+        const int64_t wall = faultlab::cli::HostWallClockNs();
         writer_ = std::make_unique<faultlab::trace::TraceWriter>(
             sink_.get(), faultlab::replay::MakeHeader(*cfg, program, env("FAULTLAB_BOARD", "shim"), id, wall));
         recorder_ = std::make_unique<faultlab::replay::Recorder>(writer_.get());

@@ -55,16 +55,8 @@ struct Lab {
     EXPECT_EQ(t.Bind(vm, {TestDevice::MapOp(cs_bo, 0, kCs, 64 * K), TestDevice::MapOp(aof, 0, kAof, 2 * M),
                           TestDevice::MapOp(plain, 0, kPlainVa, 64 * K)}),
               0);
-    std::vector<PanthorQueueCreate> qs(1, PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
-    PanthorGroupCreate g{};
-    g.queues = {sizeof(PanthorQueueCreate), 1, t.Place(qs.data(), qs.size() * sizeof(qs[0]))};
-    g.priority = kPanthorGroupPriorityMedium;
-    g.compute_core_mask = g.fragment_core_mask = t.dev.profile().gpu_info.shader_present;
-    g.tiler_core_mask = 1;
-    g.max_compute_cores = g.max_fragment_cores = g.max_tiler_cores = 1;
-    g.vm_id = vm;
-    EXPECT_EQ(t.Call(kPanthorIoctlGroupCreate, &g), 0);
-    group = g.group_handle;
+    group = t.CreateGroup(vm);
+    EXPECT_NE(group, 0u);
   }
   // Writes the stream into the CS BO (the CPU's store) and submits it;
   // returns the GROUP_SUBMIT result and waits on its syncobj.

@@ -53,18 +53,7 @@ class Capture : public Observer {
 };
 
 uint32_t CreateGroup(TestDevice& t, uint32_t vm, uint32_t queues = 1, File* f = nullptr) {
-  std::vector<PanthorQueueCreate> qs(queues, PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
-  PanthorGroupCreate g{};
-  g.queues = {sizeof(PanthorQueueCreate), queues, t.Place(qs.data(), qs.size() * sizeof(qs[0]))};
-  g.priority = kPanthorGroupPriorityMedium;
-  g.compute_core_mask = t.dev.profile().gpu_info.shader_present;
-  g.fragment_core_mask = t.dev.profile().gpu_info.shader_present;
-  g.tiler_core_mask = 1;
-  g.max_compute_cores = 1;
-  g.max_fragment_cores = 1;
-  g.max_tiler_cores = 1;
-  g.vm_id = vm;
-  return t.Call(kPanthorIoctlGroupCreate, &g, f) == 0 ? g.group_handle : 0;
+  return t.CreateGroup(vm, queues, f);
 }
 
 // Submits a job and returns its completion fence through a new syncobj.

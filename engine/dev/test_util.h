@@ -65,6 +65,23 @@ class TestDevice {
     return Call(uapi::kPanthorIoctlVmCreate, &v) == 0 ? v.id : 0;
   }
 
+  // A medium-priority group of `queues` 16 KiB queues on `vm`, every core
+  // allowed (0 on failure).
+  uint32_t CreateGroup(uint32_t vm, uint32_t queues = 1, File* f = nullptr) {
+    std::vector<uapi::PanthorQueueCreate> qs(queues, uapi::PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
+    uapi::PanthorGroupCreate g{};
+    g.queues = {sizeof(uapi::PanthorQueueCreate), queues, Place(qs.data(), qs.size() * sizeof(qs[0]))};
+    g.priority = uapi::kPanthorGroupPriorityMedium;
+    g.compute_core_mask = dev.profile().gpu_info.shader_present;
+    g.fragment_core_mask = dev.profile().gpu_info.shader_present;
+    g.tiler_core_mask = 1;
+    g.max_compute_cores = 1;
+    g.max_fragment_cores = 1;
+    g.max_tiler_cores = 1;
+    g.vm_id = vm;
+    return Call(uapi::kPanthorIoctlGroupCreate, &g, f) == 0 ? g.group_handle : 0;
+  }
+
   // VM_BIND with `ops`; returns the result and, through `count`, what the
   // kernel left in ops.count.
   int Bind(uint32_t vm_id, const std::vector<uapi::PanthorVmBindOp>& ops, uint32_t flags = 0,

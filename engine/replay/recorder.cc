@@ -116,6 +116,23 @@ absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& h,
   return c;
 }
 
+absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload,
+                                                  const std::vector<WhatIf>& settings, bool pressure) {
+  const workload::WorkloadInfo* info = workload::FindWorkload(workload);
+  if (info == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown workload '", workload, "'"));
+  trace::TraceHeader base;
+  base.set_profile(dev::kDefaultProfile);
+  base.set_variant("series-fixed");
+  base.set_policy("noretry");
+  absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(base, settings);
+  if (!cfg.ok()) return absl::InvalidArgumentError(cfg.status().message());
+  cfg->pressure.enabled = pressure || info->wants_pressure;
+  bool budget_given = false;
+  for (const WhatIf& w : settings) budget_given = budget_given || w.key == "budget";
+  if (cfg->pressure.enabled && !budget_given) cfg->budget_bytes = 512ULL << 20;
+  return cfg;
+}
+
 absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config,
                                          const workload::WorkloadConfig& w,
                                          const std::string& board, const std::string& trace_id,

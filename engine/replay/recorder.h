@@ -36,6 +36,13 @@ struct WhatIf {
 };
 absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& header,
                                                    const std::vector<WhatIf>& what_if);
+// The device a workload records on (faultlab record, the agent, the
+// backfill): `settings` (profile, variant, policy, budget, thp) over the
+// defaults g610 / series-fixed / noretry; memory pressure on when `pressure`
+// or the workload wants it, with a 512 MiB budget unless `settings` gives
+// one. An unknown workload or setting is INVALID_ARGUMENT.
+absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload,
+                                                  const std::vector<WhatIf>& settings, bool pressure);
 // "64M", "2G", "4096", "0x1000" -> bytes.
 absl::StatusOr<uint64_t> ParseSize(const std::string& s);
 

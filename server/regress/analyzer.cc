@@ -133,8 +133,9 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   f.workload = run.workload;
   f.variant = run.variant;
   f.policy = run.policy;
+  // The window's p50s suffice for the change point; only the baseline's
+  // latencies are read (below).
   f.limit = std::max(options_.baseline_runs, options_.change_point_window) + 1;
-  f.with_latencies = true;
   absl::StatusOr<std::vector<RunRecord>> earlier = store_->ListRuns(f);
   if (!earlier.ok()) return earlier.status();
   // A re-analysis (after a crash between save and ack) must not see itself.
@@ -148,8 +149,9 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   } else {
     std::vector<uint64_t> baseline;
     for (size_t i = earlier->size() - nb; i < earlier->size(); ++i) {
-      const std::vector<uint64_t>& l = (*earlier)[i].latencies;
-      baseline.insert(baseline.end(), l.begin(), l.end());
+      absl::StatusOr<RunRecord> b = store_->GetRun((*earlier)[i].trace_id, /*with_latencies=*/true);
+      if (!b.ok()) return b.status();
+      baseline.insert(baseline.end(), b->latencies.begin(), b->latencies.end());
     }
     const Verdict v = CompareRuns(baseline, run.latencies, options_.alpha, options_.min_effect);
     run.p_value = v.test.p_two_sided;

@@ -33,9 +33,6 @@ void ReplayPool::Enqueue(const std::string&) {
 }
 
 absl::Status ReplayPool::EnqueuePending() {
-  absl::StatusOr<std::vector<std::string>> ids = store_->PendingReplays();
-  if (!ids.ok()) return ids.status();
-  if (metrics_) metrics_->replay_queue_depth().Set(static_cast<double>(ids->size()));
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++wakeups_;
@@ -83,11 +80,6 @@ void ReplayPool::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       --running_;
       ++done_;
-    }
-    if (metrics_) {
-      if (auto pending = store_->PendingReplays(); pending.ok()) {
-        metrics_->replay_queue_depth().Set(static_cast<double>(pending->size()));
-      }
     }
   }
 }

@@ -32,7 +32,8 @@ class ReplayPool {
 
   // A trace completed: wake a worker.
   void Enqueue(const std::string& trace_id);
-  // Wakes the workers for whatever the store has pending.
+  // Wakes the workers for whatever the store has pending. (The queue-depth
+  // gauge is the store's count, read at each scrape: server/main.cc.)
   absl::Status EnqueuePending();
   // Blocks until the store has nothing left to claim and no replay runs (tests).
   void WaitIdle();

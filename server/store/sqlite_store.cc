@@ -405,11 +405,18 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
 
 absl::StatusOr<std::optional<std::string>> SqliteStore::ClaimReplay(const std::string&,
                                                                     uint64_t lease_ms) {
-  absl::StatusOr<std::vector<std::string>> pending = PendingReplays();
-  if (!pending.ok()) return pending.status();
   std::lock_guard<std::mutex> lock(mu_);
+  // Every leased id may come first: one more than the leases is enough.
+  Stmt q(db_,
+         "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+         "(SELECT trace_id FROM replays) ORDER BY sequence LIMIT ?");
+  q.Int(1, static_cast<int64_t>(leases_.size() + 1));
+  std::vector<std::string> pending;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) pending.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return DbError(db_, "claiming a replay");
   const auto now = std::chrono::steady_clock::now();
-  for (const std::string& id : *pending) {
+  for (const std::string& id : pending) {
     auto it = leases_.find(id);
     if (it != leases_.end() && it->second > now) continue;
     leases_[id] = now + std::chrono::milliseconds(lease_ms);
