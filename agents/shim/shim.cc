@@ -16,13 +16,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/un.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -42,6 +47,9 @@
 #include "engine/uapi/panthor.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/writer.h"
+#include "agents/loopback/protocol.h"
+#include "agents/shim/capture.h"
+#include "agents/shim/twin_host.h"
 
 namespace {
 
@@ -63,37 +71,472 @@ void Log(const std::string& s) {
   if (Logging()) fprintf(stderr, "faultlab-shim: %s\n", s.c_str());
 }
 
-// The process's memory as the twin's user memory: copies that touch an
-// unmapped address fail with -EFAULT, as copy_{from,to}_user do.
-class ProcessMemory : public faultlab::UserMemory {
- public:
-  int CopyFromUser(void* dst, uint64_t src, size_t n) override {
-    if (n == 0) return 0;
-    iovec local{dst, n}, remote{reinterpret_cast<void*>(src), n};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
-  }
-  int CopyToUser(uint64_t dst, const void* src, size_t n) override {
-    if (n == 0) return 0;
-    iovec local{const_cast<void*>(src), n}, remote{reinterpret_cast<void*>(dst), n};
-    return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
-  }
-};
+int Errno(int e) {
+  errno = e;
+  return -1;
+}
+
+using faultlab::shim::CpuMapping;
+using faultlab::shim::ProcessMemory;
 
 struct Node {
   File* file;
   NodeType type;
 };
 
-// A CPU mapping of a BO: the process's pages hold a copy of the BO's bytes,
-// made coherent at the points where the GPU may read or write them (before
-// and after GROUP_SUBMIT and the syncobj waits).
-struct Mapping {
-  File* file;
-  uint64_t offset;  // the fake mmap offset mapped
-  uint64_t bo_off;  // where in the BO the mapping starts
-  size_t length;
-  int prot;
-  bool shared;
+// --- passthrough (board capture, docs/board.md) ------------------------------
+
+// The kernel a passthrough fd talks to: the real one, the loopback kernel
+// (faultlab-loopback behind FAULTLAB_BACKEND=unix:PATH) or a stand-in node
+// (FAULTLAB_DEVICE=PATH, whose every ioctl is recorded: the capture-cost
+// benchmark's). Calls go to it as real syscalls; Capture records them.
+class Passthrough {
+ public:
+  enum class Kernel { kReal, kLoopback, kStandIn };
+
+  Passthrough(Kernel k, std::string where) : kernel_(k), where_(std::move(where)) {
+    for (auto& id : ids_) id.store(0, std::memory_order_relaxed);
+    if (k == Kernel::kReal) FindRealDevice();
+  }
+  Kernel kernel() const { return kernel_; }
+  bool usable() const { return usable_; }
+
+  // The device's profile (loopback: what the backend runs, for the fake sysfs).
+  const faultlab::dev::Profile& profile() {
+    std::call_once(profile_once_, [this] {
+      std::string id = "g610";
+      if (kernel_ == Kernel::kLoopback) {
+        faultlab::loopback::Reply r;
+        if (Hello(&r) == 0) id = std::string(r.profile, strnlen(r.profile, sizeof(r.profile)));
+      }
+      auto p = faultlab::dev::LoadProfile(id);
+      if (!p.ok()) p = faultlab::dev::LoadProfile("g610");
+      profile_ = *p;
+    });
+    return profile_;
+  }
+
+  // Is `path` the device? (*node: 0 primary, 1 render)
+  bool Claims(const char* path, int* node) const {
+    if (!path || !usable_) return false;
+    switch (kernel_) {
+      case Kernel::kStandIn: *node = 1; return where_ == path;
+      case Kernel::kLoopback:
+        if (strcmp(path, "/dev/dri/card0") == 0) return *node = 0, true;
+        if (strcmp(path, "/dev/dri/renderD128") == 0) return *node = 1, true;
+        return false;
+      case Kernel::kReal:
+        if (!panthor_nodes_.count(path)) return false;
+        *node = absl::StartsWith(path, "/dev/dri/card") ? 0 : 1;
+        return true;
+    }
+    return false;
+  }
+
+  int Open(const char* path, int node, int flags, mode_t mode) {
+    REAL(open);
+    int fd;
+    if (kernel_ == Kernel::kLoopback) {
+      fd = LoopbackOpen(node, flags & O_CLOEXEC);
+      if (fd < 0) return Errno(-fd);
+    } else {
+      fd = real_open(path, flags, mode);
+      if (fd < 0) return fd;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    StartCapture(fd);
+    const uint32_t file = capture_ ? capture_->Open(node == 0) : ++untraced_files_;
+    Set(fd, file);
+    refs_[file] = 1;
+    nodes_[file] = node;
+    if (Logging()) Log(absl::StrCat("passthrough open ", path, " -> fd ", fd, " (file ", file, ")"));
+    return fd;
+  }
+
+  // The capture's file id of a descriptor; 0: not the device's.
+  uint32_t FileOf(int fd) const {
+    if (fd >= 0 && fd < kFast) return ids_[fd].load(std::memory_order_acquire);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slow_ids_.find(fd);
+    return it == slow_ids_.end() ? 0 : it->second;
+  }
+  int NodeOf(uint32_t file) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return nodes_[file];
+  }
+  void Alias(int from, int to) {
+    const uint32_t file = FileOf(from);
+    if (!file || to < 0) return;
+    if (FileOf(to)) Forget(to);
+    std::lock_guard<std::mutex> lock(mu_);
+    Set(to, file);
+    ++refs_[file];
+  }
+  void Forget(int fd) {
+    const uint32_t file = FileOf(fd);
+    if (!file) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    Set(fd, 0);
+    if (--refs_[file] == 0) {
+      refs_.erase(file);
+      if (capture_) capture_->Close(file);
+    }
+  }
+
+  int Ioctl(int fd, uint32_t file, unsigned long request, void* arg) {
+    const uint32_t req = static_cast<uint32_t>(request);
+    namespace uapi = faultlab::uapi;
+    const bool wait = req == uapi::kDrmIoctlSyncobjWait || req == uapi::kDrmIoctlSyncobjTimelineWait;
+    // Calls that do not block are recorded in the order the kernel ran them.
+    std::unique_lock<std::mutex> order(order_, std::defer_lock);
+    if (!wait) order.lock();
+    if (req == uapi::kPanthorIoctlBoCreate && series_ == "absent") FlagAllocOnFault(arg);
+    faultlab::shim::Capture::Call call;
+    if (capture_) capture_->Begin(&call, file, req, arg);
+    int ret;
+    if (kernel_ == Kernel::kLoopback) {
+      faultlab::loopback::Request r;
+      r.op = faultlab::loopback::kIoctl;
+      r.request = req;
+      r.arg = reinterpret_cast<uint64_t>(arg);
+      faultlab::loopback::Reply reply;
+      ret = LoopbackCall(fd, r, &reply, nullptr);
+      if (ret == 0) ret = static_cast<int>(reply.ret);
+    } else {
+      REAL(ioctl);
+      ret = real_ioctl(fd, request, arg);
+      if (ret < 0) ret = -errno;
+    }
+    if (capture_) {
+      capture_->End(&call, arg, ret);
+      if (wait || req == uapi::kPanthorIoctlGroupSubmit) capture_->GpuRan();
+    }
+    return ret;
+  }
+
+  void* Mmap(void* addr, size_t length, int prot, int flags, int fd, uint32_t file, off_t offset) {
+    REAL(mmap);
+    void* p;
+    int result = 0;
+    if (kernel_ == Kernel::kLoopback) {
+      faultlab::loopback::Request r;
+      r.op = faultlab::loopback::kMmap;
+      r.offset = static_cast<uint64_t>(offset);
+      r.length = length;
+      r.flags = flags;
+      r.prot = prot;
+      faultlab::loopback::Reply reply;
+      int memfd = -1;
+      result = LoopbackCall(fd, r, &reply, &memfd);
+      if (result == 0) result = static_cast<int>(reply.ret);
+      p = MAP_FAILED;
+      if (result == 0 && memfd >= 0) {
+        p = real_mmap(addr, length, prot, flags, memfd, 0);
+        if (p == MAP_FAILED) result = -errno;
+      }
+      if (memfd >= 0) close(memfd);
+      if (p != MAP_FAILED) {
+        std::lock_guard<std::mutex> lock(mu_);
+        map_ids_[reinterpret_cast<uintptr_t>(p)] = {fd, reply.map_id};
+      }
+      if (p == MAP_FAILED) errno = -result;
+    } else {
+      p = real_mmap(addr, length, prot, flags, fd, offset);
+      if (p == MAP_FAILED) result = -errno;
+    }
+    if (capture_) {
+      const int saved = errno;
+      capture_->Mapped(file, p, static_cast<uint64_t>(offset), length, prot, flags, result);
+      errno = saved;
+    }
+    return p;
+  }
+  void Unmapped(void* addr) {
+    if (capture_) capture_->Unmapped(addr);
+    if (kernel_ != Kernel::kLoopback) return;
+    std::pair<int, uint64_t> id{-1, 0};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = map_ids_.find(reinterpret_cast<uintptr_t>(addr));
+      if (it == map_ids_.end()) return;
+      id = it->second;
+      map_ids_.erase(it);
+    }
+    faultlab::loopback::Request r;
+    r.op = faultlab::loopback::kMunmap;
+    r.map_id = id.second;
+    faultlab::loopback::Reply reply;
+    LoopbackCall(id.first, r, &reply, nullptr);
+  }
+
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!capture_) return;
+    absl::Status s = capture_->Finish();
+    if (!s.ok()) fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
+    capture_.reset();
+  }
+
+ private:
+  static constexpr int kFast = 4096;
+
+  void Set(int fd, uint32_t file) {  // under mu_
+    if (fd >= 0 && fd < kFast) {
+      ids_[fd].store(file, std::memory_order_release);
+    } else if (file) {
+      slow_ids_[fd] = file;
+    } else {
+      slow_ids_.erase(fd);
+    }
+  }
+
+  // /dev/dri's nodes that say "panthor" to DRM_IOCTL_VERSION; none: say so.
+  void FindRealDevice() {
+    REAL(opendir);
+    REAL(readdir);
+    REAL(closedir);
+    REAL(open);
+    REAL(close);
+    DIR* d = real_opendir("/dev/dri");
+    std::vector<std::string> nodes;
+    if (d) {
+      while (struct dirent* e = real_readdir(d)) {
+        if (absl::StartsWith(e->d_name, "card") || absl::StartsWith(e->d_name, "renderD")) {
+          nodes.push_back(std::string("/dev/dri/") + e->d_name);
+        }
+      }
+      real_closedir(d);
+    }
+    for (const std::string& n : nodes) {
+      const int fd = real_open(n.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) continue;
+      char name[32] = {};
+      faultlab::uapi::DrmVersion v{};
+      v.name_len = sizeof(name) - 1;
+      v.name = reinterpret_cast<uint64_t>(name);
+      REAL(ioctl);
+      if (real_ioctl(fd, faultlab::uapi::kDrmIoctlVersion, &v) == 0 && strcmp(name, "panthor") == 0) {
+        panthor_nodes_.insert(n);
+      }
+      real_close(fd);
+    }
+    if (panthor_nodes_.empty()) {
+      usable_ = false;
+      std::string program = "the program";
+      std::ifstream("/proc/self/comm") >> program;
+      fprintf(stderr,
+              "faultlab-shim: passthrough: no panthor device here (no node under /dev/dri answers "
+              "DRM_IOCTL_VERSION with \"panthor\"); %s runs unrecorded\n",
+              program.c_str());
+    }
+  }
+
+  // What the kernel is: its driver version, its GPU and whether it has the
+  // alloc-on-fault series — probed on a descriptor of the shim's own, never
+  // the program's (spec 2.3: the series did not bump the version, and from
+  // 1.7 flag bit 1 is WB_MMAP: there it cannot be the series).
+  void Probe(std::vector<faultlab::trace::ConfigEntry>* config, std::string* profile_id) {
+    namespace uapi = faultlab::uapi;
+    auto call = [&](int fd, uint32_t req, void* arg) {
+      if (kernel_ == Kernel::kLoopback) {
+        faultlab::loopback::Request r;
+        r.op = faultlab::loopback::kIoctl;
+        r.request = req;
+        r.arg = reinterpret_cast<uint64_t>(arg);
+        faultlab::loopback::Reply reply;
+        const int e = LoopbackCall(fd, r, &reply, nullptr);
+        return e ? e : static_cast<int>(reply.ret);
+      }
+      REAL(ioctl);
+      return real_ioctl(fd, req, arg) == 0 ? 0 : -errno;
+    };
+    REAL(open);
+    int fd = -1;
+    if (kernel_ == Kernel::kLoopback) {
+      fd = LoopbackOpen(1, O_CLOEXEC);
+    } else if (!panthor_nodes_.empty()) {
+      fd = real_open(panthor_nodes_.rbegin()->c_str(), O_RDWR | O_CLOEXEC);
+    }
+    if (fd < 0) return;
+    char name[32] = {};
+    uapi::DrmVersion v{};
+    v.name_len = sizeof(name) - 1;
+    v.name = reinterpret_cast<uint64_t>(name);
+    if (call(fd, uapi::kDrmIoctlVersion, &v) == 0) {
+      config->push_back(Entry("driver_version", absl::StrCat(v.version_major, ".", v.version_minor, ".",
+                                                               v.version_patchlevel)));
+    }
+    uapi::PanthorGpuInfo info{};
+    uapi::PanthorDevQuery q{uapi::kPanthorDevQueryGpuInfo, sizeof(info), reinterpret_cast<uint64_t>(&info)};
+    if (call(fd, uapi::kPanthorIoctlDevQuery, &q) == 0) {
+      config->push_back(Entry("gpu_id", absl::StrCat("0x", absl::Hex(info.gpu_id))));
+      *profile_id = ProfileForGpu(info.gpu_id);
+    }
+    if (v.version_major == 1 && v.version_minor >= 7) {
+      series_ = "absent";
+    } else {
+      uapi::PanthorBoCreate bc{};
+      bc.size = 4096;
+      bc.flags = uapi::kPanthorBoAllocOnFault;
+      bc.alloc_on_fault_granularity = 4096;
+      const int r = call(fd, uapi::kPanthorIoctlBoCreate, &bc);
+      series_ = r == 0 ? "present" : r == -EINVAL ? "absent" : "unknown";
+      if (r == 0) {
+        uapi::DrmGemClose c{bc.handle, 0};
+        call(fd, uapi::kDrmIoctlGemClose, &c);
+      }
+    }
+    config->push_back(Entry("series", series_));
+    close(fd);
+  }
+
+  static std::string ProfileForGpu(uint32_t gpu_id) {
+    std::string by_product;
+    for (const std::string& id : faultlab::dev::BuiltinProfileIds()) {
+      auto p = faultlab::dev::LoadProfile(id);
+      if (!p.ok()) continue;
+      if (p->gpu_info.gpu_id == gpu_id) return id;
+      if (by_product.empty() && (p->gpu_info.gpu_id >> 16) == (gpu_id >> 16)) by_product = id;
+    }
+    return by_product;
+  }
+
+  static faultlab::trace::ConfigEntry Entry(const std::string& k, const std::string& v) {
+    faultlab::trace::ConfigEntry e;
+    e.set_key(k);
+    e.set_value(v);
+    return e;
+  }
+
+  // At the first open: the trace's header says what was captured where.
+  void StartCapture(int fd) {  // under mu_
+    (void)fd;
+    if (started_) return;
+    started_ = true;
+    const char* path = std::getenv("FAULTLAB_TRACE");
+    if (!path || !*path) return;
+    std::vector<faultlab::trace::ConfigEntry> config;
+    std::string profile_id;
+    if (kernel_ != Kernel::kStandIn) Probe(&config, &profile_id);
+    if (profile_id.empty()) {
+      const char* p = std::getenv("FAULTLAB_PROFILE");
+      profile_id = p && *p ? p : "g610";
+      config.push_back(Entry("profile_guessed", "1"));
+    }
+    struct utsname u {};
+    uname(&u);
+    config.push_back(Entry("kernel", u.release));
+    config.push_back(Entry("backend", kernel_ == Kernel::kLoopback ? "unix:" + where_
+                                      : kernel_ == Kernel::kStandIn ? "stand-in:" + where_
+                                                                    : *panthor_nodes_.rbegin()));
+    faultlab::trace::TraceHeader base;
+    auto cfg = faultlab::replay::ConfigFromHeader(base, {{"profile", profile_id}, {"variant", "series-fixed"},
+                                                         {"policy", "noretry"}});
+    if (!cfg.ok()) cfg = faultlab::replay::ConfigFromHeader(base, {{"profile", "g610"}});
+    auto sink = faultlab::trace::FileSink::Open(path);
+    if (!sink.ok()) {
+      fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(sink.status().message()).c_str());
+      return;
+    }
+    std::string program = "program";
+    std::ifstream("/proc/self/comm") >> program;
+    const char* board = std::getenv("FAULTLAB_BOARD");
+    faultlab::trace::TraceHeader h = faultlab::replay::MakeHeader(
+        *cfg, program, board && *board ? board : "board", faultlab::cli::HostTraceId(),
+        faultlab::cli::HostWallClockNs());
+    h.set_capture_source(faultlab::trace::CAPTURE_SOURCE_BOARD);
+    for (const auto& e : config) *h.add_config() = e;
+    h.set_note("board capture (the shim's passthrough mode)");
+    faultlab::shim::InstallReadGuard();
+    capture_ = std::make_unique<faultlab::shim::Capture>(std::move(*sink), h);
+  }
+
+  // An alloc-on-fault BO_CREATE (flag bit 1 with a granularity) on a kernel
+  // without the series: it goes to the kernel (which refuses the non-zero
+  // pad), flagged in the trace and once on stderr, never given WB_MMAP's meaning.
+  void FlagAllocOnFault(void* arg) {
+    faultlab::uapi::PanthorBoCreate bc{};
+    if (!faultlab::shim::SafeRead(&bc, reinterpret_cast<uint64_t>(arg), sizeof(bc))) return;
+    if (!(bc.flags & faultlab::uapi::kPanthorBoAllocOnFault) || bc.alloc_on_fault_granularity == 0) return;
+    if (capture_) capture_->Note("flag:alloc_on_fault_without_series");
+    if (!warned_.exchange(true)) {
+      fprintf(stderr,
+              "faultlab-shim: BO_CREATE asks for alloc-on-fault, but this kernel has no alloc-on-fault series "
+              "(flag bit 1 is %s here); the kernel answers it as it does, and the trace flags it\n",
+              series_ == "absent" ? "WB_MMAP or unknown" : "not the series'");
+    }
+  }
+
+  // --- the loopback kernel's client side (agents/loopback/protocol.h) ---
+  int Connect() {
+    const int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", where_.c_str());
+    if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      const int e = errno;
+      close(s);
+      if (!warned_connect_.exchange(true)) {
+        fprintf(stderr, "faultlab-shim: FAULTLAB_BACKEND=unix:%s: %s (is faultlab-loopback running?)\n",
+                where_.c_str(), strerror(e));
+      }
+      return -ENODEV;
+    }
+    return s;
+  }
+  int Hello(faultlab::loopback::Reply* r) {
+    const int s = Connect();
+    if (s < 0) return s;
+    faultlab::loopback::Request q;
+    q.op = faultlab::loopback::kHello;
+    const bool ok = send(s, &q, sizeof(q), MSG_NOSIGNAL) == sizeof(q) && recv(s, r, sizeof(*r), 0) == sizeof(*r);
+    close(s);
+    return ok ? 0 : -ENODEV;
+  }
+  int LoopbackOpen(int node, int cloexec) {
+    const int s = Connect();
+    if (s < 0) return s;
+    if (!cloexec) fcntl(s, F_SETFD, 0);
+    faultlab::loopback::Request q;
+    q.op = faultlab::loopback::kOpen;
+    q.node = static_cast<uint32_t>(node);
+    faultlab::loopback::Reply r;
+    if (send(s, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q) || recv(s, &r, sizeof(r), 0) != sizeof(r) || r.ret < 0) {
+      close(s);
+      return r.ret < 0 ? static_cast<int>(r.ret) : -ENODEV;
+    }
+    return s;
+  }
+  // One call: the answer comes back on a socketpair of its own. 0 or -errno.
+  static int LoopbackCall(int fd, const faultlab::loopback::Request& q, faultlab::loopback::Reply* r, int* memfd) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -errno;
+    const ssize_t sent = faultlab::loopback::SendWithFd(fd, &q, sizeof(q), pair[1]);
+    close(pair[1]);
+    ssize_t got = -ENODEV;
+    if (sent == sizeof(q)) got = faultlab::loopback::RecvWithFd(pair[0], r, sizeof(*r), memfd);
+    close(pair[0]);
+    return got == sizeof(*r) ? 0 : -ENODEV;  // the kernel went away: as an unplugged device
+  }
+
+  const Kernel kernel_;
+  const std::string where_;
+  bool usable_ = true;
+  std::set<std::string> panthor_nodes_;
+  std::string series_ = "unknown";
+  std::atomic<uint32_t> ids_[kFast];
+  mutable std::mutex mu_;
+  std::mutex order_;
+  std::map<int, uint32_t> slow_ids_;
+  std::map<uint32_t, int> refs_, nodes_;
+  std::map<uintptr_t, std::pair<int, uint64_t>> map_ids_;  // loopback mappings -> (fd, map id)
+  uint32_t untraced_files_ = 0;
+  bool started_ = false;
+  std::unique_ptr<faultlab::shim::Capture> capture_;
+  std::once_flag profile_once_;
+  faultlab::dev::Profile profile_;
+  std::atomic<bool> warned_{false}, warned_connect_{false};
 };
 
 class Shim {
@@ -102,50 +545,29 @@ class Shim {
     static Shim* s = new Shim();  // lives to the end: fds may be used in atexit handlers
     return *s;
   }
-  bool emulate() const { return emulate_; }
+  bool emulate() const { return mode_ == Mode::kEmulate; }
+  // The emulated /dev/dri and sysfs: for the in-process twin and the loopback kernel.
+  bool fake_fs() const { return emulate() || (pt_ && pt_->kernel() == Passthrough::Kernel::kLoopback); }
+  Passthrough* passthrough() { return pt_.get(); }
   std::recursive_mutex& mu() { return mu_; }
 
   Device* device() {
     if (!device_) Start();
     return device_.get();
   }
-  const faultlab::dev::Profile& profile() { return device()->profile(); }
+  const faultlab::dev::Profile& profile() { return pt_ ? pt_->profile() : device()->profile(); }
   std::map<int, Node>& fds() { return fds_; }
   std::map<File*, int>& refs() { return refs_; }
-  std::map<uintptr_t, Mapping>& maps() { return maps_; }
+  faultlab::shim::CpuMappings& maps() { return maps_; }
   std::set<uint64_t>& bases() { return bases_; }
 
-  // CPU writes through shared mappings reach their BOs (before the GPU runs).
-  void FlushToBos() {
-    for (auto& [addr, m] : maps_) {
-      if (!m.shared || !(m.prot & PROT_WRITE)) continue;
-      auto bo = device_->BoAtOffset(m.file, m.offset, m.length);
-      if (!bo || m.bo_off >= bo->size_bytes()) continue;
-      // Page by page, what the CPU changed goes in (and into the trace).
-      const uint64_t len = std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off);
-      std::string before(4096, '\0');
-      for (uint64_t at = 0; at < len; at += 4096) {
-        const uint64_t n = std::min<uint64_t>(4096, len - at);
-        bo->Read(m.bo_off + at, before.data(), n);
-        const char* now = reinterpret_cast<const char*>(addr + at);
-        if (memcmp(before.data(), now, n) != 0) device_->NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
-      }
-    }
-  }
-  // The GPU's writes become visible through every mapping (after it ran).
-  void FillFromBos() {
-    for (auto& [addr, m] : maps_) {
-      auto bo = device_->BoAtOffset(m.file, m.offset, m.length);
-      if (!bo || m.bo_off >= bo->size_bytes()) continue;
-      void* p = reinterpret_cast<void*>(addr);
-      if (!(m.prot & PROT_WRITE)) mprotect(p, m.length, PROT_READ | PROT_WRITE);
-      bo->Read(m.bo_off, p, std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
-      if (!(m.prot & PROT_WRITE)) mprotect(p, m.length, m.prot);
-    }
-  }
+  // CPU writes go into the BOs before the GPU runs; its writes come out after.
+  void FlushToBos() { faultlab::shim::FlushToBos(*device_, maps_); }
+  void FillFromBos() { faultlab::shim::FillFromBos(*device_, maps_); }
   ProcessMemory* memory() { return &mem_; }
 
   void Finish() {
+    if (pt_) pt_->Finish();
     std::lock_guard<std::recursive_mutex> lock(mu_);
     if (!recorder_) return;
     // The end of the run, as a workload's: queued work runs out, then "end".
@@ -159,11 +581,31 @@ class Shim {
   }
 
  private:
+  enum class Mode { kEmulate, kPassthrough, kOff };
+
   Shim() {
-    const char* mode = std::getenv("FAULTLAB_SHIM");
-    emulate_ = mode == nullptr || std::string(mode).empty() || std::string(mode) == "emulate";
-    if (mode && !emulate_) {
-      Log(std::string("FAULTLAB_SHIM=") + mode + ": passthrough capture is not in this build; the real device is used");
+    const char* m = std::getenv("FAULTLAB_SHIM");
+    const std::string mode = m ? m : "";
+    if (mode.empty() || mode == "emulate") {
+      mode_ = Mode::kEmulate;
+    } else if (mode == "passthrough") {
+      mode_ = Mode::kPassthrough;
+      const char* backend = std::getenv("FAULTLAB_BACKEND");
+      const char* node = std::getenv("FAULTLAB_DEVICE");
+      if (backend && *backend) {
+        if (absl::StartsWith(backend, "unix:")) {
+          pt_ = std::make_unique<Passthrough>(Passthrough::Kernel::kLoopback, backend + 5);
+        } else {
+          fprintf(stderr, "faultlab-shim: FAULTLAB_BACKEND=%s: expected unix:PATH; using the real device\n", backend);
+        }
+      } else if (node && *node) {
+        pt_ = std::make_unique<Passthrough>(Passthrough::Kernel::kStandIn, node);
+      }
+      if (!pt_) pt_ = std::make_unique<Passthrough>(Passthrough::Kernel::kReal, "");
+    } else {
+      mode_ = Mode::kOff;
+      fprintf(stderr, "faultlab-shim: FAULTLAB_SHIM=%s: expected emulate or passthrough; the shim stays out of the way\n",
+              mode.c_str());
     }
   }
 
@@ -203,13 +645,14 @@ class Shim {
     Log("emulating " + device_->profile().id + " (" + device_->profile().name + ")");
   }
 
-  bool emulate_ = true;
+  Mode mode_ = Mode::kEmulate;
+  std::unique_ptr<Passthrough> pt_;
   std::recursive_mutex mu_;
   std::unique_ptr<Device> device_;
   ProcessMemory mem_;
   std::map<int, Node> fds_;
   std::map<File*, int> refs_;
-  std::map<uintptr_t, Mapping> maps_;
+  faultlab::shim::CpuMappings maps_;
   std::set<uint64_t> bases_;  // fake offsets BO_MMAP_OFFSET handed out
   std::unique_ptr<faultlab::trace::FileSink> sink_;
   std::unique_ptr<faultlab::trace::TraceWriter> writer_;
@@ -224,7 +667,7 @@ constexpr char kCard[] = "/dev/dri/card0";
 constexpr char kRender[] = "/dev/dri/renderD128";
 
 int NodeOfPath(const char* path) {  // 0 card, 1 render, -1 none
-  if (!path || !Shim::Get().emulate()) return -1;
+  if (!path || !Shim::Get().fake_fs()) return -1;
   if (strcmp(path, kCard) == 0) return 0;
   if (strcmp(path, kRender) == 0) return 1;
   return -1;
@@ -232,7 +675,7 @@ int NodeOfPath(const char* path) {  // 0 card, 1 render, -1 none
 
 // The sysfs directory of minor 0 or 128: /sys/dev/char/226:M/device.
 bool SysfsDevice(const std::string& path, std::string* rest) {
-  if (!Shim::Get().emulate()) return false;
+  if (!Shim::Get().fake_fs()) return false;
   for (const char* base : {"/sys/dev/char/226:0/device", "/sys/dev/char/226:128/device"}) {
     if (absl::StartsWith(path, base)) {
       *rest = path.substr(strlen(base));
@@ -254,7 +697,7 @@ enum class Kind { kNone, kCharDev, kDir, kFile, kLink };
 
 // What a path of ours is; `*node` for char devices.
 Kind Lookup(const std::string& path, int* node = nullptr) {
-  if (!Shim::Get().emulate()) return Kind::kNone;
+  if (!Shim::Get().fake_fs()) return Kind::kNone;
   const int n = NodeOfPath(path.c_str());
   if (n >= 0) {
     if (node) *node = n;
@@ -366,10 +809,6 @@ void Alias(int from, int to) {
   ++s.refs()[it->second.file];
 }
 
-int Errno(int e) {
-  errno = e;
-  return -1;
-}
 
 int FillStat(const char* path, struct stat* st, bool follow) {
   int node = 0;
@@ -383,48 +822,10 @@ int FillStat(const char* path, struct stat* st, bool follow) {
 
 namespace {
 
-// Host time, for wait timeouts (the uAPI's are absolute CLOCK_MONOTONIC ns).
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 // Wakes waits blocked in host time: something was submitted or signalled.
 std::condition_variable_any& Progress() {
   static auto* cv = new std::condition_variable_any();
   return *cv;
-}
-
-// SYNCOBJ_WAIT and SYNCOBJ_TIMELINE_WAIT: the twin runs (in virtual time)
-// until the fences signal or no work is left; if then a WAIT_FOR_SUBMIT wait
-// is still missing a fence, the shim lets go of the twin and blocks in host
-// time until another thread submits or signals, or the caller's
-// CLOCK_MONOTONIC deadline passes (-ETIME). Each attempt is one ioctl of the
-// trace, so a replay repeats them in order.
-template <typename Wait>
-int SyncobjWait(Shim& s, std::unique_lock<std::recursive_mutex>& lock, File* file, uint32_t req, Wait* user) {
-  Wait w;
-  if (s.memory()->CopyFromUser(&w, reinterpret_cast<uint64_t>(user), sizeof(w)) != 0) {
-    return s.device()->Ioctl(file, req, reinterpret_cast<uint64_t>(user));  // the twin says -EFAULT
-  }
-  const int64_t deadline = w.timeout_nsec;
-  constexpr uint32_t kWaitForSubmit = 1u << 1;
-  for (;;) {
-    Wait attempt = w;
-    attempt.timeout_nsec = INT64_MAX;  // virtual time: run until signalled or idle
-    int ret = s.device()->Ioctl(file, req, reinterpret_cast<uint64_t>(&attempt));
-    w.first_signaled = attempt.first_signaled;
-    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline) {
-      if (ret == 0 || ret == -ETIME) {
-        if (s.memory()->CopyToUser(reinterpret_cast<uint64_t>(user), &w, sizeof(w)) != 0) return -EFAULT;
-      }
-      return ret;
-    }
-    // Nothing can run and a fence is missing: wait for another thread.
-    const int64_t left = deadline - MonotonicNs();
-    Progress().wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 1000000000)));
-  }
 }
 
 }  // namespace
@@ -441,9 +842,13 @@ extern "C" {
     mode = va_arg(ap, mode_t);                                    \
     va_end(ap);                                                   \
   }                                                               \
-  const int node = NodeOfPath(path);                              \
+  if (Passthrough* pt = Shim::Get().passthrough()) {              \
+    int pt_node = 0;                                              \
+    if (pt->Claims(path, &pt_node)) return pt->Open(path, pt_node, flags, mode); \
+  }                                                               \
+  const int node = Shim::Get().emulate() ? NodeOfPath(path) : -1; \
   if (node >= 0) return OpenNode(node, flags);                    \
-  if (path && absl::StartsWith(path, "/dev/dri/") && Shim::Get().emulate()) return Errno(ENOENT); \
+  if (path && absl::StartsWith(path, "/dev/dri/") && Shim::Get().fake_fs()) return Errno(ENOENT); \
   REAL(REALNAME);                                                 \
   return real_##REALNAME(__VA_ARGS__, mode);
 
@@ -476,8 +881,16 @@ FILE* fopen64(const char* path, const char* mode) {
   return real_fopen64(path, mode);
 }
 
+static Passthrough* PtOf(int fd, uint32_t* file = nullptr) {
+  Passthrough* pt = Shim::Get().passthrough();
+  const uint32_t f = pt ? pt->FileOf(fd) : 0;
+  if (file) *file = f;
+  return f ? pt : nullptr;
+}
+
 int close(int fd) {
   if (Ours(fd)) Forget(fd);
+  if (Passthrough* pt = PtOf(fd)) pt->Forget(fd);
   REAL(close);
   return real_close(fd);
 }
@@ -486,20 +899,25 @@ int dup(int fd) {
   REAL(dup);
   const int r = real_dup(fd);
   if (r >= 0 && Ours(fd)) Alias(fd, r);
+  if (Passthrough* pt = r >= 0 ? PtOf(fd) : nullptr) pt->Alias(fd, r);
   return r;
 }
 int dup2(int fd, int to) {
   REAL(dup2);
   if (fd != to && Ours(to)) Forget(to);
+  if (Passthrough* pt = fd != to ? PtOf(to) : nullptr) pt->Forget(to);
   const int r = real_dup2(fd, to);
   if (r >= 0 && fd != to && Ours(fd)) Alias(fd, r);
+  if (Passthrough* pt = r >= 0 && fd != to ? PtOf(fd) : nullptr) pt->Alias(fd, r);
   return r;
 }
 int dup3(int fd, int to, int flags) {
   REAL(dup3);
   if (fd != to && Ours(to)) Forget(to);
+  if (Passthrough* pt = fd != to ? PtOf(to) : nullptr) pt->Forget(to);
   const int r = real_dup3(fd, to, flags);
   if (r >= 0 && Ours(fd)) Alias(fd, r);
+  if (Passthrough* pt = r >= 0 ? PtOf(fd) : nullptr) pt->Alias(fd, r);
   return r;
 }
 int fcntl(int fd, int cmd, ...) {
@@ -510,6 +928,9 @@ int fcntl(int fd, int cmd, ...) {
   REAL(fcntl);
   const int r = real_fcntl(fd, cmd, arg);
   if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && Ours(fd)) Alias(fd, r);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+    if (Passthrough* pt = PtOf(fd)) pt->Alias(fd, r);
+  }
   return r;
 }
 int fcntl64(int fd, int cmd, ...) {
@@ -525,6 +946,11 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
+  uint32_t pt_file = 0;
+  if (Passthrough* pt = PtOf(fd, &pt_file)) {
+    const int ret = pt->Ioctl(fd, pt_file, request, arg);
+    return ret < 0 ? Errno(-ret) : ret;
+  }
   if (Node* n = Ours(fd)) {
     Shim& s = Shim::Get();
     std::unique_lock<std::recursive_mutex> lock(s.mu());
@@ -535,9 +961,11 @@ int ioctl(int fd, unsigned long request, ...) {
     if (gpu) s.FlushToBos();
     int ret;
     if (req == faultlab::uapi::kDrmIoctlSyncobjWait) {
-      ret = SyncobjWait(s, lock, n->file, req, static_cast<faultlab::uapi::DrmSyncobjWait*>(arg));
+      ret = faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjWait>(*s.device(), *s.memory(), lock, Progress(),
+                                                                          n->file, req, reinterpret_cast<uint64_t>(arg));
     } else if (req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait) {
-      ret = SyncobjWait(s, lock, n->file, req, static_cast<faultlab::uapi::DrmSyncobjTimelineWait*>(arg));
+      ret = faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjTimelineWait>(
+          *s.device(), *s.memory(), lock, Progress(), n->file, req, reinterpret_cast<uint64_t>(arg));
     } else {
       ret = s.device()->Ioctl(n->file, req, reinterpret_cast<uint64_t>(arg));
       Progress().notify_all();  // a submit, a signal: blocked waits look again
@@ -554,6 +982,8 @@ int ioctl(int fd, unsigned long request, ...) {
 }
 
 void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
+  uint32_t pt_file = 0;
+  if (Passthrough* pt = PtOf(fd, &pt_file)) return pt->Mmap(addr, length, prot, flags, fd, pt_file, offset);
   if (Node* n = Ours(fd)) {
     Shim& s = Shim::Get();
     std::lock_guard<std::recursive_mutex> lock(s.mu());
@@ -570,8 +1000,8 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
     if (p == MAP_FAILED) return p;
     auto base = s.bases().upper_bound(static_cast<uint64_t>(offset));
     const uint64_t bo_off = base == s.bases().begin() ? 0 : static_cast<uint64_t>(offset) - *std::prev(base);
-    s.maps()[reinterpret_cast<uintptr_t>(p)] = Mapping{n->file, static_cast<uint64_t>(offset), bo_off, length, prot,
-                                                      (flags & MAP_SHARED) != 0};
+    s.maps()[reinterpret_cast<uintptr_t>(p)] = CpuMapping{n->file, static_cast<uint64_t>(offset), bo_off, length, prot,
+                                                         (flags & MAP_SHARED) != 0, static_cast<char*>(p), true};
     if (auto bo = s.device()->BoAtOffset(n->file, static_cast<uint64_t>(offset), length)) {
       if (bo_off < bo->size_bytes()) bo->Read(bo_off, p, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
     }
@@ -583,6 +1013,7 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
 }
 int munmap(void* addr, size_t length) {
   Shim& s = Shim::Get();
+  if (Passthrough* pt = s.passthrough()) pt->Unmapped(addr);
   {
     std::lock_guard<std::recursive_mutex> lock(s.mu());
     auto it = s.maps().find(reinterpret_cast<uintptr_t>(addr));
@@ -620,6 +1051,12 @@ int lstat64(const char* path, struct stat64* st) {
   return real_lstat64(path, st);
 }
 static int FstatOurs(int fd, struct stat* st) {
+  uint32_t pt_file = 0;
+  Passthrough* pt = PtOf(fd, &pt_file);
+  if (pt && pt->kernel() == Passthrough::Kernel::kLoopback) {  // a socket that poses as the node
+    FakeStat(Kind::kCharDev, pt->NodeOf(pt_file), st);
+    return 0;
+  }
   Node* n = Ours(fd);
   if (!n) return 1;
   FakeStat(Kind::kCharDev, n->type == NodeType::kPrimary ? 0 : 1, st);
@@ -708,12 +1145,14 @@ int access(const char* path, int mode) {
 }
 
 static ssize_t FakeReadlink(const char* path, char* buf, size_t size) {
-  if (!path || !Shim::Get().emulate()) return -2;
+  if (!path || !Shim::Get().fake_fs()) return -2;
   std::string target;
   std::string rest;
   int fd = -1;
   if (absl::StartsWith(path, "/proc/self/fd/") && absl::SimpleAtoi(path + 14, &fd)) {
     if (Node* n = Ours(fd)) target = n->type == NodeType::kPrimary ? kCard : kRender;
+    Passthrough* pt = Shim::Get().passthrough();
+    if (const uint32_t file = pt ? pt->FileOf(fd) : 0) target = pt->NodeOf(file) == 0 ? kCard : kRender;
   } else if (SysfsDevice(path, &rest)) {
     if (rest == "/subsystem") target = "../../../bus/platform";
     if (rest == "/driver") target = "../../../bus/platform/drivers/panthor";

@@ -63,6 +63,11 @@ struct ReplayResult {
   uint64_t skipped_dependent = 0;    // what-if inputs naming an object never created
   uint64_t ids_remapped = 0;         // what-if ids rewritten to the replay's
   uint32_t model_version = 0;
+  // Board traces (CAPTURE_SOURCE_BOARD, docs/board.md): outputs taken from
+  // the recording rather than checked (DEV_QUERY, VERSION and GET_UNIQUE
+  // answers, waits that timed out in host time), and mmap offsets translated.
+  bool board = false;
+  uint64_t injected = 0;
 };
 
 // `open` returns a fresh source over the trace each time it is called.

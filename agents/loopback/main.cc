@@ -1,0 +1,308 @@
+// faultlab-loopback: the twin behind a unix socket, posing as the kernel for
+// the shim's passthrough mode (FAULTLAB_SHIM=passthrough
+// FAULTLAB_BACKEND=unix:PATH), so that board capture is exercised on a machine
+// with no Mali GPU (docs/board.md "Loopback backend"; protocol.h).
+//
+//   faultlab-loopback --socket /tmp/fl.sock [--profile g610 --variant series-fixed
+//                     --policy noretry --budget 1G] [--kmsg FILE]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "agents/loopback/protocol.h"
+#include "agents/shim/twin_host.h"
+#include "cli/args.h"
+#include "engine/dev/device.h"
+#include "engine/replay/recorder.h"
+#include "engine/uapi/drm.h"
+#include "engine/uapi/panthor.h"
+
+namespace {
+
+using faultlab::dev::Device;
+using faultlab::dev::File;
+using faultlab::loopback::Reply;
+using faultlab::loopback::Request;
+namespace shim = faultlab::shim;
+namespace uapi = faultlab::uapi;
+
+constexpr char kUsage[] =
+    "usage: faultlab-loopback --socket PATH [--profile ID] [--variant V] [--policy P]\n"
+    "                         [--budget SIZE] [--kmsg FILE]\n"
+    "\n"
+    "The twin behind a unix socket, posing as the kernel: programs run with\n"
+    "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
+    "see a panthor device whose ioctls, mappings and faults this process answers,\n"
+    "and the shim records them as it would on a board. One twin for every client.\n"
+    "  --kmsg FILE   append the twin's kernel log (unhandled faults, ...) to FILE\n"
+    "                in dmesg's format, as a board's /dev/kmsg would show them\n"
+    "Stops on SIGINT/SIGTERM.\n";
+
+class Kernel {
+ public:
+  explicit Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg) : device_(cfg), kmsg_(std::move(kmsg)) {}
+
+  // One connection: an open file of the twin until the peer closes it.
+  void Serve(int sock) {
+    Request req;
+    const ssize_t n = recv(sock, &req, sizeof(req), 0);
+    if (n != sizeof(req) || req.magic != faultlab::loopback::kMagic) {
+      close(sock);
+      return;
+    }
+    if (req.op == faultlab::loopback::kHello) {
+      Reply r;
+      snprintf(r.profile, sizeof(r.profile), "%s", device_.profile().id.c_str());
+      send(sock, &r, sizeof(r), MSG_NOSIGNAL);
+      close(sock);
+      return;
+    }
+    if (req.op != faultlab::loopback::kOpen) {
+      close(sock);
+      return;
+    }
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    auto conn = std::make_shared<Conn>();
+    conn->mem = std::make_unique<shim::ProcessMemory>(cred.pid);
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      conn->file = device_.Open(req.node == 0 ? faultlab::dev::NodeType::kPrimary : faultlab::dev::NodeType::kRender,
+                                conn->mem.get());
+    }
+    Reply ok;
+    send(sock, &ok, sizeof(ok), MSG_NOSIGNAL);
+    for (;;) {
+      int reply_fd = -1;
+      const ssize_t got = faultlab::loopback::RecvWithFd(sock, &req, sizeof(req), &reply_fd);
+      if (got != sizeof(req) || req.magic != faultlab::loopback::kMagic || reply_fd < 0) {
+        if (reply_fd >= 0) close(reply_fd);
+        break;  // the file's last descriptor closed (or a broken peer)
+      }
+      const bool wait = req.op == faultlab::loopback::kIoctl && (req.request == uapi::kDrmIoctlSyncobjWait ||
+                                                                 req.request == uapi::kDrmIoctlSyncobjTimelineWait);
+      if (wait) {
+        ++conn->in_flight;
+        std::thread([this, conn, req, reply_fd] {
+          Answer(*conn, req, reply_fd);
+          std::lock_guard<std::recursive_mutex> lock(mu_);
+          --conn->in_flight;
+          progress_.notify_all();
+        }).detach();
+      } else {
+        Answer(*conn, req, reply_fd);
+      }
+    }
+    close(sock);
+    // drm_release(): blocked waits of this file return, then it closes.
+    std::unique_lock<std::recursive_mutex> lock(mu_);
+    conn->gone = true;
+    progress_.notify_all();
+    while (conn->in_flight > 0) progress_.wait(lock);
+    for (auto it = maps_.begin(); it != maps_.end();) {
+      if (it->second.file == conn->file) {
+        munmap(it->second.view, it->second.length);
+        it = maps_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    device_.Close(conn->file);
+    WriteKmsg();
+  }
+
+ private:
+  struct Conn {
+    File* file = nullptr;
+    std::unique_ptr<shim::ProcessMemory> mem;
+    std::atomic<bool> gone{false};
+    int in_flight = 0;  // under mu_
+  };
+
+  void Answer(Conn& c, const Request& req, int reply_fd) {
+    Reply r;
+    int memfd = -1;
+    {
+      std::unique_lock<std::recursive_mutex> lock(mu_);
+      switch (req.op) {
+        case faultlab::loopback::kIoctl: r.ret = Ioctl(c, lock, req.request, req.arg); break;
+        case faultlab::loopback::kMmap: r.ret = Mmap(c, req, &memfd, &r.map_id); break;
+        case faultlab::loopback::kMunmap: {
+          auto it = maps_.find(req.map_id);
+          if (it == maps_.end()) {
+            r.ret = -EINVAL;
+          } else {
+            shim::FlushToBos(device_, shim::CpuMappings{{it->first, it->second}});  // what the CPU wrote stays
+            munmap(it->second.view, it->second.length);
+            maps_.erase(it);
+          }
+          break;
+        }
+        default: r.ret = -EINVAL;
+      }
+      WriteKmsg();
+    }
+    faultlab::loopback::SendWithFd(reply_fd, &r, sizeof(r), memfd);
+    if (memfd >= 0) close(memfd);
+    close(reply_fd);
+  }
+
+  int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg) {
+    // The GPU runs inside these: the CPU's writes go in before, its own come out after.
+    const bool gpu = req == uapi::kPanthorIoctlGroupSubmit || req == uapi::kDrmIoctlSyncobjWait ||
+                     req == uapi::kDrmIoctlSyncobjTimelineWait;
+    if (gpu) shim::FlushToBos(device_, maps_);
+    int ret;
+    if (req == uapi::kDrmIoctlSyncobjWait) {
+      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjWait>(device_, *c.mem, lock, progress_, c.file, req, arg, &c.gone);
+    } else if (req == uapi::kDrmIoctlSyncobjTimelineWait) {
+      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjTimelineWait>(device_, *c.mem, lock, progress_, c.file, req, arg,
+                                                                 &c.gone);
+    } else {
+      ret = device_.Ioctl(c.file, req, arg);
+      progress_.notify_all();  // a submit, a signal: blocked waits look again
+    }
+    if (gpu) shim::FillFromBos(device_, maps_);
+    if (ret == 0 && req == uapi::kPanthorIoctlBoMmapOffset) {
+      uapi::PanthorBoMmapOffset a;
+      if (c.mem->CopyFromUser(&a, arg, sizeof(a)) == 0) bases_.insert(a.offset);
+    }
+    return ret;
+  }
+
+  // drm_gem_mmap(): the twin says yes or no; the pages travel as a memfd
+  // both sides map, filled with the BO's bytes.
+  int Mmap(Conn& c, const Request& req, int* memfd, uint64_t* map_id) {
+    uint64_t populated = 0;
+    const bool shared = req.flags & MAP_SHARED;
+    const int ret = device_.MmapBo(c.file, req.offset, req.length, shared, &populated);
+    if (ret < 0) return ret;
+    const int fd = memfd_create("faultlab-bo", MFD_CLOEXEC);
+    if (fd < 0) return -ENOMEM;
+    void* view = MAP_FAILED;
+    if (ftruncate(fd, static_cast<off_t>(req.length)) == 0) {
+      view = mmap(nullptr, req.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (view == MAP_FAILED) {
+      close(fd);
+      return -ENOMEM;
+    }
+    auto base = bases_.upper_bound(req.offset);
+    const uint64_t bo_off = base == bases_.begin() ? 0 : req.offset - *std::prev(base);
+    if (auto bo = device_.BoAtOffset(c.file, req.offset, req.length); bo && bo_off < bo->size_bytes()) {
+      bo->Read(bo_off, view, std::min<uint64_t>(req.length, bo->size_bytes() - bo_off));
+    }
+    *map_id = ++next_map_;
+    maps_[*map_id] = shim::CpuMapping{c.file, req.offset, bo_off, req.length, req.prot, shared,
+                                      static_cast<char*>(view), false};
+    *memfd = fd;
+    return 0;
+  }
+
+  // The twin's kernel log as dmesg lines ("[    1.000000] panthor …: …").
+  void WriteKmsg() {
+    const auto& log = device_.kernel_log();
+    if (kmsg_.empty() || logged_ >= log.size()) return;
+    FILE* f = fopen(kmsg_.c_str(), "a");
+    if (!f) return;
+    for (; logged_ < log.size(); ++logged_) {
+      const uint64_t us = device_.now_ns() / 1000;
+      std::string text = log[logged_];
+      size_t start = 0;
+      while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        fprintf(f, "[%5llu.%06llu] panthor %s: %s\n", static_cast<unsigned long long>(us / 1000000),
+                static_cast<unsigned long long>(us % 1000000), device_.profile().unique.c_str(),
+                text.substr(start, end - start).c_str());
+        start = end + 1;
+      }
+    }
+    fclose(f);
+  }
+
+  std::recursive_mutex mu_;
+  std::condition_variable_any progress_;
+  Device device_;
+  std::string kmsg_;
+  size_t logged_ = 0;
+  std::map<uint64_t, shim::CpuMapping> maps_;  // by map id
+  std::set<uint64_t> bases_;
+  uint64_t next_map_ = 0;
+};
+
+std::atomic<bool> stopping{false};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  faultlab::cli::Args args;
+  for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"}) args.Declare(f, true);
+  args.Declare("help", false, 'h');
+  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok() || args.Has("help") || !args.Has("socket")) {
+    if (!s.ok()) fprintf(stderr, "faultlab-loopback: %s\n", std::string(s.message()).c_str());
+    fputs(kUsage, args.Has("help") ? stdout : stderr);
+    return args.Has("help") ? 0 : 2;
+  }
+  std::vector<faultlab::replay::WhatIf> settings;
+  for (const char* k : {"profile", "variant", "policy", "budget"}) {
+    if (args.Has(k)) settings.push_back({k, args.Get(k)});
+  }
+  absl::StatusOr<faultlab::dev::DeviceConfig> cfg = faultlab::replay::RecordingConfig("compute", settings, false);
+  if (!cfg.ok()) {
+    fprintf(stderr, "faultlab-loopback: %s\n", std::string(cfg.status().message()).c_str());
+    return 2;
+  }
+  const std::string path = args.Get("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    fprintf(stderr, "faultlab-loopback: --socket %s: longer than %zu bytes\n", path.c_str(), sizeof(addr.sun_path) - 1);
+    return 2;
+  }
+  memcpy(addr.sun_path, path.data(), path.size());
+  const int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  unlink(path.c_str());
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listener, 64) != 0) {
+    fprintf(stderr, "faultlab-loopback: --socket %s: %s\n", path.c_str(), strerror(errno));
+    return 1;
+  }
+  chmod(path.c_str(), 0666);  // any local user's programs, as /dev/dri's render nodes
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { stopping = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  Kernel kernel(*cfg, args.Get("kmsg"));
+  fprintf(stderr, "faultlab-loopback: %s (%s, %s) on %s\n", cfg->profile.id.c_str(), cfg->profile.name.c_str(),
+          faultlab::VariantName(cfg->variant), path.c_str());
+  while (!stopping) {
+    const int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "faultlab-loopback: accept: %s\n", strerror(errno));
+      break;
+    }
+    std::thread([&kernel, c] { kernel.Serve(c); }).detach();
+  }
+  unlink(path.c_str());
+  return 0;
+}

@@ -1,0 +1,109 @@
+// The loopback kernel's wire protocol (docs/board.md "Loopback backend"):
+// the shim's passthrough mode talks to faultlab-loopback over a unix
+// SOCK_SEQPACKET socket as a program talks to the kernel.
+//
+// A connection is one open file: its first message is kOpen (or kHello, to
+// learn the device, then it closes). Every later message carries, as
+// SCM_RIGHTS, one end of a socketpair the answer goes back on, so calls from
+// several threads (a wait blocking in one) never wait for each other. The
+// peer's user memory is read and written with process_vm_readv/writev on its
+// pid (SO_PEERCRED), as copy_{from,to}_user; a mapping comes back as a memfd
+// (kMmap) that both sides map, so the CPU's writes are seen at submits and
+// waits and the GPU's writes after them.
+#ifndef FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
+#define FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace faultlab::loopback {
+
+constexpr uint32_t kMagic = 0x464c4c42;  // "FLLB"
+
+enum Op : uint32_t {
+  kHello = 1,   // -> Reply.profile: the device's profile id
+  kOpen = 2,    // node 0 primary, 1 render -> ret 0 or -errno
+  kIoctl = 3,   // request, arg (a pointer in the caller) -> ret
+  kMmap = 4,    // offset, length, flags -> ret 0 + memfd, map id
+  kMunmap = 5,  // map id -> ret
+};
+
+struct Request {
+  uint32_t magic = kMagic;
+  uint32_t op = 0;
+  uint32_t node = 0;
+  uint32_t request = 0;
+  uint64_t arg = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int32_t flags = 0;
+  int32_t prot = 0;
+  uint64_t map_id = 0;
+};
+
+struct Reply {
+  int64_t ret = 0;
+  uint64_t map_id = 0;
+  char profile[32] = {};
+};
+
+// One message with an optional descriptor. Returns bytes sent/received, or -errno.
+inline ssize_t SendWithFd(int sock, const void* data, size_t n, int fd) {
+  iovec iov{const_cast<void*>(data), n};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  for (;;) {
+    const ssize_t r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (r >= 0) return r;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+inline ssize_t RecvWithFd(int sock, void* data, size_t n, int* fd) {
+  iovec iov{data, n};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (fd) *fd = -1;
+  for (;;) {
+    const ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -errno;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int got;
+        memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (fd) {
+          *fd = got;
+        } else {
+          close(got);
+        }
+      }
+    }
+    return r;
+  }
+}
+
+}  // namespace faultlab::loopback
+
+#endif  // FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
