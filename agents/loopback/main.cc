@@ -224,14 +224,19 @@ class Kernel {
     if (!f) return;
     for (; logged_ < log.size(); ++logged_) {
       const uint64_t us = device_.now_ns() / 1000;
-      std::string text = log[logged_];
+      const std::string& text = log[logged_];
+      // drm_err(): the device prefix on the first line; dmesg repeats the
+      // timestamp on the message's further lines.
       size_t start = 0;
+      bool first = true;
       while (start < text.size()) {
         size_t end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
-        fprintf(f, "[%5llu.%06llu] panthor %s: %s\n", static_cast<unsigned long long>(us / 1000000),
-                static_cast<unsigned long long>(us % 1000000), device_.profile().unique.c_str(),
+        fprintf(f, "[%5llu.%06llu] %s%s\n", static_cast<unsigned long long>(us / 1000000),
+                static_cast<unsigned long long>(us % 1000000),
+                first ? ("panthor " + device_.profile().unique + ": [drm] *ERROR* ").c_str() : "",
                 text.substr(start, end - start).c_str());
+        first = false;
         start = end + 1;
       }
     }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -53,8 +54,9 @@ void AddArray(uint64_t ptr, uint64_t count, uint64_t elem, std::vector<UserRange
 }
 
 // An obj_array's elements as bytes, or empty where unreadable.
-std::string ReadArray(const uapi::PanthorObjArray& a) {
-  std::string s;
+const std::string& ReadArray(const uapi::PanthorObjArray& a) {
+  thread_local std::string s;
+  s.clear();
   if (!a.array || !a.count || !a.stride || uint64_t{a.count} * a.stride > kMaxArray) return s;
   s.resize(uint64_t{a.count} * a.stride);
   if (!SafeRead(s.data(), a.array, s.size())) s.clear();
@@ -93,7 +95,7 @@ void NestedIn(uint32_t request, const std::string& a, std::vector<UserRange>* in
     case kPanthorIoctlVmBind: {
       const auto b = As<PanthorVmBind>(a);
       AddArray(b.ops.array, b.ops.count, b.ops.stride, in);
-      const std::string ops = ReadArray(b.ops);
+      const std::string& ops = ReadArray(b.ops);
       for (size_t at = 0; !ops.empty() && at + sizeof(PanthorVmBindOp) <= ops.size(); at += b.ops.stride) {
         const auto op = As<PanthorVmBindOp>(ops, at);
         AddArray(op.syncs.array, op.syncs.count, op.syncs.stride, in);
@@ -103,7 +105,7 @@ void NestedIn(uint32_t request, const std::string& a, std::vector<UserRange>* in
     case kPanthorIoctlGroupSubmit: {
       const auto s = As<PanthorGroupSubmit>(a);
       AddArray(s.queue_submits.array, s.queue_submits.count, s.queue_submits.stride, in);
-      const std::string subs = ReadArray(s.queue_submits);
+      const std::string& subs = ReadArray(s.queue_submits);
       for (size_t at = 0; !subs.empty() && at + sizeof(PanthorQueueSubmit) <= subs.size();
            at += s.queue_submits.stride) {
         const auto q = As<PanthorQueueSubmit>(subs, at);
@@ -185,57 +187,164 @@ void NestedOut(uint32_t request, const std::string& a, const std::string& o, int
 Capture::Capture(std::unique_ptr<trace::FileSink> sink, const trace::TraceHeader& header)
     : sink_(std::move(sink)), t0_(Now()) {
   writer_ = std::make_unique<trace::TraceWriter>(sink_.get(), header);
+  thread_ = std::thread([this] { WriteLoop(); });
 }
 
-void Capture::Append(trace::Event& e) {
-  e.virtual_ns = static_cast<uint64_t>(Now() - t0_);  // host ns since the capture began
-  ++events_;
-  if (status_.ok()) status_ = writer_->Append(e);
+void Capture::Append(Record& r, int64_t now) {
+  r.t = static_cast<uint64_t>(std::max<int64_t>(now - t0_, 0));  // host ns since the capture began
+  queue_.records.push_back(r);
+  if (queue_.records.size() == 1024) queued_.notify_one();
+  // A writer that falls far behind slows the program down; nothing is dropped.
+  while (queue_.records.size() >= 65536 && !stop_) {
+    std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
+    queued_.notify_one();
+    drained_.wait(lock);
+    lock.release();
+  }
+}
+
+void Capture::WriteLoop() {
+  Batch batch;
+  uint64_t last_ns = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      queued_.wait_for(lock, std::chrono::milliseconds(20),
+                       [this] { return stop_ || queue_.records.size() >= 1024; });
+      std::swap(batch, queue_);
+      drained_.notify_all();
+      if (batch.records.empty() && stop_) return;
+    }
+    const std::string& bytes = batch.bytes;
+    for (const Record& r : batch.records) {
+      trace::Event e;
+      e.kind = r.kind;
+      // Calls that block (waits) end out of order; time never goes back in a trace.
+      e.virtual_ns = std::max(r.t, last_ns);
+      last_ns = e.virtual_ns;
+      const absl::string_view a(bytes.data() + r.a, r.a_len), b(bytes.data() + r.b, r.b_len);
+      auto spans = [&](size_t first, size_t n, std::vector<trace::UserBytes>* to) {
+        for (size_t i = first; i < first + n; ++i) {
+          const Span& sp = batch.spans[i];
+          to->push_back({sp.address, absl::string_view(bytes.data() + sp.at, sp.length)});
+        }
+      };
+      switch (e.kind) {
+        case trace::EVENT_IOCTL:
+          e.ioctl.file = r.x;
+          e.ioctl.request = r.y;
+          e.ioctl.result = r.result;
+          e.ioctl.recorded_ns = r.p;
+          e.ioctl.duration_ns = r.q;
+          e.ioctl.arg_in = a;
+          e.ioctl.arg_out = b;
+          spans(r.spans, r.in_n, &e.ioctl.user_in);
+          spans(r.spans + r.in_n, r.out_n, &e.ioctl.user_out);
+          break;
+        case trace::EVENT_MARKER: e.marker = {trace::MARKER_NOTE, r.p, a}; break;
+        case trace::EVENT_CPU_MAP:
+          e.cpu_map.file = r.x;
+          e.cpu_map.handle = r.y;
+          e.cpu_map.result = r.result;
+          e.cpu_map.offset = r.p;
+          e.cpu_map.length_bytes = r.q;
+          break;
+        case trace::EVENT_MMU_FAULT:
+          e.fault.as = r.x;
+          e.fault.status = r.y;
+          e.fault.outcome = static_cast<trace::FaultOutcome>(r.result);
+          e.fault.address = r.p;
+          e.fault.latency_ns = r.q;
+          e.fault.latency_source = static_cast<trace::LatencySource>(r.z);
+          break;
+        case trace::EVENT_CS_SUBMIT:
+          e.cs_submit.group = r.x;
+          e.cs_submit.queue = r.y;
+          e.cs_submit.stream_va = r.p;
+          e.cs_submit.words = a;
+          spans(r.spans, r.in_n, &e.cs_submit.reads);
+          break;
+        default: break;
+      }
+      if (status_.ok()) status_ = writer_->Append(e);
+    }
+    batch.records.clear();
+    batch.bytes.clear();
+    batch.spans.clear();
+  }
+}
+
+void Capture::Marker(uint32_t id, std::string label) {
+  Record r;
+  r.kind = trace::EVENT_MARKER;
+  r.p = id;
+  r.a_len = label.size();
+  r.a = queue_.Put(label.data(), label.size());
+  Append(r, Now());
 }
 
 uint32_t Capture::Open(bool primary) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint32_t id = ++next_file_;
-  const std::string label = absl::StrCat("open:", id, ":", primary ? "primary" : "render");
-  trace::Event e;
-  e.kind = trace::EVENT_MARKER;
-  e.marker = {trace::MARKER_NOTE, id, label};
-  Append(e);
+  Marker(id, absl::StrCat("open:", id, ":", primary ? "primary" : "render"));
   return id;
 }
 
 void Capture::Close(uint32_t file) {
   std::lock_guard<std::mutex> lock(mu_);
-  const std::string label = absl::StrCat("close:", file);
-  trace::Event e;
-  e.kind = trace::EVENT_MARKER;
-  e.marker = {trace::MARKER_NOTE, file, label};
-  Append(e);
+  Marker(file, absl::StrCat("close:", file));
 }
 
 void Capture::Note(const std::string& label) {
   std::lock_guard<std::mutex> lock(mu_);
-  trace::Event e;
-  e.kind = trace::EVENT_MARKER;
-  e.marker = {trace::MARKER_NOTE, 0, label};
-  Append(e);
+  Marker(0, label);
 }
+
+const std::string* Capture::Call::InAt(uint64_t address, std::string* scratch) const {
+  size_t at = 0;
+  for (const UserRange& r : in) {
+    if (r.address == address) {
+      scratch->assign(in_bytes, at, r.length);
+      return scratch;
+    }
+    at += r.length;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Reads `ranges` into `bytes` (concatenated); drops the ranges it cannot read.
+void ReadRanges(std::vector<UserRange>* ranges, std::string* bytes) {
+  bytes->clear();
+  size_t kept = 0;
+  for (const UserRange& r : *ranges) {
+    const size_t at = bytes->size();
+    bytes->resize(at + r.length);
+    if (SafeRead(bytes->data() + at, r.address, r.length)) {
+      (*ranges)[kept++] = r;
+    } else {
+      bytes->resize(at);
+    }
+  }
+  ranges->resize(kept);
+}
+
+}  // namespace
 
 void Capture::Begin(Call* c, uint32_t file, uint32_t request, const void* arg) {
   c->file = file;
   c->request = request;
+  c->arg_in.clear();
+  c->in.clear();
   const uint32_t size = uapi::IocSize(request);
   if ((uapi::IocDir(request) & uapi::kIocWrite) && size) {
     c->arg_in.resize(size);
     if (!SafeRead(c->arg_in.data(), reinterpret_cast<uint64_t>(arg), size)) c->arg_in.clear();  // copy-in faults
   }
   if (!c->arg_in.empty()) {
-    std::vector<UserRange> in;
-    NestedIn(request, c->arg_in, &in);
-    for (const UserRange& r : in) {
-      std::string bytes(r.length, '\0');
-      if (SafeRead(bytes.data(), r.address, r.length)) c->in.emplace_back(r.address, std::move(bytes));
-    }
+    NestedIn(request, c->arg_in, &c->in);
+    ReadRanges(&c->in, &c->in_bytes);
     if (request == uapi::kPanthorIoctlGroupSubmit) RecordStreams(*c);
   }
   c->start_ns = Now();
@@ -243,33 +352,43 @@ void Capture::Begin(Call* c, uint32_t file, uint32_t request, const void* arg) {
 
 void Capture::End(Call* c, const void* arg, int result) {
   const int64_t end = Now();
-  std::string arg_out;
+  c->arg_out.clear();
+  c->out.clear();
   const uint32_t size = uapi::IocSize(c->request);
   if ((uapi::IocDir(c->request) & uapi::kIocRead) && size && !c->arg_in.empty()) {
-    arg_out.resize(size);
-    if (!SafeRead(arg_out.data(), reinterpret_cast<uint64_t>(arg), size)) arg_out.clear();
+    c->arg_out.resize(size);
+    if (!SafeRead(c->arg_out.data(), reinterpret_cast<uint64_t>(arg), size)) c->arg_out.clear();
   }
-  std::vector<UserRange> out_ranges;
-  NestedOut(c->request, c->arg_in, arg_out, result, &out_ranges);
-  std::vector<std::pair<uint64_t, std::string>> outs;
-  for (const UserRange& r : out_ranges) {
-    std::string bytes(r.length, '\0');
-    if (SafeRead(bytes.data(), r.address, r.length)) outs.emplace_back(r.address, std::move(bytes));
-  }
+  NestedOut(c->request, c->arg_in, c->arg_out, result, &c->out);
+  ReadRanges(&c->out, &c->out_bytes);
   std::lock_guard<std::mutex> lock(mu_);
-  trace::Event e;
-  e.kind = trace::EVENT_IOCTL;
-  e.ioctl.file = c->file;
-  e.ioctl.request = c->request;
-  e.ioctl.result = result;
-  e.ioctl.arg_in = c->arg_in;
-  e.ioctl.arg_out = arg_out;
-  for (const auto& [addr, bytes] : c->in) e.ioctl.user_in.push_back({addr, bytes});
-  for (const auto& [addr, bytes] : outs) e.ioctl.user_out.push_back({addr, bytes});
-  e.ioctl.recorded_ns = static_cast<uint64_t>(c->start_ns);
-  e.ioctl.duration_ns = static_cast<uint64_t>(end - c->start_ns);
-  Append(e);
-  if (result >= 0) Learn(*c, arg_out, result);
+  if (result >= 0) Learn(*c, c->arg_out, result);
+  Record r;
+  r.kind = trace::EVENT_IOCTL;
+  r.x = c->file;
+  r.y = c->request;
+  r.result = result;
+  r.p = static_cast<uint64_t>(c->start_ns);
+  r.q = static_cast<uint64_t>(end - c->start_ns);
+  Batch& q = queue_;
+  r.a_len = c->arg_in.size();
+  r.a = q.Put(c->arg_in.data(), r.a_len);
+  r.b_len = c->arg_out.size();
+  r.b = q.Put(c->arg_out.data(), r.b_len);
+  r.spans = q.spans.size();
+  r.in_n = c->in.size();
+  r.out_n = c->out.size();
+  size_t at = q.Put(c->in_bytes.data(), c->in_bytes.size());
+  for (const UserRange& u : c->in) {
+    q.spans.push_back({u.address, at, u.length});
+    at += u.length;
+  }
+  at = q.Put(c->out_bytes.data(), c->out_bytes.size());
+  for (const UserRange& u : c->out) {
+    q.spans.push_back({u.address, at, u.length});
+    at += u.length;
+  }
+  Append(r, end);
 }
 
 // The mirror of what the kernel now holds, from calls that succeeded.
@@ -290,10 +409,8 @@ void Capture::Learn(const Call& c, const std::string& out, int) {
     }
     case kPanthorIoctlVmBind: {
       const auto b = As<PanthorVmBind>(c.arg_in);
-      const std::string* ops = nullptr;
-      for (const auto& [addr, bytes] : c.in) {
-        if (addr == b.ops.array) ops = &bytes;
-      }
+      std::string scratch;
+      const std::string* ops = c.InAt(b.ops.array, &scratch);
       if (!ops || !b.ops.stride) break;
       auto& vm = binds_[{f, b.vm_id}];
       for (size_t at = 0; at + sizeof(PanthorVmBindOp) <= ops->size(); at += b.ops.stride) {
@@ -364,10 +481,8 @@ std::vector<uint64_t> Capture::BoToVas(uint32_t file, uint32_t vm, uint64_t offs
 // the pages the CPU changed through its mappings since the last submit.
 void Capture::RecordStreams(const Call& c) {
   const auto s = As<uapi::PanthorGroupSubmit>(c.arg_in);
-  const std::string* subs = nullptr;
-  for (const auto& [addr, bytes] : c.in) {
-    if (addr == s.queue_submits.array) subs = &bytes;
-  }
+  std::string scratch;
+  const std::string* subs = c.InAt(s.queue_submits.array, &scratch);
   if (!subs || !s.queue_submits.stride) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto g = group_vms_.find({c.file, s.group_handle});
@@ -393,31 +508,34 @@ void Capture::RecordStreams(const Call& c) {
       words.resize(q.stream_size);
       if (!SafeRead(words.data(), cpu, words.size())) words.clear();
     }
-    trace::Event e;
-    e.kind = trace::EVENT_CS_SUBMIT;
-    e.cs_submit.group = s.group_handle;
-    e.cs_submit.queue = q.queue_index;
-    e.cs_submit.stream_va = q.stream_addr;
-    e.cs_submit.words = words;
+    Record r;
+    r.kind = trace::EVENT_CS_SUBMIT;
+    r.x = s.group_handle;
+    r.y = q.queue_index;
+    r.p = q.stream_addr;
+    r.a_len = words.size();
+    r.a = queue_.Put(words.data(), words.size());
+    r.spans = queue_.spans.size();
     if (first) {
-      for (const auto& [va, bytes] : writes) e.cs_submit.reads.push_back({va, bytes});
+      for (const auto& [va, bytes] : writes) queue_.spans.push_back({va, queue_.Put(bytes.data(), bytes.size()), bytes.size()});
+      r.in_n = writes.size();
     }
     first = false;
-    Append(e);
+    Append(r, Now());
   }
 }
 
 void Capture::Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length, int prot, int flags, int result) {
   std::lock_guard<std::mutex> lock(mu_);
-  trace::Event e;
-  e.kind = trace::EVENT_CPU_MAP;
-  e.cpu_map.file = file;
-  e.cpu_map.offset = offset;
-  e.cpu_map.length_bytes = length;
-  e.cpu_map.result = result;
+  Record r;
+  r.kind = trace::EVENT_CPU_MAP;
+  r.x = file;
+  r.result = result;
+  r.p = offset;
+  r.q = length;
   auto h = offset_handles_.upper_bound({file, offset});
-  if (h != offset_handles_.begin() && std::prev(h)->first.first == file) e.cpu_map.handle = std::prev(h)->second;
-  Append(e);
+  if (h != offset_handles_.begin() && std::prev(h)->first.first == file) r.y = std::prev(h)->second;
+  Append(r, Now());
   if (result < 0) return;
   Map m{file, offset, length, (prot & PROT_WRITE) && (flags & MAP_SHARED), std::string()};
   m.shadow.resize(length);
@@ -437,12 +555,30 @@ void Capture::GpuRan() {
   }
 }
 
-absl::Status Capture::Finish() {
+void Capture::KernelFacts(const std::string& marker, const std::vector<Fact>& facts) {
   std::lock_guard<std::mutex> lock(mu_);
-  trace::Event e;
-  e.kind = trace::EVENT_MARKER;
-  e.marker = {trace::MARKER_NOTE, 0, "end"};
-  Append(e);
+  Marker(0, marker);
+  for (const Fact& f : facts) {
+    Record r;
+    r.kind = trace::EVENT_MMU_FAULT;
+    r.x = static_cast<uint32_t>(f.as < 0 ? 0 : f.as);
+    r.y = f.status;
+    r.result = f.handled ? trace::FAULT_HANDLED : trace::FAULT_EFAULT;
+    r.p = f.va;
+    r.q = f.latency_ns;
+    r.z = f.handled ? trace::LATENCY_RECORDED : trace::LATENCY_UNKNOWN;
+    Append(r, Now());
+  }
+}
+
+absl::Status Capture::Finish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Marker(0, "end");
+    stop_ = true;
+    queued_.notify_one();
+  }
+  thread_.join();
   if (status_.ok()) status_ = writer_->Finish();
   if (status_.ok()) status_ = sink_->Close();
   return status_;

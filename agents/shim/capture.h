@@ -17,7 +17,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <condition_variable>
+#include <deque>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,13 +58,17 @@ class Capture {
   void Note(const std::string& label);
 
   // One ioctl: Begin copies the argument and what it points at (and, for a
-  // GROUP_SUBMIT, records its streams); End records the outcome.
+  // GROUP_SUBMIT, records its streams); End records the outcome. A Call is
+  // reused call after call (its buffers keep their capacity).
   struct Call {
     uint32_t file = 0;
     uint32_t request = 0;
     int64_t start_ns = 0;
-    std::string arg_in;
-    std::vector<std::pair<uint64_t, std::string>> in;
+    std::string arg_in, arg_out;
+    std::vector<UserRange> in, out;  // what was read, concatenated in in_bytes / out_bytes
+    std::string in_bytes, out_bytes;
+    // The bytes read at `address` before the call (nullptr: none).
+    const std::string* InAt(uint64_t address, std::string* scratch) const;
   };
   void Begin(Call* c, uint32_t file, uint32_t request, const void* arg);
   void End(Call* c, const void* arg, int result);
@@ -71,10 +78,50 @@ class Capture {
   // The GPU may have written through the mappings (after submits and waits).
   void GpuRan();
 
+  // Kernel-side facts a userspace recorder cannot see (agents/collect): the
+  // kernel log's unhandled faults (latency unknown) and the handled faults'
+  // durations measured by kprobes (source recorded), after a marker naming
+  // where they came from. Called once, before Finish.
+  struct Fact {
+    int as;
+    uint64_t va;
+    uint32_t status;
+    bool handled;
+    uint64_t latency_ns;  // handled: measured
+  };
+  void KernelFacts(const std::string& marker, const std::vector<Fact>& facts);
+
   absl::Status Finish();
-  uint64_t events() const { return events_; }
 
  private:
+  // Events queued for the writer thread (encoding and compressing stay off
+  // the program's calling thread), their bytes in one arena per batch.
+  struct Span {
+    uint64_t address;
+    size_t at, length;  // in Batch::bytes
+  };
+  struct Record {
+    // The event's numbers by kind (the writer builds the trace::Event):
+    // ioctl: file, request, result, recorded_ns, duration_ns; marker: -, -, -, id;
+    // cs_submit: group, queue, -, stream_va; cpu_map: file, handle, result, offset, length.
+    trace::EventKind kind = trace::EVENT_KIND_UNSPECIFIED;
+    uint64_t t = 0;
+    // mmu_fault: as, status, outcome, address, latency_ns, latency source (z).
+    uint32_t x = 0, y = 0, z = 0;
+    int32_t result = 0;
+    uint64_t p = 0, q = 0;
+    size_t a = 0, a_len = 0, b = 0, b_len = 0;  // ioctl: arg_in, arg_out; marker: label; cs_submit: words
+    size_t spans = 0, in_n = 0, out_n = 0;      // ioctl: user_in, user_out; cs_submit: reads
+  };
+  struct Batch {
+    std::vector<Record> records;
+    std::string bytes;
+    std::vector<Span> spans;
+    size_t Put(const char* p, size_t n) {
+      bytes.append(p, n);
+      return bytes.size() - n;
+    }
+  };
   struct Bind {
     uint64_t size;
     uint32_t handle;
@@ -87,18 +134,23 @@ class Capture {
     bool writable_shared;
     std::string shadow;  // the bytes at the last submit or wait
   };
-  void Append(trace::Event& e);  // under mu_
+  void Append(Record& r, int64_t now);  // under mu_
+  void Marker(uint32_t id, std::string label);  // under mu_
+  void WriteLoop();
   void Learn(const Call& c, const std::string& arg_out, int result);
   void RecordStreams(const Call& c);
   bool VaToCpu(uint32_t file, uint32_t vm, uint64_t va, uint64_t n, uint64_t* cpu) const;
   std::vector<uint64_t> BoToVas(uint32_t file, uint32_t vm, uint64_t offset) const;
 
   std::mutex mu_;
+  std::condition_variable queued_, drained_;
+  Batch queue_;  // under mu_
+  bool stop_ = false;
   std::unique_ptr<trace::FileSink> sink_;
-  std::unique_ptr<trace::TraceWriter> writer_;
-  absl::Status status_;
+  std::unique_ptr<trace::TraceWriter> writer_;  // the writer thread's
+  absl::Status status_;                         // the writer thread's until it ends
+  std::thread thread_;
   int64_t t0_;
-  uint64_t events_ = 0;
   uint32_t next_file_ = 0;
   // The mirror: what the recorded calls told us, per file.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> mmap_offsets_;          // (file, handle) -> fake offset

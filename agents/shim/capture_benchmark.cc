@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
   const std::string trace = tmp + "/passthrough.fltrace", strace_out = tmp + "/strace.txt";
   const std::vector<std::string> child = {self, "--child", "/dev/null", std::to_string(calls)};
 
-  const int64_t bare = Best(3, child, {});
-  const int64_t pt = Best(3, child, {"LD_PRELOAD=" + shim, "FAULTLAB_SHIM=passthrough", "FAULTLAB_DEVICE=/dev/null",
+  const int64_t bare = Best(5, child, {});
+  const int64_t pt = Best(5, child, {"LD_PRELOAD=" + shim, "FAULTLAB_SHIM=passthrough", "FAULTLAB_DEVICE=/dev/null",
                                      "FAULTLAB_TRACE=" + trace});
   std::vector<std::string> st = {"strace", "-f", "-e", "trace=ioctl", "-o", strace_out};
   st.insert(st.end(), child.begin(), child.end());

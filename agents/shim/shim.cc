@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agents/collect/kernel_log.h"
 #include "cli/host.h"
 #include "engine/dev/device.h"
 #include "engine/uapi/drm.h"
@@ -145,7 +147,7 @@ class Passthrough {
     }
     std::lock_guard<std::mutex> lock(mu_);
     StartCapture(fd);
-    const uint32_t file = capture_ ? capture_->Open(node == 0) : ++untraced_files_;
+    const uint32_t file = cap() ? cap()->Open(node == 0) : ++untraced_files_;
     Set(fd, file);
     refs_[file] = 1;
     nodes_[file] = node;
@@ -179,7 +181,7 @@ class Passthrough {
     Set(fd, 0);
     if (--refs_[file] == 0) {
       refs_.erase(file);
-      if (capture_) capture_->Close(file);
+      if (cap()) cap()->Close(file);
     }
   }
 
@@ -187,12 +189,14 @@ class Passthrough {
     const uint32_t req = static_cast<uint32_t>(request);
     namespace uapi = faultlab::uapi;
     const bool wait = req == uapi::kDrmIoctlSyncobjWait || req == uapi::kDrmIoctlSyncobjTimelineWait;
-    // Calls that do not block are recorded in the order the kernel ran them.
+    // Calls that do not block are recorded in the order the kernel ran them:
+    // one at a time, from before the call until recorded.
     std::unique_lock<std::mutex> order(order_, std::defer_lock);
     if (!wait) order.lock();
     if (req == uapi::kPanthorIoctlBoCreate && series_ == "absent") FlagAllocOnFault(arg);
-    faultlab::shim::Capture::Call call;
-    if (capture_) capture_->Begin(&call, file, req, arg);
+    thread_local faultlab::shim::Capture::Call call;  // reused: its buffers stay allocated
+    faultlab::shim::Capture* capture = cap();
+    if (capture) capture->Begin(&call, file, req, arg);
     int ret;
     if (kernel_ == Kernel::kLoopback) {
       faultlab::loopback::Request r;
@@ -207,9 +211,12 @@ class Passthrough {
       ret = real_ioctl(fd, request, arg);
       if (ret < 0) ret = -errno;
     }
-    if (capture_) {
-      capture_->End(&call, arg, ret);
-      if (wait || req == uapi::kPanthorIoctlGroupSubmit) capture_->GpuRan();
+    // A wait is recorded after the call that released it (which holds the
+    // order until it is recorded), as a replay must repeat them.
+    if (wait) order.lock();
+    if (capture) {
+      capture->End(&call, arg, ret);
+      if (wait || req == uapi::kPanthorIoctlGroupSubmit) capture->GpuRan();
     }
     return ret;
   }
@@ -244,15 +251,15 @@ class Passthrough {
       p = real_mmap(addr, length, prot, flags, fd, offset);
       if (p == MAP_FAILED) result = -errno;
     }
-    if (capture_) {
+    if (cap()) {
       const int saved = errno;
-      capture_->Mapped(file, p, static_cast<uint64_t>(offset), length, prot, flags, result);
+      cap()->Mapped(file, p, static_cast<uint64_t>(offset), length, prot, flags, result);
       errno = saved;
     }
     return p;
   }
   void Unmapped(void* addr) {
-    if (capture_) capture_->Unmapped(addr);
+    if (cap()) cap()->Unmapped(addr);
     if (kernel_ != Kernel::kLoopback) return;
     std::pair<int, uint64_t> id{-1, 0};
     {
@@ -271,7 +278,8 @@ class Passthrough {
 
   void Finish() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!capture_) return;
+    if (!cap()) return;  // (a forked child does not own the parent's trace)
+    CollectKernelFacts();
     absl::Status s = capture_->Finish();
     if (!s.ok()) fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
     capture_.reset();
@@ -279,6 +287,11 @@ class Passthrough {
 
  private:
   static constexpr int kFast = 4096;
+
+  // The capture, in the process that started it (a forked child's calls go
+  // to the kernel unrecorded: the parent's writer is not running there).
+  faultlab::shim::Capture* cap() const { return forked_child_ ? nullptr : capture_.get(); }
+  static inline std::atomic<bool> forked_child_{false};
 
   void Set(int fd, uint32_t file) {  // under mu_
     if (fd >= 0 && fd < kFast) {
@@ -449,6 +462,101 @@ class Passthrough {
     h.set_note("board capture (the shim's passthrough mode)");
     faultlab::shim::InstallReadGuard();
     capture_ = std::make_unique<faultlab::shim::Capture>(std::move(*sink), h);
+    OpenKernelSources();
+    pthread_atfork(nullptr, nullptr, [] { forked_child_ = true; });
+  }
+
+  // --- kernel-side facts (docs/board.md "What the kernel says") ---
+  // Where the kernel log and the kprobe brackets are read from, and from
+  // which point: what was written there during the run is the run's.
+  struct Source {
+    std::string path;
+    int fd = -1;       // /dev/kmsg: read record by record from the end
+    off_t start = 0;   // a file: from its size at the start
+    std::string error;
+  };
+  Source OpenSource(const std::string& path) {
+    Source src;
+    src.path = path;
+    struct stat st {};
+    REAL(open);
+    REAL(stat);
+    if (real_stat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT) src.error = strerror(errno);  // a log file not written yet: all of it is the run's
+    } else if (S_ISCHR(st.st_mode)) {
+      src.fd = real_open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (src.fd < 0) src.error = strerror(errno);
+      else lseek(src.fd, 0, SEEK_END);
+    } else {
+      src.start = st.st_size;
+    }
+    return src;
+  }
+  std::string ReadSource(Source& src) {
+    std::string text;
+    char buf[8192];
+    if (src.fd >= 0) {
+      for (;;) {
+        const ssize_t n = read(src.fd, buf, sizeof(buf));
+        if (n > 0) {
+          text.append(buf, n);
+        } else if (n < 0 && errno == EPIPE) {
+          continue;  // records overwritten before we read them: go on
+        } else {
+          break;
+        }
+      }
+      close(src.fd);
+      src.fd = -1;
+    } else if (src.error.empty()) {
+      REAL(open);
+      const int fd = real_open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        lseek(fd, src.start, SEEK_SET);
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, n);
+        close(fd);
+      }
+    }
+    return text;
+  }
+  void OpenKernelSources() {
+    const char* kmsg = std::getenv("FAULTLAB_KMSG");
+    if (kmsg && *kmsg) {
+      kmsg_ = OpenSource(kmsg);
+    } else if (kernel_ == Kernel::kReal) {
+      kmsg_ = OpenSource("/dev/kmsg");
+    }
+    const char* kprobes = std::getenv("FAULTLAB_KPROBES");
+    if (kprobes && *kprobes) kprobes_ = OpenSource(kprobes);
+  }
+  void CollectKernelFacts() {
+    if (!kmsg_.path.empty()) {
+      std::vector<faultlab::shim::Capture::Fact> facts;
+      std::string marker;
+      if (!kmsg_.error.empty()) {
+        marker = absl::StrCat("kernel_log:", kmsg_.path, ": unreadable (", kmsg_.error, ")");
+      } else {
+        const faultlab::collect::KernelLog log = faultlab::collect::ParseKernelLog(ReadSource(kmsg_));
+        for (const auto& f : log.faults) facts.push_back({f.as, f.va, f.status, false, 0});
+        marker = absl::StrCat("kernel_log:", kmsg_.path, ": ", log.faults.size(), " unhandled faults, ", log.lines,
+                              " lines, ", log.malformed, " malformed");
+      }
+      capture_->KernelFacts(marker, facts);
+    }
+    if (!kprobes_.path.empty()) {
+      std::vector<faultlab::shim::Capture::Fact> facts;
+      std::string marker;
+      if (!kprobes_.error.empty()) {
+        marker = absl::StrCat("kprobes:", kprobes_.path, ": unreadable (", kprobes_.error, ")");
+      } else {
+        const faultlab::collect::KprobeTrace t = faultlab::collect::ParseKprobeTrace(ReadSource(kprobes_));
+        for (uint64_t ns : t.fault_work_ns) facts.push_back({-1, 0, 0, true, ns});
+        marker = absl::StrCat("kprobes:", kprobes_.path, ": ", t.fault_work_ns.size(), " fault works, ", t.irqs,
+                              " irqs, ", t.malformed, " malformed, ", t.unmatched, " unmatched");
+      }
+      capture_->KernelFacts(marker, facts);
+    }
   }
 
   // An alloc-on-fault BO_CREATE (flag bit 1 with a granularity) on a kernel
@@ -458,7 +566,7 @@ class Passthrough {
     faultlab::uapi::PanthorBoCreate bc{};
     if (!faultlab::shim::SafeRead(&bc, reinterpret_cast<uint64_t>(arg), sizeof(bc))) return;
     if (!(bc.flags & faultlab::uapi::kPanthorBoAllocOnFault) || bc.alloc_on_fault_granularity == 0) return;
-    if (capture_) capture_->Note("flag:alloc_on_fault_without_series");
+    if (cap()) cap()->Note("flag:alloc_on_fault_without_series");
     if (!warned_.exchange(true)) {
       fprintf(stderr,
               "faultlab-shim: BO_CREATE asks for alloc-on-fault, but this kernel has no alloc-on-fault series "
@@ -534,6 +642,7 @@ class Passthrough {
   uint32_t untraced_files_ = 0;
   bool started_ = false;
   std::unique_ptr<faultlab::shim::Capture> capture_;
+  Source kmsg_, kprobes_;
   std::once_flag profile_once_;
   faultlab::dev::Profile profile_;
   std::atomic<bool> warned_{false}, warned_connect_{false};

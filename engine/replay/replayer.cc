@@ -1,10 +1,12 @@
 #include "engine/replay/replayer.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -41,7 +43,12 @@ class Checker : public dev::Observer {
     const std::string got_line = trace::FormatEvent(index, got);
     // A board recording holds only what a program sees: its ioctls and the
     // markers; the twin's modelled events (faults, jobs, ...) are counted.
+    if (board_ && got.kind == trace::EVENT_MARKER && IsKernelLogMarker(got.marker.label)) kernel_log_ = true;
     if (board_ && !Observable(got.kind)) {
+      if (got.kind == trace::EVENT_MMU_FAULT && got.fault.outcome != trace::FAULT_HANDLED &&
+          got.fault.outcome != trace::FAULT_DEGRADED) {
+        got_unhandled_.push_back(got.fault.address);
+      }
       context_.push_back(got_line);
       if (context_.size() > opts_.context_events) context_.pop_front();
       return;
@@ -76,17 +83,39 @@ class Checker : public dev::Observer {
     if (NextExpected(&want)) {
       Diverge(r_->events, trace::FormatEvent(expected_->event_index(), want),
               "(the replay produced nothing more)");
+      return;
+    }
+    // Board traces with the kernel log collected: the faults the kernel could
+    // not handle are the ones the twin could not (by address).
+    if (board_ && kernel_log_) {
+      std::sort(expected_unhandled_.begin(), expected_unhandled_.end());
+      std::sort(got_unhandled_.begin(), got_unhandled_.end());
+      if (expected_unhandled_ != got_unhandled_) {
+        Diverge(r_->events, "unhandled faults in the board's kernel log: " + Addresses(expected_unhandled_),
+                "unhandled faults in the replay: " + Addresses(got_unhandled_));
+      }
     }
   }
 
  private:
   static bool Observable(trace::EventKind k) { return k == trace::EVENT_IOCTL || k == trace::EVENT_MARKER; }
+  static bool IsKernelLogMarker(absl::string_view label) {
+    return absl::StartsWith(label, "kernel_log:") && !absl::StrContains(label, ": unreadable");
+  }
+  static std::string Addresses(const std::vector<uint64_t>& v) {
+    std::string s = absl::StrCat(v.size(), v.empty() ? "" : " at");
+    for (uint64_t a : v) absl::StrAppend(&s, " 0x", absl::Hex(a));
+    return s;
+  }
 
   bool NextExpected(trace::Event* want) {
     for (;;) {
       if (!expected_->Next(want)) return false;
       if (!board_) return true;
-      if (!Observable(want->kind)) continue;  // inputs only: CPU maps, streams
+      if (want->kind == trace::EVENT_MMU_FAULT && want->fault.latency_source == trace::LATENCY_UNKNOWN) {
+        expected_unhandled_.push_back(want->fault.address);  // from the kernel log
+      }
+      if (!Observable(want->kind)) continue;  // inputs only: CPU maps, streams; kernel facts
       if (want->kind == trace::EVENT_IOCTL && skip_ioctls_ > 0) {
         --skip_ioctls_;
         continue;
@@ -136,6 +165,8 @@ class Checker : public dev::Observer {
   bool compare_;
   bool board_;
   uint64_t skip_ioctls_ = 0;
+  bool kernel_log_ = false;
+  std::vector<uint64_t> expected_unhandled_, got_unhandled_;
   std::deque<std::string> context_;
 };
 
