@@ -195,6 +195,7 @@ int main(void) {
   int fd = open(devices[found]->nodes[DRM_NODE_RENDER], O_RDWR | O_CLOEXEC);
   CHECK(fd >= 0, "open the render node");
   drmFreeDevices(devices, n);
+  if (fd < 0) return 1; /* nothing below can run */
   drmVersionPtr v = drmGetVersion(fd);
   CHECK(v && strcmp(v->name, "panthor") == 0 && v->version_major == 1, "drmGetVersion says %s %d.%d",
         v ? v->name : "?", v ? v->version_major : -1, v ? v->version_minor : -1);

@@ -335,12 +335,10 @@ class Passthrough {
     }
     if (panthor_nodes_.empty()) {
       usable_ = false;
-      std::string program = "the program";
-      std::ifstream("/proc/self/comm") >> program;
       fprintf(stderr,
               "faultlab-shim: passthrough: no panthor device here (no node under /dev/dri answers "
               "DRM_IOCTL_VERSION with \"panthor\"); %s runs unrecorded\n",
-              program.c_str());
+              program_invocation_short_name);
     }
   }
 

@@ -5,6 +5,7 @@
 # is set; other files pass through; without the shim the client finds nothing.
 set -u
 shim=$(readlink -f "$1") client=$(readlink -f "$2") fl=$(readlink -f "$3")
+loopback=$(readlink -f "$4") loop=$(readlink -f "$5")
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
@@ -28,6 +29,62 @@ grep -q "faultlab-shim: emulating g610" "$tmp/log.err" && ok "FAULTLAB_LOG makes
 FAULTLAB_PROFILE=g310 LD_PRELOAD="$shim" "$client" | grep -q "^ok   DEV_QUERY GPU_INFO: gpu_id 0x" && ok "FAULTLAB_PROFILE picks the profile" || fail "g310"
 [ "$(LD_PRELOAD="$shim" ls /dev/dri | tr '\n' ' ')" = "card0 renderD128 " ] && ok "ls /dev/dri: card0 renderD128" || fail "ls: $(LD_PRELOAD="$shim" ls /dev/dri 2>&1)"
 LD_PRELOAD="$shim" cat "$0" | cmp -s - "$0" && ok "other files pass through" || fail "passthrough"
+
+# --- passthrough (board capture) -------------------------------------------
+# The loopback kernel: the twin in another process behind a socket, posing as
+# the kernel; the shim records the client as it would on a board.
+socks=$(mktemp -d /tmp/faultlab-lb.XXXXXX)  # a socket's path must be short
+sock="$socks/kernel.sock"
+"$loopback" --socket "$sock" --kmsg "$tmp/kmsg" 2>"$tmp/loopback.err" &
+lb=$!
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+pt() { FAULTLAB_SHIM=passthrough LD_PRELOAD="$shim" "$@"; }
+FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg" FAULTLAB_TRACE="$tmp/board.fltrace" pt "$client" >"$tmp/board.txt" 2>"$tmp/board.err"
+rc=$?
+[ $rc -eq 0 ] && ok "passthrough over the loopback kernel: the client passes every check ($(grep -c '^ok' "$tmp/board.txt"))" || fail "passthrough client (exit $rc): $(grep FAIL "$tmp/board.txt" | head -3) $(head -3 "$tmp/board.err")"
+"$fl" dump "$tmp/board.fltrace" >"$tmp/board.dump" 2>&1
+grep -q '^capture_source: board$' "$tmp/board.dump" && grep -q '^config.series: present$' "$tmp/board.dump" && grep -q '^config.driver_version: 1.3.0$' "$tmp/board.dump" \
+  && ok "its trace is a board capture: driver 1.3.0, series present, $(grep -c ' ioctl ' "$tmp/board.dump") ioctls" || fail "board header: $(grep -E 'capture_source|series|driver' "$tmp/board.dump")"
+grep -q 'ioctl file=1 request=0xc0186443 result=0 .*user_in=' "$tmp/board.dump" && ok "VM_BINDs recorded with their ops arrays (nested user memory)" || fail "no VM_BIND ops in the board trace"
+grep -q 'recorded_ns=.* duration_ns=' "$tmp/board.dump" && ok "each call carries its CLOCK_MONOTONIC start and duration" || fail "no timings"
+grep -q 'cs_submit group=' "$tmp/board.dump" && grep -q ' cpu_map ' "$tmp/board.dump" && ok "streams' words and CPU maps recorded" || fail "no cs_submit/cpu_map"
+grep -q 'kernel_log:.*: 1 unhandled faults' "$tmp/board.dump" && grep -q 'mmu_fault as=1 .*addr=0x7f0000000 .*outcome=efault.*(unknown)' "$tmp/board.dump" \
+  && ok "the kernel log's unhandled fault is in the trace (latency unknown)" || fail "kernel log facts: $(grep -E 'kernel_log|mmu_fault' "$tmp/board.dump" | head -3)"
+"$fl" replay "$tmp/board.fltrace" >"$tmp/board.replay" 2>&1
+grep -q '^outcome: identical$' "$tmp/board.replay" && grep -q '^faults.handled: 1$' "$tmp/board.replay" && grep -q '^faults.efault: 1$' "$tmp/board.replay" \
+  && ok "the board trace replays on the twin with no divergence ($(sed -n 's/^injected_from_recording: //p' "$tmp/board.replay") outputs injected)" || fail "board replay: $(head -6 "$tmp/board.replay")"
+"$fl" replay "$tmp/board.fltrace" --what-if policy=dummy-page 2>&1 | grep -q '^outcome: what_if$' && ok "what-if replays run on it" || fail "what-if on the board trace"
+# A kernel that is not the one the twin models: the replay says where.
+sock3="$socks/v3.sock"
+"$loopback" --socket "$sock3" --variant series-v3 2>/dev/null &
+lb3=$!
+for _ in $(seq 50); do [ -S "$sock3" ] && break; sleep 0.1; done
+FAULTLAB_BACKEND="unix:$sock3" FAULTLAB_TRACE="$tmp/v3.fltrace" pt "$client" >/dev/null 2>&1
+"$fl" replay "$tmp/v3.fltrace" 2>&1 | grep -q 'expected: .* ioctl file=1 request=0xc010644a' \
+  && ok "a trace from another kernel (series-v3) diverges at the group state that differs" || fail "v3 control: $("$fl" replay "$tmp/v3.fltrace" 2>&1 | head -4)"
+kill "$lb3" 2>/dev/null
+# The kernel log names a fault the replay does not make: caught.
+FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg.fake" FAULTLAB_TRACE="$tmp/fake.fltrace" pt "$client" >/dev/null 2>&1 &
+fake=$!
+while kill -0 "$fake" 2>/dev/null; do
+  echo '[    9.000000] panthor fb000000.gpu: [drm] *ERROR* Unhandled Page fault in AS1 at VA 0x0000000012345000' >>"$tmp/kmsg.fake"
+  sleep 0.02
+done
+wait "$fake"
+"$fl" replay "$tmp/fake.fltrace" 2>&1 | grep -q 'unhandled faults in the board.s kernel log: [0-9]* at 0x12345000' && ok "an unhandled fault the twin does not make diverges" || fail "fake kernel-log fault: $("$fl" replay "$tmp/fake.fltrace" 2>&1 | head -3)"
+kill "$lb" 2>/dev/null
+FAULTLAB_BACKEND="unix:$socks/nobody-listens.sock" pt "$client" >"$tmp/down.txt" 2>"$tmp/down.err"
+[ $? -ne 0 ] && grep -q 'is faultlab-loopback running' "$tmp/down.err" && ok "no loopback kernel: the open fails and the shim says why" || fail "backend down: $(head -2 "$tmp/down.err")"
+# No panthor device here and no backend: said once, the program runs unrecorded.
+if ! ls /dev/dri/renderD* >/dev/null 2>&1; then
+  FAULTLAB_TRACE="$tmp/none.fltrace" pt cat "$0" 2>"$tmp/none.err" | cmp -s - "$0" && grep -q 'no panthor device here' "$tmp/none.err" && [ ! -e "$tmp/none.fltrace" ] \
+    && ok "no device: says so, runs the program unrecorded" || fail "no device: $(cat "$tmp/none.err")"
+fi
+# A stand-in node: every ioctl on it is a real syscall, recorded in full.
+FAULTLAB_DEVICE=/dev/null FAULTLAB_TRACE="$tmp/standin.fltrace" pt "$loop" --child /dev/null 1000 >/dev/null 2>&1
+n=$("$fl" dump "$tmp/standin.fltrace" 2>/dev/null | grep -c 'ioctl file=1 request=0xc0186443 result=-25 .*user_in=\[')
+[ "$n" = 1000 ] && ok "a stand-in node's 1000 ioctls recorded with their ENOTTY and ops arrays" || fail "stand-in: $n of 1000"
+rm -rf "$socks"
 
 # An unprivileged user: the files copied where it can read them.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
