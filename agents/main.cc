@@ -4,7 +4,10 @@
 //
 //   faultlab-agent --board NAME [--server HOST:PORT] [--token T] [--spool-dir DIR]
 //                  [--workloads W,...] [--runs N] [--http-addr HOST:PORT] ...
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <sys/wait.h>
@@ -19,12 +22,14 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agents/agent.h"
 #include "engine/replay/recorder.h"
+#include "engine/uapi/drm.h"
 #include "engine/trace/reader.h"
 #include "cli/args.h"
 #include "engine/workload/workload.h"
@@ -59,14 +64,42 @@ constexpr char kUsage[] =
     "  --config FILE           'key = value' lines with any of these options; flags win\n"
     "  --exec -- PROGRAM ARGS  run PROGRAM once under the device shim, record its use of the GPU,\n"
     "                          upload it (or spool it, saying so), exit with PROGRAM's status\n"
-    "  --device emulated|real  with --exec: the twin (default) or the board's kernel (not in this\n"
-    "                          build: passthrough capture)\n"
+    "  --device emulated|real  with --exec: the twin (default), or the board's kernel: the shim's\n"
+    "                          passthrough capture records the program's real ioctls (docs/board.md);\n"
+    "                          with no panthor device here the program runs unrecorded, saying so\n"
+    "  --backend unix:PATH     with --device real: a faultlab-loopback kernel instead of /dev/dri\n"
+    "  --kmsg FILE             with --device real: the kernel log to collect unhandled faults from\n"
+    "                          (default /dev/kmsg when readable; the loopback kernel's --kmsg file)\n"
+    "  --kprobes FILE          with --device real: trace_pipe text of the fault-work kprobes,\n"
+    "                          captured during the run (docs/board.md): measured fault latencies\n"
     "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the agent)\n";
+
+// A node under /dev/dri that says "panthor" to DRM_IOCTL_VERSION.
+bool HasPanthorDevice() {
+  DIR* d = opendir("/dev/dri");
+  if (!d) return false;
+  bool found = false;
+  while (struct dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (found || (name.rfind("card", 0) != 0 && name.rfind("renderD", 0) != 0)) continue;
+    const int fd = open(("/dev/dri/" + name).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    char driver[32] = {};
+    faultlab::uapi::DrmVersion v{};
+    v.name_len = sizeof(driver) - 1;
+    v.name = reinterpret_cast<uint64_t>(driver);
+    found = ioctl(fd, faultlab::uapi::kDrmIoctlVersion, &v) == 0 && std::string(driver) == "panthor";
+    close(fd);
+  }
+  closedir(d);
+  return found;
+}
 
 constexpr const char* kValued[] = {
     "board", "server", "token", "tls-ca", "profile", "variant", "policy", "budget", "workloads",
     "frames", "runs", "interval-ms", "seed", "spool-dir", "spool-max-bytes", "archive-dir",
-    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label", "shim"};
+    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label", "shim",
+    "backend", "kmsg", "kprobes"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 sigset_t g_signals;
@@ -129,17 +162,26 @@ int main(int argc, char** argv) {
     std::cerr << "faultlab-agent: --" << k << " '" << get(k) << "': not a number\n" << kUsage;
     return false;
   };
-  if (get("device", "emulated") == "real") {
-    std::cerr << "faultlab-agent: --device=real needs the shim's passthrough capture, which this build does "
-                 "not have yet; --device=emulated runs the program on the twin\n";
-    return 2;
-  }
   if (has("exec") && args.positional().empty()) {
     std::cerr << "faultlab-agent: --exec needs a program: --exec -- PROGRAM [ARGS]\n";
     return 2;
   }
-  if (get("device", "emulated") != "emulated") {
-    std::cerr << "faultlab-agent: --device '" << get("device") << "': emulated or real\n";
+  const std::string device = get("device", "emulated");
+  if (device != "emulated" && device != "real") {
+    std::cerr << "faultlab-agent: --device '" << device << "': emulated or real\n";
+    return 2;
+  }
+  const bool real = device == "real";
+  if (!real && (has("backend") || has("kmsg") || has("kprobes"))) {
+    std::cerr << "faultlab-agent: --backend, --kmsg and --kprobes go with --device real\n";
+    return 2;
+  }
+  if (real && !has("exec")) {
+    std::cerr << "faultlab-agent: --device real records a program: --exec -- PROGRAM [ARGS]\n";
+    return 2;
+  }
+  if (has("backend") && !absl::StartsWith(get("backend"), "unix:")) {
+    std::cerr << "faultlab-agent: --backend '" << get("backend") << "': expected unix:PATH\n";
     return 2;
   }
   if (!has("board") || get("board").empty()) {
@@ -237,7 +279,10 @@ int main(int argc, char** argv) {
     http = std::move(*h);
   }
   std::cerr << "faultlab-agent[" << o.board << "]: " << o.profile << "/" << o.variant << "/" << o.policy << ", "
-            << (has("exec") ? absl::StrCat("running ", args.positional()[0], " on the twin (--exec)")
+            << (has("exec") ? absl::StrCat("running ", args.positional()[0],
+                                           !real ? " on the twin (--exec)"
+                                           : has("backend") ? " on the loopback kernel at " + get("backend").substr(5)
+                                                            : " on this board's kernel (--device real)")
                             : absl::StrCat("workloads ", get("workloads", "compute"), ", ",
                                            o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped")))
             << "; server "
@@ -258,16 +303,34 @@ int main(int argc, char** argv) {
       std::cerr << "faultlab-agent: --shim " << shim << ": not found (bazel build //agents/shim:libfaultlab_shim.so)\n";
       return 2;
     }
-    const std::string part = (*spool)->NewPart("exec");
     const std::vector<std::string>& prog = args.positional();
+    // No panthor device and no loopback kernel: nothing to record; the
+    // program still runs, as it would without the agent.
+    const bool unrecorded = real && !has("backend") && !HasPanthorDevice();
+    if (unrecorded) {
+      std::cerr << "faultlab-agent[" << o.board << "]: no panthor device on this machine (no node under /dev/dri "
+                << "answers DRM_IOCTL_VERSION with \"panthor\"); " << prog[0] << " runs unrecorded\n";
+    }
+    const std::string part = (*spool)->NewPart("exec");
     const pid_t child = fork();
     if (child == 0) {
       sigset_t none;
       sigemptyset(&none);
       pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      if (unrecorded) {
+        std::vector<char*> plain;
+        for (const std::string& a : prog) plain.push_back(const_cast<char*>(a.c_str()));
+        plain.push_back(nullptr);
+        execvp(plain[0], plain.data());
+        std::cerr << "faultlab-agent: cannot run " << prog[0] << ": " << std::strerror(errno) << "\n";
+        _exit(127);
+      }
       const char* pre = std::getenv("LD_PRELOAD");
       setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
-      setenv("FAULTLAB_SHIM", "emulate", 1);
+      setenv("FAULTLAB_SHIM", real ? "passthrough" : "emulate", 1);
+      if (has("backend")) setenv("FAULTLAB_BACKEND", get("backend").c_str(), 1);
+      if (has("kmsg")) setenv("FAULTLAB_KMSG", get("kmsg").c_str(), 1);
+      if (has("kprobes")) setenv("FAULTLAB_KPROBES", get("kprobes").c_str(), 1);
       setenv("FAULTLAB_TRACE", part.c_str(), 1);
       setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
       setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
@@ -287,6 +350,12 @@ int main(int argc, char** argv) {
     program_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     // What it recorded: a whole trace, named by its id in the spool.
     auto src = faultlab::trace::FileSource::Open(part);
+    if (unrecorded) {
+      (*spool)->Discard(part);
+      std::cerr << "faultlab-agent[" << o.board << "]: " << prog[0] << " exited with " << program_status
+                << " (unrecorded)\n";
+      return program_status;
+    }
     if (!src.ok()) {
       std::cerr << "faultlab-agent[" << o.board << "]: " << prog[0]
                 << " did not use the GPU device: nothing recorded (exit status " << program_status << ")\n";

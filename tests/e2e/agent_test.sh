@@ -9,6 +9,7 @@ agent=$1
 srv=$2
 fl=$3
 client=$(readlink -f "$4")
+loopback=$(readlink -f "$5")
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
@@ -104,8 +105,30 @@ for _ in $(seq 1 100); do "$fl" traces --server "127.0.0.1:$port" --board exec |
 "$agent" --board exec --server 127.0.0.1:1 --spool-dir "$tmp/spool-exec2" --drain-timeout 1 --exec -- "$client" >/dev/null 2>"$tmp/exec-down.err"
 [ $? -eq 0 ] && grep -q "stays spooled in" "$tmp/exec-down.err" && [ "$(ls "$tmp/spool-exec2" | grep -c 'fltrace$')" -eq 1 ] \
   && ok "--exec with the server away: spooled, saying so, exit with the program's status" || fail "exec down: $(cat "$tmp/exec-down.err")"
-"$agent" --board exec --device real --exec -- "$client" 2>"$tmp/real.err"
-[ $? -eq 2 ] && grep -q "passthrough" "$tmp/real.err" && ok "--device=real says what is missing" || fail "real: $(cat "$tmp/real.err")"
+# --device real: the program's real ioctls, captured by the shim's passthrough
+# mode — here against the loopback kernel (the twin behind a socket, posing as
+# the kernel); the server replays the board trace on its twin.
+socks=$(mktemp -d /tmp/faultlab-agent-lb.XXXXXX)
+"$loopback" --socket "$socks/k.sock" --kmsg "$tmp/board-kmsg" 2>/dev/null &
+lb=$!
+for _ in $(seq 50); do [ -S "$socks/k.sock" ] && break; sleep 0.1; done
+"$agent" --board board-01 --server "127.0.0.1:$port" --spool-dir "$tmp/spool-real" --device real \
+  --backend "unix:$socks/k.sock" --kmsg "$tmp/board-kmsg" --exec -- "$client" >"$tmp/real-out.txt" 2>"$tmp/real.err"
+[ $? -eq 0 ] && grep -q "on the loopback kernel" "$tmp/real.err" && grep -q "trace uploaded" "$tmp/real.err" && [ "$(grep -c '^FAIL' "$tmp/real-out.txt")" -eq 0 ] \
+  && ok "--device real --backend: drm_client captured through passthrough, uploaded, exit 0" || fail "real: $(cat "$tmp/real.err")"
+for _ in $(seq 1 100); do "$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' identical$' && break; sleep 0.1; done
+"$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' drm_client .* complete  *identical$' \
+  && ok "the server replayed the board trace on its twin: identical" || fail "board trace: $("$fl" traces --server "127.0.0.1:$port" --board board-01)"
+kill "$lb" 2>/dev/null; rm -rf "$socks"
+if ! ls /dev/dri/renderD* >/dev/null 2>&1; then
+  "$agent" --board board-02 --server "127.0.0.1:$port" --spool-dir "$tmp/spool-none" --device real --exec -- sh -c 'exit 3' 2>"$tmp/none.err"
+  [ $? -eq 3 ] && grep -q "no panthor device on this machine" "$tmp/none.err" && grep -q "runs unrecorded" "$tmp/none.err" \
+    && ok "--device real with no panthor device: says so, runs the program unrecorded, exits with its status" || fail "no device: $(cat "$tmp/none.err")"
+fi
+"$agent" --board x --device bogus --exec -- true 2>"$tmp/bogus.err"
+[ $? -eq 2 ] && grep -q "emulated or real" "$tmp/bogus.err" && ok "--device bogus is usage" || fail "bogus: $(cat "$tmp/bogus.err")"
+"$agent" --board x --backend unix:/x --exec -- true 2>"$tmp/nb.err"
+[ $? -eq 2 ] && grep -q "go with --device real" "$tmp/nb.err" && ok "--backend without --device real is usage" || fail "backend: $(cat "$tmp/nb.err")"
 
 # SIGTERM on a daemon: it stops; what is spooled stays and the next start uploads it.
 kill -TERM "$pid"; wait "$pid"
