@@ -1,0 +1,154 @@
+// Board traces on the twin (docs/board.md "Replaying board traces"): the
+// captured libdrm client (traces/board-drm_client.fltrace, passthrough over
+// the loopback kernel) replays identically to its golden report; copies with
+// one output changed show what a board replay checks (errno, handles, group
+// states, unhandled faults) and what it takes from the recording (DEV_QUERY
+// payloads, timings).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "engine/replay/replayer.h"
+#include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "engine/trace/writer.h"
+#include "engine/uapi/drm.h"
+#include "engine/uapi/panthor.h"
+#include "tests/golden/golden_files.h"
+
+namespace faultlab {
+namespace {
+
+constexpr char kTrace[] = "traces/board-drm_client.fltrace";
+
+replay::ReplayResult ReplayBytes(const std::string& bytes, const std::vector<replay::WhatIf>& what_if = {}) {
+  replay::ReplayOptions o;
+  o.what_if = what_if;
+  return replay::Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::unique_ptr<trace::ByteSource>(new trace::MemorySource(bytes));
+      },
+      "board", o);
+}
+
+// The trace with `edit` applied to every event; returns the index of the
+// first event `edit` changed (it returns true for it).
+std::string Edit(const std::function<bool(trace::Event*)>& edit, uint64_t* changed) {
+  const std::string bytes = golden::ReadFile(kTrace);
+  trace::MemorySource src(bytes);
+  trace::TraceReader reader(&src, kTrace);
+  EXPECT_TRUE(reader.Open().ok());
+  std::string out;
+  trace::StringSink sink(&out);
+  trace::TraceWriter writer(&sink, reader.header());
+  trace::Event e;
+  bool first = true;
+  while (reader.Next(&e)) {
+    if (edit(&e) && first) {
+      *changed = reader.event_index();
+      first = false;
+    }
+    if (e.kind == trace::EVENT_KIND_UNSPECIFIED) continue;  // dropped
+    EXPECT_TRUE(writer.Append(e).ok());
+  }
+  EXPECT_TRUE(writer.Finish().ok());
+  EXPECT_FALSE(first) << "nothing edited";
+  return out;
+}
+
+TEST(BoardReplayTest, TheCaptureReplaysIdenticallyToItsGoldenReport) {
+  const replay::ReplayResult r = ReplayBytes(golden::ReadFile(kTrace));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical)
+      << (r.divergences.empty() ? "" : r.divergences[0].expected + " vs " + r.divergences[0].got);
+  EXPECT_TRUE(r.board);
+  EXPECT_GT(r.injected, 0u);
+  EXPECT_EQ(replay::ReportText(r), golden::ReadFile("traces/board-drm_client.report.txt"));
+}
+
+TEST(BoardReplayTest, AGroupStateTheTwinDoesNotReachDiverges) {
+  uint64_t at = 0;
+  std::string state;
+  const std::string t = Edit(
+      [&](trace::Event* e) {
+        if (e->kind != trace::EVENT_IOCTL || e->ioctl.request != uapi::kPanthorIoctlGroupGetState || !state.empty()) {
+          return false;
+        }
+        state = std::string(e->ioctl.arg_out);
+        state[4] ^= 1;  // drm_panthor_group_get_state.state
+        e->ioctl.arg_out = state;
+        return true;
+      },
+      &at);
+  const replay::ReplayResult r = ReplayBytes(t);
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
+  ASSERT_FALSE(r.divergences.empty());
+  EXPECT_NE(r.divergences[0].expected.find("request=0xc010644a"), std::string::npos) << r.divergences[0].expected;
+}
+
+TEST(BoardReplayTest, AnErrnoTheTwinDoesNotReturnDiverges) {
+  uint64_t at = 0;
+  bool done = false;
+  const std::string t = Edit(
+      [&](trace::Event* e) {
+        if (done || e->kind != trace::EVENT_IOCTL || e->ioctl.request != uapi::kPanthorIoctlBoCreate ||
+            e->ioctl.result != 0) {
+          return false;
+        }
+        e->ioctl.result = -12;  // a board that ran out of memory here
+        done = true;
+        return true;
+      },
+      &at);
+  const replay::ReplayResult r = ReplayBytes(t);
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
+  ASSERT_FALSE(r.divergences.empty());
+  EXPECT_NE(r.divergences[0].expected.find("result=-12"), std::string::npos) << r.divergences[0].expected;
+}
+
+TEST(BoardReplayTest, DevQueryPayloadsAndTimingsComeFromTheRecording) {
+  uint64_t at = 0;
+  std::string payload;
+  const std::string t = Edit(
+      [&](trace::Event* e) {
+        if (e->kind != trace::EVENT_IOCTL) return false;
+        e->ioctl.duration_ns += 12345;  // another board's timing
+        if (e->ioctl.request == uapi::kPanthorIoctlDevQuery && !e->ioctl.user_out.empty() && payload.empty()) {
+          payload = std::string(e->ioctl.user_out[0].data);
+          payload[0] ^= 0x5a;  // another GPU's registers, another timestamp
+          e->ioctl.user_out[0].data = payload;
+        }
+        return true;
+      },
+      &at);
+  const replay::ReplayResult r = ReplayBytes(t);
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical)
+      << (r.divergences.empty() ? "" : r.divergences[0].expected + " vs " + r.divergences[0].got);
+}
+
+TEST(BoardReplayTest, AnUnhandledFaultMissingFromTheKernelLogDiverges) {
+  uint64_t at = 0;
+  const std::string t = Edit(
+      [&](trace::Event* e) {
+        if (e->kind != trace::EVENT_MMU_FAULT) return false;
+        e->kind = trace::EVENT_KIND_UNSPECIFIED;  // the kernel log said nothing
+        return true;
+      },
+      &at);
+  const replay::ReplayResult r = ReplayBytes(t);
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
+  ASSERT_FALSE(r.divergences.empty());
+  EXPECT_NE(r.divergences[0].expected.find("unhandled faults in the board's kernel log: 0"), std::string::npos);
+  EXPECT_NE(r.divergences[0].got.find("1 at 0x7f0000000"), std::string::npos) << r.divergences[0].got;
+}
+
+TEST(BoardReplayTest, WhatIfReplaysRunOnIt) {
+  const replay::ReplayResult r = ReplayBytes(golden::ReadFile(kTrace), {{"policy", "dummy-page"}});
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kWhatIf);
+  EXPECT_GT(r.device.ioctls, 2000u);
+}
+
+}  // namespace
+}  // namespace faultlab
