@@ -70,9 +70,62 @@ constexpr char kUsage[] =
     "  --backend unix:PATH     with --device real: a faultlab-loopback kernel instead of /dev/dri\n"
     "  --kmsg FILE             with --device real: the kernel log to collect unhandled faults from\n"
     "                          (default /dev/kmsg when readable; the loopback kernel's --kmsg file)\n"
-    "  --kprobes FILE          with --device real: trace_pipe text of the fault-work kprobes,\n"
-    "                          captured during the run (docs/board.md): measured fault latencies\n"
+    "  --kprobes auto|FILE     with --device real: measured fault latencies from kprobes on\n"
+    "                          panthor_vm_fault_work; auto (as root, with tracefs and a kernel that\n"
+    "                          has the series) sets them up for the run; FILE: trace_pipe text\n"
+    "                          captured during the run (docs/board.md)\n"
     "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the agent)\n";
+
+// `--kprobes auto`: the fault-work brackets (docs/board.md) for the length of
+// one run. Returns the trace_pipe to read, or "" having said why not.
+class Kprobes {
+ public:
+  std::string Start(const std::string& board) {
+    for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+      if (access((std::string(d) + "/kprobe_events").c_str(), F_OK) == 0) dir_ = d;
+      if (!dir_.empty()) break;
+    }
+    auto no = [&](const std::string& why) {
+      std::cerr << "faultlab-agent[" << board << "]: kprobes: " << why << "; fault latencies are not measured\n";
+      Stop();
+      return std::string();
+    };
+    if (geteuid() != 0) return no("not root");
+    if (dir_.empty()) return no("no tracefs (mount -t tracefs nodev /sys/kernel/tracing)");
+    for (const char* probe : {"p:faultlab/fault_work panthor_vm_fault_work",
+                              "r:faultlab/fault_work_ret panthor_vm_fault_work",
+                              "p:faultlab/mmu_irq panthor_mmu_irq_handler"}) {
+      if (!Write("kprobe_events", probe, true)) {
+        return no(absl::StrCat("cannot probe '", probe, "' (", std::strerror(errno),
+                               "): no panthor module, or a kernel without the series"));
+      }
+      added_ = true;
+    }
+    if (!Write("events/faultlab/enable", "1", false)) return no(std::string("cannot enable: ") + std::strerror(errno));
+    return dir_ + "/trace_pipe";
+  }
+  void Stop() {
+    if (!added_) return;
+    Write("events/faultlab/enable", "0", false);
+    for (const char* probe : {"-:faultlab/fault_work", "-:faultlab/fault_work_ret", "-:faultlab/mmu_irq"}) {
+      Write("kprobe_events", probe, true);
+    }
+    added_ = false;
+  }
+
+ private:
+  bool Write(const std::string& file, const std::string& line, bool append) {
+    const int fd = open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
+    if (fd < 0) return false;
+    const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return ok;
+  }
+  std::string dir_;
+  bool added_ = false;
+};
 
 // A node under /dev/dri that says "panthor" to DRM_IOCTL_VERSION.
 bool HasPanthorDevice() {
@@ -312,6 +365,9 @@ int main(int argc, char** argv) {
                 << "answers DRM_IOCTL_VERSION with \"panthor\"); " << prog[0] << " runs unrecorded\n";
     }
     const std::string part = (*spool)->NewPart("exec");
+    Kprobes kprobes;
+    std::string kprobe_source = get("kprobes");
+    if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(o.board);
     const pid_t child = fork();
     if (child == 0) {
       sigset_t none;
@@ -330,7 +386,7 @@ int main(int argc, char** argv) {
       setenv("FAULTLAB_SHIM", real ? "passthrough" : "emulate", 1);
       if (has("backend")) setenv("FAULTLAB_BACKEND", get("backend").c_str(), 1);
       if (has("kmsg")) setenv("FAULTLAB_KMSG", get("kmsg").c_str(), 1);
-      if (has("kprobes")) setenv("FAULTLAB_KPROBES", get("kprobes").c_str(), 1);
+      if (!kprobe_source.empty()) setenv("FAULTLAB_KPROBES", kprobe_source.c_str(), 1);
       setenv("FAULTLAB_TRACE", part.c_str(), 1);
       setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
       setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
@@ -348,6 +404,7 @@ int main(int argc, char** argv) {
     while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
     }
     program_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    kprobes.Stop();
     // What it recorded: a whole trace, named by its id in the spool.
     auto src = faultlab::trace::FileSource::Open(part);
     if (unrecorded) {

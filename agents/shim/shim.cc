@@ -481,10 +481,18 @@ class Passthrough {
     REAL(stat);
     if (real_stat(path.c_str(), &st) != 0) {
       if (errno != ENOENT) src.error = strerror(errno);  // a log file not written yet: all of it is the run's
-    } else if (S_ISCHR(st.st_mode)) {
+    } else if (S_ISCHR(st.st_mode) || absl::EndsWith(path, "/trace_pipe")) {
+      // /dev/kmsg from its end; tracefs's trace_pipe emptied of what came before.
       src.fd = real_open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-      if (src.fd < 0) src.error = strerror(errno);
-      else lseek(src.fd, 0, SEEK_END);
+      if (src.fd < 0) {
+        src.error = strerror(errno);
+      } else if (S_ISCHR(st.st_mode)) {
+        lseek(src.fd, 0, SEEK_END);
+      } else {
+        char drop[4096];
+        while (read(src.fd, drop, sizeof(drop)) > 0) {
+        }
+      }
     } else {
       src.start = st.st_size;
     }
