@@ -215,6 +215,10 @@ void TraceSummary::Add(const Event& e) {
   switch (e.kind) {
     case EVENT_MMU_FAULT: {
       ++by_outcome_[static_cast<uint32_t>(e.fault.outcome) & 7];
+      fault_pages_ += e.fault.pages;
+      fault_pt_pages_ += e.fault.pt_pages;
+      // A board's unhandled fault known only from its kernel log: counted, no latency.
+      if (e.fault.latency_source == LATENCY_UNKNOWN) break;
       const uint64_t ns = e.fault.latency_ns;
       int bucket = 0;
       while (bucket < kLatencyBuckets - 1 && ns > (1000ULL << bucket)) ++bucket;
@@ -222,8 +226,6 @@ void TraceSummary::Add(const Event& e) {
       latencies_.push_back(ns);
       latency_max_ns_ = std::max(latency_max_ns_, ns);
       latency_sum_ns_ += ns;
-      fault_pages_ += e.fault.pages;
-      fault_pt_pages_ += e.fault.pt_pages;
       break;
     }
     case EVENT_ALLOC_FAILURE:

@@ -34,6 +34,8 @@ void ReplayTally::Add(const trace::Event& e) {
     const int o = e.fault.outcome;
     if (o <= 0 || o >= kOutcomes) return;
     ++faults[o];
+    // A board's unhandled fault seen only in its kernel log has no latency.
+    if (e.fault.latency_source == trace::LATENCY_UNKNOWN) return;
     latency_sum_ns[o] += e.fault.latency_ns;
     int k = 0;
     while (k < kBuckets && e.fault.latency_ns > (1000ULL << k)) ++k;

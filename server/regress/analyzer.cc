@@ -113,7 +113,8 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   trace::Event e;
   while (reader.Next(&e)) {
     tally.Add(e);
-    if (e.kind == trace::EVENT_MMU_FAULT && e.fault.outcome > 0) {
+    if (e.kind == trace::EVENT_MMU_FAULT && e.fault.outcome > 0 &&
+        e.fault.latency_source != trace::LATENCY_UNKNOWN) {  // (a board's kernel-log fault has none)
       run.latencies.push_back(e.fault.latency_ns);
     }
   }

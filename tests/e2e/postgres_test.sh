@@ -148,10 +148,20 @@ if [ -x /usr/bin/prometheus ]; then
   ha=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/a.log" | tail -1)
   hb=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/b.log" | tail -1)
   printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: faultlab-server\n    static_configs:\n      - targets: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$ha" "$hb" >"$tmp/prom.yml"
-  pp=$((30000 + RANDOM % 20000))
-  /usr/bin/prometheus --config.file="$tmp/prom.yml" --storage.tsdb.path="$tmp/tsdb" --web.listen-address="127.0.0.1:$pp" \
-    --log.level=warn >"$tmp/prom.log" 2>&1 &
-  pids+=($!)
+  pp=
+  for try in 1 2 3 4 5; do  # a port someone else took: another one
+    cand=$((30000 + RANDOM % 20000))
+    /usr/bin/prometheus --config.file="$tmp/prom.yml" --storage.tsdb.path="$tmp/tsdb" --web.listen-address="127.0.0.1:$cand" \
+      --log.level=warn >"$tmp/prom.log" 2>&1 &
+    ppid=$!
+    for _ in $(seq 1 100); do
+      curl -sf "http://127.0.0.1:$cand/-/ready" >/dev/null 2>&1 && { pp=$cand; break; }
+      kill -0 "$ppid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$pp" ] && { pids+=($ppid); break; }
+    kill "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
+  done
   q() { curl -s --data-urlencode "query=$1" "http://127.0.0.1:$pp/api/v1/query" | sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'; }
   for _ in $(seq 1 100); do [ "$(q 'count(up == 1)')" = 2 ] && break; sleep 0.2; done
   [ "$(q 'count(up == 1)')" = 2 ] && ok "Prometheus scrapes both replicas" || fail "prometheus: $(tail -3 "$tmp/prom.log")"
