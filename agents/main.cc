@@ -373,26 +373,21 @@ int main(int argc, char** argv) {
       sigset_t none;
       sigemptyset(&none);
       pthread_sigmask(SIG_SETMASK, &none, nullptr);
-      if (unrecorded) {
-        std::vector<char*> plain;
-        for (const std::string& a : prog) plain.push_back(const_cast<char*>(a.c_str()));
-        plain.push_back(nullptr);
-        execvp(plain[0], plain.data());
-        std::cerr << "faultlab-agent: cannot run " << prog[0] << ": " << std::strerror(errno) << "\n";
-        _exit(127);
+      // Unrecorded (no device here): as it would run without the agent.
+      if (!unrecorded) {
+        const char* pre = std::getenv("LD_PRELOAD");
+        setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
+        setenv("FAULTLAB_SHIM", real ? "passthrough" : "emulate", 1);
+        if (has("backend")) setenv("FAULTLAB_BACKEND", get("backend").c_str(), 1);
+        if (has("kmsg")) setenv("FAULTLAB_KMSG", get("kmsg").c_str(), 1);
+        if (!kprobe_source.empty()) setenv("FAULTLAB_KPROBES", kprobe_source.c_str(), 1);
+        setenv("FAULTLAB_TRACE", part.c_str(), 1);
+        setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
+        setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
+        setenv("FAULTLAB_VARIANT", o.variant.c_str(), 1);
+        setenv("FAULTLAB_POLICY", o.policy.c_str(), 1);
+        if (!o.budget.empty()) setenv("FAULTLAB_BUDGET", o.budget.c_str(), 1);
       }
-      const char* pre = std::getenv("LD_PRELOAD");
-      setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
-      setenv("FAULTLAB_SHIM", real ? "passthrough" : "emulate", 1);
-      if (has("backend")) setenv("FAULTLAB_BACKEND", get("backend").c_str(), 1);
-      if (has("kmsg")) setenv("FAULTLAB_KMSG", get("kmsg").c_str(), 1);
-      if (!kprobe_source.empty()) setenv("FAULTLAB_KPROBES", kprobe_source.c_str(), 1);
-      setenv("FAULTLAB_TRACE", part.c_str(), 1);
-      setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
-      setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
-      setenv("FAULTLAB_VARIANT", o.variant.c_str(), 1);
-      setenv("FAULTLAB_POLICY", o.policy.c_str(), 1);
-      if (!o.budget.empty()) setenv("FAULTLAB_BUDGET", o.budget.c_str(), 1);
       std::vector<char*> argv2;
       for (const std::string& a : prog) argv2.push_back(const_cast<char*>(a.c_str()));
       argv2.push_back(nullptr);

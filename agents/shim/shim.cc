@@ -536,33 +536,29 @@ class Passthrough {
     const char* kprobes = std::getenv("FAULTLAB_KPROBES");
     if (kprobes && *kprobes) kprobes_ = OpenSource(kprobes);
   }
+  // One source's facts into the trace, after a marker saying what was read.
+  using Facts = std::vector<faultlab::shim::Capture::Fact>;
+  template <typename Parse>
+  void Collect(Source& src, const char* kind, Parse parse) {
+    if (src.path.empty()) return;
+    Facts facts;
+    const std::string summary =
+        src.error.empty() ? parse(ReadSource(src), &facts) : absl::StrCat("unreadable (", src.error, ")");
+    capture_->KernelFacts(absl::StrCat(kind, ":", src.path, ": ", summary), facts);
+  }
   void CollectKernelFacts() {
-    if (!kmsg_.path.empty()) {
-      std::vector<faultlab::shim::Capture::Fact> facts;
-      std::string marker;
-      if (!kmsg_.error.empty()) {
-        marker = absl::StrCat("kernel_log:", kmsg_.path, ": unreadable (", kmsg_.error, ")");
-      } else {
-        const faultlab::collect::KernelLog log = faultlab::collect::ParseKernelLog(ReadSource(kmsg_));
-        for (const auto& f : log.faults) facts.push_back({f.as, f.va, f.status, false, 0});
-        marker = absl::StrCat("kernel_log:", kmsg_.path, ": ", log.faults.size(), " unhandled faults, ", log.lines,
-                              " lines, ", log.malformed, " malformed");
-      }
-      capture_->KernelFacts(marker, facts);
-    }
-    if (!kprobes_.path.empty()) {
-      std::vector<faultlab::shim::Capture::Fact> facts;
-      std::string marker;
-      if (!kprobes_.error.empty()) {
-        marker = absl::StrCat("kprobes:", kprobes_.path, ": unreadable (", kprobes_.error, ")");
-      } else {
-        const faultlab::collect::KprobeTrace t = faultlab::collect::ParseKprobeTrace(ReadSource(kprobes_));
-        for (uint64_t ns : t.fault_work_ns) facts.push_back({-1, 0, 0, true, ns});
-        marker = absl::StrCat("kprobes:", kprobes_.path, ": ", t.fault_work_ns.size(), " fault works, ", t.irqs,
-                              " irqs, ", t.malformed, " malformed, ", t.unmatched, " unmatched");
-      }
-      capture_->KernelFacts(marker, facts);
-    }
+    Collect(kmsg_, "kernel_log", [](const std::string& text, Facts* facts) {
+      const faultlab::collect::KernelLog log = faultlab::collect::ParseKernelLog(text);
+      for (const auto& f : log.faults) facts->push_back({f.as, f.va, f.status, false, 0});
+      return absl::StrCat(log.faults.size(), " unhandled faults, ", log.lines, " lines, ", log.malformed,
+                          " malformed");
+    });
+    Collect(kprobes_, "kprobes", [](const std::string& text, Facts* facts) {
+      const faultlab::collect::KprobeTrace t = faultlab::collect::ParseKprobeTrace(text);
+      for (uint64_t ns : t.fault_work_ns) facts->push_back({-1, 0, 0, true, ns});
+      return absl::StrCat(t.fault_work_ns.size(), " fault works, ", t.irqs, " irqs, ", t.malformed, " malformed, ",
+                          t.unmatched, " unmatched");
+    });
   }
 
   // An alloc-on-fault BO_CREATE (flag bit 1 with a granularity) on a kernel

@@ -39,6 +39,8 @@ sock="$socks/kernel.sock"
 lb=$!
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 pt() { FAULTLAB_SHIM=passthrough LD_PRELOAD="$shim" "$@"; }
+# Appends $2 to file $3 every 20 ms while process $1 runs (kernel text "during the run").
+append_while() { while kill -0 "$1" 2>/dev/null; do printf '%b' "$2" >>"$3"; sleep 0.02; done; wait "$1"; }
 FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg" FAULTLAB_TRACE="$tmp/board.fltrace" pt "$client" >"$tmp/board.txt" 2>"$tmp/board.err"
 rc=$?
 [ $rc -eq 0 ] && ok "passthrough over the loopback kernel: the client passes every check ($(grep -c '^ok' "$tmp/board.txt"))" || fail "passthrough client (exit $rc): $(grep FAIL "$tmp/board.txt" | head -3) $(head -3 "$tmp/board.err")"
@@ -65,22 +67,12 @@ FAULTLAB_BACKEND="unix:$sock3" FAULTLAB_TRACE="$tmp/v3.fltrace" pt "$client" >/d
 kill "$lb3" 2>/dev/null
 # The kernel log names a fault the replay does not make: caught.
 FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg.fake" FAULTLAB_TRACE="$tmp/fake.fltrace" pt "$client" >/dev/null 2>&1 &
-fake=$!
-while kill -0 "$fake" 2>/dev/null; do
-  echo '[    9.000000] panthor fb000000.gpu: [drm] *ERROR* Unhandled Page fault in AS1 at VA 0x0000000012345000' >>"$tmp/kmsg.fake"
-  sleep 0.02
-done
-wait "$fake"
+append_while $! '[    9.000000] panthor fb000000.gpu: [drm] *ERROR* Unhandled Page fault in AS1 at VA 0x0000000012345000\n' "$tmp/kmsg.fake"
 "$fl" replay "$tmp/fake.fltrace" 2>&1 | grep -q 'unhandled faults in the board.s kernel log: [0-9]* at 0x12345000' && ok "an unhandled fault the twin does not make diverges" || fail "fake kernel-log fault: $("$fl" replay "$tmp/fake.fltrace" 2>&1 | head -3)"
 # Fault-work brackets from kprobes (trace_pipe text written during the run):
 # handled faults with measured latencies, marked recorded.
 FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KPROBES="$tmp/pipe.txt" FAULTLAB_TRACE="$tmp/kprobes.fltrace" pt "$client" >/dev/null 2>&1 &
-kp=$!
-while kill -0 "$kp" 2>/dev/null; do
-  printf '     kworker/u16:2-123     [003] ...1.  1234.567900: fault_work: (panthor_vm_fault_work+0x0/0x1a0)\n     kworker/u16:2-123     [003] ...1.  1234.567931: fault_work_ret: (process_one_work+0x1e4/0x3f8 <- panthor_vm_fault_work)\n' >>"$tmp/pipe.txt"
-  sleep 0.02
-done
-wait "$kp"
+append_while $! '     kworker/u16:2-123     [003] ...1.  1234.567900: fault_work: (panthor_vm_fault_work+0x0/0x1a0)\n     kworker/u16:2-123     [003] ...1.  1234.567931: fault_work_ret: (process_one_work+0x1e4/0x3f8 <- panthor_vm_fault_work)\n' "$tmp/pipe.txt"
 "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'mmu_fault .*outcome=handled .*latency_ns=31000 (recorded)' && "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'kprobes:.* fault works, 0 irqs, 0 malformed, 0 unmatched' \
   && ok "kprobe fault-work brackets become handled faults with measured latency (31 us, recorded)" || fail "kprobes: $("$fl" dump "$tmp/kprobes.fltrace" | grep -E 'kprobes|mmu_fault' | head -3)"
 "$fl" replay "$tmp/kprobes.fltrace" | grep -q '^outcome: identical$' && ok "and the trace still replays identically" || fail "kprobes replay"
