@@ -120,7 +120,8 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   }
   if (!reader.status().ok()) return reader.status();
   std::sort(run.latencies.begin(), run.latencies.end());
-  run.faults = run.latencies.size();
+  run.faults = 0;
+  for (uint64_t n : tally.faults) run.faults += n;  // with or without a latency
   for (uint64_t n : tally.alloc_failures) run.alloc_failures += n;
   run.p50_ns = QuantileNs(run.latencies, 500);
   run.p90_ns = QuantileNs(run.latencies, 900);
