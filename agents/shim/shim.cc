@@ -424,11 +424,12 @@ class Passthrough {
     (void)fd;
     if (started_) return;
     started_ = true;
-    const char* path = std::getenv("FAULTLAB_TRACE");
-    if (!path || !*path) return;
+    // Probed whether or not a trace is wanted: the series check guards every BO_CREATE.
     std::vector<faultlab::trace::ConfigEntry> config;
     std::string profile_id;
     if (kernel_ != Kernel::kStandIn) Probe(&config, &profile_id);
+    const char* path = std::getenv("FAULTLAB_TRACE");
+    if (!path || !*path) return;
     if (profile_id.empty()) {
       const char* p = std::getenv("FAULTLAB_PROFILE");
       profile_id = p && *p ? p : "g610";
