@@ -75,7 +75,9 @@ FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KPROBES="$tmp/pipe.txt" FAULTLAB_TRACE="$
 append_while $! '     kworker/u16:2-123     [003] ...1.  1234.567900: fault_work: (panthor_vm_fault_work+0x0/0x1a0)\n     kworker/u16:2-123     [003] ...1.  1234.567931: fault_work_ret: (process_one_work+0x1e4/0x3f8 <- panthor_vm_fault_work)\n' "$tmp/pipe.txt"
 "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'mmu_fault .*outcome=handled .*latency_ns=31000 (recorded)' && "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'kprobes:.* fault works, 0 irqs, 0 malformed, 0 unmatched' \
   && ok "kprobe fault-work brackets become handled faults with measured latency (31 us, recorded)" || fail "kprobes: $("$fl" dump "$tmp/kprobes.fltrace" | grep -E 'kprobes|mmu_fault' | head -3)"
-"$fl" replay "$tmp/kprobes.fltrace" | grep -q '^outcome: identical$' && ok "and the trace still replays identically" || fail "kprobes replay"
+"$fl" replay "$tmp/kprobes.fltrace" >"$tmp/kprobes.replay"
+grep -q '^outcome: identical$' "$tmp/kprobes.replay" && grep -q '^recorded.fault_latency_ns.p50: 31000$' "$tmp/kprobes.replay" \
+  && ok "the trace still replays identically; its report gives the measured p50 (31000 ns) beside the model's" || fail "kprobes replay: $(grep -E 'outcome|recorded' "$tmp/kprobes.replay")"
 kill "$lb" 2>/dev/null
 FAULTLAB_BACKEND="unix:$socks/nobody-listens.sock" pt "$client" >"$tmp/down.txt" 2>"$tmp/down.err"
 [ $? -ne 0 ] && grep -q 'is faultlab-loopback running' "$tmp/down.err" && ok "no loopback kernel: the open fails and the shim says why" || fail "backend down: $(head -2 "$tmp/down.err")"

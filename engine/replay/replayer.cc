@@ -442,6 +442,13 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
       }
       default:
         --r.inputs;  // an output: the checker sees its replayed twin
+        if (r.board && e.kind == trace::EVENT_MMU_FAULT) {  // the board's own account
+          if (e.fault.latency_source == trace::LATENCY_UNKNOWN) ++r.recorded_unhandled;
+          if (e.fault.latency_source == trace::LATENCY_RECORDED) {
+            ++r.recorded_measured;
+            r.recorded.Add(e);
+          }
+        }
         have = inputs.Next(&e);
         break;
     }
@@ -490,7 +497,16 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
   if (r.granularity_clamped) v.push_back({"granularity_clamped", r.granularity_clamped});
   if (r.skipped_dependent) v.push_back({"skipped_dependent", r.skipped_dependent});
   if (r.ids_remapped) v.push_back({"ids_remapped", r.ids_remapped});
-  if (r.board) v.push_back({"injected_from_recording", r.injected});
+  if (r.board) {
+    v.push_back({"injected_from_recording", r.injected});
+    v.push_back({"recorded.faults.unhandled", r.recorded_unhandled});
+    v.push_back({"recorded.faults.measured", r.recorded_measured});
+    if (r.recorded_measured) {
+      v.push_back({"recorded.fault_latency_ns.p50", r.recorded.LatencyQuantileNs(500)});
+      v.push_back({"recorded.fault_latency_ns.p99", r.recorded.LatencyQuantileNs(990)});
+      v.push_back({"recorded.fault_latency_ns.max", r.recorded.LatencyQuantileNs(1000)});
+    }
+  }
   v.push_back({"divergences", r.divergence_count});
   return v;
 }

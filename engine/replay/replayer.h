@@ -68,6 +68,12 @@ struct ReplayResult {
   // answers, waits that timed out in host time), and mmap offsets translated.
   bool board = false;
   uint64_t injected = 0;
+  // What the board itself said (kernel facts in the trace, docs/board.md):
+  // unhandled faults from its kernel log, handled-fault durations measured
+  // by kprobes (their quantiles from `recorded`).
+  uint64_t recorded_unhandled = 0;
+  uint64_t recorded_measured = 0;
+  trace::TraceSummary recorded;
 };
 
 // `open` returns a fresh source over the trace each time it is called.
