@@ -44,7 +44,7 @@ namespace uapi = faultlab::uapi;
 
 constexpr char kUsage[] =
     "usage: faultlab-loopback --socket PATH [--profile ID] [--variant V] [--policy P]\n"
-    "                         [--budget SIZE] [--kmsg FILE]\n"
+    "                         [--budget SIZE] [--kmsg FILE] [--no-series]\n"
     "\n"
     "The twin behind a unix socket, posing as the kernel: programs run with\n"
     "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
@@ -52,11 +52,14 @@ constexpr char kUsage[] =
     "and the shim records them as it would on a board. One twin for every client.\n"
     "  --kmsg FILE   append the twin's kernel log (unhandled faults, ...) to FILE\n"
     "                in dmesg's format, as a board's /dev/kmsg would show them\n"
+    "  --no-series   pose as a kernel without the alloc-on-fault series (mainline\n"
+    "                1.3): BO_CREATE refuses any flag but NO_MMAP and a non-zero pad\n"
     "Stops on SIGINT/SIGTERM.\n";
 
 class Kernel {
  public:
-  explicit Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg) : device_(cfg), kmsg_(std::move(kmsg)) {}
+  Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg, bool no_series)
+      : device_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {}
 
   // One connection: an open file of the twin until the peer closes it.
   void Serve(int sock) {
@@ -168,6 +171,13 @@ class Kernel {
     // The GPU runs inside these: the CPU's writes go in before, its own come out after.
     const bool gpu = req == uapi::kPanthorIoctlGroupSubmit || req == uapi::kDrmIoctlSyncobjWait ||
                      req == uapi::kDrmIoctlSyncobjTimelineWait;
+    if (no_series_ && req == uapi::kPanthorIoctlBoCreate) {
+      // panthor_ioctl_bo_create() without the series: unknown flags and a
+      // non-zero pad are -EINVAL (spec 2.x: all padding checked to be zero).
+      uapi::PanthorBoCreate bc;
+      if (c.mem->CopyFromUser(&bc, arg, sizeof(bc)) != 0) return -EFAULT;
+      if ((bc.flags & ~uapi::kPanthorBoNoMmap) || bc.alloc_on_fault_granularity) return -EINVAL;
+    }
     if (gpu) shim::FlushToBos(device_, maps_);
     int ret;
     if (req == uapi::kDrmIoctlSyncobjWait) {
@@ -247,6 +257,7 @@ class Kernel {
   std::condition_variable_any progress_;
   Device device_;
   std::string kmsg_;
+  bool no_series_;
   size_t logged_ = 0;
   std::map<uint64_t, shim::CpuMapping> maps_;  // by map id
   std::set<uint64_t> bases_;
@@ -261,6 +272,7 @@ int main(int argc, char** argv) {
   faultlab::cli::Args args;
   for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"}) args.Declare(f, true);
   args.Declare("help", false, 'h');
+  args.Declare("no-series", false);
   if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok() || args.Has("help") || !args.Has("socket")) {
     if (!s.ok()) fprintf(stderr, "faultlab-loopback: %s\n", std::string(s.message()).c_str());
     fputs(kUsage, args.Has("help") ? stdout : stderr);
@@ -296,9 +308,9 @@ int main(int argc, char** argv) {
   sa.sa_handler = [](int) { stopping = true; };
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  Kernel kernel(*cfg, args.Get("kmsg"));
+  Kernel kernel(*cfg, args.Get("kmsg"), args.Has("no-series"));
   fprintf(stderr, "faultlab-loopback: %s (%s, %s) on %s\n", cfg->profile.id.c_str(), cfg->profile.name.c_str(),
-          faultlab::VariantName(cfg->variant), path.c_str());
+          args.Has("no-series") ? "no alloc-on-fault series" : faultlab::VariantName(cfg->variant), path.c_str());
   while (!stopping) {
     const int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {

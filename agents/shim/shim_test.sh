@@ -65,6 +65,19 @@ FAULTLAB_BACKEND="unix:$sock3" FAULTLAB_TRACE="$tmp/v3.fltrace" pt "$client" >/d
 "$fl" replay "$tmp/v3.fltrace" 2>&1 | grep -q 'expected: .* ioctl file=1 request=0xc010644a' \
   && ok "a trace from another kernel (series-v3) diverges at the group state that differs" || fail "v3 control: $("$fl" replay "$tmp/v3.fltrace" 2>&1 | head -4)"
 kill "$lb3" 2>/dev/null
+# A kernel without the alloc-on-fault series: the client's alloc-on-fault
+# BO_CREATE goes to it (EINVAL), is flagged in the trace and on stderr.
+"$loopback" --socket "$socks/ns.sock" --no-series 2>/dev/null &
+lbn=$!
+for _ in $(seq 50); do [ -S "$socks/ns.sock" ] && break; sleep 0.1; done
+FAULTLAB_BACKEND="unix:$socks/ns.sock" FAULTLAB_TRACE="$tmp/ns.fltrace" pt "$client" >"$tmp/ns.txt" 2>"$tmp/ns.err"
+"$fl" dump "$tmp/ns.fltrace" >"$tmp/ns.dump" 2>&1
+grep -q 'has no alloc-on-fault series' "$tmp/ns.err" && grep -q '^config.series: absent$' "$tmp/ns.dump" \
+  && grep -q 'flag:alloc_on_fault_without_series' "$tmp/ns.dump" && grep -q 'FAIL BO_CREATE: .*(errno 22' "$tmp/ns.txt" \
+  && ok "no series: the alloc-on-fault BO_CREATE gets the kernel's EINVAL, flagged in the trace and on stderr" || fail "no series: $(cat "$tmp/ns.err") $(grep -E 'series|flag' "$tmp/ns.dump")"
+"$fl" replay "$tmp/ns.fltrace" 2>&1 | grep -q 'expected: .* request=0xc0186445 result=-22' \
+  && ok "its replay on the twin (which has the series) diverges at that BO_CREATE" || fail "no-series replay: $("$fl" replay "$tmp/ns.fltrace" 2>&1 | head -3)"
+kill "$lbn" 2>/dev/null
 # The kernel log names a fault the replay does not make: caught.
 FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg.fake" FAULTLAB_TRACE="$tmp/fake.fltrace" pt "$client" >/dev/null 2>&1 &
 append_while $! '[    9.000000] panthor fb000000.gpu: [drm] *ERROR* Unhandled Page fault in AS1 at VA 0x0000000012345000\n' "$tmp/kmsg.fake"
