@@ -88,6 +88,19 @@ bool SafeRead(void* dst, uint64_t src, size_t n) {
   return true;
 }
 
+bool SafeCompare(uint64_t a, const void* b, size_t n, int* same) {
+  if (a == 0) return false;
+  sigjmp_buf here;
+  if (sigsetjmp(here, 0) != 0) {
+    guard = nullptr;
+    return false;
+  }
+  guard = &here;
+  *same = memcmp(reinterpret_cast<const void*>(a), b, n) == 0;
+  guard = nullptr;
+  return true;
+}
+
 // The layouts (engine/uapi; spec 2.x): what each argument points at.
 void NestedIn(uint32_t request, const std::string& a, std::vector<UserRange>* in) {
   using namespace uapi;
@@ -490,14 +503,15 @@ void Capture::RecordStreams(const Call& c) {
   std::vector<std::pair<uint64_t, std::string>> writes;
   for (auto& [addr, m] : maps_) {
     if (m.file != c.file || !m.writable_shared) continue;
-    std::string now(m.length, '\0');
-    if (!SafeRead(now.data(), addr, m.length)) continue;
+    // Page by page against the shadow, in place: unchanged pages cost a compare.
     for (uint64_t at = 0; at < m.length; at += 4096) {
       const uint64_t n = std::min<uint64_t>(4096, m.length - at);
-      if (memcmp(now.data() + at, m.shadow.data() + at, n) == 0) continue;
-      for (uint64_t va : BoToVas(c.file, vm, m.offset + at)) writes.emplace_back(va, now.substr(at, n));
+      int same = 0;
+      if (!SafeCompare(addr + at, m.shadow.data() + at, n, &same)) break;  // unmapped behind our back
+      if (same) continue;
+      SafeRead(m.shadow.data() + at, addr + at, n);
+      for (uint64_t va : BoToVas(c.file, vm, m.offset + at)) writes.emplace_back(va, m.shadow.substr(at, n));
     }
-    m.shadow = std::move(now);
   }
   bool first = true;
   for (size_t at = 0; at + sizeof(uapi::PanthorQueueSubmit) <= subs->size(); at += s.queue_submits.stride) {
@@ -551,7 +565,13 @@ void Capture::Unmapped(void* addr) {
 void Capture::GpuRan() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [addr, m] : maps_) {
-    if (m.writable_shared) SafeRead(m.shadow.data(), addr, m.length);
+    if (!m.writable_shared) continue;
+    for (uint64_t at = 0; at < m.length; at += 4096) {  // copy only what changed
+      const uint64_t n = std::min<uint64_t>(4096, m.length - at);
+      int same = 0;
+      if (!SafeCompare(addr + at, m.shadow.data() + at, n, &same)) break;
+      if (!same) SafeRead(m.shadow.data() + at, addr + at, n);
+    }
   }
 }
 

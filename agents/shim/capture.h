@@ -35,6 +35,9 @@ namespace faultlab::shim {
 // guarded read into that return; other faults go to the handler before it.
 void InstallReadGuard();
 bool SafeRead(void* dst, uint64_t src, size_t n);
+// Compares n bytes of this process's memory at `a` with `b` (*same); false
+// where a byte at `a` is unmapped.
+bool SafeCompare(uint64_t a, const void* b, size_t n, int* same);
 
 struct UserRange {
   uint64_t address;

@@ -39,6 +39,13 @@ TEST(CaptureTest, GuardedReadsOfUnmappedMemoryFailInsteadOfCrashing) {
   EXPECT_FALSE(SafeRead(buf, 0xdead0000ULL, 8));
   for (int i = 0; i < 1000; ++i) ASSERT_FALSE(SafeRead(buf, 0x10, 4));  // and again: the guard stays armed
   EXPECT_TRUE(SafeRead(buf, reinterpret_cast<uint64_t>(page), 8));
+  int same = -1;
+  EXPECT_TRUE(SafeCompare(reinterpret_cast<uint64_t>(page), buf, 8, &same));
+  EXPECT_EQ(same, 1);
+  buf[3] ^= 1;
+  EXPECT_TRUE(SafeCompare(reinterpret_cast<uint64_t>(page), buf, 8, &same));
+  EXPECT_EQ(same, 0);
+  EXPECT_FALSE(SafeCompare(reinterpret_cast<uint64_t>(page) + 4096, buf, 8, &same));  // the hole
   munmap(page, 4096);
 }
 
