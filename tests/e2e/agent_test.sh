@@ -121,6 +121,11 @@ grep -q "kprobes: .*fault latencies are not measured" "$tmp/real.err" \
 for _ in $(seq 1 100); do "$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' identical$' && break; sleep 0.1; done
 "$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' drm_client .* complete  *identical$' \
   && ok "the server replayed the board trace on its twin: identical" || fail "board trace: $("$fl" traces --server "127.0.0.1:$port" --board board-01)"
+hp=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/s3.log" | tail -1)
+exec 3<>"/dev/tcp/127.0.0.1/$hp" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >"$tmp/server.metrics"; exec 3<&-
+grep -q '^faultlab_replays_total{board="board-01",.*outcome="identical".*} 1$' "$tmp/server.metrics" \
+  && grep -q '^faultlab_fault_latency_seconds_count{board="board-01",.*source="replayed".*} [1-9]' "$tmp/server.metrics" \
+  && ok "its metrics: one identical replay, the twin's fault latencies as source=replayed" || fail "board metrics: $(grep 'board-01' "$tmp/server.metrics" | head -5)"
 kill "$lb" 2>/dev/null; rm -rf "$socks"
 if ! ls /dev/dri/renderD* >/dev/null 2>&1; then
   "$agent" --board board-02 --server "127.0.0.1:$port" --spool-dir "$tmp/spool-none" --device real --exec -- sh -c 'exit 3' 2>"$tmp/none.err"
