@@ -197,20 +197,7 @@ class Passthrough {
     thread_local faultlab::shim::Capture::Call call;  // reused: its buffers stay allocated
     faultlab::shim::Capture* capture = cap();
     if (capture) capture->Begin(&call, file, req, arg);
-    int ret;
-    if (kernel_ == Kernel::kLoopback) {
-      faultlab::loopback::Request r;
-      r.op = faultlab::loopback::kIoctl;
-      r.request = req;
-      r.arg = reinterpret_cast<uint64_t>(arg);
-      faultlab::loopback::Reply reply;
-      ret = LoopbackCall(fd, r, &reply, nullptr);
-      if (ret == 0) ret = static_cast<int>(reply.ret);
-    } else {
-      REAL(ioctl);
-      ret = real_ioctl(fd, request, arg);
-      if (ret < 0) ret = -errno;
-    }
+    const int ret = KernelIoctl(fd, request, arg);
     // A wait is recorded after the call that released it (which holds the
     // order until it is recorded), as a replay must repeat them.
     if (wait) order.lock();
@@ -288,6 +275,22 @@ class Passthrough {
  private:
   static constexpr int kFast = 4096;
 
+  // One ioctl to the kernel behind the device: 0 or more, or -errno.
+  int KernelIoctl(int fd, unsigned long request, void* arg) {
+    if (kernel_ == Kernel::kLoopback) {
+      faultlab::loopback::Request r;
+      r.op = faultlab::loopback::kIoctl;
+      r.request = static_cast<uint32_t>(request);
+      r.arg = reinterpret_cast<uint64_t>(arg);
+      faultlab::loopback::Reply reply;
+      const int e = LoopbackCall(fd, r, &reply, nullptr);
+      return e ? e : static_cast<int>(reply.ret);
+    }
+    REAL(ioctl);
+    const int ret = real_ioctl(fd, request, arg);
+    return ret < 0 ? -errno : ret;
+  }
+
   // The capture, in the process that started it (a forked child's calls go
   // to the kernel unrecorded: the parent's writer is not running there).
   faultlab::shim::Capture* cap() const { return forked_child_ ? nullptr : capture_.get(); }
@@ -348,19 +351,7 @@ class Passthrough {
   // 1.7 flag bit 1 is WB_MMAP: there it cannot be the series).
   void Probe(std::vector<faultlab::trace::ConfigEntry>* config, std::string* profile_id) {
     namespace uapi = faultlab::uapi;
-    auto call = [&](int fd, uint32_t req, void* arg) {
-      if (kernel_ == Kernel::kLoopback) {
-        faultlab::loopback::Request r;
-        r.op = faultlab::loopback::kIoctl;
-        r.request = req;
-        r.arg = reinterpret_cast<uint64_t>(arg);
-        faultlab::loopback::Reply reply;
-        const int e = LoopbackCall(fd, r, &reply, nullptr);
-        return e ? e : static_cast<int>(reply.ret);
-      }
-      REAL(ioctl);
-      return real_ioctl(fd, req, arg) == 0 ? 0 : -errno;
-    };
+    auto call = [&](int fd, uint32_t req, void* arg) { return KernelIoctl(fd, req, arg); };
     REAL(open);
     int fd = -1;
     if (kernel_ == Kernel::kLoopback) {
