@@ -6,6 +6,7 @@
 //   faultlab-loopback --socket /tmp/fl.sock [--profile g610 --variant series-fixed
 //                     --policy noretry --budget 1G] [--kmsg FILE]
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -114,10 +115,9 @@ class Kernel {
       }
     }
     close(sock);
-    // drm_release(): blocked waits of this file return, then it closes.
+    // drm_release() once the calls still in the file have returned (the
+    // kernel holds a reference for each): a wait runs to its end.
     std::unique_lock<std::recursive_mutex> lock(mu_);
-    conn->gone = true;
-    progress_.notify_all();
     while (conn->in_flight > 0) progress_.wait(lock);
     for (auto it = maps_.begin(); it != maps_.end();) {
       if (it->second.file == conn->file) {
@@ -135,7 +135,6 @@ class Kernel {
   struct Conn {
     File* file = nullptr;
     std::unique_ptr<shim::ProcessMemory> mem;
-    std::atomic<bool> gone{false};
     int in_flight = 0;  // under mu_
   };
 
@@ -145,7 +144,7 @@ class Kernel {
     {
       std::unique_lock<std::recursive_mutex> lock(mu_);
       switch (req.op) {
-        case faultlab::loopback::kIoctl: r.ret = Ioctl(c, lock, req.request, req.arg); break;
+        case faultlab::loopback::kIoctl: r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd); break;
         case faultlab::loopback::kMmap: r.ret = Mmap(c, req, &memfd, &r.map_id); break;
         case faultlab::loopback::kMunmap: {
           auto it = maps_.find(req.map_id);
@@ -167,7 +166,12 @@ class Kernel {
     close(reply_fd);
   }
 
-  int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg) {
+  int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg, int reply_fd) {
+    // The caller went away (its thread or process died): its answer socket hung up.
+    auto gone = [reply_fd] {
+      pollfd p{reply_fd, POLLRDHUP, 0};
+      return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+    };
     // The GPU runs inside these: the CPU's writes go in before, its own come out after.
     const bool gpu = req == uapi::kPanthorIoctlGroupSubmit || req == uapi::kDrmIoctlSyncobjWait ||
                      req == uapi::kDrmIoctlSyncobjTimelineWait;
@@ -181,10 +185,10 @@ class Kernel {
     if (gpu) shim::FlushToBos(device_, maps_);
     int ret;
     if (req == uapi::kDrmIoctlSyncobjWait) {
-      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjWait>(device_, *c.mem, lock, progress_, c.file, req, arg, &c.gone);
+      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjWait>(device_, *c.mem, lock, progress_, c.file, req, arg, gone);
     } else if (req == uapi::kDrmIoctlSyncobjTimelineWait) {
       ret = shim::TwinSyncobjWait<uapi::DrmSyncobjTimelineWait>(device_, *c.mem, lock, progress_, c.file, req, arg,
-                                                                 &c.gone);
+                                                                 gone);
     } else {
       ret = device_.Ioctl(c.file, req, arg);
       progress_.notify_all();  // a submit, a signal: blocked waits look again

@@ -131,6 +131,16 @@ static void* signal_later(void* arg) {
   return NULL;
 }
 
+/* A wait in a file that another thread closes meanwhile. */
+struct waiter { int fd; uint32_t so; int ret; int64_t took_ns; };
+static void* wait_in_closing_file(void* arg) {
+  struct waiter* w = arg;
+  int64_t t0 = now_ns();
+  w->ret = drmSyncobjWait(w->fd, &w->so, 1, t0 + 150000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
+  w->took_ns = now_ns() - t0;
+  return NULL;
+}
+
 static struct group_get_state state_of(int fd, uint32_t grp) {
   struct group_get_state st = {grp, 0, 0, 0};
   ioctl(fd, GROUP_GET_STATE, &st);
@@ -354,6 +364,18 @@ int main(void) {
         (long long)((now_ns() - t0) / 1000000));
   drmSyncobjDestroy(fd, later);
   drmSyncobjDestroy(fd, never);
+  /* Closing a file while another thread waits in it: the kernel holds the
+     file for the call, so the wait runs to its timeout; then it is released. */
+  struct waiter cw = {open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC), 0, 0, 0};
+  drmSyncobjCreate(cw.fd, 0, &cw.so);
+  pthread_t cwt;
+  pthread_create(&cwt, NULL, wait_in_closing_file, &cw);
+  usleep(40 * 1000);
+  int closed = close(cw.fd);
+  pthread_join(cwt, NULL);
+  CHECK(closed == 0 && cw.ret == -ETIME && cw.took_ns >= 140000000ll,
+        "a file closed while another thread waits in it: the wait still times out (%lld ms)",
+        (long long)(cw.took_ns / 1000000));
 
   /* 5. The kernel's errno on bad input. */
   struct drm_gem_close gc = {4242, 0};

@@ -181,7 +181,8 @@ class Passthrough {
     Set(fd, 0);
     if (--refs_[file] == 0) {
       refs_.erase(file);
-      if (cap()) cap()->Close(file);
+      // drm_release() runs when the last call on the file returns, too.
+      if (in_flight_[file] == 0) Closed(file);
     }
   }
 
@@ -196,6 +197,7 @@ class Passthrough {
     if (req == uapi::kPanthorIoctlBoCreate && series_ == "absent") FlagAllocOnFault(arg);
     thread_local faultlab::shim::Capture::Call call;  // reused: its buffers stay allocated
     faultlab::shim::Capture* capture = cap();
+    if (wait) InFlight(file, +1);
     if (capture) capture->Begin(&call, file, req, arg);
     const int ret = KernelIoctl(fd, request, arg);
     // A wait is recorded after the call that released it (which holds the
@@ -205,6 +207,7 @@ class Passthrough {
       capture->End(&call, arg, ret);
       if (wait || req == uapi::kPanthorIoctlGroupSubmit) capture->GpuRan();
     }
+    if (wait) InFlight(file, -1);
     return ret;
   }
 
@@ -274,6 +277,16 @@ class Passthrough {
 
  private:
   static constexpr int kFast = 4096;
+
+  // Waits in progress on a file: a close during one is recorded after it.
+  void InFlight(uint32_t file, int delta) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if ((in_flight_[file] += delta) == 0 && delta < 0 && !refs_.count(file)) Closed(file);
+  }
+  void Closed(uint32_t file) {  // under mu_
+    in_flight_.erase(file);
+    if (cap()) cap()->Close(file);
+  }
 
   // One ioctl to the kernel behind the device: 0 or more, or -errno.
   int KernelIoctl(int fd, unsigned long request, void* arg) {
@@ -631,7 +644,7 @@ class Passthrough {
   mutable std::mutex mu_;
   std::mutex order_;
   std::map<int, uint32_t> slow_ids_;
-  std::map<uint32_t, int> refs_, nodes_;
+  std::map<uint32_t, int> refs_, nodes_, in_flight_;
   std::map<uintptr_t, std::pair<int, uint64_t>> map_ids_;  // loopback mappings -> (fd, map id)
   uint32_t untraced_files_ = 0;
   bool started_ = false;
@@ -661,6 +674,7 @@ class Shim {
   const faultlab::dev::Profile& profile() { return pt_ ? pt_->profile() : device()->profile(); }
   std::map<int, Node>& fds() { return fds_; }
   std::map<File*, int>& refs() { return refs_; }
+  std::map<File*, int>& waiting() { return waiting_; }  // waits in progress per file
   faultlab::shim::CpuMappings& maps() { return maps_; }
   std::set<uint64_t>& bases() { return bases_; }
 
@@ -755,6 +769,7 @@ class Shim {
   ProcessMemory mem_;
   std::map<int, Node> fds_;
   std::map<File*, int> refs_;
+  std::map<File*, int> waiting_;
   faultlab::shim::CpuMappings maps_;
   std::set<uint64_t> bases_;  // fake offsets BO_MMAP_OFFSET handed out
   std::unique_ptr<faultlab::trace::FileSink> sink_;
@@ -888,6 +903,8 @@ Node* Ours(int fd) {
   return it == s.fds().end() ? nullptr : &it->second;
 }
 
+void CloseFile(File* f);
+
 void Forget(int fd) {
   Shim& s = Shim::Get();
   std::lock_guard<std::recursive_mutex> lock(s.mu());
@@ -897,9 +914,20 @@ void Forget(int fd) {
   s.fds().erase(it);
   if (--s.refs()[f] == 0) {
     s.refs().erase(f);
-    s.device()->EmitMarker(faultlab::trace::MARKER_NOTE, f->id(), absl::StrCat("close:", f->id()));
-    s.device()->Close(f);
+    if (s.waiting()[f] == 0) CloseFile(f);  // else when its last wait returns
   }
+}
+
+// drm_release(): the file's last descriptor closed and no call in it.
+void CloseFile(File* f) {
+  Shim& s = Shim::Get();
+  s.waiting().erase(f);
+  // Its mappings stay in the process as they are, no longer kept coherent.
+  for (auto it = s.maps().begin(); it != s.maps().end();) {
+    it = it->second.file == f ? s.maps().erase(it) : std::next(it);
+  }
+  s.device()->EmitMarker(faultlab::trace::MARKER_NOTE, f->id(), absl::StrCat("close:", f->id()));
+  s.device()->Close(f);
 }
 
 void Alias(int from, int to) {
@@ -1063,12 +1091,15 @@ int ioctl(int fd, unsigned long request, ...) {
                      req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait;
     if (gpu) s.FlushToBos();
     int ret;
-    if (req == faultlab::uapi::kDrmIoctlSyncobjWait) {
-      ret = faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjWait>(*s.device(), *s.memory(), lock, Progress(),
-                                                                          n->file, req, reinterpret_cast<uint64_t>(arg));
-    } else if (req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait) {
-      ret = faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjTimelineWait>(
-          *s.device(), *s.memory(), lock, Progress(), n->file, req, reinterpret_cast<uint64_t>(arg));
+    File* const file = n->file;  // (n may go with a close while a wait lets go of the lock)
+    if (req == faultlab::uapi::kDrmIoctlSyncobjWait || req == faultlab::uapi::kDrmIoctlSyncobjTimelineWait) {
+      ++s.waiting()[file];
+      ret = req == faultlab::uapi::kDrmIoctlSyncobjWait
+                ? faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjWait>(
+                      *s.device(), *s.memory(), lock, Progress(), file, req, reinterpret_cast<uint64_t>(arg))
+                : faultlab::shim::TwinSyncobjWait<faultlab::uapi::DrmSyncobjTimelineWait>(
+                      *s.device(), *s.memory(), lock, Progress(), file, req, reinterpret_cast<uint64_t>(arg));
+      if (--s.waiting()[file] == 0 && !s.refs().count(file)) CloseFile(file);  // closed meanwhile
     } else {
       ret = s.device()->Ioctl(n->file, req, reinterpret_cast<uint64_t>(arg));
       Progress().notify_all();  // a submit, a signal: blocked waits look again

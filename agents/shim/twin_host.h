@@ -101,11 +101,15 @@ inline int64_t MonotonicNs() {
 // time) until the fences signal or no work is left; if then a WAIT_FOR_SUBMIT
 // wait still misses a fence, the caller lets go of the twin (`lock`) and
 // blocks in host time until another caller submits or signals (`progress`),
-// the CLOCK_MONOTONIC deadline passes (-ETIME) or `gone` is set (-ENODEV: the
-// file's owner went away). Each attempt is one ioctl of the twin.
-template <typename Wait, typename Lock>
+// the CLOCK_MONOTONIC deadline passes (-ETIME) or `gone()` says the caller
+// went away (-EINTR: as a killed thread's wait ends; checked at least every
+// second). Each attempt is one ioctl of the twin. The file stays open while
+// a wait is in it (the kernel holds a reference for the call): callers defer
+// a close until their waits return.
+inline bool NeverGone() { return false; }
+template <typename Wait, typename Lock, typename Gone = bool (*)()>
 int TwinSyncobjWait(dev::Device& d, UserMemory& mem, Lock& lock, std::condition_variable_any& progress,
-                    dev::File* file, uint32_t req, uint64_t user, const std::atomic<bool>* gone = nullptr) {
+                    dev::File* file, uint32_t req, uint64_t user, Gone gone = NeverGone) {
   Wait w;
   if (mem.CopyFromUser(&w, user, sizeof(w)) != 0) return d.Ioctl(file, req, user);  // the twin says -EFAULT
   const int64_t deadline = w.timeout_nsec;
@@ -118,8 +122,9 @@ int TwinSyncobjWait(dev::Device& d, UserMemory& mem, Lock& lock, std::condition_
     if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0) return d.Ioctl(file, req, user);  // read-only: -EFAULT
     int ret = d.Ioctl(file, req, user);
     if (mem.CopyFromUser(&attempt_copy, user, sizeof(attempt_copy)) == 0) w.first_signaled = attempt_copy.first_signaled;
-    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline || (gone && *gone)) {
-      if (gone && *gone) ret = -ENODEV;
+    const bool caller_gone = ret == -ETIME && gone();
+    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline || caller_gone) {
+      if (caller_gone) ret = -EINTR;
       if (mem.CopyToUser(user, &w, sizeof(w)) != 0) return -EFAULT;
       return ret;
     }
