@@ -143,6 +143,44 @@ TEST(BoardReplayTest, AnUnhandledFaultMissingFromTheKernelLogDiverges) {
   EXPECT_NE(r.divergences[0].got.find("1 at 0x7f0000000"), std::string::npos) << r.divergences[0].got;
 }
 
+TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcome) {
+  // A board on driver 1.4+ labels a BO (BO_SET_LABEL) and exports a syncobj
+  // (SYNCOBJ_HANDLE_TO_FD): the twin (the 1.3 base) models neither.
+  const std::string bytes = golden::ReadFile(kTrace);
+  trace::MemorySource src(bytes);
+  trace::TraceReader reader(&src, kTrace);
+  ASSERT_TRUE(reader.Open().ok());
+  std::string out;
+  trace::StringSink sink(&out);
+  trace::TraceWriter writer(&sink, reader.header());
+  trace::Event e;
+  bool inserted = false;
+  const std::string label_arg(16, '\0'), handle_arg(16, '\1');
+  while (reader.Next(&e)) {
+    if (!inserted && e.kind == trace::EVENT_IOCTL && e.ioctl.request == uapi::kPanthorIoctlVmCreate) {
+      for (uint32_t request : {0xC010644Du, uapi::kDrmIoctlSyncobjHandleToFd}) {
+        trace::Event x;
+        x.kind = trace::EVENT_IOCTL;
+        x.virtual_ns = e.virtual_ns;
+        x.ioctl.file = e.ioctl.file;
+        x.ioctl.request = request;
+        x.ioctl.result = 0;
+        x.ioctl.arg_in = request == 0xC010644Du ? label_arg : handle_arg;
+        x.ioctl.arg_out = x.ioctl.arg_in;
+        ASSERT_TRUE(writer.Append(x).ok());
+      }
+      inserted = true;
+    }
+    ASSERT_TRUE(writer.Append(e).ok());
+  }
+  ASSERT_TRUE(writer.Finish().ok());
+  const replay::ReplayResult r = ReplayBytes(out);
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical)
+      << (r.divergences.empty() ? "" : r.divergences[0].expected + " vs " + r.divergences[0].got);
+  EXPECT_EQ(r.not_modelled, 2u);
+  EXPECT_NE(replay::ReportText(r).find("not_modelled_ioctls: 2\n"), std::string::npos);
+}
+
 TEST(BoardReplayTest, WhatIfReplaysRunOnIt) {
   const replay::ReplayResult r = ReplayBytes(golden::ReadFile(kTrace), {{"policy", "dummy-page"}});
   ASSERT_TRUE(r.status.ok()) << r.status;
