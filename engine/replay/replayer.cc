@@ -1,6 +1,8 @@
 #include "engine/replay/replayer.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <utility>
@@ -35,6 +37,8 @@ class Checker : public dev::Observer {
   // Board traces: the next recorded ioctl was not replayed (its outcome is
   // the recording's), so it is not compared either.
   void SkipRecordedIoctl() { ++skip_ioctls_; }
+  // Board traces from driver 1.7 on: BO_CREATE's flag bit 1 is WB_MMAP.
+  void SetWbMmap() { wb_mmap_ = true; }
 
   void OnEvent(const trace::Event& got) override {
     r_->summary.Add(got);
@@ -153,6 +157,13 @@ class Checker : public dev::Observer {
 
     if (!w.arg_out.empty() && !g.arg_out.empty()) {
       std::string a(w.arg_out), b(g.arg_out);
+      constexpr size_t kFlags = offsetof(uapi::PanthorBoCreate, flags);
+      constexpr size_t kPad = offsetof(uapi::PanthorBoCreate, alloc_on_fault_granularity);
+      if (wb_mmap_ && w.request == uapi::kPanthorIoctlBoCreate && a.size() >= kPad + 4 && (a[kFlags] & 2) &&
+          a.compare(kPad, 4, std::string(4, '\0')) == 0) {
+        a[kFlags] &= ~2;  // WB_MMAP: a CPU cache attribute the twin leaves out
+        ++r_->not_modelled;
+      }
       if (w.request == uapi::kPanthorIoctlBoMmapOffset && a.size() >= 16 && b.size() >= 16) {
         a.replace(8, 8, 8, '\0');
         b.replace(8, 8, 8, '\0');
@@ -175,6 +186,7 @@ class Checker : public dev::Observer {
   bool compare_;
   bool board_;
   uint64_t skip_ioctls_ = 0;
+  bool wb_mmap_ = false;
   bool kernel_log_ = false;
   std::vector<uint64_t> expected_unhandled_, got_unhandled_;
   std::deque<std::string> context_;
@@ -268,6 +280,18 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   Checker checker(&expected, options, &r, compare, r.board);
   // Board traces: the kernel's fake mmap offsets -> the twin's (BO_MMAP_OFFSET).
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> mmap_offsets;
+  // From driver 1.7, BO_CREATE's flag bit 1 is WB_MMAP (spec 2.3), not the
+  // series' alloc-on-fault: a board's WB_MMAP BO is a plain BO to the twin.
+  bool wb_mmap = false;
+  if (r.board) {
+    for (const trace::ConfigEntry& c : inputs.header().config()) {
+      int major = 0, minor = 0;
+      if (c.key() == "driver_version" && std::sscanf(c.value().c_str(), "%d.%d", &major, &minor) == 2) {
+        wb_mmap = major > 1 || (major == 1 && minor >= 7);
+      }
+    }
+    if (wb_mmap) checker.SetWbMmap();
+  }
   device.set_observer(&checker);
   // Whatever the device emits while it is torn down (files closed on every
   // return path) is not part of the replay, and the checker dies first.
@@ -345,6 +369,14 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
             while (g > 4096 && g > bc.size) g >>= 1;
             r.granularity_clamped += g != what_if_granularity;
             bc.alloc_on_fault_granularity = static_cast<uint32_t>(g);
+            std::memcpy(arg.data(), &bc, sizeof(bc));
+          }
+        }
+        if (wb_mmap && io.request == uapi::kPanthorIoctlBoCreate && arg.size() >= sizeof(uapi::PanthorBoCreate)) {
+          uapi::PanthorBoCreate bc;
+          std::memcpy(&bc, arg.data(), sizeof(bc));
+          if (bc.alloc_on_fault_granularity == 0) {  // with one, it asked for alloc-on-fault
+            bc.flags &= ~uapi::kPanthorBoAllocOnFault;  // bit 1: WB_MMAP here
             std::memcpy(arg.data(), &bc, sizeof(bc));
           }
         }
