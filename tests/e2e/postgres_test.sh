@@ -8,6 +8,7 @@
 # report is byte-identical to a single-replica SQLite server's for the same
 # traces. Also: migrations from an empty database and from schema version 1.
 set -u
+. "$(dirname "$0")/prometheus_lib.sh"
 srv=$1 fl=$2
 pgbin=/usr/lib/postgresql/15/bin
 failures=0
@@ -73,7 +74,7 @@ start() {  # start NAME [NTH_START] [FAILPOINT]: sets port_NAME (gRPC), keeps th
   eval "pid_$1=$!"
   pids+=($!)
   local p=
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do  # (a loaded machine: up to 20 s)
     p=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/$1.log" | tail -1)
     [ -n "$p" ] && [ "$(grep -c 'gRPC on' "$tmp/$1.log")" -ge "${2:-1}" ] && break
     sleep 0.05
@@ -106,7 +107,7 @@ bfbig() {
 }
 bfbig "$port_b" & bfc=$!
 held=0
-for _ in $(seq 1 400); do
+for _ in $(seq 1 1000); do
   # A claim of b's not yet finished (its lease may already have run out:
   # b stalls 3 s, its lease is 1.5 s; a takes such work over).
   held=$(sql lab "SELECT count(*) FROM replay_leases WHERE owner LIKE '%:$pid_b'")
@@ -148,20 +149,7 @@ if [ -x /usr/bin/prometheus ]; then
   ha=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/a.log" | tail -1)
   hb=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/b.log" | tail -1)
   printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: faultlab-server\n    static_configs:\n      - targets: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$ha" "$hb" >"$tmp/prom.yml"
-  pp=
-  for try in 1 2 3 4 5; do  # a port someone else took: another one
-    cand=$((30000 + RANDOM % 20000))
-    /usr/bin/prometheus --config.file="$tmp/prom.yml" --storage.tsdb.path="$tmp/tsdb" --web.listen-address="127.0.0.1:$cand" \
-      --log.level=warn >"$tmp/prom.log" 2>&1 &
-    ppid=$!
-    for _ in $(seq 1 100); do
-      curl -sf "http://127.0.0.1:$cand/-/ready" >/dev/null 2>&1 && { pp=$cand; break; }
-      kill -0 "$ppid" 2>/dev/null || break
-      sleep 0.1
-    done
-    [ -n "$pp" ] && { pids+=($ppid); break; }
-    kill "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
-  done
+  start_prometheus "$tmp/prom.yml" "$tmp"
   q() { curl -s --data-urlencode "query=$1" "http://127.0.0.1:$pp/api/v1/query" | sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'; }
   for _ in $(seq 1 100); do [ "$(q 'count(up == 1)')" = 2 ] && break; sleep 0.2; done
   [ "$(q 'count(up == 1)')" = 2 ] && ok "Prometheus scrapes both replicas" || fail "prometheus: $(tail -3 "$tmp/prom.log")"

@@ -11,6 +11,7 @@
 # data; each alert fires on its cause and not on the control; Prometheus
 # itself reports the rules healthy and the un-delayed alerts firing.
 set -u
+. "$(dirname "$0")/prometheus_lib.sh"
 agent=$1 srv=$2 fl=$3 dc=$4 tamper=$5
 dash=dashboards
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -74,20 +75,7 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$a1", "127.0.0.1:$a2", "127.0.0.1:$a3"]
 YML
-pp=
-for try in 1 2 3 4 5; do
-  cand=$((30000 + (RANDOM % 20000)))
-  /usr/bin/prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
-    --web.listen-address="127.0.0.1:$cand" --log.level=warn >"$tmp/prom.log" 2>&1 &
-  ppid=$!
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$cand/-/ready" >/dev/null 2>&1 && { pp=$cand; break; }
-    kill -0 "$ppid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$pp" ] && { pids+=($ppid); break; }
-  kill "$ppid" 2>/dev/null; wait "$ppid" 2>/dev/null
-done
+start_prometheus "$tmp/prometheus.yml" "$tmp"
 [ -n "$pp" ] && ok "prometheus ready on $pp" || { fail "prometheus: $(tail -5 "$tmp/prom.log")"; exit 1; }
 q() { curl -s --data-urlencode "query=$1" "http://127.0.0.1:$pp/api/v1/query"; }
 has_data() { q "$1" | grep -q '"result":\[{'; }
