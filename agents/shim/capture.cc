@@ -375,7 +375,7 @@ void Capture::End(Call* c, const void* arg, int result) {
   NestedOut(c->request, c->arg_in, c->arg_out, result, &c->out);
   ReadRanges(&c->out, &c->out_bytes);
   std::lock_guard<std::mutex> lock(mu_);
-  if (result >= 0) Learn(*c, c->arg_out, result);
+  if (result >= 0) Learn(*c, c->arg_out);
   Record r;
   r.kind = trace::EVENT_IOCTL;
   r.x = c->file;
@@ -405,7 +405,7 @@ void Capture::End(Call* c, const void* arg, int result) {
 }
 
 // The mirror of what the kernel now holds, from calls that succeeded.
-void Capture::Learn(const Call& c, const std::string& out, int) {
+void Capture::Learn(const Call& c, const std::string& out) {
   using namespace uapi;
   const uint32_t f = c.file;
   switch (c.request) {

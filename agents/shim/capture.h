@@ -140,7 +140,7 @@ class Capture {
   void Append(Record& r, int64_t now);  // under mu_
   void Marker(uint32_t id, std::string label);  // under mu_
   void WriteLoop();
-  void Learn(const Call& c, const std::string& arg_out, int result);
+  void Learn(const Call& c, const std::string& arg_out);  // after a call that succeeded
   void RecordStreams(const Call& c);
   bool VaToCpu(uint32_t file, uint32_t vm, uint64_t va, uint64_t n, uint64_t* cpu) const;
   std::vector<uint64_t> BoToVas(uint32_t file, uint32_t vm, uint64_t offset) const;

@@ -101,7 +101,6 @@ class Passthrough {
     if (k == Kernel::kReal) FindRealDevice();
   }
   Kernel kernel() const { return kernel_; }
-  bool usable() const { return usable_; }
 
   // The device's profile (loopback: what the backend runs, for the fake sysfs).
   const faultlab::dev::Profile& profile() {
@@ -146,7 +145,7 @@ class Passthrough {
       if (fd < 0) return fd;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    StartCapture(fd);
+    StartCapture();
     const uint32_t file = cap() ? cap()->Open(node == 0) : ++untraced_files_;
     Set(fd, file);
     refs_[file] = 1;
@@ -364,7 +363,6 @@ class Passthrough {
   // 1.7 flag bit 1 is WB_MMAP: there it cannot be the series).
   void Probe(std::vector<faultlab::trace::ConfigEntry>* config, std::string* profile_id) {
     namespace uapi = faultlab::uapi;
-    auto call = [&](int fd, uint32_t req, void* arg) { return KernelIoctl(fd, req, arg); };
     REAL(open);
     int fd = -1;
     if (kernel_ == Kernel::kLoopback) {
@@ -377,13 +375,13 @@ class Passthrough {
     uapi::DrmVersion v{};
     v.name_len = sizeof(name) - 1;
     v.name = reinterpret_cast<uint64_t>(name);
-    if (call(fd, uapi::kDrmIoctlVersion, &v) == 0) {
+    if (KernelIoctl(fd, uapi::kDrmIoctlVersion, &v) == 0) {
       config->push_back(Entry("driver_version", absl::StrCat(v.version_major, ".", v.version_minor, ".",
                                                                v.version_patchlevel)));
     }
     uapi::PanthorGpuInfo info{};
     uapi::PanthorDevQuery q{uapi::kPanthorDevQueryGpuInfo, sizeof(info), reinterpret_cast<uint64_t>(&info)};
-    if (call(fd, uapi::kPanthorIoctlDevQuery, &q) == 0) {
+    if (KernelIoctl(fd, uapi::kPanthorIoctlDevQuery, &q) == 0) {
       config->push_back(Entry("gpu_id", absl::StrCat("0x", absl::Hex(info.gpu_id))));
       *profile_id = ProfileForGpu(info.gpu_id);
     }
@@ -394,11 +392,11 @@ class Passthrough {
       bc.size = 4096;
       bc.flags = uapi::kPanthorBoAllocOnFault;
       bc.alloc_on_fault_granularity = 4096;
-      const int r = call(fd, uapi::kPanthorIoctlBoCreate, &bc);
+      const int r = KernelIoctl(fd, uapi::kPanthorIoctlBoCreate, &bc);
       series_ = r == 0 ? "present" : r == -EINVAL ? "absent" : "unknown";
       if (r == 0) {
         uapi::DrmGemClose c{bc.handle, 0};
-        call(fd, uapi::kDrmIoctlGemClose, &c);
+        KernelIoctl(fd, uapi::kDrmIoctlGemClose, &c);
       }
     }
     config->push_back(Entry("series", series_));
@@ -424,8 +422,7 @@ class Passthrough {
   }
 
   // At the first open: the trace's header says what was captured where.
-  void StartCapture(int fd) {  // under mu_
-    (void)fd;
+  void StartCapture() {  // under mu_
     if (started_) return;
     started_ = true;
     // Probed whether or not a trace is wanted: the series check guards every BO_CREATE.

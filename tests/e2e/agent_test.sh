@@ -5,6 +5,7 @@
 # byte for byte. A full spool pauses recording and loses nothing; SIGTERM
 # leaves the spool for the next start; bad options are usage errors.
 set -u
+. "$(dirname "$0")/lib.sh"
 agent=$1
 srv=$2
 fl=$3
@@ -34,8 +35,7 @@ printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
 start_server() {  # start_server LOG: sets pid and port (fixed, so agents find it again)
   "$srv" --data-dir "$tmp/data" --grpc-addr "127.0.0.1:$port" --http-addr 127.0.0.1:0 2>>"$1" &
   pid=$!
-  for _ in $(seq 1 100); do grep -q "gRPC on" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
+  port_of "$1" "gRPC on" >/dev/null
 }
 port=$((20000 + $$ % 20000))
 : >"$tmp/s1.log"
@@ -121,7 +121,7 @@ grep -q "kprobes: .*fault latencies are not measured" "$tmp/real.err" \
 for _ in $(seq 1 100); do "$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' identical$' && break; sleep 0.1; done
 "$fl" traces --server "127.0.0.1:$port" --board board-01 | grep -q ' drm_client .* complete  *identical$' \
   && ok "the server replayed the board trace on its twin: identical" || fail "board trace: $("$fl" traces --server "127.0.0.1:$port" --board board-01)"
-hp=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/s3.log" | tail -1)
+hp=$(port_of "$tmp/s3.log" "HTTP on")
 exec 3<>"/dev/tcp/127.0.0.1/$hp" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3 >"$tmp/server.metrics"; exec 3<&-
 grep -q '^faultlab_replays_total{board="board-01",.*outcome="identical".*} 1$' "$tmp/server.metrics" \
   && grep -q '^faultlab_fault_latency_seconds_count{board="board-01",.*source="replayed".*} [1-9]' "$tmp/server.metrics" \

@@ -5,6 +5,7 @@
 # the check sees them), the plots present in the DOM, tokens enforced; the
 # screenshots go to the test's outputs (bazel-testlogs/.../test.outputs).
 set -u
+. "$(dirname "$0")/lib.sh"
 fl=$1 srv=$2
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 out=${TEST_UNDECLARED_OUTPUTS_DIR:-$tmp}
@@ -50,9 +51,8 @@ browse "file://$tmp/diff-page.html" diff
 printf 'agent agent-0123456789abcdef\noperator op-0123456789abcdef\n' >"$tmp/tokens"
 "$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --tokens "$tmp/tokens" 2>"$tmp/server.log" &
 pid=$!
-for _ in $(seq 1 100); do grep -q "HTTP on" "$tmp/server.log" && break; sleep 0.05; done
-g=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.log")
-h=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.log")
+g=$(port_of "$tmp/server.log" "gRPC on")
+h=$(port_of "$tmp/server.log" "HTTP on")
 "$fl" backfill --server "127.0.0.1:$g" --token agent-0123456789abcdef --runs 7 --boards web --workloads compute \
   --variants series-fixed --regress-from 7 >/dev/null 2>&1 && ok "backfill" || fail "backfill"
 for _ in $(seq 1 100); do

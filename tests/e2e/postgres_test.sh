@@ -8,7 +8,7 @@
 # report is byte-identical to a single-replica SQLite server's for the same
 # traces. Also: migrations from an empty database and from schema version 1.
 set -u
-. "$(dirname "$0")/prometheus_lib.sh"
+. "$(dirname "$0")/lib.sh"
 srv=$1 fl=$2
 pgbin=/usr/lib/postgresql/15/bin
 failures=0
@@ -60,8 +60,7 @@ for db in fresh upgrade lab; do sql postgres "CREATE DATABASE $db" || fail "crea
   && ok "a database at schema version 1" || fail "upgrade setup"
 "$srv" --store=postgres --pg "$(conn upgrade)" --blob-dir "$tmp/b1" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/u.log" &
 upid=$!
-for _ in $(seq 1 100); do grep -q "gRPC on" "$tmp/u.log" && break; sleep 0.05; done
-up=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/u.log")
+up=$(port_of "$tmp/u.log" "gRPC on")
 "$fl" backfill --server "127.0.0.1:$up" --runs 1 --boards u --workloads compute --variants series-fixed >/dev/null 2>&1
 [ "$(sql upgrade 'SELECT max(version) FROM schema_version')" = 2 ] && [ "$(sql upgrade 'SELECT count(*) FROM traces WHERE complete')" = 1 ] \
   && ok "upgraded from version 1 to 2 at start, and takes uploads" || fail "upgrade: $(cat "$tmp/u.log")"
@@ -164,8 +163,7 @@ fi
 # The same traces on one SQLite server: the reports are byte-identical.
 "$srv" --data-dir "$tmp/sqlite" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/c.log" &
 pid_c=$!; pids+=($pid_c)
-for _ in $(seq 1 100); do grep -q "gRPC on" "$tmp/c.log" && break; sleep 0.05; done
-port_c=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/c.log")
+port_c=$(port_of "$tmp/c.log" "gRPC on")
 bf "$port_c" ra1,ra2; bf "$port_c" rb1,rb2; bfbig "$port_c"
 for _ in $(seq 1 300); do [ "$("$fl" traces --server "127.0.0.1:$port_c" | grep -c ' identical$')" -eq 54 ] && break; sleep 0.1; done
 same=0

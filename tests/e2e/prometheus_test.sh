@@ -11,7 +11,7 @@
 # data; each alert fires on its cause and not on the control; Prometheus
 # itself reports the rules healthy and the un-delayed alerts firing.
 set -u
-. "$(dirname "$0")/prometheus_lib.sh"
+. "$(dirname "$0")/lib.sh"
 agent=$1 srv=$2 fl=$3 dc=$4 tamper=$5
 dash=dashboards
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -28,15 +28,6 @@ done
 promtool check config "$dash/prometheus/prometheus.yml" >"$tmp/pc.txt" 2>&1 && ok "promtool check config" || fail "config: $(cat "$tmp/pc.txt")"
 promtool check rules "$dash/prometheus/faultlab-rules.yml" >"$tmp/pr.txt" 2>&1 && ok "promtool check rules" || fail "rules: $(cat "$tmp/pr.txt")"
 
-port_of() {  # port_of LOG PATTERN: waits for "PATTERN HOST:PORT" in LOG
-  local p
-  for _ in $(seq 1 100); do
-    p=$(sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1)
-    [ -n "$p" ] && { echo "$p"; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
 "$srv" --data-dir "$tmp/s1" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/s1.log" & pids+=($!)
 FAULTLAB_FAILPOINT=replay_verify_mismatch:fire "$srv" --data-dir "$tmp/s2" --grpc-addr 127.0.0.1:0 \
   --http-addr 127.0.0.1:0 --verify-every 1 2>"$tmp/s2.log" & pids+=($!)

@@ -4,6 +4,7 @@
 # injected on one board; `runs`, `compare`, `replay --server` (a what-if
 # matrix) and /metrics must all tell the same, known answer.
 set -u
+. "$(dirname "$0")/lib.sh"
 fl=$1
 srv=$2
 certs=$3
@@ -27,14 +28,9 @@ http_get() {  # http_get PORT PATH
 "$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
   --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --baseline-runs 5 2>"$tmp/server.err" &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*gRPC (TLS) on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(port_of "$tmp/server.err" "gRPC (TLS) on")
 [ -n "$port" ] && ok "TLS server up on port $port" || { fail "server did not start: $(cat "$tmp/server.err")"; exit 1; }
-hport=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
+hport=$(port_of "$tmp/server.err" "HTTP on")
 remote=(--server "127.0.0.1:$port" --tls-ca "$certs/ca.pem")
 
 "$fl" traces --server "127.0.0.1:$port" 2>"$tmp/plain.err"
@@ -97,12 +93,7 @@ kill -TERM "$pid"; wait "$pid"
 "$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
   --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" 2>"$tmp/server2.err" &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*gRPC (TLS) on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server2.err")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(port_of "$tmp/server2.err" "gRPC (TLS) on")
 "$fl" runs --server "127.0.0.1:$port" --tls-ca "$certs/ca.pem" >"$tmp/runs2.txt" 2>&1
 diff "$tmp/runs.txt" "$tmp/runs2.txt" >/dev/null && ok "after a restart the runs are as they were" || fail "runs changed: $(diff "$tmp/runs.txt" "$tmp/runs2.txt")"
 kill -TERM "$pid"; wait "$pid"

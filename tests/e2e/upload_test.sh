@@ -2,6 +2,7 @@
 # End to end over loopback: a real faultlab-server process, real gRPC, the
 # faultlab CLI recording and uploading; the stored blob is the file's bytes.
 set -u
+. "$(dirname "$0")/lib.sh"
 fl=$1
 srv=$2
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -22,14 +23,9 @@ http_get() {  # http_get PORT PATH: the response, headers included
 
 "$srv" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --verify-every 1 2>"$tmp/server.err" &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(port_of "$tmp/server.err" "gRPC on")
 [ -n "$port" ] && ok "server up on port $port" || { fail "server did not start: $(cat "$tmp/server.err")"; exit 1; }
-hport=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/server.err")
+hport=$(port_of "$tmp/server.err" "HTTP on")
 http_get "$hport" /healthz | grep -q '^ok' && ok "/healthz" || fail "/healthz"
 http_get "$hport" /metrics | grep -q '^faultlab_replay_nondeterminism_total 0' && ok "unlabelled counters exist at 0" || fail "nondeterminism counter missing"
 
@@ -88,12 +84,7 @@ printf 'agent short\n' >"$tmp/bad.tokens"
 printf '# lab tokens\nagent   agent-0123456789abcdef\noperator op-0123456789abcdef  # ops\n' >"$tmp/tokens"
 "$srv" --data-dir "$tmp/t" --tokens "$tmp/tokens" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/tok.err" &
 tpid=$!
-tport=
-for _ in $(seq 1 100); do
-  tport=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$tmp/tok.err")
-  [ -n "$tport" ] && break
-  sleep 0.1
-done
+tport=$(port_of "$tmp/tok.err" "gRPC on")
 grep -q "2 token(s)" "$tmp/tok.err" && ok "server with tokens" || fail "token server: $(cat "$tmp/tok.err")"
 "$fl" upload "$tmp/g.fltrace" --server "127.0.0.1:$tport" 2>"$tmp/notok.err"
 [ $? -eq 2 ] && grep -q "valid token is required" "$tmp/notok.err" && ok "no token: refused" || fail "no token: $(cat "$tmp/notok.err")"

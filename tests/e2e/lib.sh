@@ -1,3 +1,18 @@
+# Helpers the end-to-end tests share (sourced).
+
+# port_of LOG PATTERN: waits (up to 10 s) for "PATTERN 127.0.0.1:PORT" in LOG
+# — a server's start-up line, e.g. "gRPC on", "gRPC (TLS) on", "HTTP on" —
+# and prints PORT; fails if it never comes.
+port_of() {
+  local p _
+  for _ in $(seq 1 200); do
+    p=$(sed -n "s/.*$2 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" 2>/dev/null | head -1)
+    [ -n "$p" ] && { echo "$p"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
 # start_prometheus CONFIG DIR: Debian's Prometheus on a loopback port, its
 # data and log (prom.log) in DIR; retries another port when the one it picked
 # is taken. Sets pp (its port, empty on failure) and appends it to pids.
