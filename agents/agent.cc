@@ -7,17 +7,17 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
-#include "cli/host.h"
+#include "lib/host/host.h"
 #include "absl/strings/str_cat.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
-#include "server/client/upload.h"
+#include "lib/upload/upload.h"
 
 namespace faultlab::agent {
 namespace {
 
-double WallClockSeconds() { return static_cast<double>(cli::HostWallClockNs()) * 1e-9; }
+double WallClockSeconds() { return static_cast<double>(host::WallClockNs()) * 1e-9; }
 
 // Errors retrying cannot fix: the trace is damaged, or conflicts with what
 // the server holds.
@@ -29,9 +29,18 @@ bool Permanent(absl::StatusCode c) {
 
 }  // namespace
 
-std::vector<replay::WhatIf> Settings(const AgentOptions& o) {
-  std::vector<replay::WhatIf> s = {{"profile", o.profile}, {"variant", o.variant}, {"policy", o.policy}, {"thp", o.thp}};
-  if (!o.budget.empty()) s.push_back({"budget", o.budget});
+absl::StatusOr<replay::WhatIf> Settings(const AgentOptions& o) {
+  replay::WhatIf s;
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"profile", o.profile},
+                                   {"variant", o.variant},
+                                   {"policy", o.policy},
+                                   {"thp", o.thp},
+                                   {"budget", o.budget}}) {
+    if (value.empty()) continue;
+    if (absl::Status st = replay::SetWhatIf(key, value, &s); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", st.message()));
+    }
+  }
   return s;
 }
 
@@ -136,17 +145,19 @@ absl::Status Agent::RecordOne(uint64_t run) {
   const std::string& name = opt_.workloads[(run - 1) % opt_.workloads.size()];
   const workload::WorkloadInfo* info = workload::FindWorkload(name);
   if (info == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));
-  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, Settings(opt_), opt_.pressure);
+  absl::StatusOr<replay::WhatIf> settings = Settings(opt_);
+  if (!settings.ok()) return settings.status();
+  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, *settings, opt_.pressure);
   if (!cfg.ok()) return cfg.status();
   cfg->seed = opt_.seed + run - 1;
   cfg->fault_cost_permille = opt_.fault_cost_permille;
-  const std::string id = cli::HostTraceId();
+  const std::string id = host::TraceId();
   const std::string hex = absl::BytesToHexString(id);
   const std::string part = spool_->NewPart(hex);
   auto sink = trace::FileSink::Open(part);
   if (!sink.ok()) return sink.status();
   const uint32_t frames = opt_.frames ? opt_.frames : info->default_frames;
-  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, cli::HostWallClockNs(), frames);
+  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, host::WallClockNs(), frames);
   for (const auto& [key, value] : opt_.labels) {
     trace::ConfigEntry* e = header.add_config();
     e->set_key("label." + key);
@@ -221,7 +232,7 @@ void Agent::RecordLoop() {
 }
 
 void Agent::UploadLoop() {
-  server::UploadOptions uo;
+  upload::UploadOptions uo;
   uo.token = opt_.token;
   uint64_t last_acked = 0;
   uo.on_ack = [this, &last_acked](uint64_t n) {
@@ -240,7 +251,7 @@ void Agent::UploadLoop() {
       continue;
     }
     last_acked = 0;
-    absl::StatusOr<server::UploadResult> r = server::UploadTrace(channel_, *path, uo);
+    absl::StatusOr<upload::UploadResult> r = upload::UploadTrace(channel_, *path, uo);
     if (r.ok()) {
       if (absl::Status s = spool_->Uploaded(*path, opt_.archive_dir); !s.ok()) {
         Say(absl::StrCat("uploaded, but the spool could not let go of it: ", s.message()));

@@ -55,7 +55,8 @@ struct AgentOptions {
 };
 
 // The agent's device settings as what-if keys (replay::RecordingConfig).
-std::vector<replay::WhatIf> Settings(const AgentOptions& options);
+// INVALID_ARGUMENT naming the flag of a setting that does not parse.
+absl::StatusOr<replay::WhatIf> Settings(const AgentOptions& options);
 
 class Agent {
  public:

@@ -31,9 +31,9 @@
 #include "engine/replay/recorder.h"
 #include "engine/uapi/drm.h"
 #include "engine/trace/reader.h"
-#include "cli/args.h"
+#include "lib/args/args.h"
 #include "engine/workload/workload.h"
-#include "server/metrics/http.h"
+#include "lib/http/http.h"
 
 namespace {
 
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   sigaddset(&g_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &g_signals, nullptr);  // before any thread starts
 
-  faultlab::cli::Args args;
+  faultlab::args::Args args;
   for (const char* f : kValued) args.Declare(f, true);
   for (const char* f : kSwitches) args.Declare(f, false);
   args.Declare("help", false, 'h');
@@ -278,9 +278,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Every workload and the configuration must build a device before anything runs.
+  absl::StatusOr<faultlab::replay::WhatIf> settings = faultlab::agent::Settings(o);
+  if (!settings.ok()) {
+    std::cerr << "faultlab-agent: " << settings.status().message() << "\n";
+    return 2;
+  }
   for (const std::string& w : o.workloads) {
-    absl::StatusOr<faultlab::dev::DeviceConfig> c =
-        faultlab::replay::RecordingConfig(w, faultlab::agent::Settings(o), o.pressure);
+    absl::StatusOr<faultlab::dev::DeviceConfig> c = faultlab::replay::RecordingConfig(w, *settings, o.pressure);
     if (!c.ok()) {
       std::cerr << "faultlab-agent: " << c.status().message() << "\n";
       return 2;
@@ -321,9 +325,9 @@ int main(int argc, char** argv) {
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   o.record = !has("exec");
   faultlab::agent::Agent agent(o, grpc::CreateCustomChannel(o.server, creds, channel_args), spool->get());
-  std::unique_ptr<faultlab::server::HttpServer> http;
+  std::unique_ptr<faultlab::http::Server> http;
   if (has("http-addr")) {
-    auto h = faultlab::server::HttpServer::Start(
+    auto h = faultlab::http::Server::Start(
         get("http-addr"), [&agent] { return agent.Scrape(); }, [&agent] { return agent.Health(); });
     if (!h.ok()) {
       std::cerr << "faultlab-agent: " << h.status().message() << "\n";

@@ -27,14 +27,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "cli/args.h"
+#include "lib/args/args.h"
 #include "cli/progress.h"
-#include "agents/collect/kernel_log.h"
-#include "cli/host.h"
+#include "lib/collect/kernel_log.h"
+#include "lib/host/host.h"
 #include "cli/remote.h"
 #include "engine/mmu/mmu.h"
-#include "server/html/report_html.h"
-#include "engine/dev/profile.h"
+#include "lib/html/report_html.h"
+#include "engine/profiles/profile.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
 #include "engine/workload/workload.h"
@@ -44,7 +44,7 @@
 #include "engine/trace/text.h"
 #include "engine/trace/writer.h"
 #include "proto/ingest.grpc.pb.h"
-#include "server/client/upload.h"
+#include "lib/upload/upload.h"
 
 namespace faultlab::cli {
 namespace {
@@ -169,16 +169,16 @@ int RunSynth(const Args& args) {
 
 int RunProfiles(const Args& args) {
   const std::vector<std::string> ids =
-      args.positional().empty() ? dev::BuiltinProfileIds() : args.positional();
+      args.positional().empty() ? profiles::BuiltinProfileIds() : args.positional();
   for (const std::string& id : ids) {
-    absl::StatusOr<dev::Profile> p = dev::LoadProfile(id, args.Get("profile-dir"));
+    absl::StatusOr<profiles::Profile> p = profiles::LoadProfile(id, args.Get("profile-dir"));
     if (absl::IsNotFound(p.status())) {
       std::cerr << "faultlab: " << p.status().message() << "\n";
       return kExitUsage;
     }
     if (!p.ok()) return Fail(p.status());
     std::printf("%-6s %s%s\n", p->id.c_str(), p->name.c_str(),
-                id == dev::kDefaultProfile ? "  [default]" : "");
+                id == profiles::kDefaultProfile ? "  [default]" : "");
     std::printf("       gpu_id 0x%08x  VA %u bits  PA %u bits  %u address spaces  "
                 "shader_present 0x%llx\n",
                 p->gpu_info.gpu_id, p->va_bits(), p->pa_bits(), p->as_count(),
@@ -195,9 +195,9 @@ int RunProfiles(const Args& args) {
 }
 
 // Shows record progress by frame markers.
-class FrameProgress : public dev::Observer {
+class FrameProgress : public events::Observer {
  public:
-  FrameProgress(dev::Observer* next, uint64_t frames) : next_(next), progress_("recording", frames) {}
+  FrameProgress(events::Observer* next, uint64_t frames) : next_(next), progress_("recording", frames) {}
   void OnEvent(const trace::Event& e) override {
     next_->OnEvent(e);
     if (e.kind == trace::EVENT_MARKER && e.marker.type == trace::MARKER_FRAME_END) {
@@ -207,7 +207,7 @@ class FrameProgress : public dev::Observer {
   void Done() { progress_.Done(); }
 
  private:
-  dev::Observer* next_;
+  events::Observer* next_;
   Progress progress_;
 };
 
@@ -218,9 +218,12 @@ int RunRecord(const Args& args) {
     std::cerr << "faultlab record: unknown workload '" << name << "' (see 'faultlab workloads')\n";
     return kExitUsage;
   }
-  std::vector<replay::WhatIf> settings;
+  replay::WhatIf settings;
   for (const char* key : {"profile", "variant", "policy", "budget", "thp"}) {
-    if (args.Has(key)) settings.push_back({key, args.Get(key)});
+    if (!args.Has(key)) continue;
+    if (absl::Status s = replay::SetWhatIf(key, args.Get(key), &settings); !s.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("--", s.message())));
+    }
   }
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, settings, args.Has("pressure"));
   if (!cfg.ok()) return Fail(cfg.status());
@@ -238,8 +241,8 @@ int RunRecord(const Args& args) {
   auto sink = trace::FileSink::Open(path);
   if (!sink.ok()) return Fail(sink.status());
   trace::TraceWriter writer(sink->get(),
-                            replay::MakeHeader(*cfg, name, args.Get("board", "twin"), HostTraceId(),
-                                               HostWallClockNs(),
+                            replay::MakeHeader(*cfg, name, args.Get("board", "twin"), host::TraceId(),
+                                               host::WallClockNs(),
                                                frames ? frames : info->default_frames));
   replay::Recorder rec(&writer);
   FrameProgress progress(&rec, frames ? frames : info->default_frames);
@@ -261,13 +264,11 @@ int RunRecord(const Args& args) {
 }
 
 // --what-if KEY=VALUE, repeatable.
-absl::Status ParseWhatIf(const Args& args, std::vector<replay::WhatIf>* out) {
+absl::Status ParseWhatIf(const Args& args, replay::WhatIf* out) {
   for (const std::string& kv : args.GetAll("what-if")) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--what-if '", kv, "': expected key=value"));
+    if (absl::Status s = replay::ParseWhatIfArg(kv, out); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--what-if ", s.message()));
     }
-    out->push_back({kv.substr(0, eq), kv.substr(eq + 1)});
   }
   return absl::OkStatus();
 }
@@ -296,7 +297,7 @@ replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool wi
 
 replay::ReplayResult DoRerun(const Args& args, const std::string& path) {
   replay::ReplayResult r;
-  std::vector<replay::WhatIf> what_if;
+  replay::WhatIf what_if;
   if (r.status = ParseWhatIf(args, &what_if); !r.status.ok()) return r;
   auto src = trace::FileSource::Open(path);
   if (!src.ok()) {
@@ -344,10 +345,10 @@ int RunUpload(const Args& args) {
   auto channel = ServerChannel(args, "upload");
   if (!channel) return kExitUsage;
   Progress progress("uploading " + path.substr(path.rfind('/') + 1) + ", chunks acknowledged", 0);
-  server::UploadOptions opts;
+  upload::UploadOptions opts;
   opts.token = args.Get("token");
   opts.on_ack = [&progress](uint64_t n) { progress.Update(n); };
-  absl::StatusOr<server::UploadResult> r = server::UploadTrace(channel, path, opts);
+  absl::StatusOr<upload::UploadResult> r = upload::UploadTrace(channel, path, opts);
   progress.Done();
   if (!r.ok()) {
     std::cerr << "faultlab upload: " << r.status().message() << "\n";

@@ -20,7 +20,7 @@
 #include "engine/replay/recorder.h"
 #include "engine/workload/workload.h"
 #include "proto/ingest.grpc.pb.h"
-#include "server/client/upload.h"
+#include "lib/upload/upload.h"
 
 namespace faultlab::cli {
 namespace {
@@ -365,17 +365,22 @@ int RunBackfill(const Args& args) {
     const std::string& path;
     ~Remove() { unlink(path.c_str()); }
   } remove{tmp};
-  server::UploadOptions opts;
+  upload::UploadOptions opts;
   opts.token = args.Get("token");
   Progress progress("backfill: runs uploaded", runs * series.size());
   uint64_t done = 0, already = 0;
   // Run i of every series, then run i + 1: each series arrives in order.
   for (uint64_t run = 1; run <= runs; ++run) {
     for (const Series& s : series) {
-      std::vector<replay::WhatIf> settings = {{"profile", args.Get("profile", "g610")},
-                                              {"variant", s.variant},
-                                              {"policy", s.policy}};
-      absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(s.workload, settings, false);
+      absl::StatusOr<dev::DeviceConfig> cfg = absl::InvalidArgumentError("");
+      if (absl::StatusOr<replay::WhatIf> settings = replay::ParseWhatIfArgs(
+              {"profile=" + args.Get("profile", profiles::kDefaultProfile), "variant=" + s.variant,
+               "policy=" + s.policy});
+          settings.ok()) {
+        cfg = replay::RecordingConfig(s.workload, *settings, false);
+      } else {
+        cfg = settings.status();
+      }
       if (!cfg.ok()) {
         progress.Done();
         std::cerr << "faultlab backfill: " << cfg.status().message() << "\n";
@@ -406,7 +411,7 @@ int RunBackfill(const Args& args) {
           return kExitIo;
         }
       }
-      absl::StatusOr<server::UploadResult> up = server::UploadTrace(channel, tmp, opts);
+      absl::StatusOr<upload::UploadResult> up = upload::UploadTrace(channel, tmp, opts);
       if (!up.ok()) {
         progress.Done();
         std::cerr << "faultlab backfill: " << key << " run " << run << ": "

@@ -10,9 +10,11 @@
 #include <memory>
 #include <string>
 
-#include "cli/args.h"
+#include "lib/args/args.h"
 
 namespace faultlab::cli {
+
+using args::Args;
 
 constexpr char kDefaultServer[] = "127.0.0.1:7400";
 

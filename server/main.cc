@@ -18,10 +18,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/auth/tokens.h"
-#include "cli/args.h"
+#include "lib/args/args.h"
 #include "server/ingest/ingest_service.h"
 #include "server/html/pages.h"
-#include "server/metrics/http.h"
+#include "lib/http/http.h"
 #include "server/query/query_service.h"
 #include "server/metrics/metrics.h"
 #include "server/regress/analyzer.h"
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  faultlab::cli::Args args;
+  faultlab::args::Args args;
   args.Declare("data-dir", true);
   args.Declare("grpc-addr", true);
   args.Declare("http-addr", true);
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
     return 4;
   }
   faultlab::html::WebPages pages(store->get(), tokens ? &*tokens : nullptr);
-  auto http = faultlab::server::HttpServer::Start(
+  auto http = faultlab::http::Server::Start(
       http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); }, pages.Routes());
   if (!http.ok()) {
     std::cerr << "faultlab-server: " << http.status().message() << "\n";

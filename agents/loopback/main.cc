@@ -27,11 +27,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "agents/loopback/protocol.h"
-#include "agents/shim/twin_host.h"
-#include "cli/args.h"
+#include "agents/twin/twin_host.h"
+#include "lib/args/args.h"
 #include "engine/dev/device.h"
 #include "engine/replay/recorder.h"
 #include "engine/uapi/drm.h"
+#include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
 
 namespace {
@@ -40,7 +41,6 @@ using faultlab::dev::Device;
 using faultlab::dev::File;
 using faultlab::loopback::Reply;
 using faultlab::loopback::Request;
-namespace shim = faultlab::shim;
 namespace uapi = faultlab::uapi;
 
 constexpr char kUsage[] =
@@ -60,7 +60,7 @@ constexpr char kUsage[] =
 class Kernel {
  public:
   Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg, bool no_series)
-      : device_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {}
+      : host_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {}
 
   // One connection: an open file of the twin until the peer closes it.
   void Serve(int sock) {
@@ -72,7 +72,7 @@ class Kernel {
     }
     if (req.op == faultlab::loopback::kHello) {
       Reply r;
-      snprintf(r.profile, sizeof(r.profile), "%s", device_.profile().id.c_str());
+      snprintf(r.profile, sizeof(r.profile), "%s", host_.device().profile().id.c_str());
       send(sock, &r, sizeof(r), MSG_NOSIGNAL);
       close(sock);
       return;
@@ -81,16 +81,7 @@ class Kernel {
       close(sock);
       return;
     }
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    auto conn = std::make_shared<Conn>();
-    conn->mem = std::make_unique<shim::ProcessMemory>(cred.pid);
-    {
-      std::lock_guard<std::recursive_mutex> lock(mu_);
-      conn->file = device_.Open(req.node == 0 ? faultlab::dev::NodeType::kPrimary : faultlab::dev::NodeType::kRender,
-                                conn->mem.get());
-    }
+    std::shared_ptr<Conn> conn = OpenFile(sock, req.node);
     Reply ok;
     send(sock, &ok, sizeof(ok), MSG_NOSIGNAL);
     for (;;) {
@@ -100,63 +91,52 @@ class Kernel {
         if (reply_fd >= 0) close(reply_fd);
         break;  // the file's last descriptor closed (or a broken peer)
       }
-      const bool wait = req.op == faultlab::loopback::kIoctl && (req.request == uapi::kDrmIoctlSyncobjWait ||
-                                                                 req.request == uapi::kDrmIoctlSyncobjTimelineWait);
-      if (wait) {
-        ++conn->in_flight;
-        std::thread([this, conn, req, reply_fd] {
-          Answer(*conn, req, reply_fd);
-          std::lock_guard<std::recursive_mutex> lock(mu_);
-          --conn->in_flight;
-          progress_.notify_all();
-        }).detach();
+      if (IsWait(req)) {
+        // Another thread: a wait blocks nobody else's calls on the file.
+        std::thread([this, conn, req, reply_fd] { Answer(*conn, req, reply_fd); }).detach();
       } else {
         Answer(*conn, req, reply_fd);
       }
     }
     close(sock);
-    // drm_release() once the calls still in the file have returned (the
-    // kernel holds a reference for each): a wait runs to its end.
-    std::unique_lock<std::recursive_mutex> lock(mu_);
-    while (conn->in_flight > 0) progress_.wait(lock);
-    for (auto it = maps_.begin(); it != maps_.end();) {
-      if (it->second.file == conn->file) {
-        munmap(it->second.view, it->second.length);
-        it = maps_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    device_.Close(conn->file);
+    std::lock_guard<std::recursive_mutex> lock(host_.mu());
+    host_.Release(conn->file);  // drm_release(), now or when its last wait returns
     WriteKmsg();
   }
 
  private:
   struct Conn {
     File* file = nullptr;
-    std::unique_ptr<shim::ProcessMemory> mem;
-    int in_flight = 0;  // under mu_
+    std::unique_ptr<faultlab::twin::ProcessMemory> mem;
   };
+
+  static bool IsWait(const Request& req) {
+    const uapi::IoctlDesc* d = req.op == faultlab::loopback::kIoctl ? uapi::FindIoctl(req.request) : nullptr;
+    return d && (d->id == uapi::IoctlId::kSyncobjWait || d->id == uapi::IoctlId::kSyncobjTimelineWait);
+  }
+
+  // drm_open() for the peer at the other end of `sock`.
+  std::shared_ptr<Conn> OpenFile(int sock, uint32_t node) {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    auto conn = std::make_shared<Conn>();
+    conn->mem = std::make_unique<faultlab::twin::ProcessMemory>(cred.pid);
+    std::lock_guard<std::recursive_mutex> lock(host_.mu());
+    conn->file = host_.Open(node == 0 ? faultlab::dev::NodeType::kPrimary : faultlab::dev::NodeType::kRender,
+                            conn->mem.get());
+    return conn;
+  }
 
   void Answer(Conn& c, const Request& req, int reply_fd) {
     Reply r;
     int memfd = -1;
     {
-      std::unique_lock<std::recursive_mutex> lock(mu_);
+      std::unique_lock<std::recursive_mutex> lock(host_.mu());
       switch (req.op) {
         case faultlab::loopback::kIoctl: r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd); break;
         case faultlab::loopback::kMmap: r.ret = Mmap(c, req, &memfd, &r.map_id); break;
-        case faultlab::loopback::kMunmap: {
-          auto it = maps_.find(req.map_id);
-          if (it == maps_.end()) {
-            r.ret = -EINVAL;
-          } else {
-            shim::FlushToBos(device_, shim::CpuMappings{{it->first, it->second}});  // what the CPU wrote stays
-            munmap(it->second.view, it->second.length);
-            maps_.erase(it);
-          }
-          break;
-        }
+        case faultlab::loopback::kMunmap: r.ret = host_.Unmap(req.map_id) ? 0 : -EINVAL; break;
         default: r.ret = -EINVAL;
       }
       WriteKmsg();
@@ -172,42 +152,22 @@ class Kernel {
       pollfd p{reply_fd, POLLRDHUP, 0};
       return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
     };
-    // The GPU runs inside these: the CPU's writes go in before, its own come out after.
-    const bool gpu = req == uapi::kPanthorIoctlGroupSubmit || req == uapi::kDrmIoctlSyncobjWait ||
-                     req == uapi::kDrmIoctlSyncobjTimelineWait;
-    if (no_series_ && req == uapi::kPanthorIoctlBoCreate) {
+    const uapi::IoctlDesc* d = uapi::FindIoctl(req);
+    if (no_series_ && d && d->id == uapi::IoctlId::kBoCreate) {
       // panthor_ioctl_bo_create() without the series: unknown flags and a
       // non-zero pad are -EINVAL (spec 2.x: all padding checked to be zero).
       uapi::PanthorBoCreate bc;
       if (c.mem->CopyFromUser(&bc, arg, sizeof(bc)) != 0) return -EFAULT;
       if ((bc.flags & ~uapi::kPanthorBoNoMmap) || bc.alloc_on_fault_granularity) return -EINVAL;
     }
-    if (gpu) shim::FlushToBos(device_, maps_);
-    int ret;
-    if (req == uapi::kDrmIoctlSyncobjWait) {
-      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjWait>(device_, *c.mem, lock, progress_, c.file, req, arg, gone);
-    } else if (req == uapi::kDrmIoctlSyncobjTimelineWait) {
-      ret = shim::TwinSyncobjWait<uapi::DrmSyncobjTimelineWait>(device_, *c.mem, lock, progress_, c.file, req, arg,
-                                                                 gone);
-    } else {
-      ret = device_.Ioctl(c.file, req, arg);
-      progress_.notify_all();  // a submit, a signal: blocked waits look again
-    }
-    if (gpu) shim::FillFromBos(device_, maps_);
-    if (ret == 0 && req == uapi::kPanthorIoctlBoMmapOffset) {
-      uapi::PanthorBoMmapOffset a;
-      if (c.mem->CopyFromUser(&a, arg, sizeof(a)) == 0) bases_.insert(a.offset);
-    }
-    return ret;
+    return host_.Ioctl(lock, c.file, *c.mem, req, arg, gone);
   }
 
   // drm_gem_mmap(): the twin says yes or no; the pages travel as a memfd
   // both sides map, filled with the BO's bytes.
   int Mmap(Conn& c, const Request& req, int* memfd, uint64_t* map_id) {
-    uint64_t populated = 0;
     const bool shared = req.flags & MAP_SHARED;
-    const int ret = device_.MmapBo(c.file, req.offset, req.length, shared, &populated);
-    if (ret < 0) return ret;
+    if (const int ret = host_.Mmap(c.file, req.offset, req.length, shared); ret < 0) return ret;
     const int fd = memfd_create("faultlab-bo", MFD_CLOEXEC);
     if (fd < 0) return -ENOMEM;
     void* view = MAP_FAILED;
@@ -218,26 +178,21 @@ class Kernel {
       close(fd);
       return -ENOMEM;
     }
-    auto base = bases_.upper_bound(req.offset);
-    const uint64_t bo_off = base == bases_.begin() ? 0 : req.offset - *std::prev(base);
-    if (auto bo = device_.BoAtOffset(c.file, req.offset, req.length); bo && bo_off < bo->size_bytes()) {
-      bo->Read(bo_off, view, std::min<uint64_t>(req.length, bo->size_bytes() - bo_off));
-    }
-    *map_id = ++next_map_;
-    maps_[*map_id] = shim::CpuMapping{c.file, req.offset, bo_off, req.length, req.prot, shared,
-                                      static_cast<char*>(view), false};
+    *map_id = host_.Track(c.file, req.offset, req.length, req.prot, shared, static_cast<char*>(view),
+                          /*programs_pages=*/false);
     *memfd = fd;
     return 0;
   }
 
-  // The twin's kernel log as dmesg lines ("[    1.000000] panthor …: …").
+  // The twin's kernel log as dmesg lines ("[    1.000000] panthor ...: ...").
   void WriteKmsg() {
-    const auto& log = device_.kernel_log();
+    const faultlab::dev::Device& device = host_.device();
+    const auto& log = device.kernel_log();
     if (kmsg_.empty() || logged_ >= log.size()) return;
     FILE* f = fopen(kmsg_.c_str(), "a");
     if (!f) return;
     for (; logged_ < log.size(); ++logged_) {
-      const uint64_t us = device_.now_ns() / 1000;
+      const uint64_t us = device.now_ns() / 1000;
       const std::string& text = log[logged_];
       // drm_err(): the device prefix on the first line; dmesg repeats the
       // timestamp on the message's further lines.
@@ -248,7 +203,7 @@ class Kernel {
         if (end == std::string::npos) end = text.size();
         fprintf(f, "[%5llu.%06llu] %s%s\n", static_cast<unsigned long long>(us / 1000000),
                 static_cast<unsigned long long>(us % 1000000),
-                first ? ("panthor " + device_.profile().unique + ": [drm] *ERROR* ").c_str() : "",
+                first ? ("panthor " + device.profile().unique + ": [drm] *ERROR* ").c_str() : "",
                 text.substr(start, end - start).c_str());
         first = false;
         start = end + 1;
@@ -257,15 +212,10 @@ class Kernel {
     fclose(f);
   }
 
-  std::recursive_mutex mu_;
-  std::condition_variable_any progress_;
-  Device device_;
+  faultlab::twin::TwinHost host_;
   std::string kmsg_;
   bool no_series_;
-  size_t logged_ = 0;
-  std::map<uint64_t, shim::CpuMapping> maps_;  // by map id
-  std::set<uint64_t> bases_;
-  uint64_t next_map_ = 0;
+  size_t logged_ = 0;  // kernel log lines written to kmsg_ (under the host's lock)
 };
 
 std::atomic<bool> stopping{false};
@@ -273,7 +223,7 @@ std::atomic<bool> stopping{false};
 }  // namespace
 
 int main(int argc, char** argv) {
-  faultlab::cli::Args args;
+  faultlab::args::Args args;
   for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"}) args.Declare(f, true);
   args.Declare("help", false, 'h');
   args.Declare("no-series", false);
@@ -282,11 +232,13 @@ int main(int argc, char** argv) {
     fputs(kUsage, args.Has("help") ? stdout : stderr);
     return args.Has("help") ? 0 : 2;
   }
-  std::vector<faultlab::replay::WhatIf> settings;
+  faultlab::replay::WhatIf settings;
+  absl::Status parsed;
   for (const char* k : {"profile", "variant", "policy", "budget"}) {
-    if (args.Has(k)) settings.push_back({k, args.Get(k)});
+    if (args.Has(k) && parsed.ok()) parsed = faultlab::replay::SetWhatIf(k, args.Get(k), &settings);
   }
-  absl::StatusOr<faultlab::dev::DeviceConfig> cfg = faultlab::replay::RecordingConfig("compute", settings, false);
+  absl::StatusOr<faultlab::dev::DeviceConfig> cfg =
+      parsed.ok() ? faultlab::replay::RecordingConfig("", settings, false) : parsed;
   if (!cfg.ok()) {
     fprintf(stderr, "faultlab-loopback: %s\n", std::string(cfg.status().message()).c_str());
     return 2;

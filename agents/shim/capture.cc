@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/ioc.h"
+#include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
 
 namespace faultlab::shim {
@@ -40,8 +41,6 @@ int64_t Now() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-constexpr uint64_t kMaxArray = 1 << 20;  // bytes of one array captured; the kernel refuses far less
-
 template <typename T>
 T As(const std::string& s, size_t at = 0) {
   T v{};
@@ -49,18 +48,10 @@ T As(const std::string& s, size_t at = 0) {
   return v;
 }
 
-void AddArray(uint64_t ptr, uint64_t count, uint64_t elem, std::vector<UserRange>* out) {
-  if (ptr && count && elem && count * elem <= kMaxArray) out->push_back({ptr, count * elem});
-}
-
-// An obj_array's elements as bytes, or empty where unreadable.
-const std::string& ReadArray(const uapi::PanthorObjArray& a) {
-  thread_local std::string s;
-  s.clear();
-  if (!a.array || !a.count || !a.stride || uint64_t{a.count} * a.stride > kMaxArray) return s;
-  s.resize(uint64_t{a.count} * a.stride);
-  if (!SafeRead(s.data(), a.array, s.size())) s.clear();
-  return s;
+// The table row's id of `request`, or kCount for one it does not have.
+uapi::IoctlId IdOf(uint32_t request) {
+  const uapi::IoctlDesc* d = uapi::FindIoctl(request);
+  return d ? d->id : uapi::IoctlId::kCount;
 }
 
 }  // namespace
@@ -101,97 +92,18 @@ bool SafeCompare(uint64_t a, const void* b, size_t n, int* same) {
   return true;
 }
 
-// The layouts (engine/uapi; spec 2.x): what each argument points at.
-void NestedIn(uint32_t request, const std::string& a, std::vector<UserRange>* in) {
-  using namespace uapi;
-  switch (request) {
-    case kPanthorIoctlVmBind: {
-      const auto b = As<PanthorVmBind>(a);
-      AddArray(b.ops.array, b.ops.count, b.ops.stride, in);
-      const std::string& ops = ReadArray(b.ops);
-      for (size_t at = 0; !ops.empty() && at + sizeof(PanthorVmBindOp) <= ops.size(); at += b.ops.stride) {
-        const auto op = As<PanthorVmBindOp>(ops, at);
-        AddArray(op.syncs.array, op.syncs.count, op.syncs.stride, in);
-      }
-      break;
-    }
-    case kPanthorIoctlGroupSubmit: {
-      const auto s = As<PanthorGroupSubmit>(a);
-      AddArray(s.queue_submits.array, s.queue_submits.count, s.queue_submits.stride, in);
-      const std::string& subs = ReadArray(s.queue_submits);
-      for (size_t at = 0; !subs.empty() && at + sizeof(PanthorQueueSubmit) <= subs.size();
-           at += s.queue_submits.stride) {
-        const auto q = As<PanthorQueueSubmit>(subs, at);
-        AddArray(q.syncs.array, q.syncs.count, q.syncs.stride, in);
-      }
-      break;
-    }
-    case kPanthorIoctlGroupCreate: {
-      const auto g = As<PanthorGroupCreate>(a);
-      AddArray(g.queues.array, g.queues.count, g.queues.stride, in);
-      break;
-    }
-    case kDrmIoctlSyncobjWait: {
-      const auto w = As<DrmSyncobjWait>(a);
-      AddArray(w.handles, w.count_handles, 4, in);
-      break;
-    }
-    case kDrmIoctlSyncobjTimelineWait: {
-      const auto w = As<DrmSyncobjTimelineWait>(a);
-      AddArray(w.handles, w.count_handles, 4, in);
-      AddArray(w.points, w.count_handles, 8, in);
-      break;
-    }
-    case kDrmIoctlSyncobjReset:
-    case kDrmIoctlSyncobjSignal: {
-      const auto s = As<DrmSyncobjArray>(a);
-      AddArray(s.handles, s.count_handles, 4, in);
-      break;
-    }
-    case kDrmIoctlSyncobjTimelineSignal: {
-      const auto s = As<DrmSyncobjTimelineArray>(a);
-      AddArray(s.handles, s.count_handles, 4, in);
-      AddArray(s.points, s.count_handles, 8, in);
-      break;
-    }
-    case kDrmIoctlSyncobjQuery: {
-      const auto s = As<DrmSyncobjTimelineArray>(a);
-      AddArray(s.handles, s.count_handles, 4, in);
-      break;
-    }
-    default: break;
+// What an argument points at, from the ioctl table's layouts (uapi/ioctls.h):
+// arrays are read here for the pointers their elements hold.
+void NestedIn(uint32_t request, const std::string& arg_in, std::vector<uapi::UserRange>* in) {
+  if (const uapi::IoctlDesc* d = uapi::FindIoctl(request)) {
+    uapi::UserRanges(*d, uapi::Nested::Dir::kIn, arg_in, "", 0, SafeRead, in);
   }
 }
 
-void NestedOut(uint32_t request, const std::string& a, const std::string& o, int result,
-               std::vector<UserRange>* out) {
-  using namespace uapi;
-  if (result < 0) return;
-  switch (request) {
-    case kDrmIoctlVersion: {
-      // drm_copy_field(): min(the buffer, the string) bytes, the full length back.
-      const auto in = As<DrmVersion>(a), got = As<DrmVersion>(o);
-      AddArray(in.name, std::min(in.name_len, got.name_len), 1, out);
-      AddArray(in.date, std::min(in.date_len, got.date_len), 1, out);
-      AddArray(in.desc, std::min(in.desc_len, got.desc_len), 1, out);
-      break;
-    }
-    case kDrmIoctlGetUnique: {
-      const auto in = As<DrmUnique>(a), got = As<DrmUnique>(o);
-      if (in.unique_len >= got.unique_len) AddArray(in.unique, got.unique_len, 1, out);
-      break;
-    }
-    case kPanthorIoctlDevQuery: {
-      const auto in = As<PanthorDevQuery>(a);
-      AddArray(in.pointer, in.size, 1, out);
-      break;
-    }
-    case kDrmIoctlSyncobjQuery: {
-      const auto s = As<DrmSyncobjTimelineArray>(a);
-      AddArray(s.points, s.count_handles, 8, out);
-      break;
-    }
-    default: break;
+void NestedOut(uint32_t request, const std::string& arg_in, const std::string& arg_out, int result,
+               std::vector<uapi::UserRange>* out) {
+  if (const uapi::IoctlDesc* d = uapi::FindIoctl(request)) {
+    uapi::UserRanges(*d, uapi::Nested::Dir::kOut, arg_in, arg_out, result, SafeRead, out);
   }
 }
 
@@ -255,6 +167,7 @@ void Capture::WriteLoop() {
           spans(r.spans + r.in_n, r.out_n, &e.ioctl.user_out);
           break;
         case trace::EVENT_MARKER: e.marker = {trace::MARKER_NOTE, r.p, a}; break;
+        case trace::EVENT_FILE: e.file_op = {r.x, static_cast<trace::FileNode>(r.y), r.z != 0}; break;
         case trace::EVENT_CPU_MAP:
           e.cpu_map.file = r.x;
           e.cpu_map.handle = r.y;
@@ -296,16 +209,27 @@ void Capture::Marker(uint32_t id, std::string label) {
   Append(r, Now());
 }
 
+void Capture::File(uint32_t file, bool primary, bool close) {  // under mu_
+  Record r;
+  r.kind = trace::EVENT_FILE;
+  r.x = file;
+  r.y = primary ? trace::NODE_PRIMARY : trace::NODE_RENDER;
+  r.z = close;
+  Append(r, Now());
+}
+
 uint32_t Capture::Open(bool primary) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint32_t id = ++next_file_;
-  Marker(id, absl::StrCat("open:", id, ":", primary ? "primary" : "render"));
+  primary_[id] = primary;
+  File(id, primary, /*close=*/false);
   return id;
 }
 
 void Capture::Close(uint32_t file) {
   std::lock_guard<std::mutex> lock(mu_);
-  Marker(file, absl::StrCat("close:", file));
+  File(file, primary_[file], /*close=*/true);
+  primary_.erase(file);
 }
 
 void Capture::Note(const std::string& label) {
@@ -358,7 +282,7 @@ void Capture::Begin(Call* c, uint32_t file, uint32_t request, const void* arg) {
   if (!c->arg_in.empty()) {
     NestedIn(request, c->arg_in, &c->in);
     ReadRanges(&c->in, &c->in_bytes);
-    if (request == uapi::kPanthorIoctlGroupSubmit) RecordStreams(*c);
+    if (IdOf(request) == uapi::IoctlId::kGroupSubmit) RecordStreams(*c);
   }
   c->start_ns = Now();
 }
@@ -408,19 +332,19 @@ void Capture::End(Call* c, const void* arg, int result) {
 void Capture::Learn(const Call& c, const std::string& out) {
   using namespace uapi;
   const uint32_t f = c.file;
-  switch (c.request) {
-    case kPanthorIoctlBoMmapOffset: {
+  switch (IdOf(c.request)) {
+    case IoctlId::kBoMmapOffset: {
       const auto m = As<PanthorBoMmapOffset>(out);
       mmap_offsets_[{f, m.handle}] = m.offset;
       offset_handles_[{f, m.offset}] = m.handle;
       break;
     }
-    case kPanthorIoctlGroupCreate: {
+    case IoctlId::kGroupCreate: {
       const auto g = As<PanthorGroupCreate>(out);
       group_vms_[{f, g.group_handle}] = g.vm_id;
       break;
     }
-    case kPanthorIoctlVmBind: {
+    case IoctlId::kVmBind: {
       const auto b = As<PanthorVmBind>(c.arg_in);
       std::string scratch;
       const std::string* ops = c.InAt(b.ops.array, &scratch);

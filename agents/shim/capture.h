@@ -27,6 +27,7 @@
 #include "engine/trace/event.h"
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
+#include "engine/uapi/ioctls.h"
 
 namespace faultlab::shim {
 
@@ -39,14 +40,12 @@ bool SafeRead(void* dst, uint64_t src, size_t n);
 // where a byte at `a` is unmapped.
 bool SafeCompare(uint64_t a, const void* b, size_t n, int* same);
 
-struct UserRange {
-  uint64_t address;
-  uint64_t length;
-};
+using uapi::UserRange;
 // The user memory a DRM or panthor ioctl's argument points at and the kernel
 // reads (`in`, from the argument as passed) or writes (`out`, from the
-// argument as passed and as returned). Arrays are read from memory here for
-// the pointers they hold (VM_BIND ops -> syncs). Unknown requests have none.
+// argument as passed and as returned), from the ioctl table's layouts.
+// Arrays are read from this process's memory for the pointers they hold
+// (VM_BIND ops -> syncs). Requests the table lacks have none.
 void NestedIn(uint32_t request, const std::string& arg_in, std::vector<UserRange>* in);
 void NestedOut(uint32_t request, const std::string& arg_in, const std::string& arg_out, int result,
                std::vector<UserRange>* out);
@@ -81,7 +80,7 @@ class Capture {
   // The GPU may have written through the mappings (after submits and waits).
   void GpuRan();
 
-  // Kernel-side facts a userspace recorder cannot see (agents/collect): the
+  // Kernel-side facts a userspace recorder cannot see (lib/collect): the
   // kernel log's unhandled faults (latency unknown) and the handled faults'
   // durations measured by kprobes (source recorded), after a marker naming
   // where they came from. Called once, before Finish.
@@ -106,6 +105,7 @@ class Capture {
   struct Record {
     // The event's numbers by kind (the writer builds the trace::Event):
     // ioctl: file, request, result, recorded_ns, duration_ns; marker: -, -, -, id;
+    // file: file, node, close;
     // cs_submit: group, queue, -, stream_va; cpu_map: file, handle, result, offset, length.
     trace::EventKind kind = trace::EVENT_KIND_UNSPECIFIED;
     uint64_t t = 0;
@@ -139,6 +139,7 @@ class Capture {
   };
   void Append(Record& r, int64_t now);  // under mu_
   void Marker(uint32_t id, std::string label);  // under mu_
+  void File(uint32_t file, bool primary, bool close);  // under mu_
   void WriteLoop();
   void Learn(const Call& c, const std::string& arg_out);  // after a call that succeeded
   void RecordStreams(const Call& c);
@@ -155,6 +156,7 @@ class Capture {
   std::thread thread_;
   int64_t t0_;
   uint32_t next_file_ = 0;
+  std::map<uint32_t, bool> primary_;  // open files: opened on the primary node
   // The mirror: what the recorded calls told us, per file.
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> mmap_offsets_;          // (file, handle) -> fake offset
   std::map<std::pair<uint32_t, uint64_t>, uint32_t> offset_handles_;        // (file, fake offset) -> handle

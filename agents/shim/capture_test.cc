@@ -4,6 +4,8 @@
 #include "agents/shim/capture.h"
 
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -128,6 +130,10 @@ TEST(CaptureTest, ACallIsRecordedWithItsArraysOutputsAndTiming) {
   std::vector<std::string> labels;
   while (reader.Next(&e)) {
     if (e.kind == trace::EVENT_MARKER) labels.emplace_back(e.marker.label);
+    if (e.kind == trace::EVENT_FILE) {
+      labels.push_back(absl::StrCat(e.file_op.close ? "close:" : "open:", e.file_op.file,
+                                    e.file_op.node == trace::NODE_RENDER ? ":render" : ":primary"));
+    }
     if (e.kind == trace::EVENT_IOCTL) {
       if (e.ioctl.request == kDrmIoctlSyncobjWait) {
         ASSERT_EQ(e.ioctl.user_in.size(), 1u);
@@ -150,7 +156,7 @@ TEST(CaptureTest, ACallIsRecordedWithItsArraysOutputsAndTiming) {
   ASSERT_TRUE(reader.status().ok()) << reader.status();
   EXPECT_TRUE(reader.complete());
   EXPECT_EQ(events.size(), 2u);
-  EXPECT_EQ(labels, (std::vector<std::string>{"open:1:render", "close:1", "end"}));
+  EXPECT_EQ(labels, (std::vector<std::string>{"open:1:render", "close:1:render", "end"}));
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ rc=$?
 [ ! -s "$tmp/root.err" ] && ok "the shim prints nothing without FAULTLAB_LOG" || fail "stderr: $(head -3 "$tmp/root.err")"
 "$fl" replay "$tmp/root.fltrace" >"$tmp/replay.txt" 2>&1
 [ $? -eq 0 ] && grep -q '^outcome: identical$' "$tmp/replay.txt" && ok "its trace replays identically ($(sed -n 's/^inputs: //p' "$tmp/replay.txt") inputs)" || fail "replay: $(head -5 "$tmp/replay.txt")"
-"$fl" dump "$tmp/root.fltrace" | grep -q 'ioctl file=1 request=0xc0186443 result=0' && ok "the trace holds the client's VM_BINDs" || fail "no VM_BIND in the trace"
+"$fl" dump "$tmp/root.fltrace" | grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0' && ok "the trace holds the client's VM_BINDs" || fail "no VM_BIND in the trace"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'mmu_fault .* addr=0x100604000 .* outcome=handled' && ok "the trace holds the fault of the stream's store into the alloc-on-fault BO" || fail "no handled fault at 0x100604000"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'cs_submit' && ok "the trace holds the submitted streams' words" || fail "no cs_submit event"
 
@@ -47,7 +47,7 @@ rc=$?
 "$fl" dump "$tmp/board.fltrace" >"$tmp/board.dump" 2>&1
 grep -q '^capture_source: board$' "$tmp/board.dump" && grep -q '^config.series: present$' "$tmp/board.dump" && grep -q '^config.driver_version: 1.3.0$' "$tmp/board.dump" \
   && ok "its trace is a board capture: driver 1.3.0, series present, $(grep -c ' ioctl ' "$tmp/board.dump") ioctls" || fail "board header: $(grep -E 'capture_source|series|driver' "$tmp/board.dump")"
-grep -q 'ioctl file=1 request=0xc0186443 result=0 .*user_in=' "$tmp/board.dump" && ok "VM_BINDs recorded with their ops arrays (nested user memory)" || fail "no VM_BIND ops in the board trace"
+grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0 .*user_in=' "$tmp/board.dump" && ok "VM_BINDs recorded with their ops arrays (nested user memory)" || fail "no VM_BIND ops in the board trace"
 grep -q 'recorded_ns=.* duration_ns=' "$tmp/board.dump" && ok "each call carries its CLOCK_MONOTONIC start and duration" || fail "no timings"
 grep -q 'cs_submit group=' "$tmp/board.dump" && grep -q ' cpu_map ' "$tmp/board.dump" && ok "streams' words and CPU maps recorded" || fail "no cs_submit/cpu_map"
 grep -q 'kernel_log:.*: 1 unhandled faults' "$tmp/board.dump" && grep -q 'mmu_fault as=1 .*addr=0x7f0000000 .*outcome=efault.*(unknown)' "$tmp/board.dump" \
@@ -75,7 +75,7 @@ FAULTLAB_BACKEND="unix:$socks/ns.sock" FAULTLAB_TRACE="$tmp/ns.fltrace" pt "$cli
 grep -q 'has no alloc-on-fault series' "$tmp/ns.err" && grep -q '^config.series: absent$' "$tmp/ns.dump" \
   && grep -q 'flag:alloc_on_fault_without_series' "$tmp/ns.dump" && grep -q 'FAIL BO_CREATE: .*(errno 22' "$tmp/ns.txt" \
   && ok "no series: the alloc-on-fault BO_CREATE gets the kernel's EINVAL, flagged in the trace and on stderr" || fail "no series: $(cat "$tmp/ns.err") $(grep -E 'series|flag' "$tmp/ns.dump")"
-"$fl" replay "$tmp/ns.fltrace" 2>&1 | grep -q 'expected: .* request=0xc0186445 result=-22' \
+"$fl" replay "$tmp/ns.fltrace" 2>&1 | grep -q 'expected: .* request=0xc0186445 (PANTHOR_BO_CREATE) result=-22' \
   && ok "its replay on the twin (which has the series) diverges at that BO_CREATE" || fail "no-series replay: $("$fl" replay "$tmp/ns.fltrace" 2>&1 | head -3)"
 kill "$lbn" 2>/dev/null
 # The kernel log names a fault the replay does not make: caught.
@@ -101,7 +101,7 @@ if ! ls /dev/dri/renderD* >/dev/null 2>&1; then
 fi
 # A stand-in node: every ioctl on it is a real syscall, recorded in full.
 FAULTLAB_DEVICE=/dev/null FAULTLAB_TRACE="$tmp/standin.fltrace" pt "$loop" --child /dev/null 1000 >/dev/null 2>&1
-n=$("$fl" dump "$tmp/standin.fltrace" 2>/dev/null | grep -c 'ioctl file=1 request=0xc0186443 result=-25 .*user_in=\[')
+n=$("$fl" dump "$tmp/standin.fltrace" 2>/dev/null | grep -c 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=-25 .*user_in=\[')
 [ "$n" = 1000 ] && ok "a stand-in node's 1000 ioctls recorded with their ENOTTY and ops arrays" || fail "stand-in: $n of 1000"
 rm -rf "$socks"
 

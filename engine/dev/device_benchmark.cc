@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "engine/dev/test_util.h"
-#include "engine/dev/gpu.h"
+#include "engine/gpu/job.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/panthor.h"
 
@@ -175,9 +175,9 @@ void BM_HandledFaults(benchmark::State& state) {
     gc.compute_core_mask = gc.fragment_core_mask = gc.tiler_core_mask = 1;
     gc.vm_id = vm;
     t.Call(kPanthorIoctlGroupCreate, &gc);
-    std::vector<GpuAccess> acc;
+    std::vector<gpu::GpuAccess> acc;
     for (uint64_t i = 0; i < faults; ++i) {
-      acc.push_back(GpuAccess{0x40000000 + i * gran, 4, 0, trace::ACCESS_WRITE});
+      acc.push_back(gpu::GpuAccess{0x40000000 + i * gran, 4, 0, trace::ACCESS_WRITE});
     }
     t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), 0, nullptr);
     state.ResumeTiming();
@@ -210,10 +210,10 @@ void BM_MemoryFollowsPopulated(benchmark::State& state) {
     gc.compute_core_mask = gc.fragment_core_mask = gc.tiler_core_mask = 1;
     gc.vm_id = vm;
     t.Call(kPanthorIoctlGroupCreate, &gc);
-    std::vector<GpuAccess> acc;
+    std::vector<gpu::GpuAccess> acc;
     const uint64_t stride = va / 1024;  // 1024 granules of 64 KiB spread over the VA
     for (uint64_t i = 0; i < 1024; ++i) {
-      acc.push_back(GpuAccess{0x100000000ULL + i * stride, 4, 0, trace::ACCESS_WRITE});
+      acc.push_back(gpu::GpuAccess{0x100000000ULL + i * stride, 4, 0, trace::ACCESS_WRITE});
     }
     t.dev.SubmitAccessJob(t.file, gc.group_handle, 0, std::move(acc), 0, nullptr);
     t.dev.RunAll();

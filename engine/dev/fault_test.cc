@@ -27,7 +27,7 @@ constexpr uint64_t M = 1024 * 1024;
 constexpr uint64_t kVa = 0x1000'0000;  // 2 MiB aligned
 
 // Keeps every event, with its bytes.
-class Capture : public Observer {
+class Capture : public events::Observer {
  public:
   void OnEvent(const trace::Event& e) override { events.push_back(arena.Own(e)); }
   std::vector<const trace::Event*> Of(trace::EventKind k) const {
@@ -62,7 +62,7 @@ struct Submitted {
   int ret = 0;
 };
 
-Submitted Submit(TestDevice& t, uint32_t group, std::vector<GpuAccess> accesses,
+Submitted Submit(TestDevice& t, uint32_t group, std::vector<gpu::GpuAccess> accesses,
                  uint32_t queue = 0) {
   Submitted s;
   DrmSyncobjCreate c{0, 0};
@@ -77,7 +77,7 @@ int WaitJob(TestDevice& t, uint32_t syncobj) {
   return t.Call(kDrmIoctlSyncobjWait, &w);
 }
 
-GpuAccess Write(uint64_t va, uint64_t len = 4) { return GpuAccess{va, len, 0, trace::ACCESS_WRITE}; }
+gpu::GpuAccess Write(uint64_t va, uint64_t len = 4) { return gpu::GpuAccess{va, len, 0, trace::ACCESS_WRITE}; }
 
 TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
   const char* policies[] = {"noretry", "nowait", "pool:64", "dummy-page"};
@@ -85,7 +85,7 @@ TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
     for (const char* pol : policies) {
       for (uint32_t gran : {4u * 1024, 64u * 1024, 2u * 1024 * 1024}) {
         DeviceConfig cfg = Config(v);
-        cfg.policy = *ParseFaultPolicy(pol);
+        cfg.policy = pol;
         TestDevice t(cfg);
         Capture cap;
         t.dev.set_observer(&cap);
@@ -106,7 +106,7 @@ TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
         EXPECT_EQ(f.exception_type() & 0xf8, 0xc0u) << what << ": a translation fault";
         EXPECT_EQ(f.access_type(), mmu::kAccessWrite) << what;
         EXPECT_GT(f.latency_ns, 0u) << what;
-        std::shared_ptr<Group> grp = t.dev.LookupGroup(t.file, g);
+        std::shared_ptr<gpu::Group> grp = t.dev.LookupGroup(t.file, g);
         std::shared_ptr<vm::Vm> vmp = t.dev.LookupVm(t.file, vm);
         if (v == Variant::kSeriesFixed) {
           EXPECT_EQ(f.outcome, trace::FAULT_HANDLED) << what;
@@ -172,7 +172,7 @@ TEST(FaultTest, NonSparseMemoryIsEfaultAndEveryGroupOnTheVmDies) {
   Submitted b = Submit(t, bystander, {Write(kVa)});
   t.dev.RunAll();
   EXPECT_EQ(WaitJob(t, b.syncobj), 0);
-  std::shared_ptr<Group> gg = t.dev.LookupGroup(t.file, g);
+  std::shared_ptr<gpu::Group> gg = t.dev.LookupGroup(t.file, g);
   EXPECT_EQ(gg->state, kPanthorGroupStateFatalFault);
   EXPECT_EQ(gg->fatal_queues, 0x3u) << "all queues";
   EXPECT_EQ(t.dev.LookupGroup(t.file, g2)->fatal_queues, 0x1u) << "every group on the VM";
@@ -286,7 +286,7 @@ TEST(FaultTest, TilerHeapGrowsOnOomThenFallsBackToIncrementalRendering) {
   EXPECT_EQ(h.handle, vm << 16 | 1u);
   EXPECT_GE(h.first_heap_chunk_gpu_va, 1ULL << 47) << "a kernel VA";
   const uint32_t g = CreateGroup(t, vm);
-  GpuAccess oom{h.tiler_heap_ctx_gpu_va, 0, 0, trace::ACCESS_WRITE, true};
+  gpu::GpuAccess oom{h.tiler_heap_ctx_gpu_va, 0, 0, trace::ACCESS_WRITE, true};
   Submitted s = Submit(t, g, {oom, oom, oom, Write(h.first_heap_chunk_gpu_va)});
   t.dev.RunAll();
   EXPECT_EQ(WaitJob(t, s.syncobj), 0) << "incremental rendering keeps the job alive";
@@ -325,7 +325,7 @@ PressureOutcome RunPressure(const char* policy, uint64_t seed) {
   DeviceConfig cfg = Config(Variant::kSeriesFixed);
   cfg.budget_bytes = 256 * M;
   cfg.seed = seed;
-  cfg.policy = *ParseFaultPolicy(policy);
+  cfg.policy = policy;
   cfg.pressure.enabled = true;
   cfg.pressure.tenant_min_permille = 960;
   cfg.pressure.tenant_max_permille = 1000;
@@ -342,7 +342,7 @@ PressureOutcome RunPressure(const char* policy, uint64_t seed) {
   PressureOutcome out;
   for (int frame = 0; frame < 8; ++frame) {
     const uint32_t g = CreateGroup(t, vm);
-    std::vector<GpuAccess> acc;
+    std::vector<gpu::GpuAccess> acc;
     for (int i = 0; i < 16; ++i) acc.push_back(Write(kVa + (frame * 16 + i) * 256 * K));
     Submitted s = Submit(t, g, acc);
     WaitJob(t, s.syncobj);

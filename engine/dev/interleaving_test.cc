@@ -35,7 +35,7 @@ bool Soak() {
   return t != nullptr && std::string(t) == "soak";
 }
 
-class Counter : public Observer {
+class Counter : public events::Observer {
  public:
   void OnEvent(const trace::Event& e) override { faults += e.kind == trace::EVENT_MMU_FAULT; }
   uint64_t faults = 0;
@@ -62,7 +62,7 @@ void RunSeed(uint64_t seed, Coverage* cov) {
   cfg.budget_bytes = 96 * M;
   cfg.profile.gpu_info.as_present = 0x7;  // AS0 for firmware + two user slots: evictions
   const char* policies[] = {"noretry", "nowait", "pool:32", "dummy-page"};
-  cfg.policy = *ParseFaultPolicy(policies[prng.Uniform(4)]);
+  cfg.policy = policies[prng.Uniform(4)];
   cfg.pressure.enabled = prng.Chance(1, 2);
   cfg.pressure.tenant_min_permille = 800;
   cfg.pressure.tenant_max_permille = 1000;
@@ -72,7 +72,7 @@ void RunSeed(uint64_t seed, Coverage* cov) {
   Counter counter;
   t.dev.set_observer(&counter);
   const std::string ctx = "seed " + std::to_string(seed) + " " + VariantName(cfg.variant) + " " +
-                          FaultPolicyName(cfg.policy);
+                          cfg.policy;
 
   std::vector<VmSetup> vms(4);
   for (VmSetup& v : vms) {
@@ -105,14 +105,14 @@ void RunSeed(uint64_t seed, Coverage* cov) {
     switch (prng.Uniform(6)) {
       case 0:
       case 1: {  // a job touching sparse (faults), dense and sometimes unmapped memory
-        std::vector<GpuAccess> acc;
+        std::vector<gpu::GpuAccess> acc;
         const int n = 1 + static_cast<int>(prng.Uniform(4));
         for (int i = 0; i < n; ++i) {
           const uint64_t r = prng.Uniform(10);
           const uint64_t va = r < 7   ? kSparseVa + prng.Uniform(4 * M / 4096) * 4096
                               : r < 9 ? kDenseVa + prng.Uniform(64) * 4096
                                       : 0x3000'0000;  // nothing there
-          acc.push_back(GpuAccess{va, 4096 * (1 + prng.Uniform(4)), 0,
+          acc.push_back(gpu::GpuAccess{va, 4096 * (1 + prng.Uniform(4)), 0,
                                   prng.Chance(1, 2) ? trace::ACCESS_WRITE : trace::ACCESS_READ});
         }
         const uint32_t g = v.groups[prng.Uniform(v.groups.size())];

@@ -11,14 +11,15 @@
 #include <memory>
 #include <vector>
 
+#include "engine/base/check.h"
 #include "engine/dev/device.h"
 #include "engine/usermem/sim_user_memory.h"
 
 namespace faultlab::dev::testing {
 
 inline DeviceConfig Config(Variant variant = Variant::kSeriesFixed, const char* profile = "g610") {
-  absl::StatusOr<Profile> p = LoadProfile(profile);
-  if (!p.ok()) std::abort();
+  absl::StatusOr<profiles::Profile> p = profiles::LoadProfile(profile);
+  FAULTLAB_CHECK(p.ok(), p.status().message());
   DeviceConfig c;
   c.profile = *p;
   c.variant = variant;

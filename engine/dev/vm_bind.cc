@@ -10,21 +10,6 @@ namespace faultlab::dev {
 
 using namespace uapi;  // NOLINT
 
-namespace {
-
-// drm_panthor_sync_op validation (panthor_check_sync_op? in panthor_drv.c).
-int CheckSyncOp(const PanthorSyncOp& op) {
-  const uint32_t type = op.flags & kPanthorSyncOpHandleTypeMask;
-  if (op.flags & ~(kPanthorSyncOpHandleTypeMask | kPanthorSyncOpSignal)) return -kEINVAL;
-  if (type != kPanthorSyncOpHandleTypeSyncobj && type != kPanthorSyncOpHandleTypeTimelineSyncobj) {
-    return -kEINVAL;
-  }
-  if (type == kPanthorSyncOpHandleTypeSyncobj && op.timeline_value != 0) return -kEINVAL;
-  return 0;
-}
-
-}  // namespace
-
 // Models panthor_ioctl_vm_bind(): no check of unknown flags (PANTHOR_VM_BIND_FLAGS
 // is defined but unused), ASYNC picks the path.
 int Device::IoctlVmBind(File& f, void* data) {
@@ -119,25 +104,7 @@ int Device::VmBindAsync(File& f, PanthorVmBind* args, std::shared_ptr<vm::Vm> vm
     // panthor_submit_ctx_add_job(): the sync ops.
     std::vector<PanthorSyncOp> syncs;
     ret = GetUobjArray(*f.umem_, op.syncs, sizeof(PanthorSyncOp), &syncs);
-    for (size_t i = 0; ret == 0 && i < syncs.size(); ++i) ret = CheckSyncOp(syncs[i]);
-    for (size_t i = 0; ret == 0 && i < syncs.size(); ++i) {
-      const PanthorSyncOp& s = syncs[i];
-      auto it = f.syncobjs_.find(s.handle);
-      if (s.flags & kPanthorSyncOpSignal) {
-        if (it == f.syncobjs_.end()) ret = -kEINVAL;  // drm_syncobj_find() failed
-        else job->signals.push_back({it->second.get(), s.timeline_value});
-      } else {
-        // drm_syncobj_find_fence(): -ENOENT without the syncobj, -EINVAL
-        // without a fence at that point.
-        if (it == f.syncobjs_.end()) {
-          ret = -kENOENT;
-        } else if (auto fence = it->second->FenceForPoint(s.timeline_value); !fence) {
-          ret = -kEINVAL;
-        } else {
-          job->waits.push_back(std::move(fence));
-        }
-      }
-    }
+    if (ret == 0) ret = ResolveSyncOps(f, syncs, &job->waits, &job->signals);
     if (ret) break;
   }
   if (ret) {
@@ -164,7 +131,7 @@ int Device::VmBindAsync(File& f, PanthorVmBind* args, std::shared_ptr<vm::Vm> vm
     auto run = [this, vm, job, remaining] {
       if (--*remaining != 0) return;
       // drm_sched picks the job; panthor_vm_bind_run_job() executes it.
-      const uint64_t cost = bind_costs_.job_ns + bind_costs_.per_op_ns;
+      const uint64_t cost = config_.profile.cost.bind_job.Draw(sched_.prng());
       sched_.After(cost, [this, vm, job] {
         int r = 0;
         if (vm->destroyed()) {

@@ -52,6 +52,6 @@ cost.gpu_page_access_ns = 100..200
 cost.job_launch_ns = 5000..20000
 cost.sched_tick_ns = 1000..5000
 cost.heap_grow_ns = 20000..50000
-cost.bind_job_ns = 2000..6000
+cost.bind_job_ns = 2300
 # Not in the sources above: plausible values, marked as such.
 invented = thread_features, max_threads, thread_max_workgroup_size, thread_max_barrier_size, coherency_features, texture_features, core_features, unpreserved_cs_reg_count

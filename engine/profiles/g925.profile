@@ -46,5 +46,5 @@ cost.gpu_page_access_ns = 100..200
 cost.job_launch_ns = 5000..20000
 cost.sched_tick_ns = 1000..5000
 cost.heap_grow_ns = 20000..50000
-cost.bind_job_ns = 2000..6000
+cost.bind_job_ns = 2300
 invented = gpu_id, csf_id, l2_features, thread_features, max_threads, thread_max_workgroup_size, thread_max_barrier_size, coherency_features, texture_features, shader_present, core_features, csg_slot_count, cs_slot_count, cs_reg_count, scoreboard_slot_count, unpreserved_cs_reg_count, timestamp_frequency, ram_bytes, unique

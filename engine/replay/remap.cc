@@ -1,32 +1,28 @@
 #include "engine/replay/remap.h"
 
-#include <cstddef>
 #include <cstring>
+#include <vector>
 
-#include "engine/uapi/drm.h"
 #include "engine/uapi/panthor.h"
 
 namespace faultlab::replay {
 namespace {
 
-using namespace uapi;  // NOLINT
+using uapi::ObjKind;
 
-uint32_t U32At(const std::string& s, size_t offset) {
-  uint32_t v = 0;
-  if (offset + 4 <= s.size()) std::memcpy(&v, s.data() + offset, 4);
-  return v;
+// Kinds whose creation can fail differently in a what-if.
+bool Remapped(ObjKind k) { return k != ObjKind::kSyncobj; }
+
+// The obj_array at `at` in `bytes`.
+bool ObjArrayAt(const std::string& bytes, size_t at, uapi::PanthorObjArray* a) {
+  if (at + sizeof(*a) > bytes.size()) return false;
+  std::memcpy(a, bytes.data() + at, sizeof(*a));
+  return true;
 }
-
-// Where a creation ioctl writes the new object's id (uapi/panthor.h layouts).
-struct Creation {
-  uint32_t request;
-  int kind;
-  size_t offset;
-};
 
 }  // namespace
 
-bool Remapper::Map(uint32_t file, Kind kind, uint32_t* id) const {
+bool Remapper::Map(uint32_t file, ObjKind kind, uint32_t* id) const {
   auto it = ids_.find({file, kind, *id});
   if (it == ids_.end()) return true;  // never created by the recording
   if (it->second == 0) return false;  // its creation failed here
@@ -35,70 +31,59 @@ bool Remapper::Map(uint32_t file, Kind kind, uint32_t* id) const {
   return true;
 }
 
-bool Remapper::MapAt(uint32_t file, Kind kind, std::string* arg, size_t offset) {
-  if (offset + 4 > arg->size()) return true;
-  uint32_t id = U32At(*arg, offset);
-  if (!Map(file, kind, &id)) return false;
-  std::memcpy(arg->data() + offset, &id, 4);
+bool Remapper::MapAt(uint32_t file, const uapi::ObjRef& ref, char* bytes, size_t size) {
+  if (!Remapped(ref.kind) || ref.offset + size_t{4} > size || !ref.Applies(bytes, size)) return true;
+  uint32_t id;
+  std::memcpy(&id, bytes + ref.offset, 4);
+  if (!Map(file, ref.kind, &id)) return false;
+  std::memcpy(bytes + ref.offset, &id, 4);
+  return true;
+}
+
+// The ids inside the elements of the obj_arrays the argument points at,
+// already placed in `mem` as the recording captured them; a bad array is
+// the kernel's to refuse.
+bool Remapper::RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg, SimUserMemory& mem) {
+  uapi::PanthorObjArray a;
+  if (n.layout != uapi::Nested::Layout::kObjArray || n.element_refs.empty() || !ObjArrayAt(arg, n.at, &a)) {
+    return true;
+  }
+  if (a.stride < n.elem_size || a.count > 4096) return true;
+  std::vector<char> elem(n.elem_size);
+  for (uint32_t i = 0; i < a.count; ++i) {
+    const uint64_t at = a.array + static_cast<uint64_t>(i) * a.stride;
+    if (!mem.IsMapped(at, elem.size())) return true;
+    mem.Read(at, elem.data(), elem.size());
+    for (const uapi::ObjRef& r : n.element_refs) {
+      if (!MapAt(file, r, elem.data(), elem.size())) return false;
+    }
+    mem.Write(at, elem.data(), elem.size());
+  }
   return true;
 }
 
 bool Remapper::Rewrite(const trace::Ioctl& io, std::string* arg, SimUserMemory& mem) {
-  // Where each request names an object in its argument (uapi/panthor.h,
-  // uapi/drm.h layouts). A BO's exclusive VM id 0 means none, and no VM has id 0.
-  struct Reference {
-    uint32_t request;
-    Kind kind;
-    size_t offset;
-  };
-  static constexpr Reference kReferences[] = {
-      {kDrmIoctlGemClose, kBo, offsetof(DrmGemClose, handle)},
-      {kPanthorIoctlBoMmapOffset, kBo, offsetof(PanthorBoMmapOffset, handle)},
-      {kPanthorIoctlBoCreate, kVm, offsetof(PanthorBoCreate, exclusive_vm_id)},
-      {kPanthorIoctlVmDestroy, kVm, offsetof(PanthorVmDestroy, id)},
-      {kPanthorIoctlVmGetState, kVm, offsetof(PanthorVmGetState, vm_id)},
-      {kPanthorIoctlVmBind, kVm, offsetof(PanthorVmBind, vm_id)},
-      {kPanthorIoctlGroupCreate, kVm, offsetof(PanthorGroupCreate, vm_id)},
-      {kPanthorIoctlGroupDestroy, kGroup, offsetof(PanthorGroupDestroy, group_handle)},
-      {kPanthorIoctlGroupSubmit, kGroup, offsetof(PanthorGroupSubmit, group_handle)},
-      {kPanthorIoctlGroupGetState, kGroup, offsetof(PanthorGroupGetState, group_handle)},
-      {kPanthorIoctlTilerHeapCreate, kVm, offsetof(PanthorTilerHeapCreate, vm_id)},
-      {kPanthorIoctlTilerHeapDestroy, kHeap, offsetof(PanthorTilerHeapDestroy, handle)},
-  };
-  for (const Reference& r : kReferences) {
-    if (io.request == r.request && !MapAt(io.file, r.kind, arg, r.offset)) return false;
+  const uapi::IoctlDesc* d = uapi::FindIoctl(io.request);
+  if (d == nullptr) return true;
+  for (const uapi::ObjRef& r : d->consumes) {
+    if (!MapAt(io.file, r, arg->data(), arg->size())) return false;
   }
-  if (io.request != kPanthorIoctlVmBind || arg->size() < sizeof(PanthorVmBind)) return true;
-  PanthorVmBind b;
-  std::memcpy(&b, arg->data(), sizeof(b));
-  // Each MAP op's BO handle, in the op array the recording captured (already
-  // written to `mem`); a bad array is the kernel's to refuse.
-  if (b.ops.stride < offsetof(PanthorVmBindOp, bo_handle) + 4 || b.ops.count > 4096) return true;
-  for (uint32_t i = 0; i < b.ops.count; ++i) {
-    const uint64_t at = b.ops.array + static_cast<uint64_t>(i) * b.ops.stride;
-    if (!mem.IsMapped(at, sizeof(PanthorVmBindOp))) return true;
-    PanthorVmBindOp op;
-    mem.Read(at, &op, sizeof(op));
-    if ((op.flags & kPanthorVmBindOpTypeMask) != kPanthorVmBindOpTypeMap) continue;
-    if (!Map(io.file, kBo, &op.bo_handle)) return false;
-    mem.Write(at, &op, sizeof(op));
+  for (const uapi::Nested& n : d->nested) {
+    if (!RewriteArrays(io.file, n, *arg, mem)) return false;
   }
   return true;
 }
 
 void Remapper::Learn(const trace::Ioctl& io, int result, const std::string& out) {
-  static constexpr Creation kCreations[] = {
-      {kPanthorIoctlBoCreate, kBo, offsetof(PanthorBoCreate, handle)},
-      {kPanthorIoctlVmCreate, kVm, offsetof(PanthorVmCreate, id)},
-      {kPanthorIoctlGroupCreate, kGroup, offsetof(PanthorGroupCreate, group_handle)},
-      {kPanthorIoctlTilerHeapCreate, kHeap, offsetof(PanthorTilerHeapCreate, handle)},
-  };
   if (io.result != 0) return;  // the recording created nothing
-  const std::string recorded_out(io.arg_out.data(), io.arg_out.size());
-  for (const Creation& c : kCreations) {
-    if (io.request != c.request || c.offset + 4 > recorded_out.size()) continue;
-    const uint32_t recorded = U32At(recorded_out, c.offset);
-    ids_[{io.file, c.kind, recorded}] = result == 0 ? U32At(out, c.offset) : 0;
+  const uapi::IoctlDesc* d = uapi::FindIoctl(io.request);
+  if (d == nullptr) return;
+  for (const uapi::ObjRef& r : d->creates) {
+    if (!Remapped(r.kind) || r.offset + size_t{4} > io.arg_out.size()) continue;
+    uint32_t recorded, replayed = 0;
+    std::memcpy(&recorded, io.arg_out.data() + r.offset, 4);
+    if (result == 0 && r.offset + size_t{4} <= out.size()) std::memcpy(&replayed, out.data() + r.offset, 4);
+    ids_[{io.file, r.kind, recorded}] = result == 0 ? replayed : 0;
   }
 }
 

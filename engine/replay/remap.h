@@ -5,10 +5,12 @@
 // naming an object whose creation failed is skipped (the program that made
 // the recording would not have issued it) and counted.
 //
-// Objects: BO handles, VM ids, group handles, tiler-heap handles, per file;
-// learned from each creation's recorded and replayed outputs. Ids the
-// recording never created (a fuzzer's bogus handles) pass through unchanged.
-// Syncobjs are not remapped: their creation has no failure the twin models.
+// Where each ioctl creates and names objects comes from the ioctl table
+// (uapi/ioctls.h: `creates`, `consumes`, and the ids inside arrays it points
+// at): BO handles, VM ids, group handles, tiler-heap handles, per file. Ids
+// the recording never created (a fuzzer's bogus handles) pass through
+// unchanged. Syncobjs are not remapped: their creation has no failure the
+// twin models.
 #ifndef FAULTLAB_ENGINE_REPLAY_REMAP_H_
 #define FAULTLAB_ENGINE_REPLAY_REMAP_H_
 
@@ -18,6 +20,7 @@
 #include <tuple>
 
 #include "engine/trace/event.h"
+#include "engine/uapi/ioctls.h"
 #include "engine/usermem/sim_user_memory.h"
 
 namespace faultlab::replay {
@@ -32,18 +35,18 @@ class Remapper {
   // After it ran: `result` and `out` (the argument as the replay left it).
   void Learn(const trace::Ioctl& io, int result, const std::string& out);
   // A job's group. False: the group's creation failed; skip the job.
-  bool MapGroup(uint32_t file, uint32_t* group) const { return Map(file, kGroup, group); }
+  bool MapGroup(uint32_t file, uint32_t* group) const { return Map(file, uapi::ObjKind::kGroup, group); }
 
   uint64_t remapped() const { return remapped_; }
 
  private:
-  enum Kind { kBo, kVm, kGroup, kHeap };
   // False when `*id` names a failed creation; else rewrites it (if known).
-  bool Map(uint32_t file, Kind kind, uint32_t* id) const;
-  bool MapAt(uint32_t file, Kind kind, std::string* arg, size_t offset);
+  bool Map(uint32_t file, uapi::ObjKind kind, uint32_t* id) const;
+  bool MapAt(uint32_t file, const uapi::ObjRef& ref, char* bytes, size_t size);
+  bool RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg, SimUserMemory& mem);
 
   // (file, kind, recorded id) -> replayed id; 0: the creation failed.
-  std::map<std::tuple<uint32_t, int, uint32_t>, uint32_t> ids_;
+  std::map<std::tuple<uint32_t, uapi::ObjKind, uint32_t>, uint32_t> ids_;
   mutable uint64_t remapped_ = 0;
 };
 

@@ -113,16 +113,16 @@ TEST(RemapperTest, VmBindOpsNameTheirBosInUserMemory) {
 
 std::string Record(const std::string& workload, uint32_t frames) {
   dev::DeviceConfig cfg;
-  cfg.profile = *dev::LoadProfile("g610");
+  cfg.profile = *profiles::LoadProfile("g610");
   cfg.seed = 3;
   absl::StatusOr<Recording> r = RecordWorkload(cfg, {workload, 3, frames}, "test", std::string(16, 'r'));
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? r->bytes : "";
 }
 
-ReplayResult WhatIf(const std::string& bytes, std::vector<WhatIf> what_if) {
+ReplayResult ReplayWhatIf(const std::string& bytes, const std::string& key_value) {
   ReplayOptions opts;
-  opts.what_if = std::move(what_if);
+  EXPECT_TRUE(ParseWhatIfArg(key_value, &opts.what_if).ok());
   return Replay([&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
     return std::make_unique<trace::MemorySource>(bytes);
   }, "mem", opts);
@@ -132,12 +132,12 @@ TEST(RemapperTest, AGroupTheProfileCannotHostSkipsItsJobs) {
   // game's groups ask for the G610's shader cores; the G310 has one core, so
   // GROUP_CREATE fails there and every job on the group is skipped.
   const std::string bytes = Record("game", 3);
-  ReplayResult same = WhatIf(bytes, {{"policy", "noretry"}});
+  ReplayResult same = ReplayWhatIf(bytes, "policy=noretry");
   ASSERT_TRUE(same.status.ok()) << same.status;
   EXPECT_EQ(same.skipped_dependent, 0u);
   EXPECT_EQ(same.device.jobs_completed, 3u);
 
-  ReplayResult r = WhatIf(bytes, {{"profile", "g310"}});
+  ReplayResult r = ReplayWhatIf(bytes, "profile=g310");
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.outcome, ReplayOutcome::kWhatIf);
   EXPECT_GE(r.skipped_dependent, 3u);  // at least the three frames' jobs

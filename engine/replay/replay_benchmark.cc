@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "engine/base/check.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
 #include "engine/trace/io.h"
@@ -32,16 +33,12 @@ const Recording& Get(int index) {
   auto it = cache.find(index);
   if (it != cache.end()) return it->second;
   const workload::WorkloadInfo* w = workload::FindWorkload(kWorkloads[index]);
-  trace::TraceHeader base;
-  base.set_profile("g610");
-  base.set_variant("series-fixed");
-  base.set_policy("noretry");
-  dev::DeviceConfig cfg = *ConfigFromHeader(base, {});
+  dev::DeviceConfig cfg = replay::DefaultConfig();
   cfg.seed = 1;
   cfg.pressure.enabled = w->wants_pressure;
   if (w->wants_pressure) cfg.budget_bytes = 512ULL << 20;
   absl::StatusOr<Recording> r = RecordWorkload(cfg, {w->name, 1, 0}, "bench", std::string(16, 'b'));
-  if (!r.ok()) std::abort();
+  FAULTLAB_CHECK(r.ok(), r.status().message());
   return cache[index] = std::move(*r);
 }
 

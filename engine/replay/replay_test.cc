@@ -15,11 +15,11 @@ namespace {
 
 std::string Record(const std::string& workload, uint32_t frames, Variant variant,
                    const char* policy = "noretry", bool pressure = false) {
-  absl::StatusOr<dev::Profile> p = dev::LoadProfile("g610");
+  absl::StatusOr<profiles::Profile> p = profiles::LoadProfile("g610");
   dev::DeviceConfig cfg;
   cfg.profile = *p;
   cfg.variant = variant;
-  cfg.policy = *dev::ParseFaultPolicy(policy);
+  cfg.policy = *policy::Canonical(policy);
   cfg.pressure.enabled = pressure;
   cfg.seed = 5;
   if (pressure) cfg.budget_bytes = 512ULL << 20;
@@ -53,7 +53,7 @@ TEST(ReplayTest, EveryWorkloadReplaysIdentically) {
 TEST(ReplayTest, ASlowerFaultPathIsRecordedAndReplaysIdentically) {
   // fault_cost_permille scales the fault path's costs (the backfill's
   // injected regression): the header carries it, so the replay agrees.
-  absl::StatusOr<dev::Profile> p = dev::LoadProfile("g610");
+  absl::StatusOr<profiles::Profile> p = profiles::LoadProfile("g610");
   uint64_t p50[2];
   for (int i = 0; i < 2; ++i) {
     dev::DeviceConfig cfg;
@@ -106,19 +106,24 @@ TEST(ReplayTest, ATamperedTraceDivergesWhereItWasTampered) {
   EXPECT_EQ(r.divergences[0].context.size(), 3u);
 }
 
+WhatIf W(const std::vector<std::string>& key_values) {
+  absl::StatusOr<WhatIf> w = ParseWhatIfArgs(key_values);
+  EXPECT_TRUE(w.ok()) << w.status();
+  return w.value_or(WhatIf());
+}
+
 TEST(ReplayTest, WhatIfRunsTheInputsOnAnotherDevice) {
   const std::string bytes = Record("compute", 2, Variant::kSeriesFixed);
   ReplayOptions opts;
-  opts.what_if = {{"variant", "series-v3"}};
+  opts.what_if = W({"variant=series-v3"});
   ReplayResult r = ReplayBytes(bytes, opts);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.outcome, ReplayOutcome::kWhatIf);
   EXPECT_GT(r.summary.faults_by_outcome(trace::FAULT_EINVAL), 0u) << "v3 fails every fault";
-  opts.what_if = {{"granularity", "2M"}};
+  opts.what_if = W({"granularity=2M"});
   r = ReplayBytes(bytes, opts);
   ASSERT_TRUE(r.status.ok()) << r.status;
-  opts.what_if = {{"colour", "blue"}};
-  EXPECT_FALSE(ReplayBytes(bytes, opts).status.ok());
+  EXPECT_FALSE(ParseWhatIfArgs({"colour=blue"}).ok());
 }
 
 TEST(ReplayTest, AnotherModelVersionIsModelChangedNotDivergence) {
@@ -164,14 +169,14 @@ TEST(ReplayTest, ARerunReactsWhereAnOpenReplayCannot) {
   // recorded G610 core masks replayed open-loop make GROUP_CREATE fail there.
   const std::string bytes = Record("game", 3, Variant::kSeriesFixed);
   ReplayOptions opts;
-  opts.what_if = {{"profile", "g310"}};
+  opts.what_if = W({"profile=g310"});
   ReplayResult open = ReplayBytes(bytes, opts);
   ReplayResult rerun = Rerun(HeaderOf(bytes), "mem", opts.what_if);
   ASSERT_TRUE(open.status.ok() && rerun.status.ok());
   EXPECT_EQ(open.device.jobs_completed, 0u);
   EXPECT_GT(open.skipped_dependent, 0u);
   EXPECT_EQ(rerun.device.jobs_completed, 3u);
-  EXPECT_FALSE(Rerun(HeaderOf(bytes), "mem", {{"granularity", "2M"}}).status.ok());
+  EXPECT_FALSE(Rerun(HeaderOf(bytes), "mem", W({"granularity=2M"})).status.ok());
 }
 
 }  // namespace

@@ -1,12 +1,16 @@
 // Replayer: re-executes a trace on a fresh device built from its header and
-// checks every recorded output, rr-style.
+// checks every recorded output, rr-style (docs/record-replay.md).
 //
-// The trace's inputs — ioctls (argument bytes and the user memory they read),
-// job submissions, files opened, markers, state-hash requests, the end — are
-// executed in order; every event the fresh device produces is compared, as it
-// is produced, with the next recorded event (kind, virtual time, every field).
 // Two readers walk the file: one for inputs, one for expectations; memory is
-// bounded by a chunk each.
+// bounded by a chunk each. Each recorded event goes through the stages, each
+// testable on its own:
+//   normalise (normalise.h) what the event means to this build: input or
+//                           output, board-capture rules, legacy markers;
+//   rewrite   (rewrite.h)   what-if only: granularity, recorded ids -> the
+//                           replay's;
+//   apply     (apply.h)     the input executed on the fresh device;
+//   check     (check.h)     every event the device produces compared, as it
+//                           is produced, with the next recorded one.
 //
 // What-if replay (`what_if` non-empty) runs the same inputs on a changed
 // device; outputs then become results (counted, not divergences).
@@ -21,7 +25,8 @@
 
 #include "absl/status/status.h"
 #include "engine/dev/device.h"
-#include "engine/replay/recorder.h"
+#include "engine/replay/config.h"
+#include "engine/replay/what_if.h"
 #include "engine/trace/io.h"
 #include "engine/trace/text.h"
 
@@ -29,7 +34,7 @@ namespace faultlab::replay {
 
 struct ReplayOptions {
   bool keep_going = false;  // go on after the first divergence
-  std::vector<WhatIf> what_if;
+  WhatIf what_if;
   uint32_t context_events = 3;  // events shown before a divergence
   bool skip_damaged = false;
   // Called with the count of inputs executed so far, after each (the CLI's
@@ -90,8 +95,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
 // program reacts to what the new configuration does (a failed creation is
 // not followed by calls that use it). Needs a trace `record` made.
 // `granularity` is refused: the workload's BOs carry their own.
-ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
-                   const std::vector<WhatIf>& what_if);
+ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name, const WhatIf& what_if);
 
 // The integer-only report of a replay: text ("key: value" lines) or JSON.
 std::string ReportText(const ReplayResult& r);

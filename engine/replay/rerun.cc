@@ -1,5 +1,4 @@
 // Rerun: the closed-loop what-if (replayer.h).
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/replay/replayer.h"
 #include "engine/workload/workload.h"
@@ -8,20 +7,21 @@ namespace faultlab::replay {
 namespace {
 
 // Summarises what the re-run device produces.
-class Summarizer : public dev::Observer {
+class Summarizer : public events::Observer {
  public:
   explicit Summarizer(ReplayResult* r) : r_(r) {}
   void OnEvent(const trace::Event& e) override {
     r_->summary.Add(e);
     ++r_->events;
     // Inputs as a replay of this run would count them: each ioctl, marker,
-    // CPU map and state-hash request, and each job (a run of accesses).
+    // CPU map, state-hash request and file, and each job (a run of accesses).
     const bool same_job = e.kind == trace::EVENT_JOB_ACCESS && in_job_ && e.access.job == job_;
     switch (e.kind) {
       case trace::EVENT_IOCTL:
       case trace::EVENT_CPU_MAP:
       case trace::EVENT_MARKER:
       case trace::EVENT_STATE_HASH:
+      case trace::EVENT_FILE:
         ++r_->inputs;
         break;
       case trace::EVENT_JOB_ACCESS:
@@ -42,8 +42,7 @@ class Summarizer : public dev::Observer {
 
 }  // namespace
 
-ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
-                   const std::vector<WhatIf>& what_if) {
+ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name, const WhatIf& what_if) {
   ReplayResult r;
   const workload::WorkloadInfo* w = workload::FindWorkload(header.workload());
   if (header.capture_source() != trace::CAPTURE_SOURCE_TWIN || w == nullptr) {
@@ -52,32 +51,25 @@ ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
         header.workload(), "'"));
     return r;
   }
-  for (const WhatIf& k : what_if) {
-    if (k.key == "granularity") {
-      r.status = absl::InvalidArgumentError(
-          "granularity cannot be a rerun what-if: the workload's BOs carry their own; use the "
-          "default open mode, which rewrites the recorded BO_CREATEs");
-      return r;
-    }
-  }
-  absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(header, what_if);
-  if (!cfg.ok()) {
-    r.status = cfg.status();
+  if (what_if.granularity_bytes) {
+    r.status = absl::InvalidArgumentError(
+        "granularity cannot be a rerun what-if: the workload's BOs carry their own; use the "
+        "default open mode, which rewrites the recorded BO_CREATEs");
     return r;
   }
-  uint32_t frames = 0;
-  for (const trace::ConfigEntry& e : header.config()) {
-    if (e.key() == "frames" && !absl::SimpleAtoi(e.value(), &frames)) {
-      r.status = absl::DataLossError(absl::StrCat(name, ": header: frames '", e.value(),
-                                                  "' is not a number"));
-      return r;
-    }
+  absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(header);
+  absl::StatusOr<uint32_t> frames = HeaderFrames(header);
+  if (!cfg.ok() || !frames.ok()) {
+    const absl::Status& s = cfg.ok() ? frames.status() : cfg.status();
+    r.status = absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
+    return r;
   }
+  ApplyWhatIf(what_if, &*cfg);
   r.model_version = header.model_version();
   Summarizer summarizer(&r);
   dev::Device device(*cfg);
   device.set_observer(&summarizer);
-  absl::Status s = workload::RunWorkload({w->name, header.seed(), frames}, device);
+  absl::Status s = workload::RunWorkload({w->name, header.seed(), *frames}, device);
   device.set_observer(nullptr);
   if (!s.ok()) {
     r.status = s;

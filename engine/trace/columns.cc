@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/check.h"
 #include "engine/trace/varint.h"
 
 namespace faultlab::trace {
@@ -202,9 +203,15 @@ void ChunkEncoder::Append(const Event& e) {
       PutF(Col::HashValue, x.hash);
       break;
     }
+    case EVENT_FILE: {
+      const FileOp& x = e.file_op;
+      PutU(Col::FileId, x.file);
+      PutU(Col::FileNodeType, x.node);
+      PutU(Col::FileClose, x.close);
+      break;
+    }
     default:
-      // Writers only produce kinds they know; anything else is a bug.
-      std::abort();
+      FAULTLAB_CHECK(false, "a writer appended an event of unknown kind ", e.kind);
   }
   ++event_count_;
 }
@@ -473,6 +480,13 @@ bool ChunkDecoder::Next(Event* e) {
         x.scope = static_cast<HashScope>(GetU32(Col::HashScope));
         x.object = GetU32(Col::HashObject);
         x.hash = GetF(Col::HashValue);
+        break;
+      }
+      case EVENT_FILE: {
+        FileOp& x = e->file_op;
+        x.file = GetU32(Col::FileId);
+        x.node = static_cast<FileNode>(GetU32(Col::FileNodeType));
+        x.close = GetU(Col::FileClose) != 0;
         break;
       }
       default:

@@ -126,7 +126,10 @@ enum class ColumnEncoding : uint8_t {
   X(MarkerLabelData, 9, 3, 0, kData, "label")                          \
   X(HashScope, 10, 1, 0, kVarint, "scope")                             \
   X(HashObject, 10, 2, 0, kVarint, "object")                           \
-  X(HashValue, 10, 3, 0, kFixed64, "hash")
+  X(HashValue, 10, 3, 0, kFixed64, "hash")                             \
+  X(FileId, 11, 1, 0, kVarint, "file")                                 \
+  X(FileNodeType, 11, 2, 0, kVarint, "node")                           \
+  X(FileClose, 11, 3, 0, kVarint, "close")
 
 enum class Col : uint8_t {
 #define FAULTLAB_COL_ENUM(name, kind, field, sub, enc, proto_name) name,

@@ -3,7 +3,7 @@
 namespace faultlab::trace {
 
 bool IsKnownKind(EventKind kind) {
-  return kind >= EVENT_IOCTL && kind <= EVENT_STATE_HASH;
+  return kind >= EVENT_IOCTL && kind <= EVENT_FILE;
 }
 
 absl::string_view KindName(EventKind kind) {
@@ -18,6 +18,7 @@ absl::string_view KindName(EventKind kind) {
     case EVENT_OOPS: return "oops";
     case EVENT_MARKER: return "marker";
     case EVENT_STATE_HASH: return "state_hash";
+    case EVENT_FILE: return "file";
     default: return "unknown";
   }
 }
@@ -35,6 +36,7 @@ bool Event::operator==(const Event& o) const {
     case EVENT_OOPS: return oops == o.oops;
     case EVENT_MARKER: return marker == o.marker;
     case EVENT_STATE_HASH: return state_hash == o.state_hash;
+    case EVENT_FILE: return file_op == o.file_op;
     default: return true;
   }
 }
@@ -78,6 +80,7 @@ Event EventArena::Own(const Event& e) {
       c.marker.label = keep(e.marker.label);
       break;
     case EVENT_STATE_HASH: c.state_hash = e.state_hash; break;
+    case EVENT_FILE: c.file_op = e.file_op; break;
     default: break;
   }
   return c;

@@ -173,6 +173,13 @@ struct StateHash {
   }
 };
 
+struct FileOp {
+  uint32_t file = 0;
+  FileNode node = FILE_NODE_UNSPECIFIED;
+  bool close = false;
+  bool operator==(const FileOp& o) const { return file == o.file && node == o.node && close == o.close; }
+};
+
 struct Event {
   EventKind kind = EVENT_KIND_UNSPECIFIED;
   // Virtual time of the event, ns since the engine started.
@@ -188,6 +195,7 @@ struct Event {
   Oops oops;
   Marker marker;
   StateHash state_hash;
+  FileOp file_op;
 
   // Compares kind, time and the member that `kind` selects.
   bool operator==(const Event& o) const;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "engine/uapi/ioctls.h"
 
 namespace faultlab::trace {
 namespace {
@@ -102,8 +103,9 @@ std::string FormatEvent(uint64_t index, const Event& e) {
   switch (e.kind) {
     case EVENT_IOCTL: {
       const Ioctl& x = e.ioctl;
-      absl::StrAppend(&s, " file=", x.file, " request=", absl::StrFormat("0x%08x", x.request),
-                      " result=", x.result, " in=", Bytes(x.arg_in), " out=", Bytes(x.arg_out));
+      absl::StrAppend(&s, " file=", x.file, " request=", absl::StrFormat("0x%08x", x.request));
+      if (const char* name = uapi::IoctlName(x.request); *name) absl::StrAppend(&s, " (", name, ")");
+      absl::StrAppend(&s, " result=", x.result, " in=", Bytes(x.arg_in), " out=", Bytes(x.arg_out));
       if (!x.user_in.empty()) absl::StrAppend(&s, " user_in=", Copies(x.user_in));
       if (!x.user_out.empty()) absl::StrAppend(&s, " user_out=", Copies(x.user_out));
       if (x.recorded_ns || x.duration_ns) {
@@ -167,6 +169,12 @@ std::string FormatEvent(uint64_t index, const Event& e) {
       absl::StrAppend(&s, " ", MarkerName(e.marker.type), " id=", e.marker.id, " label=\"",
                       absl::CEscape(e.marker.label), "\"");
       break;
+    case EVENT_FILE: {
+      const FileOp& x = e.file_op;
+      absl::StrAppend(&s, x.close ? " close" : " open", " file=", x.file, " node=",
+                      x.node == NODE_PRIMARY ? "primary" : x.node == NODE_RENDER ? "render" : "unspecified");
+      break;
+    }
     case EVENT_STATE_HASH:
       absl::StrAppend(&s, " scope=", e.state_hash.scope == HASH_VM ? "vm" : "device",
                       " object=", e.state_hash.object, " hash=",
@@ -256,6 +264,9 @@ std::string TraceSummary::ReportText() const {
   for (int k = EVENT_IOCTL; k <= EVENT_STATE_HASH; ++k) {
     absl::StrAppend(&s, "events.", KindName(static_cast<EventKind>(k)), ": ", by_kind_[k], "\n");
   }
+  // Kinds added later show only when present, so that reports of traces
+  // recorded before them stay as they were.
+  if (by_kind_[EVENT_FILE]) absl::StrAppend(&s, "events.file: ", by_kind_[EVENT_FILE], "\n");
   for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
     absl::StrAppend(&s, "faults.", FaultOutcomeName(static_cast<FaultOutcome>(o)), ": ",
                     by_outcome_[o], "\n");
@@ -284,6 +295,7 @@ std::string TraceSummary::ReportJson() const {
     absl::StrAppend(&s, k > EVENT_IOCTL ? ", " : "", "\"", KindName(static_cast<EventKind>(k)),
                     "\": ", by_kind_[k]);
   }
+  if (by_kind_[EVENT_FILE]) absl::StrAppend(&s, ", \"file\": ", by_kind_[EVENT_FILE]);
   absl::StrAppend(&s, "}, \"faults\": {");
   for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
     absl::StrAppend(&s, o > FAULT_HANDLED ? ", " : "", "\"",
@@ -314,7 +326,7 @@ std::string TraceSummary::Format(const ReaderStats& r) const {
                     "\n");
   }
   absl::StrAppend(&s, "virtual_duration_ns: ", last_ns_ - first_ns_, "\n");
-  for (int k = EVENT_IOCTL; k <= EVENT_STATE_HASH; ++k) {
+  for (int k = EVENT_IOCTL; k <= EVENT_FILE; ++k) {
     if (by_kind_[k]) {
       absl::StrAppend(&s, "events.", KindName(static_cast<EventKind>(k)), ": ", by_kind_[k], "\n");
     }

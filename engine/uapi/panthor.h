@@ -265,6 +265,42 @@ struct PanthorTilerHeapDestroy {
 };
 static_assert(sizeof(PanthorTilerHeapDestroy) == 8);
 
+// Added after the series' 1.3 base (spec 2.2-2.4): the twin knows their
+// layouts (capture, replay, dump) without modelling them yet.
+struct PanthorBoSetLabel {  // 1.4
+  uint32_t handle;
+  uint32_t pad;
+  uint64_t label;  // const char __user *, NUL-terminated, <= 4096 bytes with the NUL; 0 clears
+};
+static_assert(sizeof(PanthorBoSetLabel) == 16);
+constexpr uint32_t kPanthorBoMaxLabelSize = 4096;
+
+struct PanthorSetUserMmioOffset {  // 1.5
+  uint64_t offset;
+};
+static_assert(sizeof(PanthorSetUserMmioOffset) == 8);
+
+struct PanthorBoSyncOp {  // 1.7
+  uint32_t handle;
+  uint32_t type;
+  uint64_t offset;
+  uint64_t size;
+};
+static_assert(sizeof(PanthorBoSyncOp) == 24);
+
+struct PanthorBoSync {  // 1.7
+  PanthorObjArray ops;
+};
+static_assert(sizeof(PanthorBoSync) == 16);
+
+struct PanthorBoQueryInfo {  // 1.7
+  uint32_t handle;
+  uint32_t extra_flags;
+  uint32_t create_flags;
+  uint32_t pad;
+};
+static_assert(sizeof(PanthorBoQueryInfo) == 16);
+
 // Ioctl ids (DRM_PANTHOR_*) and numbers: DRM_IOWR(0x40 + id, struct).
 enum PanthorIoctlId : uint32_t {
   kPanthorDevQueryId = 0,
@@ -279,8 +315,11 @@ enum PanthorIoctlId : uint32_t {
   kPanthorGroupSubmitId,
   kPanthorGroupGetStateId,
   kPanthorTilerHeapCreateId,
-  kPanthorTilerHeapDestroyId,
-  kPanthorIoctlCount,  // driver 1.3 has 13 ioctls
+  kPanthorTilerHeapDestroyId,  // the last of driver 1.3
+  kPanthorBoSetLabelId,         // 1.4
+  kPanthorSetUserMmioOffsetId,  // 1.5
+  kPanthorBoSyncId,             // 1.7
+  kPanthorBoQueryInfoId,        // 1.7
 };
 
 constexpr uint32_t PanthorIowr(uint32_t id, uint32_t size) {
@@ -300,6 +339,11 @@ constexpr uint32_t kPanthorIoctlGroupSubmit = PanthorIowr(kPanthorGroupSubmitId,
 constexpr uint32_t kPanthorIoctlGroupGetState = PanthorIowr(kPanthorGroupGetStateId, sizeof(PanthorGroupGetState));
 constexpr uint32_t kPanthorIoctlTilerHeapCreate = PanthorIowr(kPanthorTilerHeapCreateId, sizeof(PanthorTilerHeapCreate));
 constexpr uint32_t kPanthorIoctlTilerHeapDestroy = PanthorIowr(kPanthorTilerHeapDestroyId, sizeof(PanthorTilerHeapDestroy));
+constexpr uint32_t kPanthorIoctlBoSetLabel = PanthorIowr(kPanthorBoSetLabelId, sizeof(PanthorBoSetLabel));
+constexpr uint32_t kPanthorIoctlSetUserMmioOffset =
+    PanthorIowr(kPanthorSetUserMmioOffsetId, sizeof(PanthorSetUserMmioOffset));
+constexpr uint32_t kPanthorIoctlBoSync = PanthorIowr(kPanthorBoSyncId, sizeof(PanthorBoSync));
+constexpr uint32_t kPanthorIoctlBoQueryInfo = PanthorIowr(kPanthorBoQueryInfoId, sizeof(PanthorBoQueryInfo));
 
 // Spec 2.2's table, as numbers.
 static_assert(kPanthorIoctlDevQuery == 0xC0106440);
@@ -315,6 +359,10 @@ static_assert(kPanthorIoctlGroupSubmit == 0xC0186449);
 static_assert(kPanthorIoctlGroupGetState == 0xC010644A);
 static_assert(kPanthorIoctlTilerHeapCreate == 0xC028644B);
 static_assert(kPanthorIoctlTilerHeapDestroy == 0xC008644C);
+static_assert(kPanthorIoctlBoSetLabel == 0xC010644D);
+static_assert(kPanthorIoctlSetUserMmioOffset == 0xC008644E);
+static_assert(kPanthorIoctlBoSync == 0xC010644F);
+static_assert(kPanthorIoctlBoQueryInfo == 0xC0106450);
 
 // Hardware constants the uAPI relies on.
 constexpr uint64_t kPageSize = 4096;

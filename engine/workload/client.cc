@@ -1,19 +1,10 @@
 #include "engine/workload/client.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace faultlab::workload {
 
 using namespace uapi;  // NOLINT
 
-std::string OpenMarker(uint32_t file_id, dev::NodeType node) {
-  return absl::StrCat("open:", file_id, ":", node == dev::NodeType::kRender ? "render" : "primary");
-}
-
-Client::Client(dev::Device* dev, dev::NodeType node) : dev_(dev) {
-  file_ = dev_->Open(node, &mem_);
-  dev_->EmitMarker(trace::MARKER_NOTE, file_->id(), OpenMarker(file_->id(), node));
-}
+Client::Client(dev::Device* dev, dev::NodeType node) : dev_(dev) { file_ = dev_->Open(node, &mem_); }
 
 Client::~Client() { dev_->Close(file_); }
 
@@ -91,7 +82,7 @@ uint32_t Client::CreateSyncobj() {
   return Call(kDrmIoctlSyncobjCreate, &c) == 0 ? c.handle : 0;
 }
 
-int Client::Submit(uint32_t group, std::vector<dev::GpuAccess> accesses, uint32_t syncobj,
+int Client::Submit(uint32_t group, std::vector<gpu::GpuAccess> accesses, uint32_t syncobj,
                    uint32_t queue) {
   return dev_->SubmitAccessJob(file_, group, queue, std::move(accesses), syncobj, nullptr);
 }

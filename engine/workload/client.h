@@ -16,13 +16,11 @@
 
 namespace faultlab::workload {
 
-// The marker that records a file being opened ("open:<id>:render|primary").
-std::string OpenMarker(uint32_t file_id, dev::NodeType node);
-
 class Client {
  public:
+  // Opens a file of `dev` (the device tells its observer).
   Client(dev::Device* dev, dev::NodeType node = dev::NodeType::kRender);
-  // Closes the file (the process exits); emits nothing.
+  // Closes the file (the process exits).
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -48,7 +46,7 @@ class Client {
   uint32_t CreateGroup(uint32_t vm, uint32_t queues = 1);
   uint32_t CreateSyncobj();
   // Submits a job of access ranges signalling `syncobj`.
-  int Submit(uint32_t group, std::vector<dev::GpuAccess> accesses, uint32_t syncobj,
+  int Submit(uint32_t group, std::vector<gpu::GpuAccess> accesses, uint32_t syncobj,
              uint32_t queue = 0);
   // SYNCOBJ_WAIT on every handle (WAIT_ALL) with an absolute virtual deadline
   // (INT64_MAX: forever). Returns the ioctl's result.

@@ -11,7 +11,7 @@
 namespace faultlab::workload {
 
 using namespace uapi;  // NOLINT
-using dev::GpuAccess;
+using gpu::GpuAccess;
 
 namespace {
 

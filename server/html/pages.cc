@@ -8,12 +8,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/html/report_html.h"
+#include "lib/html/report_html.h"
 
 namespace faultlab::html {
 namespace {
 
-server::HttpReply Page(int code, const std::string& title, const std::string& body) {
+http::Reply Page(int code, const std::string& title, const std::string& body) {
   return {code, "text/html; charset=utf-8", PageHead(title) + body + PageFoot()};
 }
 
@@ -25,13 +25,13 @@ std::string VerdictClass(const std::string& v) {
 
 }  // namespace
 
-std::vector<server::HttpRoute> WebPages::Routes() {
-  return {{"/runs", [this](const server::HttpRequest& r) {
+std::vector<http::Route> WebPages::Routes() {
+  return {{"/runs", [this](const http::Request& r) {
              return r.path == "/runs" || r.path == "/runs/" ? RunList(r) : RunPage(r);
            }}};
 }
 
-std::optional<server::HttpReply> WebPages::Refuse(const server::HttpRequest& req, std::string* suffix) const {
+std::optional<http::Reply> WebPages::Refuse(const http::Request& req, std::string* suffix) const {
   suffix->clear();
   if (tokens_ == nullptr) return std::nullopt;
   std::string token = req.Param("token");
@@ -49,7 +49,7 @@ std::optional<server::HttpReply> WebPages::Refuse(const server::HttpRequest& req
                   : "<p>This token may upload but not read: an operator token is required.</p>\n");
 }
 
-server::HttpReply WebPages::RunList(const server::HttpRequest& req) {
+http::Reply WebPages::RunList(const http::Request& req) {
   std::string suffix;
   if (auto refused = Refuse(req, &suffix)) return *refused;
   server::RunFilter f;
@@ -92,13 +92,13 @@ server::HttpReply WebPages::RunList(const server::HttpRequest& req) {
   return Page(200, "faultlab: runs", s);
 }
 
-server::HttpReply WebPages::RunPage(const server::HttpRequest& req) {
+http::Reply WebPages::RunPage(const http::Request& req) {
   std::string suffix;
   if (auto refused = Refuse(req, &suffix)) return *refused;
   return RenderRun(req.path.substr(std::string("/runs/").size()), suffix);
 }
 
-server::HttpReply WebPages::RenderRun(const std::string& hex, const std::string& suffix) {
+http::Reply WebPages::RenderRun(const std::string& hex, const std::string& suffix) {
   std::string id;
   if (hex.size() != 32 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Page(404, "faultlab: no such run", "<p>A run's address is /runs/ and its 32 hex digits.</p>");

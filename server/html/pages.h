@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/auth/tokens.h"
-#include "server/metrics/http.h"
+#include "lib/http/http.h"
 #include "server/store/store.h"
 
 namespace faultlab::html {
@@ -19,17 +19,17 @@ namespace faultlab::html {
 class WebPages {
  public:
   WebPages(server::Store* store, const server::Tokens* tokens) : store_(store), tokens_(tokens) {}
-  std::vector<server::HttpRoute> Routes();
+  std::vector<http::Route> Routes();
 
-  server::HttpReply RunList(const server::HttpRequest& req);
-  server::HttpReply RunPage(const server::HttpRequest& req);
+  http::Reply RunList(const http::Request& req);
+  http::Reply RunPage(const http::Request& req);
   // The run page of trace `hex` (32 hex digits) without an access check (the
   // caller did it); `suffix` ("token=T" or "") goes into its links.
-  server::HttpReply RenderRun(const std::string& hex, const std::string& suffix);
+  http::Reply RenderRun(const std::string& hex, const std::string& suffix);
 
  private:
   // Empty when allowed; else the refusal. `*suffix` is what links carry.
-  std::optional<server::HttpReply> Refuse(const server::HttpRequest& req, std::string* suffix) const;
+  std::optional<http::Reply> Refuse(const http::Request& req, std::string* suffix) const;
 
   server::Store* store_;
   const server::Tokens* tokens_;

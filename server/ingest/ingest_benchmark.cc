@@ -25,13 +25,17 @@
 #include "engine/trace/frame.h"
 #include "engine/workload/workload.h"
 #include "proto/ingest.grpc.pb.h"
-#include "server/client/upload.h"
+#include "lib/upload/upload.h"
 #include "server/ingest/ingest_service.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
 
 namespace faultlab::server {
 namespace {
+
+using upload::UploadOptions;
+using upload::UploadResult;
+using upload::UploadTrace;
 
 constexpr int kUploaders = 16;
 
@@ -46,7 +50,7 @@ const Traces& MakeTraces(const std::string& dir, uint32_t events_per_chunk) {
   if (!t.paths.empty()) return t;
   for (int i = 0; i < kUploaders; ++i) {
     dev::DeviceConfig cfg;
-    cfg.profile = *dev::LoadProfile("g610");
+    cfg.profile = *profiles::LoadProfile("g610");
     cfg.seed = i + 1;
     trace::WriterOptions opts;
     opts.max_events_per_chunk = events_per_chunk;

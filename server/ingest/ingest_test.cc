@@ -14,12 +14,16 @@
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
 #include "proto/ingest.grpc.pb.h"
-#include "server/client/upload.h"
+#include "lib/upload/upload.h"
 #include "server/ingest/ingest_service.h"
 #include "server/store/sqlite_store.h"
 
 namespace faultlab::server {
 namespace {
+
+using upload::UploadOptions;
+using upload::UploadResult;
+using upload::UploadTrace;
 
 std::string TmpDir() {
   const char* base = std::getenv("TEST_TMPDIR");
@@ -31,7 +35,7 @@ std::string TmpDir() {
 // A recorded trace written to a file; returns its bytes.
 std::string RecordFile(const std::string& path, uint64_t seed, uint32_t frames = 3) {
   dev::DeviceConfig cfg;
-  cfg.profile = *dev::LoadProfile("g610");
+  cfg.profile = *profiles::LoadProfile("g610");
   cfg.seed = seed;
   trace::WriterOptions opts;
   opts.max_events_per_chunk = 64;

@@ -31,7 +31,7 @@ class AnalyzerTest : public ::testing::Test {
   // Records compute (2 frames) on board `board` and stores it; returns its id.
   std::string Add(const std::string& board, uint64_t seed, uint32_t fault_cost_permille) {
     dev::DeviceConfig cfg;
-    cfg.profile = *dev::LoadProfile("g610");
+    cfg.profile = *profiles::LoadProfile("g610");
     cfg.seed = seed;
     cfg.fault_cost_permille = fault_cost_permille;
     std::string id = absl::StrCat(board, "-", seed, "-", fault_cost_permille);

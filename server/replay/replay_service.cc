@@ -1,7 +1,5 @@
 #include "server/replay/replay_service.h"
 
-#include <set>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -10,12 +8,6 @@
 
 namespace faultlab::server {
 namespace {
-
-const std::set<std::string>& Keys() {
-  static const auto* keys =
-      new std::set<std::string>{"profile", "variant", "policy", "budget", "granularity", "thp"};
-  return *keys;
-}
 
 // Gives the slot back on every way out.
 class Slot {
@@ -45,27 +37,20 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
                         absl::StrCat("mode '", mode, "': 'open' or 'rerun'"));
   }
   uint64_t cells = 1;
-  std::set<std::string> seen;
+  replay::WhatIf first;  // the first value of every axis: a key given twice shows here
   for (const api::WhatIfAxis& axis : req->axes()) {
-    if (!Keys().count(axis.key())) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("what-if key '", axis.key(),
-                                       "' (profile, variant, policy, budget, granularity, thp)"));
-    }
-    if (!seen.insert(axis.key()).second) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("what-if key '", axis.key(), "' given twice"));
-    }
     if (axis.values().empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("what-if key '", axis.key(), "' has no values"));
     }
     for (const std::string& v : axis.values()) {
-      if (v.empty() || v.find_first_of(",=") != std::string::npos) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("what-if ", axis.key(), " value '", v, "'"));
-      }
+      replay::WhatIf scratch;
+      absl::Status s = v.find_first_of(",=") != std::string::npos
+                           ? absl::InvalidArgumentError(absl::StrCat("what-if ", axis.key(), " value '", v, "'"))
+                           : replay::SetWhatIf(axis.key(), v, &scratch);
+      if (!s.ok()) return ToGrpc(s);
     }
+    if (absl::Status s = replay::SetWhatIf(axis.key(), axis.values(0), &first); !s.ok()) return ToGrpc(s);
     cells *= static_cast<uint64_t>(axis.values_size());
     if (cells > kMaxCells) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -87,16 +72,17 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
   for (uint64_t cell = 0; cell < cells; ++cell) {
     if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     // Cell -> one value per axis, the last axis fastest.
-    std::vector<replay::WhatIf> what_if;
-    std::vector<std::string> parts;
+    replay::WhatIf what_if;
+    std::vector<std::string> parts(req->axes_size());
     uint64_t rest = cell;
     for (int a = req->axes_size() - 1; a >= 0; --a) {
       const api::WhatIfAxis& axis = req->axes(a);
       const uint64_t n = static_cast<uint64_t>(axis.values_size());
-      what_if.insert(what_if.begin(), {axis.key(), axis.values(static_cast<int>(rest % n))});
+      const std::string& value = axis.values(static_cast<int>(rest % n));
       rest /= n;
+      replay::SetWhatIf(axis.key(), value, &what_if).IgnoreError();  // validated above
+      parts[a] = absl::StrCat(axis.key(), "=", value);
     }
-    for (const replay::WhatIf& w : what_if) parts.push_back(absl::StrCat(w.key, "=", w.value));
     const std::string settings = absl::StrJoin(parts, ",");
     api::ReplayUpdate result;
     api::ReplayCell* c = result.mutable_result();

@@ -17,13 +17,13 @@ namespace {
 
 std::string Record(uint64_t seed, bool tamper) {
   dev::DeviceConfig cfg;
-  cfg.profile = *dev::LoadProfile("g610");
+  cfg.profile = *profiles::LoadProfile("g610");
   cfg.seed = seed;
   std::string bytes;
   trace::StringSink sink(&bytes);
   std::string id(16, static_cast<char>('0' + seed));
   trace::TraceWriter writer(&sink, replay::MakeHeader(cfg, "compute", "lab", id, 0, 2));
-  struct Tamper : dev::Observer {
+  struct Tamper : events::Observer {
     replay::Recorder* rec;
     bool on;
     void OnEvent(const trace::Event& e) override {

@@ -19,7 +19,7 @@ namespace {
 
 void BM_UploadDurably(benchmark::State& state) {
   dev::DeviceConfig cfg;
-  cfg.profile = *dev::LoadProfile("g610");
+  cfg.profile = *profiles::LoadProfile("g610");
   trace::WriterOptions opts;
   opts.max_events_per_chunk = 4096;
   const std::string id(16, 'b');

@@ -31,7 +31,7 @@ struct Split {
 
 Split RecordTrace(uint64_t seed) {
   dev::DeviceConfig cfg;
-  cfg.profile = *dev::LoadProfile("g610");
+  cfg.profile = *profiles::LoadProfile("g610");
   cfg.seed = seed;
   Split s;
   s.id = std::string(16, static_cast<char>('a' + seed));

@@ -23,9 +23,9 @@ namespace {
 
 constexpr char kTrace[] = "traces/board-drm_client.fltrace";
 
-replay::ReplayResult ReplayBytes(const std::string& bytes, const std::vector<replay::WhatIf>& what_if = {}) {
+replay::ReplayResult ReplayBytes(const std::string& bytes, const std::vector<std::string>& what_if = {}) {
   replay::ReplayOptions o;
-  o.what_if = what_if;
+  o.what_if = *replay::ParseWhatIfArgs(what_if);
   return replay::Replay(
       [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
         return std::unique_ptr<trace::ByteSource>(new trace::MemorySource(bytes));
@@ -234,7 +234,7 @@ TEST(BoardReplayTest, WbMmapBosOfDriver17AreBosToTheTwin) {
 }
 
 TEST(BoardReplayTest, WhatIfReplaysRunOnIt) {
-  const replay::ReplayResult r = ReplayBytes(golden::ReadFile(kTrace), {{"policy", "dummy-page"}});
+  const replay::ReplayResult r = ReplayBytes(golden::ReadFile(kTrace), {"policy=dummy-page"});
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.outcome, replay::ReplayOutcome::kWhatIf);
   EXPECT_GT(r.device.ioctls, 2000u);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/base/check.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
 #include "engine/trace/io.h"
@@ -29,17 +30,13 @@ using golden::SourcePath;
 using golden::WriteFile;
 
 std::string RecordGolden(const workload::WorkloadInfo& w) {
-  trace::TraceHeader base;
-  base.set_profile("g610");
-  base.set_variant("series-fixed");
-  base.set_policy("noretry");
-  dev::DeviceConfig cfg = *replay::ConfigFromHeader(base, {});
+  dev::DeviceConfig cfg = replay::DefaultConfig();
   cfg.seed = 1;
   cfg.pressure.enabled = w.wants_pressure;
   if (w.wants_pressure) cfg.budget_bytes = 512ULL << 20;
   absl::StatusOr<replay::Recording> r =
       replay::RecordWorkload(cfg, {w.name, 1, 0}, "golden", std::string(16, 'g'));
-  if (!r.ok()) std::abort();
+  FAULTLAB_CHECK(r.ok(), r.status().message());
   return r->bytes;
 }
 

@@ -8,7 +8,7 @@
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/writer.h"
-#include "server/html/report_html.h"
+#include "lib/html/report_html.h"
 #include "tests/golden/golden_files.h"
 
 namespace faultlab {

@@ -1,0 +1,116 @@
+#include "agents/shim/kernel_facts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/collect/kernel_log.h"
+#include "agents/shim/real.h"
+
+namespace faultlab::shim {
+
+namespace {
+
+using Facts = std::vector<Capture::Fact>;
+
+std::string KernelLogFacts(const std::string& text, Facts* facts) {
+  const collect::KernelLog log = collect::ParseKernelLog(text);
+  for (const auto& f : log.faults) facts->push_back({f.as, f.va, f.status, false, 0});
+  return absl::StrCat(log.faults.size(), " unhandled faults, ", log.lines, " lines, ", log.malformed, " malformed");
+}
+
+std::string KprobeFacts(const std::string& text, Facts* facts) {
+  const collect::KprobeTrace t = collect::ParseKprobeTrace(text);
+  for (uint64_t ns : t.fault_work_ns) facts->push_back({-1, 0, 0, true, ns});
+  return absl::StrCat(t.fault_work_ns.size(), " fault works, ", t.irqs, " irqs, ", t.malformed, " malformed, ",
+                      t.unmatched, " unmatched");
+}
+
+}  // namespace
+
+void KernelFacts::Open(bool real_kernel) {
+  const char* kmsg = std::getenv("FAULTLAB_KMSG");
+  if (kmsg && *kmsg) {
+    kmsg_ = OpenSource(kmsg);
+  } else if (real_kernel) {
+    kmsg_ = OpenSource("/dev/kmsg");
+  }
+  const char* kprobes = std::getenv("FAULTLAB_KPROBES");
+  if (kprobes && *kprobes) kprobes_ = OpenSource(kprobes);
+}
+
+KernelFacts::Source KernelFacts::OpenSource(const std::string& path) {
+  Source src;
+  src.path = path;
+  struct stat st {};
+  REAL(open);
+  REAL(stat);
+  if (real_stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) src.error = strerror(errno);  // a log file not written yet: all of it is the run's
+  } else if (S_ISCHR(st.st_mode) || absl::EndsWith(path, "/trace_pipe")) {
+    // /dev/kmsg from its end; tracefs's trace_pipe emptied of what came before.
+    src.fd = real_open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (src.fd < 0) {
+      src.error = strerror(errno);
+    } else if (S_ISCHR(st.st_mode)) {
+      lseek(src.fd, 0, SEEK_END);
+    } else {
+      char drop[4096];
+      while (read(src.fd, drop, sizeof(drop)) > 0) {
+      }
+    }
+  } else {
+    src.start = st.st_size;
+  }
+  return src;
+}
+
+std::string KernelFacts::ReadSource(Source& src) {
+  std::string text;
+  char buf[8192];
+  if (src.fd >= 0) {
+    for (;;) {
+      const ssize_t n = read(src.fd, buf, sizeof(buf));
+      if (n > 0) {
+        text.append(buf, n);
+      } else if (n < 0 && errno == EPIPE) {
+        continue;  // records overwritten before we read them: go on
+      } else {
+        break;
+      }
+    }
+    close(src.fd);
+    src.fd = -1;
+  } else if (src.error.empty()) {
+    REAL(open);
+    const int fd = real_open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      lseek(fd, src.start, SEEK_SET);
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, n);
+      close(fd);
+    }
+  }
+  return text;
+}
+
+void KernelFacts::CollectInto(Capture* capture) {
+  const std::pair<Source*, std::pair<const char*, std::string (*)(const std::string&, Facts*)>> sources[] = {
+      {&kmsg_, {"kernel_log", &KernelLogFacts}}, {&kprobes_, {"kprobes", &KprobeFacts}}};
+  for (const auto& [src, how] : sources) {
+    if (src->path.empty()) continue;
+    Facts facts;
+    const std::string summary =
+        src->error.empty() ? how.second(ReadSource(*src), &facts) : absl::StrCat("unreadable (", src->error, ")");
+    capture->KernelFacts(absl::StrCat(how.first, ":", src->path, ": ", summary), facts);
+  }
+}
+
+}  // namespace faultlab::shim

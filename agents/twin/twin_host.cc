@@ -1,0 +1,194 @@
+#include "agents/twin/twin_host.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "engine/uapi/drm.h"
+#include "engine/uapi/ioctls.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::twin {
+
+namespace {
+
+using uapi::IoctlId;
+
+IoctlId IdOf(uint32_t request) {
+  const uapi::IoctlDesc* d = uapi::FindIoctl(request);
+  return d ? d->id : IoctlId::kCount;
+}
+
+constexpr uint32_t kWaitForSubmit = 1u << 1;  // DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT
+
+// One SYNCOBJ_WAIT or SYNCOBJ_TIMELINE_WAIT (`W`) in host time: attempts
+// in virtual time until the wait is decided. Each attempt is one ioctl of
+// the twin, its argument in the caller's memory as the real one is.
+template <typename W>
+int HostTimeWait(dev::Device& d, std::unique_lock<std::recursive_mutex>& lock, std::condition_variable_any& progress,
+                 dev::File* file, UserMemory& mem, uint32_t req, uint64_t user, const std::function<bool()>& gone) {
+  W w;
+  if (mem.CopyFromUser(&w, user, sizeof(w)) != 0) return d.Ioctl(file, req, user);  // the twin says -EFAULT
+  const int64_t deadline = w.timeout_nsec;
+  for (;;) {
+    W attempt = w;
+    attempt.timeout_nsec = INT64_MAX;  // virtual time: run until signalled or idle
+    if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0) return d.Ioctl(file, req, user);  // read-only: -EFAULT
+    int ret = d.Ioctl(file, req, user);
+    if (mem.CopyFromUser(&attempt, user, sizeof(attempt)) == 0) w.first_signaled = attempt.first_signaled;
+    const bool caller_gone = ret == -ETIME && gone && gone();
+    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline || caller_gone) {
+      if (caller_gone) ret = -EINTR;
+      return mem.CopyToUser(user, &w, sizeof(w)) != 0 ? -EFAULT : ret;
+    }
+    const int64_t left = deadline - MonotonicNs();
+    progress.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 1000000000)));
+  }
+}
+
+}  // namespace
+
+int ProcessMemory::CopyFromUser(void* dst, uint64_t src, size_t n) {
+  if (n == 0) return 0;
+  iovec local{dst, n}, remote{reinterpret_cast<void*>(src), n};
+  const pid_t pid = pid_ ? pid_ : getpid();
+  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
+}
+
+int ProcessMemory::CopyToUser(uint64_t dst, const void* src, size_t n) {
+  if (n == 0) return 0;
+  iovec local{const_cast<void*>(src), n}, remote{reinterpret_cast<void*>(dst), n};
+  const pid_t pid = pid_ ? pid_ : getpid();
+  return process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
+}
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
+                    uint32_t request, uint64_t arg, const std::function<bool()>& gone) {
+  const IoctlId id = IdOf(request);
+  const bool wait = id == IoctlId::kSyncobjWait || id == IoctlId::kSyncobjTimelineWait;
+  const bool gpu_runs = wait || id == IoctlId::kGroupSubmit;
+  if (gpu_runs) FlushAllToBos();
+  int ret;
+  if (wait) {
+    ++in_calls_[file];  // the file stays open while a wait is in it
+    ret = id == IoctlId::kSyncobjWait
+              ? HostTimeWait<uapi::DrmSyncobjWait>(device_, lock, progress_, file, mem, request, arg, gone)
+              : HostTimeWait<uapi::DrmSyncobjTimelineWait>(device_, lock, progress_, file, mem, request, arg, gone);
+    if (--in_calls_[file] == 0) {
+      in_calls_.erase(file);
+      if (released_.erase(file)) Close(file);  // closed meanwhile
+    }
+  } else {
+    ret = device_.Ioctl(file, request, arg);
+    progress_.notify_all();  // a submit, a signal: blocked waits look again
+  }
+  if (gpu_runs) FillFromBos();
+  if (ret == 0 && id == IoctlId::kBoMmapOffset) {
+    uapi::PanthorBoMmapOffset a;
+    if (mem.CopyFromUser(&a, arg, sizeof(a)) == 0) bases_.insert(a.offset);
+  }
+  return ret;
+}
+
+void TwinHost::Release(dev::File* file) {
+  if (in_calls_.count(file)) {
+    released_.insert(file);  // closed when its last call returns
+    return;
+  }
+  Close(file);
+}
+
+void TwinHost::Close(dev::File* file) {
+  for (auto it = maps_.begin(); it != maps_.end();) {
+    if (it->second.file == file) {
+      auto gone = it++;
+      Drop(gone);
+    } else {
+      ++it;
+    }
+  }
+  device_.Close(file);
+  progress_.notify_all();
+}
+
+int TwinHost::Mmap(dev::File* file, uint64_t offset, uint64_t length, bool shared) {
+  uint64_t populated = 0;
+  return device_.MmapBo(file, offset, length, shared, &populated);
+}
+
+uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared, char* view,
+                         bool programs_pages) {
+  // Where in its BO the mapping starts: past the BO's own fake offset.
+  auto base = bases_.upper_bound(offset);
+  const uint64_t bo_off = base == bases_.begin() ? 0 : offset - *std::prev(base);
+  if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length); bo && bo_off < bo->size_bytes()) {
+    bo->Read(bo_off, view, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
+  }
+  const uint64_t id = next_map_++;
+  maps_[id] = Mapping{file, offset, bo_off, length, prot, shared, view, programs_pages};
+  return id;
+}
+
+bool TwinHost::Unmap(uint64_t id) {
+  auto it = maps_.find(id);
+  if (it == maps_.end()) return false;
+  FlushAllToBos();  // what the CPU wrote (through this view or another) stays in the BOs
+  Drop(it);
+  return true;
+}
+
+uint64_t TwinHost::MappingAt(const void* view) const {
+  for (const auto& [id, m] : maps_) {
+    if (m.view == view) return id;
+  }
+  return 0;
+}
+
+void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
+  if (!it->second.programs_pages) munmap(it->second.view, it->second.length);
+  maps_.erase(it);
+}
+
+void TwinHost::FlushToBos(const Mapping& m) {
+  if (!m.shared || !(m.prot & PROT_WRITE)) return;
+  std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
+  if (!bo || m.bo_off >= bo->size_bytes()) return;
+  const uint64_t len = std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off);
+  char before[4096];
+  for (uint64_t at = 0; at < len; at += sizeof(before)) {
+    const uint64_t n = std::min<uint64_t>(sizeof(before), len - at);
+    bo->Read(m.bo_off + at, before, n);
+    const char* now = m.view + at;
+    if (memcmp(before, now, n) != 0) device_.NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
+  }
+}
+
+void TwinHost::FlushAllToBos() {
+  for (const auto& [id, m] : maps_) FlushToBos(m);
+}
+
+void TwinHost::FillFromBos() {
+  for (const auto& [id, m] : maps_) {
+    std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
+    if (!bo || m.bo_off >= bo->size_bytes()) continue;
+    const bool unprotect = m.programs_pages && !(m.prot & PROT_WRITE);
+    if (unprotect) mprotect(m.view, m.length, PROT_READ | PROT_WRITE);
+    bo->Read(m.bo_off, m.view, std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
+    if (unprotect) mprotect(m.view, m.length, m.prot);
+  }
+}
+
+}  // namespace faultlab::twin

@@ -1,0 +1,133 @@
+// TwinHost: the twin inside a host process, serving programs as a kernel
+// would — the shim's emulate mode (the program in the same process) and the
+// loopback kernel (agents/loopback: programs in other processes) both run it.
+//
+// It keeps what a kernel keeps for a device beyond the ioctls: the CPU
+// mappings of BOs (coherent with the BOs where the GPU may run: the CPU's
+// writes go into the BOs before a submit or a wait, the GPU's come out
+// after), the fake offsets BO_MMAP_OFFSET handed out (where a mapping starts
+// in its BO), files held open by the calls still in them, and syncobj waits
+// that block in host time when they need another caller.
+//
+// One lock guards the twin and everything here: callers hold host.mu() for
+// every call (and may guard their own tables with it); a wait that blocks
+// lets go of it.
+//
+//   TwinHost host(config);
+//   std::unique_lock<std::recursive_mutex> lock(host.mu());
+//   dev::File* f = host.Open(dev::NodeType::kRender, &memory);
+//   int ret = host.Ioctl(lock, f, memory, request, arg);
+#ifndef FAULTLAB_AGENTS_TWIN_TWIN_HOST_H_
+#define FAULTLAB_AGENTS_TWIN_TWIN_HOST_H_
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "engine/dev/device.h"
+#include "engine/usermem/user_memory.h"
+
+namespace faultlab::twin {
+
+// A process's memory as the twin's user memory: copies that touch an unmapped
+// address fail with -EFAULT, as copy_{from,to}_user do. `pid` 0 is this process.
+class ProcessMemory : public UserMemory {
+ public:
+  explicit ProcessMemory(pid_t pid = 0) : pid_(pid) {}
+  int CopyFromUser(void* dst, uint64_t src, size_t n) override;
+  int CopyToUser(uint64_t dst, const void* src, size_t n) override;
+
+ private:
+  pid_t pid_;
+};
+
+// Host time, for wait timeouts (the uAPI's are absolute CLOCK_MONOTONIC ns).
+int64_t MonotonicNs();
+
+class TwinHost {
+ public:
+  explicit TwinHost(const dev::DeviceConfig& config) : device_(config) {}
+  TwinHost(const TwinHost&) = delete;
+  TwinHost& operator=(const TwinHost&) = delete;
+
+  std::recursive_mutex& mu() { return mu_; }
+  dev::Device& device() { return device_; }
+
+  // drm_open() for a program whose memory is `umem`.
+  dev::File* Open(dev::NodeType node, UserMemory* umem) { return device_.Open(node, umem); }
+  // The program's last descriptor of `file` closed: drm_release() now, or
+  // when the last call still in it returns (the kernel holds the file for
+  // the duration of a call). Its mappings stay in the programs as they
+  // are, no longer kept coherent.
+  void Release(dev::File* file);
+
+  // One ioctl on `file`, `lock` holding mu(). The GPU runs inside submits
+  // and waits: the CPU's writes go into the BOs before them, the GPU's come
+  // out after. A SYNCOBJ wait runs the twin (in virtual time) until its
+  // fences signal or no work is left; a WAIT_FOR_SUBMIT wait still missing a
+  // fence then lets go of the lock and blocks in host time until another
+  // caller submits or signals, the CLOCK_MONOTONIC deadline passes (-ETIME)
+  // or `gone()` says the caller went away (-EINTR; checked every second).
+  int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem, uint32_t request,
+            uint64_t arg, const std::function<bool()>& gone = nullptr);
+
+  // mmap() of the fake offset `offset` of `file` (drm_gem_mmap()): 0 or
+  // -errno; the BO's pages are populated. The caller then makes the view
+  // and tracks it.
+  int Mmap(dev::File* file, uint64_t offset, uint64_t length, bool shared);
+  // The view of a mapping Mmap() allowed: `view` (`length` bytes in this
+  // process) gets the BO's bytes and is kept coherent until Unmap(id).
+  // `programs_pages`: the view is the program's own mapping with protection
+  // `prot` (emulate mode; unprotected while the twin writes it); else a view
+  // of memory shared with the program, which the host unmaps when the
+  // mapping goes (the loopback kernel).
+  uint64_t Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared, char* view,
+                 bool programs_pages);
+  // munmap(): what the CPU wrote stays in the BOs. False: no such mapping.
+  bool Unmap(uint64_t id);
+  // The mapping whose view starts at `view`, or 0.
+  uint64_t MappingAt(const void* view) const;
+
+ private:
+  // A CPU mapping of a BO.
+  struct Mapping {
+    dev::File* file;
+    uint64_t offset;  // the fake mmap offset mapped
+    uint64_t bo_off;  // where in the BO the mapping starts
+    uint64_t length;
+    int prot;
+    bool shared;
+    char* view;
+    bool programs_pages;
+  };
+  int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem, uint32_t request,
+           uint64_t arg, const std::function<bool()>& gone);
+  // CPU writes through shared writable mappings reach their BOs, page by page
+  // (and the next CS submit's record, as NoteCpuWrite keeps them).
+  void FlushToBos(const Mapping& m);
+  void FlushAllToBos();
+  // The GPU's writes become visible through every mapping.
+  void FillFromBos();
+  void Drop(std::map<uint64_t, Mapping>::iterator it);
+  void Close(dev::File* file);
+
+  std::recursive_mutex mu_;
+  std::condition_variable_any progress_;  // a submit or a signal: blocked waits look again
+  dev::Device device_;
+  std::map<uint64_t, Mapping> maps_;  // by id
+  uint64_t next_map_ = 1;
+  std::set<uint64_t> bases_;  // fake offsets BO_MMAP_OFFSET handed out
+  // Calls in progress per file, and files released while a call was in them.
+  std::map<dev::File*, int> in_calls_;
+  std::set<dev::File*> released_;
+};
+
+}  // namespace faultlab::twin
+
+#endif  // FAULTLAB_AGENTS_TWIN_TWIN_HOST_H_

@@ -1,0 +1,64 @@
+// File: one open of a DRM node (struct drm_file + struct panthor_file) and
+// the per-file object namespaces the ioctls look handles up in.
+#ifndef FAULTLAB_ENGINE_DEV_FILE_H_
+#define FAULTLAB_ENGINE_DEV_FILE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "engine/gem/bo.h"
+#include "engine/gpu/job.h"
+#include "engine/sync/syncobj.h"
+#include "engine/usermem/user_memory.h"
+#include "engine/vm/vm.h"
+
+namespace faultlab::dev {
+
+enum class NodeType { kPrimary, kRender };  // /dev/dri/card0, /dev/dri/renderD128
+
+// What capable() would answer for the opening process.
+struct Credentials {
+  bool cap_sys_nice = false;
+  bool cap_sys_admin = false;
+};
+
+class File {
+ public:
+  uint32_t id() const { return id_; }
+  NodeType node() const { return node_; }
+  bool is_master() const { return master_; }
+  UserMemory& user_memory() const { return *umem_; }
+  size_t handle_count() const { return handles_.size(); }
+  size_t vm_count() const { return vms_.size(); }
+  size_t syncobj_count() const { return syncobjs_.size(); }
+
+ private:
+  friend class Device;
+  // The lowest free id of `m` from 1 (idr_alloc / xa_alloc(XA_LIMIT(1, ...))).
+  template <typename Map>
+  static uint32_t LowestFreeId(const Map& m) {
+    uint32_t id = 1;
+    for (const auto& entry : m) {
+      if (entry.first != id) break;
+      ++id;
+    }
+    return id;
+  }
+
+  uint32_t id_ = 0;  // device-wide, in opening order, from 1
+  NodeType node_ = NodeType::kRender;
+  bool master_ = false;
+  Credentials creds_;
+  // The process's memory; an ioctl with an observer swaps in a recording
+  // view for the duration of the call.
+  UserMemory* umem_ = nullptr;
+  std::map<uint32_t, std::shared_ptr<gem::Bo>> handles_;         // object_idr
+  std::map<uint32_t, std::shared_ptr<vm::Vm>> vms_;              // panthor_vm_pool
+  std::map<uint32_t, std::unique_ptr<sync::Syncobj>> syncobjs_;  // syncobj_idr
+  std::map<uint32_t, std::shared_ptr<gpu::Group>> groups_;       // panthor_group_pool
+};
+
+}  // namespace faultlab::dev
+
+#endif  // FAULTLAB_ENGINE_DEV_FILE_H_

@@ -1,0 +1,151 @@
+#include "engine/replay/apply.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "engine/uapi/errno.h"
+#include "engine/uapi/ioc.h"
+#include "engine/uapi/ioctls.h"
+#include "engine/uapi/panthor.h"
+
+namespace faultlab::replay {
+
+namespace {
+
+constexpr uint64_t kArgScratch = 0x0000'7ff0'0000'0000ULL;  // where replayed arguments go
+
+}  // namespace
+
+Applier::Applier(dev::Device* device, const Normaliser* norm, Rewriter* rewrite, ReplayResult* result)
+    : device_(device), norm_(norm), rewrite_(rewrite), r_(result), ro_scratch_(kArgScratch + (1 << 20)) {
+  mem_.Map(kArgScratch, 1 << 16);
+  mem_.Map(ro_scratch_, 1 << 16, SimUserMemory::kRead);
+}
+
+void Applier::PrepareUserMemory(const trace::Ioctl& io) {
+  auto map_range = [&](uint64_t addr, uint64_t n) {
+    for (uint64_t page = addr & ~4095ULL; page < addr + n; page += 4096) {
+      if (!mapped_.count(page)) {
+        mem_.Map(page, 4096);
+        mapped_[page] = true;
+      }
+    }
+  };
+  for (const trace::UserBytes& u : io.user_in) {
+    map_range(u.address, u.data.size());
+    mem_.Write(u.address, u.data.data(), u.data.size());
+  }
+  for (const trace::UserBytes& u : io.user_out) map_range(u.address, u.data.size());
+}
+
+void Applier::CsSubmit(const trace::CsSubmit& cs) {
+  pending_cs_.push_back({cs.group, cs.stream_va, std::string(cs.words), {}});
+  for (const trace::UserBytes& rd : cs.reads) pending_cs_.back().cpu_writes.emplace_back(rd.address, std::string(rd.data));
+}
+
+// A command stream the CPU wrote before the GROUP_SUBMIT that follows: its
+// words go where the recording found them, just before it.
+void Applier::PutBackStreams(dev::File* file) {
+  for (const PendingCs& cs : pending_cs_) {
+    uint32_t group = cs.group;
+    if (rewrite_ && !rewrite_->MapGroup(file->id(), &group)) continue;
+    for (const auto& [va, bytes] : cs.cpu_writes) device_->WriteGpuVa(file, group, va, bytes, /*note=*/true);
+    device_->WriteGpuVa(file, group, cs.va, cs.words);
+  }
+  pending_cs_.clear();
+}
+
+absl::Status Applier::Ioctl(const trace::Ioctl& io, uint64_t event_index) {
+  auto f = files_.find(io.file);
+  if (f == files_.end()) {
+    return absl::DataLossError(
+        absl::StrCat("event ", event_index, ": ioctl on file ", io.file, " that was never opened"));
+  }
+  PutBackStreams(f->second);
+  PrepareUserMemory(io);
+  std::string arg(io.arg_in);
+  norm_->NormaliseArgIn(io.request, &arg);
+  if (rewrite_ && !rewrite_->Ioctl(io, &arg, mem_)) {
+    ++r_->skipped_dependent;
+    rewrite_->Learn(io, -1, std::string());  // what it would create failed too
+    return absl::OkStatus();
+  }
+  // An empty argument of a request that copies in means the copy-in
+  // faulted in the recording: NULL faults the same way here.
+  const bool copy_in_failed =
+      arg.empty() && (uapi::IocDir(io.request) & uapi::kIocWrite) && uapi::IocSize(io.request) > 0;
+  uint64_t at = 0;
+  if (!copy_in_failed) {
+    // A recorded -EFAULT with a copied-in argument means the copy-out (or a
+    // nested copy) faulted: a read-only argument reproduces it.
+    at = io.result == -uapi::kEFAULT ? ro_scratch_ : kArgScratch;
+    mem_.Write(at, arg.data(), arg.size());  // test-side write: ignores protections
+  }
+  const int result = device_->Ioctl(f->second, io.request, at);
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
+  if (norm_->board() && result == 0 && io.result == 0 && desc && desc->id == uapi::IoctlId::kBoMmapOffset &&
+      io.arg_out.size() >= sizeof(uapi::PanthorBoMmapOffset)) {
+    uapi::PanthorBoMmapOffset rec, twin;
+    std::memcpy(&rec, io.arg_out.data(), sizeof(rec));
+    mem_.Read(at, &twin, sizeof(twin));
+    mmap_offsets_[{io.file, rec.offset}] = twin.offset;
+  }
+  if (rewrite_) {
+    std::string out(arg.size(), '\0');
+    if (at != 0 && !out.empty()) mem_.Read(at, out.data(), out.size());
+    rewrite_->Learn(io, result, out);
+  }
+  return absl::OkStatus();
+}
+
+void Applier::Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ranges) {
+  auto f = files_.find(first.file);
+  uint32_t group = first.group;
+  if (rewrite_ && !rewrite_->MapGroup(first.file, &group)) {
+    ++r_->skipped_dependent;  // its group was never created here
+  } else if (f != files_.end()) {
+    device_->SubmitAccessJob(f->second, group, first.queue, std::move(ranges), first.signal_syncobj, nullptr);
+  }
+}
+
+void Applier::File(const trace::FileOp& op, bool legacy) {
+  device_->set_legacy_file_markers(legacy);
+  if (!op.close) {
+    dev::File* file = device_->Open(op.node == trace::NODE_PRIMARY ? dev::NodeType::kPrimary
+                                                                    : dev::NodeType::kRender,
+                                    &mem_);
+    files_[file->id()] = file;
+    return;
+  }
+  auto f = files_.find(op.file);
+  if (f == files_.end()) {
+    // Nothing to close here; a legacy trace still had its marker.
+    if (legacy) device_->EmitMarker(trace::MARKER_NOTE, op.file, absl::StrCat("close:", op.file));
+    return;
+  }
+  device_->Close(f->second);
+  files_.erase(f);
+}
+
+void Applier::Marker(const trace::Marker& m) {
+  // The end of a run: queued work runs out first, as the recording did.
+  if (m.type == trace::MARKER_NOTE && m.label == "end") device_->RunAll();
+  device_->EmitMarker(m.type, m.id, m.label);
+}
+
+void Applier::CpuMap(const trace::CpuMap& m) {
+  auto f = files_.find(m.file);
+  uint64_t offset = m.offset;
+  if (norm_->board()) {  // the board's offset, as the twin numbered the same BO
+    auto base = mmap_offsets_.upper_bound({m.file, offset});
+    if (base != mmap_offsets_.begin() && (--base)->first.first == m.file) {
+      offset = base->second + (offset - base->first.second);
+    }
+  }
+  uint64_t populated;
+  if (f != files_.end() && (!norm_->board() || m.result == 0)) {
+    device_->MmapBo(f->second, offset, m.length_bytes, true, &populated);
+  }
+}
+
+}  // namespace faultlab::replay

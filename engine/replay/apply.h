@@ -1,0 +1,72 @@
+// Applier: the stage of a replay that executes recorded inputs on the fresh
+// device: each ioctl with its argument and the user memory it read placed
+// in a simulated address space, files opened and closed, job submissions,
+// CPU maps, the stream words and CPU writes recorded at a GROUP_SUBMIT put
+// back just before it, markers and state-hash requests. With a Rewriter
+// (what-if) the recorded ids become the replay's and inputs naming objects
+// whose creation failed are skipped.
+#ifndef FAULTLAB_ENGINE_REPLAY_APPLY_H_
+#define FAULTLAB_ENGINE_REPLAY_APPLY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/dev/device.h"
+#include "engine/gpu/job.h"
+#include "engine/replay/normalise.h"
+#include "engine/replay/rewrite.h"
+#include "engine/replay/replayer.h"
+#include "engine/trace/event.h"
+#include "engine/usermem/sim_user_memory.h"
+
+namespace faultlab::replay {
+
+class Applier {
+ public:
+  // `rewrite` may be null (no what-if: ids are the recording's).
+  Applier(dev::Device* device, const Normaliser* norm, Rewriter* rewrite, ReplayResult* result);
+
+  // Executes one input; DATA_LOSS when the trace contradicts itself (an
+  // ioctl on a file never opened).
+  absl::Status Ioctl(const trace::Ioctl& io, uint64_t event_index);
+  void CsSubmit(const trace::CsSubmit& cs);
+  // One job: its consecutive access ranges.
+  void Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ranges);
+  void File(const trace::FileOp& op, bool legacy);
+  void Marker(const trace::Marker& m);
+  void StateHash() { device_->EmitStateHash(); }
+  void CpuMap(const trace::CpuMap& m);
+
+ private:
+  // Maps every page a recorded copy touched, writes what was read.
+  void PrepareUserMemory(const trace::Ioctl& io);
+  void PutBackStreams(dev::File* file);
+
+  dev::Device* device_;
+  const Normaliser* norm_;
+  Rewriter* rewrite_;
+  ReplayResult* r_;
+  SimUserMemory mem_;
+  std::map<uint64_t, bool> mapped_;  // pages of mem_ mapped for recorded copies
+  uint64_t ro_scratch_;              // a read-only argument: reproduces a copy-out -EFAULT
+  std::map<uint32_t, dev::File*> files_;  // by the trace's file id
+  // Stream words recorded at a GROUP_SUBMIT, put back just before it.
+  struct PendingCs {
+    uint32_t group;
+    uint64_t va;
+    std::string words;
+    std::vector<std::pair<uint64_t, std::string>> cpu_writes;  // the CPU's bytes the stream may load
+  };
+  std::vector<PendingCs> pending_cs_;
+  // Board traces: the kernel's fake mmap offsets -> the twin's
+  // (BO_MMAP_OFFSET), per file.
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> mmap_offsets_;
+};
+
+}  // namespace faultlab::replay
+
+#endif  // FAULTLAB_ENGINE_REPLAY_APPLY_H_

@@ -1,0 +1,68 @@
+// WhatIf: the device settings a replay changes from its trace's header — or
+// a recording sets over the defaults (DESIGN "What-if keys"). One strict
+// parser for every way a setting arrives: `faultlab replay --what-if`,
+// `faultlab record`'s flags, the server's Replay RPC, the agent's and the
+// shim's settings, and a trace header's own values (config.h).
+//
+//   WhatIf w;
+//   RETURN_IF_ERROR(SetWhatIf("budget", "64M", &w));     // w.budget_bytes = 64 MiB
+//   RETURN_IF_ERROR(ParseWhatIfArg("policy=pool:64", &w));
+//   SetWhatIf("budget", "lots", &w);   // INVALID_ARGUMENT: budget 'lots': not a size ...
+#ifndef FAULTLAB_ENGINE_REPLAY_WHAT_IF_H_
+#define FAULTLAB_ENGINE_REPLAY_WHAT_IF_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/base/variant.h"
+#include "engine/mem/memory.h"
+
+namespace faultlab::replay {
+
+// The largest budget the twin accepts: past any board's RAM, small enough
+// that the memory model's bookkeeping stays in megabytes.
+constexpr uint64_t kMaxBudgetBytes = 1ULL << 40;  // 1 TiB
+
+struct WhatIf {
+  std::optional<std::string> profile;  // a profile id that loads
+  std::optional<Variant> variant;
+  std::optional<std::string> policy;   // policy::Canonical()'s name
+  std::optional<uint64_t> budget_bytes;  // 0: the profile's RAM
+  // Alloc-on-fault BOs' granularity: a power of two, >= 4K, < 4G.
+  std::optional<uint64_t> granularity_bytes;
+  std::optional<mem::ThpMode> thp;
+
+  bool empty() const {
+    return !profile && !variant && !policy && !budget_bytes && !granularity_bytes && !thp;
+  }
+};
+
+// The keys, in the order help texts list them.
+struct WhatIfKey {
+  const char* name;
+  const char* values;  // what a value looks like
+};
+const std::vector<WhatIfKey>& WhatIfKeys();
+// "profile, variant, policy, budget, granularity, thp".
+std::string WhatIfKeyList();
+
+// Sets `key` to `value` in `*w`. INVALID_ARGUMENT naming the key and what
+// is wrong: an unknown key, a key given twice, a value that does not parse.
+absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w);
+// One "key=value".
+absl::Status ParseWhatIfArg(absl::string_view key_value, WhatIf* w);
+// Every "key=value" in turn.
+absl::StatusOr<WhatIf> ParseWhatIfArgs(const std::vector<std::string>& key_values);
+
+// "64M", "2G", "4096", "0x1000" -> bytes; INVALID_ARGUMENT otherwise
+// (including an overflow).
+absl::StatusOr<uint64_t> ParseSize(absl::string_view s);
+
+}  // namespace faultlab::replay
+
+#endif  // FAULTLAB_ENGINE_REPLAY_WHAT_IF_H_
