@@ -10,14 +10,12 @@
 // postgresql, as 'nobody' when run as root), a fresh database each round.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
-
-#include <csignal>
-#include <cstdlib>
-#include <fstream>
-
-#include <filesystem>
-#include <map>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -29,6 +27,7 @@
 #include "server/ingest/ingest_service.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
+#include "server/store/testing/postgres.h"
 
 namespace faultlab::server {
 namespace {
@@ -199,65 +198,20 @@ void BM_MemoryPerStream(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryPerStream)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// A PostgreSQL for the benchmark: initdb and postgres in a temporary
-// directory, on a loopback port; stopped at exit.
-class Postgres {
- public:
-  static Postgres* Get() {
-    static Postgres pg;  // destroyed (and stopped) at exit
-    return &pg;
-  }
-  Postgres() {
-    if (!Start()) port_ = 0;
-  }
-  bool ok() const { return port_ != 0; }
-  int port() const { return port_; }
-  std::string Conninfo(const std::string& db) const {
-    return "host=127.0.0.1 port=" + std::to_string(port_) + " user=faultlab dbname=" + db;
-  }
-  ~Postgres() { Stop(); }
-
- private:
-  bool Start() {
-    const std::string bin = "/usr/lib/postgresql/15/bin";
-    if (access((bin + "/postgres").c_str(), X_OK) != 0) return false;
-    char tmpl[] = "/tmp/faultlab-pgbench-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return false;
-    dir_ = tmpl;
-    const std::string as = getuid() == 0 ? "setpriv --reuid=nobody --regid=nogroup --clear-groups " : "";
-    if (getuid() == 0 && chown(dir_.c_str(), 65534, 65534) != 0) return false;
-    if (std::system((as + bin + "/initdb -D " + dir_ + "/db -U faultlab --auth=trust -E UTF8 >/dev/null 2>&1").c_str()) != 0) {
-      return false;
-    }
-    port_ = 40000 + getpid() % 20000;
-    if (std::system((as + bin + "/postgres -D " + dir_ + "/db -k " + dir_ + " -h 127.0.0.1 -p " +
-                     std::to_string(port_) + " >" + dir_ + "/log 2>&1 &").c_str()) != 0) {
-      return false;
-    }
-    for (int i = 0; i < 100; ++i) {  // ready when a connection succeeds
-      if (PgStore::Ping(Conninfo("postgres")).ok()) return true;
-      usleep(100000);
-    }
-    return false;
-  }
-  void Stop() {
-    if (dir_.empty()) return;
-    std::ifstream pidfile(dir_ + "/db/postmaster.pid");
-    pid_t pid = 0;
-    if (pidfile >> pid && pid > 0) {
-      kill(pid, SIGINT);
-      for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) usleep(50000);
-    }
-    std::filesystem::remove_all(dir_);
-  }
-  std::string dir_;
-  int port_ = 0;
-};
+// One PostgreSQL for the benchmark, started on first use, stopped at exit.
+TestPostgres* SharedPostgres() {
+  static std::unique_ptr<TestPostgres> pg = [] {
+    absl::StatusOr<std::unique_ptr<TestPostgres>> started = TestPostgres::Start();
+    if (!started.ok()) std::cerr << "ingest_benchmark: " << started.status().message() << "\n";
+    return started.ok() ? std::move(*started) : nullptr;
+  }();
+  return pg.get();
+}
 
 void BM_IngestPostgres(benchmark::State& state) {
   const int replicas = static_cast<int>(state.range(0));
-  Postgres* pg = Postgres::Get();
-  if (!pg->ok()) {
+  TestPostgres* pg = SharedPostgres();
+  if (pg == nullptr) {
     state.SkipWithError("no PostgreSQL here (./lab install installs Debian's postgresql)");
     return;
   }
@@ -272,8 +226,7 @@ void BM_IngestPostgres(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     const std::string db = "bench" + std::to_string(getpid()) + "_" + std::to_string(round++);
-    if (std::system(("psql -q -h 127.0.0.1 -p " + std::to_string(pg->port()) +
-                     " -U faultlab -d postgres -c 'CREATE DATABASE " + db + "' >/dev/null 2>&1").c_str()) != 0) {
+    if (!pg->CreateDatabase(db).ok()) {
       state.SkipWithError("CREATE DATABASE failed");
       return;
     }

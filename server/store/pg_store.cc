@@ -1,16 +1,13 @@
 #include "server/store/pg_store.h"
 
-#include <fcntl.h>
 #include <postgresql/libpq-fe.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/trace/reader.h"
-#include "server/store/failpoint.h"
 #include "server/store/files.h"
 
 namespace faultlab::server {
@@ -323,97 +320,68 @@ void PgStore::Put(PGconn* c) {
   cv_.notify_one();
 }
 
-std::string PgStore::BlobPath(const std::string& trace_id) const {
-  return absl::StrCat(blob_dir_, "/", absl::BytesToHexString(trace_id), ".fltrace");
-}
+// The trace's one writer across every replica: a transaction holding the
+// trace's advisory lock, on a pooled connection, until it is destroyed.
+class PgStore::Writer : public Store::TraceWriter {
+ public:
+  Writer(Conn conn, std::string trace_id)
+      : conn_(std::move(conn)), txn_(conn_.get(), trace_id), id_(std::move(trace_id)) {}
+  const absl::Status& status() const { return txn_.status(); }
 
-absl::StatusOr<UploadState> PgStore::BeginTrace(const std::string& head) {
-  absl::StatusOr<trace::TraceHeader> h = CheckHead(head);
-  if (!h.ok()) return h.status();
-  const std::string& id = h->trace_id();
+  absl::StatusOr<std::optional<TraceRow>> Find() override {
+    Result q = Exec(c(), "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = $1", {B(id_)});
+    if (!q.ok()) return Fail(c(), q, "looking up a trace");
+    if (q.rows() == 0) return std::optional<TraceRow>();
+    return std::optional<TraceRow>(TraceRow{q.Bytes(0, 0), static_cast<uint64_t>(q.I(0, 1)),
+                                            static_cast<uint64_t>(q.I(0, 2)), q.S(0, 3) == "t"});
+  }
+
+  absl::StatusOr<ChunkRow> Chunk(uint64_t index) override {
+    Result q = Exec(c(), "SELECT size, crc FROM chunks WHERE trace_id = $1 AND idx = $2",
+                    {B(id_), N(static_cast<int64_t>(index))});
+    if (!q.ok() || q.rows() != 1) return Fail(c(), q, "looking up a chunk");
+    return ChunkRow{static_cast<uint64_t>(q.I(0, 0)), static_cast<uint32_t>(q.I(0, 1))};
+  }
+
+  absl::Status Insert(const trace::TraceHeader& h, const std::string& head) override {
+    Result ins = Exec(c(),
+                      "INSERT INTO traces (trace_id, head, board, profile, variant, policy, workload, "
+                      "capture_source, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                      {B(id_), B(head), T(h.board()), T(h.profile()), T(h.variant()), T(h.policy()),
+                       T(h.workload()), N(h.capture_source()), N(static_cast<int64_t>(head.size()))});
+    if (!ins.ok()) return Fail(c(), ins, "recording a new trace");
+    return txn_.Commit();
+  }
+
+  absl::Status Commit(const NewChunk& k) override {
+    Result ins = Exec(c(), "INSERT INTO chunks VALUES ($1, $2, $3, $4, $5, $6)",
+                      {B(id_), N(static_cast<int64_t>(k.index)), N(static_cast<int64_t>(k.offset)),
+                       N(static_cast<int64_t>(k.size)), N(k.crc), N(k.events)});
+    if (!ins.ok()) return Fail(c(), ins, "recording a chunk");
+    // completed_seq: the order traces completed in (PendingRuns).
+    Result up = Exec(c(),
+                     "UPDATE traces SET chunks = chunks + 1, events = events + $1, bytes = $2, complete = $3, "
+                     "completed_seq = CASE WHEN $3 THEN nextval('completion_seq') ELSE NULL END "
+                     "WHERE trace_id = $4",
+                     {N(k.events), N(static_cast<int64_t>(k.offset + k.size)), T(k.final ? "true" : "false"),
+                      B(id_)});
+    if (!up.ok()) return Fail(c(), up, "recording a chunk");
+    return txn_.Commit();
+  }
+
+ private:
+  PGconn* c() const { return conn_.get(); }
+  Conn conn_;
+  TraceTxn txn_;
+  const std::string id_;
+};
+
+absl::StatusOr<std::unique_ptr<Store::TraceWriter>> PgStore::LockTrace(const std::string& trace_id) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  PGconn* c = conn->get();
-  TraceTxn txn(c, id);
-  if (!txn.status().ok()) return txn.status();
-  Result q = Exec(c, "SELECT head, chunks, complete FROM traces WHERE trace_id = $1", {B(id)});
-  if (!q.ok()) return Fail(c, q, "looking up a trace");
-  if (q.rows() == 1) {
-    if (q.Bytes(0, 0) != head) {
-      return absl::AlreadyExistsError(absl::StrCat("trace ", absl::BytesToHexString(id), " exists with another header"));
-    }
-    return UploadState{id, static_cast<uint64_t>(q.I(0, 1)), q.S(0, 2) == "t"};
-  }
-  if (absl::Status s = WriteDurably(BlobPath(id), O_CREAT, 0, head); !s.ok()) {
-    ++write_failures_;
-    return s;
-  }
-  if (absl::Status s = FsyncDir(blob_dir_); !s.ok()) {
-    ++write_failures_;
-    return s;
-  }
-  Result ins = Exec(c,
-                    "INSERT INTO traces (trace_id, head, board, profile, variant, policy, workload, capture_source, "
-                    "bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    {B(id), B(head), T(h->board()), T(h->profile()), T(h->variant()), T(h->policy()),
-                     T(h->workload()), N(h->capture_source()), N(static_cast<int64_t>(head.size()))});
-  if (!ins.ok()) return Fail(c, ins, "recording a new trace");
-  if (absl::Status s = txn.Commit(); !s.ok()) return s;
-  return UploadState{id, 0, false};
-}
-
-absl::Status PgStore::AppendChunk(const std::string& trace_id, uint64_t index, const std::string& frame) {
-  const std::string hex = absl::BytesToHexString(trace_id);
-  absl::StatusOr<ChunkFacts> facts = CheckChunk(trace_id, index, frame);
-  if (!facts.ok()) return facts.status();
-  absl::StatusOr<Conn> conn = Get();
-  if (!conn.ok()) return conn.status();
-  PGconn* c = conn->get();
-  TraceTxn txn(c, trace_id);
-  if (!txn.status().ok()) return txn.status();
-  Result t = Exec(c, "SELECT chunks, bytes, complete FROM traces WHERE trace_id = $1", {B(trace_id)});
-  if (!t.ok()) return Fail(c, t, "looking up a trace");
-  if (t.rows() == 0) return absl::NotFoundError(absl::StrCat("no trace ", hex));
-  const uint64_t chunks = static_cast<uint64_t>(t.I(0, 0)), bytes = static_cast<uint64_t>(t.I(0, 1));
-  if (index < chunks) {  // a resend, perhaps through another replica
-    Result q = Exec(c, "SELECT size, crc FROM chunks WHERE trace_id = $1 AND idx = $2",
-                    {B(trace_id), N(static_cast<int64_t>(index))});
-    if (!q.ok() || q.rows() != 1) return Fail(c, q, "looking up a chunk");
-    if (static_cast<uint64_t>(q.I(0, 0)) == frame.size() && static_cast<uint32_t>(q.I(0, 1)) == facts->crc) {
-      return absl::OkStatus();
-    }
-    return absl::AlreadyExistsError(absl::StrCat("trace ", hex, " chunk ", index, " is stored with other bytes"));
-  }
-  if (t.S(0, 2) == "t") {
-    return absl::FailedPreconditionError(absl::StrCat("trace ", hex, " is complete at ", chunks, " chunks"));
-  }
-  if (index > chunks) {
-    return absl::FailedPreconditionError(absl::StrCat("trace ", hex, ": expected chunk ", chunks, ", got ", index));
-  }
-  absl::Status written = WriteDurably(BlobPath(trace_id), 0, bytes, frame);
-  if (written.ok() && Failpoint("before_commit") == FailAction::kEnospc) {
-    written = absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
-  }
-  if (!written.ok()) {
-    ++write_failures_;
-    return written;
-  }
-  Result ins = Exec(c, "INSERT INTO chunks VALUES ($1, $2, $3, $4, $5, $6)",
-                    {B(trace_id), N(static_cast<int64_t>(index)), N(static_cast<int64_t>(bytes)),
-                     N(static_cast<int64_t>(frame.size())), N(facts->crc), N(facts->events)});
-  if (!ins.ok()) return Fail(c, ins, "recording a chunk");
-  Result up = Exec(c,
-                   "UPDATE traces SET chunks = chunks + 1, events = events + $1, bytes = $2, complete = $3, "
-                   "completed_seq = CASE WHEN $3 THEN nextval('completion_seq') ELSE NULL END WHERE trace_id = $4",
-                   {N(facts->events), N(static_cast<int64_t>(bytes + frame.size())), T(facts->final ? "true" : "false"),
-                    B(trace_id)});
-  if (!up.ok()) return Fail(c, up, "recording a chunk");
-  if (absl::Status s = txn.Commit(); !s.ok()) {
-    ++write_failures_;
-    return s;
-  }
-  Failpoint("after_commit");
-  return absl::OkStatus();
+  auto writer = std::make_unique<Writer>(std::move(*conn), trace_id);
+  if (!writer->status().ok()) return writer->status();
+  return std::unique_ptr<TraceWriter>(std::move(writer));
 }
 
 absl::StatusOr<TraceRecord> PgStore::GetTrace(const std::string& trace_id) {
@@ -434,14 +402,6 @@ absl::StatusOr<std::vector<TraceRecord>> PgStore::ListTraces() {
   std::vector<TraceRecord> out;
   for (int i = 0; i < q.rows(); ++i) out.push_back(TraceFrom(q, i));
   return out;
-}
-
-absl::StatusOr<std::unique_ptr<trace::ByteSource>> PgStore::OpenTrace(const std::string& trace_id) {
-  absl::StatusOr<TraceRecord> t = GetTrace(trace_id);
-  if (!t.ok()) return t.status();
-  auto src = trace::FileSource::Open(BlobPath(trace_id));
-  if (!src.ok()) return src.status();
-  return std::unique_ptr<trace::ByteSource>(std::make_unique<LimitedSource>(std::move(*src), t->bytes));
 }
 
 absl::Status PgStore::SaveReplay(const std::string& trace_id, const std::string& outcome, const std::string& report) {
@@ -527,9 +487,12 @@ absl::Status PgStore::SaveRun(RunRecord* r) {
                   "INSERT INTO runs (trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, "
                   "p90, p99, max, verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point, latencies) "
                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-                  "ON CONFLICT (trace_id) DO UPDATE SET verdict = EXCLUDED.verdict, baseline_runs = "
-                  "EXCLUDED.baseline_runs, p_value = EXCLUDED.p_value, cliffs_delta = EXCLUDED.cliffs_delta, "
-                  "median_ratio = EXCLUDED.median_ratio, change_point = EXCLUDED.change_point RETURNING run",
+                  "ON CONFLICT (trace_id) DO UPDATE SET faults = EXCLUDED.faults, alloc_failures = "
+                  "EXCLUDED.alloc_failures, p50 = EXCLUDED.p50, p90 = EXCLUDED.p90, p99 = EXCLUDED.p99, "
+                  "max = EXCLUDED.max, verdict = EXCLUDED.verdict, baseline_runs = EXCLUDED.baseline_runs, "
+                  "p_value = EXCLUDED.p_value, cliffs_delta = EXCLUDED.cliffs_delta, median_ratio = "
+                  "EXCLUDED.median_ratio, change_point = EXCLUDED.change_point, latencies = EXCLUDED.latencies "
+                  "RETURNING run",  // a second run of a trace keeps its run number (store.h)
                   {B(r->trace_id), T(r->board), T(r->gpu), T(r->workload), T(r->variant), T(r->policy),
                    N(static_cast<int64_t>(r->faults)), N(static_cast<int64_t>(r->alloc_failures)),
                    N(static_cast<int64_t>(r->p50_ns)), N(static_cast<int64_t>(r->p90_ns)),

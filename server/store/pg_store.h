@@ -1,19 +1,18 @@
-// PgStore: the Store on PostgreSQL (libpq), shared by several
+// PgStore: the Store's PostgreSQL dialect (libpq), shared by several
 // faultlab-server replicas (docs/deploy.md). Metadata, the replay queue
 // (leases, FOR UPDATE SKIP LOCKED) and results live in the database; trace
 // bytes in a blob directory every replica mounts (--blob-dir).
 //
-// A chunk's write is serialized across replicas by a transaction-level
-// advisory lock on its trace: lock, check, write and fsync the blob, insert
-// the chunk row and commit (synchronous_commit on: durable at COMMIT), then
-// acknowledge. An agent that reconnects to another replica resumes from the
+// A trace's writer (store.h) is a transaction holding the trace's advisory
+// lock, so one replica at a time writes it: lock, check, write and fsync the
+// blob, insert the chunk row and commit (synchronous_commit on: durable at
+// COMMIT), then acknowledge. An agent that reconnects to another replica resumes from the
 // same rows. Analysis is led by the replica holding a session advisory lock,
 // so each run is judged once, in completion order; if it dies, its
 // connection closes and another replica takes the lead.
 #ifndef FAULTLAB_SERVER_STORE_PG_STORE_H_
 #define FAULTLAB_SERVER_STORE_PG_STORE_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -34,8 +33,6 @@ class PgStore : public Store {
                                                        const std::string& blob_dir, int connections = 8);
   ~PgStore() override;
 
-  absl::StatusOr<UploadState> BeginTrace(const std::string& head) override;
-  absl::Status AppendChunk(const std::string& trace_id, uint64_t index, const std::string& frame) override;
   absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
   absl::StatusOr<std::vector<TraceRecord>> ListTraces() override;
   absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
@@ -53,8 +50,6 @@ class PgStore : public Store {
                                          const std::string& mode) override;
   uint64_t SizeBytes() override;
   std::string Identity() const override { return identity_; }
-  uint64_t write_failures() const override { return write_failures_.load(); }
-  absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
 
   // The schema version this build writes, and a migration to an older one
   // (tests of upgrades).
@@ -65,24 +60,25 @@ class PgStore : public Store {
 
   class Conn;  // a pooled connection, returned on scope exit
 
+ protected:
+  absl::StatusOr<std::unique_ptr<TraceWriter>> LockTrace(const std::string& trace_id) override;
+
  private:
-  PgStore(std::string blob_dir) : blob_dir_(std::move(blob_dir)) {}
+  class Writer;
+  explicit PgStore(std::string blob_dir) : Store(std::move(blob_dir)) {}
   absl::StatusOr<Conn> Get();
   void Put(PGconn* c);
-  std::string BlobPath(const std::string& trace_id) const;
   // The first column (trace ids) of a parameterless query.
   absl::StatusOr<std::vector<std::string>> Ids(const char* sql, const char* what);
 
   std::string conninfo_;
   std::string identity_;
-  std::string blob_dir_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<PGconn*> free_;
   std::vector<PGconn*> all_;
   PGconn* leader_ = nullptr;  // holds the analysis lock once taken
   bool leading_ = false;
-  std::atomic<uint64_t> write_failures_{0};
 };
 
 }  // namespace faultlab::server

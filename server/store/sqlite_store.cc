@@ -1,18 +1,10 @@
 #include "server/store/sqlite_store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "engine/trace/crc32c.h"
-#include "engine/trace/frame.h"
 #include "engine/trace/reader.h"
-#include "server/store/failpoint.h"
 #include "server/store/files.h"
 
 namespace faultlab::server {
@@ -59,6 +51,10 @@ const char* const kMigrations[] = {
     "  trace_id BLOB NOT NULL, settings TEXT NOT NULL, mode TEXT NOT NULL,"
     "  outcome TEXT NOT NULL, report TEXT NOT NULL,"
     "  PRIMARY KEY (trace_id, settings, mode));",
+    // 4: the order traces completed in (PendingRuns: the store contract);
+    // traces completed before it keep their arrival order.
+    "ALTER TABLE traces ADD COLUMN completed_seq INTEGER;"
+    "UPDATE traces SET completed_seq = sequence WHERE complete = 1;",
 };
 
 // A prepared statement, finalized on scope exit.
@@ -183,106 +179,66 @@ absl::Status SqliteStore::Migrate() {
   return absl::OkStatus();
 }
 
-std::string SqliteStore::BlobPath(const std::string& trace_id) const {
-  return absl::StrCat(dir_, "/blobs/", absl::BytesToHexString(trace_id), ".fltrace");
-}
+// The trace's one writer in this process: its claim in writers_.
+class SqliteStore::Writer : public Store::TraceWriter {
+ public:
+  Writer(SqliteStore* store, std::string trace_id) : store_(store), id_(std::move(trace_id)) {}
+  ~Writer() override {
+    {
+      std::lock_guard<std::mutex> lock(store_->writer_mu_);
+      store_->writers_.erase(id_);
+    }
+    store_->writer_cv_.notify_all();
+  }
 
-absl::StatusOr<UploadState> SqliteStore::BeginTrace(const std::string& head) {
-  absl::StatusOr<trace::TraceHeader> checked = CheckHead(head);
-  if (!checked.ok()) return checked.status();
-  const trace::TraceHeader& h = *checked;
-  std::lock_guard<std::mutex> lock(mu_);
-  const std::string& id = h.trace_id();
-  {
-    Stmt q(db_, "SELECT head, chunks, complete FROM traces WHERE trace_id = ?");
-    q.Blob(1, id);
+  absl::StatusOr<std::optional<TraceRow>> Find() override {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    Stmt q(store_->db_, "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = ?");
+    q.Blob(1, id_);
     const int rc = q.Step();
-    if (rc == SQLITE_ROW) {
-      if (q.ColBlob(0) != head) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "trace ", absl::BytesToHexString(id), " exists with another header"));
-      }
-      return UploadState{id, static_cast<uint64_t>(q.ColInt(1)), q.ColInt(2) != 0};
-    }
-    if (rc != SQLITE_DONE) return DbError(db_, "looking up a trace");
+    if (rc == SQLITE_DONE) return std::optional<TraceRow>();
+    if (rc != SQLITE_ROW) return DbError(store_->db_, "looking up a trace");
+    return std::optional<TraceRow>(TraceRow{q.ColBlob(0), static_cast<uint64_t>(q.ColInt(1)),
+                                            static_cast<uint64_t>(q.ColInt(2)), q.ColInt(3) != 0});
   }
-  // A new trace: its blob first (a crash before the row is committed leaves
-  // a blob nobody knows, rewritten by the retry), then its row.
-  const std::string path = BlobPath(id);
-  if (absl::Status s = WriteDurably(path, O_CREAT, 0, head); !s.ok()) {
-    ++write_failures_;
-    return s;
-  }
-  if (absl::Status s = FsyncDir(dir_ + "/blobs"); !s.ok()) {
-    ++write_failures_;
-    return s;
-  }
-  Stmt ins(db_,
-           "INSERT INTO traces (trace_id, sequence, head, board, profile, variant, policy, "
-           "workload, capture_source, bytes) VALUES (?, (SELECT COALESCE(MAX(sequence), 0) + 1 "
-           "FROM traces), ?, ?, ?, ?, ?, ?, ?, ?)");
-  ins.Blob(1, id).Blob(2, head).Text(3, h.board()).Text(4, h.profile()).Text(5, h.variant());
-  ins.Text(6, h.policy()).Text(7, h.workload()).Int(8, h.capture_source());
-  ins.Int(9, static_cast<int64_t>(head.size()));
-  if (ins.Step() != SQLITE_DONE) return DbError(db_, "recording a new trace");
-  return UploadState{id, 0, false};
-}
 
-absl::Status SqliteStore::AppendChunk(const std::string& trace_id, uint64_t index,
-                                      const std::string& frame) {
-  const std::string hex = absl::BytesToHexString(trace_id);
-  // Validate the frame before touching anything.
-  absl::StatusOr<ChunkFacts> facts = CheckChunk(trace_id, index, frame);
-  if (!facts.ok()) return facts.status();
-  std::unique_lock<std::mutex> lock(mu_);
-  absl::StatusOr<TraceRecord> t = GetLocked(trace_id);
-  if (!t.ok()) return t.status();
-  if (index < t->chunks) {  // a resend: idempotent if the same bytes
-    Stmt q(db_, "SELECT size, crc FROM chunks WHERE trace_id = ? AND idx = ?");
-    q.Blob(1, trace_id).Int(2, static_cast<int64_t>(index));
-    if (q.Step() != SQLITE_ROW) return DbError(db_, "looking up a chunk");
-    if (static_cast<uint64_t>(q.ColInt(0)) == frame.size() &&
-        static_cast<uint32_t>(q.ColInt(1)) == facts->crc) {
-      return absl::OkStatus();
-    }
-    return absl::AlreadyExistsError(
-        absl::StrCat("trace ", hex, " chunk ", index, " is stored with other bytes"));
+  absl::StatusOr<ChunkRow> Chunk(uint64_t index) override {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    Stmt q(store_->db_, "SELECT size, crc FROM chunks WHERE trace_id = ? AND idx = ?");
+    q.Blob(1, id_).Int(2, static_cast<int64_t>(index));
+    if (q.Step() != SQLITE_ROW) return DbError(store_->db_, "looking up a chunk");
+    return ChunkRow{static_cast<uint64_t>(q.ColInt(0)), static_cast<uint32_t>(q.ColInt(1))};
   }
-  if (t->complete) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("trace ", hex, " is complete at ", t->chunks, " chunks"));
+
+  absl::Status Insert(const trace::TraceHeader& h, const std::string& head) override {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    Stmt ins(store_->db_,
+             "INSERT INTO traces (trace_id, sequence, head, board, profile, variant, policy, "
+             "workload, capture_source, bytes) VALUES (?, (SELECT COALESCE(MAX(sequence), 0) + 1 "
+             "FROM traces), ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.Blob(1, id_).Blob(2, head).Text(3, h.board()).Text(4, h.profile()).Text(5, h.variant());
+    ins.Text(6, h.policy()).Text(7, h.workload()).Int(8, h.capture_source());
+    ins.Int(9, static_cast<int64_t>(head.size()));
+    if (ins.Step() != SQLITE_DONE) return DbError(store_->db_, "recording a new trace");
+    return absl::OkStatus();
   }
-  if (index > t->chunks) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("trace ", hex, ": expected chunk ", t->chunks, ", got ", index));
+
+  absl::Status Commit(const NewChunk& chunk) override {
+    PendingChunk row{id_, chunk, false, absl::OkStatus()};
+    return store_->GroupCommit(&row);
   }
-  // The blob is written and fsynced outside the lock, so that uploads of
-  // different traces overlap their fsyncs; one trace has one writer.
-  if (!writing_.insert(trace_id).second) {
-    return absl::UnavailableError(
-        absl::StrCat("trace ", hex, ": another upload of it is writing chunk ", index, "; retry"));
-  }
-  struct Done {
-    SqliteStore* store;
-    const std::string& id;
-    ~Done() { store->writing_.erase(id); }  // runs with mu_ held (declared after `lock`)
-  } done{this, trace_id};
-  lock.unlock();
-  absl::Status written = WriteDurably(BlobPath(trace_id), 0, t->bytes, frame);
-  if (written.ok() && Failpoint("before_commit") == FailAction::kEnospc) {
-    written = absl::ResourceExhaustedError(absl::StrCat(BlobPath(trace_id), ": ", std::strerror(ENOSPC)));
-  }
-  if (written.ok()) {
-    PendingChunk row{trace_id, index, t->bytes, frame.size(), facts->crc,
-                     facts->events, facts->final, false, absl::OkStatus()};
-    written = GroupCommit(&row);
-  }
-  lock.lock();
-  if (!written.ok()) {
-    ++write_failures_;
-    return written;
-  }
-  return absl::OkStatus();
+
+ private:
+  SqliteStore* store_;
+  const std::string id_;
+};
+
+absl::StatusOr<std::unique_ptr<Store::TraceWriter>> SqliteStore::LockTrace(
+    const std::string& trace_id) {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  writer_cv_.wait(lock, [&] { return writers_.count(trace_id) == 0; });
+  writers_.insert(trace_id);
+  return std::unique_ptr<TraceWriter>(std::make_unique<Writer>(this, trace_id));
 }
 
 absl::Status SqliteStore::GroupCommit(PendingChunk* row) {
@@ -318,16 +274,19 @@ absl::Status SqliteStore::GroupCommit(PendingChunk* row) {
 
 absl::Status SqliteStore::CommitLocked(const std::vector<PendingChunk*>& batch) {
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  for (const PendingChunk* c : batch) {
+  for (const PendingChunk* p : batch) {
+    const NewChunk& c = p->chunk;
     Stmt ins(db_, "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)");
-    ins.Blob(1, c->trace_id).Int(2, static_cast<int64_t>(c->index));
-    ins.Int(3, static_cast<int64_t>(c->offset)).Int(4, static_cast<int64_t>(c->size));
-    ins.Int(5, c->crc).Int(6, c->events);
+    ins.Blob(1, p->trace_id).Int(2, static_cast<int64_t>(c.index));
+    ins.Int(3, static_cast<int64_t>(c.offset)).Int(4, static_cast<int64_t>(c.size));
+    ins.Int(5, c.crc).Int(6, c.events);
+    // completed_seq: the order traces completed in (PendingRuns).
     Stmt up(db_,
-            "UPDATE traces SET chunks = chunks + 1, events = events + ?, bytes = ?, complete = ? "
-            "WHERE trace_id = ?");
-    up.Int(1, c->events).Int(2, static_cast<int64_t>(c->offset + c->size));
-    up.Int(3, c->final ? 1 : 0).Blob(4, c->trace_id);
+            "UPDATE traces SET chunks = chunks + 1, events = events + ?1, bytes = ?2, complete = ?3, "
+            "completed_seq = CASE WHEN ?3 THEN (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM traces) "
+            "END WHERE trace_id = ?4");
+    up.Int(1, c.events).Int(2, static_cast<int64_t>(c.offset + c.size));
+    up.Int(3, c.final ? 1 : 0).Blob(4, p->trace_id);
     if (ins.Step() != SQLITE_DONE || up.Step() != SQLITE_DONE) {
       absl::Status s = DbError(db_, "recording a chunk");
       (void)Exec("ROLLBACK");
@@ -338,7 +297,6 @@ absl::Status SqliteStore::CommitLocked(const std::vector<PendingChunk*>& batch) 
     (void)Exec("ROLLBACK");
     return s;
   }
-  Failpoint("after_commit");
   return absl::OkStatus();
 }
 
@@ -368,16 +326,6 @@ absl::StatusOr<std::vector<TraceRecord>> SqliteStore::ListTraces() {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<trace::ByteSource>> SqliteStore::OpenTrace(
-    const std::string& trace_id) {
-  absl::StatusOr<TraceRecord> t = GetTrace(trace_id);
-  if (!t.ok()) return t.status();
-  auto src = trace::FileSource::Open(BlobPath(trace_id));
-  if (!src.ok()) return src.status();
-  return std::unique_ptr<trace::ByteSource>(
-      std::make_unique<LimitedSource>(std::move(*src), t->bytes));
-}
-
 absl::Status SqliteStore::SaveReplay(const std::string& trace_id, const std::string& outcome,
                                      const std::string& report) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -391,16 +339,20 @@ absl::Status SqliteStore::SaveReplay(const std::string& trace_id, const std::str
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
+absl::StatusOr<std::vector<std::string>> SqliteStore::Ids(const char* sql, const char* what) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_,
-         "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
-         "(SELECT trace_id FROM replays) ORDER BY sequence");
+  Stmt q(db_, sql);
   std::vector<std::string> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
-  if (rc != SQLITE_DONE) return DbError(db_, "listing pending replays");
+  if (rc != SQLITE_DONE) return DbError(db_, what);
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
+  return Ids("SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+             "(SELECT trace_id FROM replays) ORDER BY sequence",
+             "listing pending replays");
 }
 
 absl::StatusOr<std::optional<std::string>> SqliteStore::ClaimReplay(const std::string&,
@@ -473,11 +425,18 @@ RunRecord RunFrom(Stmt& q, bool with_latencies) {
 
 absl::Status SqliteStore::SaveRun(RunRecord* r) {
   std::lock_guard<std::mutex> lock(mu_);
+  // A second run of a trace keeps its run number (store.h).
   Stmt q(db_,
-         "INSERT OR REPLACE INTO runs (trace_id, board, gpu, workload, variant, policy, faults, "
+         "INSERT INTO runs (trace_id, board, gpu, workload, variant, policy, faults, "
          "alloc_failures, p50, p90, p99, max, verdict, baseline_runs, p_value, cliffs_delta, "
          "median_ratio, change_point, latencies) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (trace_id) DO UPDATE SET faults = excluded.faults, "
+         "alloc_failures = excluded.alloc_failures, p50 = excluded.p50, p90 = excluded.p90, "
+         "p99 = excluded.p99, max = excluded.max, verdict = excluded.verdict, "
+         "baseline_runs = excluded.baseline_runs, p_value = excluded.p_value, "
+         "cliffs_delta = excluded.cliffs_delta, median_ratio = excluded.median_ratio, "
+         "change_point = excluded.change_point, latencies = excluded.latencies");
   q.Blob(1, r->trace_id).Text(2, r->board).Text(3, r->gpu).Text(4, r->workload)
       .Text(5, r->variant).Text(6, r->policy).Int(7, r->faults).Int(8, r->alloc_failures)
       .Int(9, r->p50_ns).Int(10, r->p90_ns).Int(11, r->p99_ns).Int(12, r->max_ns)
@@ -485,7 +444,10 @@ absl::Status SqliteStore::SaveRun(RunRecord* r) {
       .Double(16, r->cliffs_delta).Double(17, r->median_ratio).Blob(18, r->change_point)
       .Blob(19, EncodeLatencies(r->latencies));
   if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a run");
-  r->run = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+  Stmt n(db_, "SELECT run FROM runs WHERE trace_id = ?");
+  n.Blob(1, r->trace_id);
+  if (n.Step() != SQLITE_ROW) return DbError(db_, "saving a run");
+  r->run = static_cast<uint64_t>(n.ColInt(0));
   return absl::OkStatus();
 }
 
@@ -522,20 +484,14 @@ absl::StatusOr<RunRecord> SqliteStore::GetRun(const std::string& trace_id, bool 
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::PendingRuns() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_,
-         "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
-         "(SELECT trace_id FROM runs) ORDER BY sequence");
-  std::vector<std::string> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
-  if (rc != SQLITE_DONE) return DbError(db_, "listing pending runs");
-  return out;
+  return Ids("SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+             "(SELECT trace_id FROM runs) ORDER BY completed_seq",
+             "listing pending runs");
 }
 
 absl::Status SqliteStore::SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "INSERT OR REPLACE INTO whatifs VALUES (?, ?, ?, ?, ?)");
+  Stmt q(db_, "INSERT OR IGNORE INTO whatifs VALUES (?, ?, ?, ?, ?)");  // the first wins
   q.Blob(1, trace_id).Text(2, w.settings).Text(3, w.mode).Text(4, w.outcome).Text(5, w.report);
   if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a what-if result");
   return absl::OkStatus();

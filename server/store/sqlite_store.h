@@ -1,25 +1,22 @@
-// SqliteStore: the embedded Store — SQLite (WAL, synchronous=FULL) for
-// metadata, one blob file per trace under DATA_DIR/blobs/ for its bytes.
+// SqliteStore: the embedded dialect of the Store — SQLite (WAL,
+// synchronous=FULL) for metadata, one blob file per trace under
+// DATA_DIR/blobs/ for its bytes. One process holds a SQLite store.
 //
-// Write order of a chunk (the crash tests walk every step, failpoint.h):
-//   drop any unacknowledged tail of the blob; write the frame; fsync the
-//   blob; commit the chunk row and the trace's new length in one SQLite
-//   transaction (synchronous=FULL: durable at COMMIT); acknowledge.
-// A crash before the commit leaves bytes past the trace's committed length,
-// which the next append (or a read) ignores; a crash after it leaves the
-// chunk stored though the agent saw no ack, and its resend is idempotent.
+// A trace's writer is a claim in this process (a second upload of the trace
+// waits for it); the blob is written and fsynced outside the database lock,
+// so uploads of different traces overlap their fsyncs; chunk rows are
+// group-committed (one WAL fsync for every chunk queued meanwhile).
 #ifndef FAULTLAB_SERVER_STORE_SQLITE_STORE_H_
 #define FAULTLAB_SERVER_STORE_SQLITE_STORE_H_
 
 #include <sqlite3.h>
 
-#include <atomic>
 #include <chrono>
-#include <map>
 #include <condition_variable>
+#include <map>
 #include <memory>
-#include <set>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,12 +31,8 @@ class SqliteStore : public Store {
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& data_dir);
   ~SqliteStore() override;
 
-  absl::StatusOr<UploadState> BeginTrace(const std::string& head) override;
-  absl::Status AppendChunk(const std::string& trace_id, uint64_t index,
-                           const std::string& frame) override;
   absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
   absl::StatusOr<std::vector<TraceRecord>> ListTraces() override;
-  absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id) override;
   absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
                           const std::string& report) override;
   absl::StatusOr<std::vector<std::string>> PendingReplays() override;
@@ -59,22 +52,23 @@ class SqliteStore : public Store {
 
   // The schema version this build writes (migrations in sqlite_store.cc).
   static int SchemaVersion();
-  // How many appends failed to write (disk full included): for /metrics.
-  uint64_t write_failures() const override { return write_failures_.load(); }
+
+ protected:
+  absl::StatusOr<std::unique_ptr<TraceWriter>> LockTrace(const std::string& trace_id) override;
 
  private:
-  SqliteStore(std::string data_dir, sqlite3* db) : dir_(std::move(data_dir)), db_(db) {}
+  class Writer;
+  SqliteStore(std::string data_dir, sqlite3* db)
+      : Store(data_dir + "/blobs"), dir_(std::move(data_dir)), db_(db) {}
   absl::Status Exec(const std::string& sql);
   absl::Status Migrate();
-  std::string BlobPath(const std::string& trace_id) const;
   absl::StatusOr<TraceRecord> GetLocked(const std::string& trace_id);
+  absl::StatusOr<std::vector<std::string>> Ids(const char* sql, const char* what);
 
   // A chunk whose blob is durable, waiting for its row to be committed.
   struct PendingChunk {
     const std::string& trace_id;
-    uint64_t index, offset, size;
-    uint32_t crc, events;
-    bool final;
+    const NewChunk& chunk;
     bool done = false;
     absl::Status status;
   };
@@ -87,9 +81,13 @@ class SqliteStore : public Store {
   std::condition_variable group_cv_;
   std::vector<PendingChunk*> pending_;
   bool committing_ = false;
-  std::mutex mu_;  // guards the database (one writer: SQLite's rule) and writing_
-  std::set<std::string> writing_;  // traces whose blob is being written now
-  std::atomic<uint64_t> write_failures_{0};
+  std::mutex mu_;  // guards the database (one writer: SQLite's rule)
+  // Traces with a live Writer: an entry is added by LockTrace (after
+  // waiting for any other) and erased, with writer_cv_ notified, when the
+  // Writer is destroyed.
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_;
+  std::set<std::string> writers_;
   // Replay leases: one process holds this store, so they live in memory.
   std::map<std::string, std::chrono::steady_clock::time_point> leases_;
 };

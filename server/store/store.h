@@ -14,6 +14,7 @@
 #ifndef FAULTLAB_SERVER_STORE_STORE_H_
 #define FAULTLAB_SERVER_STORE_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,23 +79,41 @@ struct WhatIfRecord {
   std::string report;
 };
 
+// The store: one upload protocol (store.cc, below), written once over a
+// metadata *dialect* — SQLite (sqlite_store.h) or PostgreSQL (pg_store.h) —
+// and a blob directory. A dialect supplies a trace's exclusive writer
+// (TraceWriter) and the queries; the protocol's checks, messages, write
+// order and failure counting are the same whatever the database.
+// //server/store:store_contract_test holds every dialect to this contract.
 class Store {
  public:
   virtual ~Store() = default;
 
+  // ---- The upload protocol (the same on every dialect). ----
+
   // Starts an upload, or resumes one: `head` is the trace's preamble and
   // header frame. The same trace id with a different head is refused
   // (ALREADY_EXISTS); a damaged head is INVALID_ARGUMENT.
-  virtual absl::StatusOr<UploadState> BeginTrace(const std::string& head) = 0;
+  absl::StatusOr<UploadState> BeginTrace(const std::string& head);
 
   // Appends chunk frame `index` of `trace_id`. OK means durable. An index
   // already acknowledged with the same bytes is OK again (idempotent); other
   // bytes are ALREADY_EXISTS; an index past the resume point is
   // FAILED_PRECONDITION naming the one expected; a damaged frame, or one of
-  // another trace or index, INVALID_ARGUMENT; a write that fails (disk full
-  // included) RESOURCE_EXHAUSTED or UNAVAILABLE, with nothing acknowledged.
-  virtual absl::Status AppendChunk(const std::string& trace_id, uint64_t index,
-                                   const std::string& frame) = 0;
+  // another trace or index, INVALID_ARGUMENT; an unknown trace NOT_FOUND; a
+  // write that fails (disk full included) RESOURCE_EXHAUSTED or UNAVAILABLE,
+  // with nothing acknowledged. Two uploads of one trace at once (an agent
+  // that reconnected while its old stream lingers) take turns: the second
+  // waits for the first's chunk, then finds it stored.
+  absl::Status AppendChunk(const std::string& trace_id, uint64_t index, const std::string& frame);
+
+  // The stored bytes of the trace (acknowledged chunks only).
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id);
+
+  // Writes that failed (disk full included) since the store was opened.
+  uint64_t write_failures() const { return write_failures_.load(); }
+
+  // ---- Queries and results (each dialect's). ----
 
   virtual absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) = 0;
   // In arrival order.
@@ -119,14 +138,19 @@ class Store {
   // The saved replay's outcome and report; NOT_FOUND if none yet.
   virtual absl::StatusOr<std::pair<std::string, std::string>> GetReplay(
       const std::string& trace_id) = 0;
-  // Records a run; assigns `run->run`. A second run of one trace replaces it.
+  // Records a run; assigns `run->run`. A second run of one trace (a restart
+  // between save and ack) replaces its measurements and judgement and keeps
+  // its run number, so its place in the series does not move.
   virtual absl::Status SaveRun(RunRecord* run) = 0;
   // Runs matching `filter`, oldest first.
   virtual absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   // NOT_FOUND if the trace has no run yet.
   virtual absl::StatusOr<RunRecord> GetRun(const std::string& trace_id, bool with_latencies) = 0;
-  // Complete traces without a run, in arrival order.
+  // Complete traces without a run, in completion order (each series'
+  // baseline is the runs completed before it).
   virtual absl::StatusOr<std::vector<std::string>> PendingRuns() = 0;
+  // Stored once per (trace, settings, mode): a later save keeps the first
+  // (replays are deterministic: they are equal).
   virtual absl::Status SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) = 0;
   // NOT_FOUND when that cell was never computed.
   virtual absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id,
@@ -137,11 +161,55 @@ class Store {
   // Which store this is ("sqlite:DIR", "postgres:HOST:PORT/DB"): replicas of
   // one store say the same, so dashboards count it once.
   virtual std::string Identity() const = 0;
-  // Writes that failed (disk full included) since the store was opened.
-  virtual uint64_t write_failures() const { return 0; }
-  // The stored bytes of the trace (acknowledged chunks only).
-  virtual absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(
-      const std::string& trace_id) = 0;
+
+ protected:
+  explicit Store(std::string blob_dir) : blob_dir_(std::move(blob_dir)) {}
+
+  // What the protocol reads of a trace's row.
+  struct TraceRow {
+    std::string head;
+    uint64_t chunks = 0;  // acknowledged
+    uint64_t bytes = 0;   // committed length of the blob
+    bool complete = false;
+  };
+  // A stored chunk, as much as a resend is compared with.
+  struct ChunkRow {
+    uint64_t size = 0;
+    uint32_t crc = 0;  // CRC-32C of the whole frame
+  };
+  // A chunk to record: its blob bytes are durable at [offset, offset + size).
+  struct NewChunk {
+    uint64_t index, offset, size;
+    uint32_t crc, events;
+    bool final;
+  };
+  // The one writer of a trace, across every server on the store, for as
+  // long as it lives (SQLite: a claim in this process — one process holds a
+  // SQLite store; PostgreSQL: a transaction holding the trace's advisory
+  // lock). Each method is the dialect's; the protocol decides the order.
+  class TraceWriter {
+   public:
+    virtual ~TraceWriter() = default;
+    // The trace's row; nullopt when the trace is unknown.
+    virtual absl::StatusOr<std::optional<TraceRow>> Find() = 0;
+    // Chunk `index`, below the trace's chunk count.
+    virtual absl::StatusOr<ChunkRow> Chunk(uint64_t index) = 0;
+    // Records a new trace whose blob (the head) is durable; durable on OK.
+    virtual absl::Status Insert(const trace::TraceHeader& header, const std::string& head) = 0;
+    // Records the chunk and the trace's new length, counts and completeness
+    // in one transaction; durable on OK.
+    virtual absl::Status Commit(const NewChunk& chunk) = 0;
+  };
+  // Waits until this caller is the trace's one writer.
+  virtual absl::StatusOr<std::unique_ptr<TraceWriter>> LockTrace(const std::string& trace_id) = 0;
+
+  const std::string& blob_dir() const { return blob_dir_; }
+
+ private:
+  std::string BlobPath(const std::string& trace_id) const;
+
+  const std::string blob_dir_;  // one file per trace: <hex id>.fltrace
+  std::atomic<uint64_t> write_failures_{0};
 };
 
 }  // namespace faultlab::server
