@@ -1,5 +1,5 @@
 /* drm_client: a program written against libdrm and the panthor uAPI, run
- * under libfaultlab_shim.so by //agents/shim:shim_test. It finds the device as
+ * under libfaultlab_shim.so by //tests/e2e:shim_test. It finds the device as
  * libdrm does, queries it, creates a VM and BOs (one alloc-on-fault), binds
  * them, maps them, uses a syncobj, checks the kernel's errno on bad input, and
  * does it from several threads at once. Prints "ok ..." per check and exits
