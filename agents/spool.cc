@@ -14,22 +14,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/base/status.h"
 
 namespace faultlab::agent {
 namespace {
-
-absl::Status Errno(const std::string& what) {
-  const int err = errno;
-  const std::string msg = absl::StrCat(what, ": ", std::strerror(err));
-  return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(msg) : absl::UnavailableError(msg);
-}
 
 absl::Status MakeDirs(const std::string& path) {
   std::string cur;
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || (path[i] == '/' && i > 0)) {
       cur = path.substr(0, i);
-      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return Errno(absl::StrCat(cur, ": cannot create"));
+      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, cur, "cannot create");
     }
   }
   return absl::OkStatus();
@@ -37,10 +32,10 @@ absl::Status MakeDirs(const std::string& path) {
 
 absl::Status FsyncDir(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno(dir);
+  if (fd < 0) return ErrnoStatus(errno, dir);
   const int rc = fsync(fd);
   close(fd);
-  return rc == 0 ? absl::OkStatus() : Errno(dir);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus(errno, dir);
 }
 
 uint64_t FileSize(const std::string& path) {
@@ -63,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, uint6
   if (absl::Status s = MakeDirs(dir + "/rejected"); !s.ok()) return s;
   std::unique_ptr<Spool> sp(new Spool(dir, max_bytes));
   DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return Errno(dir);
+  if (d == nullptr) return ErrnoStatus(errno, dir);
   std::vector<std::string> names;
   while (dirent* e = readdir(d)) names.push_back(e->d_name);
   closedir(d);
@@ -91,7 +86,7 @@ std::string Spool::NewPart(const std::string& id) {
 
 absl::Status Spool::Commit(const std::string& part, const std::string& id, uint64_t events) {
   const std::string path = part.substr(0, part.size() - std::strlen(".part"));
-  if (rename(part.c_str(), path.c_str()) != 0) return Errno(absl::StrCat(part, ": cannot rename"));
+  if (rename(part.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, part, "cannot rename");
   if (absl::Status s = FsyncDir(dir_); !s.ok()) return s;
   const uint64_t size = FileSize(path);
   {
@@ -105,7 +100,7 @@ absl::Status Spool::Commit(const std::string& part, const std::string& id, uint6
 absl::Status Spool::CommitAs(const std::string& part, const std::string& id, uint64_t events) {
   const std::string base = part.substr(part.rfind('/') + 1);
   const std::string named = absl::StrCat(dir_, "/", base.substr(0, base.find('-')), "-", id, ".fltrace.part");
-  if (rename(part.c_str(), named.c_str()) != 0) return Errno(absl::StrCat(part, ": cannot rename"));
+  if (rename(part.c_str(), named.c_str()) != 0) return ErrnoStatus(errno, part, "cannot rename");
   return Commit(named, id, events);
 }
 
@@ -121,9 +116,9 @@ absl::Status Spool::Uploaded(const std::string& path, const std::string& archive
   if (!archive_dir.empty()) {
     if (absl::Status s = MakeDirs(archive_dir); !s.ok()) return s;
     const std::string to = absl::StrCat(archive_dir, "/", TraceIdOfPath(path), ".fltrace");
-    if (rename(path.c_str(), to.c_str()) != 0) return Errno(absl::StrCat(path, ": cannot move to ", to));
+    if (rename(path.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
   } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Errno(absl::StrCat(path, ": cannot remove"));
+    return ErrnoStatus(errno, path, "cannot remove");
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -138,7 +133,7 @@ absl::Status Spool::Uploaded(const std::string& path, const std::string& archive
 
 absl::Status Spool::Rejected(const std::string& path, const std::string& why) {
   const std::string to = absl::StrCat(dir_, "/rejected/", Base(path));
-  if (rename(path.c_str(), to.c_str()) != 0) return Errno(absl::StrCat(path, ": cannot move to ", to));
+  if (rename(path.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == path; });
@@ -170,10 +165,10 @@ uint64_t Spool::traces() const {
 absl::Status Spool::Log(const std::string& line) {
   const std::string path = dir_ + "/ledger.tsv";
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(path);
+  if (fd < 0) return ErrnoStatus(errno, path);
   const std::string l = line + "\n";
   const bool ok = write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size()) && fsync(fd) == 0;
-  const absl::Status s = ok ? absl::OkStatus() : Errno(path);
+  const absl::Status s = ok ? absl::OkStatus() : ErrnoStatus(errno, path);
   close(fd);
   return s;
 }

@@ -28,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "lib/args/args.h"
+#include "cli/exit.h"
 #include "cli/progress.h"
 #include "lib/collect/kernel_log.h"
 #include "lib/host/host.h"
@@ -49,11 +50,6 @@
 namespace faultlab::cli {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;
-constexpr int kExitDamaged = 3;
-constexpr int kExitIo = 4;
-
 struct Verb {
   const char* summary;
   const char* usage;
@@ -63,9 +59,7 @@ struct Verb {
 
 int Fail(const absl::Status& s) {
   std::cerr << "faultlab: " << s.message() << "\n";
-  if (s.code() == absl::StatusCode::kDataLoss) return kExitDamaged;
-  if (s.code() == absl::StatusCode::kInvalidArgument) return kExitUsage;
-  return kExitIo;
+  return ExitCode(s);
 }
 
 int Usage(const std::string& verb, const Verb& v, const std::string& problem) {
@@ -352,20 +346,9 @@ int RunUpload(const Args& args) {
   progress.Done();
   if (!r.ok()) {
     std::cerr << "faultlab upload: " << r.status().message() << "\n";
-    switch (r.status().code()) {
-      case absl::StatusCode::kDataLoss:
-      case absl::StatusCode::kInvalidArgument:  // the server found the trace damaged
-        return kExitDamaged;
-      case absl::StatusCode::kAlreadyExists:
-      case absl::StatusCode::kFailedPrecondition:
-        return 1;  // ran, and found a conflict with what the server holds
-      case absl::StatusCode::kUnauthenticated:
-      case absl::StatusCode::kPermissionDenied:
-        return kExitUsage;  // a missing or wrong --token
-      default:
-        std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
-        return kExitIo;
-    }
+    const int code = ExitCode(r.status());
+    if (code == kExitIo) std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
+    return code;
   }
   std::cout << "uploaded " << path << " to " << server << ": trace "
             << absl::BytesToHexString(r->trace_id) << ", " << r->chunks
@@ -445,7 +428,9 @@ int RunReport(const Args& args) {
   std::string id;
   if (grpc::Status s = ResolveTrace(args, args.positional()[0], &id); !s.ok()) {
     // An id that names no trace, or several, is a usage error here.
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) s = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.error_message());
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      s = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.error_message());
+    }
     return FailRemote("report", args, s);
   }
   grpc::ClientContext ctx;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/exit.h"
 #include "cli/progress.h"
 #include "engine/replay/recorder.h"
 #include "engine/workload/workload.h"
@@ -25,9 +26,6 @@
 namespace faultlab::cli {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;
-constexpr int kExitIo = 4;
 
 using ull = unsigned long long;
 
@@ -130,16 +128,7 @@ void Authorize(const Args& args, grpc::ClientContext* ctx) {
 int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s) {
   std::cerr << "faultlab " << verb << ": " << args.Get("server", kDefaultServer) << ": "
             << s.error_message() << "\n";
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return kExitUsage;  // a missing or wrong --token, or a bad request
-    case grpc::StatusCode::NOT_FOUND:
-      return 1;
-    default:
-      return kExitIo;
-  }
+  return ExitCode(rpc::FromGrpc(s));
 }
 
 int RunRuns(const Args& args) {
@@ -400,7 +389,7 @@ int RunBackfill(const Args& args) {
         progress.Done();
         std::cerr << "faultlab backfill: " << key << " run " << run << ": " << rec.status().message()
                   << "\n";
-        return kExitIo;
+        return ExitCode(rec.status());
       }
       {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -417,10 +406,7 @@ int RunBackfill(const Args& args) {
         std::cerr << "faultlab backfill: " << key << " run " << run << ": "
                   << args.Get("server", kDefaultServer) << ": " << up.status().message()
                   << "\n(runs uploaded before this are stored; run the same backfill again to go on)\n";
-        const auto code = up.status().code();
-        return code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kPermissionDenied
-                   ? kExitUsage
-                   : kExitIo;
+        return ExitCode(up.status());
       }
       if (up->acked == 0) ++already;
       progress.Update(++done);

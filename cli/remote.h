@@ -25,8 +25,7 @@ void DeclareRemote(Args& a);
 std::shared_ptr<grpc::Channel> ServerChannel(const Args& args, const std::string& verb);
 // Adds the token (if any) to the call.
 void Authorize(const Args& args, grpc::ClientContext* ctx);
-// Prints the server's error and returns the exit code: 2 for a missing or
-// wrong token, 1 for NOT_FOUND, 4 otherwise.
+// Prints the server's error and returns its exit code (exit.h).
 int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s);
 
 // The one trace on the server whose hex id starts with `prefix`: NOT_FOUND

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "engine/base/check.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/panthor.h"
 
@@ -36,7 +37,7 @@ void Bo::Write(uint64_t offset, const void* src, uint64_t n) {
   const char* p = static_cast<const char*>(src);
   while (n > 0) {
     const uint32_t frame = pages_.FrameOf(offset / mem::kPageSize);
-    if (frame == kNoFrame) std::abort();
+    FAULTLAB_CHECK(frame != kNoFrame, "BO write at offset ", offset, ": page not backed");
     const uint32_t in = static_cast<uint32_t>(offset % mem::kPageSize);
     const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n, mem::kPageSize - in));
     mem_->WriteFrame(frame, in, p, chunk);
@@ -50,7 +51,7 @@ void Bo::Read(uint64_t offset, void* dst, uint64_t n) const {
   char* p = static_cast<char*>(dst);
   while (n > 0) {
     const uint32_t frame = pages_.FrameOf(offset / mem::kPageSize);
-    if (frame == kNoFrame) std::abort();
+    FAULTLAB_CHECK(frame != kNoFrame, "BO read at offset ", offset, ": page not backed");
     const uint32_t in = static_cast<uint32_t>(offset % mem::kPageSize);
     const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(n, mem::kPageSize - in));
     mem_->ReadFrame(frame, in, p, chunk);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/check.h"
 
 namespace faultlab::mem {
 namespace {
@@ -174,7 +175,8 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
       return true;
     }
   }
-  std::abort();  // a block in the sets must have a free frame
+  FAULTLAB_CHECK(false, "block ", b, " is in the free sets with no free frame");
+  return false;
 }
 
 bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) {
@@ -197,9 +199,8 @@ bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) 
 }
 
 void MemoryModel::Free(uint32_t frame, Owner owner) {
-  if (frame >= frame_count_ || !IsAllocated(frame) || owned_[static_cast<int>(owner)] == 0) {
-    std::abort();  // double free or foreign frame: a broken invariant
-  }
+  FAULTLAB_CHECK(IsAllocated(frame) && owned_[static_cast<int>(owner)] != 0, "frame ", frame,
+                 " freed twice, or by an owner that holds none");
   const uint32_t b = frame / kPagesPerHuge;
   const uint32_t i = frame % kPagesPerHuge;
   blocks_[b].used[i / 64] &= ~(1ULL << (i % 64));
@@ -214,7 +215,8 @@ void MemoryModel::Free(uint32_t frame, Owner owner) {
 }
 
 void MemoryModel::Transfer(uint32_t frame, Owner from, Owner to) {
-  if (!IsAllocated(frame) || owned_[static_cast<int>(from)] == 0) std::abort();
+  FAULTLAB_CHECK(IsAllocated(frame) && owned_[static_cast<int>(from)] != 0, "frame ", frame,
+                 " transferred from an owner that holds none");
   --owned_[static_cast<int>(from)];
   ++owned_[static_cast<int>(to)];
 }
@@ -238,7 +240,8 @@ bool MemoryModel::AllocMetadata(uint64_t bytes, AllocClass cls) {
 }
 
 void MemoryModel::FreeMetadata(uint64_t bytes) {
-  if (bytes > metadata_bytes_) std::abort();
+  FAULTLAB_CHECK(bytes <= metadata_bytes_, "freeing ", bytes, " metadata bytes of ",
+                 metadata_bytes_);
   metadata_bytes_ -= bytes;
   const uint64_t needed = (metadata_bytes_ + kPageSize - 1) / kPageSize;
   while (metadata_frames_.size() > needed) {
@@ -248,7 +251,8 @@ void MemoryModel::FreeMetadata(uint64_t bytes) {
 }
 
 void MemoryModel::WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n) {
-  if (!IsAllocated(frame) || offset + n > kPageSize) std::abort();
+  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "write of ", n, " bytes at ",
+                 offset, " in frame ", frame);
   auto& leaf = contents_[frame / kPagesPerHuge];
   if (!leaf) leaf = std::make_unique<ContentLeaf>();
   auto& page = (*leaf)[frame % kPagesPerHuge];
@@ -261,7 +265,8 @@ void MemoryModel::WriteFrame(uint32_t frame, uint32_t offset, const void* src, u
 }
 
 void MemoryModel::ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const {
-  if (!IsAllocated(frame) || offset + n > kPageSize) std::abort();
+  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "read of ", n, " bytes at ",
+                 offset, " in frame ", frame);
   const auto& leaf = contents_[frame / kPagesPerHuge];
   const Page* page = leaf ? (*leaf)[frame % kPagesPerHuge].get() : nullptr;
   if (page == nullptr) {

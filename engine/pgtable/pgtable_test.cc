@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "engine/base/check.h"
 #include "engine/base/prng.h"
 #include "engine/uapi/errno.h"
 
@@ -23,7 +24,7 @@ class CountingAllocator : public TableAllocator {
     return true;
   }
   void Free(uint32_t frame) override {
-    if (!live_.erase(frame)) std::abort();
+    FAULTLAB_CHECK(live_.erase(frame) == 1, "frame ", frame, " freed twice");
   }
   size_t live() const { return live_.size(); }
   int allocs_ = 0;

@@ -69,7 +69,7 @@ void BM_Decode(benchmark::State& state) {
   for (auto _ : state) {
     trace::MemorySource src(rec.bytes);
     trace::TraceReader reader(&src, "bench");
-    if (!reader.Open().ok()) std::abort();
+    FAULTLAB_CHECK(reader.Open().ok(), "benchmark trace does not open");
     trace::Event e;
     uint64_t n = 0;
     while (reader.Next(&e)) ++n;

@@ -10,24 +10,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 
 namespace faultlab::trace {
-namespace {
-
-absl::Status ErrnoStatus(int err, const std::string& path, const char* what) {
-  std::string msg = absl::StrCat(path, ": ", what, ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT: return absl::NotFoundError(msg);
-    case EACCES:
-    case EPERM: return absl::PermissionDeniedError(msg);
-    case ENOSPC:
-    case EDQUOT: return absl::ResourceExhaustedError(msg);
-    default: return absl::UnavailableError(msg);
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<size_t> MemorySource::Read(char* buf, size_t n) {
   const size_t take = std::min(n, data_.size() - pos_);
   std::memcpy(buf, data_.data() + pos_, take);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/base/check.h"
 #include "engine/trace/event.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
@@ -40,9 +41,9 @@ inline std::string WriteTrace(const TraceHeader& header, const std::vector<Event
   StringSink sink(&bytes);
   TraceWriter writer(&sink, header, options);
   for (const Event& e : events) {
-    if (!writer.Append(e).ok()) std::abort();
+    FAULTLAB_CHECK(writer.Append(e).ok(), "test trace: Append");
   }
-  if (!writer.Finish().ok()) std::abort();
+  FAULTLAB_CHECK(writer.Finish().ok(), "test trace: Finish");
   return bytes;
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/base/check.h"
 #include "engine/uapi/errno.h"
 
 namespace faultlab {
@@ -21,12 +22,15 @@ int UserMemory::ClearUser(uint64_t dst, size_t n) {
 }
 
 void SimUserMemory::Map(uint64_t address, uint64_t size, uint32_t prot) {
-  if (size == 0 || address + size < address) std::abort();
+  FAULTLAB_CHECK(size != 0 && address + size > address, "map of ", size, " bytes at 0x",
+                 absl::Hex(address), ": empty or wraps");
   auto next = regions_.lower_bound(address);
-  if (next != regions_.end() && next->first < address + size) std::abort();
+  FAULTLAB_CHECK(next == regions_.end() || next->first >= address + size, "map at 0x",
+                 absl::Hex(address), " overlaps the region at 0x", absl::Hex(next->first));
   if (next != regions_.begin()) {
     auto prev = std::prev(next);
-    if (prev->first + prev->second.size > address) std::abort();
+    FAULTLAB_CHECK(prev->first + prev->second.size <= address, "map at 0x", absl::Hex(address),
+                   " overlaps the region at 0x", absl::Hex(prev->first));
   }
   regions_[address] = Region{size, prot, std::string(size, '\0')};
 }
@@ -71,7 +75,7 @@ void SimUserMemory::Write(uint64_t address, const void* src, size_t n) {
   while (n > 0) {
     uint64_t start;
     Region* r = Find(address, &start);
-    if (r == nullptr) std::abort();
+    FAULTLAB_CHECK(r != nullptr, "write at unmapped 0x", absl::Hex(address));
     const size_t off = address - start;
     const size_t chunk = std::min<size_t>(n, r->size - off);
     std::memcpy(&r->bytes[off], p, chunk);
@@ -86,7 +90,7 @@ void SimUserMemory::Read(uint64_t address, void* dst, size_t n) const {
   while (n > 0) {
     uint64_t start;
     const Region* r = Find(address, &start);
-    if (r == nullptr) std::abort();
+    FAULTLAB_CHECK(r != nullptr, "read at unmapped 0x", absl::Hex(address));
     const size_t off = address - start;
     const size_t chunk = std::min<size_t>(n, r->size - off);
     std::memcpy(p, &r->bytes[off], chunk);

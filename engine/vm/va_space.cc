@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_format.h"
+#include "engine/base/check.h"
 
 namespace faultlab::vm {
 
@@ -135,14 +136,15 @@ std::vector<GpuvaOp> VaSpace::SmUnmapOps(uint64_t req_addr, uint64_t req_range) 
 }
 
 void VaSpace::Insert(Vma vma) {
-  if (!Overlapping(vma.addr, vma.end()).empty() || vma.range == 0) std::abort();
+  FAULTLAB_CHECK(vma.range != 0 && Overlapping(vma.addr, vma.end()).empty(), "VMA at 0x",
+                 absl::Hex(vma.addr), " is empty or overlaps another");
   const uint64_t addr = vma.addr;
   vmas_.emplace(addr, std::move(vma));
 }
 
 Vma VaSpace::Remove(uint64_t addr) {
   auto it = vmas_.find(addr);
-  if (it == vmas_.end()) std::abort();
+  FAULTLAB_CHECK(it != vmas_.end(), "no VMA starts at 0x", absl::Hex(addr));
   Vma v = std::move(it->second);
   vmas_.erase(it);
   return v;

@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 #include "engine/trace/frame.h"
+#include "lib/rpc/status.h"
 #include "proto/ingest.grpc.pb.h"
 
 namespace faultlab::upload {
@@ -24,8 +26,7 @@ class FrameFile {
   absl::Status Open() {
     f_ = std::fopen(path_.c_str(), "rb");
     if (f_ == nullptr) {
-      const std::string msg = absl::StrCat(path_, ": cannot open: ", std::strerror(errno));
-      return errno == ENOENT ? absl::NotFoundError(msg) : absl::UnavailableError(msg);
+      return ErrnoStatus(errno, path_, "cannot open");
     }
     return absl::OkStatus();
   }
@@ -81,9 +82,12 @@ class FrameFile {
   uint64_t offset_ = 0;
 };
 
-absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
+// The server's refusal. INVALID_ARGUMENT is its judgement of what we sent —
+// a damaged head or chunk (docs/store.md) — so to us the file is damaged.
+absl::Status ServerError(const grpc::Status& st, const std::string& path) {
+  absl::Status s = rpc::FromGrpc(st, absl::StrCat(path, ": upload"));
+  if (s.code() != absl::StatusCode::kInvalidArgument) return s;
+  return absl::DataLossError(absl::StrCat(s.message(), " (the server found it damaged)"));
 }
 
 }  // namespace
@@ -105,7 +109,7 @@ absl::StatusOr<UploadResult> UploadTrace(const std::shared_ptr<grpc::Channel>& c
   api::UploadResponse resp;
   if (!stream->Write(req) || !stream->Read(&resp) || !resp.has_resume()) {
     stream->WritesDone();
-    return FromGrpc(stream->Finish(), absl::StrCat(path, ": upload"));
+    return ServerError(stream->Finish(), path);
   }
   result.trace_id = resp.resume().trace_id();
   const uint64_t resume = resp.resume().next_chunk();
@@ -138,7 +142,7 @@ absl::StatusOr<UploadResult> UploadTrace(const std::shared_ptr<grpc::Channel>& c
   const grpc::Status st = stream->Finish();
   result.acked = acked.load();
   result.already = std::min(resume, result.chunks);
-  if (!st.ok()) return FromGrpc(st, absl::StrCat(path, ": upload"));
+  if (!st.ok()) return ServerError(st, path);
   if (!file_error.ok()) return file_error;  // what came before it is stored
   return result;
 }

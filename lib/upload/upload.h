@@ -33,9 +33,11 @@ struct UploadResult {
   uint64_t bytes_sent = 0;
 };
 
-// Errors: the file's (`FILE: offset N: problem`, DATA_LOSS; cannot open,
-// NOT_FOUND/UNAVAILABLE), or the server's status. Chunks acknowledged before
-// an error are stored; uploading again resumes after them.
+// Errors: the file's (`FILE: offset N: problem`, DATA_LOSS; cannot open, by
+// its errno), or the server's status (rpc::IsRemote), except that a chunk
+// or head the server refuses as damaged (INVALID_ARGUMENT) is DATA_LOSS.
+// Chunks acknowledged before an error are stored; uploading again resumes
+// after them.
 absl::StatusOr<UploadResult> UploadTrace(const std::shared_ptr<grpc::Channel>& channel,
                                          const std::string& path, const UploadOptions& options);
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/replay/recorder.h"
+#include "engine/base/check.h"
 #include "engine/trace/frame.h"
 #include "engine/workload/workload.h"
 #include "proto/ingest.grpc.pb.h"
@@ -59,7 +60,7 @@ const Traces& MakeTraces(const std::string& dir, uint32_t events_per_chunk) {
         replay::RecordWorkload(cfg, {"compute", cfg.seed, 96}, "bench", id, opts);
     absl::StatusOr<trace::TraceFrames> frames =
         r.ok() ? trace::SplitFrames(r->bytes) : absl::StatusOr<trace::TraceFrames>(r.status());
-    if (!frames.ok()) std::abort();
+    FAULTLAB_CHECK(frames.ok(), "benchmark trace: ", frames.status().message());
     const std::string& bytes = r->bytes;
     t.events += r->events;
     t.bytes += bytes.size();

@@ -1,14 +1,9 @@
 #include "server/ingest/ingest_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "lib/rpc/status.h"
 
 namespace faultlab::server {
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  // absl and gRPC share the canonical codes.
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 grpc::Status IngestService::End(const grpc::Status& s, const char* reason) {
   if (!s.ok() && metrics_) metrics_->Rejected(reason);
@@ -81,7 +76,7 @@ grpc::Status IngestService::Upload(
                "protocol");
   }
   absl::StatusOr<UploadState> st = store_->BeginTrace(req.head());
-  if (!st.ok()) return End(ToGrpc(st.status()), StoreReason(st.status()));
+  if (!st.ok()) return End(rpc::ToGrpc(st.status()), StoreReason(st.status()));
   api::UploadResponse resp;
   resp.mutable_resume()->set_trace_id(st->trace_id);
   resp.mutable_resume()->set_next_chunk(st->next_chunk);
@@ -104,7 +99,7 @@ grpc::Status IngestService::Upload(
     }
     if (absl::Status s = store_->AppendChunk(st->trace_id, c.index(), c.frame()); !s.ok()) {
       if (metrics_) metrics_->store_write_failures().Set(static_cast<double>(store_->write_failures()));
-      return End(ToGrpc(s), StoreReason(s));
+      return End(rpc::ToGrpc(s), StoreReason(s));
     }
     chunks_acked_.fetch_add(1, std::memory_order_relaxed);
     if (metrics_) metrics_->ChunkAcked(c.frame().size());

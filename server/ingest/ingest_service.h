@@ -22,9 +22,6 @@
 
 namespace faultlab::server {
 
-// absl::Status -> grpc::Status, keeping the code and message.
-grpc::Status ToGrpc(const absl::Status& s);
-
 struct IngestLimits {
   // Upload streams open at once per agent (its token; in open mode its
   // address); 0: no limit. More are refused with RESOURCE_EXHAUSTED.

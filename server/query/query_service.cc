@@ -1,6 +1,6 @@
 #include "server/query/query_service.h"
 
-#include "server/ingest/ingest_service.h"
+#include "lib/rpc/status.h"
 
 namespace faultlab::server {
 
@@ -25,7 +25,7 @@ grpc::Status QueryService::ListTraces(grpc::ServerContext* ctx, const api::Trace
                                       api::ListTracesResponse* out) {
   if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   absl::StatusOr<std::vector<TraceRecord>> all = store_->ListTraces();
-  if (!all.ok()) return ToGrpc(all.status());
+  if (!all.ok()) return rpc::ToGrpc(all.status());
   for (const TraceRecord& r : *all) {
     const trace::TraceHeader& h = r.header;
     if ((!f->board().empty() && f->board() != h.board()) ||
@@ -43,13 +43,14 @@ grpc::Status QueryService::GetReport(grpc::ServerContext* ctx, const api::Report
                                      api::ReportResponse* out) {
   if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   absl::StatusOr<TraceRecord> r = store_->GetTrace(req->trace_id());
-  if (!r.ok()) return ToGrpc(r.status());
+  if (!r.ok()) return rpc::ToGrpc(r.status());
   absl::StatusOr<std::pair<std::string, std::string>> rep = store_->GetReplay(req->trace_id());
-  if (!rep.ok()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+  if (absl::IsNotFound(rep.status())) {  // the trace is there; its replay is not, yet
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         r->complete ? "not replayed yet (the workers are on it)"
                                     : "the upload is not complete: nothing to replay yet");
   }
+  if (!rep.ok()) return rpc::ToGrpc(rep.status());
   Fill(*r, out->mutable_trace());
   out->set_report(rep->second);
   if (req->html()) {
@@ -96,7 +97,7 @@ grpc::Status QueryService::ListRuns(grpc::ServerContext* ctx, const api::RunFilt
                                     api::ListRunsResponse* out) {
   if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns(FromProto(*f));
-  if (!runs.ok()) return ToGrpc(runs.status());
+  if (!runs.ok()) return rpc::ToGrpc(runs.status());
   for (const RunRecord& r : *runs) {
     api::RunInfo* info = out->add_runs();
     FillRun(r, info);

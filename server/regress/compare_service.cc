@@ -4,7 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/ingest/ingest_service.h"
+#include "lib/rpc/status.h"
 #include "server/query/query_service.h"
 #include "server/regress/stats.h"
 
@@ -52,8 +52,8 @@ grpc::Status CompareService::Runs(grpc::ServerContext* ctx, const api::CompareRe
                                   api::CompareResponse* out) {
   if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   std::vector<uint64_t> a, b;
-  if (absl::Status s = Gather(store_, req->a(), "a", &a, out->mutable_a()); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = Gather(store_, req->b(), "b", &b, out->mutable_b()); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = Gather(store_, req->a(), "a", &a, out->mutable_a()); !s.ok()) return rpc::ToGrpc(s);
+  if (absl::Status s = Gather(store_, req->b(), "b", &b, out->mutable_b()); !s.ok()) return rpc::ToGrpc(s);
   const Verdict v = CompareRuns(a, b, options_.alpha, options_.min_effect);
   switch (v.kind) {
     case Verdict::kRegressed: out->set_verdict("regressed"); break;

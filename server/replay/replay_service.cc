@@ -4,7 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/replay/replayer.h"
-#include "server/ingest/ingest_service.h"
+#include "lib/rpc/status.h"
 
 namespace faultlab::server {
 namespace {
@@ -48,9 +48,9 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
       absl::Status s = v.find_first_of(",=") != std::string::npos
                            ? absl::InvalidArgumentError(absl::StrCat("what-if ", axis.key(), " value '", v, "'"))
                            : replay::SetWhatIf(axis.key(), v, &scratch);
-      if (!s.ok()) return ToGrpc(s);
+      if (!s.ok()) return rpc::ToGrpc(s);
     }
-    if (absl::Status s = replay::SetWhatIf(axis.key(), axis.values(0), &first); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = replay::SetWhatIf(axis.key(), axis.values(0), &first); !s.ok()) return rpc::ToGrpc(s);
     cells *= static_cast<uint64_t>(axis.values_size());
     if (cells > kMaxCells) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -58,9 +58,10 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
     }
   }
   absl::StatusOr<TraceRecord> rec = store_->GetTrace(req->trace_id());
-  if (!rec.ok()) return ToGrpc(rec.status());
+  if (!rec.ok()) return rpc::ToGrpc(rec.status());
   if (!rec->complete) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "the upload is not complete: nothing to replay");
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the upload is not complete: nothing to replay");
   }
   Slot slot(&slots_);
   if (!slot.taken()) {
@@ -122,7 +123,7 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
       w.outcome = replay::ReplayOutcomeName(r.outcome);
       w.report = replay::ReportText(r);
     }
-    if (absl::Status s = store_->SaveWhatIf(req->trace_id(), w); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = store_->SaveWhatIf(req->trace_id(), w); !s.ok()) return rpc::ToGrpc(s);
     if (metrics_) metrics_->AddWhatIf(w.outcome);
     c->set_outcome(w.outcome);
     c->set_report(w.report);

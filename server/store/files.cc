@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 #include "engine/trace/crc32c.h"
 #include "engine/trace/frame.h"
 #include "engine/trace/reader.h"
@@ -16,39 +17,33 @@
 
 namespace faultlab::server {
 
-absl::Status WriteError(const std::string& path, int err) {
-  const std::string msg = absl::StrCat(path, ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::UnavailableError(msg);
-}
-
 absl::Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::UnavailableError(absl::StrCat(path, ": cannot create: ", std::strerror(errno)));
+    return ErrnoStatus(errno, path, "cannot create");
   }
   return absl::OkStatus();
 }
 
 absl::Status FsyncDir(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return WriteError(path, errno);
+  if (fd < 0) return ErrnoStatus(errno, path);
   const int rc = fsync(fd);
   const int err = errno;
   close(fd);
-  return rc == 0 ? absl::OkStatus() : WriteError(path, err);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, path);
 }
 
 // Writes all of `data` at `offset` and fsyncs, through the failpoints.
 absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
                           const std::string& data) {
-  if (Failpoint("before_blob_write") == FailAction::kEnospc) return WriteError(path, ENOSPC);
+  if (Failpoint("before_blob_write") == FailAction::kEnospc) return ErrnoStatus(ENOSPC, path);
   const int fd = open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return WriteError(path, errno);
+  if (fd < 0) return ErrnoStatus(errno, path);
   // Whatever lies past `offset` was never acknowledged: drop it.
   if (ftruncate(fd, static_cast<off_t>(offset)) != 0) {
     const int err = errno;
     close(fd);
-    return WriteError(path, err);
+    return ErrnoStatus(err, path);
   }
   size_t done = 0;
   while (done < data.size()) {
@@ -58,19 +53,19 @@ absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
     if (n <= 0) {
       const int err = n < 0 ? errno : ENOSPC;
       close(fd);
-      return WriteError(path, err);
+      return ErrnoStatus(err, path);
     }
     done += static_cast<size_t>(n);
   }
   if (Failpoint("after_blob_write") == FailAction::kEnospc) {
     close(fd);
-    return WriteError(path, ENOSPC);
+    return ErrnoStatus(ENOSPC, path);
   }
   const int rc = fsync(fd);
   const int err = errno;
   close(fd);
-  if (rc != 0) return WriteError(path, err);
-  if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return WriteError(path, ENOSPC);
+  if (rc != 0) return ErrnoStatus(err, path);
+  if (Failpoint("after_blob_fsync") == FailAction::kEnospc) return ErrnoStatus(ENOSPC, path);
   return absl::OkStatus();
 }
 

@@ -17,8 +17,6 @@
 
 namespace faultlab::server {
 
-// ENOSPC/EDQUOT -> RESOURCE_EXHAUSTED, else UNAVAILABLE, naming `path`.
-absl::Status WriteError(const std::string& path, int err);
 absl::Status MakeDir(const std::string& path);
 absl::Status FsyncDir(const std::string& path);
 // Writes all of `data` at `offset` (dropping anything past it) and fsyncs,

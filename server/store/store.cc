@@ -16,6 +16,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/status.h"
 #include "server/store/failpoint.h"
 #include "server/store/files.h"
 
@@ -81,7 +82,7 @@ absl::Status Store::AppendChunk(const std::string& trace_id, uint64_t index,
   }
   const std::string path = BlobPath(trace_id);
   absl::Status s = WriteDurably(path, 0, t.bytes, frame);
-  if (s.ok() && Failpoint("before_commit") == FailAction::kEnospc) s = WriteError(path, ENOSPC);
+  if (s.ok() && Failpoint("before_commit") == FailAction::kEnospc) s = ErrnoStatus(ENOSPC, path);
   if (s.ok()) {
     s = (*writer)->Commit(
         {index, t.bytes, frame.size(), facts->crc, facts->events, facts->final});

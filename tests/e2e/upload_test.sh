@@ -70,6 +70,16 @@ diff <(sed -n '/^outcome:/,$p' "$tmp/report.txt") "$tmp/local.txt" >/dev/null &&
 printf 'not a trace' >"$tmp/junk.fltrace"
 "$fl" upload "$tmp/junk.fltrace" --server "127.0.0.1:$port" 2>"$tmp/junk.err"
 [ $? -eq 3 ] && grep -q "junk.fltrace: offset 0" "$tmp/junk.err" && ok "a damaged file is exit 3" || fail "junk: $(cat "$tmp/junk.err")"
+# An upload cut short: its head is stored, the trace is not complete.
+"$fl" record --workload compute --frames 2 --seed 7 -o "$tmp/c.fltrace" >/dev/null
+head -c $(( $(stat -c %s "$tmp/c.fltrace") - 10 )) "$tmp/c.fltrace" >"$tmp/cut.fltrace"
+"$fl" upload "$tmp/cut.fltrace" --server "127.0.0.1:$port" >"$tmp/cut.out" 2>"$tmp/cut.err"
+[ $? -eq 3 ] && ok "a file cut short is exit 3, its complete frames stored" || fail "cut: $(cat "$tmp/cut.err")"
+cid=$("$fl" traces --server "127.0.0.1:$port" | awk '$0 ~ /compute/ {print $1}')
+"$fl" report "$cid" --server "127.0.0.1:$port" 2>"$tmp/inc.err"
+[ $? -eq 1 ] && grep -q "the upload is not complete" "$tmp/inc.err" && ok "report of an incomplete upload: exit 1, not complete" || fail "incomplete report: $(cat "$tmp/inc.err")"
+"$fl" replay "$cid" --server "127.0.0.1:$port" 2>"$tmp/incr.err" >/dev/null
+[ $? -eq 1 ] && grep -q "the upload is not complete: nothing to replay" "$tmp/incr.err" && ok "replay of an incomplete upload: exit 1 (FAILED_PRECONDITION)" || fail "incomplete replay: $(cat "$tmp/incr.err")"
 
 kill -TERM "$pid"
 wait "$pid"

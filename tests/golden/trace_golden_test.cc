@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/trace/io.h"
+#include "engine/base/check.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
 #include "engine/trace/text.h"
@@ -46,9 +47,9 @@ std::string WriteGoldenTrace() {
   trace::Event e;
   for (int i = 0; i < kEvents; ++i) {
     gen.Next(&e);
-    if (!writer.Append(e).ok()) std::abort();
+    FAULTLAB_CHECK(writer.Append(e).ok(), "golden trace: Append");
   }
-  if (!writer.Finish().ok()) std::abort();
+  FAULTLAB_CHECK(writer.Finish().ok(), "golden trace: Finish");
   return bytes;
 }
 
