@@ -7,11 +7,13 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
-#include "lib/host/host.h"
 #include "absl/strings/str_cat.h"
+#include "agents/families.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
+#include "lib/host/host.h"
+#include "lib/metrics/family.h"
 #include "lib/upload/upload.h"
 
 namespace faultlab::agent {
@@ -49,33 +51,25 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Spool
       channel_(std::move(channel)),
       spool_(spool),
       registry_(std::make_shared<prometheus::Registry>()) {
-  const prometheus::Labels board = {{"board", opt_.board}};
-  auto counter = [&](const char* name, const char* help) {
-    return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add(board);
-  };
-  auto gauge = [&](const char* name, const char* help) {
-    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add(board);
-  };
-  runs_recorded_ = counter("faultlab_agent_runs_recorded_total", "Runs recorded into the spool (whole traces)");
-  events_recorded_ = counter("faultlab_agent_events_recorded_total", "Events in the recorded runs");
-  record_failures_ = counter("faultlab_agent_record_failures_total",
-                             "Recordings that failed (e.g. the spool's disk is full) and were retried");
-  chunks_acked_ = counter("faultlab_agent_chunks_acked_total", "Chunks the server acknowledged");
-  auto& uploads = prometheus::BuildCounter()
-                      .Name("faultlab_agent_uploads_total")
-                      .Help("Upload attempts by result: ok, failed (retried), rejected (kept in rejected/)")
-                      .Register(*registry_);
-  uploads_ok_ = &uploads.Add({{"board", opt_.board}, {"result", "ok"}});
-  uploads_failed_ = &uploads.Add({{"board", opt_.board}, {"result", "failed"}});
-  uploads_rejected_ = &uploads.Add({{"board", opt_.board}, {"result", "rejected"}});
-  spool_bytes_ = gauge("faultlab_agent_spool_bytes", "Bytes of traces in the spool, waiting for upload");
-  spool_traces_ = gauge("faultlab_agent_spool_traces", "Traces in the spool, waiting for upload");
-  spool_full_ = gauge("faultlab_agent_spool_full", "1 while recording is paused because the spool is full");
-  server_up_ = gauge("faultlab_agent_server_up", "1 when the last upload attempt reached the server");
-  failures_in_a_row_ = gauge("faultlab_agent_upload_failures_in_a_row",
-                             "Upload attempts that failed since the last one that succeeded");
-  last_upload_ = gauge("faultlab_agent_last_upload_timestamp_seconds",
-                       "Wall-clock time of the last completed upload (0: none yet)");
+  using namespace families;  // NOLINT: the list, name by name
+  prometheus::Registry& r = *registry_;
+  const std::string& b = opt_.board;
+  auto counter = [&](const metrics::Family& f) { return &metrics::AddCounter(r, f).Add(metrics::Labels(f, {b})); };
+  auto gauge = [&](const metrics::Family& f) { return &metrics::AddGauge(r, f).Add(metrics::Labels(f, {b})); };
+  runs_recorded_ = counter(kRunsRecorded);
+  events_recorded_ = counter(kEventsRecorded);
+  record_failures_ = counter(kRecordFailures);
+  chunks_acked_ = counter(kChunksAcked);
+  auto& uploads = metrics::AddCounter(r, kUploads);
+  uploads_ok_ = &uploads.Add(metrics::Labels(kUploads, {b, "ok"}));
+  uploads_failed_ = &uploads.Add(metrics::Labels(kUploads, {b, "failed"}));
+  uploads_rejected_ = &uploads.Add(metrics::Labels(kUploads, {b, "rejected"}));
+  spool_bytes_ = gauge(kSpoolBytes);
+  spool_traces_ = gauge(kSpoolTraces);
+  spool_full_ = gauge(kSpoolFull);
+  server_up_ = gauge(kServerUp);
+  failures_in_a_row_ = gauge(kUploadFailuresInARow);
+  last_upload_ = gauge(kLastUpload);
   spool_bytes_->Set(static_cast<double>(spool_->bytes()));
   spool_traces_->Set(static_cast<double>(spool_->traces()));
 }

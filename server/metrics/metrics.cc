@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/trace/text.h"
+#include "server/metrics/families.h"
 
 namespace faultlab::server {
 namespace {
@@ -22,9 +23,12 @@ const char* const kVerdicts[] = {"regressed", "improved", "unchanged", "insuffic
                                  "too_few_samples"};
 const char* const kSources[] = {"recorded", "replayed"};
 
-prometheus::Labels Base(const SeriesLabels& l) {
-  return {{"board", l.board},       {"gpu", l.gpu},       {"workload", l.workload},
-          {"variant", l.variant},   {"policy", l.policy}};
+// A per-series family's labels: the series, then `more` (families.h).
+prometheus::Labels Series(const metrics::Family& f, const SeriesLabels& l,
+                          std::initializer_list<std::string> more = {}) {
+  std::vector<std::string> values = {l.board, l.gpu, l.workload, l.variant, l.policy};
+  values.insert(values.end(), more);
+  return metrics::Labels(f, values);
 }
 
 }  // namespace
@@ -47,95 +51,34 @@ void ReplayTally::Add(const trace::Event& e) {
 }
 
 ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
-  latency_ = &prometheus::BuildHistogram()
-                  .Name("faultlab_fault_latency_seconds")
-                  .Help("GPU page-fault latency by outcome; source=replayed is computed by the twin")
-                  .Register(*registry_);
-  alloc_failures_ = &prometheus::BuildCounter()
-                         .Name("faultlab_alloc_failures_total")
-                         .Help("Allocation failures in the fault path, by kind")
-                         .Register(*registry_);
-  replays_ = &prometheus::BuildCounter()
-                  .Name("faultlab_replays_total")
-                  .Help("Replays by outcome (diverged: disagrees with the recording)")
-                  .Register(*registry_);
-  nondeterminism_ = &prometheus::BuildCounter()
-                         .Name("faultlab_replay_nondeterminism_total")
-                         .Help("Two replays of one trace that disagreed with each other (must stay 0)")
-                         .Register(*registry_)
-                         .Add({});
-  model_changed_ = &prometheus::BuildCounter()
-                        .Name("faultlab_replays_model_changed_total")
-                        .Help("Replays of traces recorded by another model version (not compared)")
-                        .Register(*registry_)
-                        .Add({});
-  chunks_ = &prometheus::BuildCounter()
-                 .Name("faultlab_ingest_chunks_total")
-                 .Help("Trace chunks acknowledged (durably stored)")
-                 .Register(*registry_)
-                 .Add({});
-  bytes_ = &prometheus::BuildCounter()
-                .Name("faultlab_ingest_bytes_total")
-                .Help("Bytes of acknowledged chunks")
-                .Register(*registry_)
-                .Add({});
-  rejections_ = &prometheus::BuildCounter()
-                     .Name("faultlab_ingest_rejections_total")
-                     .Help("Upload streams refused or ended with an error, by reason (docs/metrics.md)")
-                     .Register(*registry_);
+  using namespace families;  // NOLINT: the list, name by name
+  prometheus::Registry& r = *registry_;
+  latency_ = &metrics::AddHistogram(r, kFaultLatency);
+  alloc_failures_ = &metrics::AddCounter(r, kAllocFailures);
+  replays_ = &metrics::AddCounter(r, kReplays);
+  nondeterminism_ = &metrics::AddCounter(r, kReplayNondeterminism).Add({});
+  model_changed_ = &metrics::AddCounter(r, kReplaysModelChanged).Add({});
+  chunks_ = &metrics::AddCounter(r, kIngestChunks).Add({});
+  bytes_ = &metrics::AddCounter(r, kIngestBytes).Add({});
+  rejections_ = &metrics::AddCounter(r, kIngestRejections);
   // Every reason exists at 0, so that a rate over them is defined from start.
   for (const char* reason : {"unauthenticated", "permission_denied", "too_many_streams",
                              "chunk_too_large", "protocol", "damaged", "conflict", "out_of_order",
                              "disk_full", "store_error", "cancelled"}) {
-    rejections_->Add({{"reason", reason}});
+    rejections_->Add(metrics::Labels(kIngestRejections, {reason}));
   }
-  active_streams_ = &prometheus::BuildGauge()
-                         .Name("faultlab_ingest_active_streams")
-                         .Help("Upload streams open now")
-                         .Register(*registry_)
-                         .Add({});
-  queue_depth_ = &prometheus::BuildGauge()
-                      .Name("faultlab_replay_queue_depth")
-                      .Help("Traces waiting for a replay worker")
-                      .Register(*registry_)
-                      .Add({});
-  write_failures_ = &prometheus::BuildGauge()
-                         .Name("faultlab_store_write_failures")
-                         .Help("Store writes that failed (disk full included) since start")
-                         .Register(*registry_)
-                         .Add({});
-  replay_seconds_ = &prometheus::BuildHistogram()
-                         .Name("faultlab_replay_duration_seconds")
-                         .Help("Wall time of one replay on a worker")
-                         .Register(*registry_)
+  active_streams_ = &metrics::AddGauge(r, kIngestActiveStreams).Add({});
+  queue_depth_ = &metrics::AddGauge(r, kReplayQueueDepth).Add({});
+  write_failures_ = &metrics::AddGauge(r, kStoreWriteFailures).Add({});
+  replay_seconds_ = &metrics::AddHistogram(r, kReplayDuration)
                          .Add({}, prometheus::Histogram::BucketBoundaries{
                                       0.001, 0.004, 0.016, 0.064, 0.25, 1, 4, 16, 64});
-  store_bytes_ = &prometheus::BuildGauge()
-                      .Name("faultlab_store_bytes")
-                      .Help("Bytes the store holds on disk (trace blobs and database), by store: "
-                            "replicas of one store report the same series")
-                      .Register(*registry_);
-  verdicts_ = &prometheus::BuildCounter()
-                   .Name("faultlab_regression_verdicts_total")
-                   .Help("Runs judged against their series' baseline, by verdict")
-                   .Register(*registry_);
-  regressed_ = &prometheus::BuildGauge()
-                    .Name("faultlab_regression_regressed")
-                    .Help("1 when the series' latest run regressed against its baseline, else 0")
-                    .Register(*registry_);
-  cliffs_delta_ = &prometheus::BuildGauge()
-                       .Name("faultlab_regression_effect_size")
-                       .Help("Cliff's delta of the latest run's fault latencies against its baseline "
-                             "(positive: slower)")
-                       .Register(*registry_);
-  run_latency_ = &prometheus::BuildGauge()
-                      .Name("faultlab_run_fault_latency_seconds")
-                      .Help("Recorded fault latency quantiles of the series' latest run")
-                      .Register(*registry_);
-  what_ifs_ = &prometheus::BuildCounter()
-                   .Name("faultlab_whatif_replays_total")
-                   .Help("What-if cells replayed on request (Replay RPC), by outcome")
-                   .Register(*registry_);
+  store_bytes_ = &metrics::AddGauge(r, kStoreBytes);
+  verdicts_ = &metrics::AddCounter(r, kRegressionVerdicts);
+  regressed_ = &metrics::AddGauge(r, kRegressionRegressed);
+  cliffs_delta_ = &metrics::AddGauge(r, kRegressionEffectSize);
+  run_latency_ = &metrics::AddGauge(r, kRunFaultLatency);
+  what_ifs_ = &metrics::AddCounter(r, kWhatIfReplays);
 }
 
 std::string ServerMetrics::Scrape() const {
@@ -146,7 +89,15 @@ std::string ServerMetrics::Scrape() const {
 }
 
 void ServerMetrics::Rejected(const std::string& reason) {
-  rejections_->Add({{"reason", reason}}).Increment();
+  rejections_->Add(metrics::Labels(families::kIngestRejections, {reason})).Increment();
+}
+
+void ServerMetrics::AddWhatIf(const std::string& outcome) {
+  what_ifs_->Add(metrics::Labels(families::kWhatIfReplays, {outcome})).Increment();
+}
+
+prometheus::Gauge& ServerMetrics::store_bytes(const std::string& store) {
+  return store_bytes_->Add(metrics::Labels(families::kStoreBytes, {store}));
 }
 
 void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
@@ -157,37 +108,22 @@ void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
   if (!seen_.insert(key).second) return;
   for (const char* source : kSources) {
     for (int kind = 1; kind < 4; ++kind) {
-      prometheus::Labels lb = Base(l);
-      lb["source"] = source;
-      lb["kind"] = kAllocKinds[kind];
-      alloc_failures_->Add(lb);
+      alloc_failures_->Add(Series(families::kAllocFailures, l, {source, kAllocKinds[kind]}));
     }
   }
-  for (const char* o : kOutcomes) {
-    prometheus::Labels lb = Base(l);
-    lb["outcome"] = o;
-    replays_->Add(lb);
-  }
-  for (const char* v : kVerdicts) {
-    prometheus::Labels lb = Base(l);
-    lb["verdict"] = v;
-    verdicts_->Add(lb);
-  }
+  for (const char* o : kOutcomes) replays_->Add(Series(families::kReplays, l, {o}));
+  for (const char* v : kVerdicts) verdicts_->Add(Series(families::kRegressionVerdicts, l, {v}));
 }
 
 void ServerMetrics::AddRun(const SeriesLabels& l, const ReplayTally& recorded, const RunRecord& run) {
   EnsureSeries(l);
   AddLatencies(l, "recorded", recorded);
-  prometheus::Labels lb = Base(l);
-  lb["verdict"] = run.verdict;
-  verdicts_->Add(lb).Increment();
-  regressed_->Add(Base(l)).Set(run.verdict == "regressed" ? 1 : 0);
-  cliffs_delta_->Add(Base(l)).Set(run.cliffs_delta);
+  verdicts_->Add(Series(families::kRegressionVerdicts, l, {run.verdict})).Increment();
+  regressed_->Add(Series(families::kRegressionRegressed, l)).Set(run.verdict == "regressed" ? 1 : 0);
+  cliffs_delta_->Add(Series(families::kRegressionEffectSize, l)).Set(run.cliffs_delta);
   for (auto [q, v] : {std::pair<const char*, uint64_t>{"0.5", run.p50_ns}, {"0.9", run.p90_ns},
                       {"0.99", run.p99_ns}, {"1", run.max_ns}}) {
-    prometheus::Labels ql = Base(l);
-    ql["quantile"] = q;
-    run_latency_->Add(ql).Set(static_cast<double>(v) * 1e-9);
+    run_latency_->Add(Series(families::kRunFaultLatency, l, {q})).Set(static_cast<double>(v) * 1e-9);
   }
 }
 
@@ -198,9 +134,7 @@ void ServerMetrics::AddReplay(const SeriesLabels& l, const std::string& outcome,
   if (outcome == "model_changed") {
     model_changed_->Increment();
   } else {
-    prometheus::Labels lb = Base(l);
-    lb["outcome"] = outcome;
-    replays_->Add(lb).Increment();
+    replays_->Add(Series(families::kReplays, l, {outcome})).Increment();
   }
   AddLatencies(l, "replayed", t);
 }
@@ -208,19 +142,15 @@ void ServerMetrics::AddReplay(const SeriesLabels& l, const std::string& outcome,
 void ServerMetrics::AddLatencies(const SeriesLabels& l, const char* source, const ReplayTally& t) {
   for (int o = 1; o < ReplayTally::kOutcomes; ++o) {
     if (t.faults[o] == 0) continue;
-    prometheus::Labels lb = Base(l);
-    lb["source"] = source;
-    lb["outcome"] = std::string(trace::FaultOutcomeName(static_cast<trace::FaultOutcome>(o)));
+    const std::string outcome(trace::FaultOutcomeName(static_cast<trace::FaultOutcome>(o)));
     std::vector<double> inc(t.buckets[o].begin(), t.buckets[o].end());
-    latency_->Add(lb, LatencyBuckets())
+    latency_->Add(Series(families::kFaultLatency, l, {source, outcome}), LatencyBuckets())
         .ObserveMultiple(inc, static_cast<double>(t.latency_sum_ns[o]) * 1e-9);
   }
   for (int kind = 1; kind < 4; ++kind) {
     if (t.alloc_failures[kind] == 0) continue;
-    prometheus::Labels lb = Base(l);
-    lb["source"] = source;
-    lb["kind"] = kAllocKinds[kind];
-    alloc_failures_->Add(lb).Increment(static_cast<double>(t.alloc_failures[kind]));
+    alloc_failures_->Add(Series(families::kAllocFailures, l, {source, kAllocKinds[kind]}))
+        .Increment(static_cast<double>(t.alloc_failures[kind]));
   }
 }
 

@@ -1,5 +1,5 @@
-// ServerMetrics: the server's Prometheus families (docs/metrics.md; the
-// headline ones are DESIGN contracts). Replays are pre-aggregated per trace
+// ServerMetrics: the server's Prometheus families (declared in families.h;
+// docs/metrics.md; the headline ones are DESIGN contracts). Replays are pre-aggregated per trace
 // (ReplayTally) and added once, so no lock is taken per event.
 #ifndef FAULTLAB_SERVER_METRICS_METRICS_H_
 #define FAULTLAB_SERVER_METRICS_METRICS_H_
@@ -58,7 +58,7 @@ class ServerMetrics {
   // families (source="recorded") and the run's regression verdict.
   void AddRun(const SeriesLabels& labels, const ReplayTally& recorded, const RunRecord& run);
   // Replays of what-if cells asked for through the Replay RPC.
-  void AddWhatIf(const std::string& outcome) { what_ifs_->Add({{"outcome", outcome}}).Increment(); }
+  void AddWhatIf(const std::string& outcome);
 
   // Ingest and store health.
   void ChunkAcked(uint64_t bytes) {
@@ -70,7 +70,7 @@ class ServerMetrics {
   prometheus::Gauge& replay_queue_depth() { return *queue_depth_; }
   prometheus::Gauge& store_write_failures() { return *write_failures_; }
   // The store's size, labelled by its identity (Store::Identity).
-  prometheus::Gauge& store_bytes(const std::string& store) { return store_bytes_->Add({{"store", store}}); }
+  prometheus::Gauge& store_bytes(const std::string& store);
 
  private:
   void EnsureSeries(const SeriesLabels& l);
