@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/exit.h"
 #include "cli/progress.h"
+#include "cli/verbs.h"
 #include "engine/replay/recorder.h"
 #include "engine/workload/workload.h"
 #include "proto/ingest.grpc.pb.h"
@@ -421,6 +422,86 @@ int RunBackfill(const Args& args) {
               << regress_from << " on board " << regress_board;
   }
   std::cout << "\n";
+  return kExitOk;
+}
+
+int RunUpload(const Args& args) {
+  const std::string path = args.positional()[0];
+  const std::string server = args.Get("server", kDefaultServer);
+  auto channel = ServerChannel(args, "upload");
+  if (!channel) return kExitUsage;
+  Progress progress("uploading " + path.substr(path.rfind('/') + 1) + ", chunks acknowledged", 0);
+  upload::UploadOptions opts;
+  opts.token = args.Get("token");
+  opts.on_ack = [&progress](uint64_t n) { progress.Update(n); };
+  absl::StatusOr<upload::UploadResult> r = upload::UploadTrace(channel, path, opts);
+  progress.Done();
+  if (!r.ok()) {
+    std::cerr << "faultlab upload: " << r.status().message() << "\n";
+    const int code = ExitCode(r.status());
+    if (code == kExitIo) std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
+    return code;
+  }
+  std::cout << "uploaded " << path << " to " << server << ": trace "
+            << absl::BytesToHexString(r->trace_id) << ", " << r->chunks
+            << (r->chunks == 1 ? " chunk (" : " chunks (")
+            << r->acked << " sent and acknowledged, " << r->already
+            << " already on the server), " << r->bytes_sent << " bytes sent\n";
+  return kExitOk;
+}
+
+int RunTraces(const Args& args) {
+  auto channel = ServerChannel(args, "traces");
+  if (!channel) return kExitUsage;
+  auto stub = api::Query::NewStub(channel);
+  grpc::ClientContext ctx;
+  Authorize(args, &ctx);
+  api::TraceFilter f;
+  f.set_board(args.Get("board"));
+  f.set_workload(args.Get("workload"));
+  f.set_variant(args.Get("variant"));
+  f.set_policy(args.Get("policy"));
+  api::ListTracesResponse out;
+  if (grpc::Status s = stub->ListTraces(&ctx, f, &out); !s.ok()) return FailRemote("traces", args, s);
+  std::printf("%-12s %5s %-12s %-10s %-13s %-12s %9s %6s %-9s %s\n", "trace", "seq", "board",
+              "workload", "variant", "policy", "events", "chunks", "upload", "replay");
+  for (const api::TraceInfo& t : out.traces()) {
+    std::printf("%-12s %5llu %-12s %-10s %-13s %-12s %9llu %6llu %-9s %s\n",
+                absl::BytesToHexString(t.trace_id()).substr(0, 12).c_str(),
+                static_cast<unsigned long long>(t.sequence()), t.board().c_str(),
+                t.workload().c_str(), t.variant().c_str(), t.policy().c_str(),
+                static_cast<unsigned long long>(t.events()),
+                static_cast<unsigned long long>(t.chunks()), t.complete() ? "complete" : "partial",
+                t.replay_outcome().empty() ? "-" : t.replay_outcome().c_str());
+  }
+  return kExitOk;
+}
+
+int RunRemoteReport(const Args& args) {
+  auto channel = ServerChannel(args, "report");
+  if (!channel) return kExitUsage;
+  auto stub = api::Query::NewStub(channel);
+  std::string id;
+  if (grpc::Status s = ResolveTrace(args, args.positional()[0], &id); !s.ok()) {
+    // An id that names no trace, or several, is a usage error here.
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      s = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, s.error_message());
+    }
+    return FailRemote("report", args, s);
+  }
+  grpc::ClientContext ctx;
+  Authorize(args, &ctx);
+  api::ReportRequest req;
+  req.set_trace_id(id);
+  req.set_html(args.Has("html"));
+  api::ReportResponse out;
+  if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok()) return FailRemote("report", args, s);
+  if (args.Has("html")) return WriteHtml(args, out.html());
+  const api::TraceInfo& t = out.trace();
+  std::cout << "trace: " << absl::BytesToHexString(t.trace_id()) << "\nboard: " << t.board()
+            << "\nworkload: " << t.workload() << "\nvariant: " << t.variant()
+            << "\npolicy: " << t.policy() << "\nprofile: " << t.profile() << "\n"
+            << out.report();
   return kExitOk;
 }
 

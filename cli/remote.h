@@ -32,6 +32,10 @@ int FailRemote(const std::string& verb, const Args& args, const grpc::Status& s)
 // when none does, INVALID_ARGUMENT when several do.
 grpc::Status ResolveTrace(const Args& args, const std::string& prefix, std::string* id);
 
+int RunUpload(const Args& args);
+int RunTraces(const Args& args);
+// `faultlab report ID`: the server's report of a stored trace.
+int RunRemoteReport(const Args& args);
 int RunRuns(const Args& args);
 int RunCompare(const Args& args);
 // `faultlab replay ID --server ...`: a replay or what-if matrix on the server.

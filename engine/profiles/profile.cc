@@ -26,11 +26,11 @@ bool ParseU64(absl::string_view s, uint64_t* out) {
   return absl::SimpleAtoi(s, out);
 }
 
-}  // namespace
+// Each key of a profile file, and how its value is parsed into `p`.
+using Setters = std::map<std::string, std::function<bool(absl::string_view)>>;
 
-absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view origin) {
-  Profile p;
-  std::map<std::string, std::function<bool(absl::string_view)>> setters;
+Setters KeysOf(Profile& p) {
+  Setters setters;
   auto u32 = [](uint32_t* field) {
     return [field](absl::string_view v) {
       uint64_t x;
@@ -120,8 +120,12 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
     }
     return true;
   };
+  return setters;
+}
 
-  std::set<std::string> seen;
+// Applies every `key = value` line; each key at most once.
+absl::Status ApplyLines(absl::string_view text, absl::string_view origin, const Setters& setters,
+                        std::set<std::string>* seen) {
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
@@ -137,7 +141,7 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
     if (it == setters.end()) {
       return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": unknown key '", key, "'"));
     }
-    if (!seen.insert(key).second) {
+    if (!seen->insert(key).second) {
       return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": '", key, "' given twice"));
     }
     if (!it->second(line.substr(eq + 1))) {
@@ -145,17 +149,11 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
           absl::StrCat(origin, ":", line_no, ": bad value for '", key, "'"));
     }
   }
-  for (const auto& [key, setter] : setters) {
-    if (key != "invented" && !seen.count(key)) {
-      return absl::InvalidArgumentError(absl::StrCat(origin, ": missing key '", key, "'"));
-    }
-  }
-  for (const std::string& f : p.invented) {
-    if (!setters.count(f)) {
-      return absl::InvalidArgumentError(absl::StrCat(origin, ": 'invented' names unknown key '", f, "'"));
-    }
-  }
-  // Facts the model relies on.
+  return absl::OkStatus();
+}
+
+// Facts the model relies on.
+absl::Status CheckFacts(const Profile& p, absl::string_view origin) {
   const uint32_t va = p.va_bits();
   if (va < 32 || va > 48 || p.pa_bits() < 32 || p.pa_bits() > 48) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": mmu_features VA/PA bits out of range"));
@@ -166,6 +164,27 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   if (p.ram_bytes < (64ULL << 20) || p.ram_bytes % 4096 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": ram_bytes must be a multiple of 4096, >= 64M"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view origin) {
+  Profile p;
+  const Setters setters = KeysOf(p);
+  std::set<std::string> seen;
+  if (absl::Status s = ApplyLines(text, origin, setters, &seen); !s.ok()) return s;
+  for (const auto& [key, setter] : setters) {
+    if (key != "invented" && !seen.count(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": missing key '", key, "'"));
+    }
+  }
+  for (const std::string& f : p.invented) {
+    if (!setters.count(f)) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": 'invented' names unknown key '", f, "'"));
+    }
+  }
+  if (absl::Status s = CheckFacts(p, origin); !s.ok()) return s;
   return p;
 }
 

@@ -97,119 +97,119 @@ void ChunkEncoder::PutCopies(Col count, Col addr, Col len, Col data,
   }
 }
 
+void ChunkEncoder::Put(const Ioctl& x) {
+  PutU(Col::IoctlFile, x.file);
+  PutU(Col::IoctlRequest, x.request);
+  PutZ(Col::IoctlResult, x.result);
+  PutB(Col::IoctlArgInLen, Col::IoctlArgInData, x.arg_in);
+  PutB(Col::IoctlArgOutLen, Col::IoctlArgOutData, x.arg_out);
+  PutCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
+            Col::IoctlUserInData, x.user_in);
+  PutCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
+            Col::IoctlUserOutData, x.user_out);
+  PutD(Col::IoctlRecordedNs, x.recorded_ns);
+  PutU(Col::IoctlDurationNs, x.duration_ns);
+}
+
+void ChunkEncoder::Put(const JobAccess& x) {
+  PutD(Col::AccessJob, x.job);
+  PutU(Col::AccessVm, x.vm);
+  PutD(Col::AccessVa, x.va);
+  PutU(Col::AccessLength, x.length_bytes);
+  PutU(Col::AccessStride, x.stride_bytes);
+  PutU(Col::AccessType, x.access);
+  PutU(Col::AccessFile, x.file);
+  PutU(Col::AccessGroup, x.group);
+  PutU(Col::AccessQueue, x.queue);
+  PutU(Col::AccessSignal, x.signal_syncobj);
+}
+
+void ChunkEncoder::Put(const CsSubmit& x) {
+  PutU(Col::CsGroup, x.group);
+  PutU(Col::CsQueue, x.queue);
+  PutD(Col::CsStreamVa, x.stream_va);
+  PutB(Col::CsWordsLen, Col::CsWordsData, x.words);
+  PutCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData, x.reads);
+  PutD(Col::CsJob, x.job);
+}
+
+void ChunkEncoder::Put(const MmuFault& x) {
+  PutU(Col::FaultAs, x.as);
+  PutU(Col::FaultVm, x.vm);
+  PutD(Col::FaultAddress, x.address);
+  PutU(Col::FaultStatus, x.status);
+  PutU(Col::FaultOutcome, x.outcome);
+  PutU(Col::FaultPages, x.pages);
+  PutU(Col::FaultPtPages, x.pt_pages);
+  PutU(Col::FaultMetadata, x.metadata);
+  PutU(Col::FaultLatencyNs, x.latency_ns);
+  PutU(Col::FaultLatencySource, x.latency_source);
+}
+
+void ChunkEncoder::Put(const AllocFailure& x) {
+  PutU(Col::AllocKind, x.kind);
+  PutU(Col::AllocClass, x.alloc_class);
+  PutU(Col::AllocSize, x.size_bytes);
+  PutU(Col::AllocVm, x.vm);
+}
+
+void ChunkEncoder::Put(const HeapGrow& x) {
+  PutU(Col::HeapHandle, x.heap);
+  PutU(Col::HeapVm, x.vm);
+  PutU(Col::HeapRequested, x.requested_bytes);
+  PutU(Col::HeapGranted, x.granted_bytes);
+  PutU(Col::HeapFallback, x.fallback);
+}
+
+void ChunkEncoder::Put(const CpuMap& x) {
+  PutU(Col::CpuFile, x.file);
+  PutU(Col::CpuHandle, x.handle);
+  PutU(Col::CpuOffset, x.offset);
+  PutU(Col::CpuLength, x.length_bytes);
+  PutZ(Col::CpuResult, x.result);
+  PutU(Col::CpuUnmap, x.unmap);
+  PutU(Col::CpuPopulated, x.populated_pages);
+}
+
+void ChunkEncoder::Put(const Oops& x) {
+  PutB(Col::OopsFunctionLen, Col::OopsFunctionData, x.function);
+  PutB(Col::OopsMessageLen, Col::OopsMessageData, x.message);
+  PutU(Col::OopsVm, x.vm);
+}
+
+void ChunkEncoder::Put(const Marker& x) {
+  PutU(Col::MarkerType, x.type);
+  PutU(Col::MarkerId, x.id);
+  PutB(Col::MarkerLabelLen, Col::MarkerLabelData, x.label);
+}
+
+void ChunkEncoder::Put(const StateHash& x) {
+  PutU(Col::HashScope, x.scope);
+  PutU(Col::HashObject, x.object);
+  PutF(Col::HashValue, x.hash);
+}
+
+void ChunkEncoder::Put(const FileOp& x) {
+  PutU(Col::FileId, x.file);
+  PutU(Col::FileNodeType, x.node);
+  PutU(Col::FileClose, x.close);
+}
+
 void ChunkEncoder::Append(const Event& e) {
   PutU(Col::Kind, e.kind);
   PutD(Col::Time, e.virtual_ns);
   switch (e.kind) {
-    case EVENT_IOCTL: {
-      const Ioctl& x = e.ioctl;
-      PutU(Col::IoctlFile, x.file);
-      PutU(Col::IoctlRequest, x.request);
-      PutZ(Col::IoctlResult, x.result);
-      PutB(Col::IoctlArgInLen, Col::IoctlArgInData, x.arg_in);
-      PutB(Col::IoctlArgOutLen, Col::IoctlArgOutData, x.arg_out);
-      PutCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
-                Col::IoctlUserInData, x.user_in);
-      PutCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
-                Col::IoctlUserOutData, x.user_out);
-      PutD(Col::IoctlRecordedNs, x.recorded_ns);
-      PutU(Col::IoctlDurationNs, x.duration_ns);
-      break;
-    }
-    case EVENT_JOB_ACCESS: {
-      const JobAccess& x = e.access;
-      PutD(Col::AccessJob, x.job);
-      PutU(Col::AccessVm, x.vm);
-      PutD(Col::AccessVa, x.va);
-      PutU(Col::AccessLength, x.length_bytes);
-      PutU(Col::AccessStride, x.stride_bytes);
-      PutU(Col::AccessType, x.access);
-      PutU(Col::AccessFile, x.file);
-      PutU(Col::AccessGroup, x.group);
-      PutU(Col::AccessQueue, x.queue);
-      PutU(Col::AccessSignal, x.signal_syncobj);
-      break;
-    }
-    case EVENT_CS_SUBMIT: {
-      const CsSubmit& x = e.cs_submit;
-      PutU(Col::CsGroup, x.group);
-      PutU(Col::CsQueue, x.queue);
-      PutD(Col::CsStreamVa, x.stream_va);
-      PutB(Col::CsWordsLen, Col::CsWordsData, x.words);
-      PutCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData, x.reads);
-      PutD(Col::CsJob, x.job);
-      break;
-    }
-    case EVENT_MMU_FAULT: {
-      const MmuFault& x = e.fault;
-      PutU(Col::FaultAs, x.as);
-      PutU(Col::FaultVm, x.vm);
-      PutD(Col::FaultAddress, x.address);
-      PutU(Col::FaultStatus, x.status);
-      PutU(Col::FaultOutcome, x.outcome);
-      PutU(Col::FaultPages, x.pages);
-      PutU(Col::FaultPtPages, x.pt_pages);
-      PutU(Col::FaultMetadata, x.metadata);
-      PutU(Col::FaultLatencyNs, x.latency_ns);
-      PutU(Col::FaultLatencySource, x.latency_source);
-      break;
-    }
-    case EVENT_ALLOC_FAILURE: {
-      const AllocFailure& x = e.alloc_failure;
-      PutU(Col::AllocKind, x.kind);
-      PutU(Col::AllocClass, x.alloc_class);
-      PutU(Col::AllocSize, x.size_bytes);
-      PutU(Col::AllocVm, x.vm);
-      break;
-    }
-    case EVENT_HEAP_GROW: {
-      const HeapGrow& x = e.heap_grow;
-      PutU(Col::HeapHandle, x.heap);
-      PutU(Col::HeapVm, x.vm);
-      PutU(Col::HeapRequested, x.requested_bytes);
-      PutU(Col::HeapGranted, x.granted_bytes);
-      PutU(Col::HeapFallback, x.fallback);
-      break;
-    }
-    case EVENT_CPU_MAP: {
-      const CpuMap& x = e.cpu_map;
-      PutU(Col::CpuFile, x.file);
-      PutU(Col::CpuHandle, x.handle);
-      PutU(Col::CpuOffset, x.offset);
-      PutU(Col::CpuLength, x.length_bytes);
-      PutZ(Col::CpuResult, x.result);
-      PutU(Col::CpuUnmap, x.unmap);
-      PutU(Col::CpuPopulated, x.populated_pages);
-      break;
-    }
-    case EVENT_OOPS: {
-      const Oops& x = e.oops;
-      PutB(Col::OopsFunctionLen, Col::OopsFunctionData, x.function);
-      PutB(Col::OopsMessageLen, Col::OopsMessageData, x.message);
-      PutU(Col::OopsVm, x.vm);
-      break;
-    }
-    case EVENT_MARKER: {
-      const Marker& x = e.marker;
-      PutU(Col::MarkerType, x.type);
-      PutU(Col::MarkerId, x.id);
-      PutB(Col::MarkerLabelLen, Col::MarkerLabelData, x.label);
-      break;
-    }
-    case EVENT_STATE_HASH: {
-      const StateHash& x = e.state_hash;
-      PutU(Col::HashScope, x.scope);
-      PutU(Col::HashObject, x.object);
-      PutF(Col::HashValue, x.hash);
-      break;
-    }
-    case EVENT_FILE: {
-      const FileOp& x = e.file_op;
-      PutU(Col::FileId, x.file);
-      PutU(Col::FileNodeType, x.node);
-      PutU(Col::FileClose, x.close);
-      break;
-    }
+    case EVENT_IOCTL: Put(e.ioctl); break;
+    case EVENT_JOB_ACCESS: Put(e.access); break;
+    case EVENT_CS_SUBMIT: Put(e.cs_submit); break;
+    case EVENT_MMU_FAULT: Put(e.fault); break;
+    case EVENT_ALLOC_FAILURE: Put(e.alloc_failure); break;
+    case EVENT_HEAP_GROW: Put(e.heap_grow); break;
+    case EVENT_CPU_MAP: Put(e.cpu_map); break;
+    case EVENT_OOPS: Put(e.oops); break;
+    case EVENT_MARKER: Put(e.marker); break;
+    case EVENT_STATE_HASH: Put(e.state_hash); break;
+    case EVENT_FILE: Put(e.file_op); break;
     default:
       FAULTLAB_CHECK(false, "a writer appended an event of unknown kind ", e.kind);
   }
@@ -367,6 +367,105 @@ bool ChunkDecoder::CheckConsumed() {
   return true;
 }
 
+void ChunkDecoder::Get(Ioctl* x) {
+  x->file = GetU32(Col::IoctlFile);
+  x->request = GetU32(Col::IoctlRequest);
+  x->result = static_cast<int32_t>(GetZ(Col::IoctlResult));
+  x->arg_in = GetB(Col::IoctlArgInLen, Col::IoctlArgInData);
+  x->arg_out = GetB(Col::IoctlArgOutLen, Col::IoctlArgOutData);
+  GetCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
+            Col::IoctlUserInData, &x->user_in);
+  GetCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
+            Col::IoctlUserOutData, &x->user_out);
+  x->recorded_ns = GetD(Col::IoctlRecordedNs);
+  x->duration_ns = GetU(Col::IoctlDurationNs);
+}
+
+void ChunkDecoder::Get(JobAccess* x) {
+  x->job = GetD(Col::AccessJob);
+  x->vm = GetU32(Col::AccessVm);
+  x->va = GetD(Col::AccessVa);
+  x->length_bytes = GetU(Col::AccessLength);
+  x->stride_bytes = GetU(Col::AccessStride);
+  x->access = static_cast<AccessType>(GetU32(Col::AccessType));
+  x->file = GetU32(Col::AccessFile);
+  x->group = GetU32(Col::AccessGroup);
+  x->queue = GetU32(Col::AccessQueue);
+  x->signal_syncobj = GetU32(Col::AccessSignal);
+}
+
+void ChunkDecoder::Get(CsSubmit* x) {
+  x->group = GetU32(Col::CsGroup);
+  x->queue = GetU32(Col::CsQueue);
+  x->stream_va = GetD(Col::CsStreamVa);
+  x->words = GetB(Col::CsWordsLen, Col::CsWordsData);
+  GetCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData,
+            &x->reads);
+  x->job = GetD(Col::CsJob);
+}
+
+void ChunkDecoder::Get(MmuFault* x) {
+  x->as = GetU32(Col::FaultAs);
+  x->vm = GetU32(Col::FaultVm);
+  x->address = GetD(Col::FaultAddress);
+  x->status = GetU32(Col::FaultStatus);
+  x->outcome = static_cast<FaultOutcome>(GetU32(Col::FaultOutcome));
+  x->pages = GetU32(Col::FaultPages);
+  x->pt_pages = GetU32(Col::FaultPtPages);
+  x->metadata = GetU32(Col::FaultMetadata);
+  x->latency_ns = GetU(Col::FaultLatencyNs);
+  x->latency_source = static_cast<LatencySource>(GetU32(Col::FaultLatencySource));
+}
+
+void ChunkDecoder::Get(AllocFailure* x) {
+  x->kind = static_cast<AllocKind>(GetU32(Col::AllocKind));
+  x->alloc_class = static_cast<AllocClass>(GetU32(Col::AllocClass));
+  x->size_bytes = GetU(Col::AllocSize);
+  x->vm = GetU32(Col::AllocVm);
+}
+
+void ChunkDecoder::Get(HeapGrow* x) {
+  x->heap = GetU32(Col::HeapHandle);
+  x->vm = GetU32(Col::HeapVm);
+  x->requested_bytes = GetU(Col::HeapRequested);
+  x->granted_bytes = GetU(Col::HeapGranted);
+  x->fallback = GetU(Col::HeapFallback) != 0;
+}
+
+void ChunkDecoder::Get(CpuMap* x) {
+  x->file = GetU32(Col::CpuFile);
+  x->handle = GetU32(Col::CpuHandle);
+  x->offset = GetU(Col::CpuOffset);
+  x->length_bytes = GetU(Col::CpuLength);
+  x->result = static_cast<int32_t>(GetZ(Col::CpuResult));
+  x->unmap = GetU(Col::CpuUnmap) != 0;
+  x->populated_pages = GetU32(Col::CpuPopulated);
+}
+
+void ChunkDecoder::Get(Oops* x) {
+  x->function = GetB(Col::OopsFunctionLen, Col::OopsFunctionData);
+  x->message = GetB(Col::OopsMessageLen, Col::OopsMessageData);
+  x->vm = GetU32(Col::OopsVm);
+}
+
+void ChunkDecoder::Get(Marker* x) {
+  x->type = static_cast<MarkerType>(GetU32(Col::MarkerType));
+  x->id = GetU(Col::MarkerId);
+  x->label = GetB(Col::MarkerLabelLen, Col::MarkerLabelData);
+}
+
+void ChunkDecoder::Get(StateHash* x) {
+  x->scope = static_cast<HashScope>(GetU32(Col::HashScope));
+  x->object = GetU32(Col::HashObject);
+  x->hash = GetF(Col::HashValue);
+}
+
+void ChunkDecoder::Get(FileOp* x) {
+  x->file = GetU32(Col::FileId);
+  x->node = static_cast<FileNode>(GetU32(Col::FileNodeType));
+  x->close = GetU(Col::FileClose) != 0;
+}
+
 bool ChunkDecoder::Next(Event* e) {
   while (true) {
     if (failed_) return false;
@@ -379,116 +478,17 @@ bool ChunkDecoder::Next(Event* e) {
     e->kind = static_cast<EventKind>(kind);
     e->virtual_ns = GetD(Col::Time);
     switch (kind) {
-      case EVENT_IOCTL: {
-        Ioctl& x = e->ioctl;
-        x.file = GetU32(Col::IoctlFile);
-        x.request = GetU32(Col::IoctlRequest);
-        x.result = static_cast<int32_t>(GetZ(Col::IoctlResult));
-        x.arg_in = GetB(Col::IoctlArgInLen, Col::IoctlArgInData);
-        x.arg_out = GetB(Col::IoctlArgOutLen, Col::IoctlArgOutData);
-        GetCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
-                  Col::IoctlUserInData, &x.user_in);
-        GetCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
-                  Col::IoctlUserOutData, &x.user_out);
-        x.recorded_ns = GetD(Col::IoctlRecordedNs);
-        x.duration_ns = GetU(Col::IoctlDurationNs);
-        break;
-      }
-      case EVENT_JOB_ACCESS: {
-        JobAccess& x = e->access;
-        x.job = GetD(Col::AccessJob);
-        x.vm = GetU32(Col::AccessVm);
-        x.va = GetD(Col::AccessVa);
-        x.length_bytes = GetU(Col::AccessLength);
-        x.stride_bytes = GetU(Col::AccessStride);
-        x.access = static_cast<AccessType>(GetU32(Col::AccessType));
-        x.file = GetU32(Col::AccessFile);
-        x.group = GetU32(Col::AccessGroup);
-        x.queue = GetU32(Col::AccessQueue);
-        x.signal_syncobj = GetU32(Col::AccessSignal);
-        break;
-      }
-      case EVENT_CS_SUBMIT: {
-        CsSubmit& x = e->cs_submit;
-        x.group = GetU32(Col::CsGroup);
-        x.queue = GetU32(Col::CsQueue);
-        x.stream_va = GetD(Col::CsStreamVa);
-        x.words = GetB(Col::CsWordsLen, Col::CsWordsData);
-        GetCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData,
-                  &x.reads);
-        x.job = GetD(Col::CsJob);
-        break;
-      }
-      case EVENT_MMU_FAULT: {
-        MmuFault& x = e->fault;
-        x.as = GetU32(Col::FaultAs);
-        x.vm = GetU32(Col::FaultVm);
-        x.address = GetD(Col::FaultAddress);
-        x.status = GetU32(Col::FaultStatus);
-        x.outcome = static_cast<FaultOutcome>(GetU32(Col::FaultOutcome));
-        x.pages = GetU32(Col::FaultPages);
-        x.pt_pages = GetU32(Col::FaultPtPages);
-        x.metadata = GetU32(Col::FaultMetadata);
-        x.latency_ns = GetU(Col::FaultLatencyNs);
-        x.latency_source = static_cast<LatencySource>(GetU32(Col::FaultLatencySource));
-        break;
-      }
-      case EVENT_ALLOC_FAILURE: {
-        AllocFailure& x = e->alloc_failure;
-        x.kind = static_cast<AllocKind>(GetU32(Col::AllocKind));
-        x.alloc_class = static_cast<AllocClass>(GetU32(Col::AllocClass));
-        x.size_bytes = GetU(Col::AllocSize);
-        x.vm = GetU32(Col::AllocVm);
-        break;
-      }
-      case EVENT_HEAP_GROW: {
-        HeapGrow& x = e->heap_grow;
-        x.heap = GetU32(Col::HeapHandle);
-        x.vm = GetU32(Col::HeapVm);
-        x.requested_bytes = GetU(Col::HeapRequested);
-        x.granted_bytes = GetU(Col::HeapGranted);
-        x.fallback = GetU(Col::HeapFallback) != 0;
-        break;
-      }
-      case EVENT_CPU_MAP: {
-        CpuMap& x = e->cpu_map;
-        x.file = GetU32(Col::CpuFile);
-        x.handle = GetU32(Col::CpuHandle);
-        x.offset = GetU(Col::CpuOffset);
-        x.length_bytes = GetU(Col::CpuLength);
-        x.result = static_cast<int32_t>(GetZ(Col::CpuResult));
-        x.unmap = GetU(Col::CpuUnmap) != 0;
-        x.populated_pages = GetU32(Col::CpuPopulated);
-        break;
-      }
-      case EVENT_OOPS: {
-        Oops& x = e->oops;
-        x.function = GetB(Col::OopsFunctionLen, Col::OopsFunctionData);
-        x.message = GetB(Col::OopsMessageLen, Col::OopsMessageData);
-        x.vm = GetU32(Col::OopsVm);
-        break;
-      }
-      case EVENT_MARKER: {
-        Marker& x = e->marker;
-        x.type = static_cast<MarkerType>(GetU32(Col::MarkerType));
-        x.id = GetU(Col::MarkerId);
-        x.label = GetB(Col::MarkerLabelLen, Col::MarkerLabelData);
-        break;
-      }
-      case EVENT_STATE_HASH: {
-        StateHash& x = e->state_hash;
-        x.scope = static_cast<HashScope>(GetU32(Col::HashScope));
-        x.object = GetU32(Col::HashObject);
-        x.hash = GetF(Col::HashValue);
-        break;
-      }
-      case EVENT_FILE: {
-        FileOp& x = e->file_op;
-        x.file = GetU32(Col::FileId);
-        x.node = static_cast<FileNode>(GetU32(Col::FileNodeType));
-        x.close = GetU(Col::FileClose) != 0;
-        break;
-      }
+      case EVENT_IOCTL: Get(&e->ioctl); break;
+      case EVENT_JOB_ACCESS: Get(&e->access); break;
+      case EVENT_CS_SUBMIT: Get(&e->cs_submit); break;
+      case EVENT_MMU_FAULT: Get(&e->fault); break;
+      case EVENT_ALLOC_FAILURE: Get(&e->alloc_failure); break;
+      case EVENT_HEAP_GROW: Get(&e->heap_grow); break;
+      case EVENT_CPU_MAP: Get(&e->cpu_map); break;
+      case EVENT_OOPS: Get(&e->oops); break;
+      case EVENT_MARKER: Get(&e->marker); break;
+      case EVENT_STATE_HASH: Get(&e->state_hash); break;
+      case EVENT_FILE: Get(&e->file_op); break;
       default:
         // A kind from a newer writer: its columns were skipped at Reset().
         if (!failed_) {

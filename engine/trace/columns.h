@@ -176,6 +176,18 @@ class ChunkEncoder {
   void PutF(Col c, uint64_t v);
   void PutB(Col len, Col data, absl::string_view bytes);
   void PutCopies(Col count, Col addr, Col len, Col data, const std::vector<UserBytes>& copies);
+  // One kind's columns, in proto/trace.proto's field order.
+  void Put(const Ioctl& x);
+  void Put(const JobAccess& x);
+  void Put(const CsSubmit& x);
+  void Put(const MmuFault& x);
+  void Put(const AllocFailure& x);
+  void Put(const HeapGrow& x);
+  void Put(const CpuMap& x);
+  void Put(const Oops& x);
+  void Put(const Marker& x);
+  void Put(const StateHash& x);
+  void Put(const FileOp& x);
 
   std::array<std::string, kNumColumns> cols_;
   std::array<uint64_t, kNumColumns> prev_{};
@@ -211,6 +223,18 @@ class ChunkDecoder {
   uint64_t GetF(Col c);
   absl::string_view GetB(Col len, Col data);
   void GetCopies(Col count, Col addr, Col len, Col data, std::vector<UserBytes>* out);
+  // One kind's columns (the encoder's Put, mirrored).
+  void Get(Ioctl* x);
+  void Get(JobAccess* x);
+  void Get(CsSubmit* x);
+  void Get(MmuFault* x);
+  void Get(AllocFailure* x);
+  void Get(HeapGrow* x);
+  void Get(CpuMap* x);
+  void Get(Oops* x);
+  void Get(Marker* x);
+  void Get(StateHash* x);
+  void Get(FileOp* x);
   void Fail(Col c, const char* problem);
   bool CheckConsumed();
 

@@ -1,0 +1,204 @@
+#include "agents/exec.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "engine/trace/reader.h"
+#include "engine/uapi/drm.h"
+
+namespace faultlab::agent {
+namespace {
+
+// `--kprobes auto`: the fault-work brackets (docs/board.md) for the length of
+// one run. Returns the trace_pipe to read, or "" having said why not.
+class Kprobes {
+ public:
+  std::string Start(const std::string& board) {
+    for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+      if (access((std::string(d) + "/kprobe_events").c_str(), F_OK) == 0) dir_ = d;
+      if (!dir_.empty()) break;
+    }
+    auto no = [&](const std::string& why) {
+      std::cerr << "faultlab-agent[" << board << "]: kprobes: " << why << "; fault latencies are not measured\n";
+      Stop();
+      return std::string();
+    };
+    if (geteuid() != 0) return no("not root");
+    if (dir_.empty()) return no("no tracefs (mount -t tracefs nodev /sys/kernel/tracing)");
+    for (const char* probe : {"p:faultlab/fault_work panthor_vm_fault_work",
+                              "r:faultlab/fault_work_ret panthor_vm_fault_work",
+                              "p:faultlab/mmu_irq panthor_mmu_irq_handler"}) {
+      if (!Write("kprobe_events", probe, true)) {
+        return no(absl::StrCat("cannot probe '", probe, "' (", std::strerror(errno),
+                               "): no panthor module, or a kernel without the series"));
+      }
+      added_ = true;
+    }
+    if (!Write("events/faultlab/enable", "1", false)) return no(std::string("cannot enable: ") + std::strerror(errno));
+    return dir_ + "/trace_pipe";
+  }
+  void Stop() {
+    if (!added_) return;
+    Write("events/faultlab/enable", "0", false);
+    for (const char* probe : {"-:faultlab/fault_work", "-:faultlab/fault_work_ret", "-:faultlab/mmu_irq"}) {
+      Write("kprobe_events", probe, true);
+    }
+    added_ = false;
+  }
+
+ private:
+  bool Write(const std::string& file, const std::string& line, bool append) {
+    const int fd = open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
+    if (fd < 0) return false;
+    const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return ok;
+  }
+  std::string dir_;
+  bool added_ = false;
+};
+
+// A node under /dev/dri that says "panthor" to DRM_IOCTL_VERSION.
+bool HasPanthorDevice() {
+  DIR* d = opendir("/dev/dri");
+  if (!d) return false;
+  bool found = false;
+  while (struct dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (found || (name.rfind("card", 0) != 0 && name.rfind("renderD", 0) != 0)) continue;
+    const int fd = open(("/dev/dri/" + name).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    char driver[32] = {};
+    uapi::DrmVersion v{};
+    v.name_len = sizeof(driver) - 1;
+    v.name = reinterpret_cast<uint64_t>(driver);
+    found = ioctl(fd, uapi::kDrmIoctlVersion, &v) == 0 && std::string(driver) == "panthor";
+    close(fd);
+  }
+  closedir(d);
+  return found;
+}
+
+// The shim beside the agent binary: shim/libfaultlab_shim.so.
+std::string DefaultShim() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  self[n > 0 ? n : 0] = '\0';
+  const std::string dir(self);
+  return dir.substr(0, dir.rfind('/')) + "/shim/libfaultlab_shim.so";
+}
+
+// In the child: the shim's environment (unless `unrecorded`), then exec.
+[[noreturn]] void ExecChild(const Command& c, const std::string& shim, const std::string& part,
+                            const std::string& kprobe_source, bool unrecorded) {
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  // Unrecorded (no device here): as it would run without the agent.
+  if (!unrecorded) {
+    const AgentOptions& o = c.agent;
+    const char* pre = std::getenv("LD_PRELOAD");
+    setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
+    setenv("FAULTLAB_SHIM", c.real ? "passthrough" : "emulate", 1);
+    if (!c.backend.empty()) setenv("FAULTLAB_BACKEND", c.backend.c_str(), 1);
+    if (!c.kmsg.empty()) setenv("FAULTLAB_KMSG", c.kmsg.c_str(), 1);
+    if (!kprobe_source.empty()) setenv("FAULTLAB_KPROBES", kprobe_source.c_str(), 1);
+    setenv("FAULTLAB_TRACE", part.c_str(), 1);
+    setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
+    setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
+    setenv("FAULTLAB_VARIANT", o.variant.c_str(), 1);
+    setenv("FAULTLAB_POLICY", o.policy.c_str(), 1);
+    if (!o.budget.empty()) setenv("FAULTLAB_BUDGET", o.budget.c_str(), 1);
+  }
+  std::vector<char*> argv;
+  for (const std::string& a : c.program) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  std::cerr << "faultlab-agent: cannot run " << c.program[0] << ": " << std::strerror(errno) << "\n";
+  _exit(127);
+}
+
+// The program's trace, if whole, committed to the spool under its id.
+ProgramRun SpoolTrace(const Command& c, Spool* spool, const std::string& part, int status) {
+  const std::string who = absl::StrCat("faultlab-agent[", c.agent.board, "]: ", c.program[0]);
+  auto src = trace::FileSource::Open(part);
+  if (!src.ok()) {
+    std::cerr << who << " did not use the GPU device: nothing recorded (exit status " << status << ")\n";
+    return {status, false};
+  }
+  trace::TraceReader reader(src->get(), part);
+  uint64_t events = 0;
+  trace::Event e;
+  absl::Status s = reader.Open();
+  while (s.ok() && reader.Next(&e)) ++events;
+  if (s.ok()) s = reader.status();
+  if (!s.ok() || !reader.complete()) {
+    spool->Discard(part);
+    std::cerr << who << " ended before its trace was whole ("
+              << (s.ok() ? "no final chunk" : std::string(s.message())) << "): nothing recorded (exit status "
+              << status << ")\n";
+    return {status, false};
+  }
+  if (absl::Status cs = spool->CommitAs(part, absl::BytesToHexString(reader.header().trace_id()), events);
+      !cs.ok()) {
+    std::cerr << "faultlab-agent[" << c.agent.board << "]: " << cs.message() << "\n";
+    return {status ? status : 4, false};
+  }
+  std::cerr << who << " exited with " << status << "; recorded " << events << " events\n";
+  return {status, true};
+}
+
+}  // namespace
+
+ProgramRun RunProgram(const Command& c, Spool* spool) {
+  const std::string shim = c.shim.empty() ? DefaultShim() : c.shim;
+  if (access(shim.c_str(), R_OK) != 0) {
+    std::cerr << "faultlab-agent: --shim " << shim << ": not found (bazel build //agents/shim:libfaultlab_shim.so)\n";
+    return {2, false};
+  }
+  // No panthor device and no loopback kernel: nothing to record; the
+  // program still runs, as it would without the agent.
+  const bool unrecorded = c.real && c.backend.empty() && !HasPanthorDevice();
+  if (unrecorded) {
+    std::cerr << "faultlab-agent[" << c.agent.board << "]: no panthor device on this machine (no node under /dev/dri "
+              << "answers DRM_IOCTL_VERSION with \"panthor\"); " << c.program[0] << " runs unrecorded\n";
+  }
+  const std::string part = spool->NewPart("exec");
+  Kprobes kprobes;
+  std::string kprobe_source = c.kprobes;
+  if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(c.agent.board);
+  const pid_t child = fork();
+  if (child < 0) {
+    std::cerr << "faultlab-agent: cannot start " << c.program[0] << ": fork: " << std::strerror(errno) << "\n";
+    kprobes.Stop();
+    spool->Discard(part);
+    return {4, false};
+  }
+  if (child == 0) ExecChild(c, shim, part, kprobe_source, unrecorded);
+  int wstatus = 0;
+  while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  const int status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  kprobes.Stop();
+  if (unrecorded) {
+    spool->Discard(part);
+    std::cerr << "faultlab-agent[" << c.agent.board << "]: " << c.program[0] << " exited with " << status
+              << " (unrecorded)\n";
+    return {status, false};
+  }
+  return SpoolTrace(c, spool, part, status);
+}
+
+}  // namespace faultlab::agent

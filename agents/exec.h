@@ -1,0 +1,26 @@
+// faultlab-agent --exec: one program run under the device shim — on the twin,
+// or captured on this board's kernel (or a loopback kernel) — and its trace
+// committed to the spool (docs/agent.md, docs/board.md).
+#ifndef FAULTLAB_AGENTS_EXEC_H_
+#define FAULTLAB_AGENTS_EXEC_H_
+
+#include "agents/command.h"
+#include "agents/spool.h"
+
+namespace faultlab::agent {
+
+struct ProgramRun {
+  // What the agent exits with: the program's status (128 + N for a signal),
+  // or 2 when the shim is missing, 4 when the program cannot start or its
+  // trace cannot be spooled.
+  int exit_status = 0;
+  bool spooled = false;  // a whole trace is in the spool: upload it
+};
+
+// Runs the program and spools what it recorded, saying on stderr what
+// happened, including a run that recorded nothing.
+ProgramRun RunProgram(const Command& c, Spool* spool);
+
+}  // namespace faultlab::agent
+
+#endif  // FAULTLAB_AGENTS_EXEC_H_

@@ -1,0 +1,174 @@
+// Verbs that read a trace or a board's logs and show them.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/exit.h"
+#include "cli/progress.h"
+#include "cli/verbs.h"
+#include "engine/mmu/mmu.h"
+#include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "engine/trace/synthetic.h"
+#include "engine/trace/text.h"
+#include "engine/trace/writer.h"
+#include "lib/collect/kernel_log.h"
+
+namespace faultlab::cli {
+namespace {
+
+// Opens a trace for reading, with the options shared by every reading verb.
+struct OpenTrace {
+  std::unique_ptr<trace::FileSource> source;
+  std::unique_ptr<trace::TraceReader> reader;
+};
+
+absl::Status Open(const Args& args, const std::string& path, OpenTrace* out) {
+  auto src = trace::FileSource::Open(path);
+  if (!src.ok()) return src.status();
+  out->source = std::move(*src);
+  trace::ReaderOptions opts;
+  opts.skip_damaged = args.Has("skip-damaged");
+  out->reader = std::make_unique<trace::TraceReader>(out->source.get(), path, opts);
+  return out->reader->Open();
+}
+
+}  // namespace
+
+int RunDump(const Args& args) {
+  uint64_t limit = 0;
+  if (absl::Status s = args.GetUint("limit", &limit); !s.ok()) return Fail(s);
+  OpenTrace t;
+  if (absl::Status s = Open(args, args.positional()[0], &t); !s.ok()) return Fail(s);
+  std::string out;
+  absl::Status s = trace::Dump(*t.reader, limit, [&](absl::string_view line) {
+    out.append(line.data(), line.size());
+    out.push_back('\n');
+    if (out.size() > (1 << 16)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  });
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  if (!s.ok()) return Fail(s);
+  if (t.reader->stats().damaged_chunks) {
+    std::cerr << "faultlab: skipped " << t.reader->stats().damaged_chunks
+              << " damaged chunk(s); 'faultlab stat' lists them\n";
+  }
+  return kExitOk;
+}
+
+int RunStat(const Args& args) {
+  OpenTrace t;
+  const std::string path = args.positional()[0];
+  if (absl::Status s = Open(args, path, &t); !s.ok()) return Fail(s);
+  Progress progress("reading", t.source->size_bytes());
+  trace::TraceSummary summary;
+  trace::Event e;
+  while (t.reader->Next(&e)) {
+    summary.Add(e);
+    progress.Update(t.reader->stats().bytes);
+  }
+  progress.Done();
+  if (!t.reader->status().ok()) return Fail(t.reader->status());
+  std::cout << "file: " << path << "\n" << trace::FormatHeader(t.reader->header());
+  if (t.reader->header().capture_source() == trace::CAPTURE_SOURCE_SYNTHETIC) {
+    std::cout << "** synthetic trace: generated for tests and benchmarks, not by the model **\n";
+  }
+  std::cout << "complete: " << (t.reader->complete() ? "yes" : "no") << "\n"
+            << summary.Format(t.reader->stats());
+  return kExitOk;
+}
+
+int RunSynth(const Args& args) {
+  const auto mix = trace::ParseMix(args.Get("mix", "fault-heavy"));
+  if (!mix) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--mix: unknown mix '", args.Get("mix"),
+                     "' (fault-heavy, access-heavy, ioctl-heavy, all-kinds)")));
+  }
+  uint64_t events = 100000, seed = 1;
+  if (absl::Status s = args.GetUint("events", &events); !s.ok()) return Fail(s);
+  if (absl::Status s = args.GetUint("seed", &seed); !s.ok()) return Fail(s);
+  const std::string path = args.Get("output");
+  auto sink = trace::FileSink::Open(path);
+  if (!sink.ok()) return Fail(sink.status());
+  trace::TraceWriter writer(sink->get(), trace::SyntheticHeader(*mix, seed));
+  trace::SyntheticGenerator gen(*mix, seed);
+  Progress progress("writing", events);
+  trace::Event e;
+  for (uint64_t i = 0; i < events; ++i) {
+    gen.Next(&e);
+    if (absl::Status s = writer.Append(e); !s.ok()) return Fail(s);
+    progress.Update(i);
+  }
+  progress.Done();
+  if (absl::Status s = writer.Finish(); !s.ok()) return Fail(s);
+  if (absl::Status s = (*sink)->Close(); !s.ok()) return Fail(s);
+  std::cout << "wrote " << path << ": " << writer.events_written() << " synthetic events ("
+            << trace::MixName(*mix) << " mix, seed " << seed << "), " << writer.chunks_written()
+            << " chunks, " << writer.bytes_written() << " bytes\n";
+  return kExitOk;
+}
+
+// board-log: the kernel-side facts of a board (docs/board.md).
+int RunBoardLog(const Args& args) {
+  if (!args.Has("kmsg") && !args.Has("kprobes")) {
+    std::cerr << "faultlab board-log: give --kmsg FILE (dmesg or /dev/kmsg text) and/or --kprobes FILE "
+                 "(trace_pipe text)\n";
+    return kExitUsage;
+  }
+  auto slurp = [](const std::string& path, std::string* out) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    *out = s.str();
+    return static_cast<bool>(in) || !out->empty();
+  };
+  if (args.Has("kmsg")) {
+    std::string text;
+    if (!slurp(args.Get("kmsg"), &text)) {
+      std::cerr << "faultlab board-log: " << args.Get("kmsg") << ": cannot read\n";
+      return kExitIo;
+    }
+    collect::KernelLog log = collect::ParseKernelLog(text);
+    std::cout << "unhandled faults: " << log.faults.size() << " (" << log.lines << " lines, " << log.malformed
+              << " malformed)\n";
+    for (const collect::KernelFault& f : log.faults) {
+      std::printf("  t=%llu.%06llus AS%d VA 0x%016llx status 0x%x (%s)%s%s\n",
+                  static_cast<unsigned long long>(f.time_ns / 1000000000),
+                  static_cast<unsigned long long>(f.time_ns / 1000 % 1000000), f.as,
+                  static_cast<unsigned long long>(f.va), f.status,
+                  f.has_status ? mmu::ExceptionName(f.exception) : "no status line",
+                  f.device.empty() ? "" : " on ", f.device.c_str());
+    }
+  }
+  if (args.Has("kprobes")) {
+    std::string text;
+    if (!slurp(args.Get("kprobes"), &text)) {
+      std::cerr << "faultlab board-log: " << args.Get("kprobes") << ": cannot read\n";
+      return kExitIo;
+    }
+    collect::KprobeTrace t = collect::ParseKprobeTrace(text);
+    std::vector<uint64_t> v = t.fault_work_ns;
+    std::sort(v.begin(), v.end());
+    auto q = [&](size_t permille) {  // nearest rank
+      const size_t rank = (v.size() * permille + 999) / 1000;
+      return v[rank ? rank - 1 : 0];
+    };
+    std::cout << "handled faults (panthor_vm_fault_work, measured): " << v.size() << "; MMU IRQs: " << t.irqs
+              << " (" << t.lines << " lines, " << t.malformed << " malformed, " << t.unmatched << " unmatched)\n";
+    if (!v.empty()) {
+      std::cout << "  fault_work_ns.p50: " << q(500) << "\n  fault_work_ns.p99: " << q(990)
+                << "\n  fault_work_ns.max: " << v.back() << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace faultlab::cli
