@@ -54,8 +54,12 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Spool
   using namespace families;  // NOLINT: the list, name by name
   prometheus::Registry& r = *registry_;
   const std::string& b = opt_.board;
-  auto counter = [&](const metrics::Family& f) { return &metrics::AddCounter(r, f).Add(metrics::Labels(f, {b})); };
-  auto gauge = [&](const metrics::Family& f) { return &metrics::AddGauge(r, f).Add(metrics::Labels(f, {b})); };
+  auto counter = [&](const metrics::Family& f) {
+    return &metrics::AddCounter(r, f).Add(metrics::Labels(f, {b}));
+  };
+  auto gauge = [&](const metrics::Family& f) {
+    return &metrics::AddGauge(r, f).Add(metrics::Labels(f, {b}));
+  };
   runs_recorded_ = counter(kRunsRecorded);
   events_recorded_ = counter(kEventsRecorded);
   record_failures_ = counter(kRecordFailures);
@@ -130,7 +134,8 @@ std::string Agent::Scrape() const {
 std::string Agent::Health() const {
   if (spool_full_->Value() > 0) return "spool full: recording paused";
   if (failures_in_a_row_->Value() >= 5) {
-    return absl::StrCat("the last ", static_cast<int>(failures_in_a_row_->Value()), " uploads failed");
+    return absl::StrCat("the last ", static_cast<int>(failures_in_a_row_->Value()),
+                        " uploads failed");
   }
   return "";
 }
@@ -138,7 +143,8 @@ std::string Agent::Health() const {
 absl::Status Agent::RecordOne(uint64_t run) {
   const std::string& name = opt_.workloads[(run - 1) % opt_.workloads.size()];
   const workload::WorkloadInfo* info = workload::FindWorkload(name);
-  if (info == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));
+  if (info == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));
   absl::StatusOr<replay::WhatIf> settings = Settings(opt_);
   if (!settings.ok()) return settings.status();
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, *settings, opt_.pressure);
@@ -151,7 +157,8 @@ absl::Status Agent::RecordOne(uint64_t run) {
   auto sink = trace::FileSink::Open(part);
   if (!sink.ok()) return sink.status();
   const uint32_t frames = opt_.frames ? opt_.frames : info->default_frames;
-  trace::TraceHeader header = replay::MakeHeader(*cfg, name, opt_.board, id, host::WallClockNs(), frames);
+  trace::TraceHeader header =
+      replay::MakeHeader(*cfg, name, opt_.board, id, host::WallClockNs(), frames);
   for (const auto& [key, value] : opt_.labels) {
     trace::ConfigEntry* e = header.add_config();
     e->set_key("label." + key);
@@ -216,7 +223,8 @@ void Agent::RecordLoop() {
     backoff = opt_.backoff_min_ms;
     cv_.notify_all();  // the uploader has work
     ++run;
-    if ((opt_.runs == 0 || run <= opt_.runs) && opt_.interval_ms > 0 && !Pause(opt_.interval_ms)) break;
+    if ((opt_.runs == 0 || run <= opt_.runs) && opt_.interval_ms > 0 && !Pause(opt_.interval_ms))
+      break;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -252,7 +260,9 @@ void Agent::UploadLoop() {
         if (!Pause(opt_.backoff_max_ms)) return;
         continue;
       }
-      if (failures > 0) Say(absl::StrCat("server ", opt_.server, " reachable again after ", failures, " failed attempt(s)"));
+      if (failures > 0)
+        Say(absl::StrCat("server ", opt_.server, " reachable again after ", failures,
+                         " failed attempt(s)"));
       failures = 0;
       backoff = opt_.backoff_min_ms;
       uploads_ok_->Increment();
@@ -267,7 +277,8 @@ void Agent::UploadLoop() {
     if (Permanent(r.status().code())) {
       uploads_rejected_->Increment();
       server_up_->Set(1);
-      Say(absl::StrCat(*path, ": refused for good, kept in ", spool_->dir(), "/rejected: ", r.status().message()));
+      Say(absl::StrCat(*path, ": refused for good, kept in ", spool_->dir(),
+                       "/rejected: ", r.status().message()));
       if (absl::Status s = spool_->Rejected(*path, std::string(r.status().message())); !s.ok()) {
         Say(std::string(s.message()));
         if (!Pause(opt_.backoff_max_ms)) return;
@@ -282,8 +293,9 @@ void Agent::UploadLoop() {
                          r.status().code() == absl::StatusCode::kPermissionDenied;
     server_up_->Set(reached ? 1 : 0);
     if (failures == 1 || failures % 20 == 0) {
-      Say(absl::StrCat("upload to ", opt_.server, " failed (attempt ", failures, "), retrying with backoff; ",
-                       spool_->traces(), " trace(s) wait in the spool: ", r.status().message()));
+      Say(absl::StrCat("upload to ", opt_.server, " failed (attempt ", failures,
+                       "), retrying with backoff; ", spool_->traces(),
+                       " trace(s) wait in the spool: ", r.status().message()));
     }
     const bool auth = r.status().code() == absl::StatusCode::kUnauthenticated ||
                       r.status().code() == absl::StatusCode::kPermissionDenied;

@@ -42,11 +42,11 @@ struct AgentOptions {
   bool pressure = false;  // also on for workloads that want it (pressure)
   uint32_t fault_cost_permille = 1000;
   std::vector<std::string> workloads = {"compute"};
-  uint32_t frames = 0;         // 0: each workload's default
-  uint64_t seed = 1;           // run i uses seed + i - 1
-  uint64_t runs = 0;           // 0: until stopped
-  uint64_t interval_ms = 1000; // pause between runs
-  std::string archive_dir;     // keep uploaded traces here instead of deleting them
+  uint32_t frames = 0;          // 0: each workload's default
+  uint64_t seed = 1;            // run i uses seed + i - 1
+  uint64_t runs = 0;            // 0: until stopped
+  uint64_t interval_ms = 1000;  // pause between runs
+  std::string archive_dir;      // keep uploaded traces here instead of deleting them
   // Free-form identity (rack, owner, kernel build, ...): written into every
   // trace header as config entries `label.KEY` (never metric labels).
   std::vector<std::pair<std::string, std::string>> labels;

@@ -27,10 +27,12 @@ const char kUsage[] =
     "  --pressure              memory pressure on for every workload\n"
     "  --workloads W,...       the schedule, run in turn (default compute)\n"
     "  --frames N              frames per run (default each workload's own)\n"
-    "  --runs N                stop after N runs, once all are uploaded (default: run until stopped)\n"
+    "  --runs N                stop after N runs, once all are uploaded (default: run until "
+    "stopped)\n"
     "  --interval-ms MS        pause between runs (default 1000)\n"
     "  --seed S                run i uses seed S + i - 1 (default 1)\n"
-    "  --spool-dir DIR         where runs wait for upload (default ~/.local/state/faultlab/spool-BOARD)\n"
+    "  --spool-dir DIR         where runs wait for upload (default "
+    "~/.local/state/faultlab/spool-BOARD)\n"
     "  --spool-max-bytes N     spool bound; when full, recording pauses (default 256 MiB)\n"
     "  --archive-dir DIR       keep uploaded traces here instead of deleting them\n"
     "  --drain-timeout S       with --runs: give up waiting for uploads after S seconds (exit 4)\n"
@@ -41,24 +43,33 @@ const char kUsage[] =
     "  --exec -- PROGRAM ARGS  run PROGRAM once under the device shim, record its use of the GPU,\n"
     "                          upload it (or spool it, saying so), exit with PROGRAM's status\n"
     "  --device emulated|real  with --exec: the twin (default), or the board's kernel: the shim's\n"
-    "                          passthrough capture records the program's real ioctls (docs/board.md);\n"
+    "                          passthrough capture records the program's real ioctls "
+    "(docs/board.md);\n"
     "                          with no panthor device here the program runs unrecorded, saying so\n"
     "  --backend unix:PATH     with --device real: a faultlab-loopback kernel instead of /dev/dri\n"
-    "  --kmsg FILE             with --device real: the kernel log to collect unhandled faults from\n"
-    "                          (default /dev/kmsg when readable; the loopback kernel's --kmsg file)\n"
+    "  --kmsg FILE             with --device real: the kernel log to collect unhandled faults "
+    "from\n"
+    "                          (default /dev/kmsg when readable; the loopback kernel's --kmsg "
+    "file)\n"
     "  --kprobes auto|FILE     with --device real: measured fault latencies from kprobes on\n"
-    "                          panthor_vm_fault_work; auto (as root, with tracefs and a kernel that\n"
+    "                          panthor_vm_fault_work; auto (as root, with tracefs and a kernel "
+    "that\n"
     "                          has the series) sets them up for the run; FILE: trace_pipe text\n"
     "                          captured during the run (docs/board.md)\n"
-    "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the agent)\n";
+    "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the "
+    "agent)\n";
 
 namespace {
 
-constexpr const char* kValued[] = {
-    "board", "server", "token", "tls-ca", "profile", "variant", "policy", "budget", "workloads",
-    "frames", "runs", "interval-ms", "seed", "spool-dir", "spool-max-bytes", "archive-dir",
-    "drain-timeout", "http-addr", "config", "device", "fault-cost-permille", "thp", "label", "shim",
-    "backend", "kmsg", "kprobes"};
+constexpr const char* kValued[] = {"board",       "server",        "token",
+                                   "tls-ca",      "profile",       "variant",
+                                   "policy",      "budget",        "workloads",
+                                   "frames",      "runs",          "interval-ms",
+                                   "seed",        "spool-dir",     "spool-max-bytes",
+                                   "archive-dir", "drain-timeout", "http-addr",
+                                   "config",      "device",        "fault-cost-permille",
+                                   "thp",         "label",         "shim",
+                                   "backend",     "kmsg",          "kprobes"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 bool Known(const std::string& key) {
@@ -115,8 +126,9 @@ class Flags {
       std::vector<std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
       std::string key(absl::StripAsciiWhitespace(kv[0]));
       if (kv.size() != 2 || !Known(key) || key == "config") {
-        return Usage(absl::StrCat(path, ":", n, ": expected 'key = value' with a key of faultlab-agent --help, got '",
-                                  l, "'"));
+        return Usage(absl::StrCat(
+            path, ":", n, ": expected 'key = value' with a key of faultlab-agent --help, got '", l,
+            "'"));
       }
       config_[key] = std::string(absl::StripAsciiWhitespace(kv[1]));
     }
@@ -131,14 +143,17 @@ class Flags {
 absl::Status ExecPart(const Flags& s, Command* c) {
   c->exec = s.Has("exec");
   c->program = s.args().positional();
-  if (c->exec && c->program.empty()) return Usage("--exec needs a program: --exec -- PROGRAM [ARGS]");
+  if (c->exec && c->program.empty())
+    return Usage("--exec needs a program: --exec -- PROGRAM [ARGS]");
   const std::string device = s.Get("device", "emulated");
-  if (device != "emulated" && device != "real") return Usage(absl::StrCat("--device '", device, "': emulated or real"));
+  if (device != "emulated" && device != "real")
+    return Usage(absl::StrCat("--device '", device, "': emulated or real"));
   c->real = device == "real";
   if (!c->real && (s.Has("backend") || s.Has("kmsg") || s.Has("kprobes"))) {
     return Usage("--backend, --kmsg and --kprobes go with --device real");
   }
-  if (c->real && !c->exec) return Usage("--device real records a program: --exec -- PROGRAM [ARGS]");
+  if (c->real && !c->exec)
+    return Usage("--device real records a program: --exec -- PROGRAM [ARGS]");
   c->backend = s.Get("backend");
   if (s.Has("backend") && !absl::StartsWith(c->backend, "unix:")) {
     return Usage(absl::StrCat("--backend '", c->backend, "': expected unix:PATH"));
@@ -167,16 +182,19 @@ absl::Status AgentPart(const Flags& s, AgentOptions* o) {
   for (const std::string& kv : s.Labels()) {
     std::vector<std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
     if (p.size() != 2 || p[0].empty() ||
-        p[0].find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+        p[0].find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
             std::string::npos) {
-      return Usage(absl::StrCat("--label '", kv, "': expected KEY=VALUE (KEY of letters, digits, _-.)"));
+      return Usage(
+          absl::StrCat("--label '", kv, "': expected KEY=VALUE (KEY of letters, digits, _-.)"));
     }
     o->labels.push_back({p[0], p[1]});
   }
   uint64_t frames, cost;
-  for (absl::Status st : {s.GetUint("frames", 0, &frames), s.GetUint("runs", 0, &o->runs),
-                          s.GetUint("interval-ms", 1000, &o->interval_ms), s.GetUint("seed", 1, &o->seed),
-                          s.GetUint("fault-cost-permille", 1000, &cost)}) {
+  for (absl::Status st :
+       {s.GetUint("frames", 0, &frames), s.GetUint("runs", 0, &o->runs),
+        s.GetUint("interval-ms", 1000, &o->interval_ms), s.GetUint("seed", 1, &o->seed),
+        s.GetUint("fault-cost-permille", 1000, &cost)}) {
     if (!st.ok()) return st;
   }
   o->frames = static_cast<uint32_t>(frames);
@@ -212,8 +230,9 @@ absl::StatusOr<Command> ParseCommand(int argc, char** argv) {
   if (c.spool_dir.empty()) {
     const char* state = std::getenv("XDG_STATE_HOME");
     const char* home = std::getenv("HOME");
-    c.spool_dir = state ? absl::StrCat(state, "/faultlab/spool-", c.agent.board)
-                        : absl::StrCat(home ? home : "/tmp", "/.local/state/faultlab/spool-", c.agent.board);
+    c.spool_dir =
+        state ? absl::StrCat(state, "/faultlab/spool-", c.agent.board)
+              : absl::StrCat(home ? home : "/tmp", "/.local/state/faultlab/spool-", c.agent.board);
   }
   c.http_addr = s.Get("http-addr");
   c.tls = s.Has("tls") || s.Has("tls-ca");

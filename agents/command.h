@@ -26,11 +26,11 @@ struct Command {
   // --exec -- PROGRAM ARGS, and where its GPU use goes.
   bool exec = false;
   std::vector<std::string> program;
-  bool real = false;      // --device real: the board's kernel, captured by passthrough
-  std::string backend;    // unix:PATH of a faultlab-loopback kernel
-  std::string kmsg;       // the kernel log to collect from
-  std::string kprobes;    // auto | FILE
-  std::string shim;       // the shim's path (default beside the agent)
+  bool real = false;    // --device real: the board's kernel, captured by passthrough
+  std::string backend;  // unix:PATH of a faultlab-loopback kernel
+  std::string kmsg;     // the kernel log to collect from
+  std::string kprobes;  // auto | FILE
+  std::string shim;     // the shim's path (default beside the agent)
 };
 
 // INVALID_ARGUMENT naming the flag (or `FILE:LINE` of --config) that is

@@ -29,7 +29,8 @@ class Kprobes {
       if (!dir_.empty()) break;
     }
     auto no = [&](const std::string& why) {
-      std::cerr << "faultlab-agent[" << board << "]: kprobes: " << why << "; fault latencies are not measured\n";
+      std::cerr << "faultlab-agent[" << board << "]: kprobes: " << why
+                << "; fault latencies are not measured\n";
       Stop();
       return std::string();
     };
@@ -44,13 +45,15 @@ class Kprobes {
       }
       added_ = true;
     }
-    if (!Write("events/faultlab/enable", "1", false)) return no(std::string("cannot enable: ") + std::strerror(errno));
+    if (!Write("events/faultlab/enable", "1", false))
+      return no(std::string("cannot enable: ") + std::strerror(errno));
     return dir_ + "/trace_pipe";
   }
   void Stop() {
     if (!added_) return;
     Write("events/faultlab/enable", "0", false);
-    for (const char* probe : {"-:faultlab/fault_work", "-:faultlab/fault_work_ret", "-:faultlab/mmu_irq"}) {
+    for (const char* probe :
+         {"-:faultlab/fault_work", "-:faultlab/fault_work_ret", "-:faultlab/mmu_irq"}) {
       Write("kprobe_events", probe, true);
     }
     added_ = false;
@@ -58,7 +61,8 @@ class Kprobes {
 
  private:
   bool Write(const std::string& file, const std::string& line, bool append) {
-    const int fd = open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
+    const int fd =
+        open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
     if (fd < 0) return false;
     const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
     const int e = errno;
@@ -126,7 +130,8 @@ std::string DefaultShim() {
   for (const std::string& a : c.program) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   execvp(argv[0], argv.data());
-  std::cerr << "faultlab-agent: cannot run " << c.program[0] << ": " << std::strerror(errno) << "\n";
+  std::cerr << "faultlab-agent: cannot run " << c.program[0] << ": " << std::strerror(errno)
+            << "\n";
   _exit(127);
 }
 
@@ -135,7 +140,8 @@ ProgramRun SpoolTrace(const Command& c, Spool* spool, const std::string& part, i
   const std::string who = absl::StrCat("faultlab-agent[", c.agent.board, "]: ", c.program[0]);
   auto src = trace::FileSource::Open(part);
   if (!src.ok()) {
-    std::cerr << who << " did not use the GPU device: nothing recorded (exit status " << status << ")\n";
+    std::cerr << who << " did not use the GPU device: nothing recorded (exit status " << status
+              << ")\n";
     return {status, false};
   }
   trace::TraceReader reader(src->get(), part);
@@ -147,11 +153,12 @@ ProgramRun SpoolTrace(const Command& c, Spool* spool, const std::string& part, i
   if (!s.ok() || !reader.complete()) {
     spool->Discard(part);
     std::cerr << who << " ended before its trace was whole ("
-              << (s.ok() ? "no final chunk" : std::string(s.message())) << "): nothing recorded (exit status "
-              << status << ")\n";
+              << (s.ok() ? "no final chunk" : std::string(s.message()))
+              << "): nothing recorded (exit status " << status << ")\n";
     return {status, false};
   }
-  if (absl::Status cs = spool->CommitAs(part, absl::BytesToHexString(reader.header().trace_id()), events);
+  if (absl::Status cs =
+          spool->CommitAs(part, absl::BytesToHexString(reader.header().trace_id()), events);
       !cs.ok()) {
     std::cerr << "faultlab-agent[" << c.agent.board << "]: " << cs.message() << "\n";
     return {status ? status : 4, false};
@@ -165,15 +172,18 @@ ProgramRun SpoolTrace(const Command& c, Spool* spool, const std::string& part, i
 ProgramRun RunProgram(const Command& c, Spool* spool) {
   const std::string shim = c.shim.empty() ? DefaultShim() : c.shim;
   if (access(shim.c_str(), R_OK) != 0) {
-    std::cerr << "faultlab-agent: --shim " << shim << ": not found (bazel build //agents/shim:libfaultlab_shim.so)\n";
+    std::cerr << "faultlab-agent: --shim " << shim
+              << ": not found (bazel build //agents/shim:libfaultlab_shim.so)\n";
     return {2, false};
   }
   // No panthor device and no loopback kernel: nothing to record; the
   // program still runs, as it would without the agent.
   const bool unrecorded = c.real && c.backend.empty() && !HasPanthorDevice();
   if (unrecorded) {
-    std::cerr << "faultlab-agent[" << c.agent.board << "]: no panthor device on this machine (no node under /dev/dri "
-              << "answers DRM_IOCTL_VERSION with \"panthor\"); " << c.program[0] << " runs unrecorded\n";
+    std::cerr << "faultlab-agent[" << c.agent.board
+              << "]: no panthor device on this machine (no node under /dev/dri "
+              << "answers DRM_IOCTL_VERSION with \"panthor\"); " << c.program[0]
+              << " runs unrecorded\n";
   }
   const std::string part = spool->NewPart("exec");
   Kprobes kprobes;
@@ -181,7 +191,8 @@ ProgramRun RunProgram(const Command& c, Spool* spool) {
   if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(c.agent.board);
   const pid_t child = fork();
   if (child < 0) {
-    std::cerr << "faultlab-agent: cannot start " << c.program[0] << ": fork: " << std::strerror(errno) << "\n";
+    std::cerr << "faultlab-agent: cannot start " << c.program[0]
+              << ": fork: " << std::strerror(errno) << "\n";
     kprobes.Stop();
     spool->Discard(part);
     return {4, false};
@@ -194,8 +205,8 @@ ProgramRun RunProgram(const Command& c, Spool* spool) {
   kprobes.Stop();
   if (unrecorded) {
     spool->Discard(part);
-    std::cerr << "faultlab-agent[" << c.agent.board << "]: " << c.program[0] << " exited with " << status
-              << " (unrecorded)\n";
+    std::cerr << "faultlab-agent[" << c.agent.board << "]: " << c.program[0] << " exited with "
+              << status << " (unrecorded)\n";
     return {status, false};
   }
   return SpoolTrace(c, spool, part, status);

@@ -23,7 +23,8 @@ TEST(AgentFamilies, TheExpositionIsTheList) {
   ASSERT_TRUE(spool.ok()) << spool.status();
   AgentOptions opt;
   opt.board = "rock5b-01";
-  Agent agent(opt, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()), spool->get());
+  Agent agent(opt, grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()),
+              spool->get());
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, agent.registry()->Collect());
   absl::Status s = metrics::CheckExposition(out.str(), families::All());

@@ -38,7 +38,8 @@ std::shared_ptr<grpc::Channel> ServerChannel(const Command& c) {
       std::stringstream pem;
       pem << in.rdbuf();
       if (!in || pem.str().empty()) {
-        std::cerr << "faultlab-agent: --tls-ca " << c.tls_ca << ": cannot read the CA certificate\n";
+        std::cerr << "faultlab-agent: --tls-ca " << c.tls_ca
+                  << ": cannot read the CA certificate\n";
         return nullptr;
       }
       ssl.pem_root_certs = pem.str();
@@ -56,14 +57,16 @@ std::shared_ptr<grpc::Channel> ServerChannel(const Command& c) {
 std::string Plan(const Command& c, const Spool& spool, const http::Server* http) {
   const AgentOptions& o = c.agent;
   const std::string what =
-      c.exec ? absl::StrCat("running ", c.program[0],
-                            !c.real              ? " on the twin (--exec)"
-                            : !c.backend.empty() ? " on the loopback kernel at " + c.backend.substr(5)
-                                                 : " on this board's kernel (--device real)")
-             : absl::StrCat("workloads ", absl::StrJoin(o.workloads, ","), ", ",
-                            o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped"));
-  return absl::StrCat("faultlab-agent[", o.board, "]: ", o.profile, "/", o.variant, "/", o.policy, ", ", what,
-                      "; server ", o.server, "; spool ", c.spool_dir, " (", spool.traces(), " trace(s) waiting)",
+      c.exec
+          ? absl::StrCat("running ", c.program[0],
+                         !c.real              ? " on the twin (--exec)"
+                         : !c.backend.empty() ? " on the loopback kernel at " + c.backend.substr(5)
+                                              : " on this board's kernel (--device real)")
+          : absl::StrCat("workloads ", absl::StrJoin(o.workloads, ","), ", ",
+                         o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped"));
+  return absl::StrCat("faultlab-agent[", o.board, "]: ", o.profile, "/", o.variant, "/", o.policy,
+                      ", ", what, "; server ", o.server, "; spool ", c.spool_dir, " (",
+                      spool.traces(), " trace(s) waiting)",
                       http ? absl::StrCat("; metrics on port ", http->port()) : std::string());
 }
 
@@ -71,15 +74,15 @@ std::string Plan(const Command& c, const Spool& spool, const http::Server* http)
 int UploadProgramTrace(const Command& c, Agent& agent, int program_status) {
   agent.Start();
   // Wait for the acknowledgement (or give up and leave it spooled).
-  const bool drained =
-      agent.WaitDrained(std::chrono::milliseconds(c.drain_timeout_s ? c.drain_timeout_s * 1000 : 10000));
+  const bool drained = agent.WaitDrained(
+      std::chrono::milliseconds(c.drain_timeout_s ? c.drain_timeout_s * 1000 : 10000));
   agent.Stop();
   const std::string who = absl::StrCat("faultlab-agent[", c.agent.board, "]: ");
   if (drained) {
     std::cerr << who << "trace uploaded to " << c.agent.server << "\n";
   } else {
-    std::cerr << who << c.agent.server << " did not take the trace; it stays spooled in " << c.spool_dir
-              << " for the next agent run\n";
+    std::cerr << who << c.agent.server << " did not take the trace; it stays spooled in "
+              << c.spool_dir << " for the next agent run\n";
   }
   return program_status;
 }
@@ -106,8 +109,8 @@ int RunSchedule(const Command& c, Agent& agent, const Spool& spool) {
   if (c.agent.runs > 0) {
     const bool drained = agent.WaitDrained(std::chrono::milliseconds(c.drain_timeout_s * 1000));
     if (signalled == 0 && !drained) {
-      std::cerr << who << "--drain-timeout: " << spool.traces() << " trace(s) still in " << c.spool_dir
-                << "; the next start uploads them\n";
+      std::cerr << who << "--drain-timeout: " << spool.traces() << " trace(s) still in "
+                << c.spool_dir << "; the next start uploads them\n";
       rc = 4;
     } else if (signalled == 0) {
       std::cerr << who << c.agent.runs << " run(s) recorded and uploaded\n";
@@ -119,8 +122,8 @@ int RunSchedule(const Command& c, Agent& agent, const Spool& spool) {
   done = true;
   waiter.join();
   if (signalled != 0) {
-    std::cerr << who << "signal " << signalled.load() << ", stopping; " << spool.traces() << " trace(s) stay in "
-              << c.spool_dir << "\n";
+    std::cerr << who << "signal " << signalled.load() << ", stopping; " << spool.traces()
+              << " trace(s) stay in " << c.spool_dir << "\n";
   }
   return rc;
 }

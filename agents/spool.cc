@@ -24,7 +24,8 @@ absl::Status MakeDirs(const std::string& path) {
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || (path[i] == '/' && i > 0)) {
       cur = path.substr(0, i);
-      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, cur, "cannot create");
+      if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        return ErrnoStatus(errno, cur, "cannot create");
     }
   }
   return absl::OkStatus();
@@ -71,7 +72,8 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const std::string& dir, uint6
     }
     if (!absl::EndsWith(n, ".fltrace")) continue;
     uint64_t seq = 0;
-    if (absl::SimpleAtoi(n.substr(0, n.find('-')), &seq)) sp->next_seq_ = std::max(sp->next_seq_, seq + 1);
+    if (absl::SimpleAtoi(n.substr(0, n.find('-')), &seq))
+      sp->next_seq_ = std::max(sp->next_seq_, seq + 1);
     const uint64_t size = FileSize(path);
     sp->queue_.push_back({path, size});
     sp->bytes_ += size;
@@ -99,7 +101,8 @@ absl::Status Spool::Commit(const std::string& part, const std::string& id, uint6
 
 absl::Status Spool::CommitAs(const std::string& part, const std::string& id, uint64_t events) {
   const std::string base = part.substr(part.rfind('/') + 1);
-  const std::string named = absl::StrCat(dir_, "/", base.substr(0, base.find('-')), "-", id, ".fltrace.part");
+  const std::string named =
+      absl::StrCat(dir_, "/", base.substr(0, base.find('-')), "-", id, ".fltrace.part");
   if (rename(part.c_str(), named.c_str()) != 0) return ErrnoStatus(errno, part, "cannot rename");
   return Commit(named, id, events);
 }
@@ -116,13 +119,15 @@ absl::Status Spool::Uploaded(const std::string& path, const std::string& archive
   if (!archive_dir.empty()) {
     if (absl::Status s = MakeDirs(archive_dir); !s.ok()) return s;
     const std::string to = absl::StrCat(archive_dir, "/", TraceIdOfPath(path), ".fltrace");
-    if (rename(path.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
+    if (rename(path.c_str(), to.c_str()) != 0)
+      return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
   } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, path, "cannot remove");
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == path; });
+    auto it =
+        std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == path; });
     if (it != queue_.end()) {
       bytes_ -= it->second;
       queue_.erase(it);
@@ -133,10 +138,12 @@ absl::Status Spool::Uploaded(const std::string& path, const std::string& archive
 
 absl::Status Spool::Rejected(const std::string& path, const std::string& why) {
   const std::string to = absl::StrCat(dir_, "/rejected/", Base(path));
-  if (rename(path.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
+  if (rename(path.c_str(), to.c_str()) != 0)
+    return ErrnoStatus(errno, path, absl::StrCat("cannot move to ", to));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == path; });
+    auto it =
+        std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == path; });
     if (it != queue_.end()) {
       bytes_ -= it->second;
       queue_.erase(it);

@@ -21,12 +21,11 @@
 #include "cli/verbs.h"
 #include "engine/replay/recorder.h"
 #include "engine/workload/workload.h"
-#include "proto/ingest.grpc.pb.h"
 #include "lib/upload/upload.h"
+#include "proto/ingest.grpc.pb.h"
 
 namespace faultlab::cli {
 namespace {
-
 
 using ull = unsigned long long;
 
@@ -50,13 +49,14 @@ grpc::Status ResolveTrace(const Args& args, const std::string& prefix_in, std::s
     if (absl::StartsWith(absl::BytesToHexString(t.trace_id()), prefix)) match.push_back(&t);
   }
   if (match.empty() || prefix.empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no trace with an id starting '", prefix, "' (see 'faultlab traces')"));
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("no trace with an id starting '", prefix, "' (see 'faultlab traces')"));
   }
   if (match.size() > 1) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat(match.size(), " traces have an id starting '", prefix,
-                                     "': give more digits"));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(match.size(), " traces have an id starting '", prefix, "': give more digits"));
   }
   *id = match[0]->trace_id();
   return grpc::Status::OK;
@@ -77,17 +77,25 @@ grpc::Status ParseGroup(const Args& args, const std::string& spec, api::RunGroup
     std::vector<std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
     uint64_t n = 0;
     if (p.size() != 2) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("'", kv, "': expected key=value"));
-    }
-    if (p[0] == "board") f->set_board(p[1]);
-    else if (p[0] == "gpu") f->set_gpu(p[1]);
-    else if (p[0] == "workload") f->set_workload(p[1]);
-    else if (p[0] == "variant") f->set_variant(p[1]);
-    else if (p[0] == "policy") f->set_policy(p[1]);
-    else if (p[0] == "last" && absl::SimpleAtoi(p[1], &n)) f->set_limit(n);
-    else {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("'", kv, "': keys are board, gpu, workload, variant, policy, last=N"));
+                          absl::StrCat("'", kv, "': expected key=value"));
+    }
+    if (p[0] == "board")
+      f->set_board(p[1]);
+    else if (p[0] == "gpu")
+      f->set_gpu(p[1]);
+    else if (p[0] == "workload")
+      f->set_workload(p[1]);
+    else if (p[0] == "variant")
+      f->set_variant(p[1]);
+    else if (p[0] == "policy")
+      f->set_policy(p[1]);
+    else if (p[0] == "last" && absl::SimpleAtoi(p[1], &n))
+      f->set_limit(n);
+    else {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("'", kv, "': keys are board, gpu, workload, variant, policy, last=N"));
     }
   }
   return grpc::Status::OK;
@@ -152,9 +160,9 @@ int RunRuns(const Args& args) {
   f.set_limit(limit);
   api::ListRunsResponse out;
   if (grpc::Status s = stub->ListRuns(&ctx, f, &out); !s.ok()) return FailRemote("runs", args, s);
-  std::printf("%5s %-12s %-12s %-5s %-9s %-13s %-10s %7s %8s %8s %6s %-21s %7s %s\n", "run", "trace",
-              "board", "gpu", "workload", "variant", "policy", "faults", "p50_us", "p99_us",
-              "afail", "verdict", "delta", "replay");
+  std::printf("%5s %-12s %-12s %-5s %-9s %-13s %-10s %7s %8s %8s %6s %-21s %7s %s\n", "run",
+              "trace", "board", "gpu", "workload", "variant", "policy", "faults", "p50_us",
+              "p99_us", "afail", "verdict", "delta", "replay");
   for (const api::RunInfo& r : out.runs()) {
     std::string verdict = r.verdict();
     if (!r.change_point().empty() && r.change_point() == r.trace_id()) verdict += "*";
@@ -163,10 +171,11 @@ int RunRuns(const Args& args) {
       std::snprintf(delta, sizeof delta, "%+.2f", r.cliffs_delta());
     }
     std::printf("%5llu %-12s %-12s %-5s %-9s %-13s %-10s %7llu %8s %8s %6llu %-21s %7s %s\n",
-                static_cast<ull>(r.run()), absl::BytesToHexString(r.trace_id()).substr(0, 12).c_str(),
-                r.board().c_str(), r.gpu().c_str(), r.workload().c_str(), r.variant().c_str(),
-                r.policy().c_str(), static_cast<ull>(r.faults()), Us(r.p50_ns()).c_str(),
-                Us(r.p99_ns()).c_str(), static_cast<ull>(r.alloc_failures()), verdict.c_str(), delta,
+                static_cast<ull>(r.run()),
+                absl::BytesToHexString(r.trace_id()).substr(0, 12).c_str(), r.board().c_str(),
+                r.gpu().c_str(), r.workload().c_str(), r.variant().c_str(), r.policy().c_str(),
+                static_cast<ull>(r.faults()), Us(r.p50_ns()).c_str(), Us(r.p99_ns()).c_str(),
+                static_cast<ull>(r.alloc_failures()), verdict.c_str(), delta,
                 r.replay_outcome().empty() ? "-" : r.replay_outcome().c_str());
   }
   if (out.runs().empty()) std::cerr << "faultlab runs: no runs match\n";
@@ -197,7 +206,8 @@ int RunCompare(const Args& args) {
                 static_cast<ull>(g.alloc_failures()));
   }
   std::printf("verdict: %s (Mann-Whitney p = %.3g, z = %+.2f; Cliff's delta %+.3f; median x%.3f)\n",
-              out.verdict().c_str(), out.p_value(), out.z(), out.cliffs_delta(), out.median_ratio());
+              out.verdict().c_str(), out.p_value(), out.z(), out.cliffs_delta(),
+              out.median_ratio());
   // A script can gate on it: 1 when B regressed against A.
   return out.verdict() == "regressed" ? 1 : kExitOk;
 }
@@ -250,8 +260,8 @@ int RunRemoteReplay(const Args& args) {
       std::cout << c.report();
       continue;
     }
-    std::cout << "== cell " << c.cell() + 1 << "/" << std::max<uint64_t>(total, cells.size()) << ": "
-              << c.settings() << (c.cached() ? " (stored result)" : "") << "\n"
+    std::cout << "== cell " << c.cell() + 1 << "/" << std::max<uint64_t>(total, cells.size())
+              << ": " << c.settings() << (c.cached() ? " (stored result)" : "") << "\n"
               << c.report();
   }
   if (cells.size() > 1) {
@@ -298,7 +308,8 @@ std::string BackfillId(uint64_t seed, const std::string& series, uint64_t run) {
   return id;
 }
 
-std::vector<std::string> List(const Args& args, const std::string& flag, const std::string& fallback) {
+std::vector<std::string> List(const Args& args, const std::string& flag,
+                              const std::string& fallback) {
   return absl::StrSplit(args.Get(flag, fallback), ',', absl::SkipEmpty());
 }
 
@@ -308,8 +319,10 @@ int RunBackfill(const Args& args) {
   auto channel = ServerChannel(args, "backfill");
   if (!channel) return kExitUsage;
   uint64_t runs = 8, frames = 2, seed = 1, regress_from = 0, regress_permille = 1300;
-  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"runs", &runs}, {"frames", &frames},
-                           {"seed", &seed}, {"regress-from", &regress_from},
+  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"runs", &runs},
+                           {"frames", &frames},
+                           {"seed", &seed},
+                           {"regress-from", &regress_from},
                            {"regress-permille", &regress_permille}}) {
     if (absl::Status s = args.GetUint(flag, out); !s.ok()) {
       std::cerr << "faultlab backfill: " << s.message() << "\n";
@@ -340,7 +353,8 @@ int RunBackfill(const Args& args) {
       for (const auto& v : variants)
         for (const auto& p : policies) series.push_back({b, w, v, p});
   if (series.empty()) {
-    std::cerr << "faultlab backfill: no series (empty --boards/--workloads/--variants/--policies)\n";
+    std::cerr
+        << "faultlab backfill: no series (empty --boards/--workloads/--variants/--policies)\n";
     return kExitUsage;
   }
   char tmpl[] = "/tmp/faultlab-backfill-XXXXXX";
@@ -363,9 +377,9 @@ int RunBackfill(const Args& args) {
   for (uint64_t run = 1; run <= runs; ++run) {
     for (const Series& s : series) {
       absl::StatusOr<dev::DeviceConfig> cfg = absl::InvalidArgumentError("");
-      if (absl::StatusOr<replay::WhatIf> settings = replay::ParseWhatIfArgs(
-              {"profile=" + args.Get("profile", profiles::kDefaultProfile), "variant=" + s.variant,
-               "policy=" + s.policy});
+      if (absl::StatusOr<replay::WhatIf> settings =
+              replay::ParseWhatIfArgs({"profile=" + args.Get("profile", profiles::kDefaultProfile),
+                                       "variant=" + s.variant, "policy=" + s.policy});
           settings.ok()) {
         cfg = replay::RecordingConfig(s.workload, *settings, false);
       } else {
@@ -380,7 +394,8 @@ int RunBackfill(const Args& args) {
       const std::string id = BackfillId(seed, key, run);
       // Each run (and board) its own jitter: the seed comes from the id.
       uint64_t run_seed = 0;
-      for (int i = 0; i < 8; ++i) run_seed |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (8 * i);
+      for (int i = 0; i < 8; ++i)
+        run_seed |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (8 * i);
       cfg->seed = run_seed;
       const bool slow = regress_from > 0 && run >= regress_from && s.board == regress_board;
       if (slow) cfg->fault_cost_permille = static_cast<uint32_t>(regress_permille);
@@ -388,8 +403,8 @@ int RunBackfill(const Args& args) {
           *cfg, {s.workload, run_seed, static_cast<uint32_t>(frames)}, s.board, id);
       if (!rec.ok()) {
         progress.Done();
-        std::cerr << "faultlab backfill: " << key << " run " << run << ": " << rec.status().message()
-                  << "\n";
+        std::cerr << "faultlab backfill: " << key << " run " << run << ": "
+                  << rec.status().message() << "\n";
         return ExitCode(rec.status());
       }
       {
@@ -404,9 +419,10 @@ int RunBackfill(const Args& args) {
       absl::StatusOr<upload::UploadResult> up = upload::UploadTrace(channel, tmp, opts);
       if (!up.ok()) {
         progress.Done();
-        std::cerr << "faultlab backfill: " << key << " run " << run << ": "
-                  << args.Get("server", kDefaultServer) << ": " << up.status().message()
-                  << "\n(runs uploaded before this are stored; run the same backfill again to go on)\n";
+        std::cerr
+            << "faultlab backfill: " << key << " run " << run << ": "
+            << args.Get("server", kDefaultServer) << ": " << up.status().message()
+            << "\n(runs uploaded before this are stored; run the same backfill again to go on)\n";
         return ExitCode(up.status());
       }
       if (up->acked == 0) ++already;
@@ -439,14 +455,14 @@ int RunUpload(const Args& args) {
   if (!r.ok()) {
     std::cerr << "faultlab upload: " << r.status().message() << "\n";
     const int code = ExitCode(r.status());
-    if (code == kExitIo) std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
+    if (code == kExitIo)
+      std::cerr << "(chunks acknowledged before this are stored; upload again to resume)\n";
     return code;
   }
   std::cout << "uploaded " << path << " to " << server << ": trace "
             << absl::BytesToHexString(r->trace_id) << ", " << r->chunks
-            << (r->chunks == 1 ? " chunk (" : " chunks (")
-            << r->acked << " sent and acknowledged, " << r->already
-            << " already on the server), " << r->bytes_sent << " bytes sent\n";
+            << (r->chunks == 1 ? " chunk (" : " chunks (") << r->acked << " sent and acknowledged, "
+            << r->already << " already on the server), " << r->bytes_sent << " bytes sent\n";
   return kExitOk;
 }
 
@@ -462,7 +478,8 @@ int RunTraces(const Args& args) {
   f.set_variant(args.Get("variant"));
   f.set_policy(args.Get("policy"));
   api::ListTracesResponse out;
-  if (grpc::Status s = stub->ListTraces(&ctx, f, &out); !s.ok()) return FailRemote("traces", args, s);
+  if (grpc::Status s = stub->ListTraces(&ctx, f, &out); !s.ok())
+    return FailRemote("traces", args, s);
   std::printf("%-12s %5s %-12s %-10s %-13s %-12s %9s %6s %-9s %s\n", "trace", "seq", "board",
               "workload", "variant", "policy", "events", "chunks", "upload", "replay");
   for (const api::TraceInfo& t : out.traces()) {
@@ -495,7 +512,8 @@ int RunRemoteReport(const Args& args) {
   req.set_trace_id(id);
   req.set_html(args.Has("html"));
   api::ReportResponse out;
-  if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok()) return FailRemote("report", args, s);
+  if (grpc::Status s = stub->GetReport(&ctx, req, &out); !s.ok())
+    return FailRemote("report", args, s);
   if (args.Has("html")) return WriteHtml(args, out.html());
   const api::TraceInfo& t = out.trace();
   std::cout << "trace: " << absl::BytesToHexString(t.trace_id()) << "\nboard: " << t.board()

@@ -119,8 +119,9 @@ int RunSynth(const Args& args) {
 // board-log: the kernel-side facts of a board (docs/board.md).
 int RunBoardLog(const Args& args) {
   if (!args.Has("kmsg") && !args.Has("kprobes")) {
-    std::cerr << "faultlab board-log: give --kmsg FILE (dmesg or /dev/kmsg text) and/or --kprobes FILE "
-                 "(trace_pipe text)\n";
+    std::cerr
+        << "faultlab board-log: give --kmsg FILE (dmesg or /dev/kmsg text) and/or --kprobes FILE "
+           "(trace_pipe text)\n";
     return kExitUsage;
   }
   auto slurp = [](const std::string& path, std::string* out) {
@@ -137,8 +138,8 @@ int RunBoardLog(const Args& args) {
       return kExitIo;
     }
     collect::KernelLog log = collect::ParseKernelLog(text);
-    std::cout << "unhandled faults: " << log.faults.size() << " (" << log.lines << " lines, " << log.malformed
-              << " malformed)\n";
+    std::cout << "unhandled faults: " << log.faults.size() << " (" << log.lines << " lines, "
+              << log.malformed << " malformed)\n";
     for (const collect::KernelFault& f : log.faults) {
       std::printf("  t=%llu.%06llus AS%d VA 0x%016llx status 0x%x (%s)%s%s\n",
                   static_cast<unsigned long long>(f.time_ns / 1000000000),
@@ -161,8 +162,9 @@ int RunBoardLog(const Args& args) {
       const size_t rank = (v.size() * permille + 999) / 1000;
       return v[rank ? rank - 1 : 0];
     };
-    std::cout << "handled faults (panthor_vm_fault_work, measured): " << v.size() << "; MMU IRQs: " << t.irqs
-              << " (" << t.lines << " lines, " << t.malformed << " malformed, " << t.unmatched << " unmatched)\n";
+    std::cout << "handled faults (panthor_vm_fault_work, measured): " << v.size()
+              << "; MMU IRQs: " << t.irqs << " (" << t.lines << " lines, " << t.malformed
+              << " malformed, " << t.unmatched << " unmatched)\n";
     if (!v.empty()) {
       std::cout << "  fault_work_ns.p50: " << q(500) << "\n  fault_work_ns.p99: " << q(990)
                 << "\n  fault_work_ns.max: " << v.back() << "\n";

@@ -31,7 +31,8 @@ namespace {
 // Shows record progress by frame markers.
 class FrameProgress : public events::Observer {
  public:
-  FrameProgress(events::Observer* next, uint64_t frames) : next_(next), progress_("recording", frames) {}
+  FrameProgress(events::Observer* next, uint64_t frames)
+      : next_(next), progress_("recording", frames) {}
   void OnEvent(const trace::Event& e) override {
     next_->OnEvent(e);
     if (e.kind == trace::EVENT_MARKER && e.marker.type == trace::MARKER_FRAME_END) {
@@ -119,7 +120,8 @@ int RunRecord(const Args& args) {
       return Fail(absl::InvalidArgumentError(absl::StrCat("--", s.message())));
     }
   }
-  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(name, settings, args.Has("pressure"));
+  absl::StatusOr<dev::DeviceConfig> cfg =
+      replay::RecordingConfig(name, settings, args.Has("pressure"));
   if (!cfg.ok()) return Fail(cfg.status());
   uint64_t seed = 1, frames = 0;
   if (absl::Status s = args.GetUint("seed", &seed); !s.ok()) return Fail(s);
@@ -128,16 +130,16 @@ int RunRecord(const Args& args) {
   uint64_t fault_cost = 1000;
   if (absl::Status s = args.GetUint("fault-cost-permille", &fault_cost); !s.ok()) return Fail(s);
   if (fault_cost == 0 || fault_cost > 100000) {
-    return Fail(absl::InvalidArgumentError("--fault-cost-permille: want 1..100000 (1000: the profile's costs)"));
+    return Fail(absl::InvalidArgumentError(
+        "--fault-cost-permille: want 1..100000 (1000: the profile's costs)"));
   }
   cfg->fault_cost_permille = static_cast<uint32_t>(fault_cost);
   const std::string path = args.Get("output");
   auto sink = trace::FileSink::Open(path);
   if (!sink.ok()) return Fail(sink.status());
-  trace::TraceWriter writer(sink->get(),
-                            replay::MakeHeader(*cfg, name, args.Get("board", "twin"), host::TraceId(),
-                                               host::WallClockNs(),
-                                               frames ? frames : info->default_frames));
+  trace::TraceWriter writer(
+      sink->get(), replay::MakeHeader(*cfg, name, args.Get("board", "twin"), host::TraceId(),
+                                      host::WallClockNs(), frames ? frames : info->default_frames));
   replay::Recorder rec(&writer);
   FrameProgress progress(&rec, frames ? frames : info->default_frames);
   dev::Device device(*cfg);
@@ -162,9 +164,10 @@ int RunReplay(const Args& args) {
   const std::string path = args.positional()[0];
   const std::string mode = args.Get("what-if-mode", "open");
   if (mode != "open" && mode != "rerun") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--what-if-mode '", mode, "': 'open' (replay the recorded inputs) or 'rerun' (re-run the "
-        "recorded workload)")));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--what-if-mode '", mode,
+                     "': 'open' (replay the recorded inputs) or 'rerun' (re-run the "
+                     "recorded workload)")));
   }
   const auto start = std::chrono::steady_clock::now();
   replay::ReplayResult r = mode == "rerun" ? DoRerun(args, path) : DoReplay(args, path, true);
@@ -221,7 +224,8 @@ int RunDiff(const Args& args) {
               b.substr(b.rfind('/') + 1).c_str(), "change");
   for (size_t i = 0; i < la.size() && i < lb.size(); ++i) {
     const size_t ca = la[i].find(": "), cb = lb[i].find(": ");
-    const std::string key = la[i].substr(0, ca), va = la[i].substr(ca + 2), vb = lb[i].substr(cb + 2);
+    const std::string key = la[i].substr(0, ca), va = la[i].substr(ca + 2),
+                      vb = lb[i].substr(cb + 2);
     int64_t x, y;
     std::string change;
     if (absl::SimpleAtoi(va, &x) && absl::SimpleAtoi(vb, &y)) {
@@ -253,10 +257,11 @@ int RunProfiles(const Args& args) {
     if (!p.ok()) return Fail(p.status());
     std::printf("%-6s %s%s\n", p->id.c_str(), p->name.c_str(),
                 id == profiles::kDefaultProfile ? "  [default]" : "");
-    std::printf("       gpu_id 0x%08x  VA %u bits  PA %u bits  %u address spaces  "
-                "shader_present 0x%llx\n",
-                p->gpu_info.gpu_id, p->va_bits(), p->pa_bits(), p->as_count(),
-                static_cast<unsigned long long>(p->gpu_info.shader_present));
+    std::printf(
+        "       gpu_id 0x%08x  VA %u bits  PA %u bits  %u address spaces  "
+        "shader_present 0x%llx\n",
+        p->gpu_info.gpu_id, p->va_bits(), p->pa_bits(), p->as_count(),
+        static_cast<unsigned long long>(p->gpu_info.shader_present));
     std::printf("       RAM %llu MiB  timer %llu Hz  CSG slots %u\n",
                 static_cast<unsigned long long>(p->ram_bytes >> 20),
                 static_cast<unsigned long long>(p->timestamp_frequency),

@@ -78,22 +78,27 @@ int Check(const std::string& file, bool print_exprs) {
     std::cerr << file << ": " << where << (where.empty() ? "" : ": ") << what << "\n";
     ++problems;
   };
-  if (Str(d, "uid").empty() || Str(d, "uid").size() > 40) bad("", "uid missing or over 40 characters");
+  if (Str(d, "uid").empty() || Str(d, "uid").size() > 40)
+    bad("", "uid missing or over 40 characters");
   if (Str(d, "title").empty()) bad("", "title missing");
   if (Num(d, "schemaVersion") < 36) bad("", "schemaVersion missing or below 36");
   std::set<std::string> vars;
   std::string ds_var;
   const Value* templating = Field(d, "templating");
-  const Value* list = templating && templating->has_struct_value() ? Field(templating->struct_value(), "list") : nullptr;
+  const Value* list = templating && templating->has_struct_value()
+                          ? Field(templating->struct_value(), "list")
+                          : nullptr;
   if (!list || !list->has_list_value()) {
     bad("", "templating.list missing");
   } else {
     for (const Value& v : list->list_value().values()) {
       if (!v.has_struct_value()) continue;
       const Struct& t = v.struct_value();
-      if (Str(t, "name").empty() || Str(t, "type").empty()) bad("templating", "a variable without name or type");
+      if (Str(t, "name").empty() || Str(t, "type").empty())
+        bad("templating", "a variable without name or type");
       vars.insert(Str(t, "name"));
-      if (Str(t, "type") == "datasource" && Str(t, "query") == "prometheus") ds_var = Str(t, "name");
+      if (Str(t, "type") == "datasource" && Str(t, "query") == "prometheus")
+        ds_var = Str(t, "name");
     }
   }
   if (ds_var.empty()) bad("templating", "no datasource variable over prometheus");
@@ -105,11 +110,13 @@ int Check(const std::string& file, bool print_exprs) {
       bad(where, "datasource must be {type: prometheus, uid: " + ds_ref + "}");
     }
   };
-  static const std::set<std::string> kTypes = {"timeseries", "stat", "table", "heatmap", "gauge",
-                                               "bargauge", "text", "row", "barchart", "state-timeline"};
+  static const std::set<std::string> kTypes = {"timeseries", "stat",          "table", "heatmap",
+                                               "gauge",      "bargauge",      "text",  "row",
+                                               "barchart",   "state-timeline"};
   std::set<double> ids;
   const Value* panels = Field(d, "panels");
-  if (!panels || !panels->has_list_value() || panels->list_value().values().empty()) bad("", "no panels");
+  if (!panels || !panels->has_list_value() || panels->list_value().values().empty())
+    bad("", "no panels");
   int targets = 0;
   if (panels && panels->has_list_value()) {
     for (const Value& pv : panels->list_value().values()) {
@@ -120,7 +127,8 @@ int Check(const std::string& file, bool print_exprs) {
       const Struct& p = pv.struct_value();
       const std::string where = "panel \"" + Str(p, "title") + "\"";
       if (Str(p, "title").empty()) bad(where, "title missing");
-      if (!IsNumber(p, "id") || !ids.insert(Num(p, "id")).second) bad(where, "id missing or not unique");
+      if (!IsNumber(p, "id") || !ids.insert(Num(p, "id")).second)
+        bad(where, "id missing or not unique");
       if (!kTypes.count(Str(p, "type"))) bad(where, "unknown type '" + Str(p, "type") + "'");
       const Value* g = Field(p, "gridPos");
       if (!g || !g->has_struct_value()) {
@@ -154,11 +162,13 @@ int Check(const std::string& file, bool print_exprs) {
           const std::string name = m[1];
           bool builtin = false;
           for (auto [b, v] : kBuiltins) builtin = builtin || name == b;
-          if (!builtin && !vars.count(name)) bad(where, "uses $" + name + ", which no variable defines");
+          if (!builtin && !vars.count(name))
+            bad(where, "uses $" + name + ", which no variable defines");
           rest = m.suffix();
         }
         ++targets;
-        if (print_exprs) std::cout << file << "\t" << Str(p, "title") << "\t" << Substitute(expr) << "\n";
+        if (print_exprs)
+          std::cout << file << "\t" << Str(p, "title") << "\t" << Substitute(expr) << "\n";
       }
     }
   }

@@ -18,8 +18,10 @@ const char kUsage[] =
     "  --store sqlite|postgres  the embedded store in --data-dir (default), or PostgreSQL shared\n"
     "                        by several replicas (docs/deploy.md)\n"
     "  --pg CONNINFO         with --store=postgres: a libpq connection string\n"
-    "  --blob-dir DIR        with --store=postgres: the trace blobs, on storage every replica mounts\n"
-    "  --replay-lease-ms N   how long a claimed replay stays this replica's before another may take\n"
+    "  --blob-dir DIR        with --store=postgres: the trace blobs, on storage every replica "
+    "mounts\n"
+    "  --replay-lease-ms N   how long a claimed replay stays this replica's before another may "
+    "take\n"
     "                        it over (default 60000)\n"
     "  --migrate-to N        apply the store's schema migrations up to version N and exit\n"
     "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
@@ -59,7 +61,8 @@ bool IsLoopback(const std::string& addr) {
 // --store and where it lives; --migrate-to.
 absl::Status StorePart(const args::Args& args, ServerConfig* c) {
   const std::string kind = args.Get("store", "sqlite");
-  if (kind != "sqlite" && kind != "postgres") return Usage(absl::StrCat("--store '", kind, "': sqlite or postgres"));
+  if (kind != "sqlite" && kind != "postgres")
+    return Usage(absl::StrCat("--store '", kind, "': sqlite or postgres"));
   c->postgres = kind == "postgres";
   c->data_dir = args.Get("data-dir");
   c->pg = args.Get("pg");
@@ -93,7 +96,8 @@ absl::Status AccessPart(const args::Args& args, ServerConfig* c) {
                                 " without --tokens: open mode is for loopback addresses only"));
     }
   }
-  if (args.Has("tls-cert") != args.Has("tls-key")) return Usage("--tls-cert and --tls-key go together");
+  if (args.Has("tls-cert") != args.Has("tls-key"))
+    return Usage("--tls-cert and --tls-key go together");
   if (args.Has("tls-cert")) {
     std::optional<std::string> cert = ReadFile(args.Get("tls-cert"));
     std::optional<std::string> key = ReadFile(args.Get("tls-key"));
@@ -117,17 +121,19 @@ absl::Status WorkPart(const args::Args& args, ServerConfig* c) {
   if (!args.GetUint("replay-lease-ms", &c->replay_lease_ms).ok() || c->replay_lease_ms < 100) {
     return Usage("--replay-lease-ms: want at least 100");
   }
-  if (!args.GetUint("baseline-runs", &c->analysis.baseline_runs).ok() || c->analysis.baseline_runs < 5 ||
-      c->analysis.baseline_runs > 1000) {
+  if (!args.GetUint("baseline-runs", &c->analysis.baseline_runs).ok() ||
+      c->analysis.baseline_runs < 5 || c->analysis.baseline_runs > 1000) {
     return Usage("--baseline-runs: want 5..1000");
   }
   c->limits.streams_per_agent = 32;
-  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"max-streams-per-agent", &c->limits.streams_per_agent},
-                           {"max-message-bytes", &c->max_message_bytes},
-                           {"max-chunk-bytes", &c->limits.chunk_bytes}}) {
+  for (auto [flag, out] :
+       {std::pair<const char*, uint64_t*>{"max-streams-per-agent", &c->limits.streams_per_agent},
+        {"max-message-bytes", &c->max_message_bytes},
+        {"max-chunk-bytes", &c->limits.chunk_bytes}}) {
     if (absl::Status s = args.GetUint(flag, out); !s.ok()) return s;
   }
-  if (c->max_message_bytes < 4096 || c->max_message_bytes > (1ULL << 30) || c->limits.chunk_bytes == 0) {
+  if (c->max_message_bytes < 4096 || c->max_message_bytes > (1ULL << 30) ||
+      c->limits.chunk_bytes == 0) {
     return Usage("--max-message-bytes: want 4096..1 GiB; --max-chunk-bytes: > 0");
   }
   return absl::OkStatus();
@@ -137,13 +143,15 @@ absl::Status WorkPart(const args::Args& args, ServerConfig* c) {
 
 absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
   args::Args args;
-  for (const char* f : {"data-dir", "grpc-addr", "http-addr", "tokens", "replay-workers", "verify-every", "store",
-                        "pg", "blob-dir", "replay-lease-ms", "migrate-to", "tls-cert", "tls-key", "baseline-runs",
-                        "max-streams-per-agent", "max-message-bytes", "max-chunk-bytes"}) {
+  for (const char* f :
+       {"data-dir", "grpc-addr", "http-addr", "tokens", "replay-workers", "verify-every", "store",
+        "pg", "blob-dir", "replay-lease-ms", "migrate-to", "tls-cert", "tls-key", "baseline-runs",
+        "max-streams-per-agent", "max-message-bytes", "max-chunk-bytes"}) {
     args.Declare(f, true);
   }
   args.Declare("help", false, 'h');
-  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok()) return Usage(std::string(s.message()));
+  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok())
+    return Usage(std::string(s.message()));
   ServerConfig c;
   if (args.Has("help")) {
     c.help = true;

@@ -24,7 +24,7 @@ struct ServerConfig {
   uint64_t migrate_to = 0;  // nonzero: migrate the PostgreSQL schema and exit
   std::string grpc_addr = "127.0.0.1:7400";
   std::string http_addr = "127.0.0.1:7401";
-  std::optional<Tokens> tokens;  // none: open mode, loopback only
+  std::optional<Tokens> tokens;   // none: open mode, loopback only
   std::string tls_cert, tls_key;  // PEM contents; empty: plaintext
   uint64_t replay_workers = 1;
   uint64_t verify_every = 10;

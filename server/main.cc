@@ -61,9 +61,10 @@ std::string Banner(const ServerConfig& c, int grpc_port, int http_port) {
   const auto host = [](const std::string& addr) { return addr.substr(0, addr.rfind(':') + 1); };
   return absl::StrCat(
       "faultlab-server: ",
-      c.tokens ? absl::StrCat(c.tokens->size(), " token(s)") : "open mode (no --tokens), loopback only", "; gRPC",
-      c.tls_cert.empty() ? "" : " (TLS)", " on ", host(c.grpc_addr), grpc_port, "; HTTP on ", host(c.http_addr),
-      http_port, "; ", c.replay_workers, " replay worker(s); ",
+      c.tokens ? absl::StrCat(c.tokens->size(), " token(s)")
+               : "open mode (no --tokens), loopback only",
+      "; gRPC", c.tls_cert.empty() ? "" : " (TLS)", " on ", host(c.grpc_addr), grpc_port,
+      "; HTTP on ", host(c.http_addr), http_port, "; ", c.replay_workers, " replay worker(s); ",
       c.postgres ? "PostgreSQL store, blobs in " + c.blob_dir : "data in " + c.data_dir);
 }
 
@@ -74,7 +75,8 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   char host[256] = "?";
   gethostname(host, sizeof host - 1);
   const int workers = static_cast<int>(c.replay_workers);
-  ReplayPool pool(store, &metrics, workers, c.verify_every, absl::StrCat(host, ":", getpid()), c.replay_lease_ms);
+  ReplayPool pool(store, &metrics, workers, c.verify_every, absl::StrCat(host, ":", getpid()),
+                  c.replay_lease_ms);
   RunAnalyzer analyzer(store, &metrics, c.analysis);
   for (absl::Status s : {pool.EnqueuePending(), analyzer.EnqueuePending()}) {
     if (!s.ok()) {
@@ -85,7 +87,8 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   const Tokens* auth = c.tokens ? &*c.tokens : nullptr;
   html::WebPages pages(store, auth);
   auto http = http::Server::Start(
-      c.http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); }, pages.Routes());
+      c.http_addr, [&metrics] { return metrics.Scrape(); }, [] { return std::string(); },
+      pages.Routes());
   if (!http.ok()) {
     std::cerr << "faultlab-server: " << http.status().message() << "\n";
     return 4;
@@ -106,7 +109,8 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   int port = 0;
   builder.AddListeningPort(c.grpc_addr, Credentials(c), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(c.max_message_bytes));
-  for (grpc::Service* s : std::initializer_list<grpc::Service*>{&ingest, &query, &replay, &compare}) {
+  for (grpc::Service* s :
+       std::initializer_list<grpc::Service*>{&ingest, &query, &replay, &compare}) {
     builder.RegisterService(s);
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

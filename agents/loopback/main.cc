@@ -9,8 +9,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -28,12 +28,12 @@
 #include "absl/strings/str_cat.h"
 #include "agents/loopback/protocol.h"
 #include "agents/twin/twin_host.h"
-#include "lib/args/args.h"
 #include "engine/dev/device.h"
 #include "engine/replay/recorder.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
+#include "lib/args/args.h"
 
 namespace {
 
@@ -111,8 +111,10 @@ class Kernel {
   };
 
   static bool IsWait(const Request& req) {
-    const uapi::IoctlDesc* d = req.op == faultlab::loopback::kIoctl ? uapi::FindIoctl(req.request) : nullptr;
-    return d && (d->id == uapi::IoctlId::kSyncobjWait || d->id == uapi::IoctlId::kSyncobjTimelineWait);
+    const uapi::IoctlDesc* d =
+        req.op == faultlab::loopback::kIoctl ? uapi::FindIoctl(req.request) : nullptr;
+    return d &&
+           (d->id == uapi::IoctlId::kSyncobjWait || d->id == uapi::IoctlId::kSyncobjTimelineWait);
   }
 
   // drm_open() for the peer at the other end of `sock`.
@@ -123,8 +125,9 @@ class Kernel {
     auto conn = std::make_shared<Conn>();
     conn->mem = std::make_unique<faultlab::twin::ProcessMemory>(cred.pid);
     std::lock_guard<std::recursive_mutex> lock(host_.mu());
-    conn->file = host_.Open(node == 0 ? faultlab::dev::NodeType::kPrimary : faultlab::dev::NodeType::kRender,
-                            conn->mem.get());
+    conn->file =
+        host_.Open(node == 0 ? faultlab::dev::NodeType::kPrimary : faultlab::dev::NodeType::kRender,
+                   conn->mem.get());
     return conn;
   }
 
@@ -134,10 +137,17 @@ class Kernel {
     {
       std::unique_lock<std::recursive_mutex> lock(host_.mu());
       switch (req.op) {
-        case faultlab::loopback::kIoctl: r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd); break;
-        case faultlab::loopback::kMmap: r.ret = Mmap(c, req, &memfd, &r.map_id); break;
-        case faultlab::loopback::kMunmap: r.ret = host_.Unmap(req.map_id) ? 0 : -EINVAL; break;
-        default: r.ret = -EINVAL;
+        case faultlab::loopback::kIoctl:
+          r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd);
+          break;
+        case faultlab::loopback::kMmap:
+          r.ret = Mmap(c, req, &memfd, &r.map_id);
+          break;
+        case faultlab::loopback::kMunmap:
+          r.ret = host_.Unmap(req.map_id) ? 0 : -EINVAL;
+          break;
+        default:
+          r.ret = -EINVAL;
       }
       WriteKmsg();
     }
@@ -146,7 +156,8 @@ class Kernel {
     close(reply_fd);
   }
 
-  int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg, int reply_fd) {
+  int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg,
+            int reply_fd) {
     // The caller went away (its thread or process died): its answer socket hung up.
     auto gone = [reply_fd] {
       pollfd p{reply_fd, POLLRDHUP, 0};
@@ -178,8 +189,9 @@ class Kernel {
       close(fd);
       return -ENOMEM;
     }
-    *map_id = host_.Track(c.file, req.offset, req.length, req.prot, shared, static_cast<char*>(view),
-                          /*programs_pages=*/false);
+    *map_id =
+        host_.Track(c.file, req.offset, req.length, req.prot, shared, static_cast<char*>(view),
+                    /*programs_pages=*/false);
     *memfd = fd;
     return 0;
   }
@@ -224,10 +236,12 @@ std::atomic<bool> stopping{false};
 
 int main(int argc, char** argv) {
   faultlab::args::Args args;
-  for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"}) args.Declare(f, true);
+  for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"})
+    args.Declare(f, true);
   args.Declare("help", false, 'h');
   args.Declare("no-series", false);
-  if (absl::Status s = args.Parse(argc - 1, argv + 1); !s.ok() || args.Has("help") || !args.Has("socket")) {
+  if (absl::Status s = args.Parse(argc - 1, argv + 1);
+      !s.ok() || args.Has("help") || !args.Has("socket")) {
     if (!s.ok()) fprintf(stderr, "faultlab-loopback: %s\n", std::string(s.message()).c_str());
     fputs(kUsage, args.Has("help") ? stdout : stderr);
     return args.Has("help") ? 0 : 2;
@@ -247,7 +261,8 @@ int main(int argc, char** argv) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {
-    fprintf(stderr, "faultlab-loopback: --socket %s: longer than %zu bytes\n", path.c_str(), sizeof(addr.sun_path) - 1);
+    fprintf(stderr, "faultlab-loopback: --socket %s: longer than %zu bytes\n", path.c_str(),
+            sizeof(addr.sun_path) - 1);
     return 2;
   }
   memcpy(addr.sun_path, path.data(), path.size());
@@ -265,8 +280,10 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   Kernel kernel(*cfg, args.Get("kmsg"), args.Has("no-series"));
-  fprintf(stderr, "faultlab-loopback: %s (%s, %s) on %s\n", cfg->profile.id.c_str(), cfg->profile.name.c_str(),
-          args.Has("no-series") ? "no alloc-on-fault series" : faultlab::VariantName(cfg->variant), path.c_str());
+  fprintf(stderr, "faultlab-loopback: %s (%s, %s) on %s\n", cfg->profile.id.c_str(),
+          cfg->profile.name.c_str(),
+          args.Has("no-series") ? "no alloc-on-fault series" : faultlab::VariantName(cfg->variant),
+          path.c_str());
   while (!stopping) {
     const int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {

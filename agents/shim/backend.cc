@@ -42,9 +42,12 @@ Backend::Backend(Kind kind, std::string where) : kind_(kind), where_(std::move(w
 
 std::string Backend::Describe() const {
   switch (kind_) {
-    case Kind::kLoopback: return "unix:" + where_;
-    case Kind::kStandIn: return "stand-in:" + where_;
-    case Kind::kReal: return panthor_nodes_.empty() ? "" : *panthor_nodes_.rbegin();
+    case Kind::kLoopback:
+      return "unix:" + where_;
+    case Kind::kStandIn:
+      return "stand-in:" + where_;
+    case Kind::kReal:
+      return panthor_nodes_.empty() ? "" : *panthor_nodes_.rbegin();
   }
   return "";
 }
@@ -52,7 +55,9 @@ std::string Backend::Describe() const {
 bool Backend::Claims(const char* path, int* node) const {
   if (!path || !usable_) return false;
   switch (kind_) {
-    case Kind::kStandIn: *node = 1; return where_ == path;
+    case Kind::kStandIn:
+      *node = 1;
+      return where_ == path;
     case Kind::kLoopback:
       if (strcmp(path, "/dev/dri/card0") == 0) return *node = 0, true;
       if (strcmp(path, "/dev/dri/renderD128") == 0) return *node = 1, true;
@@ -89,7 +94,8 @@ void Backend::FindRealDevice() {
     uapi::DrmVersion v{};
     v.name_len = sizeof(name) - 1;
     v.name = reinterpret_cast<uint64_t>(name);
-    if (real_ioctl(fd, uapi::kDrmIoctlVersion, &v) == 0 && strcmp(name, "panthor") == 0) panthor_nodes_.insert(n);
+    if (real_ioctl(fd, uapi::kDrmIoctlVersion, &v) == 0 && strcmp(name, "panthor") == 0)
+      panthor_nodes_.insert(n);
     real_close(fd);
   }
   if (panthor_nodes_.empty()) {
@@ -132,7 +138,8 @@ int Backend::Ioctl(int fd, unsigned long request, void* arg) {
   return ret < 0 ? -errno : ret;
 }
 
-void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset, int* result) {
+void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
+                    int* result) {
   REAL(mmap);
   *result = 0;
   if (kind_ != Kind::kLoopback) {
@@ -191,7 +198,8 @@ std::string Backend::LoopbackProfile() {
   loopback::Request q;
   q.op = loopback::kHello;
   loopback::Reply r;
-  const bool ok = send(s, &q, sizeof(q), MSG_NOSIGNAL) == sizeof(q) && recv(s, &r, sizeof(r), 0) == sizeof(r);
+  const bool ok =
+      send(s, &q, sizeof(q), MSG_NOSIGNAL) == sizeof(q) && recv(s, &r, sizeof(r), 0) == sizeof(r);
   close(s);
   return ok ? std::string(r.profile, strnlen(r.profile, sizeof(r.profile))) : "";
 }
@@ -206,7 +214,8 @@ int Backend::Connect() {
     const int e = errno;
     close(s);
     if (!warned_connect_.exchange(true)) {
-      fprintf(stderr, "faultlab-shim: FAULTLAB_BACKEND=unix:%s: %s (is faultlab-loopback running?)\n",
+      fprintf(stderr,
+              "faultlab-shim: FAULTLAB_BACKEND=unix:%s: %s (is faultlab-loopback running?)\n",
               where_.c_str(), strerror(e));
     }
     return -ENODEV;
@@ -222,7 +231,8 @@ int Backend::LoopbackOpen(int node, int cloexec) {
   q.op = loopback::kOpen;
   q.node = static_cast<uint32_t>(node);
   loopback::Reply r;
-  if (send(s, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q) || recv(s, &r, sizeof(r), 0) != sizeof(r) || r.ret < 0) {
+  if (send(s, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q) || recv(s, &r, sizeof(r), 0) != sizeof(r) ||
+      r.ret < 0) {
     close(s);
     return r.ret < 0 ? static_cast<int>(r.ret) : -ENODEV;
   }

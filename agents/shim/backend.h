@@ -56,7 +56,8 @@ class Backend {
   bool usable_ = true;
   std::set<std::string> panthor_nodes_;
   std::mutex mu_;
-  std::map<uintptr_t, std::pair<int, uint64_t>> map_ids_;  // loopback mappings -> (fd, map id); under mu_
+  std::map<uintptr_t, std::pair<int, uint64_t>>
+      map_ids_;  // loopback mappings -> (fd, map id); under mu_
   std::atomic<bool> warned_connect_{false};
 };
 

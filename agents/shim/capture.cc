@@ -166,8 +166,12 @@ void Capture::WriteLoop() {
           spans(r.spans, r.in_n, &e.ioctl.user_in);
           spans(r.spans + r.in_n, r.out_n, &e.ioctl.user_out);
           break;
-        case trace::EVENT_MARKER: e.marker = {trace::MARKER_NOTE, r.p, a}; break;
-        case trace::EVENT_FILE: e.file_op = {r.x, static_cast<trace::FileNode>(r.y), r.z != 0}; break;
+        case trace::EVENT_MARKER:
+          e.marker = {trace::MARKER_NOTE, r.p, a};
+          break;
+        case trace::EVENT_FILE:
+          e.file_op = {r.x, static_cast<trace::FileNode>(r.y), r.z != 0};
+          break;
         case trace::EVENT_CPU_MAP:
           e.cpu_map.file = r.x;
           e.cpu_map.handle = r.y;
@@ -190,7 +194,8 @@ void Capture::WriteLoop() {
           e.cs_submit.words = a;
           spans(r.spans, r.in_n, &e.cs_submit.reads);
           break;
-        default: break;
+        default:
+          break;
       }
       if (status_.ok()) status_ = writer_->Append(e);
     }
@@ -277,7 +282,8 @@ void Capture::Begin(Call* c, uint32_t file, uint32_t request, const void* arg) {
   const uint32_t size = uapi::IocSize(request);
   if ((uapi::IocDir(request) & uapi::kIocWrite) && size) {
     c->arg_in.resize(size);
-    if (!SafeRead(c->arg_in.data(), reinterpret_cast<uint64_t>(arg), size)) c->arg_in.clear();  // copy-in faults
+    if (!SafeRead(c->arg_in.data(), reinterpret_cast<uint64_t>(arg), size))
+      c->arg_in.clear();  // copy-in faults
   }
   if (!c->arg_in.empty()) {
     NestedIn(request, c->arg_in, &c->in);
@@ -364,7 +370,8 @@ void Capture::Learn(const Call& c, const std::string& out) {
             continue;
           }
           if (a < lo) keep.push_back({a, Bind{lo - a, it->second.handle, it->second.bo_offset}});
-          if (z > hi) keep.push_back({hi, Bind{z - hi, it->second.handle, it->second.bo_offset + (hi - a)}});
+          if (z > hi)
+            keep.push_back({hi, Bind{z - hi, it->second.handle, it->second.bo_offset + (hi - a)}});
           it = vm.erase(it);
         }
         for (auto& [va, bind] : keep) vm[va] = bind;
@@ -372,7 +379,8 @@ void Capture::Learn(const Call& c, const std::string& out) {
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -431,14 +439,17 @@ void Capture::RecordStreams(const Call& c) {
     for (uint64_t at = 0; at < m.length; at += 4096) {
       const uint64_t n = std::min<uint64_t>(4096, m.length - at);
       int same = 0;
-      if (!SafeCompare(addr + at, m.shadow.data() + at, n, &same)) break;  // unmapped behind our back
+      if (!SafeCompare(addr + at, m.shadow.data() + at, n, &same))
+        break;  // unmapped behind our back
       if (same) continue;
       SafeRead(m.shadow.data() + at, addr + at, n);
-      for (uint64_t va : BoToVas(c.file, vm, m.offset + at)) writes.emplace_back(va, m.shadow.substr(at, n));
+      for (uint64_t va : BoToVas(c.file, vm, m.offset + at))
+        writes.emplace_back(va, m.shadow.substr(at, n));
     }
   }
   bool first = true;
-  for (size_t at = 0; at + sizeof(uapi::PanthorQueueSubmit) <= subs->size(); at += s.queue_submits.stride) {
+  for (size_t at = 0; at + sizeof(uapi::PanthorQueueSubmit) <= subs->size();
+       at += s.queue_submits.stride) {
     const auto q = As<uapi::PanthorQueueSubmit>(*subs, at);
     std::string words;
     uint64_t cpu = 0;
@@ -455,7 +466,8 @@ void Capture::RecordStreams(const Call& c) {
     r.a = queue_.Put(words.data(), words.size());
     r.spans = queue_.spans.size();
     if (first) {
-      for (const auto& [va, bytes] : writes) queue_.spans.push_back({va, queue_.Put(bytes.data(), bytes.size()), bytes.size()});
+      for (const auto& [va, bytes] : writes)
+        queue_.spans.push_back({va, queue_.Put(bytes.data(), bytes.size()), bytes.size()});
       r.in_n = writes.size();
     }
     first = false;
@@ -463,7 +475,8 @@ void Capture::RecordStreams(const Call& c) {
   }
 }
 
-void Capture::Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length, int prot, int flags, int result) {
+void Capture::Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length, int prot,
+                     int flags, int result) {
   std::lock_guard<std::mutex> lock(mu_);
   Record r;
   r.kind = trace::EVENT_CPU_MAP;
@@ -477,7 +490,8 @@ void Capture::Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length
   if (result < 0) return;
   Map m{file, offset, length, (prot & PROT_WRITE) && (flags & MAP_SHARED), std::string()};
   m.shadow.resize(length);
-  if (!SafeRead(m.shadow.data(), reinterpret_cast<uint64_t>(addr), length)) m.shadow.assign(length, '\0');
+  if (!SafeRead(m.shadow.data(), reinterpret_cast<uint64_t>(addr), length))
+    m.shadow.assign(length, '\0');
   maps_[reinterpret_cast<uintptr_t>(addr)] = std::move(m);
 }
 

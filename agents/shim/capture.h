@@ -13,12 +13,12 @@
 #ifndef FAULTLAB_AGENTS_SHIM_CAPTURE_H_
 #define FAULTLAB_AGENTS_SHIM_CAPTURE_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
-#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,7 +75,8 @@ class Capture {
   void Begin(Call* c, uint32_t file, uint32_t request, const void* arg);
   void End(Call* c, const void* arg, int result);
 
-  void Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length, int prot, int flags, int result);
+  void Mapped(uint32_t file, void* addr, uint64_t offset, uint64_t length, int prot, int flags,
+              int result);
   void Unmapped(void* addr);
   // The GPU may have written through the mappings (after submits and waits).
   void GpuRan();
@@ -113,8 +114,9 @@ class Capture {
     uint32_t x = 0, y = 0, z = 0;
     int32_t result = 0;
     uint64_t p = 0, q = 0;
-    size_t a = 0, a_len = 0, b = 0, b_len = 0;  // ioctl: arg_in, arg_out; marker: label; cs_submit: words
-    size_t spans = 0, in_n = 0, out_n = 0;      // ioctl: user_in, user_out; cs_submit: reads
+    size_t a = 0, a_len = 0, b = 0,
+           b_len = 0;  // ioctl: arg_in, arg_out; marker: label; cs_submit: words
+    size_t spans = 0, in_n = 0, out_n = 0;  // ioctl: user_in, user_out; cs_submit: reads
   };
   struct Batch {
     std::vector<Record> records;
@@ -137,8 +139,8 @@ class Capture {
     bool writable_shared;
     std::string shadow;  // the bytes at the last submit or wait
   };
-  void Append(Record& r, int64_t now);  // under mu_
-  void Marker(uint32_t id, std::string label);  // under mu_
+  void Append(Record& r, int64_t now);                 // under mu_
+  void Marker(uint32_t id, std::string label);         // under mu_
   void File(uint32_t file, bool primary, bool close);  // under mu_
   void WriteLoop();
   void Learn(const Call& c, const std::string& arg_out);  // after a call that succeeded
@@ -158,11 +160,13 @@ class Capture {
   uint32_t next_file_ = 0;
   std::map<uint32_t, bool> primary_;  // open files: opened on the primary node
   // The mirror: what the recorded calls told us, per file.
-  std::map<std::pair<uint32_t, uint32_t>, uint64_t> mmap_offsets_;          // (file, handle) -> fake offset
-  std::map<std::pair<uint32_t, uint64_t>, uint32_t> offset_handles_;        // (file, fake offset) -> handle
-  std::map<std::pair<uint32_t, uint32_t>, std::map<uint64_t, Bind>> binds_;  // (file, vm) -> va -> bind
-  std::map<std::pair<uint32_t, uint32_t>, uint32_t> group_vms_;             // (file, group) -> vm
-  std::map<uintptr_t, Map> maps_;                                           // CPU address -> mapping
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> mmap_offsets_;  // (file, handle) -> fake offset
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t>
+      offset_handles_;  // (file, fake offset) -> handle
+  std::map<std::pair<uint32_t, uint32_t>, std::map<uint64_t, Bind>>
+      binds_;                                                    // (file, vm) -> va -> bind
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> group_vms_;  // (file, group) -> vm
+  std::map<uintptr_t, Map> maps_;                                // CPU address -> mapping
 };
 
 }  // namespace faultlab::shim

@@ -89,7 +89,8 @@ int64_t Run(const std::vector<std::string>& argv, const std::vector<std::string>
   return std::atoll(out.c_str());
 }
 
-int64_t Best(int rounds, const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+int64_t Best(int rounds, const std::vector<std::string>& argv,
+             const std::vector<std::string>& env) {
   int64_t best = -1;
   for (int i = 0; i < rounds; ++i) {
     const int64_t t = Run(argv, env);
@@ -120,15 +121,19 @@ int main(int argc, char** argv) {
   const std::vector<std::string> child = {self, "--child", "/dev/null", std::to_string(calls)};
 
   const int64_t bare = Best(5, child, {});
-  const int64_t pt = Best(5, child, {"LD_PRELOAD=" + shim, "FAULTLAB_SHIM=passthrough", "FAULTLAB_DEVICE=/dev/null",
-                                     "FAULTLAB_TRACE=" + trace});
+  const int64_t pt = Best(5, child,
+                          {"LD_PRELOAD=" + shim, "FAULTLAB_SHIM=passthrough",
+                           "FAULTLAB_DEVICE=/dev/null", "FAULTLAB_TRACE=" + trace});
   std::vector<std::string> st = {"strace", "-f", "-e", "trace=ioctl", "-o", strace_out};
   st.insert(st.end(), child.begin(), child.end());
   const int64_t strace = Best(1, st, {});
   struct stat sb {};
   stat(trace.c_str(), &sb);
 
-  printf("capture cost per ioctl: %ld VM_BIND-shaped calls (1 op) on a stand-in node (/dev/null, ENOTTY)\n", calls);
+  printf(
+      "capture cost per ioctl: %ld VM_BIND-shaped calls (1 op) on a stand-in node (/dev/null, "
+      "ENOTTY)\n",
+      calls);
   printf("%-46s %10s %12s\n", "", "ns/call", "added ns");
   auto row = [&](const char* name, int64_t t) {
     if (t < 0) {

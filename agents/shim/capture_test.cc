@@ -4,14 +4,13 @@
 #include "agents/shim/capture.h"
 
 #include <gtest/gtest.h>
-
-#include "absl/strings/str_cat.h"
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/uapi/drm.h"
@@ -36,10 +35,12 @@ TEST(CaptureTest, GuardedReadsOfUnmappedMemoryFailInsteadOfCrashing) {
   char buf[64];
   EXPECT_TRUE(SafeRead(buf, reinterpret_cast<uint64_t>(page), sizeof(buf)));
   EXPECT_EQ(buf[0], 0x5a);
-  EXPECT_FALSE(SafeRead(buf, reinterpret_cast<uint64_t>(page) + 4096 - 8, 16));  // straddles into the hole
+  EXPECT_FALSE(
+      SafeRead(buf, reinterpret_cast<uint64_t>(page) + 4096 - 8, 16));  // straddles into the hole
   EXPECT_FALSE(SafeRead(buf, 0, 8));
   EXPECT_FALSE(SafeRead(buf, 0xdead0000ULL, 8));
-  for (int i = 0; i < 1000; ++i) ASSERT_FALSE(SafeRead(buf, 0x10, 4));  // and again: the guard stays armed
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_FALSE(SafeRead(buf, 0x10, 4));  // and again: the guard stays armed
   EXPECT_TRUE(SafeRead(buf, reinterpret_cast<uint64_t>(page), 8));
   int same = -1;
   EXPECT_TRUE(SafeCompare(reinterpret_cast<uint64_t>(page), buf, 8, &same));
@@ -93,7 +94,8 @@ TEST(CaptureTest, VersionStringsAreCopiedAsTheKernelCopiesThem) {
   EXPECT_EQ(r[0].length, 4u);
   EXPECT_EQ(r[1].length, 8u);
   r.clear();
-  NestedOut(kDrmIoctlVersion, Bytes(in), Bytes(out), -14, &r);  // a failed call wrote nothing we trust
+  NestedOut(kDrmIoctlVersion, Bytes(in), Bytes(out), -14,
+            &r);  // a failed call wrote nothing we trust
   EXPECT_TRUE(r.empty());
 }
 

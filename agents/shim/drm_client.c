@@ -18,27 +18,73 @@
 #include <unistd.h>
 #include <xf86drm.h>
 
-struct obj_array { uint32_t stride, count; uint64_t array; };
-struct dev_query { uint32_t type, size; uint64_t pointer; };
-struct gpu_info { uint32_t gpu_id, gpu_rev, csf_id, l2_features, tiler_features, mem_features, mmu_features,
-                  thread_features, max_threads, thread_max_workgroup_size, thread_max_barrier_size,
-                  coherency_features, texture_features[4], as_present, pad0;
-                  uint64_t shader_present, l2_present, tiler_present; uint32_t core_features, pad; };
-struct vm_create { uint32_t flags, id; uint64_t user_va_range; };
-struct vm_destroy { uint32_t id, pad; };
-struct bo_create { uint64_t size; uint32_t flags, exclusive_vm_id, handle, alloc_on_fault_granularity; };
-struct bo_mmap_offset { uint32_t handle, pad; uint64_t offset; };
-struct vm_bind_op { uint32_t flags, bo_handle; uint64_t bo_offset, va, size; struct obj_array syncs; };
-struct vm_bind { uint32_t vm_id, flags; struct obj_array ops; };
-struct queue_create { uint8_t priority, pad[3]; uint32_t ringbuf_size; };
-struct group_create { struct obj_array queues; uint8_t max_compute_cores, max_fragment_cores, max_tiler_cores, priority;
-                      uint32_t pad; uint64_t compute_core_mask, fragment_core_mask, tiler_core_mask;
-                      uint32_t vm_id, group_handle; };
-struct sync_op { uint32_t flags, handle; uint64_t timeline_value; };
-struct queue_submit { uint32_t queue_index, stream_size; uint64_t stream_addr; uint32_t latest_flush, pad;
-                      struct obj_array syncs; };
-struct group_submit { uint32_t group_handle, pad; struct obj_array queue_submits; };
-struct group_get_state { uint32_t group_handle, state, fatal_queues, pad; };
+struct obj_array {
+  uint32_t stride, count;
+  uint64_t array;
+};
+struct dev_query {
+  uint32_t type, size;
+  uint64_t pointer;
+};
+struct gpu_info {
+  uint32_t gpu_id, gpu_rev, csf_id, l2_features, tiler_features, mem_features, mmu_features,
+      thread_features, max_threads, thread_max_workgroup_size, thread_max_barrier_size,
+      coherency_features, texture_features[4], as_present, pad0;
+  uint64_t shader_present, l2_present, tiler_present;
+  uint32_t core_features, pad;
+};
+struct vm_create {
+  uint32_t flags, id;
+  uint64_t user_va_range;
+};
+struct vm_destroy {
+  uint32_t id, pad;
+};
+struct bo_create {
+  uint64_t size;
+  uint32_t flags, exclusive_vm_id, handle, alloc_on_fault_granularity;
+};
+struct bo_mmap_offset {
+  uint32_t handle, pad;
+  uint64_t offset;
+};
+struct vm_bind_op {
+  uint32_t flags, bo_handle;
+  uint64_t bo_offset, va, size;
+  struct obj_array syncs;
+};
+struct vm_bind {
+  uint32_t vm_id, flags;
+  struct obj_array ops;
+};
+struct queue_create {
+  uint8_t priority, pad[3];
+  uint32_t ringbuf_size;
+};
+struct group_create {
+  struct obj_array queues;
+  uint8_t max_compute_cores, max_fragment_cores, max_tiler_cores, priority;
+  uint32_t pad;
+  uint64_t compute_core_mask, fragment_core_mask, tiler_core_mask;
+  uint32_t vm_id, group_handle;
+};
+struct sync_op {
+  uint32_t flags, handle;
+  uint64_t timeline_value;
+};
+struct queue_submit {
+  uint32_t queue_index, stream_size;
+  uint64_t stream_addr;
+  uint32_t latest_flush, pad;
+  struct obj_array syncs;
+};
+struct group_submit {
+  uint32_t group_handle, pad;
+  struct obj_array queue_submits;
+};
+struct group_get_state {
+  uint32_t group_handle, state, fatal_queues, pad;
+};
 
 #define PANTHOR(id, type) DRM_IOWR(DRM_COMMAND_BASE + (id), type)
 #define DEV_QUERY PANTHOR(0, struct dev_query)
@@ -56,10 +102,12 @@ struct group_get_state { uint32_t group_handle, state, fatal_queues, pad; };
 
 /* CSF instructions (spec 7.5): opcode in [63:56]. */
 #define CS(op, bits) (((uint64_t)(op) << 56) | (uint64_t)(bits))
-#define MOVE48(d, imm) CS(1, ((uint64_t)(d) << 48) | ((uint64_t)(imm) & 0xffffffffffffull))
+#define MOVE48(d, imm) CS(1, ((uint64_t)(d) << 48) | ((uint64_t)(imm)&0xffffffffffffull))
 #define MOVE32(d, imm) CS(2, ((uint64_t)(d) << 48) | (uint32_t)(imm))
-#define STORE_MULTIPLE(base, addr, mask) CS(21, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
-#define LOAD_MULTIPLE(base, addr, mask) CS(20, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
+#define STORE_MULTIPLE(base, addr, mask) \
+  CS(21, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
+#define LOAD_MULTIPLE(base, addr, mask) \
+  CS(20, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
 
 static uint64_t shader_present;
 
@@ -78,13 +126,14 @@ static uint32_t group(int fd, uint32_t vm) {
 
 /* Writes `n` instruction words at `cs` (a CPU mapping of the stream BO at
  * GPU VA `va`), submits them to `grp` signalling a new syncobj, and waits. */
-static int run_stream(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t va, const uint64_t* words, int n,
-                      int* submit_ret) {
+static int run_stream(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t va,
+                      const uint64_t* words, int n, int* submit_ret) {
   for (int i = 0; i < n; ++i) cs[i] = words[i];
   uint32_t so = 0;
   drmSyncobjCreate(fd, 0, &so);
   struct sync_op sig = {SYNC_OP_SIGNAL, so, 0};
-  struct queue_submit qs = {0, (uint32_t)(n * 8), va, 0, 0, {sizeof(sig), 1, (uint64_t)(uintptr_t)&sig}};
+  struct queue_submit qs = {
+      0, (uint32_t)(n * 8), va, 0, 0, {sizeof(sig), 1, (uint64_t)(uintptr_t)&sig}};
   struct group_submit gs = {grp, 0, {sizeof(qs), 1, (uint64_t)(uintptr_t)&qs}};
   *submit_ret = ioctl(fd, GROUP_SUBMIT, &gs);
   int w = drmSyncobjWait(fd, &so, 1, INT64_MAX, 0, NULL);
@@ -105,11 +154,13 @@ struct submitter {
 static void* submit_worker(void* arg) {
   struct submitter* s = arg;
   uint32_t g = group(s->fd, s->vm);
-  const uint64_t words[] = {MOVE48(2, s->target_va + 0x8000 + 4 * s->index), MOVE32(10, 100 + s->index),
-                            STORE_MULTIPLE(10, 2, 1)};
+  const uint64_t words[] = {MOVE48(2, s->target_va + 0x8000 + 4 * s->index),
+                            MOVE32(10, 100 + s->index), STORE_MULTIPLE(10, 2, 1)};
   int sret = -1;
   for (int round = 0; round < 25 && g; ++round) {
-    if (run_stream(s->fd, g, s->cs + 64 * s->index, s->cs_va + 512 * s->index, words, 3, &sret) != 0 || sret != 0) {
+    if (run_stream(s->fd, g, s->cs + 64 * s->index, s->cs_va + 512 * s->index, words, 3, &sret) !=
+            0 ||
+        sret != 0) {
       return NULL;
     }
   }
@@ -123,7 +174,10 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-struct signaller { int fd; uint32_t so; };
+struct signaller {
+  int fd;
+  uint32_t so;
+};
 static void* signal_later(void* arg) {
   struct signaller* s = arg;
   usleep(100 * 1000);
@@ -132,11 +186,17 @@ static void* signal_later(void* arg) {
 }
 
 /* A wait in a file that another thread closes meanwhile. */
-struct waiter { int fd; uint32_t so; int ret; int64_t took_ns; };
+struct waiter {
+  int fd;
+  uint32_t so;
+  int ret;
+  int64_t took_ns;
+};
 static void* wait_in_closing_file(void* arg) {
   struct waiter* w = arg;
   int64_t t0 = now_ns();
-  w->ret = drmSyncobjWait(w->fd, &w->so, 1, t0 + 150000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
+  w->ret = drmSyncobjWait(w->fd, &w->so, 1, t0 + 150000000ll,
+                          DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
   w->took_ns = now_ns() - t0;
   return NULL;
 }
@@ -148,21 +208,22 @@ static struct group_get_state state_of(int fd, uint32_t grp) {
 }
 
 static int failures;
-#define CHECK(cond, ...)                         \
-  do {                                           \
-    if (cond) {                                  \
-      printf("ok   " __VA_ARGS__);               \
-    } else {                                     \
-      printf("FAIL " __VA_ARGS__);               \
+#define CHECK(cond, ...)                                       \
+  do {                                                         \
+    if (cond) {                                                \
+      printf("ok   " __VA_ARGS__);                             \
+    } else {                                                   \
+      printf("FAIL " __VA_ARGS__);                             \
       printf("     (errno %d: %s)\n", errno, strerror(errno)); \
-      ++failures;                                \
-    }                                            \
-    printf("\n");                                \
+      ++failures;                                              \
+    }                                                          \
+    printf("\n");                                              \
   } while (0)
 
 static int xioctl(int fd, unsigned long req, void* arg) {
   int r;
-  do r = ioctl(fd, req, arg); while (r == -1 && errno == EINTR);
+  do r = ioctl(fd, req, arg);
+  while (r == -1 && errno == EINTR);
   return r;
 }
 
@@ -193,12 +254,14 @@ int main(void) {
   drmDevicePtr devices[16];
   int n = drmGetDevices2(0, devices, 16), found = -1;
   for (int i = 0; i < n; ++i) {
-    if (devices[i]->bustype == DRM_BUS_PLATFORM && (devices[i]->available_nodes & (1 << DRM_NODE_RENDER))) found = i;
+    if (devices[i]->bustype == DRM_BUS_PLATFORM &&
+        (devices[i]->available_nodes & (1 << DRM_NODE_RENDER)))
+      found = i;
   }
   CHECK(found >= 0, "drmGetDevices2 finds a platform device with a render node (%d device(s))", n);
   if (found < 0) return 1;
-  CHECK(strcmp(devices[found]->nodes[DRM_NODE_RENDER], "/dev/dri/renderD128") == 0, "its render node is %s",
-        devices[found]->nodes[DRM_NODE_RENDER]);
+  CHECK(strcmp(devices[found]->nodes[DRM_NODE_RENDER], "/dev/dri/renderD128") == 0,
+        "its render node is %s", devices[found]->nodes[DRM_NODE_RENDER]);
   CHECK(devices[found]->deviceinfo.platform->compatible[0] != NULL &&
             strstr(devices[found]->deviceinfo.platform->compatible[0], "mali") != NULL,
         "its compatible string is %s", devices[found]->deviceinfo.platform->compatible[0]);
@@ -207,8 +270,9 @@ int main(void) {
   drmFreeDevices(devices, n);
   if (fd < 0) return 1; /* nothing below can run */
   drmVersionPtr v = drmGetVersion(fd);
-  CHECK(v && strcmp(v->name, "panthor") == 0 && v->version_major == 1, "drmGetVersion says %s %d.%d",
-        v ? v->name : "?", v ? v->version_major : -1, v ? v->version_minor : -1);
+  CHECK(v && strcmp(v->name, "panthor") == 0 && v->version_major == 1,
+        "drmGetVersion says %s %d.%d", v ? v->name : "?", v ? v->version_major : -1,
+        v ? v->version_minor : -1);
   drmFreeVersion(v);
   int rfd = drmOpenRender(128);
   drmVersionPtr rv = rfd >= 0 ? drmGetVersion(rfd) : NULL;
@@ -216,14 +280,16 @@ int main(void) {
   drmFreeVersion(rv);
   if (rfd >= 0) close(rfd);
   char* rnode = drmGetRenderDeviceNameFromFd(fd);
-  CHECK(rnode && strcmp(rnode, "/dev/dri/renderD128") == 0, "drmGetRenderDeviceNameFromFd: %s", rnode ? rnode : "?");
+  CHECK(rnode && strcmp(rnode, "/dev/dri/renderD128") == 0, "drmGetRenderDeviceNameFromFd: %s",
+        rnode ? rnode : "?");
   free(rnode);
   errno = 0;
-  CHECK(drmGetBusid(fd) == NULL && errno == EACCES, "GET_UNIQUE on the render node: EACCES (no DRM_RENDER_ALLOW)");
+  CHECK(drmGetBusid(fd) == NULL && errno == EACCES,
+        "GET_UNIQUE on the render node: EACCES (no DRM_RENDER_ALLOW)");
   int card = open("/dev/dri/card0", O_RDWR);
   char* busid = card >= 0 ? drmGetBusid(card) : NULL;
-  CHECK(busid && strstr(busid, ".gpu") != NULL, "drmGetBusid on the primary node names the platform device: %s",
-        busid ? busid : "?");
+  CHECK(busid && strstr(busid, ".gpu") != NULL,
+        "drmGetBusid on the primary node names the platform device: %s", busid ? busid : "?");
   drmFreeBusid(busid);
   drmVersionPtr cv = card >= 0 ? drmGetVersion(card) : NULL;
   CHECK(cv && strcmp(cv->name, "panthor") == 0, "the primary node answers VERSION too");
@@ -234,7 +300,8 @@ int main(void) {
   struct gpu_info gi;
   memset(&gi, 0, sizeof(gi));
   struct dev_query q = {0, sizeof(gi), (uint64_t)(uintptr_t)&gi};
-  CHECK(xioctl(fd, DEV_QUERY, &q) == 0 && gi.gpu_id != 0, "DEV_QUERY GPU_INFO: gpu_id 0x%x", gi.gpu_id);
+  CHECK(xioctl(fd, DEV_QUERY, &q) == 0 && gi.gpu_id != 0, "DEV_QUERY GPU_INFO: gpu_id 0x%x",
+        gi.gpu_id);
   shader_present = gi.shader_present;
   struct vm_create vc = {0, 0, 0};
   CHECK(xioctl(fd, VM_CREATE, &vc) == 0 && vc.id != 0, "VM_CREATE: vm %u", vc.id);
@@ -243,14 +310,18 @@ int main(void) {
   CHECK(bind(fd, vc.id, plain, 0x100000000ull, 65536) == 0, "VM_BIND maps the plain BO");
   CHECK(bind(fd, vc.id, aof, 0x100200000ull, 2 << 20) == 0, "VM_BIND maps the alloc-on-fault BO");
   struct bo_mmap_offset mo = {plain, 0, 0};
-  CHECK(xioctl(fd, BO_MMAP_OFFSET, &mo) == 0, "BO_MMAP_OFFSET: 0x%llx", (unsigned long long)mo.offset);
-  volatile uint32_t* p = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)mo.offset);
+  CHECK(xioctl(fd, BO_MMAP_OFFSET, &mo) == 0, "BO_MMAP_OFFSET: 0x%llx",
+        (unsigned long long)mo.offset);
+  volatile uint32_t* p =
+      mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)mo.offset);
   CHECK(p != MAP_FAILED && p[0] == 0 && p[16383] == 0, "mmap of the BO: its pages read as zero");
   if (p != MAP_FAILED) munmap((void*)p, 65536);
   struct bo_mmap_offset ao = {aof, 0, 0};
-  void* ap = xioctl(fd, BO_MMAP_OFFSET, &ao) == 0 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)ao.offset)
-                                                  : MAP_FAILED;
-  CHECK(ap != MAP_FAILED, "mmap of the alloc-on-fault BO (populated at mmap, as drm_gem_shmem does)");
+  void* ap = xioctl(fd, BO_MMAP_OFFSET, &ao) == 0
+                 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)ao.offset)
+                 : MAP_FAILED;
+  CHECK(ap != MAP_FAILED,
+        "mmap of the alloc-on-fault BO (populated at mmap, as drm_gem_shmem does)");
   if (ap != MAP_FAILED) munmap(ap, 2 << 20);
 
   /* 3. A command stream that stores into an alloc-on-fault BO nobody has
@@ -258,22 +329,26 @@ int main(void) {
    * lands, the syncobj signals, and the CPU reads it back through mmap. */
   uint32_t csbo = bo(fd, 65536, 0, 0), target = bo(fd, 2 << 20, BO_ALLOC_ON_FAULT, 65536);
   const uint64_t cs_va = 0x100400000ull, target_va = 0x100600000ull;
-  CHECK(csbo && target && bind(fd, vc.id, csbo, cs_va, 65536) == 0 && bind(fd, vc.id, target, target_va, 2 << 20) == 0,
+  CHECK(csbo && target && bind(fd, vc.id, csbo, cs_va, 65536) == 0 &&
+            bind(fd, vc.id, target, target_va, 2 << 20) == 0,
         "a stream BO and an untouched alloc-on-fault BO, bound");
   struct bo_mmap_offset cso = {csbo, 0, 0};
-  volatile uint64_t* cs = xioctl(fd, BO_MMAP_OFFSET, &cso) == 0
-                              ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)cso.offset)
-                              : MAP_FAILED;
+  volatile uint64_t* cs =
+      xioctl(fd, BO_MMAP_OFFSET, &cso) == 0
+          ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)cso.offset)
+          : MAP_FAILED;
   uint32_t g1 = group(fd, vc.id);
   CHECK(cs != MAP_FAILED && g1, "GROUP_CREATE, and the stream BO mapped for the CPU");
-  const uint64_t store[] = {MOVE48(2, target_va + 0x4000), MOVE32(10, 0xfeedface), MOVE32(11, 0x600d), STORE_MULTIPLE(10, 2, 3)};
+  const uint64_t store[] = {MOVE48(2, target_va + 0x4000), MOVE32(10, 0xfeedface),
+                            MOVE32(11, 0x600d), STORE_MULTIPLE(10, 2, 3)};
   int sret = -1;
   int wret = run_stream(fd, g1, cs, cs_va, store, 4, &sret);
-  CHECK(sret == 0 && wret == 0, "GROUP_SUBMIT of the stream, and SYNCOBJ_WAIT returns when it ends");
+  CHECK(sret == 0 && wret == 0,
+        "GROUP_SUBMIT of the stream, and SYNCOBJ_WAIT returns when it ends");
   struct bo_mmap_offset to = {target, 0, 0};
   volatile uint32_t* tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0
-                             ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
-                             : MAP_FAILED;
+                              ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+                              : MAP_FAILED;
   CHECK(tv != MAP_FAILED && tv[0x4000 / 4] == 0xfeedface && tv[0x4004 / 4] == 0x600d,
         "the GPU's stores read back through mmap: 0x%x 0x%x", tv != MAP_FAILED ? tv[0x4000 / 4] : 0,
         tv != MAP_FAILED ? tv[0x4004 / 4] : 0);
@@ -284,16 +359,19 @@ int main(void) {
   uint32_t data = bo(fd, 65536, 0, 0);
   const uint64_t data_va = 0x100800000ull;
   struct bo_mmap_offset dmo = {data, 0, 0};
-  volatile uint32_t* dm = data && bind(fd, vc.id, data, data_va, 65536) == 0 && xioctl(fd, BO_MMAP_OFFSET, &dmo) == 0
-                              ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)dmo.offset)
-                              : MAP_FAILED;
+  volatile uint32_t* dm =
+      data && bind(fd, vc.id, data, data_va, 65536) == 0 && xioctl(fd, BO_MMAP_OFFSET, &dmo) == 0
+          ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)dmo.offset)
+          : MAP_FAILED;
   if (dm != MAP_FAILED) dm[0x100 / 4] = 0x12345678;
-  const uint64_t copy[] = {MOVE48(4, data_va + 0x100), LOAD_MULTIPLE(20, 4, 1), MOVE48(2, target_va + 0xc000),
-                           STORE_MULTIPLE(20, 2, 1)};
+  const uint64_t copy[] = {MOVE48(4, data_va + 0x100), LOAD_MULTIPLE(20, 4, 1),
+                           MOVE48(2, target_va + 0xc000), STORE_MULTIPLE(20, 2, 1)};
   wret = run_stream(fd, g1, cs, cs_va, copy, 4, &sret);
-  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
-                                            : MAP_FAILED;
-  CHECK(dm != MAP_FAILED && sret == 0 && wret == 0 && tv != MAP_FAILED && tv[0xc000 / 4] == 0x12345678,
+  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0
+           ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+           : MAP_FAILED;
+  CHECK(dm != MAP_FAILED && sret == 0 && wret == 0 && tv != MAP_FAILED &&
+            tv[0xc000 / 4] == 0x12345678,
         "a stream loads what the CPU wrote through a mapping and stores it: 0x%x",
         tv != MAP_FAILED ? tv[0xc000 / 4] : 0);
   if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
@@ -329,8 +407,9 @@ int main(void) {
     pthread_join(st[i], NULL);
     all = all && subs[i].ok;
   }
-  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0 ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
-                                            : MAP_FAILED;
+  tv = xioctl(fd, BO_MMAP_OFFSET, &to) == 0
+           ? mmap(NULL, 2 << 20, PROT_READ, MAP_SHARED, fd, (off_t)to.offset)
+           : MAP_FAILED;
   int stored = tv != MAP_FAILED;
   for (int i = 0; i < 4 && stored; ++i) stored = tv[(0x8000 + 4 * i) / 4] == (uint32_t)(100 + i);
   CHECK(all && stored, "4 threads x 25 submits and waits at once, each store landed");
@@ -341,7 +420,8 @@ int main(void) {
   uint32_t so = 0;
   CHECK(drmSyncobjCreate(fd, 0, &so) == 0 && so, "SYNCOBJ_CREATE");
   CHECK(drmSyncobjSignal(fd, &so, 1) == 0, "SYNCOBJ_SIGNAL");
-  CHECK(drmSyncobjWait(fd, &so, 1, 0, 0, NULL) == 0, "SYNCOBJ_WAIT returns for a signalled syncobj");
+  CHECK(drmSyncobjWait(fd, &so, 1, 0, 0, NULL) == 0,
+        "SYNCOBJ_WAIT returns for a signalled syncobj");
   CHECK(drmSyncobjDestroy(fd, so) == 0, "SYNCOBJ_DESTROY");
   /* WAIT_FOR_SUBMIT: the wait lets go of the twin and blocks in host time
    * until another thread signals; without one it times out on CLOCK_MONOTONIC. */
@@ -351,16 +431,19 @@ int main(void) {
   pthread_t sig_thread;
   pthread_create(&sig_thread, NULL, signal_later, &sg);
   int64_t t0 = now_ns();
-  int wr = drmSyncobjWait(fd, &later, 1, t0 + 5000000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
+  int wr = drmSyncobjWait(fd, &later, 1, t0 + 5000000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT,
+                          NULL);
   pthread_join(sig_thread, NULL);
-  CHECK(wr == 0 && now_ns() - t0 >= 90000000ll, "WAIT_FOR_SUBMIT returns when another thread signals (%lld ms)",
+  CHECK(wr == 0 && now_ns() - t0 >= 90000000ll,
+        "WAIT_FOR_SUBMIT returns when another thread signals (%lld ms)",
         (long long)((now_ns() - t0) / 1000000));
   uint32_t never = 0;
   drmSyncobjCreate(fd, 0, &never);
   t0 = now_ns();
   errno = 0;
   wr = drmSyncobjWait(fd, &never, 1, t0 + 50000000ll, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL);
-  CHECK(wr == -ETIME && now_ns() - t0 >= 45000000ll, "and times out on CLOCK_MONOTONIC without one: ETIME (%lld ms)",
+  CHECK(wr == -ETIME && now_ns() - t0 >= 45000000ll,
+        "and times out on CLOCK_MONOTONIC without one: ETIME (%lld ms)",
         (long long)((now_ns() - t0) / 1000000));
   drmSyncobjDestroy(fd, later);
   drmSyncobjDestroy(fd, never);
@@ -380,22 +463,29 @@ int main(void) {
   /* 5. The kernel's errno on bad input. */
   struct drm_gem_close gc = {4242, 0};
   errno = 0;
-  CHECK(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc) == -1 && errno == EINVAL, "GEM_CLOSE of a bad handle: EINVAL");
+  CHECK(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc) == -1 && errno == EINVAL,
+        "GEM_CLOSE of a bad handle: EINVAL");
   struct bo_create bc = {4096, 1u << 7, 0, 0, 0};
   errno = 0;
-  CHECK(xioctl(fd, BO_CREATE, &bc) == -1 && errno == EINVAL, "BO_CREATE with an unknown flag: EINVAL");
+  CHECK(xioctl(fd, BO_CREATE, &bc) == -1 && errno == EINVAL,
+        "BO_CREATE with an unknown flag: EINVAL");
   errno = 0;
-  CHECK(bo(fd, 65536, BO_ALLOC_ON_FAULT, 3000) == 0 && errno == EINVAL, "alloc-on-fault granularity 3000: EINVAL");
+  CHECK(bo(fd, 65536, BO_ALLOC_ON_FAULT, 3000) == 0 && errno == EINVAL,
+        "alloc-on-fault granularity 3000: EINVAL");
   errno = 0;
-  CHECK(bind(fd, vc.id, plain, 0x100000800ull, 4096) == -1 && errno == EINVAL, "VM_BIND at an unaligned VA: EINVAL");
+  CHECK(bind(fd, vc.id, plain, 0x100000800ull, 4096) == -1 && errno == EINVAL,
+        "VM_BIND at an unaligned VA: EINVAL");
   struct dev_query bq = {99, 8, (uint64_t)(uintptr_t)&gi};
   errno = 0;
-  CHECK(xioctl(fd, DEV_QUERY, &bq) == -1 && errno == EINVAL, "DEV_QUERY of an unknown type: EINVAL");
+  CHECK(xioctl(fd, DEV_QUERY, &bq) == -1 && errno == EINVAL,
+        "DEV_QUERY of an unknown type: EINVAL");
   struct dev_query fq = {0, sizeof(gi), 8};
   errno = 0;
-  CHECK(xioctl(fd, DEV_QUERY, &fq) == -1 && errno == EFAULT, "DEV_QUERY into an unmapped address: EFAULT");
+  CHECK(xioctl(fd, DEV_QUERY, &fq) == -1 && errno == EFAULT,
+        "DEV_QUERY into an unmapped address: EFAULT");
   errno = 0;
-  CHECK(ioctl(12345, DRM_IOCTL_VERSION, NULL) == -1 && errno == EBADF, "other fds pass through (EBADF)");
+  CHECK(ioctl(12345, DRM_IOCTL_VERSION, NULL) == -1 && errno == EBADF,
+        "other fds pass through (EBADF)");
 
   /* 6. Several threads at once. */
   pthread_t t[4];
@@ -412,7 +502,8 @@ int main(void) {
   int fd2 = dup(fd);
   close(fd);
   struct vm_destroy vd = {vc.id, 0};
-  CHECK(fd2 >= 0 && xioctl(fd2, VM_DESTROY, &vd) == 0, "a dup'd fd keeps the file open after close()");
+  CHECK(fd2 >= 0 && xioctl(fd2, VM_DESTROY, &vd) == 0,
+        "a dup'd fd keeps the file open after close()");
   close(fd2);
   return failures;
 }

@@ -28,9 +28,10 @@ std::string Env(const char* name) {
 // said, and the default kept.
 replay::WhatIf SettingsFromEnv() {
   replay::WhatIf settings;
-  const std::pair<const char*, const char*> vars[] = {
-      {"FAULTLAB_PROFILE", "profile"}, {"FAULTLAB_VARIANT", "variant"},
-      {"FAULTLAB_POLICY", "policy"},   {"FAULTLAB_BUDGET", "budget"}};
+  const std::pair<const char*, const char*> vars[] = {{"FAULTLAB_PROFILE", "profile"},
+                                                      {"FAULTLAB_VARIANT", "variant"},
+                                                      {"FAULTLAB_POLICY", "policy"},
+                                                      {"FAULTLAB_BUDGET", "budget"}};
   for (const auto& [var, key] : vars) {
     const std::string value = Env(var);
     if (value.empty()) continue;
@@ -55,15 +56,16 @@ void Emulator::Start() {
   if (const std::string path = Env("FAULTLAB_TRACE"); !path.empty()) {
     auto sink = trace::FileSink::Open(path);
     if (!sink.ok()) {
-      fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(sink.status().message()).c_str());
+      fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n",
+              std::string(sink.status().message()).c_str());
     } else {
       sink_ = std::move(*sink);
       std::string program = "program";
       std::ifstream("/proc/self/comm") >> program;
       const std::string board = Env("FAULTLAB_BOARD");
       writer_ = std::make_unique<trace::TraceWriter>(
-          sink_.get(), replay::MakeHeader(*cfg, program, board.empty() ? "shim" : board, host::TraceId(),
-                                          host::WallClockNs()));
+          sink_.get(), replay::MakeHeader(*cfg, program, board.empty() ? "shim" : board,
+                                          host::TraceId(), host::WallClockNs()));
       recorder_ = std::make_unique<replay::Recorder>(writer_.get());
       host_->device().set_observer(recorder_.get());
     }
@@ -134,8 +136,10 @@ int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
   std::unique_lock<std::recursive_mutex> lock(h.mu());
   auto it = fds_.find(fd);
   if (it == fds_.end()) return -EBADF;
-  dev::File* const file = it->second.file;  // (the entry may go with a close while a wait lets go of the lock)
-  const int ret = h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
+  dev::File* const file =
+      it->second.file;  // (the entry may go with a close while a wait lets go of the lock)
+  const int ret =
+      h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
   if (Logging()) Log(absl::StrCat("ioctl fd ", fd, " 0x", absl::Hex(request), " -> ", ret));
   return ret;
 }
@@ -147,15 +151,18 @@ void* Emulator::Mmap(void* addr, size_t length, int prot, int flags, int fd, off
   auto it = fds_.find(fd);
   if (it == fds_.end()) return errno = EBADF, MAP_FAILED;
   const bool shared = flags & MAP_SHARED;
-  if (const int ret = h.Mmap(it->second.file, static_cast<uint64_t>(offset), length, shared); ret < 0) {
+  if (const int ret = h.Mmap(it->second.file, static_cast<uint64_t>(offset), length, shared);
+      ret < 0) {
     errno = -ret;
     return MAP_FAILED;
   }
   // The process's pages hold the BO's bytes, kept coherent by the host at
   // submits and waits.
-  void* p = real_mmap(addr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (flags & MAP_FIXED), -1, 0);
+  void* p = real_mmap(addr, length, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | (flags & MAP_FIXED), -1, 0);
   if (p == MAP_FAILED) return p;
-  h.Track(it->second.file, static_cast<uint64_t>(offset), length, prot, shared, static_cast<char*>(p),
+  h.Track(it->second.file, static_cast<uint64_t>(offset), length, prot, shared,
+          static_cast<char*>(p),
           /*programs_pages=*/true);
   if (prot != (PROT_READ | PROT_WRITE)) mprotect(p, length, prot);
   return p;
@@ -180,7 +187,8 @@ void Emulator::Finish() {
   d.set_observer(nullptr);
   absl::Status s = recorder_->Finish();
   if (s.ok()) s = sink_->Close();
-  if (!s.ok()) fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
+  if (!s.ok())
+    fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
   recorder_.reset();
 }
 

@@ -28,9 +28,10 @@ bool FakeFs::SysfsDevice(const std::string& path, std::string* rest) {
 std::string FakeFs::Uevent() const {
   const profiles::Profile& p = profile_();
   std::string addr = p.unique.substr(0, p.unique.find('.'));
-  return absl::StrCat("DRIVER=panthor\nOF_NAME=gpu\nOF_FULLNAME=/gpu@", addr, "\nOF_COMPATIBLE_0=", p.compatible,
-                      "\nOF_COMPATIBLE_1=arm,mali-valhall-csf\nOF_COMPATIBLE_N=2\nMODALIAS=of:NgpuT(null)C",
-                      p.compatible, "Carm,mali-valhall-csf\n");
+  return absl::StrCat(
+      "DRIVER=panthor\nOF_NAME=gpu\nOF_FULLNAME=/gpu@", addr, "\nOF_COMPATIBLE_0=", p.compatible,
+      "\nOF_COMPATIBLE_1=arm,mali-valhall-csf\nOF_COMPATIBLE_N=2\nMODALIAS=of:NgpuT(null)C",
+      p.compatible, "Carm,mali-valhall-csf\n");
 }
 
 FakeFs::Kind FakeFs::Lookup(const std::string& path, int* node) const {
@@ -42,7 +43,8 @@ FakeFs::Kind FakeFs::Lookup(const std::string& path, int* node) const {
   if (path == "/dev/dri" || path == "/dev/dri/") return Kind::kDir;
   std::string rest;
   if (SysfsDevice(path, &rest)) {
-    if (rest.empty() || rest == "/" || rest == "/drm" || rest == "/drm/card0" || rest == "/drm/renderD128") {
+    if (rest.empty() || rest == "/" || rest == "/drm" || rest == "/drm/card0" ||
+        rest == "/drm/renderD128") {
       return Kind::kDir;
     }
     if (rest == "/uevent") return Kind::kFile;
@@ -101,7 +103,8 @@ std::string FakeFs::LinkTarget(const std::string& path) const {
 
 std::string FakeFs::RealPath(const std::string& path) const {
   std::string rest;
-  if (SysfsDevice(path, &rest)) return absl::StrCat("/sys/devices/platform/", profile_().unique, rest);
+  if (SysfsDevice(path, &rest))
+    return absl::StrCat("/sys/devices/platform/", profile_().unique, rest);
   return Lookup(path) != Kind::kNone ? path : "";
 }
 

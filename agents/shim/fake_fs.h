@@ -30,7 +30,8 @@ class FakeFs {
   enum class Kind { kNone, kCharDev, kDir, kFile, kLink };
 
   // `profile` names the device (its platform name and compatible string).
-  explicit FakeFs(std::function<const profiles::Profile&()> profile) : profile_(std::move(profile)) {}
+  explicit FakeFs(std::function<const profiles::Profile&()> profile)
+      : profile_(std::move(profile)) {}
 
   // 0 for card0, 1 for renderD128, -1 for any other path.
   static int NodeOfPath(const char* path);

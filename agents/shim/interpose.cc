@@ -52,7 +52,8 @@ bool StatOurs(int fd, struct stat* st) {
   }
   uint32_t file = 0;
   Passthrough* pt = PassedThrough(fd, &file);
-  if (pt && pt->backend().kind() == faultlab::shim::Backend::Kind::kLoopback) {  // a socket posing as the node
+  if (pt && pt->backend().kind() ==
+                faultlab::shim::Backend::Kind::kLoopback) {  // a socket posing as the node
     FakeFs::StatNode(pt->NodeOf(file), st);
     return true;
   }
@@ -73,9 +74,12 @@ int OpenDevice(const char* path, int flags, mode_t mode, bool* handled) {
   *handled = true;
   Shim& shim = Shim::Get();
   int node = 0;
-  if (Passthrough* pt = shim.passthrough(); pt && pt->Claims(path, &node)) return pt->Open(path, node, flags, mode);
-  if (Emulator* em = shim.emulator(); em && (node = FakeFs::NodeOfPath(path)) >= 0) return em->Open(node, flags);
-  if (path && absl::StartsWith(path, "/dev/dri/") && shim.fake_fs()) return faultlab::shim::Errno(ENOENT);
+  if (Passthrough* pt = shim.passthrough(); pt && pt->Claims(path, &node))
+    return pt->Open(path, node, flags, mode);
+  if (Emulator* em = shim.emulator(); em && (node = FakeFs::NodeOfPath(path)) >= 0)
+    return em->Open(node, flags);
+  if (path && absl::StartsWith(path, "/dev/dri/") && shim.fake_fs())
+    return faultlab::shim::Errno(ENOENT);
   *handled = false;
   return -1;
 }
@@ -96,8 +100,9 @@ ssize_t FakeReadlink(const char* path, char* buf, size_t size) {
   int fd = -1;
   if (absl::StartsWith(path, "/proc/self/fd/") && absl::SimpleAtoi(path + 14, &fd)) {
     faultlab::dev::NodeType type;
-    if (Emulated(fd, &type)) target = type == faultlab::dev::NodeType::kPrimary ? faultlab::shim::kCardPath
-                                                                                 : faultlab::shim::kRenderPath;
+    if (Emulated(fd, &type))
+      target = type == faultlab::dev::NodeType::kPrimary ? faultlab::shim::kCardPath
+                                                         : faultlab::shim::kRenderPath;
     uint32_t file = 0;
     if (Passthrough* pt = PassedThrough(fd, &file)) {
       target = pt->NodeOf(file) == 0 ? faultlab::shim::kCardPath : faultlab::shim::kRenderPath;
@@ -115,24 +120,26 @@ ssize_t FakeReadlink(const char* path, char* buf, size_t size) {
 
 extern "C" {
 
-#define OPEN_BODY(REALNAME, ...)                              \
-  mode_t mode = 0;                                            \
-  if (flags & (O_CREAT | O_TMPFILE)) {                        \
-    va_list ap;                                               \
-    va_start(ap, flags);                                      \
-    mode = va_arg(ap, mode_t);                                \
-    va_end(ap);                                               \
-  }                                                           \
-  bool handled;                                               \
+#define OPEN_BODY(REALNAME, ...)                                 \
+  mode_t mode = 0;                                               \
+  if (flags & (O_CREAT | O_TMPFILE)) {                           \
+    va_list ap;                                                  \
+    va_start(ap, flags);                                         \
+    mode = va_arg(ap, mode_t);                                   \
+    va_end(ap);                                                  \
+  }                                                              \
+  bool handled;                                                  \
   const int device_fd = OpenDevice(path, flags, mode, &handled); \
-  if (handled) return device_fd;                              \
-  REAL(REALNAME);                                             \
+  if (handled) return device_fd;                                 \
+  REAL(REALNAME);                                                \
   return real_##REALNAME(__VA_ARGS__, mode);
 
 int open(const char* path, int flags, ...) { OPEN_BODY(open, path, flags) }
 int open64(const char* path, int flags, ...) { OPEN_BODY(open64, path, flags) }
 int openat(int dirfd, const char* path, int flags, ...) { OPEN_BODY(openat, dirfd, path, flags) }
-int openat64(int dirfd, const char* path, int flags, ...) { OPEN_BODY(openat64, dirfd, path, flags) }
+int openat64(int dirfd, const char* path, int flags, ...) {
+  OPEN_BODY(openat64, dirfd, path, flags)
+}
 
 int __open_2(const char* path, int flags) { return open(path, flags); }
 int __open64_2(const char* path, int flags) { return open64(path, flags); }
@@ -228,7 +235,8 @@ int ioctl(int fd, unsigned long request, ...) {
 
 void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
   uint32_t file = 0;
-  if (Passthrough* pt = PassedThrough(fd, &file)) return pt->Mmap(addr, length, prot, flags, fd, file, offset);
+  if (Passthrough* pt = PassedThrough(fd, &file))
+    return pt->Mmap(addr, length, prot, flags, fd, file, offset);
   if (Emulator* em = Emulated(fd)) return em->Mmap(addr, length, prot, flags, fd, offset);
   REAL(mmap);
   return real_mmap(addr, length, prot, flags, fd, offset);

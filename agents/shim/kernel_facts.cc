@@ -11,8 +11,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "lib/collect/kernel_log.h"
 #include "agents/shim/real.h"
+#include "lib/collect/kernel_log.h"
 
 namespace faultlab::shim {
 
@@ -23,14 +23,15 @@ using Facts = std::vector<Capture::Fact>;
 std::string KernelLogFacts(const std::string& text, Facts* facts) {
   const collect::KernelLog log = collect::ParseKernelLog(text);
   for (const auto& f : log.faults) facts->push_back({f.as, f.va, f.status, false, 0});
-  return absl::StrCat(log.faults.size(), " unhandled faults, ", log.lines, " lines, ", log.malformed, " malformed");
+  return absl::StrCat(log.faults.size(), " unhandled faults, ", log.lines, " lines, ",
+                      log.malformed, " malformed");
 }
 
 std::string KprobeFacts(const std::string& text, Facts* facts) {
   const collect::KprobeTrace t = collect::ParseKprobeTrace(text);
   for (uint64_t ns : t.fault_work_ns) facts->push_back({-1, 0, 0, true, ns});
-  return absl::StrCat(t.fault_work_ns.size(), " fault works, ", t.irqs, " irqs, ", t.malformed, " malformed, ",
-                      t.unmatched, " unmatched");
+  return absl::StrCat(t.fault_work_ns.size(), " fault works, ", t.irqs, " irqs, ", t.malformed,
+                      " malformed, ", t.unmatched, " unmatched");
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ KernelFacts::Source KernelFacts::OpenSource(const std::string& path) {
   REAL(open);
   REAL(stat);
   if (real_stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT) src.error = strerror(errno);  // a log file not written yet: all of it is the run's
+    if (errno != ENOENT)
+      src.error = strerror(errno);  // a log file not written yet: all of it is the run's
   } else if (S_ISCHR(st.st_mode) || absl::EndsWith(path, "/trace_pipe")) {
     // /dev/kmsg from its end; tracefs's trace_pipe emptied of what came before.
     src.fd = real_open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -102,13 +104,14 @@ std::string KernelFacts::ReadSource(Source& src) {
 }
 
 void KernelFacts::CollectInto(Capture* capture) {
-  const std::pair<Source*, std::pair<const char*, std::string (*)(const std::string&, Facts*)>> sources[] = {
-      {&kmsg_, {"kernel_log", &KernelLogFacts}}, {&kprobes_, {"kprobes", &KprobeFacts}}};
+  const std::pair<Source*, std::pair<const char*, std::string (*)(const std::string&, Facts*)>>
+      sources[] = {{&kmsg_, {"kernel_log", &KernelLogFacts}},
+                   {&kprobes_, {"kprobes", &KprobeFacts}}};
   for (const auto& [src, how] : sources) {
     if (src->path.empty()) continue;
     Facts facts;
-    const std::string summary =
-        src->error.empty() ? how.second(ReadSource(*src), &facts) : absl::StrCat("unreadable (", src->error, ")");
+    const std::string summary = src->error.empty() ? how.second(ReadSource(*src), &facts)
+                                                   : absl::StrCat("unreadable (", src->error, ")");
     capture->KernelFacts(absl::StrCat(how.first, ":", src->path, ": ", summary), facts);
   }
 }

@@ -152,7 +152,8 @@ int Passthrough::Ioctl(int fd, uint32_t file, unsigned long request, void* arg) 
   return ret;
 }
 
-void* Passthrough::Mmap(void* addr, size_t length, int prot, int flags, int fd, uint32_t file, off_t offset) {
+void* Passthrough::Mmap(void* addr, size_t length, int prot, int flags, int fd, uint32_t file,
+                        off_t offset) {
   int result = 0;
   void* p = backend_->Mmap(addr, length, prot, flags, fd, offset, &result);
   if (cap()) {
@@ -173,7 +174,8 @@ void Passthrough::Finish() {
   if (!cap()) return;  // (a forked child does not own the parent's trace)
   facts_.CollectInto(capture_.get());
   absl::Status s = capture_->Finish();
-  if (!s.ok()) fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
+  if (!s.ok())
+    fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(s.message()).c_str());
   capture_.reset();
 }
 
@@ -189,11 +191,12 @@ void Passthrough::Probe(std::vector<trace::ConfigEntry>* config, std::string* pr
   v.name_len = sizeof(name) - 1;
   v.name = reinterpret_cast<uint64_t>(name);
   if (backend_->Ioctl(fd, uapi::kDrmIoctlVersion, &v) == 0) {
-    config->push_back(
-        Entry("driver_version", absl::StrCat(v.version_major, ".", v.version_minor, ".", v.version_patchlevel)));
+    config->push_back(Entry("driver_version", absl::StrCat(v.version_major, ".", v.version_minor,
+                                                           ".", v.version_patchlevel)));
   }
   uapi::PanthorGpuInfo info{};
-  uapi::PanthorDevQuery q{uapi::kPanthorDevQueryGpuInfo, sizeof(info), reinterpret_cast<uint64_t>(&info)};
+  uapi::PanthorDevQuery q{uapi::kPanthorDevQueryGpuInfo, sizeof(info),
+                          reinterpret_cast<uint64_t>(&info)};
   if (backend_->Ioctl(fd, uapi::kPanthorIoctlDevQuery, &q) == 0) {
     config->push_back(Entry("gpu_id", absl::StrCat("0x", absl::Hex(info.gpu_id))));
     *profile_id = ProfileForGpu(info.gpu_id);
@@ -240,14 +243,15 @@ void Passthrough::StartCapture() {
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig("", settings, false);
   auto sink = trace::FileSink::Open(path);
   if (!sink.ok()) {
-    fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n", std::string(sink.status().message()).c_str());
+    fprintf(stderr, "faultlab-shim: FAULTLAB_TRACE: %s\n",
+            std::string(sink.status().message()).c_str());
     return;
   }
   std::string program = "program";
   std::ifstream("/proc/self/comm") >> program;
   const char* board = std::getenv("FAULTLAB_BOARD");
-  trace::TraceHeader h =
-      replay::MakeHeader(*cfg, program, board && *board ? board : "board", host::TraceId(), host::WallClockNs());
+  trace::TraceHeader h = replay::MakeHeader(*cfg, program, board && *board ? board : "board",
+                                            host::TraceId(), host::WallClockNs());
   h.set_capture_source(trace::CAPTURE_SOURCE_BOARD);
   for (const auto& e : config) *h.add_config() = e;
   h.set_note("board capture (the shim's passthrough mode)");
@@ -267,7 +271,8 @@ void Passthrough::FlagAllocOnFault(void* arg) {
   if (cap()) cap()->Note("flag:alloc_on_fault_without_series");
   if (!warned_.exchange(true)) {
     fprintf(stderr,
-            "faultlab-shim: BO_CREATE asks for alloc-on-fault, but this kernel has no alloc-on-fault series "
+            "faultlab-shim: BO_CREATE asks for alloc-on-fault, but this kernel has no "
+            "alloc-on-fault series "
             "(flag bit 1 is %s here); the kernel answers it as it does, and the trace flags it\n",
             series_ == "absent" ? "WB_MMAP or unknown" : "not the series'");
   }

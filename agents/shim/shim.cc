@@ -26,8 +26,11 @@ std::unique_ptr<Backend> BackendFromEnv() {
   const char* backend = std::getenv("FAULTLAB_BACKEND");
   const char* node = std::getenv("FAULTLAB_DEVICE");
   if (backend && *backend) {
-    if (absl::StartsWith(backend, "unix:")) return std::make_unique<Backend>(Backend::Kind::kLoopback, backend + 5);
-    fprintf(stderr, "faultlab-shim: FAULTLAB_BACKEND=%s: expected unix:PATH; using the real device\n", backend);
+    if (absl::StartsWith(backend, "unix:"))
+      return std::make_unique<Backend>(Backend::Kind::kLoopback, backend + 5);
+    fprintf(stderr,
+            "faultlab-shim: FAULTLAB_BACKEND=%s: expected unix:PATH; using the real device\n",
+            backend);
   } else if (node && *node) {
     return std::make_unique<Backend>(Backend::Kind::kStandIn, node);
   }
@@ -46,14 +49,18 @@ Shim::Shim() {
   const std::string mode = m ? m : "";
   if (mode.empty() || mode == "emulate") {
     emulator_ = std::make_unique<Emulator>();
-    fake_fs_ = std::make_unique<FakeFs>([this]() -> const profiles::Profile& { return emulator_->profile(); });
+    fake_fs_ = std::make_unique<FakeFs>(
+        [this]() -> const profiles::Profile& { return emulator_->profile(); });
   } else if (mode == "passthrough") {
     passthrough_ = std::make_unique<Passthrough>(BackendFromEnv());
     if (passthrough_->backend().kind() == Backend::Kind::kLoopback) {
-      fake_fs_ = std::make_unique<FakeFs>([this]() -> const profiles::Profile& { return passthrough_->profile(); });
+      fake_fs_ = std::make_unique<FakeFs>(
+          [this]() -> const profiles::Profile& { return passthrough_->profile(); });
     }
   } else {
-    fprintf(stderr, "faultlab-shim: FAULTLAB_SHIM=%s: expected emulate or passthrough; the shim stays out of the way\n",
+    fprintf(stderr,
+            "faultlab-shim: FAULTLAB_SHIM=%s: expected emulate or passthrough; the shim stays out "
+            "of the way\n",
             mode.c_str());
   }
 }

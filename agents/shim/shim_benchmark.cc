@@ -48,7 +48,8 @@ void BM_ShimVmBindMapUnmap(benchmark::State& state) {
   PanthorVmCreate vc{};
   PanthorBoCreate bc{};
   bc.size = 65536;
-  if (ioctl(Node(), kPanthorIoctlVmCreate, &vc) != 0 || ioctl(Node(), kPanthorIoctlBoCreate, &bc) != 0) {
+  if (ioctl(Node(), kPanthorIoctlVmCreate, &vc) != 0 ||
+      ioctl(Node(), kPanthorIoctlBoCreate, &bc) != 0) {
     state.SkipWithError("setup failed");
     return;
   }

@@ -32,17 +32,21 @@ constexpr uint32_t kWaitForSubmit = 1u << 1;  // DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR
 // in virtual time until the wait is decided. Each attempt is one ioctl of
 // the twin, its argument in the caller's memory as the real one is.
 template <typename W>
-int HostTimeWait(dev::Device& d, std::unique_lock<std::recursive_mutex>& lock, std::condition_variable_any& progress,
-                 dev::File* file, UserMemory& mem, uint32_t req, uint64_t user, const std::function<bool()>& gone) {
+int HostTimeWait(dev::Device& d, std::unique_lock<std::recursive_mutex>& lock,
+                 std::condition_variable_any& progress, dev::File* file, UserMemory& mem,
+                 uint32_t req, uint64_t user, const std::function<bool()>& gone) {
   W w;
-  if (mem.CopyFromUser(&w, user, sizeof(w)) != 0) return d.Ioctl(file, req, user);  // the twin says -EFAULT
+  if (mem.CopyFromUser(&w, user, sizeof(w)) != 0)
+    return d.Ioctl(file, req, user);  // the twin says -EFAULT
   const int64_t deadline = w.timeout_nsec;
   for (;;) {
     W attempt = w;
     attempt.timeout_nsec = INT64_MAX;  // virtual time: run until signalled or idle
-    if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0) return d.Ioctl(file, req, user);  // read-only: -EFAULT
+    if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0)
+      return d.Ioctl(file, req, user);  // read-only: -EFAULT
     int ret = d.Ioctl(file, req, user);
-    if (mem.CopyFromUser(&attempt, user, sizeof(attempt)) == 0) w.first_signaled = attempt.first_signaled;
+    if (mem.CopyFromUser(&attempt, user, sizeof(attempt)) == 0)
+      w.first_signaled = attempt.first_signaled;
     const bool caller_gone = ret == -ETIME && gone && gone();
     if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline || caller_gone) {
       if (caller_gone) ret = -EINTR;
@@ -85,8 +89,10 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   if (wait) {
     ++in_calls_[file];  // the file stays open while a wait is in it
     ret = id == IoctlId::kSyncobjWait
-              ? HostTimeWait<uapi::DrmSyncobjWait>(device_, lock, progress_, file, mem, request, arg, gone)
-              : HostTimeWait<uapi::DrmSyncobjTimelineWait>(device_, lock, progress_, file, mem, request, arg, gone);
+              ? HostTimeWait<uapi::DrmSyncobjWait>(device_, lock, progress_, file, mem, request,
+                                                   arg, gone)
+              : HostTimeWait<uapi::DrmSyncobjTimelineWait>(device_, lock, progress_, file, mem,
+                                                           request, arg, gone);
     if (--in_calls_[file] == 0) {
       in_calls_.erase(file);
       if (released_.erase(file)) Close(file);  // closed meanwhile
@@ -129,12 +135,13 @@ int TwinHost::Mmap(dev::File* file, uint64_t offset, uint64_t length, bool share
   return device_.MmapBo(file, offset, length, shared, &populated);
 }
 
-uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared, char* view,
-                         bool programs_pages) {
+uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
+                         char* view, bool programs_pages) {
   // Where in its BO the mapping starts: past the BO's own fake offset.
   auto base = bases_.upper_bound(offset);
   const uint64_t bo_off = base == bases_.begin() ? 0 : offset - *std::prev(base);
-  if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length); bo && bo_off < bo->size_bytes()) {
+  if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length);
+      bo && bo_off < bo->size_bytes()) {
     bo->Read(bo_off, view, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
   }
   const uint64_t id = next_map_++;

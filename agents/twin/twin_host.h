@@ -74,8 +74,8 @@ class TwinHost {
   // fence then lets go of the lock and blocks in host time until another
   // caller submits or signals, the CLOCK_MONOTONIC deadline passes (-ETIME)
   // or `gone()` says the caller went away (-EINTR; checked every second).
-  int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem, uint32_t request,
-            uint64_t arg, const std::function<bool()>& gone = nullptr);
+  int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
+            uint32_t request, uint64_t arg, const std::function<bool()>& gone = nullptr);
 
   // mmap() of the fake offset `offset` of `file` (drm_gem_mmap()): 0 or
   // -errno; the BO's pages are populated. The caller then makes the view
@@ -87,8 +87,8 @@ class TwinHost {
   // `prot` (emulate mode; unprotected while the twin writes it); else a view
   // of memory shared with the program, which the host unmaps when the
   // mapping goes (the loopback kernel).
-  uint64_t Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared, char* view,
-                 bool programs_pages);
+  uint64_t Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
+                 char* view, bool programs_pages);
   // munmap(): what the CPU wrote stays in the BOs. False: no such mapping.
   bool Unmap(uint64_t id);
   // The mapping whose view starts at `view`, or 0.
@@ -106,8 +106,8 @@ class TwinHost {
     char* view;
     bool programs_pages;
   };
-  int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem, uint32_t request,
-           uint64_t arg, const std::function<bool()>& gone);
+  int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
+           uint32_t request, uint64_t arg, const std::function<bool()>& gone);
   // CPU writes through shared writable mappings reach their BOs, page by page
   // (and the next CS submit's record, as NoteCpuWrite keeps them).
   void FlushToBos(const Mapping& m);

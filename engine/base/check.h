@@ -26,11 +26,11 @@ namespace faultlab {
 
 }  // namespace faultlab
 
-#define FAULTLAB_CHECK(condition, ...)                                                \
-  do {                                                                                \
-    if (!(condition)) {                                                               \
+#define FAULTLAB_CHECK(condition, ...)                                                    \
+  do {                                                                                    \
+    if (!(condition)) {                                                                   \
       ::faultlab::CheckFailed(__FILE__, __LINE__, #condition, absl::StrCat(__VA_ARGS__)); \
-    }                                                                                 \
+    }                                                                                     \
   } while (0)
 
 #endif  // FAULTLAB_ENGINE_BASE_CHECK_H_

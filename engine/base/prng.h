@@ -59,9 +59,7 @@ class Prng {
   }
 
   // True with probability numerator / denominator (integers only).
-  bool Chance(uint64_t numerator, uint64_t denominator) {
-    return Uniform(denominator) < numerator;
-  }
+  bool Chance(uint64_t numerator, uint64_t denominator) { return Uniform(denominator) < numerator; }
 
  private:
   static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

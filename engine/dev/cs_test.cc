@@ -24,7 +24,9 @@ constexpr uint64_t kCs = 0x1000'0000, kAof = 0x2000'0000, kPlainVa = 0x3000'0000
 
 // The encodings of cs.cc (spec 7.5).
 uint64_t Op(uint64_t op, uint64_t bits) { return op << 56 | bits; }
-uint64_t Move48(uint32_t d, uint64_t imm) { return Op(1, uint64_t{d} << 48 | (imm & 0xffffffffffff)); }
+uint64_t Move48(uint32_t d, uint64_t imm) {
+  return Op(1, uint64_t{d} << 48 | (imm & 0xffffffffffff));
+}
 uint64_t Move32(uint32_t d, uint32_t imm) { return Op(2, uint64_t{d} << 48 | imm); }
 uint64_t AddImm32(uint32_t d, uint32_t s, int32_t imm) {
   return Op(16, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
@@ -33,16 +35,22 @@ uint64_t AddImm64(uint32_t d, uint32_t s, int32_t imm) {
   return Op(17, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
 }
 uint64_t Store(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
-  return Op(21, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 | static_cast<uint16_t>(off));
+  return Op(21, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 |
+                    static_cast<uint16_t>(off));
 }
 uint64_t Load(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
-  return Op(20, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 | static_cast<uint16_t>(off));
+  return Op(20, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 |
+                    static_cast<uint16_t>(off));
 }
 uint64_t Branch(uint32_t cond, uint32_t reg, int16_t off) {
   return Op(22, uint64_t{reg} << 40 | uint64_t{cond} << 28 | static_cast<uint16_t>(off));
 }
-uint64_t SyncAdd32(uint32_t data, uint32_t addr) { return Op(37, uint64_t{addr} << 40 | uint64_t{data} << 32); }
-uint64_t SyncSet64(uint32_t data, uint32_t addr) { return Op(52, uint64_t{addr} << 40 | uint64_t{data} << 32); }
+uint64_t SyncAdd32(uint32_t data, uint32_t addr) {
+  return Op(37, uint64_t{addr} << 40 | uint64_t{data} << 32);
+}
+uint64_t SyncSet64(uint32_t data, uint32_t addr) {
+  return Op(52, uint64_t{addr} << 40 | uint64_t{data} << 32);
+}
 
 struct Lab {
   TestDevice t;
@@ -52,7 +60,8 @@ struct Lab {
     cs_bo = t.CreateBo(64 * K);
     aof = t.CreateBo(2 * M, kPanthorBoAllocOnFault, 64 * K);
     plain = t.CreateBo(64 * K);
-    EXPECT_EQ(t.Bind(vm, {TestDevice::MapOp(cs_bo, 0, kCs, 64 * K), TestDevice::MapOp(aof, 0, kAof, 2 * M),
+    EXPECT_EQ(t.Bind(vm, {TestDevice::MapOp(cs_bo, 0, kCs, 64 * K),
+                          TestDevice::MapOp(aof, 0, kAof, 2 * M),
                           TestDevice::MapOp(plain, 0, kPlainVa, 64 * K)}),
               0);
     group = t.CreateGroup(vm);
@@ -65,8 +74,8 @@ struct Lab {
     DrmSyncobjCreate c{0, 0};
     EXPECT_EQ(t.Call(kDrmIoctlSyncobjCreate, &c), 0);
     PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
-    PanthorQueueSubmit qs{0, static_cast<uint32_t>(words.size() * 8), kCs, 0, 0,
-                          {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}};
+    PanthorQueueSubmit qs{0, static_cast<uint32_t>(words.size() * 8),     kCs, 0,
+                          0, {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}};
     PanthorGroupSubmit gs{group, 0, {sizeof(qs), 1, t.Place(&qs, sizeof(qs))}};
     const int ret = t.Call(kPanthorIoctlGroupSubmit, &gs);
     DrmSyncobjWait w{t.Place(&c.handle, 4), INT64_MAX, 1, 0, 0, 0};
@@ -86,7 +95,8 @@ TEST(CsTest, AStoreIntoAnAllocOnFaultBufferFaultsAndLands) {
   Lab lab;
   const uint64_t faults_before = lab.t.dev.stats().faults;
   int wait = -1;
-  ASSERT_EQ(lab.Run({Move48(2, kAof + 0x12340), Move32(10, 0xc0ffee), Move32(11, 0xbeef), Store(10, 2, 0b11, 4)},
+  ASSERT_EQ(lab.Run({Move48(2, kAof + 0x12340), Move32(10, 0xc0ffee), Move32(11, 0xbeef),
+                     Store(10, 2, 0b11, 4)},
                     &wait),
             0);
   EXPECT_EQ(wait, 0);
@@ -103,12 +113,21 @@ TEST(CsTest, LoopsAddsLoadsAndSyncs) {
   // r4:r5 = &plain; r6 = 5; loop: store r6 at [r4], r4 += 4, r6 -= 1, branch if r6 > 0.
   // Then load the first word back into r20, SYNC_ADD32 it to plain+0x100, and
   // SYNC_SET64 r22:r23 at plain+0x200.
-  std::vector<uint64_t> cs = {
-      Move48(4, kPlainVa), Move32(6, 5),
-      Store(6, 4, 0b1, 0), AddImm64(4, 4, 4), AddImm32(6, 6, -1), Branch(1 /* greater */, 6, -4),
-      Move48(4, kPlainVa), Load(20, 4, 0b1, 0),
-      Move48(8, kPlainVa + 0x100), Move32(30, 7), SyncAdd32(30, 8), SyncAdd32(20, 8),
-      Move48(12, kPlainVa + 0x200), Move48(22, 0x1122334455ull), SyncSet64(22, 12)};
+  std::vector<uint64_t> cs = {Move48(4, kPlainVa),
+                              Move32(6, 5),
+                              Store(6, 4, 0b1, 0),
+                              AddImm64(4, 4, 4),
+                              AddImm32(6, 6, -1),
+                              Branch(1 /* greater */, 6, -4),
+                              Move48(4, kPlainVa),
+                              Load(20, 4, 0b1, 0),
+                              Move48(8, kPlainVa + 0x100),
+                              Move32(30, 7),
+                              SyncAdd32(30, 8),
+                              SyncAdd32(20, 8),
+                              Move48(12, kPlainVa + 0x200),
+                              Move48(22, 0x1122334455ull),
+                              SyncSet64(22, 12)};
   int wait = -1;
   ASSERT_EQ(lab.Run(cs, &wait), 0);
   EXPECT_EQ(wait, 0);
@@ -128,7 +147,8 @@ TEST(CsTest, AnUnknownInstructionMakesTheQueueFatalAndTheWaitReturns) {
   EXPECT_EQ(lab.FatalQueues(), 1u);
   EXPECT_NE(lab.t.dev.LookupGroup(lab.t.file, lab.group)->state & kPanthorGroupStateFatalFault, 0u);
   ASSERT_FALSE(lab.t.dev.kernel_log().empty());
-  EXPECT_NE(lab.t.dev.kernel_log().back().find("0x49"), std::string::npos) << lab.t.dev.kernel_log().back();
+  EXPECT_NE(lab.t.dev.kernel_log().back().find("0x49"), std::string::npos)
+      << lab.t.dev.kernel_log().back();
   // The group takes no new submits.
   EXPECT_EQ(lab.Run({Op(0, 0)}), -kEINVAL);
 }
@@ -170,8 +190,8 @@ TEST(CsTest, TheSameStreamGivesTheSameStateTwice) {
   uint64_t hash[2];
   for (int i = 0; i < 2; ++i) {
     Lab lab;
-    lab.Run({Move48(2, kAof + 0x1000), Move32(10, 42), Store(10, 2, 1, 0), Move48(2, kAof + 0x90000),
-             Store(10, 2, 1, 0)});
+    lab.Run({Move48(2, kAof + 0x1000), Move32(10, 42), Store(10, 2, 1, 0),
+             Move48(2, kAof + 0x90000), Store(10, 2, 1, 0)});
     hash[i] = lab.t.dev.StateHash();
   }
   EXPECT_EQ(hash[0], hash[1]);

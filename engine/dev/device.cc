@@ -36,22 +36,30 @@ mem::MemoryConfig MemoryConfigOf(const DeviceConfig& c) {
 // The trace's names for the memory model's allocation classes and owners.
 trace::AllocClass TraceClass(mem::AllocClass c) {
   switch (c) {
-    case mem::AllocClass::kBlocking: return trace::ALLOC_BLOCKING;
-    case mem::AllocClass::kNoretry: return trace::ALLOC_NORETRY;
-    case mem::AllocClass::kNowait: return trace::ALLOC_NOWAIT;
-    case mem::AllocClass::kPool: return trace::ALLOC_POOL;
+    case mem::AllocClass::kBlocking:
+      return trace::ALLOC_BLOCKING;
+    case mem::AllocClass::kNoretry:
+      return trace::ALLOC_NORETRY;
+    case mem::AllocClass::kNowait:
+      return trace::ALLOC_NOWAIT;
+    case mem::AllocClass::kPool:
+      return trace::ALLOC_POOL;
   }
   FAULTLAB_CHECK(false, "allocation class ", static_cast<int>(c));
 }
 trace::AllocKind TraceKind(mem::Owner o) {
   switch (o) {
-    case mem::Owner::kPageTable: return trace::ALLOC_PAGE_TABLE;
-    case mem::Owner::kMetadata: return trace::ALLOC_METADATA;
+    case mem::Owner::kPageTable:
+      return trace::ALLOC_PAGE_TABLE;
+    case mem::Owner::kMetadata:
+      return trace::ALLOC_METADATA;
     case mem::Owner::kBoPage:
     case mem::Owner::kPool:
-    case mem::Owner::kReserve: return trace::ALLOC_PAGE;
+    case mem::Owner::kReserve:
+      return trace::ALLOC_PAGE;
     case mem::Owner::kTenant:
-    case mem::Owner::kCount: break;
+    case mem::Owner::kCount:
+      break;
   }
   FAULTLAB_CHECK(false, "frames of ", mem::OwnerName(o), " are not the device's");
 }
@@ -69,11 +77,11 @@ Device::Device(DeviceConfig config)
       out_(&sched_),
       mmu_(config_.profile.gpu_info.as_present),
       policy_(policy::Make(config_.policy, &memory_)),
-      fault_({&sched_, &memory_, &mmu_, &vms_, &config_.profile.cost, config_.variant, policy_.get(), &out_,
-              this}),
+      fault_({&sched_, &memory_, &mmu_, &vms_, &config_.profile.cost, config_.variant,
+              policy_.get(), &out_, this}),
       heaps_({&sched_, &objects_, &fault_, &config_.profile.cost, &out_}),
-      executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant, policy_.get(), &out_,
-                 config_.v3_tick_race_permille}) {
+      executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
+                 policy_.get(), &out_, config_.v3_tick_race_permille}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(
@@ -82,8 +90,9 @@ Device::Device(DeviceConfig config)
                         cm.reclaim_page.max_ns},
       config_.seed);
   pressure_->Start();
-  memory_.set_failure_observer(
-      [this](mem::AllocClass cls, mem::Owner owner, uint32_t pages) { OnAllocFailure(cls, owner, pages); });
+  memory_.set_failure_observer([this](mem::AllocClass cls, mem::Owner owner, uint32_t pages) {
+    OnAllocFailure(cls, owner, pages);
+  });
 }
 
 Device::~Device() {
@@ -135,7 +144,8 @@ void Device::EmitFile(const File& file, bool close) {
     // produce the same events).
     EmitMarker(trace::MARKER_NOTE, file.id_,
                close ? absl::StrCat("close:", file.id_)
-                     : absl::StrCat("open:", file.id_, ":", file.node_ == NodeType::kPrimary ? "primary" : "render"));
+                     : absl::StrCat("open:", file.id_, ":",
+                                    file.node_ == NodeType::kPrimary ? "primary" : "render"));
     return;
   }
   trace::Event e;
@@ -251,7 +261,8 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   file->umem_ = &umem;
   if (ret < 0) ++ioctl_errors_;
   if (out_.observed()) {
-    const std::string arg_out = ret == -kEFAULT && size.out == 0 ? "" : std::string(kdata, size.out);
+    const std::string arg_out =
+        ret == -kEFAULT && size.out == 0 ? "" : std::string(kdata, size.out);
     EmitIoctl(*file, cmd, ret, arg_in, arg_out, &recording);
   }
   return ret;
@@ -324,18 +335,21 @@ std::string Device::CheckInvariants() const {
     bo_pages += bo->pages().populated();
   }
   if (bo_pages != memory_.owned_pages(mem::Owner::kBoPage)) {
-    return absl::StrCat("BO pages ", bo_pages, " vs memory model ", memory_.owned_pages(mem::Owner::kBoPage));
+    return absl::StrCat("BO pages ", bo_pages, " vs memory model ",
+                        memory_.owned_pages(mem::Owner::kBoPage));
   }
   for (const auto& f : files_) {
     for (const auto& [h, bo] : f->handles_) {
-      if (h == 0 || !bo || !objects_.Find(bo->id())) return absl::StrCat("file ", f->id_, " handle ", h);
+      if (h == 0 || !bo || !objects_.Find(bo->id()))
+        return absl::StrCat("file ", f->id_, " handle ", h);
     }
     if (f->vms_.size() > kPanthorMaxVmsPerFile) return "too many VMs";
   }
   if (master_ != nullptr && !master_->master_) return "master flag";
   for (const auto& [key, weak] : vms_.all()) {
     if (std::shared_ptr<vm::Vm> v = weak.lock()) {
-      if (std::string p = v->CheckInvariants(); !p.empty()) return absl::StrCat("VM ", key, ": ", p);
+      if (std::string p = v->CheckInvariants(); !p.empty())
+        return absl::StrCat("VM ", key, ": ", p);
     }
   }
   if (std::string p = mmu_.CheckInvariants(); !p.empty()) return absl::StrCat("MMU: ", p);

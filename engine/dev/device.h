@@ -185,7 +185,8 @@ class Device : public vm::OopsSink {
   // recorded stream words with it). Returns the bytes written. With `note`,
   // the write also counts as the CPU's (NoteCpuWrite), so that the submit
   // records it again.
-  uint64_t WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes, bool note = false);
+  uint64_t WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes,
+                      bool note = false);
   // The device shim's CPU wrote `bytes` at `offset` of `bo` through a
   // mapping. The bytes go into the BO now; the next GROUP_SUBMIT records
   // them (at their GPU addresses in the submitting group's VM) with its
@@ -257,9 +258,11 @@ class Device : public vm::OopsSink {
   // Helpers.
   int Permit(const File& f, uint32_t flags) const;
   int CopyString(File& f, const std::string& value, uint64_t* len, uint64_t ptr);
-  int SyncobjArrayFind(File& f, uint64_t user_handles, uint32_t count, std::vector<sync::Syncobj*>* out);
-  int SyncobjWaitCommon(const std::vector<sync::Syncobj*>& objs, const std::vector<uint64_t>& points,
-                        uint32_t flags, int64_t timeout_ns, uint32_t* first_signaled);
+  int SyncobjArrayFind(File& f, uint64_t user_handles, uint32_t count,
+                       std::vector<sync::Syncobj*>* out);
+  int SyncobjWaitCommon(const std::vector<sync::Syncobj*>& objs,
+                        const std::vector<uint64_t>& points, uint32_t flags, int64_t timeout_ns,
+                        uint32_t* first_signaled);
   // panthor_submit_ctx_add_job()'s sync ops: the fences a job waits for and
   // the syncobjs (and points) it signals.
   int ResolveSyncOps(File& f, const std::vector<uapi::PanthorSyncOp>& syncs,

@@ -78,7 +78,7 @@ void BM_SparsePopulate64GiB(benchmark::State& state) {
       std::shared_ptr<gem::Bo> bo = t.dev.LookupBo(t.file, h);
       gem::PopulateStats st;
       for (uint64_t g = 0; g < 256; ++g) {  // 256 granules x 64 KiB = 16 MiB, spread out
-        const uint64_t page = g * 1024;      // one granule every 4 MiB
+        const uint64_t page = g * 1024;     // one granule every 4 MiB
         if (bo->sparse()->PopulateRange(bo->pages(), page, 16, mem::AllocClass::kNoretry,
                                         mem::AllocClass::kNoretry, &st) != 0) {
           state.SkipWithError("populate");
@@ -167,7 +167,8 @@ void BM_HandledFaults(benchmark::State& state) {
     if (gran >= (2u << 20)) cfg.thp = mem::ThpMode::kWithinSize;
     testing::TestDevice t(cfg);
     const uint32_t vm = t.CreateVm();
-    const uint32_t bo = t.CreateBo(faults * gran, kPanthorBoAllocOnFault, static_cast<uint32_t>(gran));
+    const uint32_t bo =
+        t.CreateBo(faults * gran, kPanthorBoAllocOnFault, static_cast<uint32_t>(gran));
     t.Bind(vm, {testing::TestDevice::MapOp(bo, 0, 0x40000000, faults * gran)});
     PanthorQueueCreate q{0, {0, 0, 0}, 16 * 1024};
     PanthorGroupCreate gc{};

@@ -297,10 +297,10 @@ TEST(DispatchTest, VersionUniqueAndCaps) {
     int ret;
     uint64_t value;
   };
-  for (const CapCase& c : {CapCase{kDrmCapSyncobj, 0, 1}, CapCase{kDrmCapSyncobjTimeline, 0, 1},
-                           CapCase{kDrmCapPrime, 0, 3}, CapCase{kDrmCapTimestampMonotonic, 0, 1},
-                           CapCase{kDrmCapDumbBuffer, -kEOPNOTSUPP, 0},
-                           CapCase{0x9999, -kEOPNOTSUPP, 0}}) {
+  for (const CapCase& c :
+       {CapCase{kDrmCapSyncobj, 0, 1}, CapCase{kDrmCapSyncobjTimeline, 0, 1},
+        CapCase{kDrmCapPrime, 0, 3}, CapCase{kDrmCapTimestampMonotonic, 0, 1},
+        CapCase{kDrmCapDumbBuffer, -kEOPNOTSUPP, 0}, CapCase{0x9999, -kEOPNOTSUPP, 0}}) {
     DrmGetCap g{c.cap, 77};
     EXPECT_EQ(t.Call(kDrmIoctlGetCap, &g), c.ret) << c.cap;
     EXPECT_EQ(g.value, c.value) << c.cap;

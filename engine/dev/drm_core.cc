@@ -53,12 +53,11 @@ int Device::IoctlGetUnique(File& f, void* data) {
 int Device::IoctlSetVersion(File&, void* data) {
   auto* sv = static_cast<uapi::DrmSetVersion*>(data);
   int ret = 0;
-  if (sv->drm_di_major != -1 && (sv->drm_di_major != kDrmIfMajor || sv->drm_di_minor < 0 ||
-                                 sv->drm_di_minor > kDrmIfMinor)) {
+  if (sv->drm_di_major != -1 &&
+      (sv->drm_di_major != kDrmIfMajor || sv->drm_di_minor < 0 || sv->drm_di_minor > kDrmIfMinor)) {
     ret = -kEINVAL;
-  } else if (sv->drm_dd_major != -1 &&
-             (sv->drm_dd_major != kPanthorMajor || sv->drm_dd_minor < 0 ||
-              sv->drm_dd_minor > kPanthorMinor)) {
+  } else if (sv->drm_dd_major != -1 && (sv->drm_dd_major != kPanthorMajor || sv->drm_dd_minor < 0 ||
+                                        sv->drm_dd_minor > kPanthorMinor)) {
     ret = -kEINVAL;
   }
   sv->drm_di_major = kDrmIfMajor;
@@ -83,11 +82,20 @@ int Device::IoctlGetCap(File&, void* data) {
   auto* c = static_cast<uapi::DrmGetCap*>(data);
   c->value = 0;
   switch (c->capability) {
-    case kDrmCapTimestampMonotonic: c->value = 1; return 0;
-    case kDrmCapPrime: c->value = kDrmPrimeCapImport | kDrmPrimeCapExport; return 0;
-    case kDrmCapSyncobj: c->value = 1; return 0;
-    case kDrmCapSyncobjTimeline: c->value = 1; return 0;
-    default: return -kEOPNOTSUPP;  // "Other caps only work with KMS drivers"
+    case kDrmCapTimestampMonotonic:
+      c->value = 1;
+      return 0;
+    case kDrmCapPrime:
+      c->value = kDrmPrimeCapImport | kDrmPrimeCapExport;
+      return 0;
+    case kDrmCapSyncobj:
+      c->value = 1;
+      return 0;
+    case kDrmCapSyncobjTimeline:
+      c->value = 1;
+      return 0;
+    default:
+      return -kEOPNOTSUPP;  // "Other caps only work with KMS drivers"
   }
 }
 

@@ -77,7 +77,9 @@ int WaitJob(TestDevice& t, uint32_t syncobj) {
   return t.Call(kDrmIoctlSyncobjWait, &w);
 }
 
-gpu::GpuAccess Write(uint64_t va, uint64_t len = 4) { return gpu::GpuAccess{va, len, 0, trace::ACCESS_WRITE}; }
+gpu::GpuAccess Write(uint64_t va, uint64_t len = 4) {
+  return gpu::GpuAccess{va, len, 0, trace::ACCESS_WRITE};
+}
 
 TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
   const char* policies[] = {"noretry", "nowait", "pool:64", "dummy-page"};
@@ -89,7 +91,8 @@ TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
         TestDevice t(cfg);
         Capture cap;
         t.dev.set_observer(&cap);
-        const std::string what = std::string(VariantName(v)) + " " + pol + " " + std::to_string(gran);
+        const std::string what =
+            std::string(VariantName(v)) + " " + pol + " " + std::to_string(gran);
         const uint32_t vm = t.CreateVm();
         const uint32_t bo = t.CreateBo(4 * M, kPanthorBoAllocOnFault, gran);
         ASSERT_EQ(t.Bind(vm, {TestDevice::MapOp(bo, 0, kVa, 4 * M)}), 0) << what;
@@ -126,12 +129,14 @@ TEST(FaultTest, OutcomePerVariantPolicyAndGranularity) {
           // The seed's granularity arithmetic rejects every fault (spec 1.4 (a)).
           EXPECT_EQ(f.outcome, trace::FAULT_EINVAL) << what;
           EXPECT_EQ(f.pages, 0u) << what;
-          EXPECT_EQ(grp->state & kPanthorGroupStateFatalFault, kPanthorGroupStateFatalFault) << what;
+          EXPECT_EQ(grp->state & kPanthorGroupStateFatalFault, kPanthorGroupStateFatalFault)
+              << what;
           EXPECT_EQ(grp->state & kPanthorGroupStateInnocent, 0u) << what;
           EXPECT_EQ(t.dev.stats().jobs_failed, 1u) << what;
           ASSERT_EQ(t.dev.kernel_log().size(), 1u) << what;
-          EXPECT_NE(t.dev.kernel_log()[0].find("Unhandled Page fault in AS1 at VA 0x0000000010212340"),
-                    std::string::npos)
+          EXPECT_NE(
+              t.dev.kernel_log()[0].find("Unhandled Page fault in AS1 at VA 0x0000000010212340"),
+              std::string::npos)
               << what << t.dev.kernel_log()[0];
         }
         EXPECT_EQ(t.dev.CheckInvariants(), "") << what;
@@ -244,11 +249,10 @@ TEST(FaultTest, GroupCreateChecks) {
   g = make(q);
   g.vm_id = 9;
   EXPECT_EQ(t.Call(kPanthorIoctlGroupCreate, &g), -kEINVAL);
-  for (PanthorQueueCreate bad : {PanthorQueueCreate{16, {0, 0, 0}, 16 * 1024},
-                                 PanthorQueueCreate{0, {1, 0, 0}, 16 * 1024},
-                                 PanthorQueueCreate{0, {0, 0, 0}, 2048},
-                                 PanthorQueueCreate{0, {0, 0, 0}, 128 * 1024},
-                                 PanthorQueueCreate{0, {0, 0, 0}, 12288}}) {
+  for (PanthorQueueCreate bad :
+       {PanthorQueueCreate{16, {0, 0, 0}, 16 * 1024}, PanthorQueueCreate{0, {1, 0, 0}, 16 * 1024},
+        PanthorQueueCreate{0, {0, 0, 0}, 2048}, PanthorQueueCreate{0, {0, 0, 0}, 128 * 1024},
+        PanthorQueueCreate{0, {0, 0, 0}, 12288}}) {
     g = make(bad);
     EXPECT_EQ(t.Call(kPanthorIoctlGroupCreate, &g), -kEINVAL);
   }
@@ -298,12 +302,13 @@ TEST(FaultTest, TilerHeapGrowsOnOomThenFallsBackToIncrementalRendering) {
   EXPECT_EQ(t.dev.stats().heap_grow_fallbacks, 1u);
   EXPECT_EQ(t.dev.stats().faults, 0u) << "growth is not a page fault";
   // Creation checks.
-  for (PanthorTilerHeapCreate bad : {PanthorTilerHeapCreate{vm, 0, 256 * 1024, 3, 1, 0, 0, 0},
-                                     PanthorTilerHeapCreate{vm, 4, 256 * 1024, 3, 1, 0, 0, 0},
-                                     PanthorTilerHeapCreate{vm, 1, 64 * 1024, 3, 1, 0, 0, 0},
-                                     PanthorTilerHeapCreate{vm, 1, 16 * 1024 * 1024, 3, 1, 0, 0, 0},
-                                     PanthorTilerHeapCreate{vm, 1, 256 * 1024 + 1, 3, 1, 0, 0, 0},
-                                     PanthorTilerHeapCreate{vm + 5, 1, 256 * 1024, 3, 1, 0, 0, 0}}) {
+  for (PanthorTilerHeapCreate bad :
+       {PanthorTilerHeapCreate{vm, 0, 256 * 1024, 3, 1, 0, 0, 0},
+        PanthorTilerHeapCreate{vm, 4, 256 * 1024, 3, 1, 0, 0, 0},
+        PanthorTilerHeapCreate{vm, 1, 64 * 1024, 3, 1, 0, 0, 0},
+        PanthorTilerHeapCreate{vm, 1, 16 * 1024 * 1024, 3, 1, 0, 0, 0},
+        PanthorTilerHeapCreate{vm, 1, 256 * 1024 + 1, 3, 1, 0, 0, 0},
+        PanthorTilerHeapCreate{vm + 5, 1, 256 * 1024, 3, 1, 0, 0, 0}}) {
     EXPECT_EQ(t.Call(kPanthorIoctlTilerHeapCreate, &bad), -kEINVAL);
   }
   PanthorTilerHeapDestroy d{h.handle, 0};

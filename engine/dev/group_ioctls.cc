@@ -51,7 +51,8 @@ int CheckQueue(const PanthorQueueCreate& q) {
 int Device::IoctlGroupCreate(File& f, void* data) {
   auto* a = static_cast<PanthorGroupCreate*>(data);
   std::vector<PanthorQueueCreate> queues;
-  if (int ret = GetUobjArray(*f.umem_, a->queues, sizeof(PanthorQueueCreate), &queues); ret) return ret;
+  if (int ret = GetUobjArray(*f.umem_, a->queues, sizeof(PanthorQueueCreate), &queues); ret)
+    return ret;
   const bool privileged = f.creds_.cap_sys_nice || f.master_;
   if (int ret = CheckGroupArgs(*a, config_.profile.gpu_info, privileged); ret) return ret;
   auto vit = f.vms_.find(a->vm_id);
@@ -107,7 +108,8 @@ int Device::ResolveSyncOps(File& f, const std::vector<PanthorSyncOp>& syncs,
   for (const PanthorSyncOp& s : syncs) {
     const uint32_t type = s.flags & kPanthorSyncOpHandleTypeMask;
     if ((s.flags & ~(kPanthorSyncOpHandleTypeMask | kPanthorSyncOpSignal)) ||
-        (type != kPanthorSyncOpHandleTypeSyncobj && type != kPanthorSyncOpHandleTypeTimelineSyncobj) ||
+        (type != kPanthorSyncOpHandleTypeSyncobj &&
+         type != kPanthorSyncOpHandleTypeTimelineSyncobj) ||
         (type == kPanthorSyncOpHandleTypeSyncobj && s.timeline_value)) {
       return -kEINVAL;
     }
@@ -210,7 +212,8 @@ void Device::NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, s
   if (out_.observed()) cpu_writes_.push_back({bo, offset, std::move(bytes)});
 }
 
-uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes, bool note) {
+uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::string_view bytes,
+                            bool note) {
   auto git = file->groups_.find(group);
   if (git == file->groups_.end()) return 0;
   vm::Vm& vm = *git->second->vm;
@@ -231,7 +234,8 @@ uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::strin
 }
 
 int Device::SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
-                            std::vector<gpu::GpuAccess> accesses, uint32_t signal_syncobj, uint64_t* job_seq) {
+                            std::vector<gpu::GpuAccess> accesses, uint32_t signal_syncobj,
+                            uint64_t* job_seq) {
   auto git = file->groups_.find(group_handle);
   if (git == file->groups_.end()) return -kEINVAL;
   if (queue >= git->second->queues.size() || !git->second->CanRun()) return -kEINVAL;

@@ -18,7 +18,8 @@ using uapi::IoctlId;
 
 TEST(HandlersTest, EveryIoctlOfTheTwinsVersionHasAHandler) {
   const std::set<IoctlId> not_modelled_core = {IoctlId::kPrimeHandleToFd, IoctlId::kPrimeFdToHandle,
-                                               IoctlId::kSyncobjHandleToFd, IoctlId::kSyncobjFdToHandle};
+                                               IoctlId::kSyncobjHandleToFd,
+                                               IoctlId::kSyncobjFdToHandle};
   for (const uapi::IoctlDesc& d : uapi::AllIoctls()) {
     const bool newer = d.panthor() && !(d.since <= uapi::DriverVersion{1, 3});
     EXPECT_EQ(Device::Models(d.cmd), !newer && !not_modelled_core.count(d.id)) << d.name;

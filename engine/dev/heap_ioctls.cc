@@ -14,8 +14,9 @@ int Device::IoctlTilerHeapCreate(File& f, void* data) {
   auto vit = f.vms_.find(a->vm_id);
   if (vit == f.vms_.end()) return -kEINVAL;
   heap::HeapCreated out;
-  const int ret = heaps_.Create(*vit->second, a->vm_id,
-                                {a->initial_chunk_count, a->chunk_size, a->max_chunks, a->target_in_flight}, &out);
+  const int ret = heaps_.Create(
+      *vit->second, a->vm_id,
+      {a->initial_chunk_count, a->chunk_size, a->max_chunks, a->target_in_flight}, &out);
   if (ret) return ret;
   a->handle = out.handle;
   a->tiler_heap_ctx_gpu_va = out.ctx_va;

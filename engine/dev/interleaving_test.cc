@@ -57,7 +57,8 @@ struct Coverage {
 
 void RunSeed(uint64_t seed, Coverage* cov) {
   Prng prng(seed);
-  DeviceConfig cfg = testing::Config(prng.Chance(1, 2) ? Variant::kSeriesFixed : Variant::kSeriesV3);
+  DeviceConfig cfg =
+      testing::Config(prng.Chance(1, 2) ? Variant::kSeriesFixed : Variant::kSeriesV3);
   cfg.seed = seed;
   cfg.budget_bytes = 96 * M;
   cfg.profile.gpu_info.as_present = 0x7;  // AS0 for firmware + two user slots: evictions
@@ -71,8 +72,8 @@ void RunSeed(uint64_t seed, Coverage* cov) {
   TestDevice t(cfg);
   Counter counter;
   t.dev.set_observer(&counter);
-  const std::string ctx = "seed " + std::to_string(seed) + " " + VariantName(cfg.variant) + " " +
-                          cfg.policy;
+  const std::string ctx =
+      "seed " + std::to_string(seed) + " " + VariantName(cfg.variant) + " " + cfg.policy;
 
   std::vector<VmSetup> vms(4);
   for (VmSetup& v : vms) {
@@ -112,8 +113,9 @@ void RunSeed(uint64_t seed, Coverage* cov) {
           const uint64_t va = r < 7   ? kSparseVa + prng.Uniform(4 * M / 4096) * 4096
                               : r < 9 ? kDenseVa + prng.Uniform(64) * 4096
                                       : 0x3000'0000;  // nothing there
-          acc.push_back(gpu::GpuAccess{va, 4096 * (1 + prng.Uniform(4)), 0,
-                                  prng.Chance(1, 2) ? trace::ACCESS_WRITE : trace::ACCESS_READ});
+          acc.push_back(
+              gpu::GpuAccess{va, 4096 * (1 + prng.Uniform(4)), 0,
+                             prng.Chance(1, 2) ? trace::ACCESS_WRITE : trace::ACCESS_READ});
         }
         const uint32_t g = v.groups[prng.Uniform(v.groups.size())];
         const int ret = t.dev.SubmitAccessJob(t.file, g, 0, acc, 0, nullptr);
@@ -194,13 +196,14 @@ TEST(InterleavingTest, SeedsExploreLegalOrdersWithInvariantsAfterEveryStep) {
   EXPECT_GT(cov.async_unmaps, 0u);
   EXPECT_GT(cov.oopses, 0u) << "series-v3's defects never fired";
   EXPECT_GT(cov.missed_ticks, 0u) << "the v3 tick race never went the other way";
-  std::printf("coverage: faults=%lu handled=%lu failed=%lu degraded=%lu evictions=%lu "
-              "destroyed=%lu async_unmaps=%lu oopses=%lu recycled=%lu missed_ticks=%lu\n",
-              static_cast<unsigned long>(cov.faults), static_cast<unsigned long>(cov.handled),
-              static_cast<unsigned long>(cov.failed), static_cast<unsigned long>(cov.degraded),
-              static_cast<unsigned long>(cov.evictions), static_cast<unsigned long>(cov.destroyed),
-              static_cast<unsigned long>(cov.async_unmaps), static_cast<unsigned long>(cov.oopses),
-              static_cast<unsigned long>(cov.recycled), static_cast<unsigned long>(cov.missed_ticks));
+  std::printf(
+      "coverage: faults=%lu handled=%lu failed=%lu degraded=%lu evictions=%lu "
+      "destroyed=%lu async_unmaps=%lu oopses=%lu recycled=%lu missed_ticks=%lu\n",
+      static_cast<unsigned long>(cov.faults), static_cast<unsigned long>(cov.handled),
+      static_cast<unsigned long>(cov.failed), static_cast<unsigned long>(cov.degraded),
+      static_cast<unsigned long>(cov.evictions), static_cast<unsigned long>(cov.destroyed),
+      static_cast<unsigned long>(cov.async_unmaps), static_cast<unsigned long>(cov.oopses),
+      static_cast<unsigned long>(cov.recycled), static_cast<unsigned long>(cov.missed_ticks));
 }
 
 }  // namespace

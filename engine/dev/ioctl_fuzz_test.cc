@@ -49,17 +49,40 @@ class Fuzzer {
   void Step() {
     FileState& fs = files_[prng_.Uniform(files_.size())];
     switch (prng_.Uniform(14)) {
-      case 0: case 1: BoCreate(fs); break;
-      case 2: GemClose(fs); break;
-      case 3: MmapOffset(fs); break;
-      case 4: CpuMap(fs); break;
-      case 5: VmCreate(fs); break;
-      case 6: VmDestroy(fs); break;
-      case 7: VmGetState(fs); break;
-      case 8: DevQuery(fs); break;
-      case 9: Syncobjs(fs); break;
-      case 10: Core(fs); break;
-      case 11: RandomRequest(fs); break;
+      case 0:
+      case 1:
+        BoCreate(fs);
+        break;
+      case 2:
+        GemClose(fs);
+        break;
+      case 3:
+        MmapOffset(fs);
+        break;
+      case 4:
+        CpuMap(fs);
+        break;
+      case 5:
+        VmCreate(fs);
+        break;
+      case 6:
+        VmDestroy(fs);
+        break;
+      case 7:
+        VmGetState(fs);
+        break;
+      case 8:
+        DevQuery(fs);
+        break;
+      case 9:
+        Syncobjs(fs);
+        break;
+      case 10:
+        Core(fs);
+        break;
+      case 11:
+        RandomRequest(fs);
+        break;
       case 12:
         if (prng_.Chance(1, 50)) {
           if (files_.size() < 4) {
@@ -71,7 +94,9 @@ class Fuzzer {
           }
         }
         break;
-      default: BoCreate(fs); break;
+      default:
+        BoCreate(fs);
+        break;
     }
     ++calls_;
   }
@@ -96,10 +121,14 @@ class Fuzzer {
   uint64_t ArgAddress(const void* data, size_t n, bool* good) {
     *good = false;
     switch (prng_.Uniform(40)) {
-      case 0: return 0;
-      case 1: return 0xdead'0000 + prng_.Uniform(4096);
-      case 2: return ro_;  // readable: copy-in works, copy-out faults
-      default: break;
+      case 0:
+        return 0;
+      case 1:
+        return 0xdead'0000 + prng_.Uniform(4096);
+      case 2:
+        return ro_;  // readable: copy-in works, copy-out faults
+      default:
+        break;
     }
     *good = true;
     const uint64_t at = mem_.Alloc(n);
@@ -246,10 +275,17 @@ class Fuzzer {
     PanthorDevQuery q{static_cast<uint32_t>(prng_.Uniform(6)),
                       static_cast<uint32_t>(prng_.Uniform(160)), 0};
     switch (prng_.Uniform(4)) {
-      case 0: break;  // NULL: size negotiation
-      case 1: q.pointer = mem_.Alloc(256); break;
-      case 2: q.pointer = ro_; break;
-      default: q.pointer = 0xbad000 + prng_.Uniform(64); break;
+      case 0:
+        break;  // NULL: size negotiation
+      case 1:
+        q.pointer = mem_.Alloc(256);
+        break;
+      case 2:
+        q.pointer = ro_;
+        break;
+      default:
+        q.pointer = 0xbad000 + prng_.Uniform(64);
+        break;
     }
     bool good;
     const int ret = Call(fs, kPanthorIoctlDevQuery, &q, &good);
@@ -329,10 +365,9 @@ class Fuzzer {
         break;
       }
       default: {
-        DrmSetVersion s{static_cast<int32_t>(prng_.Uniform(3)) - 1,
-                        static_cast<int32_t>(prng_.Uniform(6)) - 1,
-                        static_cast<int32_t>(prng_.Uniform(3)) - 1,
-                        static_cast<int32_t>(prng_.Uniform(6)) - 1};
+        DrmSetVersion s{
+            static_cast<int32_t>(prng_.Uniform(3)) - 1, static_cast<int32_t>(prng_.Uniform(6)) - 1,
+            static_cast<int32_t>(prng_.Uniform(3)) - 1, static_cast<int32_t>(prng_.Uniform(6)) - 1};
         Call(fs, kDrmIoctlSetVersion, &s, &good);
         break;
       }

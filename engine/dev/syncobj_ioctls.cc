@@ -93,9 +93,9 @@ int Device::SyncobjWaitCommon(const std::vector<sync::Syncobj*>& objs,
     return first() >= 0;
   };
   const uint64_t deadline =
-      timeout_ns <= 0 ? sched_.now_ns()
-                      : (timeout_ns == INT64_MAX ? sim::Scheduler::kNever
-                                                 : static_cast<uint64_t>(timeout_ns));
+      timeout_ns <= 0
+          ? sched_.now_ns()
+          : (timeout_ns == INT64_MAX ? sim::Scheduler::kNever : static_cast<uint64_t>(timeout_ns));
   if (sched_.RunUntil(done, deadline)) {
     const int64_t idx = first();
     *first_signaled = static_cast<uint32_t>(idx < 0 ? 0 : idx);

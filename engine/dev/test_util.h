@@ -69,9 +69,11 @@ class TestDevice {
   // A medium-priority group of `queues` 16 KiB queues on `vm`, every core
   // allowed (0 on failure).
   uint32_t CreateGroup(uint32_t vm, uint32_t queues = 1, File* f = nullptr) {
-    std::vector<uapi::PanthorQueueCreate> qs(queues, uapi::PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
+    std::vector<uapi::PanthorQueueCreate> qs(queues,
+                                             uapi::PanthorQueueCreate{0, {0, 0, 0}, 16 * 1024});
     uapi::PanthorGroupCreate g{};
-    g.queues = {sizeof(uapi::PanthorQueueCreate), queues, Place(qs.data(), qs.size() * sizeof(qs[0]))};
+    g.queues = {sizeof(uapi::PanthorQueueCreate), queues,
+                Place(qs.data(), qs.size() * sizeof(qs[0]))};
     g.priority = uapi::kPanthorGroupPriorityMedium;
     g.compute_core_mask = dev.profile().gpu_info.shader_present;
     g.fragment_core_mask = dev.profile().gpu_info.shader_present;

@@ -24,7 +24,7 @@ using namespace uapi;  // NOLINT
 using testing::TestDevice;
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kBase = 0x4000'0000;  // 1 GiB aligned
+constexpr uint64_t kBase = 0x4000'0000;   // 1 GiB aligned
 constexpr uint64_t kWindow = 4ULL << 20;  // 4 MiB: two 2 MiB blocks, ops collide
 
 bool Soak() {
@@ -69,12 +69,14 @@ void RunSeed(uint64_t seed, mem::ThpMode thp) {
       const uint64_t offset = prng.Uniform(bo_size / unit) * unit;
       const uint64_t max = std::min(bo_size - offset, kWindow);
       const uint64_t size = (1 + prng.Uniform(max / unit)) * unit;
-      const uint64_t va = kBase + prng.Uniform((kWindow - std::min(size, kWindow)) / unit + 1) * unit;
+      const uint64_t va =
+          kBase + prng.Uniform((kWindow - std::min(size, kWindow)) / unit + 1) * unit;
       if (va + size > kBase + kWindow) continue;
       const uint32_t flags = prng.Chance(1, 4) ? kPanthorVmBindOpMapReadonly : 0;
       ret = t.Bind(vm_id, {TestDevice::MapOp(h, offset, va, size, flags)});
       if (ret == 0) {
-        for (uint64_t off = 0; off < size; off += kPage) ref[va + off] = Ref{h, (offset + off) / kPage};
+        for (uint64_t off = 0; off < size; off += kPage)
+          ref[va + off] = Ref{h, (offset + off) / kPage};
       }
     } else {
       const uint64_t va = kBase + prng.Uniform(kWindow / kPage) * kPage;
@@ -104,8 +106,8 @@ void RunSeed(uint64_t seed, mem::ThpMode thp) {
         ASSERT_EQ(phys, 0u) << "seed " << seed;
       } else {
         const uint32_t frame = by_handle[r.handle]->pages().FrameOf(r.bo_page);
-        ASSERT_EQ(phys, vm::PhysOf(frame)) << "seed " << seed << " step " << step << " va 0x"
-                                           << std::hex << va;
+        ASSERT_EQ(phys, vm::PhysOf(frame))
+            << "seed " << seed << " step " << step << " va 0x" << std::hex << va;
       }
     }
     ASSERT_EQ(vm->CheckInvariants(), "") << "seed " << seed << " step " << step;

@@ -15,9 +15,9 @@ namespace faultlab::dev {
 namespace {
 
 using namespace uapi;  // NOLINT
+using pgtable::kSz2M;
 using testing::Config;
 using testing::TestDevice;
-using pgtable::kSz2M;
 constexpr uint64_t K = 1024;
 constexpr uint64_t M = 1024 * 1024;
 
@@ -60,7 +60,8 @@ TEST(VmBindTest, ValidationOrderAndErrnos) {
       {"unaligned va", TestDevice::MapOp(bo, 0, 0x100800, 64 * K), -kEINVAL},
       {"unaligned size", TestDevice::MapOp(bo, 0, 0x100000, 64 * K - 1), -kEINVAL},
       {"unaligned bo offset is not checked", TestDevice::MapOp(bo, 0x10, 0x200000, 4 * K), 0},
-      {"unknown handle is EINVAL, not ENOENT", TestDevice::MapOp(99, 0, 0x100000, 64 * K), -kEINVAL},
+      {"unknown handle is EINVAL, not ENOENT", TestDevice::MapOp(99, 0, 0x100000, 64 * K),
+       -kEINVAL},
       {"handle 0", TestDevice::MapOp(0, 0, 0x100000, 64 * K), -kEINVAL},
       {"unknown map flag", TestDevice::MapOp(bo, 0, 0x100000, 64 * K, 1u << 5), -kEINVAL},
       {"size beyond the BO", TestDevice::MapOp(bo, 0, 0x100000, 128 * K), -kEINVAL},
@@ -107,11 +108,13 @@ TEST(VmBindTest, SyncFailureReportsTheFailingIndexAndKeepsEarlierOps) {
   const uint32_t vm = t.CreateVm();
   const uint32_t bo = t.CreateBo(64 * K);
   uint32_t count = 0;
-  EXPECT_EQ(t.Bind(vm,
-                   {TestDevice::MapOp(bo, 0, 0x100000, 64 * K), TestDevice::MapOp(bo, 0, 0x200000, 64 * K),
-                    TestDevice::MapOp(77, 0, 0x300000, 64 * K), TestDevice::MapOp(bo, 0, 0x400000, 64 * K)},
-                   0, &count),
-            -kEINVAL);
+  EXPECT_EQ(
+      t.Bind(
+          vm,
+          {TestDevice::MapOp(bo, 0, 0x100000, 64 * K), TestDevice::MapOp(bo, 0, 0x200000, 64 * K),
+           TestDevice::MapOp(77, 0, 0x300000, 64 * K), TestDevice::MapOp(bo, 0, 0x400000, 64 * K)},
+          0, &count),
+      -kEINVAL);
   EXPECT_EQ(count, 2u);
   EXPECT_EQ(VmOf(t, vm)->va_space().size(), 2u);
   PanthorVmGetState st{vm, 0};
@@ -123,7 +126,9 @@ TEST(VmBindTest, MapFillsPageTablesFromTheBoAndUnmapClears) {
   TestDevice t;
   const uint32_t vm = t.CreateVm();
   const uint32_t bo = t.CreateBo(256 * K);
-  ASSERT_EQ(t.Bind(vm, {TestDevice::MapOp(bo, 64 * K, 0x10000000, 128 * K, kPanthorVmBindOpMapReadonly)}), 0);
+  ASSERT_EQ(
+      t.Bind(vm, {TestDevice::MapOp(bo, 64 * K, 0x10000000, 128 * K, kPanthorVmBindOpMapReadonly)}),
+      0);
   std::shared_ptr<gem::Bo> b = t.dev.LookupBo(t.file, bo);
   EXPECT_EQ(b->pages().populated(), 64u) << "the pin populated the whole BO";
   for (uint64_t off = 0; off < 128 * K; off += 4 * K) {
@@ -197,8 +202,8 @@ TEST(VmBindTest, SparseVmasGetNoPagesAndUnmapSkipsUnpopulatedGranules) {
     void Free(uint32_t f) override { m->Free(f, mem::Owner::kPageTable); }
   } tables;
   tables.m = &t.dev.memory();
-  ASSERT_EQ(VmOf(t, vm)->MapPages(0x20000000 + 128 * K, vm::Vm::FlagsToProt(0), *b, 128 * K,
-                                  64 * K, &tables),
+  ASSERT_EQ(VmOf(t, vm)->MapPages(0x20000000 + 128 * K, vm::Vm::FlagsToProt(0), *b, 128 * K, 64 * K,
+                                  &tables),
             0);
   EXPECT_NE(FrameAt(t, vm, 0x20000000 + 128 * K), gem::kNoFrame);
   // Unmapping the whole sparse VMA skips the 15 empty granules.
@@ -260,7 +265,7 @@ TEST(VmBindTest, V3MiddleUnmapRunsOutOfPreallocatedVmas) {
 struct HugeCase {
   const char* name;
   uint64_t bo_size;
-  uint64_t bo_offset;   // of the mapping
+  uint64_t bo_offset;  // of the mapping
   uint64_t map_size;
   std::vector<std::pair<uint64_t, uint64_t>> unmaps;  // (offset from base, size)
   int fixed_ret;
@@ -275,22 +280,78 @@ TEST(VmBindTest, HugePagePartialUnmapsPerVariant) {
   const uint64_t base = 0x40000000;  // 1 GiB: 2 MiB and 1 GiB aligned
   const HugeCase cases[] = {
       // The head of the mapping: on v3 the remap defect fires first (an oops).
-      {"8K at the left of a block", 4 * M, 0, 4 * M, {{0, 8 * K}}, 0, -kEFAULT,
-       {8 * K, 2 * M - 4 * K, 2 * M}, {0, 4 * K}},
-      {"8K at the right of a block", 4 * M, 0, 4 * M, {{2 * M - 8 * K, 8 * K}}, 0, -kEINVAL,
-       {0, 2 * M - 12 * K, 2 * M}, {2 * M - 8 * K, 2 * M - 4 * K}},
-      {"8K in the middle of a block", 4 * M, 0, 4 * M, {{1 * M, 8 * K}}, 0, -kEINVAL,
-       {0, 1 * M - 4 * K, 1 * M + 8 * K, 3 * M}, {1 * M, 1 * M + 4 * K}},
-      {"superset of a block", 4 * M, 0, 4 * M, {{0, 2 * M}}, 0, -kEFAULT, {2 * M},
+      {"8K at the left of a block",
+       4 * M,
+       0,
+       4 * M,
+       {{0, 8 * K}},
+       0,
+       -kEFAULT,
+       {8 * K, 2 * M - 4 * K, 2 * M},
+       {0, 4 * K}},
+      {"8K at the right of a block",
+       4 * M,
+       0,
+       4 * M,
+       {{2 * M - 8 * K, 8 * K}},
+       0,
+       -kEINVAL,
+       {0, 2 * M - 12 * K, 2 * M},
+       {2 * M - 8 * K, 2 * M - 4 * K}},
+      {"8K in the middle of a block",
+       4 * M,
+       0,
+       4 * M,
+       {{1 * M, 8 * K}},
+       0,
+       -kEINVAL,
+       {0, 1 * M - 4 * K, 1 * M + 8 * K, 3 * M},
+       {1 * M, 1 * M + 4 * K}},
+      {"superset of a block",
+       4 * M,
+       0,
+       4 * M,
+       {{0, 2 * M}},
+       0,
+       -kEFAULT,
+       {2 * M},
        {0, 2 * M - 4 * K}},
-      {"a whole block at the tail", 4 * M, 0, 4 * M, {{2 * M, 2 * M}}, 0, 0, {0, 2 * M - 4 * K},
+      {"a whole block at the tail",
+       4 * M,
+       0,
+       4 * M,
+       {{2 * M, 2 * M}},
+       0,
+       0,
+       {0, 2 * M - 4 * K},
        {2 * M, 4 * M - 4 * K}},
-      {"subset across two blocks", 4 * M, 0, 4 * M, {{2 * M - 8 * K, 16 * K}}, 0, -kEINVAL,
-       {0, 2 * M - 12 * K, 2 * M + 8 * K}, {2 * M - 8 * K, 2 * M + 4 * K}},
-      {"successive unmaps in one block", 4 * M, 0, 4 * M, {{1 * M, 8 * K}, {1 * M + 8 * K, 8 * K}},
-       0, -kEINVAL, {1 * M - 4 * K, 1 * M + 16 * K}, {1 * M, 1 * M + 12 * K}},
-      {"offset BO: a block mapping at a 2 MiB offset", 6 * M, 2 * M, 4 * M, {{4 * K, 8 * K}}, 0,
-       -kEINVAL, {0, 12 * K, 2 * M}, {4 * K, 8 * K}},
+      {"subset across two blocks",
+       4 * M,
+       0,
+       4 * M,
+       {{2 * M - 8 * K, 16 * K}},
+       0,
+       -kEINVAL,
+       {0, 2 * M - 12 * K, 2 * M + 8 * K},
+       {2 * M - 8 * K, 2 * M + 4 * K}},
+      {"successive unmaps in one block",
+       4 * M,
+       0,
+       4 * M,
+       {{1 * M, 8 * K}, {1 * M + 8 * K, 8 * K}},
+       0,
+       -kEINVAL,
+       {1 * M - 4 * K, 1 * M + 16 * K},
+       {1 * M, 1 * M + 12 * K}},
+      {"offset BO: a block mapping at a 2 MiB offset",
+       6 * M,
+       2 * M,
+       4 * M,
+       {{4 * K, 8 * K}},
+       0,
+       -kEINVAL,
+       {0, 12 * K, 2 * M},
+       {4 * K, 8 * K}},
   };
   for (Variant v : {Variant::kSeriesFixed, Variant::kSeriesV3}) {
     for (const HugeCase& c : cases) {
@@ -315,7 +376,8 @@ TEST(VmBindTest, HugePagePartialUnmapsPerVariant) {
               << what << " @+0x" << std::hex << off;
         }
         for (uint64_t off : c.gone) {
-          EXPECT_EQ(FrameAt(t, vm, base + off), gem::kNoFrame) << what << " @+0x" << std::hex << off;
+          EXPECT_EQ(FrameAt(t, vm, base + off), gem::kNoFrame)
+              << what << " @+0x" << std::hex << off;
         }
       } else if (ret == -kEINVAL) {
         EXPECT_NE(FrameAt(t, vm, base + c.unmaps[0].first), gem::kNoFrame)

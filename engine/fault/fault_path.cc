@@ -112,9 +112,9 @@ int FaultPath::MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint
     return -uapi::kEINVAL;
   }
   gem::PopulateStats st;
-  const int ret = bo.sparse()->PopulateRange(bo.pages(), bo_offset / mem::kPageSize,
-                                             size / mem::kPageSize, classes.page,
-                                             classes.metadata, &st);
+  const int ret =
+      bo.sparse()->PopulateRange(bo.pages(), bo_offset / mem::kPageSize, size / mem::kPageSize,
+                                 classes.page, classes.metadata, &st);
   r->pages += st.pages;
   r->metadata += st.metadata;
   r->cost_ns += st.metadata * Cost(cm.metadata_alloc);
@@ -165,9 +165,9 @@ int FaultPath::MapSgtEntries(vm::Vm& vm, const vm::Vma& vma, uint64_t bo_offset,
       // series-v3 maps the whole rest of the sgt entry (spec 7.1), even past
       // the VMA; the twin reports it and stops at the VMA's end.
       ++stats_.map_beyond_vma;
-      d_.oopses->OnOops(vm.key(), "panthor_vm_map_on_demand_locked",
-                        absl::StrFormat("maps %d pages of an sgt entry past the end of VMA 0x%x",
-                                        n, vma.addr));
+      d_.oopses->OnOops(
+          vm.key(), "panthor_vm_map_on_demand_locked",
+          absl::StrFormat("maps %d pages of an sgt entry past the end of VMA 0x%x", n, vma.addr));
       n = (vma.end() - va) / mem::kPageSize;
     }
     const int ret = vm.MapPages(va, prot, bo, p * mem::kPageSize, n * mem::kPageSize, tables);
@@ -229,14 +229,22 @@ void FaultPath::Work(std::shared_ptr<vm::Vm> vm, int as) {
     listener_->ReportMmuFault(vm->key(), d_.sched->now_ns());
   }
   d_.sched->After(r.cost_ns, [this, vm, as, r] {
-    ++(r.ret != 0 ? stats_.failed
-                  : r.outcome == trace::FAULT_DEGRADED ? stats_.degraded : stats_.handled);
+    ++(r.ret != 0                           ? stats_.failed
+       : r.outcome == trace::FAULT_DEGRADED ? stats_.degraded
+                                            : stats_.handled);
     const VmFault& f = vm_faults_[vm->key()];
     trace::Event e;
     e.kind = trace::EVENT_MMU_FAULT;
-    e.fault = {static_cast<uint32_t>(as), static_cast<uint32_t>(vm->key()), f.addr, f.status,
-               r.outcome, r.pages, r.pt_pages, r.metadata,
-               d_.sched->now_ns() - raised_ns_[as], trace::LATENCY_MODELLED};
+    e.fault = {static_cast<uint32_t>(as),
+               static_cast<uint32_t>(vm->key()),
+               f.addr,
+               f.status,
+               r.outcome,
+               r.pages,
+               r.pt_pages,
+               r.metadata,
+               d_.sched->now_ns() - raised_ns_[as],
+               trace::LATENCY_MODELLED};
     d_.out->Emit(e);
     Done(vm, as, r);
   });

@@ -10,7 +10,8 @@
 
 namespace faultlab::gem {
 
-// drm_gem.c, 64-bit: START = (0xFFFFFFFF >> PAGE_SHIFT) + 1, SIZE = (0xFFFFFFFF >> PAGE_SHIFT) * 256.
+// drm_gem.c, 64-bit: START = (0xFFFFFFFF >> PAGE_SHIFT) + 1, SIZE = (0xFFFFFFFF >> PAGE_SHIFT) *
+// 256.
 constexpr uint64_t kFilePageOffsetStart = (0xFFFFFFFFULL >> 12) + 1;
 constexpr uint64_t kFilePageOffsetSize = (0xFFFFFFFFULL >> 12) * 256;
 

@@ -6,8 +6,8 @@
 
 namespace faultlab::gem {
 
-std::shared_ptr<Bo> Objects::Create(uint64_t size_bytes, uint32_t flags,
-                                    uint32_t granularity_bytes, uint64_t exclusive_vm) {
+std::shared_ptr<Bo> Objects::Create(uint64_t size_bytes, uint32_t flags, uint32_t granularity_bytes,
+                                    uint64_t exclusive_vm) {
   const uint64_t id = next_id_++;
   // drm_gem_object_free() -> panthor_gem_free_object(): sparse finish, mmap
   // offset freed, pages released.

@@ -21,8 +21,7 @@ bool ShmemPages::Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_
   }
   const uint64_t folio_end = (idx / mem::kPagesPerHuge + 1) * mem::kPagesPerHuge;
   uint32_t first;
-  if (leaf->count == 0 && folio_end <= npages_ &&
-      mem_->config().thp == mem::ThpMode::kWithinSize &&
+  if (leaf->count == 0 && folio_end <= npages_ && mem_->config().thp == mem::ThpMode::kWithinSize &&
       mem_->AllocHuge(cls, mem::Owner::kBoPage, &first)) {
     for (uint32_t i = 0; i < mem::kPagesPerHuge; ++i) leaf->frames[i] = first + i;
     leaf->huge = true;

@@ -21,9 +21,9 @@ namespace faultlab::gem {
 
 // What one population call cost (reported with faults and heap growth).
 struct PopulateStats {
-  uint32_t pages = 0;       // frames newly allocated for data
-  uint32_t metadata = 0;    // metadata allocations (xarray nodes, sgt entries)
-  uint32_t sgt_entries = 0; // sgt entries created
+  uint32_t pages = 0;        // frames newly allocated for data
+  uint32_t metadata = 0;     // metadata allocations (xarray nodes, sgt entries)
+  uint32_t sgt_entries = 0;  // sgt entries created
   // Which allocation failed, when the call returned -ENOMEM.
   bool page_failed = false;
   bool metadata_failed = false;
@@ -81,8 +81,8 @@ class SparseBacking {
   uint32_t granule_shift_;
   uint32_t pin_count_ = 0;
   uint32_t use_count_ = 0;
-  std::map<uint64_t, SgtEntry> sgts_;          // by first granule index
-  std::map<uint64_t, uint32_t> xa_nodes_;      // (level << 56 | index >> shift) -> 1
+  std::map<uint64_t, SgtEntry> sgts_;      // by first granule index
+  std::map<uint64_t, uint32_t> xa_nodes_;  // (level << 56 | index >> shift) -> 1
   uint64_t metadata_bytes_ = 0;
   uint64_t populated_granules_ = 0;
 };

@@ -29,11 +29,13 @@ TEST_F(SparseTest, PopulatesAlignedRangesAndRejectsMisaligned) {
   EXPECT_EQ(s.PopulateRange(bo.pages(), 16, 8, AllocClass::kNoretry, AllocClass::kNoretry, &st),
             -kEINVAL);
   EXPECT_EQ(s.PopulateRange(bo.pages(), 256, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st),
-            -kEINVAL) << "beyond the object";
+            -kEINVAL)
+      << "beyond the object";
   EXPECT_EQ(s.PopulateRange(bo.pages(), 0, 0, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
   EXPECT_EQ(mem_.used_pages(), 0u);
 
-  ASSERT_EQ(s.PopulateRange(bo.pages(), 16, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 16, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+            0);
   EXPECT_EQ(st.pages, 16u);
   EXPECT_EQ(st.sgt_entries, 1u);
   EXPECT_EQ(bo.pages().populated(), 16u);
@@ -51,10 +53,12 @@ TEST_F(SparseTest, SkipsPopulatedGranulesAndCoversRunsWithOneEntry) {
   Bo bo(&mem_, 1, 1 << 20, uapi::kPanthorBoAllocOnFault, 64 << 10, 0);
   SparseBacking& s = *bo.sparse();
   PopulateStats st;
-  ASSERT_EQ(s.PopulateRange(bo.pages(), 32, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st), 0);
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 32, 16, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+            0);
   // Granules 0..5: 0-1 are new, 2 exists, 3-5 are new -> two new entries.
   PopulateStats st2;
-  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st2), 0);
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st2),
+            0);
   EXPECT_EQ(st2.pages, 80u) << "the populated granule's pages are not allocated again";
   EXPECT_EQ(st2.sgt_entries, 2u);
   EXPECT_EQ(s.sgt_entries(), 3u);
@@ -67,7 +71,8 @@ TEST_F(SparseTest, SkipsPopulatedGranulesAndCoversRunsWithOneEntry) {
   EXPECT_EQ(rem, 48u);
   // Populating everything again allocates nothing.
   PopulateStats st3;
-  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st3), 0);
+  ASSERT_EQ(s.PopulateRange(bo.pages(), 0, 96, AllocClass::kNoretry, AllocClass::kNoretry, &st3),
+            0);
   EXPECT_EQ(st3.pages, 0u);
   EXPECT_EQ(st3.sgt_entries, 0u);
 }
@@ -101,13 +106,12 @@ TEST_F(SparseTest, FailedPopulationKeepsWhatItGotAndReleaseBalances) {
 
 TEST_F(SparseTest, MetadataFailureIsReportedAsSuch) {
   Bo bo(&mem_, 1, 1 << 20, uapi::kPanthorBoAllocOnFault, 4096, 0);
-  mem_.set_injector([](AllocClass, mem::Owner owner, uint32_t) {
-    return owner == mem::Owner::kMetadata;
-  });
+  mem_.set_injector(
+      [](AllocClass, mem::Owner owner, uint32_t) { return owner == mem::Owner::kMetadata; });
   PopulateStats st;
-  EXPECT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry,
-                                       AllocClass::kNoretry, &st),
-            -kENOMEM);
+  EXPECT_EQ(
+      bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+      -kENOMEM);
   EXPECT_TRUE(st.metadata_failed);
   EXPECT_FALSE(st.page_failed);
 }
@@ -117,9 +121,9 @@ TEST_F(SparseTest, ThpWithinSizeHandsOutWholeFoliosInsideTheObject) {
   // 3 MiB: the first 2 MiB folio fits, the second (2..4 MiB) does not.
   Bo bo(&thp, 1, 3 << 20, uapi::kPanthorBoAllocOnFault, 4096, 0);
   PopulateStats st;
-  ASSERT_EQ(bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry,
-                                       AllocClass::kNoretry, &st),
-            0);
+  ASSERT_EQ(
+      bo.sparse()->PopulateRange(bo.pages(), 0, 1, AllocClass::kNoretry, AllocClass::kNoretry, &st),
+      0);
   EXPECT_EQ(st.pages, 512u);
   EXPECT_TRUE(bo.pages().IsHuge(0));
   PopulateStats st2;

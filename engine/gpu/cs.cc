@@ -73,7 +73,8 @@ uint32_t CsInterpreter::Access(Job& job, uint64_t va, void* data, uint32_t n, bo
   uint8_t* bytes = static_cast<uint8_t*>(data);
   for (uint64_t done = 0; done < n;) {
     const vm::Vma* vma = vm.va_space().FindFirst(va + done, 1);
-    if (vma == nullptr || !vma->bo) {  // translated but no mapping: cannot happen; treat as unmapped
+    if (vma == nullptr ||
+        !vma->bo) {  // translated but no mapping: cannot happen; treat as unmapped
       *fault_va = va + done;
       return mmu::FaultStatus(mmu::kTranslationFault0 + 3, access, 0);
     }
@@ -110,7 +111,8 @@ CsSlice CsInterpreter::Run(Job& job, uint64_t now_ns) {
     if (!Step(job, w, &next, &out)) return out;
     if (next > job.cs_size) {  // out of the stream (a negative offset wraps too)
       out.end = CsSlice::End::kFatal;
-      out.message = absl::StrCat("branch out of the stream at 0x", absl::Hex(job.cs_addr + job.cs_pc));
+      out.message =
+          absl::StrCat("branch out of the stream at 0x", absl::Hex(job.cs_addr + job.cs_pc));
       out.exception = kInstrInvalidPc;
       return out;
     }
@@ -157,7 +159,8 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
       return Sync(job, w, out);
     default:
       out->end = CsSlice::End::kFatal;
-      out->message = absl::StrCat("unknown CS instruction ", op, " at 0x", absl::Hex(job.cs_addr + job.cs_pc));
+      out->message =
+          absl::StrCat("unknown CS instruction ", op, " at 0x", absl::Hex(job.cs_addr + job.cs_pc));
       out->exception = kCsInstrInvalid;
       return false;
   }
@@ -192,7 +195,8 @@ bool CsInterpreter::Branch(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
   const uint32_t cond = (w >> 28) & 0x7;
   if (cond == 7) {
     out->end = CsSlice::End::kFatal;
-    out->message = absl::StrCat("BRANCH with condition 7 at 0x", absl::Hex(job.cs_addr + job.cs_pc));
+    out->message =
+        absl::StrCat("BRANCH with condition 7 at 0x", absl::Hex(job.cs_addr + job.cs_pc));
     out->exception = kCsInstrInvalid;
     return false;
   }

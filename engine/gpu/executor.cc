@@ -15,10 +15,14 @@ constexpr uint64_t kPagesPerSlice = 512;  // pages an access-range slice touches
 
 uint32_t MmuAccess(trace::AccessType a) {
   switch (a) {
-    case trace::ACCESS_WRITE: return mmu::kAccessWrite;
-    case trace::ACCESS_EXECUTE: return mmu::kAccessExecute;
-    case trace::ACCESS_ATOMIC: return mmu::kAccessAtomic;
-    default: return mmu::kAccessRead;
+    case trace::ACCESS_WRITE:
+      return mmu::kAccessWrite;
+    case trace::ACCESS_EXECUTE:
+      return mmu::kAccessExecute;
+    case trace::ACCESS_ATOMIC:
+      return mmu::kAccessAtomic;
+    default:
+      return mmu::kAccessRead;
   }
 }
 
@@ -277,7 +281,8 @@ void Executor::KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_que
   for (uint32_t qi = 0; qi < group->queues.size(); ++qi) {
     std::deque<std::shared_ptr<Job>> jobs = group->queues[qi].jobs;
     for (auto& job : jobs) {
-      for (auto& [as, list] : stalled_) list.erase(std::remove(list.begin(), list.end(), job), list.end());
+      for (auto& [as, list] : stalled_)
+        list.erase(std::remove(list.begin(), list.end(), job), list.end());
       Finish(job, (group->fatal_queues >> qi) & 1 ? -uapi::kEINVAL : -uapi::kECANCELED);
     }
   }

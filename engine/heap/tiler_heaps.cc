@@ -39,10 +39,11 @@ uint32_t TilerHeaps::LowestFreeId(uint64_t vm_key) const {
 }
 
 int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreated* out) {
-  using namespace uapi;  // NOLINT
+  using namespace uapi;                 // NOLINT
   if (vm.destroyed()) return -kEINVAL;  // the heap pool is gone
   if (a.initial_chunk_count == 0 || a.initial_chunk_count > a.max_chunks) return -kEINVAL;
-  if ((a.chunk_size & (kPageSize - 1)) || a.chunk_size < (128u << 10) || a.chunk_size > (8u << 20)) {
+  if ((a.chunk_size & (kPageSize - 1)) || a.chunk_size < (128u << 10) ||
+      a.chunk_size > (8u << 20)) {
     return -kEINVAL;
   }
   const uint32_t id = LowestFreeId(vm.key());
@@ -55,14 +56,16 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
   const uint64_t ctx_va = AllocKernelVa(vm, kHeapCtxBytes);
   if (bo_va == 0 || ctx_va == 0) return -kENOMEM;
   vm::OpCtx ctx;
-  int ret = vm.PrepareMap(bo, 0, size, bo_va, kPanthorVmBindOpTypeMap | kPanthorVmBindOpMapNoexec, &ctx);
+  int ret =
+      vm.PrepareMap(bo, 0, size, bo_va, kPanthorVmBindOpTypeMap | kPanthorVmBindOpMapNoexec, &ctx);
   if (ret == 0) ret = vm.Exec(ctx, false);
   vm.Cleanup(ctx);
   if (ret) return ret;
   // Initial chunks: blocking allocation (page_gfp = mapping_gfp_mask, GFP_KERNEL).
   constexpr mem::AllocClass kBlocking = mem::AllocClass::kBlocking;
   gem::PopulateStats st;
-  ret = d_.fault->PreFaultRange(vm, bo_va, static_cast<uint64_t>(a.initial_chunk_count) * a.chunk_size,
+  ret = d_.fault->PreFaultRange(vm, bo_va,
+                                static_cast<uint64_t>(a.initial_chunk_count) * a.chunk_size,
                                 {kBlocking, kBlocking, kBlocking}, &st);
   if (ret) {
     vm::OpCtx un;
@@ -87,9 +90,11 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
 
 int TilerHeaps::Destroy(vm::Vm& vm, uint32_t handle) {
   for (auto it = heaps_.begin(); it != heaps_.end(); ++it) {
-    if (it->second.vm_key != vm.key() || (it->second.handle & 0xffff) != (handle & 0xffff)) continue;
+    if (it->second.vm_key != vm.key() || (it->second.handle & 0xffff) != (handle & 0xffff))
+      continue;
     vm::OpCtx un;
-    if (vm.PrepareUnmap(it->second.bo_va, it->second.bo->size_bytes(), &un) == 0) vm.Exec(un, false);
+    if (vm.PrepareUnmap(it->second.bo_va, it->second.bo->size_bytes(), &un) == 0)
+      vm.Exec(un, false);
     vm.Cleanup(un);
     heaps_.erase(it);
     return 0;

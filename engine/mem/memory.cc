@@ -27,10 +27,14 @@ uint64_t IntSqrt(uint64_t x) {
 
 const char* AllocClassName(AllocClass c) {
   switch (c) {
-    case AllocClass::kBlocking: return "blocking";
-    case AllocClass::kNoretry: return "noretry";
-    case AllocClass::kNowait: return "nowait";
-    case AllocClass::kPool: return "pool";
+    case AllocClass::kBlocking:
+      return "blocking";
+    case AllocClass::kNoretry:
+      return "noretry";
+    case AllocClass::kNowait:
+      return "nowait";
+    case AllocClass::kPool:
+      return "pool";
   }
   return "?";
 }
@@ -39,13 +43,20 @@ const char* ThpModeName(ThpMode m) { return m == ThpMode::kNever ? "never" : "wi
 
 const char* OwnerName(Owner o) {
   switch (o) {
-    case Owner::kBoPage: return "bo_page";
-    case Owner::kPageTable: return "page_table";
-    case Owner::kMetadata: return "metadata";
-    case Owner::kTenant: return "tenant";
-    case Owner::kPool: return "pool";
-    case Owner::kReserve: return "reserve";
-    default: return "?";
+    case Owner::kBoPage:
+      return "bo_page";
+    case Owner::kPageTable:
+      return "page_table";
+    case Owner::kMetadata:
+      return "metadata";
+    case Owner::kTenant:
+      return "tenant";
+    case Owner::kPool:
+      return "pool";
+    case Owner::kReserve:
+      return "reserve";
+    default:
+      return "?";
   }
 }
 
@@ -181,7 +192,7 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
 
 bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) {
   if (cls == AllocClass::kPool) cls = AllocClass::kNoretry;  // the reserve holds 4 KiB pages
-  if (config_.thp != ThpMode::kWithinSize) return false;  // not a failure: never tried
+  if (config_.thp != ThpMode::kWithinSize) return false;     // not a failure: never tried
   if (empty_blocks_.empty() || !MayAllocate(cls, kPagesPerHuge) ||
       (injector_ && injector_(cls, owner, kPagesPerHuge))) {
     // A failed huge attempt falls back to 4 KiB pages: counted, not reported.
@@ -265,8 +276,8 @@ void MemoryModel::WriteFrame(uint32_t frame, uint32_t offset, const void* src, u
 }
 
 void MemoryModel::ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const {
-  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "read of ", n, " bytes at ",
-                 offset, " in frame ", frame);
+  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "read of ", n, " bytes at ", offset,
+                 " in frame ", frame);
   const auto& leaf = contents_[frame / kPagesPerHuge];
   const Page* page = leaf ? (*leaf)[frame % kPagesPerHuge].get() : nullptr;
   if (page == nullptr) {

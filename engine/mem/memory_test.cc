@@ -112,7 +112,8 @@ TEST(MemoryTest, PoolHandsOutItsReserveThenFallsBackToNoretry) {
   while (m.AllocPage(AllocClass::kNoretry, Owner::kTenant, &f)) {
   }
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(m.AllocPage(AllocClass::kPool, Owner::kBoPage, &f));
-  EXPECT_FALSE(m.AllocPage(AllocClass::kPool, Owner::kBoPage, &f)) << "reserve empty, noretry fails";
+  EXPECT_FALSE(m.AllocPage(AllocClass::kPool, Owner::kBoPage, &f))
+      << "reserve empty, noretry fails";
   EXPECT_EQ(m.owned_pages(Owner::kBoPage), 4u);
   EXPECT_EQ(m.CheckInvariants(), "");
 }

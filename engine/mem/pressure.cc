@@ -59,7 +59,8 @@ void Pressure::Step() {
     }
   }
   ++step_;
-  sched_->After(config_.period_ns / steps, [this] { Step(); }, /*background=*/true);
+  sched_->After(
+      config_.period_ns / steps, [this] { Step(); }, /*background=*/true);
 }
 
 uint64_t Pressure::Reclaim(uint64_t pages) {

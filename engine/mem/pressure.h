@@ -25,13 +25,13 @@ namespace faultlab::mem {
 
 struct PressureConfig {
   bool enabled = false;
-  uint32_t tenant_min_permille = 700;   // of the budget
+  uint32_t tenant_min_permille = 700;  // of the budget
   uint32_t tenant_max_permille = 990;
-  uint64_t period_ns = 200'000'000;     // 200 ms
+  uint64_t period_ns = 200'000'000;  // 200 ms
   uint32_t steps_per_period = 40;
   uint32_t reclaimable_permille = 500;  // page cache share of tenant memory
   uint32_t noise_permille = 20;
-  uint32_t fail_permille = 0;           // failure model (0 = off)
+  uint32_t fail_permille = 0;  // failure model (0 = off)
   // Where in the wave the tenants start (a step index); kSeededStart picks
   // one from the seed.
   static constexpr uint32_t kSeededStart = 0xffffffffu;
@@ -65,8 +65,8 @@ class Pressure {
   PressureConfig config_;
   ReclaimCosts costs_;
   Prng prng_;
-  std::deque<uint32_t> cache_;   // reclaimable (page cache), newest last
-  std::vector<uint32_t> anon_;   // not reclaimable here
+  std::deque<uint32_t> cache_;  // reclaimable (page cache), newest last
+  std::vector<uint32_t> anon_;  // not reclaimable here
   uint64_t step_ = 0;
   bool kswapd_pending_ = false;
   uint64_t reclaimed_ = 0;

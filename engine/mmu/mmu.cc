@@ -10,65 +10,119 @@ namespace faultlab::mmu {
 const char* ExceptionName(uint32_t e) {
   // enum drm_panthor_exception_type names (spec 3.2).
   switch (e) {
-    case 0x00: return "OK";
-    case 0x04: return "TERMINATED";
-    case 0x05: return "KABOOM";
-    case 0x06: return "EUREKA";
-    case 0x08: return "ACTIVE";
-    case 0x0f: return "CS_RES_TERM";
-    case 0x3f: return "MAX_NON_FAULT";
-    case 0x40: return "CS_CONFIG_FAULT";
-    case 0x41: return "CS_UNRECOVERABLE";
-    case 0x44: return "CS_ENDPOINT_FAULT";
-    case 0x48: return "CS_BUS_FAULT";
-    case 0x49: return "CS_INSTR_INVALID";
-    case 0x4a: return "CS_CALL_STACK_OVERFLOW";
-    case 0x4b: return "CS_INHERIT_FAULT";
-    case 0x50: return "INSTR_INVALID_PC";
-    case 0x51: return "INSTR_INVALID_ENC";
-    case 0x55: return "INSTR_BARRIER_FAULT";
-    case 0x58: return "DATA_INVALID_FAULT";
-    case 0x59: return "TILE_RANGE_FAULT";
-    case 0x5a: return "ADDR_RANGE_FAULT";
-    case 0x5b: return "IMPRECISE_FAULT";
-    case 0x60: return "OOM";
-    case 0x68: return "CSF_FW_INTERNAL_ERROR";
-    case 0x69: return "CSF_RES_EVICTION_TIMEOUT";
-    case 0x80: return "GPU_BUS_FAULT";
-    case 0x88: return "GPU_SHAREABILITY_FAULT";
-    case 0x89: return "SYS_SHAREABILITY_FAULT";
-    case 0x8a: return "GPU_CACHEABILITY_FAULT";
-    case 0xc0: return "TRANSLATION_FAULT_0";
-    case 0xc1: return "TRANSLATION_FAULT_1";
-    case 0xc2: return "TRANSLATION_FAULT_2";
-    case 0xc3: return "TRANSLATION_FAULT_3";
-    case 0xc4: return "TRANSLATION_FAULT_4";
-    case 0xc8: return "PERM_FAULT_0";
-    case 0xc9: return "PERM_FAULT_1";
-    case 0xca: return "PERM_FAULT_2";
-    case 0xcb: return "PERM_FAULT_3";
-    case 0xd9: return "ACCESS_FLAG_1";
-    case 0xda: return "ACCESS_FLAG_2";
-    case 0xdb: return "ACCESS_FLAG_3";
-    case 0xe0: return "ADDR_SIZE_FAULT_IN";
-    case 0xe4: return "ADDR_SIZE_FAULT_OUT0";
-    case 0xe5: return "ADDR_SIZE_FAULT_OUT1";
-    case 0xe6: return "ADDR_SIZE_FAULT_OUT2";
-    case 0xe7: return "ADDR_SIZE_FAULT_OUT3";
-    case 0xe8: return "MEM_ATTR_FAULT_0";
-    case 0xe9: return "MEM_ATTR_FAULT_1";
-    case 0xea: return "MEM_ATTR_FAULT_2";
-    case 0xeb: return "MEM_ATTR_FAULT_3";
-    default: return "Unknown exception type";
+    case 0x00:
+      return "OK";
+    case 0x04:
+      return "TERMINATED";
+    case 0x05:
+      return "KABOOM";
+    case 0x06:
+      return "EUREKA";
+    case 0x08:
+      return "ACTIVE";
+    case 0x0f:
+      return "CS_RES_TERM";
+    case 0x3f:
+      return "MAX_NON_FAULT";
+    case 0x40:
+      return "CS_CONFIG_FAULT";
+    case 0x41:
+      return "CS_UNRECOVERABLE";
+    case 0x44:
+      return "CS_ENDPOINT_FAULT";
+    case 0x48:
+      return "CS_BUS_FAULT";
+    case 0x49:
+      return "CS_INSTR_INVALID";
+    case 0x4a:
+      return "CS_CALL_STACK_OVERFLOW";
+    case 0x4b:
+      return "CS_INHERIT_FAULT";
+    case 0x50:
+      return "INSTR_INVALID_PC";
+    case 0x51:
+      return "INSTR_INVALID_ENC";
+    case 0x55:
+      return "INSTR_BARRIER_FAULT";
+    case 0x58:
+      return "DATA_INVALID_FAULT";
+    case 0x59:
+      return "TILE_RANGE_FAULT";
+    case 0x5a:
+      return "ADDR_RANGE_FAULT";
+    case 0x5b:
+      return "IMPRECISE_FAULT";
+    case 0x60:
+      return "OOM";
+    case 0x68:
+      return "CSF_FW_INTERNAL_ERROR";
+    case 0x69:
+      return "CSF_RES_EVICTION_TIMEOUT";
+    case 0x80:
+      return "GPU_BUS_FAULT";
+    case 0x88:
+      return "GPU_SHAREABILITY_FAULT";
+    case 0x89:
+      return "SYS_SHAREABILITY_FAULT";
+    case 0x8a:
+      return "GPU_CACHEABILITY_FAULT";
+    case 0xc0:
+      return "TRANSLATION_FAULT_0";
+    case 0xc1:
+      return "TRANSLATION_FAULT_1";
+    case 0xc2:
+      return "TRANSLATION_FAULT_2";
+    case 0xc3:
+      return "TRANSLATION_FAULT_3";
+    case 0xc4:
+      return "TRANSLATION_FAULT_4";
+    case 0xc8:
+      return "PERM_FAULT_0";
+    case 0xc9:
+      return "PERM_FAULT_1";
+    case 0xca:
+      return "PERM_FAULT_2";
+    case 0xcb:
+      return "PERM_FAULT_3";
+    case 0xd9:
+      return "ACCESS_FLAG_1";
+    case 0xda:
+      return "ACCESS_FLAG_2";
+    case 0xdb:
+      return "ACCESS_FLAG_3";
+    case 0xe0:
+      return "ADDR_SIZE_FAULT_IN";
+    case 0xe4:
+      return "ADDR_SIZE_FAULT_OUT0";
+    case 0xe5:
+      return "ADDR_SIZE_FAULT_OUT1";
+    case 0xe6:
+      return "ADDR_SIZE_FAULT_OUT2";
+    case 0xe7:
+      return "ADDR_SIZE_FAULT_OUT3";
+    case 0xe8:
+      return "MEM_ATTR_FAULT_0";
+    case 0xe9:
+      return "MEM_ATTR_FAULT_1";
+    case 0xea:
+      return "MEM_ATTR_FAULT_2";
+    case 0xeb:
+      return "MEM_ATTR_FAULT_3";
+    default:
+      return "Unknown exception type";
   }
 }
 
 const char* AccessTypeName(uint32_t a) {
   switch (a & 3) {
-    case kAccessAtomic: return "ATOMIC";
-    case kAccessExecute: return "EXECUTE";
-    case kAccessRead: return "READ";
-    default: return "WRITE";
+    case kAccessAtomic:
+      return "ATOMIC";
+    case kAccessExecute:
+      return "EXECUTE";
+    case kAccessRead:
+      return "READ";
+    default:
+      return "WRITE";
   }
 }
 
@@ -90,9 +144,7 @@ int Mmu::SlotOf(uint64_t vm_key) const {
   return it == vms_.end() ? kNoSlot : it->second.as;
 }
 
-uint64_t Mmu::VmInSlot(int as) const {
-  return as >= 0 && as < kMaxAs ? slots_[as].vm_key : 0;
-}
+uint64_t Mmu::VmInSlot(int as) const { return as >= 0 && as < kMaxAs ? slots_[as].vm_key : 0; }
 
 bool Mmu::Active(uint64_t vm_key) const {
   auto it = vms_.find(vm_key);

@@ -58,9 +58,9 @@ class TableAllocator {
 // The result of a walk.
 struct Walk {
   bool mapped = false;
-  int level = 0;       // level of the leaf, or of the missing entry (0..3)
-  uint64_t pte = 0;    // the leaf descriptor
-  uint64_t phys = 0;   // translated address
+  int level = 0;      // level of the leaf, or of the missing entry (0..3)
+  uint64_t pte = 0;   // the leaf descriptor
+  uint64_t phys = 0;  // translated address
 };
 
 class PageTable {

@@ -198,13 +198,14 @@ struct Reference {
 // Property test: random 4 KiB / 2 MiB maps and unmaps against the reference;
 // results, translations and table counts are checked after every step.
 TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
-  const bool soak = std::getenv("FAULTLAB_TIER") && std::string(std::getenv("FAULTLAB_TIER")) == "soak";
+  const bool soak =
+      std::getenv("FAULTLAB_TIER") && std::string(std::getenv("FAULTLAB_TIER")) == "soak";
   for (uint64_t seed = 1; seed <= (soak ? 20000u : 200u); ++seed) {
     Prng prng(seed);
     CountingAllocator a;
     PageTable pt(48, &a);
     Reference ref;
-    const uint64_t window = 8 * kSz2M;  // 8 regions, so ops collide
+    const uint64_t window = 8 * kSz2M;                  // 8 regions, so ops collide
     const uint64_t base_tables = pt.table_pages() + 2;  // root, L1, L2 once touched
     for (int step = 0; step < 200; ++step) {
       const bool big = prng.Chance(1, 4);
@@ -237,7 +238,8 @@ TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
       // The incremental leaf hash equals one computed from scratch.
       ASSERT_EQ(pt.leaf_hash(), leaf_hash) << "seed " << seed << " step " << step;
       if (pt.table_pages() > 1) {
-        ASSERT_EQ(pt.table_pages(), base_tables + ref.l3.size()) << "seed " << seed << " step " << step;
+        ASSERT_EQ(pt.table_pages(), base_tables + ref.l3.size())
+            << "seed " << seed << " step " << step;
       }
       ASSERT_EQ(pt.table_pages(), a.live()) << "table accounting";
       if (HasFatalFailure()) return;

@@ -51,7 +51,8 @@ class DummyPage : public FaultPolicy {
 
   int OnVmCreate(vm::Vm& vm) override {
     uint32_t frame;
-    if (!mem_->AllocPage(mem::AllocClass::kBlocking, mem::Owner::kReserve, &frame)) return -uapi::kENOMEM;
+    if (!mem_->AllocPage(mem::AllocClass::kBlocking, mem::Owner::kReserve, &frame))
+      return -uapi::kENOMEM;
     vm.set_dummy_frame(frame);
     return 0;
   }

@@ -18,8 +18,9 @@ TEST(PolicyRegistryTest, NamesAreCanonical) {
 }
 
 TEST(PolicyRegistryTest, BadSpellingsAreRefusedNamingTheKnownOnes) {
-  for (const char* bad : {"", "retry", "pool", "pool:", "pool:x", "pool:-1", "pool:99999999999999999999",
-                          "noretry:3", "nowait:", "Noretry", "pool:1099511627777"}) {
+  for (const char* bad :
+       {"", "retry", "pool", "pool:", "pool:x", "pool:-1", "pool:99999999999999999999", "noretry:3",
+        "nowait:", "Noretry", "pool:1099511627777"}) {
     absl::StatusOr<std::string> p = Canonical(bad);
     ASSERT_FALSE(p.ok()) << bad;
     EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
@@ -75,13 +76,15 @@ TEST(PolicyTest, DummyPageGivesEachVmAReservePageAndKeepsTablesInReserve) {
     EXPECT_NE(vm.dummy_frame(), gem::kNoFrame);
     EXPECT_EQ(mem.owned_pages(mem::Owner::kReserve), 9u);
     // A degraded mapping: the reserve page behind every unmapped page.
-    std::optional<Degraded> d = dummy->OnEnomem(vm, 0x100000, 4 * mem::kPageSize, vm::Vm::FlagsToProt(0));
+    std::optional<Degraded> d =
+        dummy->OnEnomem(vm, 0x100000, 4 * mem::kPageSize, vm::Vm::FlagsToProt(0));
     ASSERT_TRUE(d.has_value());
     EXPECT_EQ(d->ret, 0);
     EXPECT_EQ(d->ptes, 4u);
     EXPECT_EQ(vm.page_table().IovaToPhys(0x102000), vm::PhysOf(vm.dummy_frame()));
   }
-  EXPECT_EQ(mem.owned_pages(mem::Owner::kReserve), 0u) << "the policy and the VM give everything back";
+  EXPECT_EQ(mem.owned_pages(mem::Owner::kReserve), 0u)
+      << "the policy and the VM give everything back";
 }
 
 TEST(PolicyTest, OtherPoliciesLetTheFaultFail) {

@@ -139,10 +139,12 @@ absl::Status ApplyLines(absl::string_view text, absl::string_view origin, const 
     const std::string key(absl::StripAsciiWhitespace(line.substr(0, eq)));
     auto it = setters.find(key);
     if (it == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": unknown key '", key, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ":", line_no, ": unknown key '", key, "'"));
     }
     if (!seen->insert(key).second) {
-      return absl::InvalidArgumentError(absl::StrCat(origin, ":", line_no, ": '", key, "' given twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ":", line_no, ": '", key, "' given twice"));
     }
     if (!it->second(line.substr(eq + 1))) {
       return absl::InvalidArgumentError(
@@ -156,13 +158,15 @@ absl::Status ApplyLines(absl::string_view text, absl::string_view origin, const 
 absl::Status CheckFacts(const Profile& p, absl::string_view origin) {
   const uint32_t va = p.va_bits();
   if (va < 32 || va > 48 || p.pa_bits() < 32 || p.pa_bits() > 48) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": mmu_features VA/PA bits out of range"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ": mmu_features VA/PA bits out of range"));
   }
   if (!(p.gpu_info.as_present & 1) || p.as_count() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": as_present needs AS0 and one more"));
   }
   if (p.ram_bytes < (64ULL << 20) || p.ram_bytes % 4096 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": ram_bytes must be a multiple of 4096, >= 64M"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ": ram_bytes must be a multiple of 4096, >= 64M"));
   }
   return absl::OkStatus();
 }
@@ -181,7 +185,8 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   }
   for (const std::string& f : p.invented) {
     if (!setters.count(f)) {
-      return absl::InvalidArgumentError(absl::StrCat(origin, ": 'invented' names unknown key '", f, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(origin, ": 'invented' names unknown key '", f, "'"));
     }
   }
   if (absl::Status s = CheckFacts(p, origin); !s.ok()) return s;
@@ -197,7 +202,8 @@ absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& ove
       ss << in.rdbuf();
       absl::StatusOr<Profile> p = ParseProfile(ss.str(), path);
       if (p.ok() && p->id != id) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": id is '", p->id, "', not '", id, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": id is '", p->id, "', not '", id, "'"));
       }
       return p;
     }
@@ -206,8 +212,8 @@ absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& ove
   for (const BuiltinProfile& b : BuiltinProfiles()) {
     if (file == b.file_name) return ParseProfile(b.text, absl::StrCat("builtin:", file));
   }
-  return absl::NotFoundError(absl::StrCat("unknown profile '", id, "' (built in: ",
-                                          absl::StrJoin(BuiltinProfileIds(), ", "), ")"));
+  return absl::NotFoundError(absl::StrCat(
+      "unknown profile '", id, "' (built in: ", absl::StrJoin(BuiltinProfileIds(), ", "), ")"));
 }
 
 std::vector<std::string> BuiltinProfileIds() {

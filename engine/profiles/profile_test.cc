@@ -30,7 +30,8 @@ TEST(ProfileTest, BuiltinsLoadAndSayWhetherTheyAreApproximate) {
 TEST(ProfileTest, UnknownProfileListsTheKnownOnes) {
   absl::StatusOr<Profile> p = LoadProfile("g999");
   EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(p.status().message()), HasSubstr("unknown profile 'g999' (built in: g310, g610, g925)"));
+  EXPECT_THAT(std::string(p.status().message()),
+              HasSubstr("unknown profile 'g999' (built in: g310, g610, g925)"));
 }
 
 TEST(ProfileTest, ParseErrorsNameTheLine) {

@@ -16,8 +16,13 @@ constexpr uint64_t kArgScratch = 0x0000'7ff0'0000'0000ULL;  // where replayed ar
 
 }  // namespace
 
-Applier::Applier(dev::Device* device, const Normaliser* norm, Rewriter* rewrite, ReplayResult* result)
-    : device_(device), norm_(norm), rewrite_(rewrite), r_(result), ro_scratch_(kArgScratch + (1 << 20)) {
+Applier::Applier(dev::Device* device, const Normaliser* norm, Rewriter* rewrite,
+                 ReplayResult* result)
+    : device_(device),
+      norm_(norm),
+      rewrite_(rewrite),
+      r_(result),
+      ro_scratch_(kArgScratch + (1 << 20)) {
   mem_.Map(kArgScratch, 1 << 16);
   mem_.Map(ro_scratch_, 1 << 16, SimUserMemory::kRead);
 }
@@ -40,7 +45,8 @@ void Applier::PrepareUserMemory(const trace::Ioctl& io) {
 
 void Applier::CsSubmit(const trace::CsSubmit& cs) {
   pending_cs_.push_back({cs.group, cs.stream_va, std::string(cs.words), {}});
-  for (const trace::UserBytes& rd : cs.reads) pending_cs_.back().cpu_writes.emplace_back(rd.address, std::string(rd.data));
+  for (const trace::UserBytes& rd : cs.reads)
+    pending_cs_.back().cpu_writes.emplace_back(rd.address, std::string(rd.data));
 }
 
 // A command stream the CPU wrote before the GROUP_SUBMIT that follows: its
@@ -49,7 +55,8 @@ void Applier::PutBackStreams(dev::File* file) {
   for (const PendingCs& cs : pending_cs_) {
     uint32_t group = cs.group;
     if (rewrite_ && !rewrite_->MapGroup(file->id(), &group)) continue;
-    for (const auto& [va, bytes] : cs.cpu_writes) device_->WriteGpuVa(file, group, va, bytes, /*note=*/true);
+    for (const auto& [va, bytes] : cs.cpu_writes)
+      device_->WriteGpuVa(file, group, va, bytes, /*note=*/true);
     device_->WriteGpuVa(file, group, cs.va, cs.words);
   }
   pending_cs_.clear();
@@ -83,7 +90,8 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io, uint64_t event_index) {
   }
   const int result = device_->Ioctl(f->second, io.request, at);
   const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
-  if (norm_->board() && result == 0 && io.result == 0 && desc && desc->id == uapi::IoctlId::kBoMmapOffset &&
+  if (norm_->board() && result == 0 && io.result == 0 && desc &&
+      desc->id == uapi::IoctlId::kBoMmapOffset &&
       io.arg_out.size() >= sizeof(uapi::PanthorBoMmapOffset)) {
     uapi::PanthorBoMmapOffset rec, twin;
     std::memcpy(&rec, io.arg_out.data(), sizeof(rec));
@@ -104,16 +112,16 @@ void Applier::Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ran
   if (rewrite_ && !rewrite_->MapGroup(first.file, &group)) {
     ++r_->skipped_dependent;  // its group was never created here
   } else if (f != files_.end()) {
-    device_->SubmitAccessJob(f->second, group, first.queue, std::move(ranges), first.signal_syncobj, nullptr);
+    device_->SubmitAccessJob(f->second, group, first.queue, std::move(ranges), first.signal_syncobj,
+                             nullptr);
   }
 }
 
 void Applier::File(const trace::FileOp& op, bool legacy) {
   device_->set_legacy_file_markers(legacy);
   if (!op.close) {
-    dev::File* file = device_->Open(op.node == trace::NODE_PRIMARY ? dev::NodeType::kPrimary
-                                                                    : dev::NodeType::kRender,
-                                    &mem_);
+    dev::File* file = device_->Open(
+        op.node == trace::NODE_PRIMARY ? dev::NodeType::kPrimary : dev::NodeType::kRender, &mem_);
     files_[file->id()] = file;
     return;
   }

@@ -18,8 +18,8 @@
 #include "engine/dev/device.h"
 #include "engine/gpu/job.h"
 #include "engine/replay/normalise.h"
-#include "engine/replay/rewrite.h"
 #include "engine/replay/replayer.h"
+#include "engine/replay/rewrite.h"
 #include "engine/trace/event.h"
 #include "engine/usermem/sim_user_memory.h"
 
@@ -51,15 +51,16 @@ class Applier {
   Rewriter* rewrite_;
   ReplayResult* r_;
   SimUserMemory mem_;
-  std::map<uint64_t, bool> mapped_;  // pages of mem_ mapped for recorded copies
-  uint64_t ro_scratch_;              // a read-only argument: reproduces a copy-out -EFAULT
+  std::map<uint64_t, bool> mapped_;       // pages of mem_ mapped for recorded copies
+  uint64_t ro_scratch_;                   // a read-only argument: reproduces a copy-out -EFAULT
   std::map<uint32_t, dev::File*> files_;  // by the trace's file id
   // Stream words recorded at a GROUP_SUBMIT, put back just before it.
   struct PendingCs {
     uint32_t group;
     uint64_t va;
     std::string words;
-    std::vector<std::pair<uint64_t, std::string>> cpu_writes;  // the CPU's bytes the stream may load
+    std::vector<std::pair<uint64_t, std::string>>
+        cpu_writes;  // the CPU's bytes the stream may load
   };
   std::vector<PendingCs> pending_cs_;
   // Board traces: the kernel's fake mmap offsets -> the twin's

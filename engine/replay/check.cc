@@ -82,13 +82,15 @@ void Checker::CheckEnd() {
   if (!compare_ || (!r_->divergences.empty() && !opts_.keep_going)) return;
   trace::Event want;
   if (NextExpected(&want)) {
-    Diverge(r_->events, trace::FormatEvent(expected_->event_index(), want), "(the replay produced nothing more)");
+    Diverge(r_->events, trace::FormatEvent(expected_->event_index(), want),
+            "(the replay produced nothing more)");
     return;
   }
   // Board traces with the kernel log collected: the faults the kernel could
   // not handle are the ones the twin could not (by address).
   if (norm_->board() && kernel_log_) {
-    const std::string want_faults = Addresses(expected_unhandled_), got_faults = Addresses(got_unhandled_);
+    const std::string want_faults = Addresses(expected_unhandled_),
+                      got_faults = Addresses(got_unhandled_);
     if (want_faults != got_faults) {
       Diverge(r_->events, "unhandled faults in the board's kernel log: " + want_faults,
               "unhandled faults in the replay: " + got_faults);
@@ -100,7 +102,8 @@ bool Checker::NextExpected(trace::Event* want) {
   for (;;) {
     if (!expected_->Next(want)) return false;
     if (!norm_->board()) return true;
-    if (want->kind == trace::EVENT_MMU_FAULT && want->fault.latency_source == trace::LATENCY_UNKNOWN) {
+    if (want->kind == trace::EVENT_MMU_FAULT &&
+        want->fault.latency_source == trace::LATENCY_UNKNOWN) {
       expected_unhandled_.push_back(want->fault.address);  // from the kernel log
     }
     // Inputs only (CPU maps, streams), kernel facts, and calls the replay

@@ -27,8 +27,8 @@ class Checker : public events::Observer {
  public:
   // `expected` reads the recording; `compare` off (what-if, another model
   // version): events are only counted.
-  Checker(trace::TraceReader* expected, const Normaliser* norm, const ReplayOptions& opts, ReplayResult* result,
-          bool compare)
+  Checker(trace::TraceReader* expected, const Normaliser* norm, const ReplayOptions& opts,
+          ReplayResult* result, bool compare)
       : expected_(expected), norm_(norm), opts_(opts), r_(result), compare_(compare) {}
 
   void OnEvent(const trace::Event& got) override;

@@ -59,8 +59,9 @@ absl::StatusOr<WhatIf> HeaderSettings(const trace::TraceHeader& h) {
 
 }  // namespace
 
-trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& workload, const std::string& board,
-                              const std::string& trace_id, int64_t wall_clock_ns, uint32_t frames) {
+trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& workload,
+                              const std::string& board, const std::string& trace_id,
+                              int64_t wall_clock_ns, uint32_t frames) {
   trace::TraceHeader h;
   h.set_trace_id(trace_id);
   h.set_board(board);
@@ -82,7 +83,8 @@ trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& wor
   Put(&h, "v3_tick_race_permille", std::to_string(c.v3_tick_race_permille));
   if (frames) Put(&h, "frames", std::to_string(frames));
   // Written only when set, so that traces recorded without it stay as they were.
-  if (c.fault_cost_permille != 1000) Put(&h, "fault_cost_permille", std::to_string(c.fault_cost_permille));
+  if (c.fault_cost_permille != 1000)
+    Put(&h, "fault_cost_permille", std::to_string(c.fault_cost_permille));
   return h;
 }
 
@@ -97,12 +99,13 @@ absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& h) 
     c.pressure.enabled = *p == "on";
   }
   mem::PressureConfig& pc = c.pressure;
-  for (absl::Status s : {HeaderInt(h, "pressure.tenant_min_permille", 0, 1000, &pc.tenant_min_permille),
-                         HeaderInt(h, "pressure.tenant_max_permille", 0, 1000, &pc.tenant_max_permille),
-                         HeaderInt(h, "pressure.fail_permille", 0, 1000, &pc.fail_permille),
-                         HeaderInt(h, "v3_tick_race_permille", 0, 1000, &c.v3_tick_race_permille),
-                         // A fault path from a thousand times faster to a hundred times slower.
-                         HeaderInt(h, "fault_cost_permille", 1, 100000, &c.fault_cost_permille)}) {
+  for (absl::Status s :
+       {HeaderInt(h, "pressure.tenant_min_permille", 0, 1000, &pc.tenant_min_permille),
+        HeaderInt(h, "pressure.tenant_max_permille", 0, 1000, &pc.tenant_max_permille),
+        HeaderInt(h, "pressure.fail_permille", 0, 1000, &pc.fail_permille),
+        HeaderInt(h, "v3_tick_race_permille", 0, 1000, &c.v3_tick_race_permille),
+        // A fault path from a thousand times faster to a hundred times slower.
+        HeaderInt(h, "fault_cost_permille", 1, 100000, &c.fault_cost_permille)}) {
     if (!s.ok()) return s;
   }
   if (pc.tenant_min_permille > pc.tenant_max_permille) {
@@ -120,7 +123,8 @@ absl::StatusOr<uint32_t> HeaderFrames(const trace::TraceHeader& h) {
 void ApplyWhatIf(const WhatIf& w, dev::DeviceConfig* c) {
   if (w.profile) {
     absl::StatusOr<profiles::Profile> p = profiles::LoadProfile(*w.profile);
-    FAULTLAB_CHECK(p.ok(), "the what-if parser accepted profile '", *w.profile, "': ", p.status().message());
+    FAULTLAB_CHECK(p.ok(), "the what-if parser accepted profile '", *w.profile,
+                   "': ", p.status().message());
     c->profile = *std::move(p);
   }
   if (w.variant) c->variant = *w.variant;
@@ -137,14 +141,16 @@ dev::DeviceConfig DefaultConfig() {
   return c;
 }
 
-absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload, const WhatIf& settings,
-                                                  bool pressure) {
-  const workload::WorkloadInfo* info = workload.empty() ? nullptr : workload::FindWorkload(workload);
+absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload,
+                                                  const WhatIf& settings, bool pressure) {
+  const workload::WorkloadInfo* info =
+      workload.empty() ? nullptr : workload::FindWorkload(workload);
   if (!workload.empty() && info == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unknown workload '", workload, "'"));
   }
   if (settings.granularity_bytes) {
-    return absl::InvalidArgumentError("granularity is not a recording setting: the workload's BOs carry their own");
+    return absl::InvalidArgumentError(
+        "granularity is not a recording setting: the workload's BOs carry their own");
   }
   dev::DeviceConfig c = DefaultConfig();
   ApplyWhatIf(settings, &c);

@@ -23,8 +23,8 @@ namespace faultlab::replay {
 // reads a clock); `trace_id` is 16 bytes; `frames` (0: the workload's
 // default, not written) lets a closed-loop what-if re-run the same workload.
 trace::TraceHeader MakeHeader(const dev::DeviceConfig& config, const std::string& workload,
-                              const std::string& board, const std::string& trace_id, int64_t wall_clock_ns,
-                              uint32_t frames = 0);
+                              const std::string& board, const std::string& trace_id,
+                              int64_t wall_clock_ns, uint32_t frames = 0);
 
 // The device a header describes. Its settings are validated like flags: a
 // value that does not parse or is out of range is DATA_LOSS naming the key
@@ -48,8 +48,8 @@ dev::DeviceConfig DefaultConfig();
 // budget unless `settings` gives one. An unknown workload, or a granularity
 // (BOs carry their own), is INVALID_ARGUMENT. `workload` may be empty: a
 // program's device, no workload.
-absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload, const WhatIf& settings,
-                                                  bool pressure);
+absl::StatusOr<dev::DeviceConfig> RecordingConfig(const std::string& workload,
+                                                  const WhatIf& settings, bool pressure);
 
 }  // namespace faultlab::replay
 

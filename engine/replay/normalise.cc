@@ -26,7 +26,8 @@ bool IsBoCreate(uint32_t request) {
 
 bool IsWait(uint32_t request) {
   const uapi::IoctlDesc* d = uapi::FindIoctl(request);
-  return d != nullptr && (d->id == uapi::IoctlId::kSyncobjWait || d->id == uapi::IoctlId::kSyncobjTimelineWait);
+  return d != nullptr &&
+         (d->id == uapi::IoctlId::kSyncobjWait || d->id == uapi::IoctlId::kSyncobjTimelineWait);
 }
 
 // A BO_CREATE argument with WB_MMAP set: flag bit 1 without a granularity
@@ -45,14 +46,16 @@ Normaliser::Normaliser(const trace::TraceHeader& header) {
   if (!board_) return;
   for (const trace::ConfigEntry& c : header.config()) {
     int major = 0, minor = 0;
-    if (c.key() == "driver_version" && std::sscanf(c.value().c_str(), "%d.%d", &major, &minor) == 2) {
+    if (c.key() == "driver_version" &&
+        std::sscanf(c.value().c_str(), "%d.%d", &major, &minor) == 2) {
       wb_mmap_ = major > 1 || (major == 1 && minor >= 7);
     }
   }
 }
 
 bool Normaliser::Observable(trace::EventKind kind) const {
-  return !board_ || kind == trace::EVENT_IOCTL || kind == trace::EVENT_MARKER || kind == trace::EVENT_FILE;
+  return !board_ || kind == trace::EVENT_IOCTL || kind == trace::EVENT_MARKER ||
+         kind == trace::EVENT_FILE;
 }
 
 Normaliser::Role Normaliser::RoleOf(const trace::Event& e) const {
@@ -60,7 +63,8 @@ Normaliser::Role Normaliser::RoleOf(const trace::Event& e) const {
     case trace::EVENT_IOCTL:
       // A wait that ran out of host time on the board: the twin's virtual
       // time knows no such deadline.
-      if (board_ && e.ioctl.result == -uapi::kETIME && IsWait(e.ioctl.request)) return Role::kTakenFromRecording;
+      if (board_ && e.ioctl.result == -uapi::kETIME && IsWait(e.ioctl.request))
+        return Role::kTakenFromRecording;
       return Role::kInput;
     case trace::EVENT_CS_SUBMIT:
     case trace::EVENT_JOB_ACCESS:
@@ -93,7 +97,8 @@ bool Normaliser::LegacyFileOp(const trace::Event& e, trace::FileOp* op) {
 }
 
 void Normaliser::NormaliseArgIn(uint32_t request, std::string* arg) const {
-  if (wb_mmap_ && IsBoCreate(request) && WbMmap(*arg)) (*arg)[kFlags] &= ~uapi::kPanthorBoAllocOnFault;
+  if (wb_mmap_ && IsBoCreate(request) && WbMmap(*arg))
+    (*arg)[kFlags] &= ~uapi::kPanthorBoAllocOnFault;
 }
 
 bool Normaliser::NormaliseArgOut(uint32_t request, std::string* arg_out) const {

@@ -2,12 +2,14 @@
 
 namespace faultlab::replay {
 
-absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config, const workload::WorkloadConfig& w,
+absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config,
+                                         const workload::WorkloadConfig& w,
                                          const std::string& board, const std::string& trace_id,
                                          const trace::WriterOptions& options) {
   Recording r;
   trace::StringSink sink(&r.bytes);
-  trace::TraceWriter writer(&sink, MakeHeader(config, w.name, board, trace_id, 0, w.frames), options);
+  trace::TraceWriter writer(&sink, MakeHeader(config, w.name, board, trace_id, 0, w.frames),
+                            options);
   Recorder rec(&writer);
   dev::Device device(config);
   device.set_observer(&rec);

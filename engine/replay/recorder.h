@@ -46,7 +46,8 @@ struct Recording {
   uint64_t events = 0;
   uint64_t virtual_ns = 0;  // the device's clock at the end
 };
-absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config, const workload::WorkloadConfig& w,
+absl::StatusOr<Recording> RecordWorkload(const dev::DeviceConfig& config,
+                                         const workload::WorkloadConfig& w,
                                          const std::string& board, const std::string& trace_id,
                                          const trace::WriterOptions& options = {});
 

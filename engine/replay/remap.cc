@@ -32,7 +32,8 @@ bool Remapper::Map(uint32_t file, ObjKind kind, uint32_t* id) const {
 }
 
 bool Remapper::MapAt(uint32_t file, const uapi::ObjRef& ref, char* bytes, size_t size) {
-  if (!Remapped(ref.kind) || ref.offset + size_t{4} > size || !ref.Applies(bytes, size)) return true;
+  if (!Remapped(ref.kind) || ref.offset + size_t{4} > size || !ref.Applies(bytes, size))
+    return true;
   uint32_t id;
   std::memcpy(&id, bytes + ref.offset, 4);
   if (!Map(file, ref.kind, &id)) return false;
@@ -43,9 +44,11 @@ bool Remapper::MapAt(uint32_t file, const uapi::ObjRef& ref, char* bytes, size_t
 // The ids inside the elements of the obj_arrays the argument points at,
 // already placed in `mem` as the recording captured them; a bad array is
 // the kernel's to refuse.
-bool Remapper::RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg, SimUserMemory& mem) {
+bool Remapper::RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg,
+                             SimUserMemory& mem) {
   uapi::PanthorObjArray a;
-  if (n.layout != uapi::Nested::Layout::kObjArray || n.element_refs.empty() || !ObjArrayAt(arg, n.at, &a)) {
+  if (n.layout != uapi::Nested::Layout::kObjArray || n.element_refs.empty() ||
+      !ObjArrayAt(arg, n.at, &a)) {
     return true;
   }
   if (a.stride < n.elem_size || a.count > 4096) return true;
@@ -82,7 +85,8 @@ void Remapper::Learn(const trace::Ioctl& io, int result, const std::string& out)
     if (!Remapped(r.kind) || r.offset + size_t{4} > io.arg_out.size()) continue;
     uint32_t recorded, replayed = 0;
     std::memcpy(&recorded, io.arg_out.data() + r.offset, 4);
-    if (result == 0 && r.offset + size_t{4} <= out.size()) std::memcpy(&replayed, out.data() + r.offset, 4);
+    if (result == 0 && r.offset + size_t{4} <= out.size())
+      std::memcpy(&replayed, out.data() + r.offset, 4);
     ids_[{io.file, r.kind, recorded}] = result == 0 ? replayed : 0;
   }
 }

@@ -35,7 +35,9 @@ class Remapper {
   // After it ran: `result` and `out` (the argument as the replay left it).
   void Learn(const trace::Ioctl& io, int result, const std::string& out);
   // A job's group. False: the group's creation failed; skip the job.
-  bool MapGroup(uint32_t file, uint32_t* group) const { return Map(file, uapi::ObjKind::kGroup, group); }
+  bool MapGroup(uint32_t file, uint32_t* group) const {
+    return Map(file, uapi::ObjKind::kGroup, group);
+  }
 
   uint64_t remapped() const { return remapped_; }
 
@@ -43,7 +45,8 @@ class Remapper {
   // False when `*id` names a failed creation; else rewrites it (if known).
   bool Map(uint32_t file, uapi::ObjKind kind, uint32_t* id) const;
   bool MapAt(uint32_t file, const uapi::ObjRef& ref, char* bytes, size_t size);
-  bool RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg, SimUserMemory& mem);
+  bool RewriteArrays(uint32_t file, const uapi::Nested& n, const std::string& arg,
+                     SimUserMemory& mem);
 
   // (file, kind, recorded id) -> replayed id; 0: the creation failed.
   std::map<std::tuple<uint32_t, uapi::ObjKind, uint32_t>, uint32_t> ids_;

@@ -115,7 +115,8 @@ std::string Record(const std::string& workload, uint32_t frames) {
   dev::DeviceConfig cfg;
   cfg.profile = *profiles::LoadProfile("g610");
   cfg.seed = 3;
-  absl::StatusOr<Recording> r = RecordWorkload(cfg, {workload, 3, frames}, "test", std::string(16, 'r'));
+  absl::StatusOr<Recording> r =
+      RecordWorkload(cfg, {workload, 3, frames}, "test", std::string(16, 'r'));
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? r->bytes : "";
 }
@@ -123,9 +124,11 @@ std::string Record(const std::string& workload, uint32_t frames) {
 ReplayResult ReplayWhatIf(const std::string& bytes, const std::string& key_value) {
   ReplayOptions opts;
   EXPECT_TRUE(ParseWhatIfArg(key_value, &opts.what_if).ok());
-  return Replay([&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-    return std::make_unique<trace::MemorySource>(bytes);
-  }, "mem", opts);
+  return Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::make_unique<trace::MemorySource>(bytes);
+      },
+      "mem", opts);
 }
 
 TEST(RemapperTest, AGroupTheProfileCannotHostSkipsItsJobs) {

@@ -46,9 +46,11 @@ void BM_Replay(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
   state.SetLabel(kWorkloads[state.range(0)]);
   for (auto _ : state) {
-    ReplayResult r = Replay([&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-      return std::make_unique<trace::MemorySource>(rec.bytes);
-    }, "bench", {});
+    ReplayResult r = Replay(
+        [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+          return std::make_unique<trace::MemorySource>(rec.bytes);
+        },
+        "bench", {});
     if (r.outcome != ReplayOutcome::kIdentical) {
       state.SkipWithError("replay did not come out identical");
       break;

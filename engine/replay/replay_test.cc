@@ -1,10 +1,9 @@
 // Record every workload, replay it: identical, twice; a tampered trace
 // diverges at the right event; what-if replays run; model changes are reported.
-#include "engine/replay/replayer.h"
-
 #include <gtest/gtest.h>
 
 #include "engine/replay/recorder.h"
+#include "engine/replay/replayer.h"
 #include "engine/replay/version.h"
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
@@ -23,15 +22,18 @@ std::string Record(const std::string& workload, uint32_t frames, Variant variant
   cfg.pressure.enabled = pressure;
   cfg.seed = 5;
   if (pressure) cfg.budget_bytes = 512ULL << 20;
-  absl::StatusOr<Recording> r = RecordWorkload(cfg, {workload, 5, frames}, "test", std::string(16, 'x'));
+  absl::StatusOr<Recording> r =
+      RecordWorkload(cfg, {workload, 5, frames}, "test", std::string(16, 'x'));
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? r->bytes : "";
 }
 
 ReplayResult ReplayBytes(const std::string& bytes, ReplayOptions opts = {}) {
-  return Replay([&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-    return std::make_unique<trace::MemorySource>(bytes);
-  }, "mem", opts);
+  return Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::make_unique<trace::MemorySource>(bytes);
+      },
+      "mem", opts);
 }
 
 TEST(ReplayTest, EveryWorkloadReplaysIdentically) {
@@ -42,7 +44,8 @@ TEST(ReplayTest, EveryWorkloadReplaysIdentically) {
       ASSERT_TRUE(r.status.ok()) << w.name << ": " << r.status;
       EXPECT_EQ(r.outcome, ReplayOutcome::kIdentical)
           << w.name << " " << VariantName(v) << ": "
-          << (r.divergences.empty() ? "" : r.divergences[0].expected + "\n vs " + r.divergences[0].got);
+          << (r.divergences.empty() ? ""
+                                    : r.divergences[0].expected + "\n vs " + r.divergences[0].got);
       EXPECT_GT(r.inputs, 0u);
       // Twice gives the same bytes of report.
       EXPECT_EQ(ReportText(ReplayBytes(bytes)), ReportText(r)) << w.name;
@@ -59,7 +62,8 @@ TEST(ReplayTest, ASlowerFaultPathIsRecordedAndReplaysIdentically) {
     dev::DeviceConfig cfg;
     cfg.profile = *p;
     cfg.fault_cost_permille = i ? 1300 : 1000;
-    absl::StatusOr<Recording> rec = RecordWorkload(cfg, {"compute", 5, 2}, "test", std::string(16, 'c'));
+    absl::StatusOr<Recording> rec =
+        RecordWorkload(cfg, {"compute", 5, 2}, "test", std::string(16, 'c'));
     ASSERT_TRUE(rec.ok()) << rec.status();
     ReplayResult r = ReplayBytes(rec->bytes);
     ASSERT_TRUE(r.status.ok()) << r.status;

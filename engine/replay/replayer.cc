@@ -21,8 +21,9 @@ struct Readers {
   std::unique_ptr<trace::TraceReader> inputs, expected;
 };
 
-absl::Status OpenReaders(const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
-                         const std::string& name, bool skip_damaged, Readers* r) {
+absl::Status OpenReaders(
+    const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
+    const std::string& name, bool skip_damaged, Readers* r) {
   for (auto* src : {&r->in_src, &r->want_src}) {
     absl::StatusOr<std::unique_ptr<trace::ByteSource>> s = open();
     if (!s.ok()) return s.status();
@@ -38,8 +39,9 @@ absl::Status OpenReaders(const std::function<absl::StatusOr<std::unique_ptr<trac
     // Synthetic events were never produced by the model: there is nothing to
     // check them against (engine/trace/synthetic.h).
     return absl::InvalidArgumentError(absl::StrCat(
-        name, ": a synthetic trace (from 'faultlab synth') cannot be replayed: its outputs were not "
-              "produced by the model; record one with 'faultlab record'"));
+        name,
+        ": a synthetic trace (from 'faultlab synth') cannot be replayed: its outputs were not "
+        "produced by the model; record one with 'faultlab record'"));
   }
   return absl::OkStatus();
 }
@@ -56,8 +58,9 @@ void CountRecorded(const trace::Event& e, ReplayResult* r) {
 
 // The input loop: every recorded event normalised, then applied (or
 // counted). `e` holds the first event; returns the first error.
-absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const Normaliser& norm, Applier& apply,
-                      trace::Event& e, const ReplayOptions& options, ReplayResult* r) {
+absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const Normaliser& norm,
+                      Applier& apply, trace::Event& e, const ReplayOptions& options,
+                      ReplayResult* r) {
   bool have = true;
   while (have) {
     const Normaliser::Role role = norm.RoleOf(e);
@@ -80,7 +83,9 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
           return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
         }
         break;
-      case trace::EVENT_CS_SUBMIT: apply.CsSubmit(e.cs_submit); break;
+      case trace::EVENT_CS_SUBMIT:
+        apply.CsSubmit(e.cs_submit);
+        break;
       case trace::EVENT_JOB_ACCESS: {
         // One job: consecutive ranges with the same job number.
         const trace::JobAccess first = e.access;
@@ -94,7 +99,9 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
         apply.Job(first, std::move(ranges));
         continue;  // `e` is already the next event
       }
-      case trace::EVENT_FILE: apply.File(e.file_op, /*legacy=*/false); break;
+      case trace::EVENT_FILE:
+        apply.File(e.file_op, /*legacy=*/false);
+        break;
       case trace::EVENT_MARKER:
         if (Normaliser::LegacyFileOp(e, &op)) {
           apply.File(op, /*legacy=*/true);
@@ -102,9 +109,14 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
           apply.Marker(e.marker);
         }
         break;
-      case trace::EVENT_STATE_HASH: apply.StateHash(); break;
-      case trace::EVENT_CPU_MAP: apply.CpuMap(e.cpu_map); break;
-      default: break;
+      case trace::EVENT_STATE_HASH:
+        apply.StateHash();
+        break;
+      case trace::EVENT_CPU_MAP:
+        apply.CpuMap(e.cpu_map);
+        break;
+      default:
+        break;
     }
     have = inputs.Next(&e);
   }
@@ -142,7 +154,8 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
 
   const Normaliser norm(header);
   r.board = norm.board();
-  std::unique_ptr<Rewriter> rewrite = compare ? nullptr : std::make_unique<Rewriter>(options.what_if);
+  std::unique_ptr<Rewriter> rewrite =
+      compare ? nullptr : std::make_unique<Rewriter>(options.what_if);
   dev::Device device(*cfg);
   Checker check(readers.expected.get(), &norm, options, &r, compare);
   device.set_observer(&check);
@@ -155,14 +168,16 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   Applier apply(&device, &norm, rewrite.get(), &r);
 
   trace::Event e;
-  if (readers.inputs->Next(&e)) r.status = ApplyAll(name, *readers.inputs, norm, apply, e, options, &r);
+  if (readers.inputs->Next(&e))
+    r.status = ApplyAll(name, *readers.inputs, norm, apply, e, options, &r);
   if (r.status.ok()) r.status = readers.inputs->status();
   if (!r.status.ok()) {
     r.outcome = ReplayOutcome::kError;
     return r;
   }
   check.CheckEnd();
-  if (compare && !readers.expected->status().ok() && r.divergences.empty()) r.status = readers.expected->status();
+  if (compare && !readers.expected->status().ok() && r.divergences.empty())
+    r.status = readers.expected->status();
   r.device = device.stats();
   if (rewrite) {
     r.ids_remapped = rewrite->remapped();

@@ -95,7 +95,8 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
 // program reacts to what the new configuration does (a failed creation is
 // not followed by calls that use it). Needs a trace `record` made.
 // `granularity` is refused: the workload's BOs carry their own.
-ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name, const WhatIf& what_if);
+ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
+                   const WhatIf& what_if);
 
 // The integer-only report of a replay: text ("key: value" lines) or JSON.
 std::string ReportText(const ReplayResult& r);

@@ -48,11 +48,16 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
 
 const char* ReplayOutcomeName(ReplayOutcome o) {
   switch (o) {
-    case ReplayOutcome::kIdentical: return "identical";
-    case ReplayOutcome::kDiverged: return "diverged";
-    case ReplayOutcome::kModelChanged: return "model_changed";
-    case ReplayOutcome::kWhatIf: return "what_if";
-    case ReplayOutcome::kError: return "error";
+    case ReplayOutcome::kIdentical:
+      return "identical";
+    case ReplayOutcome::kDiverged:
+      return "diverged";
+    case ReplayOutcome::kModelChanged:
+      return "model_changed";
+    case ReplayOutcome::kWhatIf:
+      return "what_if";
+    case ReplayOutcome::kError:
+      return "error";
   }
   return "?";
 }

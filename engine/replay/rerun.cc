@@ -42,12 +42,14 @@ class Summarizer : public events::Observer {
 
 }  // namespace
 
-ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name, const WhatIf& what_if) {
+ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
+                   const WhatIf& what_if) {
   ReplayResult r;
   const workload::WorkloadInfo* w = workload::FindWorkload(header.workload());
   if (header.capture_source() != trace::CAPTURE_SOURCE_TWIN || w == nullptr) {
     r.status = absl::InvalidArgumentError(absl::StrCat(
-        name, ": rerun needs a trace 'faultlab record' made from a workload; this one's workload is '",
+        name,
+        ": rerun needs a trace 'faultlab record' made from a workload; this one's workload is '",
         header.workload(), "'"));
     return r;
   }

@@ -28,7 +28,9 @@ class Rewriter {
   bool Ioctl(const trace::Ioctl& io, std::string* arg, SimUserMemory& mem);
   // After an ioctl ran (`result`, `out`: its argument as the replay left
   // it), or was skipped (`result` -1): what it created.
-  void Learn(const trace::Ioctl& io, int result, const std::string& out) { remapper_.Learn(io, result, out); }
+  void Learn(const trace::Ioctl& io, int result, const std::string& out) {
+    remapper_.Learn(io, result, out);
+  }
   // A job's group. False: the group's creation failed; skip the job.
   bool MapGroup(uint32_t file, uint32_t* group) const { return remapper_.MapGroup(file, group); }
 

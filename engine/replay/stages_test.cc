@@ -52,7 +52,8 @@ TEST(NormaliseTest, InputsOutputsAndWhatTheRecordingSupplies) {
 
   const Normaliser board(BoardHeader("1.3.0"));
   EXPECT_TRUE(board.board());
-  EXPECT_EQ(board.RoleOf(IoctlEvent(kDrmIoctlSyncobjWait, -kETIME)), Normaliser::Role::kTakenFromRecording);
+  EXPECT_EQ(board.RoleOf(IoctlEvent(kDrmIoctlSyncobjWait, -kETIME)),
+            Normaliser::Role::kTakenFromRecording);
   EXPECT_EQ(board.RoleOf(IoctlEvent(0xc02864c3, -kETIME)), Normaliser::Role::kTakenFromRecording)
       << "today's 40-byte SYNCOBJ_WAIT too";
   EXPECT_EQ(board.RoleOf(IoctlEvent(kDrmIoctlSyncobjWait, 0)), Normaliser::Role::kInput);
@@ -73,7 +74,8 @@ TEST(NormaliseTest, LegacyFileMarkers) {
   e.marker.label = "close:3";
   ASSERT_TRUE(Normaliser::LegacyFileOp(e, &op));
   EXPECT_TRUE(op.close);
-  for (const char* other : {"end", "open:x:render", "kernel_log:/dev/kmsg: 0 faults", "close:3:4"}) {
+  for (const char* other :
+       {"end", "open:x:render", "kernel_log:/dev/kmsg: 0 faults", "close:3:4"}) {
     e.marker.label = other;
     EXPECT_FALSE(Normaliser::LegacyFileOp(e, &op)) << other;
   }

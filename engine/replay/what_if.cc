@@ -40,17 +40,31 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view s) {
   uint64_t mult = 1;
   absl::string_view num = s;
   switch (s.back()) {
-    case 'K': case 'k': mult = 1ULL << 10; break;
-    case 'M': case 'm': mult = 1ULL << 20; break;
-    case 'G': case 'g': mult = 1ULL << 30; break;
-    case 'T': case 't': mult = 1ULL << 40; break;
-    default: break;
+    case 'K':
+    case 'k':
+      mult = 1ULL << 10;
+      break;
+    case 'M':
+    case 'm':
+      mult = 1ULL << 20;
+      break;
+    case 'G':
+    case 'g':
+      mult = 1ULL << 30;
+      break;
+    case 'T':
+    case 't':
+      mult = 1ULL << 40;
+      break;
+    default:
+      break;
   }
   if (mult > 1) num.remove_suffix(1);
   uint64_t v;
   const bool ok = absl::ConsumePrefix(&num, "0x") ? !num.empty() && absl::SimpleHexAtoi(num, &v)
                                                   : absl::SimpleAtoi(num, &v);
-  if (!ok || num.find_first_of("+- ") != absl::string_view::npos || (mult > 1 && v > (~0ULL) / mult)) {
+  if (!ok || num.find_first_of("+- ") != absl::string_view::npos ||
+      (mult > 1 && v > (~0ULL) / mult)) {
     return absl::InvalidArgumentError(absl::StrCat("'", s, "' is not a size (e.g. 64M, 2G, 4096)"));
   }
   return v * mult;
@@ -58,7 +72,8 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view s) {
 
 absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w) {
   auto twice = [&](bool set) {
-    return set ? absl::InvalidArgumentError(absl::StrCat("what-if key '", key, "' given twice")) : absl::OkStatus();
+    return set ? absl::InvalidArgumentError(absl::StrCat("what-if key '", key, "' given twice"))
+               : absl::OkStatus();
   };
   if (key == "profile") {
     if (absl::Status s = twice(w->profile.has_value()); !s.ok()) return s;
@@ -97,7 +112,8 @@ absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w
       return Bad(key, value, "never or within_size");
     }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown what-if key '", key, "' (", WhatIfKeyList(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown what-if key '", key, "' (", WhatIfKeyList(), ")"));
   }
   return absl::OkStatus();
 }
@@ -105,7 +121,8 @@ absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w
 absl::Status ParseWhatIfArg(absl::string_view key_value, WhatIf* w) {
   const size_t eq = key_value.find('=');
   if (eq == absl::string_view::npos || eq == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("what-if '", key_value, "': expected key=value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("what-if '", key_value, "': expected key=value"));
   }
   return SetWhatIf(key_value.substr(0, eq), key_value.substr(eq + 1), w);
 }

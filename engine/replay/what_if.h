@@ -31,7 +31,7 @@ constexpr uint64_t kMaxBudgetBytes = 1ULL << 40;  // 1 TiB
 struct WhatIf {
   std::optional<std::string> profile;  // a profile id that loads
   std::optional<Variant> variant;
-  std::optional<std::string> policy;   // policy::Canonical()'s name
+  std::optional<std::string> policy;     // policy::Canonical()'s name
   std::optional<uint64_t> budget_bytes;  // 0: the profile's RAM
   // Alloc-on-fault BOs' granularity: a power of two, >= 4K, < 4G.
   std::optional<uint64_t> granularity_bytes;

@@ -20,8 +20,9 @@ std::string Error(const std::vector<std::string>& kvs) {
 }
 
 TEST(WhatIfTest, EveryKeyParsesItsValues) {
-  absl::StatusOr<WhatIf> w = ParseWhatIfArgs({"profile=g310", "variant=series-v3", "policy=pool:064",
-                                              "budget=64M", "granularity=2M", "thp=within_size"});
+  absl::StatusOr<WhatIf> w =
+      ParseWhatIfArgs({"profile=g310", "variant=series-v3", "policy=pool:064", "budget=64M",
+                       "granularity=2M", "thp=within_size"});
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(*w->profile, "g310");
   EXPECT_EQ(*w->variant, Variant::kSeriesV3);
@@ -118,7 +119,8 @@ TEST(ConfigTest, ADamagedHeaderIsDataLossNamingTheKey) {
     absl::Status s = ConfigFromHeader(h).status();
     if (s.ok()) s = HeaderFrames(h).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << kv.first;
-    EXPECT_THAT(std::string(s.message()), HasSubstr(std::string("trace header: ") + want)) << kv.first;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(std::string("trace header: ") + want))
+        << kv.first;
   }
   trace::TraceHeader h = Header({});
   h.set_policy("pool:many");
@@ -128,8 +130,8 @@ TEST(ConfigTest, ADamagedHeaderIsDataLossNamingTheKey) {
 }
 
 TEST(ConfigTest, KeysTheTwinDoesNotReadAreLeftAlone) {
-  absl::StatusOr<dev::DeviceConfig> c =
-      ConfigFromHeader(Header({{"driver_version", "1.7.0"}, {"label.rack", "r3"}, {"gpu_id", "0xa8670005"}}));
+  absl::StatusOr<dev::DeviceConfig> c = ConfigFromHeader(
+      Header({{"driver_version", "1.7.0"}, {"label.rack", "r3"}, {"gpu_id", "0xa8670005"}}));
   EXPECT_TRUE(c.ok()) << c.status();
 }
 
@@ -147,7 +149,8 @@ TEST(ConfigTest, RecordingSettingsOverTheDefaults) {
   EXPECT_EQ(RecordingConfig("nope", {}, false).status().code(), absl::StatusCode::kInvalidArgument);
   WhatIf g;
   g.granularity_bytes = 65536;
-  EXPECT_EQ(RecordingConfig("compute", g, false).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RecordingConfig("compute", g, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

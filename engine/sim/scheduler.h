@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <functional>
 #include <set>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "engine/base/prng.h"
 

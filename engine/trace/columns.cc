@@ -22,9 +22,14 @@ constexpr uint32_t MakeId(uint8_t kind, uint8_t field, uint8_t sub, ColumnEncodi
 }
 
 constexpr std::array<ColumnInfo, kNumColumns> kColumns = {{
-#define FAULTLAB_COL_INFO(name, kind, field, sub, enc, proto_name)                       \
-  ColumnInfo{MakeId(kind, field, sub, ColumnEncoding::enc), kind, field, sub, \
-             ColumnEncoding::enc, #name, proto_name},
+#define FAULTLAB_COL_INFO(name, kind, field, sub, enc, proto_name) \
+  ColumnInfo{MakeId(kind, field, sub, ColumnEncoding::enc),        \
+             kind,                                                 \
+             field,                                                \
+             sub,                                                  \
+             ColumnEncoding::enc,                                  \
+             #name,                                                \
+             proto_name},
     FAULTLAB_TRACE_COLUMNS(FAULTLAB_COL_INFO)
 #undef FAULTLAB_COL_INFO
 }};
@@ -103,8 +108,8 @@ void ChunkEncoder::Put(const Ioctl& x) {
   PutZ(Col::IoctlResult, x.result);
   PutB(Col::IoctlArgInLen, Col::IoctlArgInData, x.arg_in);
   PutB(Col::IoctlArgOutLen, Col::IoctlArgOutData, x.arg_out);
-  PutCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
-            Col::IoctlUserInData, x.user_in);
+  PutCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen, Col::IoctlUserInData,
+            x.user_in);
   PutCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
             Col::IoctlUserOutData, x.user_out);
   PutD(Col::IoctlRecordedNs, x.recorded_ns);
@@ -199,17 +204,39 @@ void ChunkEncoder::Append(const Event& e) {
   PutU(Col::Kind, e.kind);
   PutD(Col::Time, e.virtual_ns);
   switch (e.kind) {
-    case EVENT_IOCTL: Put(e.ioctl); break;
-    case EVENT_JOB_ACCESS: Put(e.access); break;
-    case EVENT_CS_SUBMIT: Put(e.cs_submit); break;
-    case EVENT_MMU_FAULT: Put(e.fault); break;
-    case EVENT_ALLOC_FAILURE: Put(e.alloc_failure); break;
-    case EVENT_HEAP_GROW: Put(e.heap_grow); break;
-    case EVENT_CPU_MAP: Put(e.cpu_map); break;
-    case EVENT_OOPS: Put(e.oops); break;
-    case EVENT_MARKER: Put(e.marker); break;
-    case EVENT_STATE_HASH: Put(e.state_hash); break;
-    case EVENT_FILE: Put(e.file_op); break;
+    case EVENT_IOCTL:
+      Put(e.ioctl);
+      break;
+    case EVENT_JOB_ACCESS:
+      Put(e.access);
+      break;
+    case EVENT_CS_SUBMIT:
+      Put(e.cs_submit);
+      break;
+    case EVENT_MMU_FAULT:
+      Put(e.fault);
+      break;
+    case EVENT_ALLOC_FAILURE:
+      Put(e.alloc_failure);
+      break;
+    case EVENT_HEAP_GROW:
+      Put(e.heap_grow);
+      break;
+    case EVENT_CPU_MAP:
+      Put(e.cpu_map);
+      break;
+    case EVENT_OOPS:
+      Put(e.oops);
+      break;
+    case EVENT_MARKER:
+      Put(e.marker);
+      break;
+    case EVENT_STATE_HASH:
+      Put(e.state_hash);
+      break;
+    case EVENT_FILE:
+      Put(e.file_op);
+      break;
     default:
       FAULTLAB_CHECK(false, "a writer appended an event of unknown kind ", e.kind);
   }
@@ -259,8 +286,7 @@ absl::Status ChunkDecoder::Reset(absl::string_view block, uint32_t event_count) 
                                               at - block.data(), " of ", block.size()));
     }
     if (id > 0xffffffffu || (!first && id <= last_id)) {
-      return absl::DataLossError(
-          absl::StrCat("column directory: column id ", id, " out of order"));
+      return absl::DataLossError(absl::StrCat("column directory: column id ", id, " out of order"));
     }
     first = false;
     last_id = static_cast<uint32_t>(id);
@@ -339,8 +365,7 @@ inline absl::string_view ChunkDecoder::GetB(Col len, Col data) {
   return absl::string_view(p, n);
 }
 
-void ChunkDecoder::GetCopies(Col count, Col addr, Col len, Col data,
-                             std::vector<UserBytes>* out) {
+void ChunkDecoder::GetCopies(Col count, Col addr, Col len, Col data, std::vector<UserBytes>* out) {
   out->clear();
   const uint64_t n = GetU(count);
   // Every element needs at least two bytes (address and length), so a count
@@ -373,8 +398,8 @@ void ChunkDecoder::Get(Ioctl* x) {
   x->result = static_cast<int32_t>(GetZ(Col::IoctlResult));
   x->arg_in = GetB(Col::IoctlArgInLen, Col::IoctlArgInData);
   x->arg_out = GetB(Col::IoctlArgOutLen, Col::IoctlArgOutData);
-  GetCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen,
-            Col::IoctlUserInData, &x->user_in);
+  GetCopies(Col::IoctlUserInCount, Col::IoctlUserInAddr, Col::IoctlUserInLen, Col::IoctlUserInData,
+            &x->user_in);
   GetCopies(Col::IoctlUserOutCount, Col::IoctlUserOutAddr, Col::IoctlUserOutLen,
             Col::IoctlUserOutData, &x->user_out);
   x->recorded_ns = GetD(Col::IoctlRecordedNs);
@@ -399,8 +424,7 @@ void ChunkDecoder::Get(CsSubmit* x) {
   x->queue = GetU32(Col::CsQueue);
   x->stream_va = GetD(Col::CsStreamVa);
   x->words = GetB(Col::CsWordsLen, Col::CsWordsData);
-  GetCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData,
-            &x->reads);
+  GetCopies(Col::CsReadsCount, Col::CsReadsAddr, Col::CsReadsLen, Col::CsReadsData, &x->reads);
   x->job = GetD(Col::CsJob);
 }
 
@@ -478,17 +502,39 @@ bool ChunkDecoder::Next(Event* e) {
     e->kind = static_cast<EventKind>(kind);
     e->virtual_ns = GetD(Col::Time);
     switch (kind) {
-      case EVENT_IOCTL: Get(&e->ioctl); break;
-      case EVENT_JOB_ACCESS: Get(&e->access); break;
-      case EVENT_CS_SUBMIT: Get(&e->cs_submit); break;
-      case EVENT_MMU_FAULT: Get(&e->fault); break;
-      case EVENT_ALLOC_FAILURE: Get(&e->alloc_failure); break;
-      case EVENT_HEAP_GROW: Get(&e->heap_grow); break;
-      case EVENT_CPU_MAP: Get(&e->cpu_map); break;
-      case EVENT_OOPS: Get(&e->oops); break;
-      case EVENT_MARKER: Get(&e->marker); break;
-      case EVENT_STATE_HASH: Get(&e->state_hash); break;
-      case EVENT_FILE: Get(&e->file_op); break;
+      case EVENT_IOCTL:
+        Get(&e->ioctl);
+        break;
+      case EVENT_JOB_ACCESS:
+        Get(&e->access);
+        break;
+      case EVENT_CS_SUBMIT:
+        Get(&e->cs_submit);
+        break;
+      case EVENT_MMU_FAULT:
+        Get(&e->fault);
+        break;
+      case EVENT_ALLOC_FAILURE:
+        Get(&e->alloc_failure);
+        break;
+      case EVENT_HEAP_GROW:
+        Get(&e->heap_grow);
+        break;
+      case EVENT_CPU_MAP:
+        Get(&e->cpu_map);
+        break;
+      case EVENT_OOPS:
+        Get(&e->oops);
+        break;
+      case EVENT_MARKER:
+        Get(&e->marker);
+        break;
+      case EVENT_STATE_HASH:
+        Get(&e->state_hash);
+        break;
+      case EVENT_FILE:
+        Get(&e->file_op);
+        break;
       default:
         // A kind from a newer writer: its columns were skipped at Reset().
         if (!failed_) {

@@ -31,9 +31,9 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/trace/event.h"
 
 namespace faultlab::trace {
@@ -49,86 +49,86 @@ enum class ColumnEncoding : uint8_t {
 };
 
 // X(enum name, kind, field, sub_field, encoding, proto field name)
-#define FAULTLAB_TRACE_COLUMNS(X)                                      \
-  X(Kind, 0, 1, 0, kVarint, "kind")                                    \
-  X(Time, 0, 2, 0, kDelta, "virtual_ns")                               \
-  X(IoctlFile, 1, 1, 0, kVarint, "file")                               \
-  X(IoctlRequest, 1, 2, 0, kVarint, "request")                         \
-  X(IoctlResult, 1, 3, 0, kZigzag, "result")                           \
-  X(IoctlArgInLen, 1, 4, 0, kLength, "arg_in")                         \
-  X(IoctlArgInData, 1, 4, 0, kData, "arg_in")                          \
-  X(IoctlArgOutLen, 1, 5, 0, kLength, "arg_out")                       \
-  X(IoctlArgOutData, 1, 5, 0, kData, "arg_out")                        \
-  X(IoctlUserInCount, 1, 6, 0, kCount, "user_in")                      \
-  X(IoctlUserInAddr, 1, 6, 1, kDelta, "address")                       \
-  X(IoctlUserInLen, 1, 6, 2, kLength, "data")                          \
-  X(IoctlUserInData, 1, 6, 2, kData, "data")                           \
-  X(IoctlUserOutCount, 1, 7, 0, kCount, "user_out")                    \
-  X(IoctlUserOutAddr, 1, 7, 1, kDelta, "address")                      \
-  X(IoctlUserOutLen, 1, 7, 2, kLength, "data")                         \
-  X(IoctlUserOutData, 1, 7, 2, kData, "data")                          \
-  X(IoctlRecordedNs, 1, 8, 0, kDelta, "recorded_ns")                   \
-  X(IoctlDurationNs, 1, 9, 0, kVarint, "duration_ns")                  \
-  X(AccessJob, 2, 1, 0, kDelta, "job")                                 \
-  X(AccessVm, 2, 2, 0, kVarint, "vm")                                  \
-  X(AccessVa, 2, 3, 0, kDelta, "va")                                   \
-  X(AccessLength, 2, 4, 0, kVarint, "length_bytes")                    \
-  X(AccessStride, 2, 5, 0, kVarint, "stride_bytes")                    \
-  X(AccessType, 2, 6, 0, kVarint, "access")                            \
-  X(AccessFile, 2, 7, 0, kVarint, "file")                              \
-  X(AccessGroup, 2, 8, 0, kVarint, "group")                            \
-  X(AccessQueue, 2, 9, 0, kVarint, "queue")                            \
-  X(AccessSignal, 2, 10, 0, kVarint, "signal_syncobj")                 \
-  X(CsGroup, 3, 1, 0, kVarint, "group")                                \
-  X(CsQueue, 3, 2, 0, kVarint, "queue")                                \
-  X(CsStreamVa, 3, 3, 0, kDelta, "stream_va")                          \
-  X(CsWordsLen, 3, 4, 0, kLength, "words")                             \
-  X(CsWordsData, 3, 4, 0, kData, "words")                              \
-  X(CsReadsCount, 3, 5, 0, kCount, "reads")                            \
-  X(CsReadsAddr, 3, 5, 1, kDelta, "address")                           \
-  X(CsReadsLen, 3, 5, 2, kLength, "data")                              \
-  X(CsReadsData, 3, 5, 2, kData, "data")                               \
-  X(CsJob, 3, 6, 0, kDelta, "job")                                     \
-  X(FaultAs, 4, 1, 0, kVarint, "as")                                   \
-  X(FaultVm, 4, 2, 0, kVarint, "vm")                                   \
-  X(FaultAddress, 4, 3, 0, kDelta, "address")                          \
-  X(FaultStatus, 4, 4, 0, kVarint, "status")                           \
-  X(FaultOutcome, 4, 5, 0, kVarint, "outcome")                         \
-  X(FaultPages, 4, 6, 0, kVarint, "pages")                             \
-  X(FaultPtPages, 4, 7, 0, kVarint, "pt_pages")                        \
-  X(FaultMetadata, 4, 8, 0, kVarint, "metadata")                       \
-  X(FaultLatencyNs, 4, 9, 0, kVarint, "latency_ns")                    \
-  X(FaultLatencySource, 4, 10, 0, kVarint, "latency_source")           \
-  X(AllocKind, 5, 1, 0, kVarint, "kind")                               \
-  X(AllocClass, 5, 2, 0, kVarint, "alloc_class")                       \
-  X(AllocSize, 5, 3, 0, kVarint, "size_bytes")                         \
-  X(AllocVm, 5, 4, 0, kVarint, "vm")                                   \
-  X(HeapHandle, 6, 1, 0, kVarint, "heap")                              \
-  X(HeapVm, 6, 2, 0, kVarint, "vm")                                    \
-  X(HeapRequested, 6, 3, 0, kVarint, "requested_bytes")                \
-  X(HeapGranted, 6, 4, 0, kVarint, "granted_bytes")                    \
-  X(HeapFallback, 6, 5, 0, kVarint, "fallback")                        \
-  X(CpuFile, 7, 1, 0, kVarint, "file")                                 \
-  X(CpuHandle, 7, 2, 0, kVarint, "handle")                             \
-  X(CpuOffset, 7, 3, 0, kVarint, "offset")                             \
-  X(CpuLength, 7, 4, 0, kVarint, "length_bytes")                       \
-  X(CpuResult, 7, 5, 0, kZigzag, "result")                             \
-  X(CpuUnmap, 7, 6, 0, kVarint, "unmap")                               \
-  X(CpuPopulated, 7, 7, 0, kVarint, "populated_pages")                 \
-  X(OopsFunctionLen, 8, 1, 0, kLength, "function")                     \
-  X(OopsFunctionData, 8, 1, 0, kData, "function")                      \
-  X(OopsMessageLen, 8, 2, 0, kLength, "message")                       \
-  X(OopsMessageData, 8, 2, 0, kData, "message")                        \
-  X(OopsVm, 8, 3, 0, kVarint, "vm")                                    \
-  X(MarkerType, 9, 1, 0, kVarint, "type")                              \
-  X(MarkerId, 9, 2, 0, kVarint, "id")                                  \
-  X(MarkerLabelLen, 9, 3, 0, kLength, "label")                         \
-  X(MarkerLabelData, 9, 3, 0, kData, "label")                          \
-  X(HashScope, 10, 1, 0, kVarint, "scope")                             \
-  X(HashObject, 10, 2, 0, kVarint, "object")                           \
-  X(HashValue, 10, 3, 0, kFixed64, "hash")                             \
-  X(FileId, 11, 1, 0, kVarint, "file")                                 \
-  X(FileNodeType, 11, 2, 0, kVarint, "node")                           \
+#define FAULTLAB_TRACE_COLUMNS(X)                            \
+  X(Kind, 0, 1, 0, kVarint, "kind")                          \
+  X(Time, 0, 2, 0, kDelta, "virtual_ns")                     \
+  X(IoctlFile, 1, 1, 0, kVarint, "file")                     \
+  X(IoctlRequest, 1, 2, 0, kVarint, "request")               \
+  X(IoctlResult, 1, 3, 0, kZigzag, "result")                 \
+  X(IoctlArgInLen, 1, 4, 0, kLength, "arg_in")               \
+  X(IoctlArgInData, 1, 4, 0, kData, "arg_in")                \
+  X(IoctlArgOutLen, 1, 5, 0, kLength, "arg_out")             \
+  X(IoctlArgOutData, 1, 5, 0, kData, "arg_out")              \
+  X(IoctlUserInCount, 1, 6, 0, kCount, "user_in")            \
+  X(IoctlUserInAddr, 1, 6, 1, kDelta, "address")             \
+  X(IoctlUserInLen, 1, 6, 2, kLength, "data")                \
+  X(IoctlUserInData, 1, 6, 2, kData, "data")                 \
+  X(IoctlUserOutCount, 1, 7, 0, kCount, "user_out")          \
+  X(IoctlUserOutAddr, 1, 7, 1, kDelta, "address")            \
+  X(IoctlUserOutLen, 1, 7, 2, kLength, "data")               \
+  X(IoctlUserOutData, 1, 7, 2, kData, "data")                \
+  X(IoctlRecordedNs, 1, 8, 0, kDelta, "recorded_ns")         \
+  X(IoctlDurationNs, 1, 9, 0, kVarint, "duration_ns")        \
+  X(AccessJob, 2, 1, 0, kDelta, "job")                       \
+  X(AccessVm, 2, 2, 0, kVarint, "vm")                        \
+  X(AccessVa, 2, 3, 0, kDelta, "va")                         \
+  X(AccessLength, 2, 4, 0, kVarint, "length_bytes")          \
+  X(AccessStride, 2, 5, 0, kVarint, "stride_bytes")          \
+  X(AccessType, 2, 6, 0, kVarint, "access")                  \
+  X(AccessFile, 2, 7, 0, kVarint, "file")                    \
+  X(AccessGroup, 2, 8, 0, kVarint, "group")                  \
+  X(AccessQueue, 2, 9, 0, kVarint, "queue")                  \
+  X(AccessSignal, 2, 10, 0, kVarint, "signal_syncobj")       \
+  X(CsGroup, 3, 1, 0, kVarint, "group")                      \
+  X(CsQueue, 3, 2, 0, kVarint, "queue")                      \
+  X(CsStreamVa, 3, 3, 0, kDelta, "stream_va")                \
+  X(CsWordsLen, 3, 4, 0, kLength, "words")                   \
+  X(CsWordsData, 3, 4, 0, kData, "words")                    \
+  X(CsReadsCount, 3, 5, 0, kCount, "reads")                  \
+  X(CsReadsAddr, 3, 5, 1, kDelta, "address")                 \
+  X(CsReadsLen, 3, 5, 2, kLength, "data")                    \
+  X(CsReadsData, 3, 5, 2, kData, "data")                     \
+  X(CsJob, 3, 6, 0, kDelta, "job")                           \
+  X(FaultAs, 4, 1, 0, kVarint, "as")                         \
+  X(FaultVm, 4, 2, 0, kVarint, "vm")                         \
+  X(FaultAddress, 4, 3, 0, kDelta, "address")                \
+  X(FaultStatus, 4, 4, 0, kVarint, "status")                 \
+  X(FaultOutcome, 4, 5, 0, kVarint, "outcome")               \
+  X(FaultPages, 4, 6, 0, kVarint, "pages")                   \
+  X(FaultPtPages, 4, 7, 0, kVarint, "pt_pages")              \
+  X(FaultMetadata, 4, 8, 0, kVarint, "metadata")             \
+  X(FaultLatencyNs, 4, 9, 0, kVarint, "latency_ns")          \
+  X(FaultLatencySource, 4, 10, 0, kVarint, "latency_source") \
+  X(AllocKind, 5, 1, 0, kVarint, "kind")                     \
+  X(AllocClass, 5, 2, 0, kVarint, "alloc_class")             \
+  X(AllocSize, 5, 3, 0, kVarint, "size_bytes")               \
+  X(AllocVm, 5, 4, 0, kVarint, "vm")                         \
+  X(HeapHandle, 6, 1, 0, kVarint, "heap")                    \
+  X(HeapVm, 6, 2, 0, kVarint, "vm")                          \
+  X(HeapRequested, 6, 3, 0, kVarint, "requested_bytes")      \
+  X(HeapGranted, 6, 4, 0, kVarint, "granted_bytes")          \
+  X(HeapFallback, 6, 5, 0, kVarint, "fallback")              \
+  X(CpuFile, 7, 1, 0, kVarint, "file")                       \
+  X(CpuHandle, 7, 2, 0, kVarint, "handle")                   \
+  X(CpuOffset, 7, 3, 0, kVarint, "offset")                   \
+  X(CpuLength, 7, 4, 0, kVarint, "length_bytes")             \
+  X(CpuResult, 7, 5, 0, kZigzag, "result")                   \
+  X(CpuUnmap, 7, 6, 0, kVarint, "unmap")                     \
+  X(CpuPopulated, 7, 7, 0, kVarint, "populated_pages")       \
+  X(OopsFunctionLen, 8, 1, 0, kLength, "function")           \
+  X(OopsFunctionData, 8, 1, 0, kData, "function")            \
+  X(OopsMessageLen, 8, 2, 0, kLength, "message")             \
+  X(OopsMessageData, 8, 2, 0, kData, "message")              \
+  X(OopsVm, 8, 3, 0, kVarint, "vm")                          \
+  X(MarkerType, 9, 1, 0, kVarint, "type")                    \
+  X(MarkerId, 9, 2, 0, kVarint, "id")                        \
+  X(MarkerLabelLen, 9, 3, 0, kLength, "label")               \
+  X(MarkerLabelData, 9, 3, 0, kData, "label")                \
+  X(HashScope, 10, 1, 0, kVarint, "scope")                   \
+  X(HashObject, 10, 2, 0, kVarint, "object")                 \
+  X(HashValue, 10, 3, 0, kFixed64, "hash")                   \
+  X(FileId, 11, 1, 0, kVarint, "file")                       \
+  X(FileNodeType, 11, 2, 0, kVarint, "node")                 \
   X(FileClose, 11, 3, 0, kVarint, "close")
 
 enum class Col : uint8_t {

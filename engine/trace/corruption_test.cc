@@ -105,8 +105,7 @@ void CheckOne(const Original& o, const std::string& bytes, bool skip, uint64_t s
     // Skipping turns every kind of damage into counted stats, never an error.
     ASSERT_TRUE(reader.status().ok()) << reader.status() << " seed " << seed;
   } else if (!reader.status().ok()) {
-    ASSERT_TRUE(WellFormedError(reader.status()))
-        << reader.status() << " seed " << seed;
+    ASSERT_TRUE(WellFormedError(reader.status())) << reader.status() << " seed " << seed;
   } else if (bytes != o.bytes) {
     // Accepting damaged bytes as a complete trace is only fine if the damage
     // changed nothing that matters: every event must have been delivered.

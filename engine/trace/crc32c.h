@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+
 #include "absl/strings/string_view.h"
 
 namespace faultlab::trace {
@@ -16,9 +17,7 @@ namespace faultlab::trace {
 // Extends `crc` (the CRC of earlier bytes, 0 for none) over `data`.
 uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size);
 
-inline uint32_t Crc32c(absl::string_view data) {
-  return Crc32cExtend(0, data.data(), data.size());
-}
+inline uint32_t Crc32c(absl::string_view data) { return Crc32cExtend(0, data.data(), data.size()); }
 
 }  // namespace faultlab::trace
 

@@ -2,42 +2,64 @@
 
 namespace faultlab::trace {
 
-bool IsKnownKind(EventKind kind) {
-  return kind >= EVENT_IOCTL && kind <= EVENT_FILE;
-}
+bool IsKnownKind(EventKind kind) { return kind >= EVENT_IOCTL && kind <= EVENT_FILE; }
 
 absl::string_view KindName(EventKind kind) {
   switch (kind) {
-    case EVENT_IOCTL: return "ioctl";
-    case EVENT_JOB_ACCESS: return "job_access";
-    case EVENT_CS_SUBMIT: return "cs_submit";
-    case EVENT_MMU_FAULT: return "mmu_fault";
-    case EVENT_ALLOC_FAILURE: return "alloc_failure";
-    case EVENT_HEAP_GROW: return "heap_grow";
-    case EVENT_CPU_MAP: return "cpu_map";
-    case EVENT_OOPS: return "oops";
-    case EVENT_MARKER: return "marker";
-    case EVENT_STATE_HASH: return "state_hash";
-    case EVENT_FILE: return "file";
-    default: return "unknown";
+    case EVENT_IOCTL:
+      return "ioctl";
+    case EVENT_JOB_ACCESS:
+      return "job_access";
+    case EVENT_CS_SUBMIT:
+      return "cs_submit";
+    case EVENT_MMU_FAULT:
+      return "mmu_fault";
+    case EVENT_ALLOC_FAILURE:
+      return "alloc_failure";
+    case EVENT_HEAP_GROW:
+      return "heap_grow";
+    case EVENT_CPU_MAP:
+      return "cpu_map";
+    case EVENT_OOPS:
+      return "oops";
+    case EVENT_MARKER:
+      return "marker";
+    case EVENT_STATE_HASH:
+      return "state_hash";
+    case EVENT_FILE:
+      return "file";
+    default:
+      return "unknown";
   }
 }
 
 bool Event::operator==(const Event& o) const {
   if (kind != o.kind || virtual_ns != o.virtual_ns) return false;
   switch (kind) {
-    case EVENT_IOCTL: return ioctl == o.ioctl;
-    case EVENT_JOB_ACCESS: return access == o.access;
-    case EVENT_CS_SUBMIT: return cs_submit == o.cs_submit;
-    case EVENT_MMU_FAULT: return fault == o.fault;
-    case EVENT_ALLOC_FAILURE: return alloc_failure == o.alloc_failure;
-    case EVENT_HEAP_GROW: return heap_grow == o.heap_grow;
-    case EVENT_CPU_MAP: return cpu_map == o.cpu_map;
-    case EVENT_OOPS: return oops == o.oops;
-    case EVENT_MARKER: return marker == o.marker;
-    case EVENT_STATE_HASH: return state_hash == o.state_hash;
-    case EVENT_FILE: return file_op == o.file_op;
-    default: return true;
+    case EVENT_IOCTL:
+      return ioctl == o.ioctl;
+    case EVENT_JOB_ACCESS:
+      return access == o.access;
+    case EVENT_CS_SUBMIT:
+      return cs_submit == o.cs_submit;
+    case EVENT_MMU_FAULT:
+      return fault == o.fault;
+    case EVENT_ALLOC_FAILURE:
+      return alloc_failure == o.alloc_failure;
+    case EVENT_HEAP_GROW:
+      return heap_grow == o.heap_grow;
+    case EVENT_CPU_MAP:
+      return cpu_map == o.cpu_map;
+    case EVENT_OOPS:
+      return oops == o.oops;
+    case EVENT_MARKER:
+      return marker == o.marker;
+    case EVENT_STATE_HASH:
+      return state_hash == o.state_hash;
+    case EVENT_FILE:
+      return file_op == o.file_op;
+    default:
+      return true;
   }
 }
 
@@ -60,16 +82,26 @@ Event EventArena::Own(const Event& e) {
       c.ioctl.user_in = keep_all(e.ioctl.user_in);
       c.ioctl.user_out = keep_all(e.ioctl.user_out);
       break;
-    case EVENT_JOB_ACCESS: c.access = e.access; break;
+    case EVENT_JOB_ACCESS:
+      c.access = e.access;
+      break;
     case EVENT_CS_SUBMIT:
       c.cs_submit = e.cs_submit;
       c.cs_submit.words = keep(e.cs_submit.words);
       c.cs_submit.reads = keep_all(e.cs_submit.reads);
       break;
-    case EVENT_MMU_FAULT: c.fault = e.fault; break;
-    case EVENT_ALLOC_FAILURE: c.alloc_failure = e.alloc_failure; break;
-    case EVENT_HEAP_GROW: c.heap_grow = e.heap_grow; break;
-    case EVENT_CPU_MAP: c.cpu_map = e.cpu_map; break;
+    case EVENT_MMU_FAULT:
+      c.fault = e.fault;
+      break;
+    case EVENT_ALLOC_FAILURE:
+      c.alloc_failure = e.alloc_failure;
+      break;
+    case EVENT_HEAP_GROW:
+      c.heap_grow = e.heap_grow;
+      break;
+    case EVENT_CPU_MAP:
+      c.cpu_map = e.cpu_map;
+      break;
     case EVENT_OOPS:
       c.oops.vm = e.oops.vm;
       c.oops.function = keep(e.oops.function);
@@ -79,9 +111,14 @@ Event EventArena::Own(const Event& e) {
       c.marker = e.marker;
       c.marker.label = keep(e.marker.label);
       break;
-    case EVENT_STATE_HASH: c.state_hash = e.state_hash; break;
-    case EVENT_FILE: c.file_op = e.file_op; break;
-    default: break;
+    case EVENT_STATE_HASH:
+      c.state_hash = e.state_hash;
+      break;
+    case EVENT_FILE:
+      c.file_op = e.file_op;
+      break;
+    default:
+      break;
   }
   return c;
 }

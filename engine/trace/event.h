@@ -20,9 +20,9 @@
 #include <cstdint>
 #include <deque>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "proto/trace.pb.h"
 
 namespace faultlab::trace {
@@ -44,9 +44,9 @@ struct Ioctl {
   uint64_t recorded_ns = 0;
   uint64_t duration_ns = 0;
   bool operator==(const Ioctl& o) const {
-    return file == o.file && request == o.request && result == o.result &&
-           arg_in == o.arg_in && arg_out == o.arg_out && user_in == o.user_in &&
-           user_out == o.user_out && recorded_ns == o.recorded_ns && duration_ns == o.duration_ns;
+    return file == o.file && request == o.request && result == o.result && arg_in == o.arg_in &&
+           arg_out == o.arg_out && user_in == o.user_in && user_out == o.user_out &&
+           recorded_ns == o.recorded_ns && duration_ns == o.duration_ns;
   }
 };
 
@@ -177,7 +177,9 @@ struct FileOp {
   uint32_t file = 0;
   FileNode node = FILE_NODE_UNSPECIFIED;
   bool close = false;
-  bool operator==(const FileOp& o) const { return file == o.file && node == o.node && close == o.close; }
+  bool operator==(const FileOp& o) const {
+    return file == o.file && node == o.node && close == o.close;
+  }
 };
 
 struct Event {

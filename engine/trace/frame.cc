@@ -44,7 +44,8 @@ absl::StatusOr<TraceFrames> SplitFrames(absl::string_view bytes) {
       return absl::DataLossError(absl::StrCat("offset ", at, ": damaged frame header"));
     }
     const size_t end = at + kFrameHeaderSize + fh.payload_size;
-    if (end > bytes.size()) return absl::DataLossError(absl::StrCat("offset ", at, ": truncated frame"));
+    if (end > bytes.size())
+      return absl::DataLossError(absl::StrCat("offset ", at, ": truncated frame"));
     if (out.head.empty()) {
       out.head = std::string(bytes.substr(0, end));
     } else {
@@ -52,7 +53,8 @@ absl::StatusOr<TraceFrames> SplitFrames(absl::string_view bytes) {
     }
     at = end;
   }
-  if (out.head.empty()) return absl::DataLossError(absl::StrCat("offset ", at, ": no header frame"));
+  if (out.head.empty())
+    return absl::DataLossError(absl::StrCat("offset ", at, ": no header frame"));
   return out;
 }
 

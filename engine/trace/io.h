@@ -8,10 +8,10 @@
 
 #include <cstddef>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace faultlab::trace {
 
@@ -80,7 +80,8 @@ class FileSource : public ByteSource {
   size_t size_bytes() const { return size_bytes_; }
 
  private:
-  FileSource(std::string path, int fd, size_t size) : path_(std::move(path)), fd_(fd), size_bytes_(size) {}
+  FileSource(std::string path, int fd, size_t size)
+      : path_(std::move(path)), fd_(fd), size_bytes_(size) {}
   std::string path_;
   int fd_;
   size_t size_bytes_;

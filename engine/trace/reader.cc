@@ -64,8 +64,8 @@ absl::Status TraceReader::Open() {
                                            " (this build reads version ", kFormatVersion, ")"));
   }
   if (GetFixed32(p + 12) != 0) {
-    return status_ = Error(12, absl::StrFormat("unsupported preamble flags 0x%x",
-                                               GetFixed32(p + 12)));
+    return status_ =
+               Error(12, absl::StrFormat("unsupported preamble flags 0x%x", GetFixed32(p + 12)));
   }
   head_ += kPreambleSize;
 
@@ -78,8 +78,8 @@ absl::Status TraceReader::Open() {
     return status_ = Error(at, "corrupt frame header (checksum mismatch)");
   }
   if (fh.type != kFrameHeader) {
-    return status_ = Error(at, absl::StrFormat("expected the header frame, found type 0x%08x",
-                                               fh.type));
+    return status_ =
+               Error(at, absl::StrFormat("expected the header frame, found type 0x%08x", fh.type));
   }
   if (fh.payload_size > options_.max_frame_bytes) {
     return status_ = Error(at, absl::StrCat("oversized header frame: ", fh.payload_size,
@@ -88,9 +88,9 @@ absl::Status TraceReader::Open() {
   have = Fill(kFrameHeaderSize + fh.payload_size);
   if (!have.ok()) return status_ = have.status();
   if (!*have) {
-    return status_ = Error(at, absl::StrCat("truncated header frame (",
-                                            tail_ - head_ - kFrameHeaderSize, " of ",
-                                            fh.payload_size, " payload bytes)"));
+    return status_ =
+               Error(at, absl::StrCat("truncated header frame (", tail_ - head_ - kFrameHeaderSize,
+                                      " of ", fh.payload_size, " payload bytes)"));
   }
   absl::string_view payload(buf_.data() + head_ + kFrameHeaderSize, fh.payload_size);
   if (Crc32c(payload) != fh.payload_crc) {
@@ -116,8 +116,8 @@ absl::Status TraceReader::DecodeEnvelope(uint64_t at, absl::string_view payload)
   const ChunkEnvelope& env = envelope_;
   if (env.chunk_index() != next_chunk_index_) {
     if (!options_.skip_damaged || env.chunk_index() < next_chunk_index_) {
-      return Error(at, absl::StrCat("chunk index ", env.chunk_index(), ", expected ",
-                                    next_chunk_index_));
+      return Error(
+          at, absl::StrCat("chunk index ", env.chunk_index(), ", expected ", next_chunk_index_));
     }
   } else if (env.first_event_index() != next_event_index_) {
     return Error(at, absl::StrCat("chunk ", env.chunk_index(), " starts at event ",
@@ -145,8 +145,8 @@ absl::Status TraceReader::DecodeEnvelope(uint64_t at, absl::string_view payload)
       break;
     case CODEC_ZSTD: {
       raw_.resize(env.raw_size());
-      const size_t n = ZSTD_decompress(raw_.data(), raw_.size(), env.payload().data(),
-                                       env.payload().size());
+      const size_t n =
+          ZSTD_decompress(raw_.data(), raw_.size(), env.payload().data(), env.payload().size());
       if (ZSTD_isError(n) || n != env.raw_size()) {
         return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": zstd: ",
                                       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
@@ -156,8 +156,7 @@ absl::Status TraceReader::DecodeEnvelope(uint64_t at, absl::string_view payload)
       break;
     }
     default:
-      return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": unknown codec ",
-                                    env.codec()));
+      return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": unknown codec ", env.codec()));
   }
   if (absl::Status s = decoder_.Reset(block, env.event_count()); !s.ok()) {
     return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": ", s.message()));
@@ -254,9 +253,9 @@ absl::StatusOr<bool> TraceReader::LoadChunk() {
     absl::Status s = ReadChunkFrame(at, &end);
     if (s.ok() && end) {
       if (complete_ || options_.allow_incomplete) return false;
-      absl::Status trunc = Error(at, absl::StrCat("truncated trace: no final chunk after ",
-                                                  stats_.chunks, " chunks (", stats_.events,
-                                                  " events)"));
+      absl::Status trunc =
+          Error(at, absl::StrCat("truncated trace: no final chunk after ", stats_.chunks,
+                                 " chunks (", stats_.events, " events)"));
       if (!options_.skip_damaged) return trunc;
       RecordDamage(trunc);
       return false;
@@ -299,8 +298,8 @@ bool TraceReader::Next(Event* e) {
       stats_.unknown_event_kinds += decoder_.unknown_kind_events();
       stats_.unknown_columns += decoder_.unknown_columns();
       if (!decoder_.status().ok()) {
-        absl::Status s = Error(chunk_offset_, absl::StrCat("chunk ", envelope_.chunk_index(),
-                                                           ": ", decoder_.status().message()));
+        absl::Status s = Error(chunk_offset_, absl::StrCat("chunk ", envelope_.chunk_index(), ": ",
+                                                           decoder_.status().message()));
         if (!options_.skip_damaged) {
           status_ = s;
           done_ = true;

@@ -44,13 +44,13 @@ struct ReaderOptions {
 struct ReaderStats {
   uint64_t chunks = 0;
   uint64_t events = 0;
-  uint64_t bytes = 0;               // bytes consumed from the source
+  uint64_t bytes = 0;  // bytes consumed from the source
   uint64_t compressed_chunks = 0;
-  uint64_t damaged_chunks = 0;      // skipped with skip_damaged
-  uint64_t skipped_bytes = 0;       // bytes passed over while resynchronising
-  uint64_t unknown_event_kinds = 0; // events of kinds newer than this build
-  uint64_t unknown_columns = 0;     // columns of fields newer than this build
-  std::vector<std::string> damage;  // the first few problems, for reports
+  uint64_t damaged_chunks = 0;       // skipped with skip_damaged
+  uint64_t skipped_bytes = 0;        // bytes passed over while resynchronising
+  uint64_t unknown_event_kinds = 0;  // events of kinds newer than this build
+  uint64_t unknown_columns = 0;      // columns of fields newer than this build
+  std::vector<std::string> damage;   // the first few problems, for reports
 };
 
 class TraceReader {

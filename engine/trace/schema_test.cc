@@ -18,18 +18,30 @@ using google::protobuf::FieldDescriptor;
 
 const Descriptor* MessageForKind(int kind) {
   switch (kind) {
-    case EVENT_IOCTL: return IoctlEvent::descriptor();
-    case EVENT_JOB_ACCESS: return JobAccessEvent::descriptor();
-    case EVENT_CS_SUBMIT: return CsSubmitEvent::descriptor();
-    case EVENT_MMU_FAULT: return MmuFaultEvent::descriptor();
-    case EVENT_ALLOC_FAILURE: return AllocFailureEvent::descriptor();
-    case EVENT_HEAP_GROW: return HeapGrowEvent::descriptor();
-    case EVENT_CPU_MAP: return CpuMapEvent::descriptor();
-    case EVENT_OOPS: return OopsEvent::descriptor();
-    case EVENT_MARKER: return MarkerEvent::descriptor();
-    case EVENT_STATE_HASH: return StateHashEvent::descriptor();
-    case EVENT_FILE: return FileEvent::descriptor();
-    default: return nullptr;
+    case EVENT_IOCTL:
+      return IoctlEvent::descriptor();
+    case EVENT_JOB_ACCESS:
+      return JobAccessEvent::descriptor();
+    case EVENT_CS_SUBMIT:
+      return CsSubmitEvent::descriptor();
+    case EVENT_MMU_FAULT:
+      return MmuFaultEvent::descriptor();
+    case EVENT_ALLOC_FAILURE:
+      return AllocFailureEvent::descriptor();
+    case EVENT_HEAP_GROW:
+      return HeapGrowEvent::descriptor();
+    case EVENT_CPU_MAP:
+      return CpuMapEvent::descriptor();
+    case EVENT_OOPS:
+      return OopsEvent::descriptor();
+    case EVENT_MARKER:
+      return MarkerEvent::descriptor();
+    case EVENT_STATE_HASH:
+      return StateHashEvent::descriptor();
+    case EVENT_FILE:
+      return FileEvent::descriptor();
+    default:
+      return nullptr;
   }
 }
 

@@ -27,10 +27,14 @@ void Put64(std::string& s, uint64_t v) {
 
 absl::string_view MixName(Mix mix) {
   switch (mix) {
-    case Mix::kFaultHeavy: return "fault-heavy";
-    case Mix::kAccessHeavy: return "access-heavy";
-    case Mix::kIoctlHeavy: return "ioctl-heavy";
-    case Mix::kAllKinds: return "all-kinds";
+    case Mix::kFaultHeavy:
+      return "fault-heavy";
+    case Mix::kAccessHeavy:
+      return "access-heavy";
+    case Mix::kIoctlHeavy:
+      return "ioctl-heavy";
+    case Mix::kAllKinds:
+      return "all-kinds";
   }
   return "?";
 }
@@ -205,9 +209,15 @@ void SyntheticGenerator::MakeFault(Event* e) {
 void SyntheticGenerator::Next(Event* e) {
   e->kind = PickKind();
   switch (e->kind) {
-    case EVENT_IOCTL: MakeIoctl(e); break;
-    case EVENT_JOB_ACCESS: MakeAccess(e); break;
-    case EVENT_MMU_FAULT: MakeFault(e); break;
+    case EVENT_IOCTL:
+      MakeIoctl(e);
+      break;
+    case EVENT_JOB_ACCESS:
+      MakeAccess(e);
+      break;
+    case EVENT_MMU_FAULT:
+      MakeFault(e);
+      break;
     case EVENT_CS_SUBMIT: {
       CsSubmit& x = e->cs_submit;
       words_.clear();
@@ -223,8 +233,8 @@ void SyntheticGenerator::Next(Event* e) {
       break;
     }
     case EVENT_ALLOC_FAILURE:
-      e->alloc_failure = {prng_.Chance(1, 4) ? ALLOC_PAGE_TABLE : ALLOC_PAGE, ALLOC_NORETRY,
-                          4096, 1 + static_cast<uint32_t>(job_ % 3)};
+      e->alloc_failure = {prng_.Chance(1, 4) ? ALLOC_PAGE_TABLE : ALLOC_PAGE, ALLOC_NORETRY, 4096,
+                          1 + static_cast<uint32_t>(job_ % 3)};
       now_ns_ += 100;
       break;
     case EVENT_HEAP_GROW: {
@@ -234,8 +244,13 @@ void SyntheticGenerator::Next(Event* e) {
       break;
     }
     case EVENT_CPU_MAP:
-      e->cpu_map = {1, static_cast<uint32_t>(1 + prng_.Uniform(next_handle_)),
-                    0x100000000ULL, 65536, 0, prng_.Chance(1, 2), 16};
+      e->cpu_map = {1,
+                    static_cast<uint32_t>(1 + prng_.Uniform(next_handle_)),
+                    0x100000000ULL,
+                    65536,
+                    0,
+                    prng_.Chance(1, 2),
+                    16};
       now_ns_ += 1500;
       break;
     case EVENT_OOPS:

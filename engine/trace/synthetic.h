@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "engine/base/prng.h"
 #include "engine/trace/event.h"
 #include "proto/trace.pb.h"

@@ -28,50 +28,74 @@ std::string Copies(const std::vector<UserBytes>& copies) {
 
 absl::string_view AccessName(AccessType a) {
   switch (a) {
-    case ACCESS_READ: return "read";
-    case ACCESS_WRITE: return "write";
-    case ACCESS_EXECUTE: return "execute";
-    case ACCESS_ATOMIC: return "atomic";
-    default: return "unspecified";
+    case ACCESS_READ:
+      return "read";
+    case ACCESS_WRITE:
+      return "write";
+    case ACCESS_EXECUTE:
+      return "execute";
+    case ACCESS_ATOMIC:
+      return "atomic";
+    default:
+      return "unspecified";
   }
 }
 
 absl::string_view AllocKindName(AllocKind k) {
   switch (k) {
-    case ALLOC_PAGE: return "page";
-    case ALLOC_PAGE_TABLE: return "page_table";
-    case ALLOC_METADATA: return "metadata";
-    default: return "unspecified";
+    case ALLOC_PAGE:
+      return "page";
+    case ALLOC_PAGE_TABLE:
+      return "page_table";
+    case ALLOC_METADATA:
+      return "metadata";
+    default:
+      return "unspecified";
   }
 }
 
 absl::string_view AllocClassName(AllocClass c) {
   switch (c) {
-    case ALLOC_BLOCKING: return "blocking";
-    case ALLOC_NORETRY: return "noretry";
-    case ALLOC_NOWAIT: return "nowait";
-    case ALLOC_POOL: return "pool";
-    default: return "unspecified";
+    case ALLOC_BLOCKING:
+      return "blocking";
+    case ALLOC_NORETRY:
+      return "noretry";
+    case ALLOC_NOWAIT:
+      return "nowait";
+    case ALLOC_POOL:
+      return "pool";
+    default:
+      return "unspecified";
   }
 }
 
 absl::string_view MarkerName(MarkerType t) {
   switch (t) {
-    case MARKER_FRAME_BEGIN: return "frame_begin";
-    case MARKER_FRAME_END: return "frame_end";
-    case MARKER_PHASE_BEGIN: return "phase_begin";
-    case MARKER_PHASE_END: return "phase_end";
-    case MARKER_NOTE: return "note";
-    default: return "unspecified";
+    case MARKER_FRAME_BEGIN:
+      return "frame_begin";
+    case MARKER_FRAME_END:
+      return "frame_end";
+    case MARKER_PHASE_BEGIN:
+      return "phase_begin";
+    case MARKER_PHASE_END:
+      return "phase_end";
+    case MARKER_NOTE:
+      return "note";
+    default:
+      return "unspecified";
   }
 }
 
 absl::string_view LatencySourceName(LatencySource s) {
   switch (s) {
-    case LATENCY_MODELLED: return "modelled";
-    case LATENCY_RECORDED: return "recorded";
-    case LATENCY_UNKNOWN: return "unknown";
-    default: return "unspecified";
+    case LATENCY_MODELLED:
+      return "modelled";
+    case LATENCY_RECORDED:
+      return "recorded";
+    case LATENCY_UNKNOWN:
+      return "unknown";
+    default:
+      return "unspecified";
   }
 }
 
@@ -79,22 +103,33 @@ absl::string_view LatencySourceName(LatencySource s) {
 
 absl::string_view CaptureSourceName(CaptureSource s) {
   switch (s) {
-    case CAPTURE_SOURCE_TWIN: return "twin";
-    case CAPTURE_SOURCE_BOARD: return "board";
-    case CAPTURE_SOURCE_SYNTHETIC: return "synthetic";
-    default: return "unspecified";
+    case CAPTURE_SOURCE_TWIN:
+      return "twin";
+    case CAPTURE_SOURCE_BOARD:
+      return "board";
+    case CAPTURE_SOURCE_SYNTHETIC:
+      return "synthetic";
+    default:
+      return "unspecified";
   }
 }
 
 absl::string_view FaultOutcomeName(FaultOutcome o) {
   switch (o) {
-    case FAULT_HANDLED: return "handled";
-    case FAULT_DEGRADED: return "degraded";
-    case FAULT_ENOMEM: return "enomem";
-    case FAULT_EFAULT: return "efault";
-    case FAULT_EINVAL: return "einval";
-    case FAULT_OOPS: return "oops";
-    default: return "unspecified";
+    case FAULT_HANDLED:
+      return "handled";
+    case FAULT_DEGRADED:
+      return "degraded";
+    case FAULT_ENOMEM:
+      return "enomem";
+    case FAULT_EFAULT:
+      return "efault";
+    case FAULT_EINVAL:
+      return "einval";
+    case FAULT_OOPS:
+      return "oops";
+    default:
+      return "unspecified";
   }
 }
 
@@ -104,7 +139,8 @@ std::string FormatEvent(uint64_t index, const Event& e) {
     case EVENT_IOCTL: {
       const Ioctl& x = e.ioctl;
       absl::StrAppend(&s, " file=", x.file, " request=", absl::StrFormat("0x%08x", x.request));
-      if (const char* name = uapi::IoctlName(x.request); *name) absl::StrAppend(&s, " (", name, ")");
+      if (const char* name = uapi::IoctlName(x.request); *name)
+        absl::StrAppend(&s, " (", name, ")");
       absl::StrAppend(&s, " result=", x.result, " in=", Bytes(x.arg_in), " out=", Bytes(x.arg_out));
       if (!x.user_in.empty()) absl::StrAppend(&s, " user_in=", Copies(x.user_in));
       if (!x.user_out.empty()) absl::StrAppend(&s, " user_out=", Copies(x.user_out));
@@ -115,8 +151,8 @@ std::string FormatEvent(uint64_t index, const Event& e) {
     }
     case EVENT_JOB_ACCESS: {
       const JobAccess& x = e.access;
-      absl::StrAppend(&s, " job=", x.job, " vm=", x.vm, " va=", Hex(x.va), " len=",
-                      x.length_bytes, " stride=", x.stride_bytes, " ", AccessName(x.access));
+      absl::StrAppend(&s, " job=", x.job, " vm=", x.vm, " va=", Hex(x.va), " len=", x.length_bytes,
+                      " stride=", x.stride_bytes, " ", AccessName(x.access));
       if (x.file || x.group) {
         absl::StrAppend(&s, " file=", x.file, " group=", x.group, " queue=", x.queue,
                         " signal=", x.signal_syncobj);
@@ -132,20 +168,19 @@ std::string FormatEvent(uint64_t index, const Event& e) {
     }
     case EVENT_MMU_FAULT: {
       const MmuFault& x = e.fault;
-      absl::StrAppend(&s, " as=", x.as, " vm=", x.vm, " addr=", Hex(x.address), " status=",
-                      absl::StrFormat("0x%08x", x.status), " (exception=",
-                      Hex(x.exception_type()), " access=", x.access_type(),
+      absl::StrAppend(&s, " as=", x.as, " vm=", x.vm, " addr=", Hex(x.address),
+                      " status=", absl::StrFormat("0x%08x", x.status),
+                      " (exception=", Hex(x.exception_type()), " access=", x.access_type(),
                       x.decoder_fault() ? " decoder" : " slave", " source=", Hex(x.source_id()),
                       ") outcome=", FaultOutcomeName(x.outcome), " pages=", x.pages,
                       " pt_pages=", x.pt_pages, " metadata=", x.metadata,
-                      " latency_ns=", x.latency_ns, " (", LatencySourceName(x.latency_source),
-                      ")");
+                      " latency_ns=", x.latency_ns, " (", LatencySourceName(x.latency_source), ")");
       break;
     }
     case EVENT_ALLOC_FAILURE: {
       const AllocFailure& x = e.alloc_failure;
-      absl::StrAppend(&s, " kind=", AllocKindName(x.kind), " class=",
-                      AllocClassName(x.alloc_class), " size=", x.size_bytes, " vm=", x.vm);
+      absl::StrAppend(&s, " kind=", AllocKindName(x.kind), " class=", AllocClassName(x.alloc_class),
+                      " size=", x.size_bytes, " vm=", x.vm);
       break;
     }
     case EVENT_HEAP_GROW: {
@@ -172,13 +207,15 @@ std::string FormatEvent(uint64_t index, const Event& e) {
     case EVENT_FILE: {
       const FileOp& x = e.file_op;
       absl::StrAppend(&s, x.close ? " close" : " open", " file=", x.file, " node=",
-                      x.node == NODE_PRIMARY ? "primary" : x.node == NODE_RENDER ? "render" : "unspecified");
+                      x.node == NODE_PRIMARY  ? "primary"
+                      : x.node == NODE_RENDER ? "render"
+                                              : "unspecified");
       break;
     }
     case EVENT_STATE_HASH:
       absl::StrAppend(&s, " scope=", e.state_hash.scope == HASH_VM ? "vm" : "device",
-                      " object=", e.state_hash.object, " hash=",
-                      absl::StrFormat("%016x", e.state_hash.hash));
+                      " object=", e.state_hash.object,
+                      " hash=", absl::StrFormat("%016x", e.state_hash.hash));
       break;
     default:
       break;
@@ -195,7 +232,8 @@ std::string FormatHeader(const TraceHeader& h) {
   absl::StrAppend(&s, "workload: ", h.workload(), "\n", "seed: ", h.seed(), "\n");
   absl::StrAppend(&s, "engine_version: ", h.engine_version(), "\n");
   absl::StrAppend(&s, "model_version: ", h.model_version(), "\n");
-  for (const ConfigEntry& c : h.config()) absl::StrAppend(&s, "config.", c.key(), ": ", c.value(), "\n");
+  for (const ConfigEntry& c : h.config())
+    absl::StrAppend(&s, "config.", c.key(), ": ", c.value(), "\n");
   if (!h.note().empty()) absl::StrAppend(&s, "note: ", h.note(), "\n");
   return s;
 }
@@ -353,8 +391,10 @@ std::string TraceSummary::Format(const ReaderStats& r) const {
       absl::StrAppend(&s, "alloc_failures.", kAllocKinds[k], ": ", alloc_failures_[k], "\n");
     }
   }
-  if (heap_grow_fallbacks_) absl::StrAppend(&s, "heap_grow_fallbacks: ", heap_grow_fallbacks_, "\n");
-  if (r.unknown_event_kinds) absl::StrAppend(&s, "unknown_event_kinds: ", r.unknown_event_kinds, "\n");
+  if (heap_grow_fallbacks_)
+    absl::StrAppend(&s, "heap_grow_fallbacks: ", heap_grow_fallbacks_, "\n");
+  if (r.unknown_event_kinds)
+    absl::StrAppend(&s, "unknown_event_kinds: ", r.unknown_event_kinds, "\n");
   if (r.unknown_columns) absl::StrAppend(&s, "unknown_columns: ", r.unknown_columns, "\n");
   if (r.damaged_chunks) {
     absl::StrAppend(&s, "damaged_chunks: ", r.damaged_chunks, "\n");

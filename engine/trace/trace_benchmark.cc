@@ -86,10 +86,10 @@ void ReadBench(benchmark::State& state, Codec codec) {
 void BM_Read(benchmark::State& state) { ReadBench(state, CODEC_ZSTD); }
 void BM_ReadNoZstd(benchmark::State& state) { ReadBench(state, CODEC_NONE); }
 
-#define MIXES                                           \
-  Arg(static_cast<int>(Mix::kFaultHeavy))               \
-      ->Arg(static_cast<int>(Mix::kAccessHeavy))        \
-      ->Arg(static_cast<int>(Mix::kIoctlHeavy))         \
+#define MIXES                                    \
+  Arg(static_cast<int>(Mix::kFaultHeavy))        \
+      ->Arg(static_cast<int>(Mix::kAccessHeavy)) \
+      ->Arg(static_cast<int>(Mix::kIoctlHeavy))  \
       ->Unit(benchmark::kMillisecond)
 
 BENCHMARK(BM_Write)->MIXES;

@@ -1,10 +1,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "engine/trace/crc32c.h"
@@ -20,9 +20,9 @@ namespace faultlab::trace {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::MakeEvents;
 using testing::ReadTrace;
+using ::testing::StartsWith;
 using testing::WriteTrace;
 
 MATCHER_P2(StatusIs, code, substring, "") {
@@ -238,9 +238,9 @@ TEST(TraceTest, OversizedFrameIsRejectedBeforeAllocation) {
   PutFixed32(forged, Crc32c(forged));
   bytes += forged;
   testing::ReadResult r = ReadTrace(bytes, arena);
-  EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kDataLoss,
-                                 absl::StrCat("mem: offset ", at,
-                                              ": oversized frame: 1073741824 bytes")));
+  EXPECT_THAT(r.status,
+              StatusIs(absl::StatusCode::kDataLoss,
+                       absl::StrCat("mem: offset ", at, ": oversized frame: 1073741824 bytes")));
 }
 
 TEST(TraceTest, TrailingDataAfterFinalChunk) {
@@ -250,8 +250,9 @@ TEST(TraceTest, TrailingDataAfterFinalChunk) {
   const size_t end = bytes.size();
   bytes += "garbage";
   testing::ReadResult r = ReadTrace(bytes, arena);
-  EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kDataLoss,
-                                 absl::StrCat("offset ", end, ": trailing data after the final chunk")));
+  EXPECT_THAT(r.status,
+              StatusIs(absl::StatusCode::kDataLoss,
+                       absl::StrCat("offset ", end, ": trailing data after the final chunk")));
   EXPECT_EQ(r.events.size(), 10u);
 }
 

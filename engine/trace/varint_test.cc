@@ -8,8 +8,9 @@ namespace faultlab::trace {
 namespace {
 
 TEST(VarintTest, RoundTripsEdges) {
-  for (uint64_t v : std::initializer_list<uint64_t>{0, 1, 127, 128, 300, (1ULL << 32) - 1, 1ULL << 63,
-                     std::numeric_limits<uint64_t>::max()}) {
+  for (uint64_t v :
+       std::initializer_list<uint64_t>{0, 1, 127, 128, 300, (1ULL << 32) - 1, 1ULL << 63,
+                                       std::numeric_limits<uint64_t>::max()}) {
     std::string s;
     PutVarint(s, v);
     uint64_t got = 0;
@@ -44,8 +45,9 @@ TEST(VarintTest, RejectsTruncatedAndOverlong) {
 }
 
 TEST(VarintTest, ZigZag) {
-  for (int64_t v : std::initializer_list<int64_t>{0, -1, 1, -64, 63, std::numeric_limits<int64_t>::min(),
-                    std::numeric_limits<int64_t>::max()}) {
+  for (int64_t v :
+       std::initializer_list<int64_t>{0, -1, 1, -64, 63, std::numeric_limits<int64_t>::min(),
+                                      std::numeric_limits<int64_t>::max()}) {
     EXPECT_EQ(UnZigZag(ZigZag(v)), v);
   }
   EXPECT_EQ(ZigZag(-1), 1u);

@@ -152,8 +152,7 @@ constexpr uint32_t kDrmIoctlSyncobjSignal = DrmIowr(0xc5, sizeof(DrmSyncobjArray
 constexpr uint32_t kDrmIoctlSyncobjTimelineWait = DrmIowr(0xca, sizeof(DrmSyncobjTimelineWait));
 constexpr uint32_t kDrmIoctlSyncobjQuery = DrmIowr(0xcb, sizeof(DrmSyncobjTimelineArray));
 constexpr uint32_t kDrmIoctlSyncobjTransfer = DrmIowr(0xcc, sizeof(DrmSyncobjTransfer));
-constexpr uint32_t kDrmIoctlSyncobjTimelineSignal =
-    DrmIowr(0xcd, sizeof(DrmSyncobjTimelineArray));
+constexpr uint32_t kDrmIoctlSyncobjTimelineSignal = DrmIowr(0xcd, sizeof(DrmSyncobjTimelineArray));
 
 // DRM_CAP_* (drm.h).
 constexpr uint64_t kDrmCapDumbBuffer = 0x1;

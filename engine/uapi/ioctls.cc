@@ -54,7 +54,9 @@ Nested Handles(size_t at, size_t count_at) {
   return n;
 }
 // An array of u64 timeline points.
-Nested Points(Dir dir, size_t at, size_t count_at) { return Mem(dir, Layout::kArray, at, count_at, 8); }
+Nested Points(Dir dir, size_t at, size_t count_at) {
+  return Mem(dir, Layout::kArray, at, count_at, 8);
+}
 Nested CopyField(size_t ptr, size_t len) { return Mem(Dir::kOut, Layout::kCopyField, ptr, len); }
 
 // A row being written: Row(id, name, cmd, flags, since).Nest(...).Creates(...)...
@@ -103,7 +105,8 @@ std::vector<IoctlDesc> CoreRows() {
           .Nest(CopyField(offsetof(DrmVersion, desc), offsetof(DrmVersion, desc_len)))
           .Board(BoardRule::kTakeOutputs),
       Row(IoctlId::kGetUnique, "GET_UNIQUE", kDrmIoctlGetUnique, 0, kCore)
-          .Nest(Mem(Dir::kOut, Layout::kWholeField, offsetof(DrmUnique, unique), offsetof(DrmUnique, unique_len)))
+          .Nest(Mem(Dir::kOut, Layout::kWholeField, offsetof(DrmUnique, unique),
+                    offsetof(DrmUnique, unique_len)))
           .Board(BoardRule::kTakeOutputs),
       Row(IoctlId::kSetVersion, "SET_VERSION", kDrmIoctlSetVersion, kDrmMaster, kCore),
       Row(IoctlId::kGemClose, "GEM_CLOSE", kDrmIoctlGemClose, ra, kCore)
@@ -118,30 +121,39 @@ std::vector<IoctlDesc> CoreRows() {
           .Creates(K::kSyncobj, offsetof(DrmSyncobjCreate, handle)),
       Row(IoctlId::kSyncobjDestroy, "SYNCOBJ_DESTROY", kDrmIoctlSyncobjDestroy, ra, kCore)
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjDestroy, handle)),
-      Row(IoctlId::kSyncobjHandleToFd, "SYNCOBJ_HANDLE_TO_FD", kDrmIoctlSyncobjHandleToFd, ra, kCore)
+      Row(IoctlId::kSyncobjHandleToFd, "SYNCOBJ_HANDLE_TO_FD", kDrmIoctlSyncobjHandleToFd, ra,
+          kCore)
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjHandle, handle)),
-      Row(IoctlId::kSyncobjFdToHandle, "SYNCOBJ_FD_TO_HANDLE", kDrmIoctlSyncobjFdToHandle, ra, kCore)
+      Row(IoctlId::kSyncobjFdToHandle, "SYNCOBJ_FD_TO_HANDLE", kDrmIoctlSyncobjFdToHandle, ra,
+          kCore)
           .Creates(K::kSyncobj, offsetof(DrmSyncobjHandle, handle)),
       Row(IoctlId::kSyncobjWait, "SYNCOBJ_WAIT", DrmIowr(0xc3, kSyncobjWaitKernelSize), ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjWait, handles), offsetof(DrmSyncobjWait, count_handles))),
+          .Nest(
+              Handles(offsetof(DrmSyncobjWait, handles), offsetof(DrmSyncobjWait, count_handles))),
       Row(IoctlId::kSyncobjReset, "SYNCOBJ_RESET", kDrmIoctlSyncobjReset, ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjArray, handles), offsetof(DrmSyncobjArray, count_handles))),
+          .Nest(Handles(offsetof(DrmSyncobjArray, handles),
+                        offsetof(DrmSyncobjArray, count_handles))),
       Row(IoctlId::kSyncobjSignal, "SYNCOBJ_SIGNAL", kDrmIoctlSyncobjSignal, ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjArray, handles), offsetof(DrmSyncobjArray, count_handles))),
-      Row(IoctlId::kSyncobjTimelineWait, "SYNCOBJ_TIMELINE_WAIT", DrmIowr(0xca, kSyncobjTimelineWaitKernelSize),
-          ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjTimelineWait, handles), offsetof(DrmSyncobjTimelineWait, count_handles)))
+          .Nest(Handles(offsetof(DrmSyncobjArray, handles),
+                        offsetof(DrmSyncobjArray, count_handles))),
+      Row(IoctlId::kSyncobjTimelineWait, "SYNCOBJ_TIMELINE_WAIT",
+          DrmIowr(0xca, kSyncobjTimelineWaitKernelSize), ra, kCore)
+          .Nest(Handles(offsetof(DrmSyncobjTimelineWait, handles),
+                        offsetof(DrmSyncobjTimelineWait, count_handles)))
           .Nest(Points(Dir::kIn, offsetof(DrmSyncobjTimelineWait, points),
                        offsetof(DrmSyncobjTimelineWait, count_handles))),
       Row(IoctlId::kSyncobjQuery, "SYNCOBJ_QUERY", kDrmIoctlSyncobjQuery, ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjTimelineArray, handles), offsetof(DrmSyncobjTimelineArray, count_handles)))
+          .Nest(Handles(offsetof(DrmSyncobjTimelineArray, handles),
+                        offsetof(DrmSyncobjTimelineArray, count_handles)))
           .Nest(Points(Dir::kOut, offsetof(DrmSyncobjTimelineArray, points),
                        offsetof(DrmSyncobjTimelineArray, count_handles))),
       Row(IoctlId::kSyncobjTransfer, "SYNCOBJ_TRANSFER", kDrmIoctlSyncobjTransfer, ra, kCore)
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjTransfer, src_handle))
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjTransfer, dst_handle)),
-      Row(IoctlId::kSyncobjTimelineSignal, "SYNCOBJ_TIMELINE_SIGNAL", kDrmIoctlSyncobjTimelineSignal, ra, kCore)
-          .Nest(Handles(offsetof(DrmSyncobjTimelineArray, handles), offsetof(DrmSyncobjTimelineArray, count_handles)))
+      Row(IoctlId::kSyncobjTimelineSignal, "SYNCOBJ_TIMELINE_SIGNAL",
+          kDrmIoctlSyncobjTimelineSignal, ra, kCore)
+          .Nest(Handles(offsetof(DrmSyncobjTimelineArray, handles),
+                        offsetof(DrmSyncobjTimelineArray, count_handles)))
           .Nest(Points(Dir::kIn, offsetof(DrmSyncobjTimelineArray, points),
                        offsetof(DrmSyncobjTimelineArray, count_handles))),
   };
@@ -149,7 +161,8 @@ std::vector<IoctlDesc> CoreRows() {
 
 // VM_BIND's ops: MAP ops name a BO, every op may carry syncs.
 Nested BindOps() {
-  Nested n = Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorVmBind, ops), 0, sizeof(PanthorVmBindOp));
+  Nested n =
+      Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorVmBind, ops), 0, sizeof(PanthorVmBindOp));
   ObjRef bo = Ref(ObjKind::kBo, offsetof(PanthorVmBindOp, bo_handle));
   bo.when_offset = Off(offsetof(PanthorVmBindOp, flags));
   bo.when_mask = kPanthorVmBindOpTypeMask;
@@ -174,11 +187,13 @@ std::vector<IoctlDesc> PanthorRows() {
   static_assert(offsetof(PanthorGroupDestroy, group_handle) == 0 &&
                 offsetof(PanthorGroupSubmit, group_handle) == 0 &&
                 offsetof(PanthorGroupGetState, group_handle) == 0);
-  Nested bo_sync_ops = Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorBoSync, ops), 0, sizeof(PanthorBoSyncOp));
+  Nested bo_sync_ops =
+      Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorBoSync, ops), 0, sizeof(PanthorBoSyncOp));
   bo_sync_ops.element_refs = {Ref(K::kBo, offsetof(PanthorBoSyncOp, handle))};
   return {
       Row(IoctlId::kDevQuery, "PANTHOR_DEV_QUERY", kPanthorIoctlDevQuery, ra, k10)
-          .Nest(Mem(Dir::kOut, Layout::kSized, offsetof(PanthorDevQuery, pointer), offsetof(PanthorDevQuery, size)))
+          .Nest(Mem(Dir::kOut, Layout::kSized, offsetof(PanthorDevQuery, pointer),
+                    offsetof(PanthorDevQuery, size)))
           .Board(BoardRule::kTakeOutputs),
       Row(IoctlId::kVmCreate, "PANTHOR_VM_CREATE", kPanthorIoctlVmCreate, ra, k10)
           .Creates(K::kVm, offsetof(PanthorVmCreate, id)),
@@ -198,24 +213,30 @@ std::vector<IoctlDesc> PanthorRows() {
           .Consumes(K::kBo, offsetof(PanthorBoMmapOffset, handle))
           .Masked(offsetof(PanthorBoMmapOffset, offset), 8),
       Row(IoctlId::kGroupCreate, "PANTHOR_GROUP_CREATE", kPanthorIoctlGroupCreate, ra, k10)
-          .Nest(Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorGroupCreate, queues), 0, sizeof(PanthorQueueCreate)))
+          .Nest(Mem(Dir::kIn, Layout::kObjArray, offsetof(PanthorGroupCreate, queues), 0,
+                    sizeof(PanthorQueueCreate)))
           .Creates(K::kGroup, offsetof(PanthorGroupCreate, group_handle))
           .Consumes(K::kVm, offsetof(PanthorGroupCreate, vm_id)),
-      Row(IoctlId::kGroupDestroy, "PANTHOR_GROUP_DESTROY", kPanthorIoctlGroupDestroy, ra, k10).Consumes(K::kGroup, 0),
+      Row(IoctlId::kGroupDestroy, "PANTHOR_GROUP_DESTROY", kPanthorIoctlGroupDestroy, ra, k10)
+          .Consumes(K::kGroup, 0),
       Row(IoctlId::kGroupSubmit, "PANTHOR_GROUP_SUBMIT", kPanthorIoctlGroupSubmit, ra, k10)
           .Nest(QueueSubmits())
           .Consumes(K::kGroup, 0),
       Row(IoctlId::kGroupGetState, "PANTHOR_GROUP_GET_STATE", kPanthorIoctlGroupGetState, ra, k10)
           .Consumes(K::kGroup, 0),
-      Row(IoctlId::kTilerHeapCreate, "PANTHOR_TILER_HEAP_CREATE", kPanthorIoctlTilerHeapCreate, ra, k10)
+      Row(IoctlId::kTilerHeapCreate, "PANTHOR_TILER_HEAP_CREATE", kPanthorIoctlTilerHeapCreate, ra,
+          k10)
           .Creates(K::kHeap, offsetof(PanthorTilerHeapCreate, handle))
           .Consumes(K::kVm, offsetof(PanthorTilerHeapCreate, vm_id)),
-      Row(IoctlId::kTilerHeapDestroy, "PANTHOR_TILER_HEAP_DESTROY", kPanthorIoctlTilerHeapDestroy, ra, k10)
+      Row(IoctlId::kTilerHeapDestroy, "PANTHOR_TILER_HEAP_DESTROY", kPanthorIoctlTilerHeapDestroy,
+          ra, k10)
           .Consumes(K::kHeap, offsetof(PanthorTilerHeapDestroy, handle)),
       Row(IoctlId::kBoSetLabel, "PANTHOR_BO_SET_LABEL", kPanthorIoctlBoSetLabel, ra, {1, 4})
-          .Nest(Mem(Dir::kIn, Layout::kString, offsetof(PanthorBoSetLabel, label), 0, kPanthorBoMaxLabelSize))
+          .Nest(Mem(Dir::kIn, Layout::kString, offsetof(PanthorBoSetLabel, label), 0,
+                    kPanthorBoMaxLabelSize))
           .Consumes(K::kBo, offsetof(PanthorBoSetLabel, handle)),
-      Row(IoctlId::kSetUserMmioOffset, "PANTHOR_SET_USER_MMIO_OFFSET", kPanthorIoctlSetUserMmioOffset, ra, {1, 5}),
+      Row(IoctlId::kSetUserMmioOffset, "PANTHOR_SET_USER_MMIO_OFFSET",
+          kPanthorIoctlSetUserMmioOffset, ra, {1, 5}),
       Row(IoctlId::kBoSync, "PANTHOR_BO_SYNC", kPanthorIoctlBoSync, ra, {1, 7}).Nest(bo_sync_ops),
       Row(IoctlId::kBoQueryInfo, "PANTHOR_BO_QUERY_INFO", kPanthorIoctlBoQueryInfo, ra, {1, 7})
           .Consumes(K::kBo, offsetof(PanthorBoQueryInfo, handle)),
@@ -253,7 +274,8 @@ uint64_t StringLength(const UserReader& read, uint64_t ptr, uint64_t max) {
     const uint64_t at = ptr + done;
     const uint64_t n = std::min<uint64_t>({max - done, sizeof(buf), 4096 - (at & 4095)});
     if (!read(buf, at, n)) return done;
-    if (const void* nul = std::memchr(buf, 0, n)) return done + (static_cast<const char*>(nul) - buf) + 1;
+    if (const void* nul = std::memchr(buf, 0, n))
+      return done + (static_cast<const char*>(nul) - buf) + 1;
     done += n;
   }
   return max;
@@ -276,13 +298,15 @@ void Walk(const std::vector<Nested>& nested, Dir dir, const std::string& in, con
       }
       case Layout::kArray:
         if (n.dir == dir) {
-          Add(At<uint64_t>(in, n.at), uint64_t{At<uint32_t>(in, n.count_at)} * n.elem_size, max_bytes, ranges);
+          Add(At<uint64_t>(in, n.at), uint64_t{At<uint32_t>(in, n.count_at)} * n.elem_size,
+              max_bytes, ranges);
         }
         break;
       case Layout::kCopyField:
         if (n.dir == dir) {
-          Add(At<uint64_t>(in, n.at), std::min(At<uint64_t>(in, n.count_at), At<uint64_t>(out, n.count_at)),
-              max_bytes, ranges);
+          Add(At<uint64_t>(in, n.at),
+              std::min(At<uint64_t>(in, n.count_at), At<uint64_t>(out, n.count_at)), max_bytes,
+              ranges);
         }
         break;
       case Layout::kWholeField:
@@ -291,7 +315,8 @@ void Walk(const std::vector<Nested>& nested, Dir dir, const std::string& in, con
         }
         break;
       case Layout::kSized:
-        if (n.dir == dir) Add(At<uint64_t>(in, n.at), At<uint32_t>(in, n.count_at), max_bytes, ranges);
+        if (n.dir == dir)
+          Add(At<uint64_t>(in, n.at), At<uint32_t>(in, n.count_at), max_bytes, ranges);
         break;
       case Layout::kString:
         if (n.dir == dir) {
@@ -350,8 +375,9 @@ CopySizes DrmCopySizes(uint32_t request, const IoctlDesc& desc) {
   return s;
 }
 
-void UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in, const std::string& arg_out,
-                int result, const UserReader& read, std::vector<UserRange>* out, uint64_t max_bytes) {
+void UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in,
+                const std::string& arg_out, int result, const UserReader& read,
+                std::vector<UserRange>* out, uint64_t max_bytes) {
   if (dir == Dir::kOut && result < 0) return;
   Walk(desc.nested, dir, arg_in, arg_out, read, out, max_bytes);
 }

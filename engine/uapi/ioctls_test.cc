@@ -52,8 +52,8 @@ TEST(IoctlTableTest, RowsAreInIdOrderWithUniqueNumbersAndNames) {
     // panthor's ioctls live in [DRM_COMMAND_BASE, DRM_COMMAND_END), the core's outside.
     EXPECT_EQ(d.panthor(), d.nr() >= kDrmCommandBase && d.nr() < kDrmCommandEnd) << d.name;
     // Render nodes may call all but three (drm_ioctls[]).
-    const bool primary_only =
-        d.id == IoctlId::kGetUnique || d.id == IoctlId::kSetVersion || d.id == IoctlId::kSetClientCap;
+    const bool primary_only = d.id == IoctlId::kGetUnique || d.id == IoctlId::kSetVersion ||
+                              d.id == IoctlId::kSetClientCap;
     EXPECT_EQ((d.drm_flags & kDrmRenderAllow) != 0, !primary_only) << d.name;
   }
   EXPECT_EQ(AllIoctls().size(), static_cast<size_t>(IoctlId::kCount));
@@ -65,12 +65,14 @@ TEST(IoctlTableTest, FoundByNumberWhateverTheCallersSize) {
   EXPECT_EQ(FindIoctl(kDrmIoctlSyncobjWait)->id, IoctlId::kSyncobjWait);
   EXPECT_EQ(FindIoctl(0xc03064ca)->id, IoctlId::kSyncobjTimelineWait);
   EXPECT_EQ(FindIoctl(Ioc(kIocRead | kIocWrite, 'd', 0x43, 8))->id, IoctlId::kVmBind);
-  EXPECT_EQ(FindIoctl(Ioc(kIocNone, 'd', 0x45, 0))->id, IoctlId::kBoCreate) << "even with no direction";
+  EXPECT_EQ(FindIoctl(Ioc(kIocNone, 'd', 0x45, 0))->id, IoctlId::kBoCreate)
+      << "even with no direction";
   EXPECT_EQ(FindIoctl(kPanthorIoctlBoQueryInfo)->id, IoctlId::kBoQueryInfo);
   EXPECT_EQ(FindIoctl(Ioc(kIocRead | kIocWrite, 'X', 0x43, 24))->id, IoctlId::kVmBind)
       << "drm_ioctl() reads only the number";
   EXPECT_EQ(FindIoctl(Ioc(kIocRead | kIocWrite, 'd', 0x51, 24)), nullptr) << "past panthor 1.7";
-  EXPECT_EQ(FindIoctl(Ioc(kIocRead | kIocWrite, 'd', 0x20, 8)), nullptr) << "a core ioctl panthor clients never use";
+  EXPECT_EQ(FindIoctl(Ioc(kIocRead | kIocWrite, 'd', 0x20, 8)), nullptr)
+      << "a core ioctl panthor clients never use";
   EXPECT_STREQ(IoctlName(kPanthorIoctlVmBind), "PANTHOR_VM_BIND");
   EXPECT_STREQ(IoctlName(0x12345678), "");
 }
@@ -129,12 +131,14 @@ TEST(IoctlTableTest, VmBindNamesItsOpsTheirSyncsAndMapOpsBos) {
   EXPECT_EQ(in[1].address, 0x3000u);
   EXPECT_EQ(in[1].length, sizeof(PanthorSyncOp));
   std::vector<UserRange> out;
-  UserRanges(Ioctl(IoctlId::kVmBind), Nested::Dir::kOut, Bytes(bind), Bytes(bind), 0, mem.Reader(), &out);
+  UserRanges(Ioctl(IoctlId::kVmBind), Nested::Dir::kOut, Bytes(bind), Bytes(bind), 0, mem.Reader(),
+             &out);
   EXPECT_TRUE(out.empty());
   const ObjRef& bo = Ioctl(IoctlId::kVmBind).nested[0].element_refs[0];
   EXPECT_EQ(bo.kind, ObjKind::kBo);
   EXPECT_TRUE(bo.Applies(reinterpret_cast<const char*>(&ops[0]), sizeof(ops[0])));
-  EXPECT_FALSE(bo.Applies(reinterpret_cast<const char*>(&ops[1]), sizeof(ops[1]))) << "an UNMAP names no BO";
+  EXPECT_FALSE(bo.Applies(reinterpret_cast<const char*>(&ops[1]), sizeof(ops[1])))
+      << "an UNMAP names no BO";
 }
 
 TEST(IoctlTableTest, HostileCountsAndUnreadableArraysAreLeftOut) {
@@ -160,18 +164,22 @@ TEST(IoctlTableTest, OutputsFollowWhatTheKernelWrote) {
   DrmVersion got = in;
   got.name_len = 7;
   std::vector<UserRange> out;
-  UserRanges(Ioctl(IoctlId::kVersion), Nested::Dir::kOut, Bytes(in), Bytes(got), 0, mem.Reader(), &out);
+  UserRanges(Ioctl(IoctlId::kVersion), Nested::Dir::kOut, Bytes(in), Bytes(got), 0, mem.Reader(),
+             &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].length, 4u) << "drm_copy_field() writes min(buffer, string)";
   DrmUnique short_buf{3, 0x1000}, whole{12, 0x1000};
   out.clear();
-  UserRanges(Ioctl(IoctlId::kGetUnique), Nested::Dir::kOut, Bytes(short_buf), Bytes(whole), 0, mem.Reader(), &out);
+  UserRanges(Ioctl(IoctlId::kGetUnique), Nested::Dir::kOut, Bytes(short_buf), Bytes(whole), 0,
+             mem.Reader(), &out);
   EXPECT_TRUE(out.empty()) << "drm_getunique() writes nothing into a short buffer";
   PanthorDevQuery q{kPanthorDevQueryGpuInfo, 104, 0x4000};
   out.clear();
-  UserRanges(Ioctl(IoctlId::kDevQuery), Nested::Dir::kOut, Bytes(q), Bytes(q), -22, mem.Reader(), &out);
+  UserRanges(Ioctl(IoctlId::kDevQuery), Nested::Dir::kOut, Bytes(q), Bytes(q), -22, mem.Reader(),
+             &out);
   EXPECT_TRUE(out.empty()) << "a failed call wrote nothing";
-  UserRanges(Ioctl(IoctlId::kDevQuery), Nested::Dir::kOut, Bytes(q), Bytes(q), 0, mem.Reader(), &out);
+  UserRanges(Ioctl(IoctlId::kDevQuery), Nested::Dir::kOut, Bytes(q), Bytes(q), 0, mem.Reader(),
+             &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].length, 104u);
 }
@@ -180,7 +188,8 @@ TEST(IoctlTableTest, ALabelIsReadToItsNul) {
   FakeMemory mem;
   std::string page_and_a_bit(4096 + 6, 'x');
   page_and_a_bit.replace(0, 11, std::string("shader\0junk", 11));
-  mem.Put(0x1ffa, page_and_a_bit.data(), page_and_a_bit.size());  // the string crosses a page boundary
+  mem.Put(0x1ffa, page_and_a_bit.data(),
+          page_and_a_bit.size());  // the string crosses a page boundary
   PanthorBoSetLabel l{1, 0, 0x1ffa};
   std::vector<UserRange> in;
   UserRanges(Ioctl(IoctlId::kBoSetLabel), Nested::Dir::kIn, Bytes(l), "", 0, mem.Reader(), &in);
@@ -195,8 +204,9 @@ TEST(IoctlTableTest, CreationsAndReferencesForTheRemapper) {
       if (r.kind != ObjKind::kSyncobj) creators.push_back(d.id);
     }
   }
-  EXPECT_THAT(creators, ElementsAre(IoctlId::kPrimeFdToHandle, IoctlId::kVmCreate, IoctlId::kBoCreate,
-                                    IoctlId::kGroupCreate, IoctlId::kTilerHeapCreate));
+  EXPECT_THAT(creators,
+              ElementsAre(IoctlId::kPrimeFdToHandle, IoctlId::kVmCreate, IoctlId::kBoCreate,
+                          IoctlId::kGroupCreate, IoctlId::kTilerHeapCreate));
   EXPECT_EQ(Ioctl(IoctlId::kBoMmapOffset).masked.size(), 1u);
   EXPECT_EQ(Ioctl(IoctlId::kDevQuery).board, BoardRule::kTakeOutputs);
 }

@@ -104,7 +104,8 @@ struct PanthorTimestampInfo {
   uint64_t timestamp_offset;
 };
 static_assert(sizeof(PanthorTimestampInfo) == 24);
-constexpr uint32_t kPanthorTimestampInfoMinSize = offsetof(PanthorTimestampInfo, current_timestamp) + 8;
+constexpr uint32_t kPanthorTimestampInfoMinSize =
+    offsetof(PanthorTimestampInfo, current_timestamp) + 8;
 
 struct PanthorGroupPrioritiesInfo {
   uint8_t allowed_mask;
@@ -315,7 +316,7 @@ enum PanthorIoctlId : uint32_t {
   kPanthorGroupSubmitId,
   kPanthorGroupGetStateId,
   kPanthorTilerHeapCreateId,
-  kPanthorTilerHeapDestroyId,  // the last of driver 1.3
+  kPanthorTilerHeapDestroyId,   // the last of driver 1.3
   kPanthorBoSetLabelId,         // 1.4
   kPanthorSetUserMmioOffsetId,  // 1.5
   kPanthorBoSyncId,             // 1.7
@@ -328,22 +329,33 @@ constexpr uint32_t PanthorIowr(uint32_t id, uint32_t size) {
 
 constexpr uint32_t kPanthorIoctlDevQuery = PanthorIowr(kPanthorDevQueryId, sizeof(PanthorDevQuery));
 constexpr uint32_t kPanthorIoctlVmCreate = PanthorIowr(kPanthorVmCreateId, sizeof(PanthorVmCreate));
-constexpr uint32_t kPanthorIoctlVmDestroy = PanthorIowr(kPanthorVmDestroyId, sizeof(PanthorVmDestroy));
+constexpr uint32_t kPanthorIoctlVmDestroy =
+    PanthorIowr(kPanthorVmDestroyId, sizeof(PanthorVmDestroy));
 constexpr uint32_t kPanthorIoctlVmBind = PanthorIowr(kPanthorVmBindId, sizeof(PanthorVmBind));
-constexpr uint32_t kPanthorIoctlVmGetState = PanthorIowr(kPanthorVmGetStateId, sizeof(PanthorVmGetState));
+constexpr uint32_t kPanthorIoctlVmGetState =
+    PanthorIowr(kPanthorVmGetStateId, sizeof(PanthorVmGetState));
 constexpr uint32_t kPanthorIoctlBoCreate = PanthorIowr(kPanthorBoCreateId, sizeof(PanthorBoCreate));
-constexpr uint32_t kPanthorIoctlBoMmapOffset = PanthorIowr(kPanthorBoMmapOffsetId, sizeof(PanthorBoMmapOffset));
-constexpr uint32_t kPanthorIoctlGroupCreate = PanthorIowr(kPanthorGroupCreateId, sizeof(PanthorGroupCreate));
-constexpr uint32_t kPanthorIoctlGroupDestroy = PanthorIowr(kPanthorGroupDestroyId, sizeof(PanthorGroupDestroy));
-constexpr uint32_t kPanthorIoctlGroupSubmit = PanthorIowr(kPanthorGroupSubmitId, sizeof(PanthorGroupSubmit));
-constexpr uint32_t kPanthorIoctlGroupGetState = PanthorIowr(kPanthorGroupGetStateId, sizeof(PanthorGroupGetState));
-constexpr uint32_t kPanthorIoctlTilerHeapCreate = PanthorIowr(kPanthorTilerHeapCreateId, sizeof(PanthorTilerHeapCreate));
-constexpr uint32_t kPanthorIoctlTilerHeapDestroy = PanthorIowr(kPanthorTilerHeapDestroyId, sizeof(PanthorTilerHeapDestroy));
-constexpr uint32_t kPanthorIoctlBoSetLabel = PanthorIowr(kPanthorBoSetLabelId, sizeof(PanthorBoSetLabel));
+constexpr uint32_t kPanthorIoctlBoMmapOffset =
+    PanthorIowr(kPanthorBoMmapOffsetId, sizeof(PanthorBoMmapOffset));
+constexpr uint32_t kPanthorIoctlGroupCreate =
+    PanthorIowr(kPanthorGroupCreateId, sizeof(PanthorGroupCreate));
+constexpr uint32_t kPanthorIoctlGroupDestroy =
+    PanthorIowr(kPanthorGroupDestroyId, sizeof(PanthorGroupDestroy));
+constexpr uint32_t kPanthorIoctlGroupSubmit =
+    PanthorIowr(kPanthorGroupSubmitId, sizeof(PanthorGroupSubmit));
+constexpr uint32_t kPanthorIoctlGroupGetState =
+    PanthorIowr(kPanthorGroupGetStateId, sizeof(PanthorGroupGetState));
+constexpr uint32_t kPanthorIoctlTilerHeapCreate =
+    PanthorIowr(kPanthorTilerHeapCreateId, sizeof(PanthorTilerHeapCreate));
+constexpr uint32_t kPanthorIoctlTilerHeapDestroy =
+    PanthorIowr(kPanthorTilerHeapDestroyId, sizeof(PanthorTilerHeapDestroy));
+constexpr uint32_t kPanthorIoctlBoSetLabel =
+    PanthorIowr(kPanthorBoSetLabelId, sizeof(PanthorBoSetLabel));
 constexpr uint32_t kPanthorIoctlSetUserMmioOffset =
     PanthorIowr(kPanthorSetUserMmioOffsetId, sizeof(PanthorSetUserMmioOffset));
 constexpr uint32_t kPanthorIoctlBoSync = PanthorIowr(kPanthorBoSyncId, sizeof(PanthorBoSync));
-constexpr uint32_t kPanthorIoctlBoQueryInfo = PanthorIowr(kPanthorBoQueryInfoId, sizeof(PanthorBoQueryInfo));
+constexpr uint32_t kPanthorIoctlBoQueryInfo =
+    PanthorIowr(kPanthorBoQueryInfoId, sizeof(PanthorBoQueryInfo));
 
 // Spec 2.2's table, as numbers.
 static_assert(kPanthorIoctlDevQuery == 0xC0106440);

@@ -10,8 +10,10 @@ namespace faultlab::vm {
 bool GpuvaOp::operator==(const GpuvaOp& o) const {
   if (kind != o.kind) return false;
   switch (kind) {
-    case kMap: return map == o.map;
-    case kUnmap: return va == o.va && keep == o.keep;
+    case kMap:
+      return map == o.map;
+    case kUnmap:
+      return va == o.va && keep == o.keep;
     case kRemap:
       return va == o.va && keep == o.keep && has_prev == o.has_prev && has_next == o.has_next &&
              (!has_prev || prev == o.prev) && (!has_next || next == o.next);
@@ -25,8 +27,10 @@ std::string GpuvaOp::ToString() const {
                            static_cast<const void*>(x.obj), x.offset);
   };
   switch (kind) {
-    case kMap: return "MAP " + m(map);
-    case kUnmap: return absl::StrFormat("UNMAP va=0x%x keep=%d", va, keep);
+    case kMap:
+      return "MAP " + m(map);
+    case kUnmap:
+      return absl::StrFormat("UNMAP va=0x%x keep=%d", va, keep);
     case kRemap:
       return absl::StrFormat("REMAP va=0x%x keep=%d prev=%s next=%s", va, keep,
                              has_prev ? m(prev) : "-", has_next ? m(next) : "-");

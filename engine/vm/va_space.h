@@ -26,7 +26,7 @@ struct Vma {
   uint64_t range = 0;
   std::shared_ptr<gem::Bo> bo;  // the GEM object (holds a reference)
   uint64_t bo_offset = 0;
-  uint32_t flags = 0;           // DRM_PANTHOR_VM_BIND_OP_MAP_* flags
+  uint32_t flags = 0;  // DRM_PANTHOR_VM_BIND_OP_MAP_* flags
   uint64_t end() const { return addr + range; }
 };
 
@@ -43,12 +43,12 @@ struct OpMap {
 
 struct GpuvaOp {
   enum Kind { kMap, kRemap, kUnmap } kind;
-  OpMap map;             // kMap
+  OpMap map;              // kMap
   bool has_prev = false;  // kRemap
   bool has_next = false;
   OpMap prev, next;
-  uint64_t va = 0;       // kRemap, kUnmap: the address of the existing VA
-  bool keep = false;     // kRemap, kUnmap: the merge hint
+  uint64_t va = 0;    // kRemap, kUnmap: the address of the existing VA
+  bool keep = false;  // kRemap, kUnmap: the merge hint
 
   bool operator==(const GpuvaOp& o) const;
   std::string ToString() const;

@@ -19,8 +19,7 @@ using uapi::kENOMEM;
 
 namespace {
 
-constexpr uint32_t kMapFlags = uapi::kPanthorVmBindOpMapReadonly |
-                               uapi::kPanthorVmBindOpMapNoexec |
+constexpr uint32_t kMapFlags = uapi::kPanthorVmBindOpMapReadonly | uapi::kPanthorVmBindOpMapNoexec |
                                uapi::kPanthorVmBindOpMapUncached;
 
 uint64_t AlignUp(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
@@ -322,8 +321,8 @@ int Vm::StepMap(const GpuvaOp& op, OpCtx& ctx, pgtable::TableAllocator* tables) 
   if (!TakeVma(ctx)) return -kEINVAL;
   if (!ctx.bo->alloc_on_fault()) {
     // The series skips this for alloc-on-fault BOs: "This will happen at fault time".
-    const int ret = MapPages(op.map.addr, FlagsToProt(ctx.flags), *ctx.bo, op.map.offset,
-                             op.map.range, tables);
+    const int ret =
+        MapPages(op.map.addr, FlagsToProt(ctx.flags), *ctx.bo, op.map.offset, op.map.range, tables);
     if (ret != 0) {
       ++ctx.rsvd_vmas;  // the VMA goes back to the context
       return ret;
@@ -382,8 +381,8 @@ int Vm::StepRemap(const GpuvaOp& op, OpCtx& ctx, pgtable::TableAllocator* tables
       if (ret != 0) return ret;
     }
     if (end != hole_end) {
-      ret = MapPages(hole_end, prot, *old.bo, old.bo_offset + (hole_end - old.addr),
-                     end - hole_end, tables);
+      ret = MapPages(hole_end, prot, *old.bo, old.bo_offset + (hole_end - old.addr), end - hole_end,
+                     tables);
       if (ret != 0) return ret;
     }
   }
@@ -449,9 +448,15 @@ int Vm::Exec(OpCtx& ctx, bool flag_unusable_on_failure) {
   for (const GpuvaOp& op : ops) {
     if (ret != 0) break;
     switch (op.kind) {
-      case GpuvaOp::kMap: ret = StepMap(op, ctx, &tables); break;
-      case GpuvaOp::kRemap: ret = StepRemap(op, ctx, &tables); break;
-      case GpuvaOp::kUnmap: ret = StepUnmap(op); break;
+      case GpuvaOp::kMap:
+        ret = StepMap(op, ctx, &tables);
+        break;
+      case GpuvaOp::kRemap:
+        ret = StepRemap(op, ctx, &tables);
+        break;
+      case GpuvaOp::kUnmap:
+        ret = StepUnmap(op);
+        break;
     }
   }
   if (ret != 0 && flag_unusable_on_failure) unusable_ = true;

@@ -39,8 +39,12 @@ namespace faultlab::vm {
 // iova_to_phys() uses to mean "not mapped", and 2 MiB-aligned frame runs stay
 // 2 MiB-aligned in physical memory.
 constexpr uint64_t kPhysBasePfn = 0x200;
-inline uint64_t PhysOf(uint32_t frame) { return (static_cast<uint64_t>(frame) + kPhysBasePfn) << 12; }
-inline uint32_t FrameOfPhys(uint64_t phys) { return static_cast<uint32_t>((phys >> 12) - kPhysBasePfn); }
+inline uint64_t PhysOf(uint32_t frame) {
+  return (static_cast<uint64_t>(frame) + kPhysBasePfn) << 12;
+}
+inline uint32_t FrameOfPhys(uint64_t phys) {
+  return static_cast<uint32_t>((phys >> 12) - kPhysBasePfn);
+}
 
 // Receives modelled kernel defects (an oops names the kernel function).
 class OopsSink {

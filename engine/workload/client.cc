@@ -4,7 +4,9 @@ namespace faultlab::workload {
 
 using namespace uapi;  // NOLINT
 
-Client::Client(dev::Device* dev, dev::NodeType node) : dev_(dev) { file_ = dev_->Open(node, &mem_); }
+Client::Client(dev::Device* dev, dev::NodeType node) : dev_(dev) {
+  file_ = dev_->Open(node, &mem_);
+}
 
 Client::~Client() { dev_->Close(file_); }
 

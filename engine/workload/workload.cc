@@ -151,9 +151,9 @@ absl::Status Game(const WorkloadConfig& c, dev::Device& dev, uint32_t frames) {
       streamed += 64 * K + prng.Uniform(4) * 64 * K;
     }
     for (int i = 0; i < 16; ++i) {
-      acc.push_back(Range(tex_va + prng.Uniform(std::max<uint64_t>(streamed, 1) % tex_size / 4096) *
-                                       4096,
-                          4096, trace::ACCESS_READ));
+      acc.push_back(
+          Range(tex_va + prng.Uniform(std::max<uint64_t>(streamed, 1) % tex_size / 4096) * 4096,
+                4096, trace::ACCESS_READ));
     }
     // Fragment: the render targets.
     acc.push_back(Range(rt_va, 8 * M, trace::ACCESS_WRITE));
@@ -230,8 +230,8 @@ absl::Status Pressure(const WorkloadConfig& c, dev::Device& dev, uint32_t frames
     for (Ctx& x : ctxs) {
       std::vector<GpuAccess> acc;
       for (int i = 0; i < 96; ++i) {
-        acc.push_back(Range(buf_va + prng.Uniform(size / (64 * K)) * 64 * K, 4096,
-                            trace::ACCESS_WRITE));
+        acc.push_back(
+            Range(buf_va + prng.Uniform(size / (64 * K)) * 64 * K, 4096, trace::ACCESS_WRITE));
       }
       x.cl->Reset(x.done);
       if (x.cl->Submit(x.group, std::move(acc), x.done) != 0) {
@@ -326,14 +326,16 @@ const std::vector<WorkloadInfo>& Workloads() {
        false,
        "per frame: 12 MiB sequential writes, a 16 MiB window read every 256 KiB, 32 zipf-random "
        "granules (64 KiB) of a 1 GiB alloc-on-fault buffer, a 4 MiB scratch"},
-      {"game", "frames with transient buffers, tiler-heap growth, texture streaming, render targets",
-       30, false,
+      {"game",
+       "frames with transient buffers, tiler-heap growth, texture streaming, render targets", 30,
+       false,
        "per frame: 3 transient BOs mapped/unmapped, 1-3 tiler-OOM events (64 x 512 KiB heap), "
        "24 new 64 KiB texture tiles streamed in, 16 texels sampled, an 8 MiB render target"},
       {"heap", "tiler heaps grown hard", 30, false,
        "per frame: 2-7 tiler-OOM events over three heaps (256 KiB, 512 KiB, 1 MiB chunks, 32 max)"},
       {"pressure", "several contexts competing for a budget, with pressure on", 20, true,
-       "three contexts with 256 MiB alloc-on-fault buffers, 96 faults (6 MiB) each per frame, while other "
+       "three contexts with 256 MiB alloc-on-fault buffers, 96 faults (6 MiB) each per frame, "
+       "while other "
        "tenants hold most of memory"},
       {"fuzz", "random valid and invalid ioctls", 10, false,
        "per frame: 64 random BO/VM/bind/query ioctls and raw requests with random bytes"},

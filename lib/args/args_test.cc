@@ -37,22 +37,27 @@ TEST(ArgsTest, FlagsAnywhereAfterTheVerb) {
 
 TEST(ArgsTest, RepeatedValuesAndDoubleDash) {
   Args a = MakeArgs();
-  ASSERT_TRUE(ParseAll(a, {"--what-if", "policy=nowait", "--what-if=budget=64M", "--", "--limit"}).ok());
+  ASSERT_TRUE(
+      ParseAll(a, {"--what-if", "policy=nowait", "--what-if=budget=64M", "--", "--limit"}).ok());
   EXPECT_THAT(a.GetAll("what-if"), ElementsAre("policy=nowait", "budget=64M"));
   EXPECT_THAT(a.positional(), ElementsAre("--limit"));
 }
 
 TEST(ArgsTest, ErrorsNameTheOption) {
   Args a = MakeArgs();
-  EXPECT_THAT(std::string(ParseAll(a, {"--limt", "5"}).message()), HasSubstr("unknown option '--limt'"));
+  EXPECT_THAT(std::string(ParseAll(a, {"--limt", "5"}).message()),
+              HasSubstr("unknown option '--limt'"));
   Args b = MakeArgs();
-  EXPECT_THAT(std::string(ParseAll(b, {"--limit"}).message()), HasSubstr("'--limit' needs a value"));
+  EXPECT_THAT(std::string(ParseAll(b, {"--limit"}).message()),
+              HasSubstr("'--limit' needs a value"));
   Args c = MakeArgs();
-  EXPECT_THAT(std::string(ParseAll(c, {"--skip-damaged=1"}).message()), HasSubstr("takes no value"));
+  EXPECT_THAT(std::string(ParseAll(c, {"--skip-damaged=1"}).message()),
+              HasSubstr("takes no value"));
   Args d = MakeArgs();
   ASSERT_TRUE(ParseAll(d, {"--limit", "lots"}).ok());
   uint64_t v = 0;
-  EXPECT_THAT(std::string(d.GetUint("limit", &v).message()), HasSubstr("'lots' is not a non-negative integer"));
+  EXPECT_THAT(std::string(d.GetUint("limit", &v).message()),
+              HasSubstr("'lots' is not a non-negative integer"));
   Args e = MakeArgs();
   EXPECT_THAT(std::string(ParseAll(e, {"-x"}).message()), HasSubstr("unknown option '-x'"));
 }

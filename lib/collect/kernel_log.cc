@@ -21,9 +21,11 @@ bool SecondsToNs(absl::string_view s, uint64_t* ns) {
   s = absl::StripAsciiWhitespace(s);
   const size_t dot = s.find('.');
   uint64_t sec = 0, frac = 0;
-  if (dot == absl::string_view::npos) return absl::SimpleAtoi(s, &sec) && (*ns = sec * 1000000000, true);
+  if (dot == absl::string_view::npos)
+    return absl::SimpleAtoi(s, &sec) && (*ns = sec * 1000000000, true);
   absl::string_view f = s.substr(dot + 1);
-  if (!absl::SimpleAtoi(s.substr(0, dot), &sec) || f.empty() || f.size() > 9 || !absl::SimpleAtoi(f, &frac)) {
+  if (!absl::SimpleAtoi(s.substr(0, dot), &sec) || f.empty() || f.size() > 9 ||
+      !absl::SimpleAtoi(f, &frac)) {
     return false;
   }
   for (size_t i = f.size(); i < 9; ++i) frac *= 10;
@@ -47,7 +49,8 @@ std::vector<Message> Messages(absl::string_view text, uint64_t* lines) {
         last = usec * 1000;
         std::string msg(line.substr(semi + 1));
         for (size_t at; (at = msg.find("\\x0a")) != std::string::npos;) msg.replace(at, 4, "\n");
-        for (absl::string_view part : absl::StrSplit(msg, '\n')) out.push_back({last, std::string(part)});
+        for (absl::string_view part : absl::StrSplit(msg, '\n'))
+          out.push_back({last, std::string(part)});
         continue;
       }
     }
@@ -57,7 +60,8 @@ std::vector<Message> Messages(absl::string_view text, uint64_t* lines) {
       uint64_t ns = 0;
       if (close != absl::string_view::npos && SecondsToNs(line.substr(1, close - 1), &ns)) {
         last = ns;
-        out.push_back({last, std::string(absl::StripLeadingAsciiWhitespace(line.substr(close + 1)))});
+        out.push_back(
+            {last, std::string(absl::StripLeadingAsciiWhitespace(line.substr(close + 1)))});
         continue;
       }
     }
@@ -126,7 +130,8 @@ KprobeTrace ParseKprobeTrace(absl::string_view text) {
     if (line.empty() || line[0] == '#') continue;
     ++t.lines;
     // "  kworker/u16:2-123     [003] d..1.  1234.567890: fault_work: (...)"
-    const bool ours = absl::StrContains(line, " fault_work:") || absl::StrContains(line, " fault_work_ret:") ||
+    const bool ours = absl::StrContains(line, " fault_work:") ||
+                      absl::StrContains(line, " fault_work_ret:") ||
                       absl::StrContains(line, " mmu_irq:");
     if (!ours) continue;
     const size_t bracket = line.find(" [");

@@ -17,10 +17,10 @@ namespace faultlab::collect {
 // "Unhandled Page fault in AS%d at VA 0x%016llX" and the lines after it
 // (panthor_mmu.c, the twin's mmu::FormatFaultLog prints the same).
 struct KernelFault {
-  uint64_t time_ns = 0;   // the log's timestamp
+  uint64_t time_ns = 0;  // the log's timestamp
   int as = -1;
   uint64_t va = 0;
-  uint32_t status = 0;    // raw fault status (0 when the line was missing)
+  uint32_t status = 0;  // raw fault status (0 when the line was missing)
   bool has_status = false;
   uint32_t exception = 0;  // [7:0] of the status
   std::string device;      // "fb000000.gpu" when the prefix names it

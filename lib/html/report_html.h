@@ -44,8 +44,8 @@ struct RunData {
   std::string report;  // replay::ReportText
   std::string outcome;
   std::vector<replay::Divergence> divergences;
-  std::vector<FaultPoint> faults;           // in time order
-  std::vector<uint64_t> alloc_failure_ns;   // times
+  std::vector<FaultPoint> faults;          // in time order
+  std::vector<uint64_t> alloc_failure_ns;  // times
   std::vector<FrameStat> frames;
   uint64_t end_ns = 0;
 };

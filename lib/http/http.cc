@@ -11,20 +11,28 @@ namespace {
 
 const char* Reason(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 500: return "Internal Server Error";
-    default: return "Service Unavailable";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Service Unavailable";
   }
 }
 
 void Send(mg_connection* conn, int code, const char* type, const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-            code, Reason(code), type, body.size());
+  mg_printf(
+      conn,
+      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+      code, Reason(code), type, body.size());
   mg_write(conn, body.data(), body.size());
 }
 
@@ -45,7 +53,8 @@ class HealthHandler : public CivetHandler {
   explicit HealthHandler(std::function<std::string()> f) : f_(std::move(f)) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
     const std::string problem = f_();
-    Send(conn, problem.empty() ? 200 : 503, "text/plain", problem.empty() ? "ok\n" : problem + "\n");
+    Send(conn, problem.empty() ? 200 : 503, "text/plain",
+         problem.empty() ? "ok\n" : problem + "\n");
     return true;
   }
 
@@ -91,9 +100,10 @@ struct Server::Handlers {
   std::vector<std::unique_ptr<RouteHandler>> routes;
 };
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(
-    const std::string& addr, std::function<std::string()> scrape, std::function<std::string()> healthy,
-    std::vector<Route> routes) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const std::string& addr,
+                                                      std::function<std::string()> scrape,
+                                                      std::function<std::string()> healthy,
+                                                      std::vector<Route> routes) {
   std::unique_ptr<Server> s(new Server());
   s->handlers_ = std::make_unique<Handlers>();
   s->handlers_->metrics = std::make_unique<MetricsHandler>(std::move(scrape));

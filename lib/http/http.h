@@ -40,9 +40,9 @@ class Server {
   // healthy, else what is wrong (then /healthz answers 503 with it).
   // `scrape` returns the text exposition (e.g. ServerMetrics::Scrape).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const std::string& addr,
-                                                           std::function<std::string()> scrape,
-                                                           std::function<std::string()> healthy,
-                                                           std::vector<Route> routes = {});
+                                                       std::function<std::string()> scrape,
+                                                       std::function<std::string()> healthy,
+                                                       std::vector<Route> routes = {});
   ~Server();
   int port() const { return port_; }
 

@@ -14,9 +14,12 @@ namespace {
 
 const char* TypeName(Type t) {
   switch (t) {
-    case Type::kCounter: return "counter";
-    case Type::kGauge: return "gauge";
-    case Type::kHistogram: return "histogram";
+    case Type::kCounter:
+      return "counter";
+    case Type::kGauge:
+      return "gauge";
+    case Type::kHistogram:
+      return "histogram";
   }
   return "?";
 }
@@ -83,7 +86,8 @@ absl::Status CheckExposition(const std::string& text, const std::vector<const Fa
     ++n;
     const std::string line(view);
     const auto fail = [&](const std::string& why) {
-      return absl::FailedPreconditionError(absl::StrCat("exposition line ", n, ": ", why, ": ", line));
+      return absl::FailedPreconditionError(
+          absl::StrCat("exposition line ", n, ": ", why, ": ", line));
     };
     if (absl::StartsWith(line, "# HELP ")) {
       const std::string rest = line.substr(7);
@@ -92,13 +96,16 @@ absl::Status CheckExposition(const std::string& text, const std::vector<const Fa
       if (it == by_name.end()) return fail("a family not in the list");
       current = it->second;
       seen.insert(name);
-      if (rest != absl::StrCat(name, " ", current->help)) return fail("help differs from the list's");
+      if (rest != absl::StrCat(name, " ", current->help))
+        return fail("help differs from the list's");
     } else if (absl::StartsWith(line, "# TYPE ")) {
-      if (current == nullptr || line != absl::StrCat("# TYPE ", current->name, " ", TypeName(current->type))) {
+      if (current == nullptr ||
+          line != absl::StrCat("# TYPE ", current->name, " ", TypeName(current->type))) {
         return fail("type differs from the list's");
       }
     } else if (!absl::StartsWith(line, "#")) {
-      if (current == nullptr || !absl::StartsWith(line, current->name)) return fail("a sample outside its family");
+      if (current == nullptr || !absl::StartsWith(line, current->name))
+        return fail("a sample outside its family");
       std::set<std::string> want(current->labels.begin(), current->labels.end());
       std::set<std::string> got = SampleLabels(line);
       if (current->type == Type::kHistogram) got.erase("le");

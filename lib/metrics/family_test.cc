@@ -22,8 +22,11 @@ TEST(Family, AnExpositionMatchesItsList) {
   prometheus::Registry r;
   AddCounter(r, kRuns).Add(Labels(kRuns, {"rock5b", "ok"})).Increment();
   AddGauge(r, kDepth).Add({}).Set(3);
-  AddHistogram(r, kLatency).Add(Labels(kLatency, {"handled"}), prometheus::Histogram::BucketBoundaries{1, 2}).Observe(1.5);
-  EXPECT_TRUE(CheckExposition(Expose(r), {&kRuns, &kDepth, &kLatency}).ok()) << CheckExposition(Expose(r), {&kRuns, &kDepth, &kLatency});
+  AddHistogram(r, kLatency)
+      .Add(Labels(kLatency, {"handled"}), prometheus::Histogram::BucketBoundaries{1, 2})
+      .Observe(1.5);
+  EXPECT_TRUE(CheckExposition(Expose(r), {&kRuns, &kDepth, &kLatency}).ok())
+      << CheckExposition(Expose(r), {&kRuns, &kDepth, &kLatency});
 }
 
 TEST(Family, CheckExpositionNamesWhatDisagrees) {
@@ -32,13 +35,18 @@ TEST(Family, CheckExpositionNamesWhatDisagrees) {
   AddGauge(good, kDepth).Add({}).Set(1);
   const std::string text = Expose(good);
   ASSERT_TRUE(CheckExposition(text, {&kRuns, &kDepth}).ok());
-  EXPECT_NE(CheckExposition(text, {&kRuns, &kDepth, &kLatency}).message().find("t_latency_seconds is not exposed"),
+  EXPECT_NE(CheckExposition(text, {&kRuns, &kDepth, &kLatency})
+                .message()
+                .find("t_latency_seconds is not exposed"),
             std::string::npos);
-  EXPECT_NE(CheckExposition(text, {&kDepth}).message().find("a family not in the list"), std::string::npos);
+  EXPECT_NE(CheckExposition(text, {&kDepth}).message().find("a family not in the list"),
+            std::string::npos);
   const Family other_help{"t_depth", Type::kGauge, "Another help", {}};
-  EXPECT_NE(CheckExposition(text, {&kRuns, &other_help}).message().find("help differs"), std::string::npos);
+  EXPECT_NE(CheckExposition(text, {&kRuns, &other_help}).message().find("help differs"),
+            std::string::npos);
   const Family other_type{"t_depth", Type::kCounter, "Depth", {}};
-  EXPECT_NE(CheckExposition(text, {&kRuns, &other_type}).message().find("type differs"), std::string::npos);
+  EXPECT_NE(CheckExposition(text, {&kRuns, &other_type}).message().find("type differs"),
+            std::string::npos);
 
   prometheus::Registry bad;
   AddCounter(bad, kRuns).Add({{"board", "x"}}).Increment();  // a label short
@@ -47,7 +55,8 @@ TEST(Family, CheckExpositionNamesWhatDisagrees) {
 }
 
 TEST(FamilyDeathTest, LabelsTakeOneValuePerName) {
-  EXPECT_DEATH(Labels(kRuns, {"only-board"}), "t_runs_total takes 2 label values \\(board, result\\), given 1");
+  EXPECT_DEATH(Labels(kRuns, {"only-board"}),
+               "t_runs_total takes 2 label values \\(board, result\\), given 1");
 }
 
 }  // namespace

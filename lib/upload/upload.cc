@@ -1,9 +1,9 @@
 #include "lib/upload/upload.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"

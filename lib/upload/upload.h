@@ -26,10 +26,10 @@ struct UploadOptions {
 };
 
 struct UploadResult {
-  std::string trace_id;      // 16 bytes
-  uint64_t chunks = 0;       // in the file
-  uint64_t already = 0;      // the server had them (resume or a repeat upload)
-  uint64_t acked = 0;        // acknowledged by this upload
+  std::string trace_id;  // 16 bytes
+  uint64_t chunks = 0;   // in the file
+  uint64_t already = 0;  // the server had them (resume or a repeat upload)
+  uint64_t acked = 0;    // acknowledged by this upload
   uint64_t bytes_sent = 0;
 };
 

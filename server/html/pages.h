@@ -10,8 +10,8 @@
 #include <optional>
 #include <vector>
 
-#include "server/auth/tokens.h"
 #include "lib/http/http.h"
+#include "server/auth/tokens.h"
 #include "server/store/store.h"
 
 namespace faultlab::html {

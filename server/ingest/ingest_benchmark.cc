@@ -19,12 +19,12 @@
 #include <thread>
 #include <vector>
 
-#include "engine/replay/recorder.h"
 #include "engine/base/check.h"
+#include "engine/replay/recorder.h"
 #include "engine/trace/frame.h"
 #include "engine/workload/workload.h"
-#include "proto/ingest.grpc.pb.h"
 #include "lib/upload/upload.h"
+#include "proto/ingest.grpc.pb.h"
 #include "server/ingest/ingest_service.h"
 #include "server/store/pg_store.h"
 #include "server/store/sqlite_store.h"
@@ -86,7 +86,8 @@ Loopback Serve(grpc::Service* service) {
   b.RegisterService(service);
   Loopback l;
   l.server = b.BuildAndStart();
-  l.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  l.channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   return l;
 }
 
@@ -129,12 +130,16 @@ void BM_Ingest16Uploaders(benchmark::State& state) {
   if (std::filesystem::path(t.paths[0]).parent_path() != dir) std::filesystem::remove_all(dir);
   state.SetItemsProcessed(state.iterations() * t.events);
   state.SetBytesProcessed(state.iterations() * t.bytes);
-  state.counters["fsyncs_per_s"] =
-      benchmark::Counter(static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["fsyncs_per_s"] = benchmark::Counter(
+      static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["events_per_upload"] = static_cast<double>(t.events) / kUploaders;
   state.counters["bytes_per_chunk"] = static_cast<double>(t.bytes) / static_cast<double>(t.chunks);
 }
-BENCHMARK(BM_Ingest16Uploaders)->Arg(4096)->Arg(65536)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Ingest16Uploaders)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 uint64_t RssBytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
@@ -175,7 +180,8 @@ void BM_MemoryPerStream(benchmark::State& state) {
     auto stub = api::Ingest::NewStub(l.channel);
     // One stream first, so that one-time costs (threads, buffers) are paid.
     std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
-    std::vector<std::unique_ptr<grpc::ClientReaderWriter<api::UploadRequest, api::UploadResponse>>> streams;
+    std::vector<std::unique_ptr<grpc::ClientReaderWriter<api::UploadRequest, api::UploadResponse>>>
+        streams;
     api::UploadRequest head;
     head.set_head(split->head);
     api::UploadResponse resp;
@@ -256,10 +262,15 @@ void BM_IngestPostgres(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * t.events);
   state.SetBytesProcessed(state.iterations() * t.bytes);
-  state.counters["fsyncs_per_s"] =
-      benchmark::Counter(static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["fsyncs_per_s"] = benchmark::Counter(
+      static_cast<double>(t.chunks) * state.iterations(), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_IngestPostgres)->ArgName("replicas")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IngestPostgres)
+    ->ArgName("replicas")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace faultlab::server

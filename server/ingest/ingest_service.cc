@@ -13,11 +13,16 @@ grpc::Status IngestService::End(const grpc::Status& s, const char* reason) {
 // A store error's reason, from its code.
 const char* StoreReason(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return "damaged";
-    case absl::StatusCode::kAlreadyExists: return "conflict";
-    case absl::StatusCode::kFailedPrecondition: return "out_of_order";
-    case absl::StatusCode::kResourceExhausted: return "disk_full";
-    default: return "store_error";
+    case absl::StatusCode::kInvalidArgument:
+      return "damaged";
+    case absl::StatusCode::kAlreadyExists:
+      return "conflict";
+    case absl::StatusCode::kFailedPrecondition:
+      return "out_of_order";
+    case absl::StatusCode::kResourceExhausted:
+      return "disk_full";
+    default:
+      return "store_error";
   }
 }
 
@@ -36,7 +41,7 @@ grpc::Status IngestService::Upload(
     grpc::ServerReaderWriter<api::UploadResponse, api::UploadRequest>* stream) {
   if (grpc::Status a = Authorize(tokens_, *context, Role::kAgent); !a.ok()) {
     return End(a, a.error_code() == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
-                                                                       : "permission_denied");
+                                                                      : "permission_denied");
   }
   const std::string agent = limits_.streams_per_agent ? AgentOf(*context) : "";
   if (limits_.streams_per_agent) {
@@ -71,9 +76,9 @@ grpc::Status IngestService::Upload(
     return End(grpc::Status(grpc::StatusCode::CANCELLED, "no head"), "cancelled");
   }
   if (req.what_case() != api::UploadRequest::kHead) {
-    return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "an upload starts with the trace's head"),
-               "protocol");
+    return End(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an upload starts with the trace's head"),
+        "protocol");
   }
   absl::StatusOr<UploadState> st = store_->BeginTrace(req.head());
   if (!st.ok()) return End(rpc::ToGrpc(st.status()), StoreReason(st.status()));
@@ -87,18 +92,20 @@ grpc::Status IngestService::Upload(
   bool stored_new = false;
   while (stream->Read(&req)) {
     if (req.what_case() != api::UploadRequest::kChunk) {
-      return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one head per upload"), "protocol");
+      return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one head per upload"),
+                 "protocol");
     }
     const api::Chunk& c = req.chunk();
     if (c.frame().size() > limits_.chunk_bytes) {
-      return End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              absl::StrCat("chunk ", c.index(), " is ", c.frame().size(),
-                                           " bytes; this server takes at most ",
-                                           limits_.chunk_bytes)),
-                 "chunk_too_large");
+      return End(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("chunk ", c.index(), " is ", c.frame().size(),
+                                    " bytes; this server takes at most ", limits_.chunk_bytes)),
+          "chunk_too_large");
     }
     if (absl::Status s = store_->AppendChunk(st->trace_id, c.index(), c.frame()); !s.ok()) {
-      if (metrics_) metrics_->store_write_failures().Set(static_cast<double>(store_->write_failures()));
+      if (metrics_)
+        metrics_->store_write_failures().Set(static_cast<double>(store_->write_failures()));
       return End(rpc::ToGrpc(s), StoreReason(s));
     }
     chunks_acked_.fetch_add(1, std::memory_order_relaxed);
@@ -119,7 +126,8 @@ grpc::Status IngestService::Upload(
   // Read() ends on the client's half-close, or when gRPC itself ends the
   // call (the client vanished, or sent a message over --max-message-bytes).
   if (context->IsCancelled()) {
-    return End(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended abnormally"), "cancelled");
+    return End(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended abnormally"),
+               "cancelled");
   }
   return grpc::Status::OK;
 }

@@ -13,8 +13,8 @@
 #include "engine/trace/frame.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
-#include "proto/ingest.grpc.pb.h"
 #include "lib/upload/upload.h"
+#include "proto/ingest.grpc.pb.h"
 #include "server/ingest/ingest_service.h"
 #include "server/store/sqlite_store.h"
 
@@ -41,7 +41,8 @@ std::string RecordFile(const std::string& path, uint64_t seed, uint32_t frames =
   opts.max_events_per_chunk = 64;
   std::string id(16, '\0');
   for (int i = 0; i < 8; ++i) id[i] = static_cast<char>(seed >> (8 * i));
-  absl::StatusOr<replay::Recording> r = replay::RecordWorkload(cfg, {"game", seed, frames}, "test", id, opts);
+  absl::StatusOr<replay::Recording> r =
+      replay::RecordWorkload(cfg, {"game", seed, frames}, "test", id, opts);
   EXPECT_TRUE(r.ok()) << r.status();
   const std::string bytes = r.ok() ? r->bytes : "";
   FILE* f = std::fopen(path.c_str(), "wb");
@@ -117,7 +118,8 @@ TEST_F(IngestTest, APartialUploadResumesWhereTheServerStopped) {
   const std::string part = dir_ + "/part.fltrace";
   absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
   ASSERT_TRUE(split.ok()) << split.status();
-  const std::string head_and_three = split->head + split->chunks[0] + split->chunks[1] + split->chunks[2];
+  const std::string head_and_three =
+      split->head + split->chunks[0] + split->chunks[1] + split->chunks[2];
   FILE* f = std::fopen(part.c_str(), "wb");
   std::fwrite(head_and_three.data(), 1, head_and_three.size(), f);
   std::fclose(f);
@@ -250,7 +252,8 @@ TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
   b.SetMaxReceiveMessageSize(64 << 10);
   b.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = b.BuildAndStart();
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   auto stub = api::Ingest::NewStub(channel);
   const std::string bytes = RecordFile(dir + "/a.fltrace", 11);
   absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
@@ -284,7 +287,8 @@ TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
   for (size_t size : {size_t{4000}, size_t{100000}}) {
     grpc::ClientContext ctx;
     auto s = stub->Upload(&ctx);
-    absl::StatusOr<trace::TraceFrames> other = trace::SplitFrames(RecordFile(dir + "/b.fltrace", 12 + size));
+    absl::StatusOr<trace::TraceFrames> other =
+        trace::SplitFrames(RecordFile(dir + "/b.fltrace", 12 + size));
     ASSERT_TRUE(other.ok());
     head.set_head(other->head);
     ASSERT_TRUE(s->Write(head));
@@ -297,7 +301,8 @@ TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
     while (s->Read(&resp)) {
     }
     const grpc::Status st = s->Finish();
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << size << ": " << st.error_message();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << size << ": " << st.error_message();
   }
   for (int i = 0; i < 100 && service.active_streams() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -306,7 +311,8 @@ TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
   for (const char* reason : {"too_many_streams", "chunk_too_large", "cancelled"}) {
     EXPECT_NE(text.find(std::string("faultlab_ingest_rejections_total{reason=\"") + reason + "\"}"),
               std::string::npos)
-        << reason << "\n" << text;
+        << reason << "\n"
+        << text;
   }
   server->Shutdown();
 }

@@ -24,8 +24,10 @@ const metrics::Family kReplays{"faultlab_replays_total", Type::kCounter,
                                "Replays by outcome (diverged: disagrees with the recording)",
                                Series({"outcome"})};
 const metrics::Family kReplayNondeterminism{
-    "faultlab_replay_nondeterminism_total", Type::kCounter,
-    "Two replays of one trace that disagreed with each other (must stay 0)", {}};
+    "faultlab_replay_nondeterminism_total",
+    Type::kCounter,
+    "Two replays of one trace that disagreed with each other (must stay 0)",
+    {}};
 const metrics::Family kRegressionVerdicts{"faultlab_regression_verdicts_total", Type::kCounter,
                                           "Runs judged against their series' baseline, by verdict",
                                           Series({"verdict"})};
@@ -39,41 +41,54 @@ const metrics::Family kRegressionEffectSize{
 const metrics::Family kRunFaultLatency{"faultlab_run_fault_latency_seconds", Type::kGauge,
                                        "Recorded fault latency quantiles of the series' latest run",
                                        Series({"quantile"})};
-const metrics::Family kWhatIfReplays{"faultlab_whatif_replays_total", Type::kCounter,
+const metrics::Family kWhatIfReplays{"faultlab_whatif_replays_total",
+                                     Type::kCounter,
                                      "What-if cells replayed on request (Replay RPC), by outcome",
                                      {"outcome"}};
 const metrics::Family kReplaysModelChanged{
-    "faultlab_replays_model_changed_total", Type::kCounter,
-    "Replays of traces recorded by another model version (not compared)", {}};
-const metrics::Family kReplayDuration{"faultlab_replay_duration_seconds", Type::kHistogram,
-                                      "Wall time of one replay on a worker", {}};
-const metrics::Family kReplayQueueDepth{"faultlab_replay_queue_depth", Type::kGauge,
-                                        "Traces waiting for a replay worker", {}};
-const metrics::Family kIngestChunks{"faultlab_ingest_chunks_total", Type::kCounter,
-                                    "Trace chunks acknowledged (durably stored)", {}};
-const metrics::Family kIngestBytes{"faultlab_ingest_bytes_total", Type::kCounter,
-                                   "Bytes of acknowledged chunks", {}};
-const metrics::Family kIngestActiveStreams{"faultlab_ingest_active_streams", Type::kGauge,
-                                           "Upload streams open now", {}};
+    "faultlab_replays_model_changed_total",
+    Type::kCounter,
+    "Replays of traces recorded by another model version (not compared)",
+    {}};
+const metrics::Family kReplayDuration{"faultlab_replay_duration_seconds",
+                                      Type::kHistogram,
+                                      "Wall time of one replay on a worker",
+                                      {}};
+const metrics::Family kReplayQueueDepth{
+    "faultlab_replay_queue_depth", Type::kGauge, "Traces waiting for a replay worker", {}};
+const metrics::Family kIngestChunks{"faultlab_ingest_chunks_total",
+                                    Type::kCounter,
+                                    "Trace chunks acknowledged (durably stored)",
+                                    {}};
+const metrics::Family kIngestBytes{
+    "faultlab_ingest_bytes_total", Type::kCounter, "Bytes of acknowledged chunks", {}};
+const metrics::Family kIngestActiveStreams{
+    "faultlab_ingest_active_streams", Type::kGauge, "Upload streams open now", {}};
 const metrics::Family kIngestRejections{
-    "faultlab_ingest_rejections_total", Type::kCounter,
-    "Upload streams refused or ended with an error, by reason (docs/metrics.md)", {"reason"}};
-const metrics::Family kStoreWriteFailures{"faultlab_store_write_failures", Type::kGauge,
-                                          "Store writes that failed (disk full included) since start",
-                                          {}};
+    "faultlab_ingest_rejections_total",
+    Type::kCounter,
+    "Upload streams refused or ended with an error, by reason (docs/metrics.md)",
+    {"reason"}};
+const metrics::Family kStoreWriteFailures{
+    "faultlab_store_write_failures",
+    Type::kGauge,
+    "Store writes that failed (disk full included) since start",
+    {}};
 const metrics::Family kStoreBytes{
-    "faultlab_store_bytes", Type::kGauge,
+    "faultlab_store_bytes",
+    Type::kGauge,
     "Bytes the store holds on disk (trace blobs and database), by store: replicas of one store "
     "report the same series",
     {"store"}};
 
 const std::vector<const metrics::Family*>& All() {
   static const std::vector<const metrics::Family*> all = {
-      &kFaultLatency,         &kAllocFailures,       &kReplays,           &kReplayNondeterminism,
-      &kRegressionVerdicts,   &kRegressionRegressed, &kRegressionEffectSize, &kRunFaultLatency,
-      &kWhatIfReplays,        &kReplaysModelChanged, &kReplayDuration,    &kReplayQueueDepth,
-      &kIngestChunks,         &kIngestBytes,         &kIngestActiveStreams, &kIngestRejections,
-      &kStoreWriteFailures,   &kStoreBytes};
+      &kFaultLatency,         &kAllocFailures,      &kReplays,
+      &kReplayNondeterminism, &kRegressionVerdicts, &kRegressionRegressed,
+      &kRegressionEffectSize, &kRunFaultLatency,    &kWhatIfReplays,
+      &kReplaysModelChanged,  &kReplayDuration,     &kReplayQueueDepth,
+      &kIngestChunks,         &kIngestBytes,        &kIngestActiveStreams,
+      &kIngestRejections,     &kStoreWriteFailures, &kStoreBytes};
   return all;
 }
 

@@ -13,24 +13,24 @@ namespace faultlab::server::families {
 
 // The series labels, first in every per-series family: board, gpu,
 // workload, variant, policy.
-extern const metrics::Family kFaultLatency;         // + source, outcome
-extern const metrics::Family kAllocFailures;        // + source, kind
-extern const metrics::Family kReplays;              // + outcome
+extern const metrics::Family kFaultLatency;   // + source, outcome
+extern const metrics::Family kAllocFailures;  // + source, kind
+extern const metrics::Family kReplays;        // + outcome
 extern const metrics::Family kReplayNondeterminism;
 extern const metrics::Family kReplaysModelChanged;
 extern const metrics::Family kReplayDuration;
 extern const metrics::Family kReplayQueueDepth;
 extern const metrics::Family kIngestChunks;
 extern const metrics::Family kIngestBytes;
-extern const metrics::Family kIngestRejections;     // reason
+extern const metrics::Family kIngestRejections;  // reason
 extern const metrics::Family kIngestActiveStreams;
 extern const metrics::Family kStoreWriteFailures;
-extern const metrics::Family kStoreBytes;           // store
-extern const metrics::Family kRegressionVerdicts;   // + verdict
+extern const metrics::Family kStoreBytes;          // store
+extern const metrics::Family kRegressionVerdicts;  // + verdict
 extern const metrics::Family kRegressionRegressed;
 extern const metrics::Family kRegressionEffectSize;
-extern const metrics::Family kRunFaultLatency;      // + quantile
-extern const metrics::Family kWhatIfReplays;        // outcome
+extern const metrics::Family kRunFaultLatency;  // + quantile
+extern const metrics::Family kWhatIfReplays;    // outcome
 
 // All of them, in docs/metrics.md's order.
 const std::vector<const metrics::Family*>& All();

@@ -62,9 +62,9 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   bytes_ = &metrics::AddCounter(r, kIngestBytes).Add({});
   rejections_ = &metrics::AddCounter(r, kIngestRejections);
   // Every reason exists at 0, so that a rate over them is defined from start.
-  for (const char* reason : {"unauthenticated", "permission_denied", "too_many_streams",
-                             "chunk_too_large", "protocol", "damaged", "conflict", "out_of_order",
-                             "disk_full", "store_error", "cancelled"}) {
+  for (const char* reason :
+       {"unauthenticated", "permission_denied", "too_many_streams", "chunk_too_large", "protocol",
+        "damaged", "conflict", "out_of_order", "disk_full", "store_error", "cancelled"}) {
     rejections_->Add(metrics::Labels(kIngestRejections, {reason}));
   }
   active_streams_ = &metrics::AddGauge(r, kIngestActiveStreams).Add({});
@@ -103,8 +103,8 @@ prometheus::Gauge& ServerMetrics::store_bytes(const std::string& store) {
 void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
   // A new series: its alloc-failure kinds and replay outcomes exist at 0.
   std::lock_guard<std::mutex> lock(mu_);
-  const std::string key = absl::StrCat(l.board, "\x1f", l.gpu, "\x1f", l.workload, "\x1f",
-                                       l.variant, "\x1f", l.policy);
+  const std::string key =
+      absl::StrCat(l.board, "\x1f", l.gpu, "\x1f", l.workload, "\x1f", l.variant, "\x1f", l.policy);
   if (!seen_.insert(key).second) return;
   for (const char* source : kSources) {
     for (int kind = 1; kind < 4; ++kind) {
@@ -115,15 +115,20 @@ void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
   for (const char* v : kVerdicts) verdicts_->Add(Series(families::kRegressionVerdicts, l, {v}));
 }
 
-void ServerMetrics::AddRun(const SeriesLabels& l, const ReplayTally& recorded, const RunRecord& run) {
+void ServerMetrics::AddRun(const SeriesLabels& l, const ReplayTally& recorded,
+                           const RunRecord& run) {
   EnsureSeries(l);
   AddLatencies(l, "recorded", recorded);
   verdicts_->Add(Series(families::kRegressionVerdicts, l, {run.verdict})).Increment();
-  regressed_->Add(Series(families::kRegressionRegressed, l)).Set(run.verdict == "regressed" ? 1 : 0);
+  regressed_->Add(Series(families::kRegressionRegressed, l))
+      .Set(run.verdict == "regressed" ? 1 : 0);
   cliffs_delta_->Add(Series(families::kRegressionEffectSize, l)).Set(run.cliffs_delta);
-  for (auto [q, v] : {std::pair<const char*, uint64_t>{"0.5", run.p50_ns}, {"0.9", run.p90_ns},
-                      {"0.99", run.p99_ns}, {"1", run.max_ns}}) {
-    run_latency_->Add(Series(families::kRunFaultLatency, l, {q})).Set(static_cast<double>(v) * 1e-9);
+  for (auto [q, v] : {std::pair<const char*, uint64_t>{"0.5", run.p50_ns},
+                      {"0.9", run.p90_ns},
+                      {"0.99", run.p99_ns},
+                      {"1", run.max_ns}}) {
+    run_latency_->Add(Series(families::kRunFaultLatency, l, {q}))
+        .Set(static_cast<double>(v) * 1e-9);
   }
 }
 

@@ -46,9 +46,10 @@ TEST(ServerMetrics, TheExpositionIsTheList) {
   const std::string text = m.Scrape();
   absl::Status s = metrics::CheckExposition(text, families::All());
   EXPECT_TRUE(s.ok()) << s << "\n" << text.substr(0, 4000);
-  EXPECT_NE(text.find("faultlab_regression_regressed{board=\"rock5b\",gpu=\"g610\",policy=\"noretry\","
-                      "variant=\"series-fixed\",workload=\"game\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("faultlab_regression_regressed{board=\"rock5b\",gpu=\"g610\",policy=\"noretry\","
+                "variant=\"series-fixed\",workload=\"game\"} 1"),
+      std::string::npos);
 }
 
 TEST(ServerMetrics, EveryFamilyIsDocumentedWithItsLabels) {

@@ -54,7 +54,8 @@ grpc::Status QueryService::GetReport(grpc::ServerContext* ctx, const api::Report
   Fill(*r, out->mutable_trace());
   out->set_report(rep->second);
   if (req->html()) {
-    if (!render_html_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server renders no HTML");
+    if (!render_html_)
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server renders no HTML");
     out->set_html(render_html_(req->trace_id()));
   }
   return grpc::Status::OK;

@@ -75,8 +75,8 @@ void RunAnalyzer::Run() {
           absl::StatusOr<RunRecord> r = Analyze(id);
           if (!r.ok()) {
             failed_.insert(id);
-            std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": " << r.status().message()
-                      << "\n";
+            std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": "
+                      << r.status().message() << "\n";
           }
         }
       }
@@ -114,7 +114,8 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   while (reader.Next(&e)) {
     tally.Add(e);
     if (e.kind == trace::EVENT_MMU_FAULT && e.fault.outcome > 0 &&
-        e.fault.latency_source != trace::LATENCY_UNKNOWN) {  // (a board's kernel-log fault has none)
+        e.fault.latency_source !=
+            trace::LATENCY_UNKNOWN) {  // (a board's kernel-log fault has none)
       run.latencies.push_back(e.fault.latency_ns);
     }
   }
@@ -160,10 +161,18 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
     run.cliffs_delta = v.test.cliffs_delta;
     run.median_ratio = v.median_ratio;
     switch (v.kind) {
-      case Verdict::kRegressed: run.verdict = "regressed"; break;
-      case Verdict::kImproved: run.verdict = "improved"; break;
-      case Verdict::kUnchanged: run.verdict = "unchanged"; break;
-      case Verdict::kTooFewSamples: run.verdict = "too_few_samples"; break;
+      case Verdict::kRegressed:
+        run.verdict = "regressed";
+        break;
+      case Verdict::kImproved:
+        run.verdict = "improved";
+        break;
+      case Verdict::kUnchanged:
+        run.verdict = "unchanged";
+        break;
+      case Verdict::kTooFewSamples:
+        run.verdict = "too_few_samples";
+        break;
     }
   }
   // Where did the level shift, over the series up to this run?

@@ -30,7 +30,7 @@ namespace faultlab::server {
 struct AnalyzerOptions {
   uint64_t baseline_runs = 5;  // N: at least 5 (the flag refuses fewer)
   double alpha = 0.01;
-  double min_effect = 0.2;     // |Cliff's delta|
+  double min_effect = 0.2;            // |Cliff's delta|
   uint64_t change_point_window = 30;  // runs of the series the change point looks at
 };
 

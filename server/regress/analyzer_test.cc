@@ -36,7 +36,8 @@ class AnalyzerTest : public ::testing::Test {
     cfg.fault_cost_permille = fault_cost_permille;
     std::string id = absl::StrCat(board, "-", seed, "-", fault_cost_permille);
     id.resize(16, '.');
-    absl::StatusOr<replay::Recording> rec = replay::RecordWorkload(cfg, {"compute", seed, 2}, board, id);
+    absl::StatusOr<replay::Recording> rec =
+        replay::RecordWorkload(cfg, {"compute", seed, 2}, board, id);
     EXPECT_TRUE(rec.ok()) << rec.status();
     absl::StatusOr<trace::TraceFrames> f = trace::SplitFrames(rec->bytes);
     EXPECT_TRUE(f.ok());

@@ -18,7 +18,8 @@ absl::Status Gather(Store* store, const api::RunGroup& g, const char* side,
   if (g.what_case() == api::RunGroup::kTraceId) {
     absl::StatusOr<RunRecord> r = store->GetRun(g.trace_id(), true);
     if (!r.ok()) {
-      return absl::NotFoundError(absl::StrCat(side, ": no run ", absl::BytesToHexString(g.trace_id()),
+      return absl::NotFoundError(absl::StrCat(side, ": no run ",
+                                              absl::BytesToHexString(g.trace_id()),
                                               " (unknown, incomplete, or not analysed yet)"));
     }
     runs.push_back(std::move(*r));
@@ -52,14 +53,24 @@ grpc::Status CompareService::Runs(grpc::ServerContext* ctx, const api::CompareRe
                                   api::CompareResponse* out) {
   if (grpc::Status a = Authorize(tokens_, *ctx, Role::kOperator); !a.ok()) return a;
   std::vector<uint64_t> a, b;
-  if (absl::Status s = Gather(store_, req->a(), "a", &a, out->mutable_a()); !s.ok()) return rpc::ToGrpc(s);
-  if (absl::Status s = Gather(store_, req->b(), "b", &b, out->mutable_b()); !s.ok()) return rpc::ToGrpc(s);
+  if (absl::Status s = Gather(store_, req->a(), "a", &a, out->mutable_a()); !s.ok())
+    return rpc::ToGrpc(s);
+  if (absl::Status s = Gather(store_, req->b(), "b", &b, out->mutable_b()); !s.ok())
+    return rpc::ToGrpc(s);
   const Verdict v = CompareRuns(a, b, options_.alpha, options_.min_effect);
   switch (v.kind) {
-    case Verdict::kRegressed: out->set_verdict("regressed"); break;
-    case Verdict::kImproved: out->set_verdict("improved"); break;
-    case Verdict::kUnchanged: out->set_verdict("unchanged"); break;
-    case Verdict::kTooFewSamples: out->set_verdict("too_few_samples"); break;
+    case Verdict::kRegressed:
+      out->set_verdict("regressed");
+      break;
+    case Verdict::kImproved:
+      out->set_verdict("improved");
+      break;
+    case Verdict::kUnchanged:
+      out->set_verdict("unchanged");
+      break;
+    case Verdict::kTooFewSamples:
+      out->set_verdict("too_few_samples");
+      break;
   }
   out->set_p_value(v.test.p_two_sided);
   out->set_z(v.test.z);

@@ -69,8 +69,7 @@ Verdict CompareRuns(const std::vector<uint64_t>& baseline, const std::vector<uin
   return v;
 }
 
-ChangePoint FindChangePoint(const std::vector<double>& s, size_t min_segment,
-                            double t_threshold) {
+ChangePoint FindChangePoint(const std::vector<double>& s, size_t min_segment, double t_threshold) {
   ChangePoint best;
   const size_t n = s.size();
   if (n < 2 * min_segment) return best;

@@ -21,10 +21,10 @@ namespace faultlab::server {
 // approximation with the tie correction (fine for the sample sizes here,
 // n >= 20 per side; below that the result says so).
 struct MannWhitney {
-  double u = 0;              // U of `b` (how often b beats a), ties half
-  double z = 0;              // standardized, positive when b is larger
+  double u = 0;  // U of `b` (how often b beats a), ties half
+  double z = 0;  // standardized, positive when b is larger
   double p_two_sided = 1;
-  double cliffs_delta = 0;   // P(b > a) - P(b < a), in [-1, 1]: the effect size
+  double cliffs_delta = 0;  // P(b > a) - P(b < a), in [-1, 1]: the effect size
   bool small_sample = false;
 };
 MannWhitney MannWhitneyU(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);

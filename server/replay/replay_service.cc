@@ -45,12 +45,14 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
     }
     for (const std::string& v : axis.values()) {
       replay::WhatIf scratch;
-      absl::Status s = v.find_first_of(",=") != std::string::npos
-                           ? absl::InvalidArgumentError(absl::StrCat("what-if ", axis.key(), " value '", v, "'"))
-                           : replay::SetWhatIf(axis.key(), v, &scratch);
+      absl::Status s =
+          v.find_first_of(",=") != std::string::npos
+              ? absl::InvalidArgumentError(absl::StrCat("what-if ", axis.key(), " value '", v, "'"))
+              : replay::SetWhatIf(axis.key(), v, &scratch);
       if (!s.ok()) return rpc::ToGrpc(s);
     }
-    if (absl::Status s = replay::SetWhatIf(axis.key(), axis.values(0), &first); !s.ok()) return rpc::ToGrpc(s);
+    if (absl::Status s = replay::SetWhatIf(axis.key(), axis.values(0), &first); !s.ok())
+      return rpc::ToGrpc(s);
     cells *= static_cast<uint64_t>(axis.values_size());
     if (cells > kMaxCells) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

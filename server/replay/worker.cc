@@ -10,7 +10,11 @@ namespace faultlab::server {
 
 ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every,
                        std::string owner, uint64_t lease_ms)
-    : store_(store), metrics_(metrics), twice_every_(twice_every), owner_(std::move(owner)), lease_ms_(lease_ms) {
+    : store_(store),
+      metrics_(metrics),
+      twice_every_(twice_every),
+      owner_(std::move(owner)),
+      lease_ms_(lease_ms) {
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -86,7 +90,8 @@ void ReplayPool::Run() {
 
 void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
   // Tests of lease takeover: hold the claimed replay for a while.
-  if (Failpoint("replay_stall") == FailAction::kFire) std::this_thread::sleep_for(std::chrono::seconds(3));
+  if (Failpoint("replay_stall") == FailAction::kFire)
+    std::this_thread::sleep_for(std::chrono::seconds(3));
   const std::string name = absl::BytesToHexString(trace_id);
   absl::StatusOr<TraceRecord> rec = store_->GetTrace(trace_id);
   if (!rec.ok()) return;

@@ -81,8 +81,10 @@ TEST(ReplayPoolTest, PendingTracesAreReplayedSavedAndCounted) {
   EXPECT_EQ(bad->first, "diverged");
   EXPECT_NE(bad->second.find("divergences: 1"), std::string::npos) << bad->second;
   const std::string text = metrics.Scrape();
-  EXPECT_NE(text.find("outcome=\"diverged\",policy=\"noretry\",variant=\"series-fixed\",workload=\"compute\"} 1"),
-            std::string::npos) << text;
+  EXPECT_NE(text.find("outcome=\"diverged\",policy=\"noretry\",variant=\"series-fixed\",workload="
+                      "\"compute\"} 1"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("faultlab_replay_nondeterminism_total 0"), std::string::npos);
 }
 

@@ -47,8 +47,8 @@ absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
   }
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t n = pwrite(fd, data.data() + done, data.size() - done,
-                             static_cast<off_t>(offset + done));
+    const ssize_t n =
+        pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = n < 0 ? errno : ENOSPC;
@@ -106,7 +106,6 @@ std::vector<uint64_t> DecodeLatencies(const std::string& in) {
   return out;
 }
 
-
 absl::StatusOr<trace::TraceHeader> CheckHead(const std::string& head) {
   // The head must be a whole preamble and header frame, nothing more.
   trace::MemorySource src(head);
@@ -121,29 +120,32 @@ absl::StatusOr<trace::TraceHeader> CheckHead(const std::string& head) {
     return absl::InvalidArgumentError("trace head: expected the preamble and header frame only");
   }
   if (reader.header().trace_id().size() != 16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trace head: trace id of ", reader.header().trace_id().size(), " bytes, want 16"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trace head: trace id of ", reader.header().trace_id().size(), " bytes, want 16"));
   }
   return reader.header();
 }
 
-absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index, const std::string& frame) {
+absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index,
+                                      const std::string& frame) {
   const std::string hex = absl::BytesToHexString(trace_id);
   trace::FrameHeader fh;
   if (frame.size() < trace::kFrameHeaderSize || !trace::ParseFrameHeader(frame.data(), &fh) ||
       fh.type != trace::kFrameChunk || fh.payload_size != frame.size() - trace::kFrameHeaderSize) {
-    return absl::InvalidArgumentError(absl::StrCat("trace ", hex, " chunk ", index, ": not a whole chunk frame"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": not a whole chunk frame"));
   }
   const absl::string_view payload(frame.data() + trace::kFrameHeaderSize, fh.payload_size);
   if (trace::Crc32c(payload) != fh.payload_crc) {
-    return absl::InvalidArgumentError(absl::StrCat("trace ", hex, " chunk ", index, ": payload checksum mismatch"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": payload checksum mismatch"));
   }
   trace::ChunkEnvelope env;
-  if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || env.chunk_index() != index ||
-      env.trace_id() != trace_id) {
-    return absl::InvalidArgumentError(absl::StrCat("trace ", hex, " chunk ", index, ": the envelope names chunk ",
-                                                   env.chunk_index(), " of trace ",
-                                                   absl::BytesToHexString(env.trace_id())));
+  if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+      env.chunk_index() != index || env.trace_id() != trace_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": the envelope names chunk ",
+                     env.chunk_index(), " of trace ", absl::BytesToHexString(env.trace_id())));
   }
   return ChunkFacts{trace::Crc32c(frame), env.event_count(), env.final()};
 }

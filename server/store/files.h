@@ -21,12 +21,14 @@ absl::Status MakeDir(const std::string& path);
 absl::Status FsyncDir(const std::string& path);
 // Writes all of `data` at `offset` (dropping anything past it) and fsyncs,
 // through the failpoints before_blob_write, after_blob_write, after_blob_fsync.
-absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset, const std::string& data);
+absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
+                          const std::string& data);
 
 // Reads at most `limit` bytes of another source (a blob's committed part).
 class LimitedSource : public trace::ByteSource {
  public:
-  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit) : in_(std::move(in)), left_(limit) {}
+  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit)
+      : in_(std::move(in)), left_(limit) {}
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     if (left_ == 0) return 0;
     absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
@@ -49,7 +51,8 @@ struct ChunkFacts {
   bool final;
 };
 // A whole chunk frame, its checksum right, its envelope naming this trace and index.
-absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index, const std::string& frame);
+absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index,
+                                      const std::string& frame);
 
 std::string EncodeLatencies(const std::vector<uint64_t>& sorted);
 std::vector<uint64_t> DecodeLatencies(const std::string& in);

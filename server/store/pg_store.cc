@@ -28,7 +28,8 @@ const char* const kMigrations[] = {
     "  completed_seq BIGINT);"
     "CREATE TABLE chunks ("
     "  trace_id BYTEA NOT NULL REFERENCES traces, idx BIGINT NOT NULL,"
-    "  \"offset\" BIGINT NOT NULL, size BIGINT NOT NULL, crc BIGINT NOT NULL, events BIGINT NOT NULL,"
+    "  \"offset\" BIGINT NOT NULL, size BIGINT NOT NULL, crc BIGINT NOT NULL, events BIGINT NOT "
+    "NULL,"
     "  PRIMARY KEY (trace_id, idx));"
     "CREATE TABLE replays ("
     "  trace_id BYTEA PRIMARY KEY REFERENCES traces, outcome TEXT NOT NULL, report TEXT NOT NULL);"
@@ -46,7 +47,8 @@ const char* const kMigrations[] = {
     "  outcome TEXT NOT NULL, report TEXT NOT NULL, PRIMARY KEY (trace_id, settings, mode));",
     // 2: the shared replay queue's leases.
     "CREATE TABLE replay_leases ("
-    "  trace_id BYTEA PRIMARY KEY REFERENCES traces, owner TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);",
+    "  trace_id BYTEA PRIMARY KEY REFERENCES traces, owner TEXT NOT NULL, until TIMESTAMPTZ NOT "
+    "NULL);",
 };
 constexpr int64_t kMigrationLock = 0x66616c74;  // "falt"
 constexpr int64_t kAnalysisLock = 0x616e6c7a;   // "anlz"
@@ -81,7 +83,8 @@ class Result {
   bool Null(int row, int col) const { return PQgetisnull(r_, row, col); }
   std::string Bytes(int row, int col) const {
     size_t n = 0;
-    unsigned char* b = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_, row, col)), &n);
+    unsigned char* b =
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_, row, col)), &n);
     std::string out(reinterpret_cast<char*>(b), n);
     PQfreemem(b);
     return out;
@@ -105,8 +108,8 @@ Result Exec(PGconn* c, const char* sql, const std::vector<P>& params = {}) {
     lengths.push_back(static_cast<int>(p.v.size()));
     formats.push_back(p.bin ? 1 : 0);
   }
-  return Result(PQexecParams(c, sql, static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
-                             formats.data(), 0));
+  return Result(PQexecParams(c, sql, static_cast<int>(params.size()), nullptr, values.data(),
+                             lengths.data(), formats.data(), 0));
 }
 
 absl::Status Fail(PGconn* c, const Result& r, const std::string& what) {
@@ -166,13 +169,13 @@ absl::Status Migrate(PGconn* c, int target) {
   if (!v.ok()) return Fail(c, v, "reading the schema version");
   const int64_t have = v.I(0, 0);
   if (have > static_cast<int64_t>(std::size(kMigrations))) {
-    return absl::FailedPreconditionError(absl::StrCat("postgres schema version ", have,
-                                                      " is newer than this server's ", std::size(kMigrations),
-                                                      "; use a newer faultlab-server"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("postgres schema version ", have, " is newer than this server's ",
+                     std::size(kMigrations), "; use a newer faultlab-server"));
   }
   for (int64_t n = have; n < target; ++n) {
-    const std::string sql = absl::StrCat("BEGIN; ", kMigrations[n], " INSERT INTO schema_version VALUES (", n + 1,
-                                         "); COMMIT;");
+    const std::string sql = absl::StrCat(
+        "BEGIN; ", kMigrations[n], " INSERT INTO schema_version VALUES (", n + 1, "); COMMIT;");
     PGresult* r = PQexec(c, sql.c_str());
     Result res(r);
     if (!res.ok()) {
@@ -192,7 +195,8 @@ absl::StatusOr<PGconn*> Connect(const std::string& conninfo) {
     PQfinish(c);
     return absl::UnavailableError(absl::StrCat("store (postgres): cannot connect: ", msg));
   }
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);  // "already exists, skipping" and the like
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);  // "already exists, skipping" and the like
   return c;
 }
 
@@ -214,7 +218,8 @@ TraceRecord TraceFrom(const Result& r, int row) {
 }
 
 constexpr char kRunCols[] =
-    "run, trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, p90, p99, max, "
+    "run, trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, p90, p99, "
+    "max, "
     "verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point";
 
 RunRecord RunFrom(const Result& r, int row, bool with_latencies) {
@@ -259,7 +264,8 @@ class PgStore::Conn {
   PGconn* c_;
 };
 
-absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo, const std::string& blob_dir,
+absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
+                                                       const std::string& blob_dir,
                                                        int connections) {
   if (absl::Status s = MakeDir(blob_dir); !s.ok()) return s;
   std::unique_ptr<PgStore> store(new PgStore(blob_dir));
@@ -307,7 +313,8 @@ absl::StatusOr<PgStore::Conn> PgStore::Get() {
   if (PQstatus(c) != CONNECTION_OK) PQreset(c);  // the database restarted, or the network blinked
   if (PQstatus(c) != CONNECTION_OK) {
     Put(c);
-    return absl::UnavailableError(absl::StrCat("store (postgres): connection lost: ", PQerrorMessage(c)));
+    return absl::UnavailableError(
+        absl::StrCat("store (postgres): connection lost: ", PQerrorMessage(c)));
   }
   return Conn(this, c);
 }
@@ -329,7 +336,8 @@ class PgStore::Writer : public Store::TraceWriter {
   const absl::Status& status() const { return txn_.status(); }
 
   absl::StatusOr<std::optional<TraceRow>> Find() override {
-    Result q = Exec(c(), "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = $1", {B(id_)});
+    Result q =
+        Exec(c(), "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = $1", {B(id_)});
     if (!q.ok()) return Fail(c(), q, "looking up a trace");
     if (q.rows() == 0) return std::optional<TraceRow>();
     return std::optional<TraceRow>(TraceRow{q.Bytes(0, 0), static_cast<uint64_t>(q.I(0, 1)),
@@ -344,11 +352,12 @@ class PgStore::Writer : public Store::TraceWriter {
   }
 
   absl::Status Insert(const trace::TraceHeader& h, const std::string& head) override {
-    Result ins = Exec(c(),
-                      "INSERT INTO traces (trace_id, head, board, profile, variant, policy, workload, "
-                      "capture_source, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                      {B(id_), B(head), T(h.board()), T(h.profile()), T(h.variant()), T(h.policy()),
-                       T(h.workload()), N(h.capture_source()), N(static_cast<int64_t>(head.size()))});
+    Result ins =
+        Exec(c(),
+             "INSERT INTO traces (trace_id, head, board, profile, variant, policy, workload, "
+             "capture_source, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             {B(id_), B(head), T(h.board()), T(h.profile()), T(h.variant()), T(h.policy()),
+              T(h.workload()), N(h.capture_source()), N(static_cast<int64_t>(head.size()))});
     if (!ins.ok()) return Fail(c(), ins, "recording a new trace");
     return txn_.Commit();
   }
@@ -359,12 +368,13 @@ class PgStore::Writer : public Store::TraceWriter {
                        N(static_cast<int64_t>(k.size)), N(k.crc), N(k.events)});
     if (!ins.ok()) return Fail(c(), ins, "recording a chunk");
     // completed_seq: the order traces completed in (PendingRuns).
-    Result up = Exec(c(),
-                     "UPDATE traces SET chunks = chunks + 1, events = events + $1, bytes = $2, complete = $3, "
-                     "completed_seq = CASE WHEN $3 THEN nextval('completion_seq') ELSE NULL END "
-                     "WHERE trace_id = $4",
-                     {N(k.events), N(static_cast<int64_t>(k.offset + k.size)), T(k.final ? "true" : "false"),
-                      B(id_)});
+    Result up = Exec(
+        c(),
+        "UPDATE traces SET chunks = chunks + 1, events = events + $1, bytes = $2, complete = $3, "
+        "completed_seq = CASE WHEN $3 THEN nextval('completion_seq') ELSE NULL END "
+        "WHERE trace_id = $4",
+        {N(k.events), N(static_cast<int64_t>(k.offset + k.size)), T(k.final ? "true" : "false"),
+         B(id_)});
     if (!up.ok()) return Fail(c(), up, "recording a chunk");
     return txn_.Commit();
   }
@@ -376,7 +386,8 @@ class PgStore::Writer : public Store::TraceWriter {
   const std::string id_;
 };
 
-absl::StatusOr<std::unique_ptr<Store::TraceWriter>> PgStore::LockTrace(const std::string& trace_id) {
+absl::StatusOr<std::unique_ptr<Store::TraceWriter>> PgStore::LockTrace(
+    const std::string& trace_id) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
   auto writer = std::make_unique<Writer>(std::move(*conn), trace_id);
@@ -387,32 +398,38 @@ absl::StatusOr<std::unique_ptr<Store::TraceWriter>> PgStore::LockTrace(const std
 absl::StatusOr<TraceRecord> PgStore::GetTrace(const std::string& trace_id) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(), absl::StrCat("SELECT ", kTraceCols, " FROM traces WHERE trace_id = $1").c_str(),
+  Result q = Exec(conn->get(),
+                  absl::StrCat("SELECT ", kTraceCols, " FROM traces WHERE trace_id = $1").c_str(),
                   {B(trace_id)});
   if (!q.ok()) return Fail(conn->get(), q, "looking up a trace");
-  if (q.rows() == 0) return absl::NotFoundError(absl::StrCat("no trace ", absl::BytesToHexString(trace_id)));
+  if (q.rows() == 0)
+    return absl::NotFoundError(absl::StrCat("no trace ", absl::BytesToHexString(trace_id)));
   return TraceFrom(q, 0);
 }
 
 absl::StatusOr<std::vector<TraceRecord>> PgStore::ListTraces() {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(), absl::StrCat("SELECT ", kTraceCols, " FROM traces ORDER BY sequence").c_str());
+  Result q = Exec(conn->get(),
+                  absl::StrCat("SELECT ", kTraceCols, " FROM traces ORDER BY sequence").c_str());
   if (!q.ok()) return Fail(conn->get(), q, "listing traces");
   std::vector<TraceRecord> out;
   for (int i = 0; i < q.rows(); ++i) out.push_back(TraceFrom(q, i));
   return out;
 }
 
-absl::Status PgStore::SaveReplay(const std::string& trace_id, const std::string& outcome, const std::string& report) {
+absl::Status PgStore::SaveReplay(const std::string& trace_id, const std::string& outcome,
+                                 const std::string& report) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(), "INSERT INTO replays VALUES ($1, $2, $3) ON CONFLICT (trace_id) DO NOTHING",
-                  {B(trace_id), T(outcome), T(report)});
+  Result q =
+      Exec(conn->get(), "INSERT INTO replays VALUES ($1, $2, $3) ON CONFLICT (trace_id) DO NOTHING",
+           {B(trace_id), T(outcome), T(report)});
   if (!q.ok()) return Fail(conn->get(), q, "saving a replay");
   Exec(conn->get(), "DELETE FROM replay_leases WHERE trace_id = $1", {B(trace_id)});
   if (q.Affected() == 0) {
-    return absl::AlreadyExistsError(absl::StrCat("trace ", absl::BytesToHexString(trace_id), " has a replay"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("trace ", absl::BytesToHexString(trace_id), " has a replay"));
   }
   return absl::OkStatus();
 }
@@ -428,26 +445,30 @@ absl::StatusOr<std::vector<std::string>> PgStore::Ids(const char* sql, const cha
 }
 
 absl::StatusOr<std::vector<std::string>> PgStore::PendingReplays() {
-  return Ids("SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
-             "(SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) ORDER BY sequence",
-             "listing pending replays");
+  return Ids(
+      "SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
+      "(SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) ORDER BY sequence",
+      "listing pending replays");
 }
 
-absl::StatusOr<std::optional<std::string>> PgStore::ClaimReplay(const std::string& owner, uint64_t lease_ms) {
+absl::StatusOr<std::optional<std::string>> PgStore::ClaimReplay(const std::string& owner,
+                                                                uint64_t lease_ms) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
   // The oldest unreplayed, unleased trace; SKIP LOCKED lets replicas claim
   // side by side; the lease outlives this statement.
-  Result q = Exec(conn->get(),
-                  "WITH c AS (SELECT t.trace_id FROM traces t WHERE t.complete "
-                  "  AND NOT EXISTS (SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) "
-                  "  AND NOT EXISTS (SELECT 1 FROM replay_leases l WHERE l.trace_id = t.trace_id AND l.until > now()) "
-                  "  ORDER BY t.sequence LIMIT 1 FOR UPDATE OF t SKIP LOCKED) "
-                  "INSERT INTO replay_leases (trace_id, owner, until) "
-                  "SELECT trace_id, $1, now() + $2 * interval '1 millisecond' FROM c "
-                  "ON CONFLICT (trace_id) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until "
-                  "RETURNING trace_id",
-                  {T(owner), N(static_cast<int64_t>(lease_ms))});
+  Result q =
+      Exec(conn->get(),
+           "WITH c AS (SELECT t.trace_id FROM traces t WHERE t.complete "
+           "  AND NOT EXISTS (SELECT 1 FROM replays r WHERE r.trace_id = t.trace_id) "
+           "  AND NOT EXISTS (SELECT 1 FROM replay_leases l WHERE l.trace_id = t.trace_id AND "
+           "l.until > now()) "
+           "  ORDER BY t.sequence LIMIT 1 FOR UPDATE OF t SKIP LOCKED) "
+           "INSERT INTO replay_leases (trace_id, owner, until) "
+           "SELECT trace_id, $1, now() + $2 * interval '1 millisecond' FROM c "
+           "ON CONFLICT (trace_id) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until "
+           "RETURNING trace_id",
+           {T(owner), N(static_cast<int64_t>(lease_ms))});
   if (!q.ok()) return Fail(conn->get(), q, "claiming a replay");
   if (q.rows() == 0) return std::optional<std::string>();
   return std::optional<std::string>(q.Bytes(0, 0));
@@ -471,34 +492,41 @@ absl::StatusOr<bool> PgStore::LeadAnalysis() {
   return leading_;
 }
 
-absl::StatusOr<std::pair<std::string, std::string>> PgStore::GetReplay(const std::string& trace_id) {
+absl::StatusOr<std::pair<std::string, std::string>> PgStore::GetReplay(
+    const std::string& trace_id) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(), "SELECT outcome, report FROM replays WHERE trace_id = $1", {B(trace_id)});
+  Result q =
+      Exec(conn->get(), "SELECT outcome, report FROM replays WHERE trace_id = $1", {B(trace_id)});
   if (!q.ok()) return Fail(conn->get(), q, "looking up a replay");
-  if (q.rows() == 0) return absl::NotFoundError(absl::StrCat("no replay of ", absl::BytesToHexString(trace_id)));
+  if (q.rows() == 0)
+    return absl::NotFoundError(absl::StrCat("no replay of ", absl::BytesToHexString(trace_id)));
   return std::make_pair(q.S(0, 0), q.S(0, 1));
 }
 
 absl::Status PgStore::SaveRun(RunRecord* r) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(),
-                  "INSERT INTO runs (trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, "
-                  "p90, p99, max, verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point, latencies) "
-                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) "
-                  "ON CONFLICT (trace_id) DO UPDATE SET faults = EXCLUDED.faults, alloc_failures = "
-                  "EXCLUDED.alloc_failures, p50 = EXCLUDED.p50, p90 = EXCLUDED.p90, p99 = EXCLUDED.p99, "
-                  "max = EXCLUDED.max, verdict = EXCLUDED.verdict, baseline_runs = EXCLUDED.baseline_runs, "
-                  "p_value = EXCLUDED.p_value, cliffs_delta = EXCLUDED.cliffs_delta, median_ratio = "
-                  "EXCLUDED.median_ratio, change_point = EXCLUDED.change_point, latencies = EXCLUDED.latencies "
-                  "RETURNING run",  // a second run of a trace keeps its run number (store.h)
-                  {B(r->trace_id), T(r->board), T(r->gpu), T(r->workload), T(r->variant), T(r->policy),
-                   N(static_cast<int64_t>(r->faults)), N(static_cast<int64_t>(r->alloc_failures)),
-                   N(static_cast<int64_t>(r->p50_ns)), N(static_cast<int64_t>(r->p90_ns)),
-                   N(static_cast<int64_t>(r->p99_ns)), N(static_cast<int64_t>(r->max_ns)), T(r->verdict),
-                   N(static_cast<int64_t>(r->baseline_runs)), D(r->p_value), D(r->cliffs_delta), D(r->median_ratio),
-                   B(r->change_point), B(EncodeLatencies(r->latencies))});
+  Result q = Exec(
+      conn->get(),
+      "INSERT INTO runs (trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, "
+      "p50, "
+      "p90, p99, max, verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point, "
+      "latencies) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+      "$19) "
+      "ON CONFLICT (trace_id) DO UPDATE SET faults = EXCLUDED.faults, alloc_failures = "
+      "EXCLUDED.alloc_failures, p50 = EXCLUDED.p50, p90 = EXCLUDED.p90, p99 = EXCLUDED.p99, "
+      "max = EXCLUDED.max, verdict = EXCLUDED.verdict, baseline_runs = EXCLUDED.baseline_runs, "
+      "p_value = EXCLUDED.p_value, cliffs_delta = EXCLUDED.cliffs_delta, median_ratio = "
+      "EXCLUDED.median_ratio, change_point = EXCLUDED.change_point, latencies = EXCLUDED.latencies "
+      "RETURNING run",  // a second run of a trace keeps its run number (store.h)
+      {B(r->trace_id), T(r->board), T(r->gpu), T(r->workload), T(r->variant), T(r->policy),
+       N(static_cast<int64_t>(r->faults)), N(static_cast<int64_t>(r->alloc_failures)),
+       N(static_cast<int64_t>(r->p50_ns)), N(static_cast<int64_t>(r->p90_ns)),
+       N(static_cast<int64_t>(r->p99_ns)), N(static_cast<int64_t>(r->max_ns)), T(r->verdict),
+       N(static_cast<int64_t>(r->baseline_runs)), D(r->p_value), D(r->cliffs_delta),
+       D(r->median_ratio), B(r->change_point), B(EncodeLatencies(r->latencies))});
   if (!q.ok()) return Fail(conn->get(), q, "saving a run");
   r->run = static_cast<uint64_t>(q.I(0, 0));
   return absl::OkStatus();
@@ -507,10 +535,12 @@ absl::Status PgStore::SaveRun(RunRecord* r) {
 absl::StatusOr<std::vector<RunRecord>> PgStore::ListRuns(const RunFilter& f) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  const std::string sql = absl::StrCat(
-      "SELECT * FROM (SELECT ", kRunCols, f.with_latencies ? ", latencies" : "",
-      " FROM runs WHERE ($1 = '' OR board = $1) AND ($2 = '' OR gpu = $2) AND ($3 = '' OR workload = $3) "
-      "AND ($4 = '' OR variant = $4) AND ($5 = '' OR policy = $5) ORDER BY run DESC LIMIT $6) x ORDER BY run");
+  const std::string sql =
+      absl::StrCat("SELECT * FROM (SELECT ", kRunCols, f.with_latencies ? ", latencies" : "",
+                   " FROM runs WHERE ($1 = '' OR board = $1) AND ($2 = '' OR gpu = $2) AND ($3 = "
+                   "'' OR workload = $3) "
+                   "AND ($4 = '' OR variant = $4) AND ($5 = '' OR policy = $5) ORDER BY run DESC "
+                   "LIMIT $6) x ORDER BY run");
   Result q = Exec(conn->get(), sql.c_str(),
                   {T(f.board), T(f.gpu), T(f.workload), T(f.variant), T(f.policy),
                    N(f.limit ? static_cast<int64_t>(f.limit) : INT64_MAX)});
@@ -523,38 +553,43 @@ absl::StatusOr<std::vector<RunRecord>> PgStore::ListRuns(const RunFilter& f) {
 absl::StatusOr<RunRecord> PgStore::GetRun(const std::string& trace_id, bool with_latencies) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  const std::string sql =
-      absl::StrCat("SELECT ", kRunCols, with_latencies ? ", latencies" : "", " FROM runs WHERE trace_id = $1");
+  const std::string sql = absl::StrCat("SELECT ", kRunCols, with_latencies ? ", latencies" : "",
+                                       " FROM runs WHERE trace_id = $1");
   Result q = Exec(conn->get(), sql.c_str(), {B(trace_id)});
   if (!q.ok()) return Fail(conn->get(), q, "looking up a run");
-  if (q.rows() == 0) return absl::NotFoundError(absl::StrCat("no run of ", absl::BytesToHexString(trace_id)));
+  if (q.rows() == 0)
+    return absl::NotFoundError(absl::StrCat("no run of ", absl::BytesToHexString(trace_id)));
   return RunFrom(q, 0, with_latencies);
 }
 
 absl::StatusOr<std::vector<std::string>> PgStore::PendingRuns() {
   // In completion order: each series' baseline is the runs completed before.
-  return Ids("SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
-             "(SELECT 1 FROM runs r WHERE r.trace_id = t.trace_id) ORDER BY completed_seq",
-             "listing pending runs");
+  return Ids(
+      "SELECT trace_id FROM traces t WHERE complete AND NOT EXISTS "
+      "(SELECT 1 FROM runs r WHERE r.trace_id = t.trace_id) ORDER BY completed_seq",
+      "listing pending runs");
 }
 
 absl::Status PgStore::SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
   Result q = Exec(conn->get(),
-                  "INSERT INTO whatifs VALUES ($1, $2, $3, $4, $5) ON CONFLICT (trace_id, settings, mode) DO NOTHING",
+                  "INSERT INTO whatifs VALUES ($1, $2, $3, $4, $5) ON CONFLICT (trace_id, "
+                  "settings, mode) DO NOTHING",
                   {B(trace_id), T(w.settings), T(w.mode), T(w.outcome), T(w.report)});
   if (!q.ok()) return Fail(conn->get(), q, "saving a what-if result");
   return absl::OkStatus();
 }
 
-absl::StatusOr<WhatIfRecord> PgStore::GetWhatIf(const std::string& trace_id, const std::string& settings,
+absl::StatusOr<WhatIfRecord> PgStore::GetWhatIf(const std::string& trace_id,
+                                                const std::string& settings,
                                                 const std::string& mode) {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return conn.status();
-  Result q = Exec(conn->get(),
-                  "SELECT outcome, report FROM whatifs WHERE trace_id = $1 AND settings = $2 AND mode = $3",
-                  {B(trace_id), T(settings), T(mode)});
+  Result q = Exec(
+      conn->get(),
+      "SELECT outcome, report FROM whatifs WHERE trace_id = $1 AND settings = $2 AND mode = $3",
+      {B(trace_id), T(settings), T(mode)});
   if (!q.ok()) return Fail(conn->get(), q, "looking up a what-if result");
   if (q.rows() == 0) return absl::NotFoundError("no such what-if result");
   return WhatIfRecord{settings, mode, q.S(0, 0), q.S(0, 1)};
@@ -563,7 +598,9 @@ absl::StatusOr<WhatIfRecord> PgStore::GetWhatIf(const std::string& trace_id, con
 uint64_t PgStore::SizeBytes() {
   absl::StatusOr<Conn> conn = Get();
   if (!conn.ok()) return 0;
-  Result q = Exec(conn->get(), "SELECT COALESCE((SELECT SUM(bytes) FROM traces), 0) + pg_database_size(current_database())");
+  Result q = Exec(
+      conn->get(),
+      "SELECT COALESCE((SELECT SUM(bytes) FROM traces), 0) + pg_database_size(current_database())");
   return q.ok() ? static_cast<uint64_t>(q.I(0, 0)) : 0;
 }
 

@@ -30,7 +30,8 @@ class PgStore : public Store {
   // `conninfo`: a libpq connection string ("host=... port=... dbname=...").
   // Migrates the schema (under an advisory lock: replicas may start together).
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(const std::string& conninfo,
-                                                       const std::string& blob_dir, int connections = 8);
+                                                       const std::string& blob_dir,
+                                                       int connections = 8);
   ~PgStore() override;
 
   absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override;
@@ -38,9 +39,11 @@ class PgStore : public Store {
   absl::Status SaveReplay(const std::string& trace_id, const std::string& outcome,
                           const std::string& report) override;
   absl::StatusOr<std::vector<std::string>> PendingReplays() override;
-  absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner, uint64_t lease_ms) override;
+  absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner,
+                                                         uint64_t lease_ms) override;
   absl::StatusOr<bool> LeadAnalysis() override;
-  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
+  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(
+      const std::string& trace_id) override;
   absl::Status SaveRun(RunRecord* run) override;
   absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   absl::StatusOr<RunRecord> GetRun(const std::string& trace_id, bool with_latencies) override;

@@ -132,8 +132,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(data_dir, db));
   sqlite3_busy_timeout(db, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
   }
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
@@ -145,7 +145,8 @@ SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 absl::Status SqliteStore::Exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    absl::Status s = absl::UnavailableError(absl::StrCat("store: ", err ? err : "?", " (", sql.substr(0, 60), ")"));
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("store: ", err ? err : "?", " (", sql.substr(0, 60), ")"));
     sqlite3_free(err);
     return s;
   }
@@ -164,13 +165,14 @@ absl::Status SqliteStore::Migrate() {
     have = q.ColInt(0);
   }
   if (have > SchemaVersion()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir_, "/faultlab.db: schema version ", have, " is newer than this server's ",
-        SchemaVersion(), "; use a newer faultlab-server"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, "/faultlab.db: schema version ", have, " is newer than this server's ",
+                     SchemaVersion(), "; use a newer faultlab-server"));
   }
   for (int64_t v = have; v < SchemaVersion(); ++v) {
-    absl::Status s = Exec(absl::StrCat("BEGIN IMMEDIATE; ", kMigrations[v],
-                                       " INSERT INTO schema_version VALUES (", v + 1, "); COMMIT;"));
+    absl::Status s =
+        Exec(absl::StrCat("BEGIN IMMEDIATE; ", kMigrations[v],
+                          " INSERT INTO schema_version VALUES (", v + 1, "); COMMIT;"));
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
       return s;
@@ -281,10 +283,12 @@ absl::Status SqliteStore::CommitLocked(const std::vector<PendingChunk*>& batch) 
     ins.Int(3, static_cast<int64_t>(c.offset)).Int(4, static_cast<int64_t>(c.size));
     ins.Int(5, c.crc).Int(6, c.events);
     // completed_seq: the order traces completed in (PendingRuns).
-    Stmt up(db_,
-            "UPDATE traces SET chunks = chunks + 1, events = events + ?1, bytes = ?2, complete = ?3, "
-            "completed_seq = CASE WHEN ?3 THEN (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM traces) "
-            "END WHERE trace_id = ?4");
+    Stmt up(
+        db_,
+        "UPDATE traces SET chunks = chunks + 1, events = events + ?1, bytes = ?2, complete = ?3, "
+        "completed_seq = CASE WHEN ?3 THEN (SELECT COALESCE(MAX(completed_seq), 0) + 1 FROM "
+        "traces) "
+        "END WHERE trace_id = ?4");
     up.Int(1, c.events).Int(2, static_cast<int64_t>(c.offset + c.size));
     up.Int(3, c.final ? 1 : 0).Blob(4, p->trace_id);
     if (ins.Step() != SQLITE_DONE || up.Step() != SQLITE_DONE) {
@@ -334,7 +338,8 @@ absl::Status SqliteStore::SaveReplay(const std::string& trace_id, const std::str
   if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a replay");
   leases_.erase(trace_id);
   if (sqlite3_changes(db_) == 0) {
-    return absl::AlreadyExistsError(absl::StrCat("trace ", absl::BytesToHexString(trace_id), " has a replay"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("trace ", absl::BytesToHexString(trace_id), " has a replay"));
   }
   return absl::OkStatus();
 }
@@ -350,9 +355,10 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::Ids(const char* sql, const
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::PendingReplays() {
-  return Ids("SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
-             "(SELECT trace_id FROM replays) ORDER BY sequence",
-             "listing pending replays");
+  return Ids(
+      "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+      "(SELECT trace_id FROM replays) ORDER BY sequence",
+      "listing pending replays");
 }
 
 absl::StatusOr<std::optional<std::string>> SqliteStore::ClaimReplay(const std::string&,
@@ -393,7 +399,8 @@ absl::StatusOr<std::pair<std::string, std::string>> SqliteStore::GetReplay(
 namespace {
 
 constexpr char kRunColumns[] =
-    "SELECT run, trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, p90, "
+    "SELECT run, trace_id, board, gpu, workload, variant, policy, faults, alloc_failures, p50, "
+    "p90, "
     "p99, max, verdict, baseline_runs, p_value, cliffs_delta, median_ratio, change_point, ";
 
 RunRecord RunFrom(Stmt& q, bool with_latencies) {
@@ -437,11 +444,24 @@ absl::Status SqliteStore::SaveRun(RunRecord* r) {
          "baseline_runs = excluded.baseline_runs, p_value = excluded.p_value, "
          "cliffs_delta = excluded.cliffs_delta, median_ratio = excluded.median_ratio, "
          "change_point = excluded.change_point, latencies = excluded.latencies");
-  q.Blob(1, r->trace_id).Text(2, r->board).Text(3, r->gpu).Text(4, r->workload)
-      .Text(5, r->variant).Text(6, r->policy).Int(7, r->faults).Int(8, r->alloc_failures)
-      .Int(9, r->p50_ns).Int(10, r->p90_ns).Int(11, r->p99_ns).Int(12, r->max_ns)
-      .Text(13, r->verdict).Int(14, r->baseline_runs).Double(15, r->p_value)
-      .Double(16, r->cliffs_delta).Double(17, r->median_ratio).Blob(18, r->change_point)
+  q.Blob(1, r->trace_id)
+      .Text(2, r->board)
+      .Text(3, r->gpu)
+      .Text(4, r->workload)
+      .Text(5, r->variant)
+      .Text(6, r->policy)
+      .Int(7, r->faults)
+      .Int(8, r->alloc_failures)
+      .Int(9, r->p50_ns)
+      .Int(10, r->p90_ns)
+      .Int(11, r->p99_ns)
+      .Int(12, r->max_ns)
+      .Text(13, r->verdict)
+      .Int(14, r->baseline_runs)
+      .Double(15, r->p_value)
+      .Double(16, r->cliffs_delta)
+      .Double(17, r->median_ratio)
+      .Blob(18, r->change_point)
       .Blob(19, EncodeLatencies(r->latencies));
   if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a run");
   Stmt n(db_, "SELECT run FROM runs WHERE trace_id = ?");
@@ -460,7 +480,11 @@ absl::StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& f)
       "(?3 = '' OR workload = ?3) AND (?4 = '' OR variant = ?4) AND (?5 = '' OR policy = ?5) "
       "ORDER BY run DESC LIMIT ?6) ORDER BY run");
   Stmt q(db_, sql.c_str());
-  q.Text(1, f.board).Text(2, f.gpu).Text(3, f.workload).Text(4, f.variant).Text(5, f.policy)
+  q.Text(1, f.board)
+      .Text(2, f.gpu)
+      .Text(3, f.workload)
+      .Text(4, f.variant)
+      .Text(5, f.policy)
       .Int(6, f.limit ? static_cast<int64_t>(f.limit) : -1);
   std::vector<RunRecord> out;
   int rc;
@@ -484,9 +508,10 @@ absl::StatusOr<RunRecord> SqliteStore::GetRun(const std::string& trace_id, bool 
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::PendingRuns() {
-  return Ids("SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
-             "(SELECT trace_id FROM runs) ORDER BY completed_seq",
-             "listing pending runs");
+  return Ids(
+      "SELECT trace_id FROM traces WHERE complete = 1 AND trace_id NOT IN "
+      "(SELECT trace_id FROM runs) ORDER BY completed_seq",
+      "listing pending runs");
 }
 
 absl::Status SqliteStore::SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) {
@@ -501,7 +526,8 @@ absl::StatusOr<WhatIfRecord> SqliteStore::GetWhatIf(const std::string& trace_id,
                                                     const std::string& settings,
                                                     const std::string& mode) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "SELECT outcome, report FROM whatifs WHERE trace_id = ? AND settings = ? AND mode = ?");
+  Stmt q(db_,
+         "SELECT outcome, report FROM whatifs WHERE trace_id = ? AND settings = ? AND mode = ?");
   q.Blob(1, trace_id).Text(2, settings).Text(3, mode);
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return absl::NotFoundError("no such what-if result");
@@ -518,7 +544,8 @@ uint64_t SqliteStore::SizeBytes() {
   }
   for (const char* f : {"faultlab.db", "faultlab.db-wal"}) {
     struct stat st;
-    if (stat(absl::StrCat(dir_, "/", f).c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+    if (stat(absl::StrCat(dir_, "/", f).c_str(), &st) == 0)
+      total += static_cast<uint64_t>(st.st_size);
   }
   return total;
 }

@@ -38,7 +38,8 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<std::string>> PendingReplays() override;
   absl::StatusOr<std::optional<std::string>> ClaimReplay(const std::string& owner,
                                                          uint64_t lease_ms) override;
-  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(const std::string& trace_id) override;
+  absl::StatusOr<std::pair<std::string, std::string>> GetReplay(
+      const std::string& trace_id) override;
 
   absl::Status SaveRun(RunRecord* run) override;
   absl::StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;

@@ -84,8 +84,7 @@ absl::Status Store::AppendChunk(const std::string& trace_id, uint64_t index,
   absl::Status s = WriteDurably(path, 0, t.bytes, frame);
   if (s.ok() && Failpoint("before_commit") == FailAction::kEnospc) s = ErrnoStatus(ENOSPC, path);
   if (s.ok()) {
-    s = (*writer)->Commit(
-        {index, t.bytes, frame.size(), facts->crc, facts->events, facts->final});
+    s = (*writer)->Commit({index, t.bytes, frame.size(), facts->crc, facts->events, facts->final});
   }
   if (!s.ok()) {
     ++write_failures_;
@@ -98,7 +97,8 @@ absl::Status Store::AppendChunk(const std::string& trace_id, uint64_t index,
 absl::StatusOr<std::unique_ptr<trace::ByteSource>> Store::OpenTrace(const std::string& trace_id) {
   absl::StatusOr<TraceRecord> t = GetTrace(trace_id);
   if (!t.ok()) return t.status();
-  absl::StatusOr<std::unique_ptr<trace::FileSource>> src = trace::FileSource::Open(BlobPath(trace_id));
+  absl::StatusOr<std::unique_ptr<trace::FileSource>> src =
+      trace::FileSource::Open(BlobPath(trace_id));
   if (!src.ok()) return src.status();
   return std::unique_ptr<trace::ByteSource>(
       std::make_unique<LimitedSource>(std::move(*src), t->bytes));

@@ -40,7 +40,7 @@ struct TraceRecord {
   trace::TraceHeader header;
   uint64_t chunks = 0;  // acknowledged
   uint64_t events = 0;
-  uint64_t bytes = 0;   // stored, preamble and header included
+  uint64_t bytes = 0;  // stored, preamble and header included
   bool complete = false;
   uint64_t sequence = 0;  // arrival order of the first upload, from 1
 };
@@ -50,10 +50,10 @@ struct TraceRecord {
 // docs/regressions.md).
 struct RunRecord {
   std::string trace_id;
-  uint64_t run = 0;  // analysis order, from 1 (SaveRun assigns it)
+  uint64_t run = 0;                                   // analysis order, from 1 (SaveRun assigns it)
   std::string board, gpu, workload, variant, policy;  // the series
-  uint64_t faults = 0;          // with a latency (every outcome)
-  uint64_t alloc_failures = 0;  // in the fault path, every kind
+  uint64_t faults = 0;                                // with a latency (every outcome)
+  uint64_t alloc_failures = 0;                        // in the fault path, every kind
   uint64_t p50_ns = 0, p90_ns = 0, p99_ns = 0, max_ns = 0;
   // regressed | improved | unchanged | insufficient_baseline | too_few_samples
   std::string verdict;
@@ -67,7 +67,7 @@ struct RunRecord {
 
 struct RunFilter {
   std::string board, gpu, workload, variant, policy;  // empty: any
-  uint64_t limit = 0;  // 0: all; else the newest `limit`
+  uint64_t limit = 0;                                 // 0: all; else the newest `limit`
   bool with_latencies = false;
 };
 

@@ -80,7 +80,8 @@ std::string Stored(Store& store, const std::string& id) {
 
 void Upload(Store& store, const Split& t, size_t chunks) {
   ASSERT_TRUE(store.BeginTrace(t.head).ok());
-  for (size_t i = 0; i < chunks; ++i) ASSERT_TRUE(store.AppendChunk(t.id, i, t.chunks[i]).ok()) << i;
+  for (size_t i = 0; i < chunks; ++i)
+    ASSERT_TRUE(store.AppendChunk(t.id, i, t.chunks[i]).ok()) << i;
 }
 
 std::string TempDir(const std::string& name) {
@@ -124,7 +125,8 @@ class SqliteBacking : public Backing {
           return 0;
         },
         &out, &err);
-    absl::Status s = rc == SQLITE_OK ? absl::OkStatus() : absl::InvalidArgumentError(err ? err : "?");
+    absl::Status s =
+        rc == SQLITE_OK ? absl::OkStatus() : absl::InvalidArgumentError(err ? err : "?");
     sqlite3_free(err);
     sqlite3_close(db);
     if (!s.ok()) return s;
@@ -160,7 +162,9 @@ class PgBacking : public Backing {
     if (!s.ok()) return s.status();
     return std::unique_ptr<Store>(std::move(*s));
   }
-  absl::StatusOr<std::string> Query(const std::string& sql) override { return pg_->Query(db_, sql); }
+  absl::StatusOr<std::string> Query(const std::string& sql) override {
+    return pg_->Query(db_, sql);
+  }
 
  private:
   TestPostgres* pg_;
@@ -174,7 +178,10 @@ struct Dialect {
 };
 
 const Dialect kDialects[] = {
-    {"sqlite", []() -> absl::StatusOr<std::unique_ptr<Backing>> { return std::make_unique<SqliteBacking>(); }},
+    {"sqlite",
+     []() -> absl::StatusOr<std::unique_ptr<Backing>> {
+       return std::make_unique<SqliteBacking>();
+     }},
     {"postgres",
      []() -> absl::StatusOr<std::unique_ptr<Backing>> {
        absl::StatusOr<TestPostgres*> pg = SharedPostgres();
@@ -248,7 +255,8 @@ TEST_P(StoreContract, AnUploadResumesAfterAReopenAndResendsAreIdempotent) {
   EXPECT_TRUE(store->AppendChunk(t.id, 0, t.chunks[0]).ok()) << "a resend of an acked chunk";
   absl::Status ahead = store->AppendChunk(t.id, half + 1, t.chunks[half + 1]);
   EXPECT_EQ(ahead.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(ahead.message().find(absl::StrCat("expected chunk ", half)), std::string::npos) << ahead;
+  EXPECT_NE(ahead.message().find(absl::StrCat("expected chunk ", half)), std::string::npos)
+      << ahead;
   for (size_t i = half; i < t.chunks.size(); ++i) {
     ASSERT_TRUE(store->AppendChunk(t.id, i, t.chunks[i]).ok()) << i;
   }
@@ -305,7 +313,8 @@ TEST_P(StoreContract, AFullDiskAcknowledgesNothingAndLosesNothing) {
   for (const std::string& fp : StoreFailpoints()) {
     if (fp == "after_commit") continue;  // past the point of acknowledging
     setenv("FAULTLAB_FAILPOINT", (fp + ":enospc").c_str(), 1);
-    EXPECT_EQ(store->AppendChunk(t.id, 1, t.chunks[1]).code(), absl::StatusCode::kResourceExhausted) << fp;
+    EXPECT_EQ(store->AppendChunk(t.id, 1, t.chunks[1]).code(), absl::StatusCode::kResourceExhausted)
+        << fp;
     unsetenv("FAULTLAB_FAILPOINT");
     EXPECT_EQ(store->GetTrace(t.id)->chunks, 1u) << fp;
   }
@@ -392,7 +401,8 @@ TEST_P(StoreContract, ConcurrentUploadsOfManyTracesAllLand) {
   absl::StatusOr<std::vector<TraceRecord>> listed = store->ListTraces();
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), traces.size());
-  for (size_t i = 1; i < listed->size(); ++i) EXPECT_LT((*listed)[i - 1].sequence, (*listed)[i].sequence);
+  for (size_t i = 1; i < listed->size(); ++i)
+    EXPECT_LT((*listed)[i - 1].sequence, (*listed)[i].sequence);
 }
 
 TEST_P(StoreContract, ReplaysAreClaimedOldestFirstLeasedAndStoredOnce) {
@@ -401,7 +411,8 @@ TEST_P(StoreContract, ReplaysAreClaimedOldestFirstLeasedAndStoredOnce) {
   Upload(*store, a, a.chunks.size());
   Upload(*store, partial, 2);
   Upload(*store, b, b.chunks.size());
-  EXPECT_EQ(*store->PendingReplays(), (std::vector<std::string>{a.id, b.id})) << "complete ones only";
+  EXPECT_EQ(*store->PendingReplays(), (std::vector<std::string>{a.id, b.id}))
+      << "complete ones only";
   using Claim = std::optional<std::string>;
   EXPECT_EQ(*store->ClaimReplay("one", 60000), Claim(a.id));
   EXPECT_EQ(*store->ClaimReplay("two", 60000), Claim(b.id)) << "a is leased";
@@ -414,7 +425,8 @@ TEST_P(StoreContract, ReplaysAreClaimedOldestFirstLeasedAndStoredOnce) {
   EXPECT_EQ(store->GetReplay(a.id).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(store->SaveReplay(a.id, "identical", "report a").ok());
   EXPECT_EQ(store->SaveReplay(a.id, "diverged", "later").code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(*store->GetReplay(a.id), std::make_pair(std::string("identical"), std::string("report a")));
+  EXPECT_EQ(*store->GetReplay(a.id),
+            std::make_pair(std::string("identical"), std::string("report a")));
   EXPECT_EQ(*store->PendingReplays(), (std::vector<std::string>{b.id, c.id}));
   EXPECT_TRUE(*store->LeadAnalysis()) << "the only server of its store leads";
 }
@@ -441,7 +453,8 @@ TEST_P(StoreContract, RunsAreQueuedInCompletionOrderAndKeepTheirNumber) {
   // a arrives first, b completes first.
   Upload(*store, a, 1);
   Upload(*store, b, b.chunks.size());
-  for (size_t i = 1; i < a.chunks.size(); ++i) ASSERT_TRUE(store->AppendChunk(a.id, i, a.chunks[i]).ok());
+  for (size_t i = 1; i < a.chunks.size(); ++i)
+    ASSERT_TRUE(store->AppendChunk(a.id, i, a.chunks[i]).ok());
   Upload(*store, c, c.chunks.size());
   EXPECT_EQ(*store->PendingRuns(), (std::vector<std::string>{b.id, a.id, c.id}));
 
@@ -477,7 +490,8 @@ TEST_P(StoreContract, RunsAreQueuedInCompletionOrderAndKeepTheirNumber) {
   EXPECT_EQ(got->p_value, 0.25);
   EXPECT_EQ(got->latencies, rb.latencies);
   EXPECT_EQ(store->ListRuns({})->front().trace_id, b.id) << "its place in the series kept";
-  EXPECT_EQ(store->GetRun(std::string(16, 'z'), false).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetRun(std::string(16, 'z'), false).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_P(StoreContract, AWhatIfCellIsStoredOnce) {
@@ -489,7 +503,8 @@ TEST_P(StoreContract, AWhatIfCellIsStoredOnce) {
   absl::StatusOr<WhatIfRecord> w = store->GetWhatIf(a.id, "policy=pool", "open");
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(w->report, "first");
-  EXPECT_EQ(store->GetWhatIf(a.id, "policy=pool", "rerun").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetWhatIf(a.id, "policy=pool", "rerun").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_P(StoreContract, ReopeningNamesTheSameStoreAndDoesNotMigrateAgain) {
@@ -503,11 +518,14 @@ TEST_P(StoreContract, ReopeningNamesTheSameStoreAndDoesNotMigrateAgain) {
   ASSERT_TRUE(backing_->Query("INSERT INTO schema_version VALUES (99)").ok());
   absl::StatusOr<std::unique_ptr<Store>> s = backing_->Open();
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("schema version 99 is newer"), std::string::npos) << s.status();
+  EXPECT_NE(s.status().message().find("schema version 99 is newer"), std::string::npos)
+      << s.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, StoreContract, ::testing::ValuesIn(kDialects),
-                         [](const ::testing::TestParamInfo<Dialect>& p) { return std::string(p.param.name); });
+                         [](const ::testing::TestParamInfo<Dialect>& p) {
+                           return std::string(p.param.name);
+                         });
 
 // Dialect-specific: upgrades of a database written by an older server.
 // (PostgreSQL's: tests/e2e/postgres_test.sh, from schema version 1.)

@@ -23,7 +23,8 @@ namespace {
 
 constexpr char kTrace[] = "traces/board-drm_client.fltrace";
 
-replay::ReplayResult ReplayBytes(const std::string& bytes, const std::vector<std::string>& what_if = {}) {
+replay::ReplayResult ReplayBytes(const std::string& bytes,
+                                 const std::vector<std::string>& what_if = {}) {
   replay::ReplayOptions o;
   o.what_if = *replay::ParseWhatIfArgs(what_if);
   return replay::Replay(
@@ -83,7 +84,8 @@ TEST(BoardReplayTest, AGroupStateTheTwinDoesNotReachDiverges) {
   std::string state;
   const std::string t = Edit(
       [&](trace::Event* e) {
-        if (e->kind != trace::EVENT_IOCTL || e->ioctl.request != uapi::kPanthorIoctlGroupGetState || !state.empty()) {
+        if (e->kind != trace::EVENT_IOCTL || e->ioctl.request != uapi::kPanthorIoctlGroupGetState ||
+            !state.empty()) {
           return false;
         }
         state = std::string(e->ioctl.arg_out);
@@ -95,7 +97,8 @@ TEST(BoardReplayTest, AGroupStateTheTwinDoesNotReachDiverges) {
   const replay::ReplayResult r = ReplayBytes(t);
   EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
   ASSERT_FALSE(r.divergences.empty());
-  EXPECT_NE(r.divergences[0].expected.find("request=0xc010644a"), std::string::npos) << r.divergences[0].expected;
+  EXPECT_NE(r.divergences[0].expected.find("request=0xc010644a"), std::string::npos)
+      << r.divergences[0].expected;
 }
 
 TEST(BoardReplayTest, AnErrnoTheTwinDoesNotReturnDiverges) {
@@ -103,8 +106,8 @@ TEST(BoardReplayTest, AnErrnoTheTwinDoesNotReturnDiverges) {
   bool done = false;
   const std::string t = Edit(
       [&](trace::Event* e) {
-        if (done || e->kind != trace::EVENT_IOCTL || e->ioctl.request != uapi::kPanthorIoctlBoCreate ||
-            e->ioctl.result != 0) {
+        if (done || e->kind != trace::EVENT_IOCTL ||
+            e->ioctl.request != uapi::kPanthorIoctlBoCreate || e->ioctl.result != 0) {
           return false;
         }
         e->ioctl.result = -12;  // a board that ran out of memory here
@@ -115,7 +118,8 @@ TEST(BoardReplayTest, AnErrnoTheTwinDoesNotReturnDiverges) {
   const replay::ReplayResult r = ReplayBytes(t);
   EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
   ASSERT_FALSE(r.divergences.empty());
-  EXPECT_NE(r.divergences[0].expected.find("result=-12"), std::string::npos) << r.divergences[0].expected;
+  EXPECT_NE(r.divergences[0].expected.find("result=-12"), std::string::npos)
+      << r.divergences[0].expected;
 }
 
 TEST(BoardReplayTest, DevQueryPayloadsAndTimingsComeFromTheRecording) {
@@ -125,7 +129,8 @@ TEST(BoardReplayTest, DevQueryPayloadsAndTimingsComeFromTheRecording) {
       [&](trace::Event* e) {
         if (e->kind != trace::EVENT_IOCTL) return false;
         e->ioctl.duration_ns += 12345;  // another board's timing
-        if (e->ioctl.request == uapi::kPanthorIoctlDevQuery && !e->ioctl.user_out.empty() && payload.empty()) {
+        if (e->ioctl.request == uapi::kPanthorIoctlDevQuery && !e->ioctl.user_out.empty() &&
+            payload.empty()) {
           payload = std::string(e->ioctl.user_out[0].data);
           payload[0] ^= 0x5a;  // another GPU's registers, another timestamp
           e->ioctl.user_out[0].data = payload;
@@ -150,8 +155,10 @@ TEST(BoardReplayTest, AnUnhandledFaultMissingFromTheKernelLogDiverges) {
   const replay::ReplayResult r = ReplayBytes(t);
   EXPECT_EQ(r.outcome, replay::ReplayOutcome::kDiverged);
   ASSERT_FALSE(r.divergences.empty());
-  EXPECT_NE(r.divergences[0].expected.find("unhandled faults in the board's kernel log: 0"), std::string::npos);
-  EXPECT_NE(r.divergences[0].got.find("1 at 0x7f0000000"), std::string::npos) << r.divergences[0].got;
+  EXPECT_NE(r.divergences[0].expected.find("unhandled faults in the board's kernel log: 0"),
+            std::string::npos);
+  EXPECT_NE(r.divergences[0].got.find("1 at 0x7f0000000"), std::string::npos)
+      << r.divergences[0].got;
 }
 
 TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcome) {
@@ -168,7 +175,8 @@ TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcom
   bool inserted = false;
   const std::string label_arg(16, '\0'), handle_arg(16, '\1');
   while (reader.Next(&e)) {
-    if (!inserted && e.kind == trace::EVENT_IOCTL && e.ioctl.request == uapi::kPanthorIoctlVmCreate) {
+    if (!inserted && e.kind == trace::EVENT_IOCTL &&
+        e.ioctl.request == uapi::kPanthorIoctlVmCreate) {
       for (uint32_t request : {0xC010644Du, uapi::kDrmIoctlSyncobjHandleToFd}) {
         trace::Event x;
         x.kind = trace::EVENT_IOCTL;
@@ -210,7 +218,8 @@ std::string WithWbMmapBo(const std::string& version) {
   bool done = false;
   std::string in, outarg;
   while (reader.Next(&e)) {
-    if (!done && e.kind == trace::EVENT_IOCTL && e.ioctl.request == uapi::kPanthorIoctlBoCreate && e.ioctl.result == 0) {
+    if (!done && e.kind == trace::EVENT_IOCTL && e.ioctl.request == uapi::kPanthorIoctlBoCreate &&
+        e.ioctl.result == 0) {
       PanthorBoCreateFlags(e.ioctl.arg_in, &in);
       PanthorBoCreateFlags(e.ioctl.arg_out, &outarg);
       e.ioctl.arg_in = in;

@@ -64,8 +64,10 @@ TEST(ReplayGoldenTest, EveryWorkloadTraceReplaysToItsGoldenReport) {
     replay::ReplayResult r = ReplayFile(trace);
     ASSERT_TRUE(r.status.ok()) << trace << ": " << r.status;
     EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical)
-        << trace << (r.divergences.empty() ? "" : ": " + r.divergences[0].expected + " vs " +
-                                                      r.divergences[0].got);
+        << trace
+        << (r.divergences.empty()
+                ? ""
+                : ": " + r.divergences[0].expected + " vs " + r.divergences[0].got);
     EXPECT_EQ(replay::ReportText(r), ReadFile(report)) << trace;
   }
   if (g_update) GTEST_SKIP() << "rewrote traces/*.fltrace and traces/*.report.txt";
@@ -83,7 +85,8 @@ TEST(ReplayGoldenTest, TwoProcessesReplayToTheSameBytes) {
     if (pid == 0) {
       close(fds[0]);
       const std::string there = replay::ReportJson(ReplayFile(trace));
-      const bool ok = write(fds[1], there.data(), there.size()) == static_cast<ssize_t>(there.size());
+      const bool ok =
+          write(fds[1], there.data(), there.size()) == static_cast<ssize_t>(there.size());
       _exit(ok ? 0 : 2);
     }
     close(fds[1]);

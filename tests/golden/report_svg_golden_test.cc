@@ -49,7 +49,8 @@ TEST(ReportSvgGolden, ComputeAgainstPressure) {
   const html::RunData a = Collect("traces/compute.fltrace");
   const html::RunData b = Collect("traces/pressure.fltrace");
   EXPECT_FALSE(b.alloc_failure_ns.empty());
-  Check("traces/compute-vs-pressure.svg", html::LatencyHistogramSvg({&a, &b}) + html::LatencyCdfSvg({&a, &b}));
+  Check("traces/compute-vs-pressure.svg",
+        html::LatencyHistogramSvg({&a, &b}) + html::LatencyCdfSvg({&a, &b}));
 }
 
 TEST(ReportSvgGolden, ADivergentReplayShowsItsDivergence) {
@@ -94,11 +95,13 @@ TEST(ReportSvgGolden, PagesAreSelfContainedAndEscaped) {
     std::string rest = page;
     size_t at;
     while ((at = rest.find(remote)) != std::string::npos) {
-      EXPECT_EQ(rest.compare(at, 26, "http://www.w3.org/2000/svg"), 0) << "a fetch: " << rest.substr(at, 60);
+      EXPECT_EQ(rest.compare(at, 26, "http://www.w3.org/2000/svg"), 0)
+          << "a fetch: " << rest.substr(at, 60);
       rest = rest.substr(at + 1);
     }
   }
-  for (const char* id : {"latency-histogram", "latency-cdf", "timeline", "frames", "config", "report"}) {
+  for (const char* id :
+       {"latency-histogram", "latency-cdf", "timeline", "frames", "config", "report"}) {
     EXPECT_NE(page.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
   }
 }
@@ -106,4 +109,6 @@ TEST(ReportSvgGolden, PagesAreSelfContainedAndEscaped) {
 }  // namespace
 }  // namespace faultlab
 
-int main(int argc, char** argv) { return faultlab::golden::RunGoldenTests(argc, argv, &faultlab::g_update); }
+int main(int argc, char** argv) {
+  return faultlab::golden::RunGoldenTests(argc, argv, &faultlab::g_update);
+}

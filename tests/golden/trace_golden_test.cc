@@ -12,8 +12,8 @@
 #include <sstream>
 #include <string>
 
-#include "engine/trace/io.h"
 #include "engine/base/check.h"
+#include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
 #include "engine/trace/text.h"
@@ -76,10 +76,10 @@ TEST(TraceGoldenTest, EncodingAndDumpAreStable) {
   ASSERT_FALSE(golden.empty()) << kTrace << " missing; run with --update";
   EXPECT_EQ(DumpOf(golden, kTrace), ReadFile(kDump))
       << "the reader's view of the golden trace changed";
-  EXPECT_TRUE(written == golden)
-      << "this build encodes the golden input differently (" << written.size() << " vs "
-      << golden.size() << " bytes); if intended, run with --update and bump the format "
-      << "version if old readers cannot read the new bytes";
+  EXPECT_TRUE(written == golden) << "this build encodes the golden input differently ("
+                                 << written.size() << " vs " << golden.size()
+                                 << " bytes); if intended, run with --update and bump the format "
+                                 << "version if old readers cannot read the new bytes";
 }
 
 // Traces written before a field was added read the same as before: the

@@ -42,7 +42,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
     dup2(fd, 1);
     dup2(fd, 2);
   }
-  if (getuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0)) {
+  if (getuid() == 0 &&
+      (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0)) {
     _exit(126);
   }
   std::vector<char*> args;
@@ -74,20 +75,23 @@ absl::StatusOr<std::unique_ptr<TestPostgres>> TestPostgres::Start() {
   pg->bin_ = FindBin();
   if (pg->bin_.empty()) {
     return absl::FailedPreconditionError(
-        "no PostgreSQL under /usr/lib/postgresql/*/bin: './lab install' installs Debian's postgresql");
+        "no PostgreSQL under /usr/lib/postgresql/*/bin: './lab install' installs Debian's "
+        "postgresql");
   }
   char tmpl[] = "/tmp/faultlab-pg-XXXXXX";  // reachable by nobody (a test's own tmpdir may not be)
-  if (mkdtemp(tmpl) == nullptr) return absl::UnavailableError("mkdtemp /tmp/faultlab-pg-XXXXXX failed");
+  if (mkdtemp(tmpl) == nullptr)
+    return absl::UnavailableError("mkdtemp /tmp/faultlab-pg-XXXXXX failed");
   pg->dir_ = tmpl;
   if (getuid() == 0 && chown(pg->dir_.c_str(), kNobody, kNobody) != 0) {
     return absl::UnavailableError(absl::StrCat("chown nobody ", pg->dir_, " failed"));
   }
   const std::string log = pg->dir_ + "/initdb.log";
-  const pid_t initdb = Spawn({pg->bin_ + "/initdb", "-D", pg->dir_ + "/db", "-U", "faultlab", "--auth=trust",
-                              "-E", "UTF8", "--no-sync"},
+  const pid_t initdb = Spawn({pg->bin_ + "/initdb", "-D", pg->dir_ + "/db", "-U", "faultlab",
+                              "--auth=trust", "-E", "UTF8", "--no-sync"},
                              log);
   int status = 0;
-  if (initdb < 0 || waitpid(initdb, &status, 0) != initdb || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (initdb < 0 || waitpid(initdb, &status, 0) != initdb || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
     return absl::UnavailableError(absl::StrCat("initdb failed: ", Tail(log)));
   }
   if (absl::Status s = pg->Launch(); !s.ok()) return s;
@@ -144,7 +148,8 @@ absl::StatusOr<std::string> TestPostgres::Query(const std::string& db, const std
   if (PQstatus(c) != CONNECTION_OK) {
     failed = absl::UnavailableError(absl::StrCat("connecting to ", db, ": ", PQerrorMessage(c)));
   } else {
-    PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
     PGresult* r = PQexec(c, sql.c_str());
     const ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
