@@ -313,48 +313,94 @@ std::vector<std::string> List(const Args& args, const std::string& flag,
   return absl::StrSplit(args.Get(flag, fallback), ',', absl::SkipEmpty());
 }
 
+struct Series {
+  std::string board, workload, variant, policy;
+  std::string Key() const { return absl::StrCat(board, "/", workload, "/", variant, "/", policy); }
+};
+
+// What a backfill records: every series, its runs, and the injected regression.
+struct BackfillPlan {
+  uint64_t runs = 8, frames = 2, seed = 1, regress_from = 0, regress_permille = 1300;
+  std::string profile, regress_board;
+  std::vector<Series> series;
+};
+
+// INVALID_ARGUMENT naming the flag that is wrong.
+absl::StatusOr<BackfillPlan> PlanBackfill(const Args& args) {
+  BackfillPlan p;
+  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"runs", &p.runs},
+                           {"frames", &p.frames},
+                           {"seed", &p.seed},
+                           {"regress-from", &p.regress_from},
+                           {"regress-permille", &p.regress_permille}}) {
+    if (absl::Status s = args.GetUint(flag, out); !s.ok()) return s;
+  }
+  if (p.runs == 0 || p.runs > 10000 || p.regress_permille == 0 || p.regress_permille > 100000) {
+    return absl::InvalidArgumentError("want --runs 1..10000 and --regress-permille 1..100000");
+  }
+  const std::vector<std::string> boards = List(args, "boards", "lab-01,lab-02");
+  const std::vector<std::string> workloads = List(args, "workloads", "compute,game");
+  p.regress_board = args.Get("regress-board", boards.empty() ? "" : boards[0]);
+  p.profile = args.Get("profile", profiles::kDefaultProfile);
+  for (const std::string& w : workloads) {
+    if (!workload::FindWorkload(w)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown workload '", w, "' (see 'faultlab workloads')"));
+    }
+  }
+  for (const auto& b : boards) {
+    for (const auto& w : workloads) {
+      for (const auto& v : List(args, "variants", "series-fixed,series-v3")) {
+        for (const auto& pol : List(args, "policies", "noretry"))
+          p.series.push_back({b, w, v, pol});
+      }
+    }
+  }
+  if (p.series.empty()) {
+    return absl::InvalidArgumentError(
+        "no series (empty --boards/--workloads/--variants/--policies)");
+  }
+  return p;
+}
+
+// Run `run` of `s`: its id and seed follow from the plan, so a repeated
+// backfill records the same bytes.
+absl::StatusOr<replay::Recording> RecordBackfillRun(const BackfillPlan& p, const Series& s,
+                                                    uint64_t run) {
+  absl::StatusOr<replay::WhatIf> settings = replay::ParseWhatIfArgs(
+      {"profile=" + p.profile, "variant=" + s.variant, "policy=" + s.policy});
+  if (!settings.ok()) return settings.status();
+  absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(s.workload, *settings, false);
+  if (!cfg.ok()) return cfg.status();
+  const std::string id = BackfillId(p.seed, s.Key(), run);
+  // Each run (and board) its own jitter: the seed comes from the id.
+  uint64_t run_seed = 0;
+  for (int i = 0; i < 8; ++i) {
+    run_seed |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (8 * i);
+  }
+  cfg->seed = run_seed;
+  if (p.regress_from > 0 && run >= p.regress_from && s.board == p.regress_board) {
+    cfg->fault_cost_permille = static_cast<uint32_t>(p.regress_permille);
+  }
+  return replay::RecordWorkload(*cfg, {s.workload, run_seed, static_cast<uint32_t>(p.frames)},
+                                s.board, id);
+}
+
+absl::Status WriteWhole(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out.flush()) return absl::UnavailableError(absl::StrCat(path, ": cannot write"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunBackfill(const Args& args) {
   auto channel = ServerChannel(args, "backfill");
   if (!channel) return kExitUsage;
-  uint64_t runs = 8, frames = 2, seed = 1, regress_from = 0, regress_permille = 1300;
-  for (auto [flag, out] : {std::pair<const char*, uint64_t*>{"runs", &runs},
-                           {"frames", &frames},
-                           {"seed", &seed},
-                           {"regress-from", &regress_from},
-                           {"regress-permille", &regress_permille}}) {
-    if (absl::Status s = args.GetUint(flag, out); !s.ok()) {
-      std::cerr << "faultlab backfill: " << s.message() << "\n";
-      return kExitUsage;
-    }
-  }
-  if (runs == 0 || runs > 10000 || regress_permille == 0 || regress_permille > 100000) {
-    std::cerr << "faultlab backfill: want --runs 1..10000 and --regress-permille 1..100000\n";
-    return kExitUsage;
-  }
-  const std::vector<std::string> boards = List(args, "boards", "lab-01,lab-02");
-  const std::vector<std::string> workloads = List(args, "workloads", "compute,game");
-  const std::vector<std::string> variants = List(args, "variants", "series-fixed,series-v3");
-  const std::vector<std::string> policies = List(args, "policies", "noretry");
-  const std::string regress_board = args.Get("regress-board", boards.empty() ? "" : boards[0]);
-  for (const std::string& w : workloads) {
-    if (!workload::FindWorkload(w)) {
-      std::cerr << "faultlab backfill: unknown workload '" << w << "' (see 'faultlab workloads')\n";
-      return kExitUsage;
-    }
-  }
-  struct Series {
-    std::string board, workload, variant, policy;
-  };
-  std::vector<Series> series;
-  for (const auto& b : boards)
-    for (const auto& w : workloads)
-      for (const auto& v : variants)
-        for (const auto& p : policies) series.push_back({b, w, v, p});
-  if (series.empty()) {
-    std::cerr
-        << "faultlab backfill: no series (empty --boards/--workloads/--variants/--policies)\n";
+  absl::StatusOr<BackfillPlan> plan = PlanBackfill(args);
+  if (!plan.ok()) {
+    std::cerr << "faultlab backfill: " << plan.status().message() << "\n";
     return kExitUsage;
   }
   char tmpl[] = "/tmp/faultlab-backfill-XXXXXX";
@@ -371,58 +417,26 @@ int RunBackfill(const Args& args) {
   } remove{tmp};
   upload::UploadOptions opts;
   opts.token = args.Get("token");
-  Progress progress("backfill: runs uploaded", runs * series.size());
+  const std::string server = args.Get("server", kDefaultServer);
+  Progress progress("backfill: runs uploaded", plan->runs * plan->series.size());
   uint64_t done = 0, already = 0;
   // Run i of every series, then run i + 1: each series arrives in order.
-  for (uint64_t run = 1; run <= runs; ++run) {
-    for (const Series& s : series) {
-      absl::StatusOr<dev::DeviceConfig> cfg = absl::InvalidArgumentError("");
-      if (absl::StatusOr<replay::WhatIf> settings =
-              replay::ParseWhatIfArgs({"profile=" + args.Get("profile", profiles::kDefaultProfile),
-                                       "variant=" + s.variant, "policy=" + s.policy});
-          settings.ok()) {
-        cfg = replay::RecordingConfig(s.workload, *settings, false);
-      } else {
-        cfg = settings.status();
-      }
-      if (!cfg.ok()) {
+  for (uint64_t run = 1; run <= plan->runs; ++run) {
+    for (const Series& s : plan->series) {
+      const std::string where = absl::StrCat("faultlab backfill: ", s.Key(), " run ", run, ": ");
+      absl::StatusOr<replay::Recording> rec = RecordBackfillRun(*plan, s, run);
+      absl::Status written = rec.ok() ? WriteWhole(tmp, rec->bytes) : rec.status();
+      if (!written.ok()) {
         progress.Done();
-        std::cerr << "faultlab backfill: " << cfg.status().message() << "\n";
-        return kExitUsage;
-      }
-      const std::string key = absl::StrCat(s.board, "/", s.workload, "/", s.variant, "/", s.policy);
-      const std::string id = BackfillId(seed, key, run);
-      // Each run (and board) its own jitter: the seed comes from the id.
-      uint64_t run_seed = 0;
-      for (int i = 0; i < 8; ++i)
-        run_seed |= static_cast<uint64_t>(static_cast<uint8_t>(id[i])) << (8 * i);
-      cfg->seed = run_seed;
-      const bool slow = regress_from > 0 && run >= regress_from && s.board == regress_board;
-      if (slow) cfg->fault_cost_permille = static_cast<uint32_t>(regress_permille);
-      absl::StatusOr<replay::Recording> rec = replay::RecordWorkload(
-          *cfg, {s.workload, run_seed, static_cast<uint32_t>(frames)}, s.board, id);
-      if (!rec.ok()) {
-        progress.Done();
-        std::cerr << "faultlab backfill: " << key << " run " << run << ": "
-                  << rec.status().message() << "\n";
-        return ExitCode(rec.status());
-      }
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(rec->bytes.data(), static_cast<std::streamsize>(rec->bytes.size()));
-        if (!out.flush()) {
-          progress.Done();
-          std::cerr << "faultlab backfill: " << tmp << ": cannot write\n";
-          return kExitIo;
-        }
+        std::cerr << where << written.message() << "\n";
+        return ExitCode(written);
       }
       absl::StatusOr<upload::UploadResult> up = upload::UploadTrace(channel, tmp, opts);
       if (!up.ok()) {
         progress.Done();
-        std::cerr
-            << "faultlab backfill: " << key << " run " << run << ": "
-            << args.Get("server", kDefaultServer) << ": " << up.status().message()
-            << "\n(runs uploaded before this are stored; run the same backfill again to go on)\n";
+        std::cerr << where << server << ": " << up.status().message()
+                  << "\n(runs uploaded before this are stored; run the same backfill again to go "
+                     "on)\n";
         return ExitCode(up.status());
       }
       if (up->acked == 0) ++already;
@@ -430,12 +444,12 @@ int RunBackfill(const Args& args) {
     }
   }
   progress.Done();
-  std::cout << "backfill: " << done << " runs (" << runs << " per series, " << series.size()
-            << " series) on " << args.Get("server", kDefaultServer) << "; " << already
+  std::cout << "backfill: " << done << " runs (" << plan->runs << " per series, "
+            << plan->series.size() << " series) on " << server << "; " << already
             << " were already there";
-  if (regress_from > 0) {
-    std::cout << "; injected: fault path at " << regress_permille << " per mille from run "
-              << regress_from << " on board " << regress_board;
+  if (plan->regress_from > 0) {
+    std::cout << "; injected: fault path at " << plan->regress_permille << " per mille from run "
+              << plan->regress_from << " on board " << plan->regress_board;
   }
   std::cout << "\n";
   return kExitOk;
