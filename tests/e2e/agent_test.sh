@@ -49,10 +49,19 @@ for b in alpha beta; do
     --archive-dir "$tmp/archive-$b" 2>"$tmp/agent-$b.log" &
   eval "apid_$b=$!"
 done
-sleep 0.6
+# Mid-run: once each agent's first trace is on the server (6 runs at 150 ms
+# intervals are far from done then).
+for _ in $(seq 1 400); do
+  [ "$(cat "$tmp"/spool-*/ledger.tsv 2>/dev/null | grep -c '^uploaded')" -ge 2 ] && break
+  sleep 0.05
+done
 kill -9 "$pid"; wait "$pid" 2>/dev/null
-ok "server killed mid-run"
-sleep 1
+[ "$(cat "$tmp"/spool-*/ledger.tsv | grep -c '^recorded')" -lt 12 ] && ok "server killed mid-run" || fail "the agents had finished before the kill"
+# Down until an agent has seen it down.
+for _ in $(seq 1 400); do
+  grep -q "upload to .* failed" "$tmp/agent-alpha.log" "$tmp/agent-beta.log" && break
+  sleep 0.05
+done
 : >"$tmp/s2.log"
 start_server "$tmp/s2.log" && ok "server restarted" || fail "restart: $(cat "$tmp/s2.log")"
 for b in alpha beta; do

@@ -88,7 +88,11 @@ bf() {  # bf PORT BOARDS: the backfill both the replicas and the SQLite referenc
 }
 bf "$port_a" ra1,ra2 & bfa=$!
 bf "$port_b" rb1,rb2 & bfb=$!
-sleep 0.4
+# Mid-ingest: once b has taken a first trace of its backfill.
+for _ in $(seq 1 400); do
+  [ "$(sql lab "SELECT count(*) FROM traces WHERE board LIKE 'rb%'")" -ge 1 ] && break
+  sleep 0.05
+done
 kill -9 "$pid_b"; wait "$pid_b" 2>/dev/null
 ok "replica b killed (-9) mid-ingest"
 wait "$bfa" && ok "uploads to a went on" || fail "backfill to a: $(tail -3 "$tmp/backfill.log")"

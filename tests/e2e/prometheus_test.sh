@@ -82,31 +82,43 @@ for _ in $(seq 1 100); do [ "$(q 'count(up == 1)' | grep -o '"5"')" = '"5"' ] &&
 "$tamper" "$tmp/t2.fltrace" "$tmp/t2-tampered.fltrace"
 "$fl" upload "$tmp/t1.fltrace" --server "127.0.0.1:$g1" >/dev/null
 "$fl" upload "$tmp/t1.fltrace" --server "127.0.0.1:$g2" >/dev/null
-sleep 3
+# Until Prometheus has seen the series at 0 on the server that gets the
+# tampered trace (t1 replayed there, and scraped).
+for _ in $(seq 1 100); do
+  has_data "faultlab_replays_total{board=\"tamper\",outcome=\"diverged\",instance=\"127.0.0.1:$h1\"} == 0" && break
+  sleep 0.2
+done
 "$fl" upload "$tmp/t2-tampered.fltrace" --server "127.0.0.1:$g1" >/dev/null && ok "a tampered trace uploaded" || fail "tampered upload"
 for _ in $(seq 1 100); do
   has_data 'faultlab_replays_total{board="tamper",outcome="diverged"} > 0' && has_data 'faultlab_agent_upload_failures_in_a_row{board="fleet-stall"} > 5' \
     && has_data 'faultlab_regression_regressed{board="slow"} > 0' && break
   sleep 0.3
 done
-sleep 4  # a few more scrapes and rule evaluations for the rate windows
 
-# Every panel's query returns data.
+# Every panel's query returns data, and every rule's expr (alerts with their
+# threshold removed) — asked until they all do (the rate windows fill over a
+# few scrapes and rule evaluations), then reported.
 "$dc" exprs "$dash"/grafana/*.json >"$tmp/exprs.tsv"
-empty=0; total=0
-while IFS=$'\t' read -r file title expr; do
-  total=$((total + 1))
-  has_data "$expr" || { empty=$((empty + 1)); echo "  no data: $(basename "$file") / $title: $expr"; }
-done <"$tmp/exprs.tsv"
+sed -n 's/^ *expr: //p' "$dash/prometheus/faultlab-rules.yml" | sed -E 's/ *(>|<|>=|<=|==|!=) *[0-9.e+-]+$//' >"$tmp/rules.txt"
+count_empty() {  # sets empty, total, rempty, rtotal; prints what is empty when $1 = say
+  empty=0; total=0; rempty=0; rtotal=0
+  while IFS=$'\t' read -r file title expr; do
+    total=$((total + 1))
+    has_data "$expr" || { empty=$((empty + 1)); [ "$1" = say ] && echo "  no data: $(basename "$file") / $title: $expr"; }
+  done <"$tmp/exprs.tsv"
+  while read -r signal; do
+    rtotal=$((rtotal + 1))
+    has_data "$signal" || { rempty=$((rempty + 1)); [ "$1" = say ] && echo "  no data: $signal"; }
+  done <"$tmp/rules.txt"
+  return 0
+}
+for _ in $(seq 1 60); do
+  count_empty quiet
+  [ "$empty" -eq 0 ] && [ "$rempty" -eq 0 ] && break
+  sleep 0.5
+done
+count_empty say
 [ "$total" -ge 25 ] && [ "$empty" -eq 0 ] && ok "all $total panel queries return data" || fail "$empty of $total panel queries return nothing"
-
-# Every rule's expr returns data, alerts with their threshold removed.
-rempty=0; rtotal=0
-while read -r expr; do
-  rtotal=$((rtotal + 1))
-  signal=$(echo "$expr" | sed -E 's/ *(>|<|>=|<=|==|!=) *[0-9.e+-]+$//')
-  has_data "$signal" || { rempty=$((rempty + 1)); echo "  no data: $signal"; }
-done < <(sed -n 's/^ *expr: //p' "$dash/prometheus/faultlab-rules.yml")
 [ "$rtotal" -eq 10 ] && [ "$rempty" -eq 0 ] && ok "all $rtotal rule expressions return data" || fail "$rempty of $rtotal rule expressions return nothing"
 
 # Each alert on its cause, and not on the control.
@@ -129,6 +141,14 @@ state() {  # state ALERT: its state in Prometheus's alert list, one line per ins
   curl -s "http://127.0.0.1:$pp/api/v1/alerts" | sed 's/{"labels":/\n/g' | grep "\"alertname\":\"$1\"" |
     sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'
 }
+# Until the rule evaluations have caught up (every second).
+for _ in $(seq 1 60); do
+  settled=1
+  for a in FaultLatencyRegression ReplayDiverged ReplayNondeterminism; do [ "$(state "$a" | sort -u)" = firing ] || settled=0; done
+  for a in AllocationFailureRate IngestStalled; do [ "$(state "$a" | sort -u)" = pending ] || settled=0; done
+  [ "$settled" -eq 1 ] && break
+  sleep 0.5
+done
 for a in FaultLatencyRegression ReplayDiverged ReplayNondeterminism; do
   [ "$(state "$a" | sort -u)" = firing ] && ok "$a is firing in Prometheus" || fail "$a: '$(state "$a")'"
 done
