@@ -121,4 +121,23 @@ absl::Status CheckExposition(const std::string& text, const std::vector<const Fa
   return absl::OkStatus();
 }
 
+absl::Status CheckDocumented(const std::string& markdown,
+                             const std::vector<const Family*>& families,
+                             const std::vector<std::string>& implied) {
+  const std::set<std::string> said(implied.begin(), implied.end());
+  for (const Family* f : families) {
+    const size_t row = markdown.find(absl::StrCat("| `", f->name, "`"));
+    if (row == std::string::npos)
+      return absl::NotFoundError(absl::StrCat(f->name, " has no table row"));
+    const std::string line = markdown.substr(row, markdown.find('\n', row) - row);
+    for (const std::string& label : f->labels) {
+      if (!said.count(label) && line.find(absl::StrCat("`", label, "`")) == std::string::npos) {
+        return absl::NotFoundError(
+            absl::StrCat(f->name, "'s row does not name its label `", label, "`"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace faultlab::metrics

@@ -48,6 +48,13 @@ prometheus::Labels Labels(const Family& f, const std::vector<std::string>& value
 // names the first line that disagrees.
 absl::Status CheckExposition(const std::string& text, const std::vector<const Family*>& families);
 
+// Checks a markdown page against `families`: each has a table row starting
+// "| `NAME`" that names every label in backquotes, except those in
+// `implied` (labels the page states once for all, e.g. the series').
+absl::Status CheckDocumented(const std::string& markdown,
+                             const std::vector<const Family*>& families,
+                             const std::vector<std::string>& implied);
+
 }  // namespace faultlab::metrics
 
 #endif  // FAULTLAB_LIB_METRICS_FAMILY_H_

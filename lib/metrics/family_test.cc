@@ -54,6 +54,18 @@ TEST(Family, CheckExpositionNamesWhatDisagrees) {
   EXPECT_NE(s.message().find("labels {board}, declared {board,result}"), std::string::npos) << s;
 }
 
+TEST(Family, CheckDocumentedFindsEachRowAndItsLabels) {
+  const std::string doc =
+      "| metric | type | labels |\n|---|---|---|\n"
+      "| `t_runs_total` | counter | `board`, `result` |\n| `t_depth` | gauge | |\n";
+  EXPECT_TRUE(CheckDocumented(doc, {&kRuns, &kDepth}, {}).ok());
+  EXPECT_EQ(CheckDocumented(doc, {&kLatency}, {}).message(), "t_latency_seconds has no table row");
+  const std::string short_row = "| `t_runs_total` | counter | `result` |\n";
+  EXPECT_EQ(CheckDocumented(short_row, {&kRuns}, {}).message(),
+            "t_runs_total's row does not name its label `board`");
+  EXPECT_TRUE(CheckDocumented(short_row, {&kRuns}, {"board"}).ok());
+}
+
 TEST(FamilyDeathTest, LabelsTakeOneValuePerName) {
   EXPECT_DEATH(Labels(kRuns, {"only-board"}),
                "t_runs_total takes 2 label values \\(board, result\\), given 1");
