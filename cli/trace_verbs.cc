@@ -11,6 +11,7 @@
 #include "cli/progress.h"
 #include "cli/verbs.h"
 #include "engine/mmu/mmu.h"
+#include "engine/replay/config.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
@@ -82,6 +83,15 @@ int RunStat(const Args& args) {
   }
   std::cout << "complete: " << (t.reader->complete() ? "yes" : "no") << "\n"
             << summary.Format(t.reader->stats());
+  // The header's configuration, checked as a replay checks it: what stat
+  // shows, a replay could rebuild.
+  if (t.reader->header().capture_source() != trace::CAPTURE_SOURCE_SYNTHETIC) {
+    absl::StatusOr<dev::DeviceConfig> cfg = replay::ConfigFromHeader(t.reader->header());
+    if (!cfg.ok()) {
+      return Fail(
+          absl::Status(cfg.status().code(), absl::StrCat(path, ": ", cfg.status().message())));
+    }
+  }
   return kExitOk;
 }
 

@@ -212,6 +212,31 @@ TEST(FaultTest, AKilledGroupStaysDeadWhileItsVmRecovers) {
   EXPECT_EQ(t.dev.CheckInvariants(), "");
 }
 
+TEST(FaultTest, AJobStillRunningAfterTheJobTimeoutIsKilled) {
+  // A byte-stride sweep of 256 MiB: 2^28 accesses, far past panthor's 5 s
+  // job timeout. It ends at the timeout, its group fatal. (A GPU 1000 times
+  // slower per access than the G610's model keeps the test quick: 5 s of
+  // 100 µs accesses. On the real costs the same job ends after 5 s / 100 ns.)
+  DeviceConfig cfg = Config();
+  cfg.profile.cost.gpu_page_access = {100'000, 100'000};
+  TestDevice t(cfg);
+  const uint32_t vm = t.CreateVm();
+  const uint32_t bo = t.CreateBo(256 * M);
+  ASSERT_EQ(t.Bind(vm, {TestDevice::MapOp(bo, 0, kVa, 256 * M)}), 0);
+  const uint32_t g = CreateGroup(t, vm);
+  Submitted s = Submit(t, g, {gpu::GpuAccess{kVa, 256 * M, 1, trace::ACCESS_READ}});
+  ASSERT_EQ(s.ret, 0);
+  t.dev.RunAll();
+  EXPECT_EQ(t.dev.LookupGroup(t.file, g)->state, kPanthorGroupStateFatalFault);
+  EXPECT_GE(t.dev.now_ns(), 5'000'000'000u);
+  EXPECT_LT(t.dev.now_ns(), 6'000'000'000u);
+  bool logged = false;
+  for (const std::string& line : t.dev.kernel_log())
+    logged |= line.find("job timeout") != std::string::npos;
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(t.dev.CheckInvariants(), "");
+}
+
 TEST(FaultTest, GroupCreateChecks) {
   TestDevice t;
   const uint32_t vm = t.CreateVm();

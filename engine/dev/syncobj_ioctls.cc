@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "engine/dev/device.h"
+#include "engine/dev/uobj.h"
+#include "engine/mem/memory.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/errno.h"
 
@@ -40,14 +42,15 @@ int Device::IoctlSyncobjDestroy(File& f, void* data) {
   return f.syncobjs_.erase(d->handle) ? 0 : -kEINVAL;
 }
 
-// Models drm_syncobj_array_find(): -EFAULT on the handle array, -ENOENT for an
-// unknown handle.
+// Models drm_syncobj_array_find(): memdup_array_user() of the handles
+// (kmalloc: -ENOMEM past KMALLOC_MAX_SIZE, then -EFAULT), kmalloc_array() of
+// the syncobj pointers (-ENOMEM likewise), -ENOENT for an unknown handle.
 int Device::SyncobjArrayFind(File& f, uint64_t user_handles, uint32_t count,
                              std::vector<sync::Syncobj*>* out) {
-  std::vector<uint32_t> handles(count);
-  if (f.umem_->CopyFromUser(handles.data(), user_handles, sizeof(uint32_t) * count) != 0) {
-    return -kEFAULT;
-  }
+  if (uint64_t{count} * sizeof(uint32_t) > mem::kKmallocMaxSize) return -kENOMEM;
+  std::vector<uint32_t> handles;
+  if (int ret = CopyArrayFromUser(*f.umem_, user_handles, count, &handles); ret) return ret;
+  if (uint64_t{count} * sizeof(uint64_t) > mem::kKmallocMaxSize) return -kENOMEM;
   out->clear();
   for (uint32_t h : handles) {
     auto it = f.syncobjs_.find(h);
@@ -122,8 +125,8 @@ int Device::IoctlSyncobjTimelineWait(File& f, void* data) {
   if (w->count_handles == 0) return -kEINVAL;
   std::vector<sync::Syncobj*> objs;
   if (int ret = SyncobjArrayFind(f, w->handles, w->count_handles, &objs); ret) return ret;
-  std::vector<uint64_t> points(w->count_handles);
-  if (f.umem_->CopyFromUser(points.data(), w->points, sizeof(uint64_t) * points.size()) != 0) {
+  std::vector<uint64_t> points;
+  if (CopyArrayFromUser(*f.umem_, w->points, w->count_handles, &points) != 0) {
     return -kEFAULT;
   }
   return SyncobjWaitCommon(objs, points, w->flags, w->timeout_nsec, &w->first_signaled);
@@ -158,8 +161,8 @@ int Device::IoctlSyncobjTimelineSignal(File& f, void* data) {
   if (a->count_handles == 0) return -kEINVAL;
   std::vector<sync::Syncobj*> objs;
   if (int ret = SyncobjArrayFind(f, a->handles, a->count_handles, &objs); ret) return ret;
-  std::vector<uint64_t> points(a->count_handles);
-  if (f.umem_->CopyFromUser(points.data(), a->points, sizeof(uint64_t) * points.size()) != 0) {
+  std::vector<uint64_t> points;
+  if (CopyArrayFromUser(*f.umem_, a->points, a->count_handles, &points) != 0) {
     return -kEFAULT;
   }
   for (size_t i = 0; i < objs.size(); ++i) {

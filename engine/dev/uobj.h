@@ -19,6 +19,23 @@
 
 namespace faultlab::dev {
 
+// copy_from_user() of `count` elements at `user` into `*out`, in bounded
+// pieces, so that an absurd count over a small mapping faults (-EFAULT)
+// before the model has allocated much.
+template <typename T>
+int CopyArrayFromUser(UserMemory& mem, uint64_t user, uint64_t count, std::vector<T>* out) {
+  out->clear();
+  for (uint64_t i = 0; i < count; i += 4096) {
+    const uint64_t n = std::min<uint64_t>(4096, count - i);
+    const size_t at = out->size();
+    out->resize(at + n);
+    if (mem.CopyFromUser(out->data() + at, user + i * sizeof(T), n * sizeof(T)) != 0) {
+      return -uapi::kEFAULT;
+    }
+  }
+  return 0;
+}
+
 template <typename T>
 int GetUobjArray(UserMemory& mem, const uapi::PanthorObjArray& in, uint32_t min_stride,
                  std::vector<T>* out) {
@@ -26,20 +43,7 @@ int GetUobjArray(UserMemory& mem, const uapi::PanthorObjArray& in, uint32_t min_
   if (in.count == 0) return 0;
   if (in.stride < min_stride) return -uapi::kEINVAL;
   if (static_cast<uint64_t>(in.count) * sizeof(T) > 0x7fffffffULL) return -uapi::kENOMEM;
-  if (in.stride == sizeof(T)) {
-    // Copy in bounded pieces so that an absurd count over a small mapping
-    // faults before the model allocates much.
-    for (uint32_t i = 0; i < in.count; i += 4096) {
-      const uint32_t n = std::min<uint32_t>(4096, in.count - i);
-      const size_t at = out->size();
-      out->resize(at + n);
-      if (mem.CopyFromUser(out->data() + at, in.array + static_cast<uint64_t>(i) * sizeof(T),
-                           n * sizeof(T)) != 0) {
-        return -uapi::kEFAULT;
-      }
-    }
-    return 0;
-  }
+  if (in.stride == sizeof(T)) return CopyArrayFromUser(mem, in.array, in.count, out);
   // copy_struct_from_user(): the known part, then a zero check of any tail,
   // read in bounded pieces (a hostile stride must not make us allocate it).
   const size_t known = std::min<size_t>(in.stride, sizeof(T));

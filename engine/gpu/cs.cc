@@ -90,15 +90,8 @@ uint32_t CsInterpreter::Access(Job& job, uint64_t va, void* data, uint32_t n, bo
   return 0;
 }
 
-CsSlice CsInterpreter::Run(Job& job, uint64_t now_ns) {
-  if (job.cs_started_ns == 0) job.cs_started_ns = now_ns + 1;
+CsSlice CsInterpreter::Run(Job& job) {
   CsSlice out;
-  if (now_ns + 1 - job.cs_started_ns > kJobTimeoutNs) {
-    out.end = CsSlice::End::kFatal;
-    out.message = "job timeout";
-    out.exception = 0;
-    return out;
-  }
   for (int n = 0; n < kInstrPerSlice && job.cs_pc < job.cs_size; ++n) {
     uint64_t w = 0, fault_va = 0;
     if (uint32_t st = Access(job, job.cs_addr + job.cs_pc, &w, 8, false, &fault_va); st) {

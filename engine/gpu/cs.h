@@ -37,9 +37,6 @@
 
 namespace faultlab::gpu {
 
-// JOB_TIMEOUT_MS in panthor_sched.c.
-constexpr uint64_t kJobTimeoutNs = 5'000'000'000;
-
 // How a slice of a stream ended, `cost_ns` of virtual time after it began.
 struct CsSlice {
   enum class End {
@@ -61,8 +58,9 @@ class CsInterpreter {
  public:
   CsInterpreter(const profiles::CostModel* cost, Prng* prng) : cost_(cost), prng_(prng) {}
 
-  // Runs `job`'s stream from its instruction pointer at virtual time `now_ns`.
-  CsSlice Run(Job& job, uint64_t now_ns);
+  // Runs a slice of `job`'s stream from its instruction pointer (the job
+  // timeout is the executor's).
+  CsSlice Run(Job& job);
 
  private:
   // A memory access of `n` bytes at `va` through the VM's page tables: 0

@@ -116,6 +116,16 @@ void Executor::Run(const std::shared_ptr<Job>& job) {
     KillGroup(job->group, 1u << job->queue);
     return;
   }
+  // Models panthor's job timeout (queue_timedout(): 5 s from the job's
+  // start): a job still running then is killed, whatever keeps it busy —
+  // which also bounds the host work a hostile trace's job can ask for.
+  const uint64_t now = d_.sched->now_ns();
+  if (job->run_started_ns == 0) job->run_started_ns = now + 1;
+  if (now + 1 - job->run_started_ns > kJobTimeoutNs) {
+    Fatal(job, "job timeout", 0);
+    d_.sched->After(0, [this, job] { KillGroup(job->group, 1u << job->queue); });
+    return;
+  }
   if (job->cs_size) {
     RunStream(job);
   } else {
@@ -126,6 +136,10 @@ void Executor::Run(const std::shared_ptr<Job>& job) {
 void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
   vm::Vm& vm = *job->group->vm;
   uint64_t cost = 0, pages = 0;
+  // The page last translated for the current range: nothing else runs
+  // within a slice, so its translation holds for the next accesses to it.
+  uint64_t translated_page = ~uint64_t{0};
+  size_t translated_range = job->access_index;
   while (job->access_index < job->accesses.size() && pages < kPagesPerSlice) {
     const GpuAccess& a = job->accesses[job->access_index];
     if (a.tiler_oom) {
@@ -140,9 +154,13 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
       continue;
     }
     const uint64_t va = a.va + job->access_offset;
-    if (const uint32_t status = AccessFault(vm.page_table().Translate(va), a.access)) {
-      d_.sched->After(cost, [this, job, status, va] { Stall(job, status, va); });
-      return;
+    if (va >> 12 != translated_page || job->access_index != translated_range) {
+      if (const uint32_t status = AccessFault(vm.page_table().Translate(va), a.access)) {
+        d_.sched->After(cost, [this, job, status, va] { Stall(job, status, va); });
+        return;
+      }
+      translated_page = va >> 12;
+      translated_range = job->access_index;
     }
     cost += Cost(d_.cost->gpu_page_access);
     ++pages;
@@ -158,7 +176,7 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
 
 void Executor::RunStream(const std::shared_ptr<Job>& job) {
   const uint64_t now = d_.sched->now_ns();
-  CsSlice s = cs_.Run(*job, now);
+  CsSlice s = cs_.Run(*job);
   switch (s.end) {
     case CsSlice::End::kYield:
       d_.sched->After(s.cost_ns, [this, job] { Run(job); });
@@ -179,7 +197,7 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
     case CsSlice::End::kEndlessLoop: {
       // Nothing can end the loop: skip to the job timeout rather than run
       // 5 s of instructions.
-      const uint64_t deadline = job->cs_started_ns - 1 + kJobTimeoutNs;
+      const uint64_t deadline = job->run_started_ns - 1 + kJobTimeoutNs;
       d_.sched->At(std::max(deadline, now + s.cost_ns), [this, job] {
         if (job->finished) return;
         d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,

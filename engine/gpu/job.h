@@ -18,6 +18,9 @@
 
 namespace faultlab::gpu {
 
+// JOB_TIMEOUT_MS in panthor_sched.c.
+constexpr uint64_t kJobTimeoutNs = 5'000'000'000;
+
 // One range a GPU job touches: `length_bytes` from `va`, every `stride_bytes`
 // (0: every page). A tiler-OOM entry instead asks the firmware to grow the
 // tiler heap whose context is at `va`.
@@ -63,9 +66,10 @@ struct Job {
   uint64_t cs_size = 0;
   uint64_t cs_pc = 0;
   CsRegs cs_regs{};
-  // Virtual time + 1 when the stream first ran (0: not yet): the job
-  // timeout counts from there.
-  uint64_t cs_started_ns = 0;
+  // Virtual time + 1 when the job first ran on the GPU (0: not yet): the
+  // job timeout counts from there, stalls included (drm_sched's timeout
+  // covers the whole job). Set and checked by Executor::Run.
+  uint64_t run_started_ns = 0;
   // The last backward branch taken: where, the registers' hash then, and
   // whether memory was touched since (an exact repeat with none is a loop
   // that can never end). ~0: none yet.

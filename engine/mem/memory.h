@@ -38,6 +38,10 @@
 namespace faultlab::mem {
 
 constexpr uint64_t kPageSize = 4096;
+// KMALLOC_MAX_SIZE (include/linux/slab.h) with 4 KiB pages: 1 << (10 + 12).
+// A kmalloc() of more fails (-ENOMEM in the ioctls that size it by a
+// user's count) without looking at the count's memory.
+constexpr uint64_t kKmallocMaxSize = 4ULL << 20;
 constexpr uint32_t kPagesPerHuge = 512;  // 2 MiB / 4 KiB
 
 // kPool: take from the fault-path reserve (pool:<pages> policy), falling back

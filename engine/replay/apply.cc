@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/replay/validate.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/ioc.h"
 #include "engine/uapi/ioctls.h"
@@ -12,7 +13,9 @@ namespace faultlab::replay {
 
 namespace {
 
-constexpr uint64_t kArgScratch = 0x0000'7ff0'0000'0000ULL;  // where replayed arguments go
+// Where replayed arguments go: above every recorded copy (kUserTop), so no
+// recording's user memory can land on it.
+constexpr uint64_t kArgScratch = kUserTop;
 
 }  // namespace
 
@@ -62,12 +65,12 @@ void Applier::PutBackStreams(dev::File* file) {
   pending_cs_.clear();
 }
 
-absl::Status Applier::Ioctl(const trace::Ioctl& io, uint64_t event_index) {
+absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   auto f = files_.find(io.file);
   if (f == files_.end()) {
-    return absl::DataLossError(
-        absl::StrCat("event ", event_index, ": ioctl on file ", io.file, " that was never opened"));
+    return absl::DataLossError(absl::StrCat("an ioctl on file ", io.file, ", never opened"));
   }
+  if (absl::Status s = ValidateIoctl(io); !s.ok()) return s;
   PutBackStreams(f->second);
   PrepareUserMemory(io);
   std::string arg(io.arg_in);
@@ -117,22 +120,27 @@ void Applier::Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ran
   }
 }
 
-void Applier::File(const trace::FileOp& op, bool legacy) {
+absl::Status Applier::File(const trace::FileOp& op, bool legacy) {
   device_->set_legacy_file_markers(legacy);
   if (!op.close) {
+    if (files_.size() >= kMaxOpenFiles) {
+      return absl::DataLossError(
+          absl::StrCat("more than ", kMaxOpenFiles, " device files open at once"));
+    }
     dev::File* file = device_->Open(
         op.node == trace::NODE_PRIMARY ? dev::NodeType::kPrimary : dev::NodeType::kRender, &mem_);
     files_[file->id()] = file;
-    return;
+    return absl::OkStatus();
   }
   auto f = files_.find(op.file);
   if (f == files_.end()) {
     // Nothing to close here; a legacy trace still had its marker.
     if (legacy) device_->EmitMarker(trace::MARKER_NOTE, op.file, absl::StrCat("close:", op.file));
-    return;
+    return absl::OkStatus();
   }
   device_->Close(f->second);
   files_.erase(f);
+  return absl::OkStatus();
 }
 
 void Applier::Marker(const trace::Marker& m) {

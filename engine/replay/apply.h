@@ -31,12 +31,13 @@ class Applier {
   Applier(dev::Device* device, const Normaliser* norm, Rewriter* rewrite, ReplayResult* result);
 
   // Executes one input; DATA_LOSS when the trace contradicts itself (an
-  // ioctl on a file never opened).
-  absl::Status Ioctl(const trace::Ioctl& io, uint64_t event_index);
+  // ioctl on a file never opened) or is damaged (validate.h).
+  absl::Status Ioctl(const trace::Ioctl& io);
   void CsSubmit(const trace::CsSubmit& cs);
   // One job: its consecutive access ranges.
   void Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ranges);
-  void File(const trace::FileOp& op, bool legacy);
+  // DATA_LOSS past kMaxOpenFiles files open at once.
+  absl::Status File(const trace::FileOp& op, bool legacy);
   void Marker(const trace::Marker& m);
   void StateHash() { device_->EmitStateHash(); }
   void CpuMap(const trace::CpuMap& m);

@@ -8,6 +8,7 @@
 #include "engine/replay/check.h"
 #include "engine/replay/normalise.h"
 #include "engine/replay/rewrite.h"
+#include "engine/replay/validate.h"
 #include "engine/replay/version.h"
 #include "engine/trace/reader.h"
 
@@ -56,6 +57,14 @@ void CountRecorded(const trace::Event& e, ReplayResult* r) {
   }
 }
 
+// A problem of the recording's event `index`, in the chunk at `offset`:
+// "NAME: offset N: event E: problem", like the reader's.
+absl::Status Located(const std::string& name, uint64_t offset, uint64_t index,
+                     const absl::Status& s) {
+  return absl::Status(
+      s.code(), absl::StrCat(name, ": offset ", offset, ": event ", index, ": ", s.message()));
+}
+
 // The input loop: every recorded event normalised, then applied (or
 // counted). `e` holds the first event; returns the first error.
 absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const Normaliser& norm,
@@ -77,11 +86,11 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
       continue;
     }
     trace::FileOp op;
+    absl::Status s;
+    const uint64_t chunk_offset = inputs.chunk_offset(), index = inputs.event_index();
     switch (e.kind) {
       case trace::EVENT_IOCTL:
-        if (absl::Status s = apply.Ioctl(e.ioctl, inputs.event_index()); !s.ok()) {
-          return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
-        }
+        s = apply.Ioctl(e.ioctl);
         break;
       case trace::EVENT_CS_SUBMIT:
         apply.CsSubmit(e.cs_submit);
@@ -91,20 +100,26 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
         const trace::JobAccess first = e.access;
         std::vector<gpu::GpuAccess> ranges;
         while (have && e.kind == trace::EVENT_JOB_ACCESS && e.access.job == first.job) {
+          if (ranges.size() == kMaxJobRanges) {
+            s = absl::DataLossError(absl::StrCat("job ", first.job, " has more than ",
+                                                 kMaxJobRanges, " access ranges"));
+            break;
+          }
           const bool oom = e.access.access == trace::ACCESS_TYPE_UNSPECIFIED;
           ranges.push_back({e.access.va, e.access.length_bytes, e.access.stride_bytes,
                             oom ? trace::ACCESS_WRITE : e.access.access, oom});
           have = inputs.Next(&e);
         }
+        if (!s.ok()) return Located(name, chunk_offset, index, s);
         apply.Job(first, std::move(ranges));
         continue;  // `e` is already the next event
       }
       case trace::EVENT_FILE:
-        apply.File(e.file_op, /*legacy=*/false);
+        s = apply.File(e.file_op, /*legacy=*/false);
         break;
       case trace::EVENT_MARKER:
         if (Normaliser::LegacyFileOp(e, &op)) {
-          apply.File(op, /*legacy=*/true);
+          s = apply.File(op, /*legacy=*/true);
         } else {
           apply.Marker(e.marker);
         }
@@ -118,6 +133,7 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
       default:
         break;
     }
+    if (!s.ok()) return Located(name, chunk_offset, index, s);
     have = inputs.Next(&e);
   }
   return inputs.status();

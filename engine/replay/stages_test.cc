@@ -160,8 +160,8 @@ TEST_F(ApplyCheckTest, AFileOpenAndAnIoctlReplayAndCompare) {
   Checker check(&expected, &norm, opts, &r, /*compare=*/true);
   device.set_observer(&check);
   Applier apply(&device, &norm, nullptr, &r);
-  apply.File(keep.events[0].file_op, /*legacy=*/false);
-  ASSERT_TRUE(apply.Ioctl(keep.events[1].ioctl, 1).ok());
+  ASSERT_TRUE(apply.File(keep.events[0].file_op, /*legacy=*/false).ok());
+  ASSERT_TRUE(apply.Ioctl(keep.events[1].ioctl).ok());
   check.CheckEnd();
   device.set_observer(nullptr);
   EXPECT_EQ(r.divergence_count, 0u);
@@ -170,7 +170,7 @@ TEST_F(ApplyCheckTest, AFileOpenAndAnIoctlReplayAndCompare) {
   // An ioctl on a file the trace never opened is damaged input.
   trace::Ioctl stray = keep.events[1].ioctl;
   stray.file = 9;
-  EXPECT_EQ(apply.Ioctl(stray, 7).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(apply.Ioctl(stray).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(ApplyCheckTest, BoardRulesTakeOutputsAndMaskOffsets) {

@@ -104,6 +104,47 @@ absl::Status TraceReader::Open() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::string_view> UnpackChunk(const ChunkEnvelope& env, std::string* raw) {
+  const std::string chunk = absl::StrCat("chunk ", env.chunk_index());
+  if (env.raw_size() > kMaxRawChunkBytes) {
+    return absl::DataLossError(absl::StrCat(chunk, " too large: ", env.raw_size(),
+                                            " bytes decoded (limit ", kMaxRawChunkBytes, ")"));
+  }
+  // Every event takes at least two bytes (kind and time).
+  if (static_cast<uint64_t>(env.event_count()) * 2 > env.raw_size()) {
+    return absl::DataLossError(absl::StrCat(chunk, " claims ", env.event_count(), " events in ",
+                                            env.raw_size(), " bytes"));
+  }
+  switch (env.codec()) {
+    case CODEC_NONE:
+      if (env.payload().size() != env.raw_size()) {
+        return absl::DataLossError(absl::StrCat(chunk, " size mismatch"));
+      }
+      return absl::string_view(env.payload());
+    case CODEC_ZSTD: {
+      raw->resize(env.raw_size());
+      const size_t n =
+          ZSTD_decompress(raw->data(), raw->size(), env.payload().data(), env.payload().size());
+      if (ZSTD_isError(n) || n != env.raw_size()) {
+        return absl::DataLossError(absl::StrCat(
+            chunk, ": zstd: ", ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
+      }
+      return absl::string_view(*raw);
+    }
+    default:
+      return absl::DataLossError(absl::StrCat(chunk, ": unknown codec ", env.codec()));
+  }
+}
+
+absl::Status VerifyColumns(absl::string_view block, uint32_t event_count) {
+  ChunkDecoder check;
+  if (absl::Status s = check.Reset(block, event_count); !s.ok()) return s;
+  Event scratch;
+  while (check.Next(&scratch)) {
+  }
+  return check.status();
+}
+
 void TraceReader::RecordDamage(const absl::Status& problem) {
   ++stats_.damaged_chunks;
   if (stats_.damage.size() < kMaxDamageNotes) stats_.damage.emplace_back(problem.message());
@@ -126,39 +167,16 @@ absl::Status TraceReader::DecodeEnvelope(uint64_t at, absl::string_view payload)
   if (env.trace_id() != header_.trace_id()) {
     return Error(at, absl::StrCat("chunk ", env.chunk_index(), " belongs to another trace"));
   }
-  if (env.raw_size() > kMaxRawChunkBytes) {
-    return Error(at, absl::StrCat("chunk ", env.chunk_index(), " too large: ", env.raw_size(),
-                                  " bytes decoded (limit ", kMaxRawChunkBytes, ")"));
+  absl::StatusOr<absl::string_view> block = UnpackChunk(env, &raw_);
+  if (!block.ok()) return Error(at, std::string(block.status().message()));
+  if (env.codec() == CODEC_ZSTD) ++stats_.compressed_chunks;
+  if (absl::Status s = decoder_.Reset(*block, env.event_count()); !s.ok()) {
+    return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": ", s.message()));
   }
-  // Every event takes at least two bytes (kind and time).
-  if (static_cast<uint64_t>(env.event_count()) * 2 > env.raw_size()) {
-    return Error(at, absl::StrCat("chunk ", env.chunk_index(), " claims ", env.event_count(),
-                                  " events in ", env.raw_size(), " bytes"));
-  }
-  absl::string_view block;
-  switch (env.codec()) {
-    case CODEC_NONE:
-      if (env.payload().size() != env.raw_size()) {
-        return Error(at, absl::StrCat("chunk ", env.chunk_index(), " size mismatch"));
-      }
-      block = env.payload();
-      break;
-    case CODEC_ZSTD: {
-      raw_.resize(env.raw_size());
-      const size_t n =
-          ZSTD_decompress(raw_.data(), raw_.size(), env.payload().data(), env.payload().size());
-      if (ZSTD_isError(n) || n != env.raw_size()) {
-        return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": zstd: ",
-                                      ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch"));
-      }
-      block = raw_;
-      ++stats_.compressed_chunks;
-      break;
-    }
-    default:
-      return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": unknown codec ", env.codec()));
-  }
-  if (absl::Status s = decoder_.Reset(block, env.event_count()); !s.ok()) {
+  // The whole chunk decodes before any of its events is handed out: a
+  // damaged column stops a replay before the chunk's first event takes
+  // effect, not half way through it.
+  if (absl::Status s = VerifyColumns(*block, env.event_count()); !s.ok()) {
     return Error(at, absl::StrCat("chunk ", env.chunk_index(), ": ", s.message()));
   }
   return absl::OkStatus();

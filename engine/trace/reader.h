@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/trace/columns.h"
 #include "engine/trace/event.h"
 #include "engine/trace/frame.h"
@@ -31,6 +32,13 @@
 #include "proto/trace.pb.h"
 
 namespace faultlab::trace {
+
+// A chunk's column block: `env`'s payload, or it decompressed into `*raw`;
+// DATA_LOSS "chunk N: problem" for a size or codec it cannot be.
+absl::StatusOr<absl::string_view> UnpackChunk(const ChunkEnvelope& env, std::string* raw);
+// Decodes every event of a column block, keeping none: OK only when all of
+// it is well formed and every column is consumed exactly.
+absl::Status VerifyColumns(absl::string_view block, uint32_t event_count);
 
 struct ReaderOptions {
   bool skip_damaged = false;
@@ -72,8 +80,9 @@ class TraceReader {
   const ReaderStats& stats() const { return stats_; }
   // Trace-wide index of the event last returned by Next().
   uint64_t event_index() const { return next_event_index_ - 1; }
-  // The envelope of the chunk being decoded.
+  // The envelope of the chunk being decoded, and its frame's byte offset.
   const ChunkEnvelope& chunk() const { return envelope_; }
+  uint64_t chunk_offset() const { return chunk_offset_; }
   // Bytes held in buffers now (for the bounded-memory tests).
   size_t buffer_capacity() const { return buf_.capacity() + raw_.capacity(); }
 

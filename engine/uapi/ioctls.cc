@@ -250,9 +250,22 @@ T At(const std::string& s, size_t at) {
   return v;
 }
 
+// Where ranges go, and how big one may be.
+struct Collector {
+  const UserReader& read;
+  std::vector<UserRange>* out;
+  uint64_t max_bytes;
+  bool left_out = false;  // a range over max_bytes was met
+};
+
 // Adds [ptr, ptr + n) when it is an honest range.
-void Add(uint64_t ptr, uint64_t n, uint64_t max_bytes, std::vector<UserRange>* out) {
-  if (ptr && n && n <= max_bytes) out->push_back({ptr, n});
+void Add(uint64_t ptr, uint64_t n, Collector* c) {
+  if (!ptr || !n) return;
+  if (n > c->max_bytes) {
+    c->left_out = true;
+    return;
+  }
+  c->out->push_back({ptr, n});
 }
 
 // The bytes of `n` at `ptr`, or empty where unreadable or too big.
@@ -282,46 +295,43 @@ uint64_t StringLength(const UserReader& read, uint64_t ptr, uint64_t max) {
 }
 
 void Walk(const std::vector<Nested>& nested, Dir dir, const std::string& in, const std::string& out,
-          const UserReader& read, std::vector<UserRange>* ranges, uint64_t max_bytes) {
+          Collector* c) {
   for (const Nested& n : nested) {
     switch (n.layout) {
       case Layout::kObjArray: {
         const auto a = At<PanthorObjArray>(in, n.at);
         const uint64_t bytes = uint64_t{a.count} * a.stride;
-        if (n.dir == dir) Add(a.array, bytes, max_bytes, ranges);
+        if (n.dir == dir) Add(a.array, bytes, c);
         if (n.element_nested.empty() || !a.stride) break;
-        const std::string elems = ReadAll(read, a.array, bytes, max_bytes);
+        const std::string elems = ReadAll(c->read, a.array, bytes, c->max_bytes);
         for (size_t at = 0; !elems.empty() && at + n.elem_size <= elems.size(); at += a.stride) {
-          Walk(n.element_nested, dir, elems.substr(at, n.elem_size), "", read, ranges, max_bytes);
+          Walk(n.element_nested, dir, elems.substr(at, n.elem_size), "", c);
         }
         break;
       }
       case Layout::kArray:
         if (n.dir == dir) {
-          Add(At<uint64_t>(in, n.at), uint64_t{At<uint32_t>(in, n.count_at)} * n.elem_size,
-              max_bytes, ranges);
+          Add(At<uint64_t>(in, n.at), uint64_t{At<uint32_t>(in, n.count_at)} * n.elem_size, c);
         }
         break;
       case Layout::kCopyField:
         if (n.dir == dir) {
           Add(At<uint64_t>(in, n.at),
-              std::min(At<uint64_t>(in, n.count_at), At<uint64_t>(out, n.count_at)), max_bytes,
-              ranges);
+              std::min(At<uint64_t>(in, n.count_at), At<uint64_t>(out, n.count_at)), c);
         }
         break;
       case Layout::kWholeField:
         if (n.dir == dir && At<uint64_t>(in, n.count_at) >= At<uint64_t>(out, n.count_at)) {
-          Add(At<uint64_t>(in, n.at), At<uint64_t>(out, n.count_at), max_bytes, ranges);
+          Add(At<uint64_t>(in, n.at), At<uint64_t>(out, n.count_at), c);
         }
         break;
       case Layout::kSized:
-        if (n.dir == dir)
-          Add(At<uint64_t>(in, n.at), At<uint32_t>(in, n.count_at), max_bytes, ranges);
+        if (n.dir == dir) Add(At<uint64_t>(in, n.at), At<uint32_t>(in, n.count_at), c);
         break;
       case Layout::kString:
         if (n.dir == dir) {
           const uint64_t ptr = At<uint64_t>(in, n.at);
-          if (ptr) Add(ptr, StringLength(read, ptr, n.elem_size), max_bytes, ranges);
+          if (ptr) Add(ptr, StringLength(c->read, ptr, n.elem_size), c);
         }
         break;
     }
@@ -375,11 +385,13 @@ CopySizes DrmCopySizes(uint32_t request, const IoctlDesc& desc) {
   return s;
 }
 
-void UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in,
+bool UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in,
                 const std::string& arg_out, int result, const UserReader& read,
                 std::vector<UserRange>* out, uint64_t max_bytes) {
-  if (dir == Dir::kOut && result < 0) return;
-  Walk(desc.nested, dir, arg_in, arg_out, read, out, max_bytes);
+  if (dir == Dir::kOut && result < 0) return true;
+  Collector c{read, out, max_bytes};
+  Walk(desc.nested, dir, arg_in, arg_out, &c);
+  return !c.left_out;
 }
 
 }  // namespace faultlab::uapi

@@ -194,8 +194,9 @@ using UserReader = std::function<bool(void* dst, uint64_t address, size_t n)>;
 // is the argument as passed (what in-memory arrays are found from) and
 // `arg_out` as returned (output lengths); arrays are read through `read` to
 // find what their elements point at. Ranges over `max_bytes` are left out
-// (the kernel refuses far less); so is output memory when `result` < 0.
-void UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in,
+// (the kernel refuses far less), and then false is returned; output memory
+// is left out when `result` < 0.
+bool UserRanges(const IoctlDesc& desc, Nested::Dir dir, const std::string& arg_in,
                 const std::string& arg_out, int result, const UserReader& read,
                 std::vector<UserRange>* out, uint64_t max_bytes = 1 << 20);
 

@@ -147,6 +147,17 @@ absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t inde
         absl::StrCat("trace ", hex, " chunk ", index, ": the envelope names chunk ",
                      env.chunk_index(), " of trace ", absl::BytesToHexString(env.trace_id())));
   }
+  // Its columns decode whole: a replay never meets a damaged chunk the
+  // store acknowledged.
+  std::string raw;
+  absl::StatusOr<absl::string_view> block = trace::UnpackChunk(env, &raw);
+  if (!block.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("trace ", hex, " ", block.status().message()));
+  }
+  if (absl::Status s = trace::VerifyColumns(*block, env.event_count()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trace ", hex, " chunk ", index, ": ", s.message()));
+  }
   return ChunkFacts{trace::Crc32c(frame), env.event_count(), env.final()};
 }
 

@@ -50,7 +50,8 @@ struct ChunkFacts {
   uint32_t events;
   bool final;
 };
-// A whole chunk frame, its checksum right, its envelope naming this trace and index.
+// A whole chunk frame, its checksum right, its envelope naming this trace
+// and index, its columns decoding whole (trace::VerifyColumns).
 absl::StatusOr<ChunkFacts> CheckChunk(const std::string& trace_id, uint64_t index,
                                       const std::string& frame);
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/frame.h"
+#include "engine/trace/reader.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
 #include "server/store/failpoint.h"
@@ -76,6 +77,23 @@ std::string Stored(Store& store, const std::string& id) {
   auto src = store.OpenTrace(id);
   EXPECT_TRUE(src.ok()) << src.status();
   return src.ok() ? ReadAll(**src) : "";
+}
+
+// A chunk frame whose checksums are right but whose columns are not: its
+// block, one byte short, stored uncompressed under a fresh envelope CRC.
+std::string DamageColumns(const std::string& frame) {
+  trace::ChunkEnvelope env;
+  EXPECT_TRUE(env.ParseFromString(frame.substr(trace::kFrameHeaderSize)));
+  std::string raw;
+  absl::StatusOr<absl::string_view> block = trace::UnpackChunk(env, &raw);
+  EXPECT_TRUE(block.ok()) << block.status();
+  std::string cols(block->substr(0, block->size() - 1));
+  env.set_codec(trace::CODEC_NONE);
+  env.set_raw_size(cols.size());
+  env.set_payload(cols);
+  std::string out;
+  trace::AppendFrame(out, trace::kFrameChunk, env.SerializeAsString());
+  return out;
 }
 
 void Upload(Store& store, const Split& t, size_t chunks) {
@@ -278,6 +296,9 @@ TEST_P(StoreContract, BadChunksAndHeadsAreRefusedWithTheRightCode) {
       << "another trace's chunk";
   EXPECT_EQ(store->AppendChunk(t.id, 1, t.chunks[0]).code(), absl::StatusCode::kInvalidArgument)
       << "the envelope names another index";
+  absl::Status columns = store->AppendChunk(t.id, 0, DamageColumns(t.chunks[0]));
+  EXPECT_EQ(columns.code(), absl::StatusCode::kInvalidArgument) << "well framed, columns damaged";
+  EXPECT_NE(columns.message().find("chunk 0: "), std::string::npos) << columns;
   EXPECT_EQ(store->AppendChunk(other.id, 0, other.chunks[0]).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->BeginTrace("garbage").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->BeginTrace(t.head + "x").status().code(), absl::StatusCode::kInvalidArgument);

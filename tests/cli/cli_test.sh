@@ -92,6 +92,14 @@ check "synthetic is not replayable" 2 "a synthetic trace (from 'faultlab synth')
 check "tampered trace diverges" 1 ": diverged" -- "$fl" replay "$tmp/bad.fltrace"
 check "diff" 0 "" -- "$fl" diff "$tmp/c.fltrace" "$tmp/c2.fltrace"
 check "diff needs two" 2 "" -- "$fl" diff "$tmp/c.fltrace"
+# A header no recorder wrote is damaged input (exit 3), for replay and stat,
+# whichever value is wrong; an absurd what-if is usage (exit 2), not a crash.
+for kv in policy=sometimes variant=series-v9 profile=g999 budget=18446744073709551615 thp=maybe; do
+  "$tamper" "$tmp/c.fltrace" "$tmp/h.fltrace" --header "$kv" >/dev/null
+  check "header $kv: replay" 3 "trace header: ${kv%%=*}" -- "$fl" replay "$tmp/h.fltrace"
+  check "header $kv: stat" 3 "trace header: ${kv%%=*}" -- "$fl" stat "$tmp/h.fltrace"
+done
+check "what-if budget past 1T" 2 "budget '1048576G'" -- "$fl" replay "$tmp/c.fltrace" --what-if budget=1048576G
 head -c 2500 "$tmp/c.fltrace" >"$tmp/ccut.fltrace"
 check "replay truncated" 3 "$tmp/ccut.fltrace: offset " -- "$fl" replay "$tmp/ccut.fltrace"
 

@@ -1,16 +1,38 @@
-// Test helper: copies a trace, adding 1 ns to the latency of its first MMU
-// fault, so that `faultlab replay` must report a divergence (exit 1).
-//   tamper_trace IN OUT
+// Test helper: copies a trace, changing it.
+//   tamper_trace IN OUT                  1 ns more latency on its first MMU fault, so
+//                                        that `faultlab replay` reports a divergence
+//   tamper_trace IN OUT --header K=V     the header's field K (profile, variant,
+//                                        policy) or config entry K set to V: a header
+//                                        no recorder wrote (damaged input)
 #include <iostream>
+#include <string>
 
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/writer.h"
 
+namespace {
+
+using namespace faultlab::trace;
+
+void SetHeader(TraceHeader* h, const std::string& key, const std::string& value) {
+  if (key == "profile") return h->set_profile(value);
+  if (key == "variant") return h->set_variant(value);
+  if (key == "policy") return h->set_policy(value);
+  for (ConfigEntry& e : *h->mutable_config()) {
+    if (e.key() == key) return e.set_value(value);
+  }
+  ConfigEntry* e = h->add_config();
+  e->set_key(key);
+  e->set_value(value);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace faultlab::trace;
-  if (argc != 3) {
-    std::cerr << "usage: tamper_trace IN OUT\n";
+  const bool header = argc == 5 && std::string(argv[3]) == "--header";
+  if (argc != 3 && !header) {
+    std::cerr << "usage: tamper_trace IN OUT [--header KEY=VALUE]\n";
     return 2;
   }
   auto src = FileSource::Open(argv[1]);
@@ -24,9 +46,14 @@ int main(int argc, char** argv) {
     std::cerr << s << "\n";
     return 3;
   }
-  TraceWriter writer(sink->get(), reader.header());
+  TraceHeader h = reader.header();
+  if (header) {
+    const std::string kv = argv[4];
+    SetHeader(&h, kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+  }
+  TraceWriter writer(sink->get(), h);
   Event e;
-  bool tampered = false;
+  bool tampered = header;
   while (reader.Next(&e)) {
     if (!tampered && e.kind == EVENT_MMU_FAULT) {
       e.fault.latency_ns += 1;
