@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/replay/what_if.h"
 #include "lib/args/args.h"
 #include "server/store/pg_store.h"
 
@@ -38,7 +39,13 @@ const char kUsage[] =
     "  --max-streams-per-agent N  upload streams one agent (token, or address) may hold open\n"
     "                        (default 32; 0: no limit)\n"
     "  --max-message-bytes N largest gRPC message taken (default 72 MiB)\n"
-    "  --max-chunk-bytes N   largest trace chunk frame taken (default 64 MiB)\n";
+    "  --max-chunk-bytes N   largest trace chunk frame taken (default 64 MiB)\n"
+    "  --replay-max-rss SIZE a replay worker's resident memory limit (default 2G): past it the\n"
+    "                        replay ends as an error (memory_limit; docs/security.md)\n"
+    "  --replay-cpu-limit S  a replay worker's CPU seconds: S + 10 per MiB of trace, at most\n"
+    "                        3600 (default S = 60); past it the replay ends as an error "
+    "(cpu_limit)\n"
+    "  --replay-worker PATH  the faultlab-replay-worker binary (default: beside this one)\n";
 
 namespace {
 
@@ -143,10 +150,26 @@ absl::Status WorkPart(const args::Args& args, ServerConfig* c) {
 
 absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
   args::Args args;
-  for (const char* f :
-       {"data-dir", "grpc-addr", "http-addr", "tokens", "replay-workers", "verify-every", "store",
-        "pg", "blob-dir", "replay-lease-ms", "migrate-to", "tls-cert", "tls-key", "baseline-runs",
-        "max-streams-per-agent", "max-message-bytes", "max-chunk-bytes"}) {
+  for (const char* f : {"data-dir",
+                        "grpc-addr",
+                        "http-addr",
+                        "tokens",
+                        "replay-workers",
+                        "verify-every",
+                        "store",
+                        "pg",
+                        "blob-dir",
+                        "replay-lease-ms",
+                        "migrate-to",
+                        "tls-cert",
+                        "tls-key",
+                        "baseline-runs",
+                        "max-streams-per-agent",
+                        "max-message-bytes",
+                        "max-chunk-bytes",
+                        "replay-max-rss",
+                        "replay-cpu-limit",
+                        "replay-worker"}) {
     args.Declare(f, true);
   }
   args.Declare("help", false, 'h');

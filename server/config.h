@@ -11,6 +11,7 @@
 #include "server/auth/tokens.h"
 #include "server/ingest/ingest_service.h"
 #include "server/regress/analyzer.h"
+#include "server/replay/sandbox.h"
 
 namespace faultlab::server {
 
@@ -30,6 +31,9 @@ struct ServerConfig {
   uint64_t verify_every = 10;
   uint64_t replay_lease_ms = 60000;
   uint64_t max_message_bytes = 72ULL << 20;
+  // Replays run in sandboxed workers (replay/sandbox.h).
+  std::string replay_worker;  // empty: faultlab-replay-worker beside the server
+  SandboxPolicy sandbox;
   AnalyzerOptions analysis;
   IngestLimits limits;
 };

@@ -70,13 +70,21 @@ std::string Banner(const ServerConfig& c, int grpc_port, int http_port) {
 
 // Everything served, until SIGINT or SIGTERM; the exit code.
 int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
+  absl::StatusOr<std::string> worker = c.replay_worker.empty()
+                                           ? Sandbox::FindWorker()
+                                           : absl::StatusOr<std::string>(c.replay_worker);
+  if (!worker.ok()) {
+    std::cerr << "faultlab-server: " << worker.status().message() << "\n";
+    return 4;
+  }
+  Sandbox sandbox(*worker, c.sandbox);
   ServerMetrics metrics;
   RefreshFromStore(metrics, store);
   char host[256] = "?";
   gethostname(host, sizeof host - 1);
   const int workers = static_cast<int>(c.replay_workers);
-  ReplayPool pool(store, &metrics, workers, c.verify_every, absl::StrCat(host, ":", getpid()),
-                  c.replay_lease_ms);
+  ReplayPool pool(store, &metrics, &sandbox, workers, c.verify_every,
+                  absl::StrCat(host, ":", getpid()), c.replay_lease_ms);
   RunAnalyzer analyzer(store, &metrics, c.analysis);
   for (absl::Status s : {pool.EnqueuePending(), analyzer.EnqueuePending()}) {
     if (!s.ok()) {
@@ -103,7 +111,7 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   QueryService query(store, auth, [&pages](const std::string& id) {
     return pages.RenderRun(absl::BytesToHexString(id), "").body;
   });
-  ReplayService replay(store, &metrics, auth, workers);
+  ReplayService replay(store, &metrics, &sandbox, auth, workers);
   CompareService compare(store, auth, c.analysis);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -119,12 +127,15 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
     return 4;
   }
   std::cerr << Banner(c, port, (*http)->port()) << "\n";
-  // SIGINT/SIGTERM (blocked in every thread): stop taking streams, let
-  // running ones end, exit 0.
+  // SIGINT/SIGTERM (blocked in every thread): kill the running replays
+  // (they stay pending), stop taking streams, give running ones a second,
+  // exit 0 — within 2 s whatever was running.
   int sig = 0;
   sigwait(&stop, &sig);
   std::cerr << "faultlab-server: signal " << sig << ", shutting down\n";
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  sandbox.StopAll();
+  analyzer.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;
 }
 

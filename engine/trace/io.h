@@ -6,7 +6,10 @@
 #ifndef FAULTLAB_ENGINE_TRACE_IO_H_
 #define FAULTLAB_ENGINE_TRACE_IO_H_
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -52,6 +55,23 @@ class MemorySource : public ByteSource {
  private:
   absl::string_view data_;
   size_t pos_ = 0;
+};
+
+// Reads at most `limit` bytes of another source (a blob's committed part).
+class LimitedSource : public ByteSource {
+ public:
+  LimitedSource(std::unique_ptr<ByteSource> in, uint64_t limit)
+      : in_(std::move(in)), left_(limit) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (left_ == 0) return 0;
+    absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
+    if (got.ok()) left_ -= *got;
+    return got;
+  }
+
+ private:
+  std::unique_ptr<ByteSource> in_;
+  uint64_t left_;
 };
 
 // A file written through a POSIX fd. Open() creates or truncates; errors name

@@ -28,6 +28,12 @@ const metrics::Family kReplayNondeterminism{
     Type::kCounter,
     "Two replays of one trace that disagreed with each other (must stay 0)",
     {}};
+const metrics::Family kReplayErrors{
+    "faultlab_replay_errors_total",
+    Type::kCounter,
+    "Replays that ended in error, by reason (damaged input, a crashed worker, a CPU or memory "
+    "limit, a timeout)",
+    {"reason"}};
 const metrics::Family kRegressionVerdicts{"faultlab_regression_verdicts_total", Type::kCounter,
                                           "Runs judged against their series' baseline, by verdict",
                                           Series({"verdict"})};
@@ -82,13 +88,25 @@ const metrics::Family kStoreBytes{
     {"store"}};
 
 const std::vector<const metrics::Family*>& All() {
-  static const std::vector<const metrics::Family*> all = {
-      &kFaultLatency,         &kAllocFailures,      &kReplays,
-      &kReplayNondeterminism, &kRegressionVerdicts, &kRegressionRegressed,
-      &kRegressionEffectSize, &kRunFaultLatency,    &kWhatIfReplays,
-      &kReplaysModelChanged,  &kReplayDuration,     &kReplayQueueDepth,
-      &kIngestChunks,         &kIngestBytes,        &kIngestActiveStreams,
-      &kIngestRejections,     &kStoreWriteFailures, &kStoreBytes};
+  static const std::vector<const metrics::Family*> all = {&kFaultLatency,
+                                                          &kAllocFailures,
+                                                          &kReplays,
+                                                          &kReplayNondeterminism,
+                                                          &kReplayErrors,
+                                                          &kRegressionVerdicts,
+                                                          &kRegressionRegressed,
+                                                          &kRegressionEffectSize,
+                                                          &kRunFaultLatency,
+                                                          &kWhatIfReplays,
+                                                          &kReplaysModelChanged,
+                                                          &kReplayDuration,
+                                                          &kReplayQueueDepth,
+                                                          &kIngestChunks,
+                                                          &kIngestBytes,
+                                                          &kIngestActiveStreams,
+                                                          &kIngestRejections,
+                                                          &kStoreWriteFailures,
+                                                          &kStoreBytes};
   return all;
 }
 

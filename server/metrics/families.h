@@ -17,6 +17,7 @@ extern const metrics::Family kFaultLatency;   // + source, outcome
 extern const metrics::Family kAllocFailures;  // + source, kind
 extern const metrics::Family kReplays;        // + outcome
 extern const metrics::Family kReplayNondeterminism;
+extern const metrics::Family kReplayErrors;  // reason
 extern const metrics::Family kReplaysModelChanged;
 extern const metrics::Family kReplayDuration;
 extern const metrics::Family kReplayQueueDepth;
@@ -31,6 +32,10 @@ extern const metrics::Family kRegressionRegressed;
 extern const metrics::Family kRegressionEffectSize;
 extern const metrics::Family kRunFaultLatency;  // + quantile
 extern const metrics::Family kWhatIfReplays;    // outcome
+
+// kReplayErrors' reasons: why a replay ended in error (replay/sandbox.h).
+constexpr const char* kReplayErrorReasons[] = {"damaged", "crashed", "cpu_limit", "memory_limit",
+                                               "timeout"};
 
 // All of them, in docs/metrics.md's order.
 const std::vector<const metrics::Family*>& All();

@@ -33,23 +33,6 @@ prometheus::Labels Series(const metrics::Family& f, const SeriesLabels& l,
 
 }  // namespace
 
-void ReplayTally::Add(const trace::Event& e) {
-  if (e.kind == trace::EVENT_MMU_FAULT) {
-    const int o = e.fault.outcome;
-    if (o <= 0 || o >= kOutcomes) return;
-    ++faults[o];
-    // A board's unhandled fault seen only in its kernel log has no latency.
-    if (e.fault.latency_source == trace::LATENCY_UNKNOWN) return;
-    latency_sum_ns[o] += e.fault.latency_ns;
-    int k = 0;
-    while (k < kBuckets && e.fault.latency_ns > (1000ULL << k)) ++k;
-    ++buckets[o][k];
-  } else if (e.kind == trace::EVENT_ALLOC_FAILURE) {
-    const int kind = e.alloc_failure.kind;
-    if (kind > 0 && kind < 4) ++alloc_failures[kind];
-  }
-}
-
 ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace families;  // NOLINT: the list, name by name
   prometheus::Registry& r = *registry_;
@@ -79,6 +62,11 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   cliffs_delta_ = &metrics::AddGauge(r, kRegressionEffectSize);
   run_latency_ = &metrics::AddGauge(r, kRunFaultLatency);
   what_ifs_ = &metrics::AddCounter(r, kWhatIfReplays);
+  replay_errors_ = &metrics::AddCounter(r, kReplayErrors);
+  // Every reason exists at 0 (a rate over them is defined from the start).
+  for (const char* reason : kReplayErrorReasons) {
+    replay_errors_->Add(metrics::Labels(kReplayErrors, {reason}));
+  }
 }
 
 std::string ServerMetrics::Scrape() const {
@@ -90,6 +78,10 @@ std::string ServerMetrics::Scrape() const {
 
 void ServerMetrics::Rejected(const std::string& reason) {
   rejections_->Add(metrics::Labels(families::kIngestRejections, {reason})).Increment();
+}
+
+void ServerMetrics::AddReplayError(const std::string& reason) {
+  replay_errors_->Add(metrics::Labels(families::kReplayErrors, {reason})).Increment();
 }
 
 void ServerMetrics::AddWhatIf(const std::string& outcome) {

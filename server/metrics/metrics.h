@@ -19,6 +19,7 @@
 #include <string>
 
 #include "engine/trace/event.h"
+#include "server/metrics/tally.h"
 #include "server/store/store.h"
 
 namespace faultlab::server {
@@ -26,17 +27,6 @@ namespace faultlab::server {
 // The series a trace belongs to.
 struct SeriesLabels {
   std::string board, gpu, workload, variant, policy;
-};
-
-// One replay's numbers, gathered without locks while it runs.
-struct ReplayTally {
-  static constexpr int kBuckets = 21;  // 1 us * 2^k, k = 0..20 (DESIGN)
-  static constexpr int kOutcomes = 7;  // trace::FaultOutcome values
-  std::array<std::array<uint64_t, kBuckets + 1>, kOutcomes> buckets{};  // + overflow
-  std::array<uint64_t, kOutcomes> latency_sum_ns{};
-  std::array<uint64_t, kOutcomes> faults{};
-  std::array<uint64_t, 4> alloc_failures{};  // by trace::AllocKind
-  void Add(const trace::Event& e);
 };
 
 class ServerMetrics {
@@ -54,6 +44,8 @@ class ServerMetrics {
   void AddReplay(const SeriesLabels& labels, const std::string& outcome, const ReplayTally& tally,
                  double seconds);
   void AddNondeterminism() { nondeterminism_->Increment(); }
+  // A replay that ended in error, and why (families::kReplayErrorReasons).
+  void AddReplayError(const std::string& reason);
   // A run analysed (server/regress): the recorded side of the headline
   // families (source="recorded") and the run's regression verdict.
   void AddRun(const SeriesLabels& labels, const ReplayTally& recorded, const RunRecord& run);
@@ -95,6 +87,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>* cliffs_delta_;
   prometheus::Family<prometheus::Gauge>* run_latency_;
   prometheus::Family<prometheus::Counter>* what_ifs_;
+  prometheus::Family<prometheus::Counter>* replay_errors_;
   std::function<void()> refresh_;
   std::mutex mu_;  // the set of series seen
   std::set<std::string> seen_;

@@ -24,12 +24,17 @@ RunAnalyzer::RunAnalyzer(Store* store, ServerMetrics* metrics, AnalyzerOptions o
 }
 
 RunAnalyzer::~RunAnalyzer() {
+  Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RunAnalyzer::Stop() {
+  stopping_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
 }
 
 void RunAnalyzer::Enqueue(const std::string&) {
@@ -71,13 +76,20 @@ void RunAnalyzer::Run() {
             if (stop_) break;
           }
           if (failed_.count(id)) continue;  // said once; not retried until restart
-          found = true;
           absl::StatusOr<RunRecord> r = Analyze(id);
-          if (!r.ok()) {
-            failed_.insert(id);
-            std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": "
-                      << r.status().message() << "\n";
+          if (absl::IsCancelled(r.status())) break;
+          if (r.ok()) {
+            found = true;
+            continue;
           }
+          std::cerr << "faultlab-server: run " << absl::BytesToHexString(id) << ": "
+                    << r.status().message() << "\n";
+          // A store error (a full disk, a lost database) is tried again on
+          // the next pass, a second on, from this run: runs are judged in
+          // completion order. A damaged trace is left out for good.
+          if (absl::IsUnavailable(r.status()) || absl::IsResourceExhausted(r.status())) break;
+          failed_.insert(id);
+          found = true;
         }
       }
     }
@@ -112,6 +124,9 @@ absl::StatusOr<RunRecord> RunAnalyzer::Analyze(const std::string& trace_id) {
   ReplayTally tally;
   trace::Event e;
   while (reader.Next(&e)) {
+    if ((reader.event_index() & 0xffff) == 0 && stopping_) {
+      return absl::CancelledError("the server is stopping");
+    }
     tally.Add(e);
     if (e.kind == trace::EVENT_MMU_FAULT && e.fault.outcome > 0 &&
         e.fault.latency_source !=

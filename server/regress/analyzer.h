@@ -13,6 +13,7 @@
 #ifndef FAULTLAB_SERVER_REGRESS_ANALYZER_H_
 #define FAULTLAB_SERVER_REGRESS_ANALYZER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -45,8 +46,10 @@ class RunAnalyzer {
   absl::Status EnqueuePending();
   void WaitIdle();
 
-  // Measures, judges and stores one run now.
+  // Measures, judges and stores one run now. CANCELLED once Stop() is called.
   absl::StatusOr<RunRecord> Analyze(const std::string& trace_id);
+  // Stops the thread soon, mid-trace if need be (server shutdown).
+  void Stop();
 
  private:
   void Run();
@@ -59,8 +62,11 @@ class RunAnalyzer {
   uint64_t wakeups_ = 0;
   bool drained_ = false;  // the last pass found nothing to analyse
   bool busy_ = false;
-  std::set<std::string> failed_;  // traces that cannot be analysed (the thread's own)
+  // Traces that cannot be analysed (damaged): said once, not retried (the
+  // thread's own). A store error is retried on the next pass.
+  std::set<std::string> failed_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // Analyze() reads it between events
   std::thread thread_;
 };
 

@@ -3,7 +3,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/replay/replayer.h"
+#include "engine/replay/what_if.h"
 #include "lib/rpc/status.h"
 
 namespace faultlab::server {
@@ -71,11 +71,11 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
                         "every replay slot is busy (--replay-workers); retry later");
   }
   const std::string name = absl::BytesToHexString(req->trace_id());
-  auto open = [&]() { return store_->OpenTrace(req->trace_id()); };
+  absl::StatusOr<Store::StoredFile> file = store_->TraceFile(req->trace_id());
+  if (!file.ok()) return rpc::ToGrpc(file.status());
   for (uint64_t cell = 0; cell < cells; ++cell) {
     if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     // Cell -> one value per axis, the last axis fastest.
-    replay::WhatIf what_if;
     std::vector<std::string> parts(req->axes_size());
     uint64_t rest = cell;
     for (int a = req->axes_size() - 1; a >= 0; --a) {
@@ -83,8 +83,7 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
       const uint64_t n = static_cast<uint64_t>(axis.values_size());
       const std::string& value = axis.values(static_cast<int>(rest % n));
       rest /= n;
-      replay::SetWhatIf(axis.key(), value, &what_if).IgnoreError();  // validated above
-      parts[a] = absl::StrCat(axis.key(), "=", value);
+      parts[a] = absl::StrCat(axis.key(), "=", value);  // validated above
     }
     const std::string settings = absl::StrJoin(parts, ",");
     api::ReplayUpdate result;
@@ -103,28 +102,24 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
     progress.mutable_progress()->set_cell(cell);
     progress.mutable_progress()->set_cells(cells);
     if (!out->Write(progress)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    replay::ReplayResult r;
-    if (mode == "rerun") {
-      r = replay::Rerun(rec->header, name, what_if);
-    } else {
-      replay::ReplayOptions opts;
-      opts.what_if = what_if;
-      opts.keep_going = true;
-      opts.on_input = [&](uint64_t inputs) {
-        if (inputs % 65536 != 0) return;
-        progress.mutable_progress()->set_inputs_done(inputs);
-        out->Write(progress);
-      };
-      r = replay::Replay(open, name, opts);
+    SandboxJob job;
+    job.trace_path = file->path;
+    job.bytes = file->bytes;
+    job.name = name;
+    job.what_if = parts;
+    job.mode = mode;
+    job.keep_going = true;
+    const SandboxOutcome o = sandbox_->Run(
+        job,
+        [&](uint64_t inputs) {
+          progress.mutable_progress()->set_inputs_done(inputs);
+          out->Write(progress);
+        },
+        [ctx] { return ctx->IsCancelled(); });
+    if (o.error_reason == "stopped") {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled (or the server is stopping)");
     }
-    WhatIfRecord w{settings, mode, "", ""};
-    if (!r.status.ok()) {
-      w.outcome = "error";
-      w.report = absl::StrCat(r.status.message(), "\n");
-    } else {
-      w.outcome = replay::ReplayOutcomeName(r.outcome);
-      w.report = replay::ReportText(r);
-    }
+    WhatIfRecord w{settings, mode, o.outcome, o.report};
     if (absl::Status s = store_->SaveWhatIf(req->trace_id(), w); !s.ok()) return rpc::ToGrpc(s);
     if (metrics_) metrics_->AddWhatIf(w.outcome);
     c->set_outcome(w.outcome);

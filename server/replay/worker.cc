@@ -1,17 +1,18 @@
 #include "server/replay/worker.h"
 
 #include <chrono>
+#include <thread>
 
 #include "absl/strings/escaping.h"
-#include "engine/replay/replayer.h"
 #include "server/store/failpoint.h"
 
 namespace faultlab::server {
 
-ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every,
-                       std::string owner, uint64_t lease_ms)
+ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, Sandbox* sandbox, int workers,
+                       uint64_t twice_every, std::string owner, uint64_t lease_ms)
     : store_(store),
       metrics_(metrics),
+      sandbox_(sandbox),
       twice_every_(twice_every),
       owner_(std::move(owner)),
       lease_ms_(lease_ms) {
@@ -24,6 +25,7 @@ ReplayPool::~ReplayPool() {
     stop_ = true;
   }
   cv_.notify_all();
+  sandbox_->StopAll();
   for (std::thread& t : threads_) t.join();
 }
 
@@ -92,35 +94,32 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
   // Tests of lease takeover: hold the claimed replay for a while.
   if (Failpoint("replay_stall") == FailAction::kFire)
     std::this_thread::sleep_for(std::chrono::seconds(3));
-  const std::string name = absl::BytesToHexString(trace_id);
   absl::StatusOr<TraceRecord> rec = store_->GetTrace(trace_id);
-  if (!rec.ok()) return;
+  absl::StatusOr<Store::StoredFile> file = store_->TraceFile(trace_id);
+  if (!rec.ok() || !file.ok()) return;
   const trace::TraceHeader& h = rec->header;
   const SeriesLabels labels{h.board(), h.profile(), h.workload(), h.variant(), h.policy()};
-  auto open = [&]() { return store_->OpenTrace(trace_id); };
-  ReplayTally tally;
-  replay::ReplayOptions opts;
-  opts.on_output = [&tally](const trace::Event& e) { tally.Add(e); };
+  SandboxJob job;
+  job.trace_path = file->path;
+  job.bytes = file->bytes;
+  job.name = absl::BytesToHexString(trace_id);
   const auto t0 = std::chrono::steady_clock::now();
-  replay::ReplayResult r = replay::Replay(open, name, opts);
+  const SandboxOutcome o = sandbox_->Run(job, nullptr, nullptr);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string outcome, report;
-  if (!r.status.ok()) {
-    outcome = "error";
-    report = std::string(r.status.message()) + "\n";
-  } else {
-    outcome = replay::ReplayOutcomeName(r.outcome);
-    report = replay::ReportText(r);
-  }
+  if (o.error_reason == "stopped") return;  // the server is stopping: it stays pending
   // Stored once: if another replica (or an earlier lease) got there first,
   // its result stands and this one is not counted again.
-  if (!store_->SaveReplay(trace_id, outcome, report).ok()) return;
-  if (metrics_) metrics_->AddReplay(labels, outcome, tally, seconds);
-  if (twice && r.status.ok()) {
-    const replay::ReplayResult again = replay::Replay(open, name, {});
+  if (!store_->SaveReplay(trace_id, o.outcome, o.report).ok()) return;
+  if (metrics_) {
+    metrics_->AddReplay(labels, o.outcome, o.tally, seconds);
+    if (o.outcome == "error") metrics_->AddReplayError(o.error_reason);
+  }
+  if (twice && o.outcome != "error") {
+    const SandboxOutcome again = sandbox_->Run(job, nullptr, nullptr);
+    if (again.error_reason == "stopped") return;
     const bool forced = Failpoint("replay_verify_mismatch") == FailAction::kFire;  // tests only
-    if ((forced || replay::ReportText(again) != report) && metrics_) metrics_->AddNondeterminism();
+    if ((forced || again.report != o.report) && metrics_) metrics_->AddNondeterminism();
   }
 }
 

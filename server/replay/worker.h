@@ -1,6 +1,9 @@
 // ReplayPool: worker threads that replay every completed trace from the
-// store on a fresh twin with its recorded configuration (engine/replay),
-// save outcome and report, and add the results to the server's metrics.
+// store on a fresh twin with its recorded configuration (engine/replay) —
+// each replay in a sandboxed worker process (sandbox.h) — save outcome and
+// report, and add the results to the server's metrics. A replay that fails
+// (damaged input, a crash, a limit) is saved as `error` with its reason,
+// once: it is not retried.
 // Every `twice_every`-th replay runs twice and the two reports are compared
 // (faultlab_replay_nondeterminism_total). Work comes from the store's
 // replay queue (Store::ClaimReplay, leased), so traces left unreplayed by a
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "server/metrics/metrics.h"
+#include "server/replay/sandbox.h"
 #include "server/store/store.h"
 
 namespace faultlab::server {
@@ -25,9 +29,10 @@ namespace faultlab::server {
 class ReplayPool {
  public:
   // `owner` names this process in leases (e.g. "host:pid").
-  ReplayPool(Store* store, ServerMetrics* metrics, int workers, uint64_t twice_every,
-             std::string owner = "local", uint64_t lease_ms = 60000);
-  // Lets running replays finish; queued ones stay pending in the store.
+  ReplayPool(Store* store, ServerMetrics* metrics, Sandbox* sandbox, int workers,
+             uint64_t twice_every, std::string owner = "local", uint64_t lease_ms = 60000);
+  // Stops: running replays are killed (sandbox StopAll) and stay pending in
+  // the store, as do queued ones.
   ~ReplayPool();
 
   // A trace completed: wake a worker.
@@ -45,6 +50,7 @@ class ReplayPool {
 
   Store* store_;
   ServerMetrics* metrics_;
+  Sandbox* sandbox_;
   uint64_t twice_every_;
   std::string owner_;
   uint64_t lease_ms_;

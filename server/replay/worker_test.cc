@@ -69,7 +69,8 @@ TEST(ReplayPoolTest, PendingTracesAreReplayedSavedAndCounted) {
   ASSERT_EQ(store->PendingReplays()->size(), 2u);
   ServerMetrics metrics;
   {
-    ReplayPool pool(store.get(), &metrics, 2, 1);
+    Sandbox sandbox("server/faultlab-replay-worker", SandboxPolicy{});  // in the runfiles
+    ReplayPool pool(store.get(), &metrics, &sandbox, 2, 1);
     ASSERT_TRUE(pool.EnqueuePending().ok());
     pool.WaitIdle();
     EXPECT_EQ(pool.replays_done(), 2u);

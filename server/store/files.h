@@ -24,23 +24,6 @@ absl::Status FsyncDir(const std::string& path);
 absl::Status WriteDurably(const std::string& path, int flags, uint64_t offset,
                           const std::string& data);
 
-// Reads at most `limit` bytes of another source (a blob's committed part).
-class LimitedSource : public trace::ByteSource {
- public:
-  LimitedSource(std::unique_ptr<trace::ByteSource> in, uint64_t limit)
-      : in_(std::move(in)), left_(limit) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    if (left_ == 0) return 0;
-    absl::StatusOr<size_t> got = in_->Read(buf, std::min<uint64_t>(n, left_));
-    if (got.ok()) left_ -= *got;
-    return got;
-  }
-
- private:
-  std::unique_ptr<trace::ByteSource> in_;
-  uint64_t left_;
-};
-
 // A head must be exactly the preamble and header frame, with a 16-byte id.
 absl::StatusOr<trace::TraceHeader> CheckHead(const std::string& head);
 

@@ -94,14 +94,19 @@ absl::Status Store::AppendChunk(const std::string& trace_id, uint64_t index,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<trace::ByteSource>> Store::OpenTrace(const std::string& trace_id) {
+absl::StatusOr<Store::StoredFile> Store::TraceFile(const std::string& trace_id) {
   absl::StatusOr<TraceRecord> t = GetTrace(trace_id);
   if (!t.ok()) return t.status();
-  absl::StatusOr<std::unique_ptr<trace::FileSource>> src =
-      trace::FileSource::Open(BlobPath(trace_id));
+  return StoredFile{BlobPath(trace_id), t->bytes};
+}
+
+absl::StatusOr<std::unique_ptr<trace::ByteSource>> Store::OpenTrace(const std::string& trace_id) {
+  absl::StatusOr<StoredFile> f = TraceFile(trace_id);
+  if (!f.ok()) return f.status();
+  absl::StatusOr<std::unique_ptr<trace::FileSource>> src = trace::FileSource::Open(f->path);
   if (!src.ok()) return src.status();
   return std::unique_ptr<trace::ByteSource>(
-      std::make_unique<LimitedSource>(std::move(*src), t->bytes));
+      std::make_unique<trace::LimitedSource>(std::move(*src), f->bytes));
 }
 
 }  // namespace faultlab::server

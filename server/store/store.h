@@ -109,6 +109,13 @@ class Store {
 
   // The stored bytes of the trace (acknowledged chunks only).
   absl::StatusOr<std::unique_ptr<trace::ByteSource>> OpenTrace(const std::string& trace_id);
+  // Where they are: the blob file, whose first `bytes` are acknowledged (a
+  // sandboxed replay worker reads them there).
+  struct StoredFile {
+    std::string path;
+    uint64_t bytes = 0;
+  };
+  absl::StatusOr<StoredFile> TraceFile(const std::string& trace_id);
 
   // Writes that failed (disk full included) since the store was opened.
   uint64_t write_failures() const { return write_failures_.load(); }

@@ -1,0 +1,115 @@
+// faultlab-replay-worker: one replay, in a process of its own, for a
+// faultlab-server that started it (sandbox.h) — so that what a hostile
+// trace does to a replay (a crash, its CPU, its memory) stays here. Reads
+// the trace file's first --bytes bytes, writes Update messages to stdout
+// (proto/replay_worker.proto), exits 0 once the Result is written.
+//
+//   faultlab-replay-worker --trace PATH --bytes N --name NAME
+//       [--what-if KEY=VALUE ...] [--mode open|rerun] [--keep-going]
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+#include <string>
+
+#include "engine/replay/replayer.h"
+#include "engine/trace/io.h"
+#include "engine/trace/reader.h"
+#include "lib/args/args.h"
+#include "proto/replay_worker.pb.h"
+#include "server/metrics/tally.h"
+
+namespace faultlab::server {
+namespace {
+
+// One message on stdout, length first; false if the server is gone.
+bool Send(const worker::Update& u) {
+  std::string out;
+  const std::string body = u.SerializeAsString();
+  for (uint64_t n = body.size();; n >>= 7) {
+    out.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+    if (n < 0x80) break;
+  }
+  out += body;
+  for (size_t done = 0; done < out.size();) {
+    const ssize_t n = write(1, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+replay::ReplayResult Rerun(
+    const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
+    const std::string& name, const replay::WhatIf& what_if) {
+  replay::ReplayResult r;
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
+  if (!src.ok()) {
+    r.status = src.status();
+    return r;
+  }
+  trace::TraceReader reader(src->get(), name);
+  if (r.status = reader.Open(); !r.status.ok()) return r;
+  return replay::Rerun(reader.header(), name, what_if);
+}
+
+int Main(int argc, char** argv) {
+  args::Args a;
+  for (const char* f : {"trace", "bytes", "name", "what-if", "mode"}) a.Declare(f, true);
+  a.Declare("keep-going", false);
+  uint64_t bytes = 0;
+  if (absl::Status s = a.Parse(argc - 1, argv + 1);
+      !s.ok() || !a.Has("trace") || !a.GetUint("bytes", &bytes).ok()) {
+    std::cerr
+        << "usage: faultlab-replay-worker --trace PATH --bytes N --name NAME [--what-if K=V ...]"
+           " [--mode open|rerun] [--keep-going] (started by faultlab-server)\n";
+    return 2;
+  }
+  const std::string path = a.Get("trace"), name = a.Get("name", path);
+  absl::StatusOr<replay::WhatIf> what_if = replay::ParseWhatIfArgs(a.GetAll("what-if"));
+  if (!what_if.ok()) {
+    std::cerr << "faultlab-replay-worker: " << what_if.status().message() << "\n";
+    return 2;
+  }
+  auto open = [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+    absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<trace::ByteSource>(
+        std::make_unique<trace::LimitedSource>(std::move(*f), bytes));
+  };
+  ReplayTally tally;
+  replay::ReplayResult r;
+  if (a.Get("mode", "open") == "rerun") {
+    r = Rerun(open, name, *what_if);
+  } else {
+    replay::ReplayOptions opts;
+    opts.what_if = *what_if;
+    opts.keep_going = a.Has("keep-going");
+    opts.on_output = [&tally](const trace::Event& e) { tally.Add(e); };
+    opts.on_input = [](uint64_t inputs) {
+      if (inputs % 65536 != 0) return;
+      worker::Update u;
+      u.set_inputs_done(inputs);
+      Send(u);
+    };
+    r = replay::Replay(open, name, opts);
+  }
+  worker::Update u;
+  worker::Result* out = u.mutable_result();
+  if (!r.status.ok()) {
+    out->set_outcome("error");
+    out->set_report(absl::StrCat(r.status.message(), "\n"));
+    out->set_damaged(absl::IsDataLoss(r.status));
+  } else {
+    out->set_outcome(std::string(replay::ReplayOutcomeName(r.outcome)));
+    out->set_report(replay::ReportText(r));
+    for (uint64_t n : tally.Flatten()) out->add_tally(n);
+  }
+  return Send(u) ? 0 : 4;
+}
+
+}  // namespace
+}  // namespace faultlab::server
+
+int main(int argc, char** argv) { return faultlab::server::Main(argc, argv); }
