@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/replay/what_if.h"
 #include "lib/args/args.h"
+#include "lib/http/http.h"
 #include "server/store/pg_store.h"
 
 namespace faultlab::server {
@@ -40,6 +41,8 @@ const char kUsage[] =
     "                        (default 32; 0: no limit)\n"
     "  --max-message-bytes N largest gRPC message taken (default 72 MiB)\n"
     "  --max-chunk-bytes N   largest trace chunk frame taken (default 64 MiB)\n"
+    "  --max-upload-bytes-per-hour SIZE  chunk bytes one agent (token, or address) may send\n"
+    "                        in an hour (default 16G; 0: no limit); past it, RESOURCE_EXHAUSTED\n"
     "  --replay-max-rss SIZE a replay worker's resident memory limit (default 2G): past it the\n"
     "                        replay ends as an error (memory_limit; docs/security.md)\n"
     "  --replay-cpu-limit S  a replay worker's CPU seconds: S + 10 per MiB of trace, at most\n"
@@ -98,6 +101,12 @@ absl::Status AccessPart(const args::Args& args, ServerConfig* c) {
   c->grpc_addr = args.Get("grpc-addr", c->grpc_addr);
   c->http_addr = args.Get("http-addr", c->http_addr);
   for (const std::string& addr : {c->grpc_addr, c->http_addr}) {
+    // One address each: a list ("127.0.0.1:A,0.0.0.0:B") would slip past
+    // the open-mode check below.
+    if (!http::IsHostPort(addr)) {
+      return Usage(absl::StrCat(
+          "'", addr, "': expected one HOST:PORT (an IPv4 address, [IPv6] or localhost)"));
+    }
     if (!c->tokens && !IsLoopback(addr)) {
       return Usage(absl::StrCat("refusing to listen on ", addr,
                                 " without --tokens: open mode is for loopback addresses only"));
@@ -169,7 +178,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
                         "max-chunk-bytes",
                         "replay-max-rss",
                         "replay-cpu-limit",
-                        "replay-worker"}) {
+                        "replay-worker",
+                        "max-upload-bytes-per-hour"}) {
     args.Declare(f, true);
   }
   args.Declare("help", false, 'h');

@@ -100,6 +100,18 @@ struct Server::Handlers {
   std::vector<std::unique_ptr<RouteHandler>> routes;
 };
 
+bool IsHostPort(const std::string& addr) {
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 == addr.size()) return false;
+  const std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
+  if (host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.find_first_not_of("0123456789abcdefABCDEF:.", 1) == host.size() - 1;
+  }
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string::npos;
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const std::string& addr,
                                                       std::function<std::string()> scrape,
                                                       std::function<std::string()> healthy,
@@ -108,7 +120,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const std::string& addr,
   s->handlers_ = std::make_unique<Handlers>();
   s->handlers_->metrics = std::make_unique<MetricsHandler>(std::move(scrape));
   s->handlers_->health = std::make_unique<HealthHandler>(std::move(healthy));
-  const std::vector<std::string> options = {"listening_ports", addr, "num_threads", "2"};
+  if (!IsHostPort(addr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP address '", addr,
+                     "': expected one HOST:PORT (an IPv4 address, [IPv6] or "
+                     "localhost)"));
+  }
+  // Slow or silent clients cannot starve /healthz and /metrics: a request
+  // must arrive whole within kRequestTimeoutMs (civetweb counts from its
+  // first byte: a trickle is cut too), and kThreads serve at once.
+  const std::vector<std::string> options = {"listening_ports",    addr,
+                                            "num_threads",        std::to_string(kThreads),
+                                            "request_timeout_ms", std::to_string(kRequestTimeoutMs),
+                                            "enable_keep_alive",  "no"};
   try {
     s->civet_ = std::make_unique<CivetServer>(options);
   } catch (const std::exception& e) {

@@ -34,9 +34,18 @@ struct Route {
   std::function<Reply(const Request&)> handler;
 };
 
+// One listening address, HOST:PORT: an IPv4 address, [IPv6] or localhost,
+// and a decimal port — nothing civetweb would read as several ports or a
+// TLS one ("127.0.0.1:80,0.0.0.0:81", "443s").
+bool IsHostPort(const std::string& addr);
+
 class Server {
  public:
-  // `addr` is HOST:PORT (port 0: any free one). `healthy` returns "" when
+  // Requests served at once, and the time a request has to arrive whole.
+  static constexpr int kThreads = 16;
+  static constexpr int kRequestTimeoutMs = 3000;
+
+  // `addr` is HOST:PORT (IsHostPort; port 0: any free one). `healthy` returns "" when
   // healthy, else what is wrong (then /healthz answers 503 with it).
   // `scrape` returns the text exposition (e.g. ServerMetrics::Scrape).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const std::string& addr,

@@ -1,5 +1,10 @@
 #include "server/ingest/ingest_service.h"
 
+#include <time.h>
+
+#include <algorithm>
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "lib/rpc/status.h"
 
@@ -26,6 +31,24 @@ const char* StoreReason(const absl::Status& s) {
   }
 }
 
+namespace {
+
+// What a client is told of a store error: the store's own problems (a full
+// disk, a lost database) name server paths, so the client hears what
+// happened and the server's log the details; problems with what the client
+// sent pass through as they are.
+grpc::Status ToClient(const absl::Status& s) {
+  if (!absl::IsResourceExhausted(s) && !absl::IsUnavailable(s)) return rpc::ToGrpc(s);
+  std::cerr << "faultlab-server: store: " << s.message() << "\n";
+  return grpc::Status(
+      static_cast<grpc::StatusCode>(s.code()),
+      absl::IsResourceExhausted(s)
+          ? "the server's disk is full: nothing past the last ack was stored; retry later"
+          : "the server could not store it now: nothing past the last ack was stored; retry later");
+}
+
+}  // namespace
+
 std::string IngestService::AgentOf(const grpc::ServerContext& ctx) const {
   if (tokens_ != nullptr) {
     auto it = ctx.client_metadata().find("authorization");
@@ -36,6 +59,28 @@ std::string IngestService::AgentOf(const grpc::ServerContext& ctx) const {
   return peer.substr(0, peer.rfind(':'));
 }
 
+bool IngestService::Spend(const std::string& agent, uint64_t bytes) {
+  if (limits_.bytes_per_hour == 0) return true;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  constexpr unsigned __int128 kHourNs = 3'600'000'000'000ULL;
+  std::lock_guard<std::mutex> lock(agents_mu_);
+  auto [it, fresh] = agent_quota_.try_emplace(agent, Bucket{limits_.bytes_per_hour, now});
+  Bucket& b = it->second;
+  const unsigned __int128 refill =
+      fresh ? 0
+            : (now - b.when_ns) * static_cast<unsigned __int128>(limits_.bytes_per_hour) / kHourNs;
+  if (refill > 0) {  // (else the time since stays counted)
+    b.bytes = static_cast<uint64_t>(
+        std::min<unsigned __int128>(limits_.bytes_per_hour, b.bytes + refill));
+    b.when_ns = now;
+  }
+  if (b.bytes < bytes) return false;
+  b.bytes -= bytes;
+  return true;
+}
+
 grpc::Status IngestService::Upload(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<api::UploadResponse, api::UploadRequest>* stream) {
@@ -43,7 +88,8 @@ grpc::Status IngestService::Upload(
     return End(a, a.error_code() == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
                                                                       : "permission_denied");
   }
-  const std::string agent = limits_.streams_per_agent ? AgentOf(*context) : "";
+  const std::string agent =
+      limits_.streams_per_agent || limits_.bytes_per_hour ? AgentOf(*context) : "";
   if (limits_.streams_per_agent) {
     std::lock_guard<std::mutex> lock(agents_mu_);
     uint64_t& n = agent_streams_[agent];
@@ -81,7 +127,7 @@ grpc::Status IngestService::Upload(
         "protocol");
   }
   absl::StatusOr<UploadState> st = store_->BeginTrace(req.head());
-  if (!st.ok()) return End(rpc::ToGrpc(st.status()), StoreReason(st.status()));
+  if (!st.ok()) return End(ToClient(st.status()), StoreReason(st.status()));
   api::UploadResponse resp;
   resp.mutable_resume()->set_trace_id(st->trace_id);
   resp.mutable_resume()->set_next_chunk(st->next_chunk);
@@ -103,10 +149,14 @@ grpc::Status IngestService::Upload(
                                     " bytes; this server takes at most ", limits_.chunk_bytes)),
           "chunk_too_large");
     }
+    if (!Spend(agent, c.frame().size())) {
+      return End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat("upload quota: this agent may send ",
+                                           limits_.bytes_per_hour, " bytes an hour; retry later")),
+                 "quota");
+    }
     if (absl::Status s = store_->AppendChunk(st->trace_id, c.index(), c.frame()); !s.ok()) {
-      if (metrics_)
-        metrics_->store_write_failures().Set(static_cast<double>(store_->write_failures()));
-      return End(rpc::ToGrpc(s), StoreReason(s));
+      return End(ToClient(s), StoreReason(s));
     }
     chunks_acked_.fetch_add(1, std::memory_order_relaxed);
     if (metrics_) metrics_->ChunkAcked(c.frame().size());

@@ -28,6 +28,10 @@ struct IngestLimits {
   uint64_t streams_per_agent = 0;
   // The largest chunk frame taken (a trace's own limit is 64 MiB).
   uint64_t chunk_bytes = 64ULL << 20;
+  // Chunk bytes one agent may send in an hour (a token bucket refilled
+  // continuously); 0: no limit. Past it, RESOURCE_EXHAUSTED (the agent
+  // backs off and resumes).
+  uint64_t bytes_per_hour = 0;
 };
 
 class IngestService final : public api::Ingest::Service {
@@ -53,8 +57,10 @@ class IngestService final : public api::Ingest::Service {
  private:
   // Ends a stream; a refusal counts under `reason` (docs/metrics.md).
   grpc::Status End(const grpc::Status& s, const char* reason);
-  // Who an agent is, for its stream limit: its token, or its address.
+  // Who an agent is, for its limits: its token, or its address.
   std::string AgentOf(const grpc::ServerContext& ctx) const;
+  // Takes `bytes` from the agent's hourly quota; false when it has not got them.
+  bool Spend(const std::string& agent, uint64_t bytes);
 
   Store* store_;
   ServerMetrics* metrics_;
@@ -63,6 +69,11 @@ class IngestService final : public api::Ingest::Service {
   IngestLimits limits_;
   std::mutex agents_mu_;
   std::map<std::string, uint64_t> agent_streams_;
+  struct Bucket {
+    uint64_t bytes;    // left to spend
+    uint64_t when_ns;  // CLOCK_MONOTONIC at the last refill
+  };
+  std::map<std::string, Bucket> agent_quota_;  // under agents_mu_
   std::atomic<uint64_t> chunks_acked_{0};
   std::atomic<uint64_t> active_{0};
 };

@@ -222,6 +222,19 @@ TEST_F(IngestTest, BadPeersGetTheRightStatusAndStoreNothingPastTheLastAck) {
   EXPECT_EQ(Stored(id), bytes);
 }
 
+TEST_F(IngestTest, AFullDiskTellsTheClientSoWithoutTheServersPaths) {
+  const std::string path = dir_ + "/full.fltrace";
+  RecordFile(path, 31);
+  setenv("FAULTLAB_FAILPOINT", "after_blob_write:enospc", 1);
+  absl::StatusOr<UploadResult> r = UploadTrace(channel_, path, {});
+  unsetenv("FAULTLAB_FAILPOINT");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_NE(r.status().message().find("the server's disk is full"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(r.status().message().find("/data/blobs/"), std::string::npos) << r.status();
+  EXPECT_TRUE(UploadTrace(channel_, path, {}).ok()) << "room again: the retry goes through";
+}
+
 TEST_F(IngestTest, FileProblemsNameTheFile) {
   absl::StatusOr<UploadResult> r = UploadTrace(channel_, dir_ + "/missing.fltrace", {});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
@@ -314,6 +327,35 @@ TEST(IngestLimitsTest, LimitsRefuseAndCountAndAStalledClientBlocksNobody) {
         << reason << "\n"
         << text;
   }
+  server->Shutdown();
+}
+
+TEST(IngestLimitsTest, AnAgentPastItsHourlyQuotaIsRefusedAndResumesLater) {
+  const std::string dir = TmpDir();
+  auto store = std::move(*SqliteStore::Open(dir + "/data"));
+  ServerMetrics metrics;
+  const std::string bytes = RecordFile(dir + "/a.fltrace", 21);
+  absl::StatusOr<trace::TraceFrames> split = trace::SplitFrames(bytes);
+  ASSERT_TRUE(split.ok());
+  ASSERT_GT(split->chunks.size(), 2u);
+  IngestLimits limits;
+  limits.bytes_per_hour = split->chunks[0].size() + split->chunks[1].size();  // two chunks' worth
+  IngestService service(store.get(), &metrics, {}, nullptr, limits);
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  absl::StatusOr<UploadResult> r = UploadTrace(channel, dir + "/a.fltrace", {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_NE(r.status().message().find("upload quota"), std::string::npos) << r.status();
+  absl::StatusOr<std::vector<TraceRecord>> t = store->ListTraces();
+  ASSERT_TRUE(t.ok() && t->size() == 1);
+  EXPECT_EQ((*t)[0].chunks, 2u) << "what the quota allowed is stored; the rest waits";
+  EXPECT_NE(metrics.Scrape().find("faultlab_ingest_rejections_total{reason=\"quota\"} 1"),
+            std::string::npos);
   server->Shutdown();
 }
 

@@ -47,7 +47,7 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   // Every reason exists at 0, so that a rate over them is defined from start.
   for (const char* reason :
        {"unauthenticated", "permission_denied", "too_many_streams", "chunk_too_large", "protocol",
-        "damaged", "conflict", "out_of_order", "disk_full", "store_error", "cancelled"}) {
+        "damaged", "conflict", "out_of_order", "disk_full", "store_error", "cancelled", "quota"}) {
     rejections_->Add(metrics::Labels(kIngestRejections, {reason}));
   }
   active_streams_ = &metrics::AddGauge(r, kIngestActiveStreams).Add({});

@@ -11,6 +11,7 @@
 #include "server/store/store.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -43,13 +44,15 @@ absl::StatusOr<UploadState> Store::BeginTrace(const std::string& head) {
   }
   // A new trace: its blob first (a crash before the row is committed leaves
   // a blob nobody knows, rewritten by the retry), then its row.
-  absl::Status s = WriteDurably(BlobPath(id), O_CREAT, 0, head);
+  const std::string path = BlobPath(id);
+  absl::Status s = WriteDurably(path, O_CREAT, 0, head);
   if (s.ok()) s = FsyncDir(blob_dir_);
   if (s.ok()) s = (*writer)->Insert(*header, head);
-  if (!s.ok()) {
-    ++write_failures_;
-    return s;
-  }
+  // A blob the database does not know is nobody's: a refused upload leaves
+  // no empty file behind.
+  if (!s.ok()) unlink(path.c_str());
+  NoteWrite(s);
+  if (!s.ok()) return s;
   return UploadState{id, 0, false};
 }
 
@@ -86,12 +89,21 @@ absl::Status Store::AppendChunk(const std::string& trace_id, uint64_t index,
   if (s.ok()) {
     s = (*writer)->Commit({index, t.bytes, frame.size(), facts->crc, facts->events, facts->final});
   }
-  if (!s.ok()) {
-    ++write_failures_;
-    return s;
-  }
+  NoteWrite(s);
+  if (!s.ok()) return s;
   Failpoint("after_commit");
   return absl::OkStatus();
+}
+
+void Store::NoteWrite(const absl::Status& s) {
+  if (!s.ok()) ++write_failures_;
+  std::lock_guard<std::mutex> lock(problem_mu_);
+  write_problem_ = s.ok() ? "" : std::string(s.message());
+}
+
+std::string Store::WriteProblem() const {
+  std::lock_guard<std::mutex> lock(problem_mu_);
+  return write_problem_;
 }
 
 absl::StatusOr<Store::StoredFile> Store::TraceFile(const std::string& trace_id) {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -119,6 +120,8 @@ class Store {
 
   // Writes that failed (disk full included) since the store was opened.
   uint64_t write_failures() const { return write_failures_.load(); }
+  // What went wrong if the last write failed, else "" (/healthz says it).
+  std::string WriteProblem() const;
 
   // ---- Queries and results (each dialect's). ----
 
@@ -215,8 +218,13 @@ class Store {
  private:
   std::string BlobPath(const std::string& trace_id) const;
 
+  // Counts a failed write and keeps what it was, or clears it after one that worked.
+  void NoteWrite(const absl::Status& s);
+
   const std::string blob_dir_;  // one file per trace: <hex id>.fltrace
   std::atomic<uint64_t> write_failures_{0};
+  mutable std::mutex problem_mu_;
+  std::string write_problem_;  // under problem_mu_
 };
 
 }  // namespace faultlab::server

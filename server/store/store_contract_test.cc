@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -118,11 +119,14 @@ class Backing {
   virtual absl::StatusOr<std::unique_ptr<Store>> Open() = 0;
   // Runs `sql` on the metadata database; the first column of the first row.
   virtual absl::StatusOr<std::string> Query(const std::string& sql) = 0;
+  // Where the blobs are.
+  virtual std::string BlobDir() const = 0;
 };
 
 class SqliteBacking : public Backing {
  public:
   SqliteBacking() : dir_(TempDir("sqlite") + "/data") {}
+  std::string BlobDir() const override { return dir_ + "/blobs"; }
   absl::StatusOr<std::unique_ptr<Store>> Open() override {
     absl::StatusOr<std::unique_ptr<SqliteStore>> s = SqliteStore::Open(dir_);
     if (!s.ok()) return s.status();
@@ -183,6 +187,7 @@ class PgBacking : public Backing {
   absl::StatusOr<std::string> Query(const std::string& sql) override {
     return pg_->Query(db_, sql);
   }
+  std::string BlobDir() const override { return blobs_; }
 
  private:
   TestPostgres* pg_;
@@ -340,10 +345,22 @@ TEST_P(StoreContract, AFullDiskAcknowledgesNothingAndLosesNothing) {
     EXPECT_EQ(store->GetTrace(t.id)->chunks, 1u) << fp;
   }
   EXPECT_EQ(store->write_failures(), StoreFailpoints().size() - 1);
+  EXPECT_NE(store->WriteProblem().find("No space left on device"), std::string::npos)
+      << "what /healthz says while writes fail";
   for (size_t i = 1; i < t.chunks.size(); ++i) {
     ASSERT_TRUE(store->AppendChunk(t.id, i, t.chunks[i]).ok()) << i;
   }
   EXPECT_EQ(Stored(*store, t.id), t.bytes);
+  EXPECT_EQ(store->WriteProblem(), "") << "a write that worked clears it";
+  // A new trace refused for a full disk leaves no blob behind.
+  const Split other = RecordTrace(8);
+  setenv("FAULTLAB_FAILPOINT", "after_blob_write:enospc", 1);
+  EXPECT_EQ(store->BeginTrace(other.head).status().code(), absl::StatusCode::kResourceExhausted);
+  unsetenv("FAULTLAB_FAILPOINT");
+  size_t blobs = 0;
+  for (const auto& f : std::filesystem::directory_iterator(backing_->BlobDir()))
+    blobs += f.is_regular_file();
+  EXPECT_EQ(blobs, 1u) << "only the first trace's";
 }
 
 TEST_P(StoreContract, ACrashAtAnyFailpointLosesNoAcknowledgedChunk) {
