@@ -161,7 +161,7 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   const timespec tick = {5, 0};
   while ((sig = sigtimedwait(&stop, nullptr, &tick)) <= 0) malloc_trim(0);
   std::cerr << "faultlab-server: signal " << sig << ", shutting down\n";
-  sandbox.StopAll();
+  pool.Stop();
   analyzer.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return 0;

@@ -2,13 +2,16 @@
 #ifndef FAULTLAB_ENGINE_TRACE_TEST_UTIL_H_
 #define FAULTLAB_ENGINE_TRACE_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "engine/base/check.h"
 #include "engine/trace/event.h"
+#include "engine/trace/frame.h"
 #include "engine/trace/reader.h"
 #include "engine/trace/synthetic.h"
 #include "engine/trace/writer.h"
@@ -70,6 +73,25 @@ inline ReadResult ReadTrace(absl::string_view bytes, EventArena& arena,
   r.stats = reader.stats();
   r.complete = reader.complete();
   return r;
+}
+
+// `bytes` with every frame's checksums made right again (sizes clamped to
+// what is there): the fuzzers' mutations then reach envelopes, columns and
+// the replay instead of dying at a checksum.
+inline std::string Reframe(absl::string_view bytes) {
+  if (bytes.size() < kPreambleSize) return std::string(bytes);
+  std::string out(bytes.substr(0, kPreambleSize));
+  size_t at = kPreambleSize;
+  while (at + kFrameHeaderSize <= bytes.size()) {
+    uint32_t type, size;
+    std::memcpy(&type, bytes.data() + at, 4);
+    std::memcpy(&size, bytes.data() + at + 4, 4);
+    const size_t n = std::min<size_t>(size, bytes.size() - at - kFrameHeaderSize);
+    AppendFrame(out, type, bytes.substr(at + kFrameHeaderSize, n));
+    at += kFrameHeaderSize + n;
+  }
+  out.append(bytes.data() + at, bytes.size() - at);
+  return out;
 }
 
 }  // namespace faultlab::trace::testing

@@ -62,6 +62,7 @@ class Server {
   std::unique_ptr<Handlers> handlers_;
   std::unique_ptr<CivetServer> civet_;
   int port_ = 0;
+  std::string dial_host_;  // where the listener is reached from here
 };
 
 }  // namespace faultlab::http

@@ -19,14 +19,18 @@ ReplayPool::ReplayPool(Store* store, ServerMetrics* metrics, Sandbox* sandbox, i
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Run(); });
 }
 
-ReplayPool::~ReplayPool() {
+ReplayPool::~ReplayPool() { Stop(); }
+
+void ReplayPool::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   sandbox_->StopAll();
-  for (std::thread& t : threads_) t.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void ReplayPool::Enqueue(const std::string&) {

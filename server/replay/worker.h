@@ -31,9 +31,10 @@ class ReplayPool {
   // `owner` names this process in leases (e.g. "host:pid").
   ReplayPool(Store* store, ServerMetrics* metrics, Sandbox* sandbox, int workers,
              uint64_t twice_every, std::string owner = "local", uint64_t lease_ms = 60000);
-  // Stops: running replays are killed (sandbox StopAll) and stay pending in
-  // the store, as do queued ones.
   ~ReplayPool();
+  // Running replays are killed (sandbox StopAll) and stay pending in the
+  // store, as do queued ones; returns once every worker thread has ended.
+  void Stop();
 
   // A trace completed: wake a worker.
   void Enqueue(const std::string& trace_id);

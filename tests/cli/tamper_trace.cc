@@ -4,6 +4,8 @@
 //   tamper_trace IN OUT --header K=V     the header's field K (profile, variant,
 //                                        policy) or config entry K set to V: a header
 //                                        no recorder wrote (damaged input)
+//   tamper_trace IN OUT --uncompressed   the same events, chunks stored raw (fuzz seeds
+//                                        whose mutations reach the columns)
 #include <iostream>
 #include <string>
 
@@ -31,8 +33,9 @@ void SetHeader(TraceHeader* h, const std::string& key, const std::string& value)
 
 int main(int argc, char** argv) {
   const bool header = argc == 5 && std::string(argv[3]) == "--header";
-  if (argc != 3 && !header) {
-    std::cerr << "usage: tamper_trace IN OUT [--header KEY=VALUE]\n";
+  const bool raw = argc == 4 && std::string(argv[3]) == "--uncompressed";
+  if (argc != 3 && !header && !raw) {
+    std::cerr << "usage: tamper_trace IN OUT [--header KEY=VALUE | --uncompressed]\n";
     return 2;
   }
   auto src = FileSource::Open(argv[1]);
@@ -51,11 +54,13 @@ int main(int argc, char** argv) {
     const std::string kv = argv[4];
     SetHeader(&h, kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
   }
-  TraceWriter writer(sink->get(), h);
+  WriterOptions opts;
+  if (raw) opts.codec = CODEC_NONE;
+  TraceWriter writer(sink->get(), h, opts);
   Event e;
-  bool tampered = header;
+  bool tampered = header || raw;
   while (reader.Next(&e)) {
-    if (!tampered && e.kind == EVENT_MMU_FAULT) {
+    if (!tampered && e.kind == EVENT_MMU_FAULT) {  // (the default mode)
       e.fault.latency_ns += 1;
       tampered = true;
       std::cout << "tampered event " << reader.event_index() << "\n";
