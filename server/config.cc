@@ -48,7 +48,9 @@ const char kUsage[] =
     "  --replay-cpu-limit S  a replay worker's CPU seconds: S + 10 per MiB of trace, at most\n"
     "                        3600 (default S = 60); past it the replay ends as an error "
     "(cpu_limit)\n"
-    "  --replay-worker PATH  the faultlab-replay-worker binary (default: beside this one)\n";
+    "  --replay-worker PATH  the faultlab-replay-worker binary (default: beside this one)\n"
+    "  --max-connections N   gRPC connections held at once (default 4096; fewer if the open-file\n"
+    "                        limit says so); more wait in the listen queue\n";
 
 namespace {
 
@@ -100,15 +102,17 @@ absl::Status AccessPart(const args::Args& args, ServerConfig* c) {
   }
   c->grpc_addr = args.Get("grpc-addr", c->grpc_addr);
   c->http_addr = args.Get("http-addr", c->http_addr);
-  for (const std::string& addr : {c->grpc_addr, c->http_addr}) {
+  for (auto [flag, addr] : {std::pair<const char*, const std::string&>{"grpc-addr", c->grpc_addr},
+                            {"http-addr", c->http_addr}}) {
     // One address each: a list ("127.0.0.1:A,0.0.0.0:B") would slip past
     // the open-mode check below.
     if (!http::IsHostPort(addr)) {
-      return Usage(absl::StrCat(
-          "'", addr, "': expected one HOST:PORT (an IPv4 address, [IPv6] or localhost)"));
+      return Usage(absl::StrCat("--", flag, " '", addr,
+                                "': expected one HOST:PORT (an IPv4 address, [IPv6] or "
+                                "localhost)"));
     }
     if (!c->tokens && !IsLoopback(addr)) {
-      return Usage(absl::StrCat("refusing to listen on ", addr,
+      return Usage(absl::StrCat("--", flag, ": refusing to listen on ", addr,
                                 " without --tokens: open mode is for loopback addresses only"));
     }
   }
@@ -155,6 +159,38 @@ absl::Status WorkPart(const args::Args& args, ServerConfig* c) {
   return absl::OkStatus();
 }
 
+// A SIZE flag ("16G", "0"), if given.
+absl::Status GetSize(const args::Args& args, const char* flag, uint64_t* out) {
+  if (!args.Has(flag)) return absl::OkStatus();
+  absl::StatusOr<uint64_t> v = replay::ParseSize(args.Get(flag));
+  if (!v.ok()) return Usage(absl::StrCat("--", flag, ": ", v.status().message()));
+  *out = *v;
+  return absl::OkStatus();
+}
+
+// What a peer or a trace may cost: upload quota, connections, the replay
+// workers' limits (docs/security.md).
+absl::Status BoundsPart(const args::Args& args, ServerConfig* c) {
+  c->limits.bytes_per_hour = 16ULL << 30;
+  if (absl::Status s = GetSize(args, "max-upload-bytes-per-hour", &c->limits.bytes_per_hour);
+      !s.ok()) {
+    return s;
+  }
+  if (!args.GetUint("max-connections", &c->max_connections).ok() || c->max_connections < 16 ||
+      c->max_connections > 1000000) {
+    return Usage("--max-connections: want 16..1000000");
+  }
+  if (absl::Status s = GetSize(args, "replay-max-rss", &c->sandbox.rss_bytes); !s.ok()) return s;
+  if (c->sandbox.rss_bytes < (64ULL << 20)) return Usage("--replay-max-rss: want at least 64M");
+  if (!args.GetUint("replay-cpu-limit", &c->sandbox.cpu_base_seconds).ok() ||
+      c->sandbox.cpu_base_seconds == 0 ||
+      c->sandbox.cpu_base_seconds > c->sandbox.cpu_max_seconds) {
+    return Usage(absl::StrCat("--replay-cpu-limit: want 1..", c->sandbox.cpu_max_seconds));
+  }
+  c->replay_worker = args.Get("replay-worker");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
@@ -179,7 +215,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
                         "replay-max-rss",
                         "replay-cpu-limit",
                         "replay-worker",
-                        "max-upload-bytes-per-hour"}) {
+                        "max-upload-bytes-per-hour",
+                        "max-connections"}) {
     args.Declare(f, true);
   }
   args.Declare("help", false, 'h');
@@ -191,7 +228,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
     return c;
   }
   if (!args.positional().empty()) return Usage("unexpected argument");
-  for (auto part : {StorePart, AccessPart, WorkPart}) {
+  for (auto part : {StorePart, AccessPart, WorkPart, BoundsPart}) {
     if (absl::Status s = part(args, &c); !s.ok()) return Usage(std::string(s.message()));
   }
   return c;

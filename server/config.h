@@ -31,6 +31,7 @@ struct ServerConfig {
   uint64_t verify_every = 10;
   uint64_t replay_lease_ms = 60000;
   uint64_t max_message_bytes = 72ULL << 20;
+  uint64_t max_connections = 4096;  // gRPC connections held at once (lib/rpc/listener.h)
   // Replays run in sandboxed workers (replay/sandbox.h).
   std::string replay_worker;  // empty: faultlab-replay-worker beside the server
   SandboxPolicy sandbox;

@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "lib/http/http.h"
+#include "lib/rpc/listener.h"
 #include "server/config.h"
 #include "server/html/pages.h"
 #include "server/ingest/ingest_service.h"
@@ -35,6 +36,11 @@ namespace {
 constexpr int kRpcThreads = 256;
 constexpr size_t kRpcMemoryBytes = 512ULL << 20;
 constexpr int kStreamsPerConnection = 64;
+// A connection is closed if its HTTP/2 (and TLS) handshake is not done
+// within kHandshakeMs (gRPC's default: 120 s), or once it has carried no
+// call for kIdleConnectionMs.
+constexpr int kHandshakeMs = 20 * 1000;
+constexpr int kIdleConnectionMs = 10 * 60 * 1000;
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const ServerConfig& c) {
   if (c.postgres) {
@@ -128,9 +134,19 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   });
   ReplayService replay(store, &metrics, &sandbox, auth, workers);
   CompareService compare(store, auth, c.analysis);
+  // The server's own listening socket (lib/rpc/listener.h: a cap on
+  // connections, and no deaf listener after a flood of them).
+  rpc::Listener::RaiseFileLimit();
+  absl::StatusOr<std::unique_ptr<rpc::Listener>> listener =
+      rpc::Listener::Bind(c.grpc_addr, {static_cast<int>(c.max_connections)});
+  if (!listener.ok()) {
+    std::cerr << "faultlab-server: " << listener.status().message() << "\n";
+    return 4;
+  }
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(c.grpc_addr, Credentials(c), &port);
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor =
+      builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, Credentials(c));
   builder.SetMaxReceiveMessageSize(static_cast<int>(c.max_message_bytes));
   // What a peer can make the server hold: a resource quota (threads for
   // calls, memory for connections), streams per connection, idle
@@ -141,17 +157,19 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   quota.Resize(kRpcMemoryBytes);
   builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kStreamsPerConnection);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, kHandshakeMs);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, kIdleConnectionMs);
   for (grpc::Service* s :
        std::initializer_list<grpc::Service*>{&ingest, &query, &replay, &compare}) {
     builder.RegisterService(s);
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::cerr << "faultlab-server: cannot listen on " << c.grpc_addr << "\n";
+  if (!server) {
+    std::cerr << "faultlab-server: cannot start the gRPC server on " << c.grpc_addr << "\n";
     return 4;
   }
-  std::cerr << Banner(c, port, (*http)->port()) << "\n";
+  (*listener)->Serve(acceptor.get());
+  std::cerr << Banner(c, (*listener)->port(), (*http)->port()) << "\n";
   // SIGINT/SIGTERM (blocked in every thread): kill the running replays
   // (they stay pending), stop taking streams, give running ones a second,
   // exit 0 — within 2 s whatever was running.
@@ -161,6 +179,7 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   const timespec tick = {5, 0};
   while ((sig = sigtimedwait(&stop, nullptr, &tick)) <= 0) malloc_trim(0);
   std::cerr << "faultlab-server: signal " << sig << ", shutting down\n";
+  listener->reset();
   pool.Stop();
   analyzer.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

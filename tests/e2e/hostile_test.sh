@@ -2,12 +2,13 @@
 # A real faultlab-server against what docs/security.md promises to bound:
 # hostile uploads (damaged columns, an impossible count, a job that runs to
 # the job timeout), silent and trickling HTTP clients, an HTTP/2 rapid-reset
-# flood, a listening-address list, a full disk, SIGTERM mid-replay. After
-# each, a normal upload, its replay and a scrape still work; the flood's
-# cost is measured (peak threads and RSS, and RSS after) and bounded.
+# flood, a connection flood, a listening-address list, a full disk, SIGTERM
+# mid-replay. After each, a normal upload, its replay and a scrape still
+# work; the floods' cost is measured (peak threads, RSS and open files, and
+# RSS after) and bounded.
 set -u
 . "$(dirname "$0")/lib.sh"
-srv=$1 fl=$2 hostile=$3 flood=$4
+srv=$1 fl=$2 hostile=$3 flood=$4 connflood=$5
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
@@ -15,9 +16,13 @@ fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 
-start() {  # start NAME [ENV=VALUE...]: sets pid, port (gRPC), hport (HTTP)
-  local name=$1; shift
-  env "$@" "$srv" --data-dir "$tmp/$name" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/$name.log" &
+start() {  # start NAME [--files N] [ENV=VALUE...]: sets pid, port (gRPC), hport (HTTP)
+  local name=$1 files=; shift
+  [ "${1:-}" = --files ] && { files=$2; shift 2; }
+  (
+    [ -z "$files" ] || ulimit -n "$files"
+    exec env "$@" "$srv" --data-dir "$tmp/$name" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0
+  ) 2>"$tmp/$name.log" &
   pid=$!
   pids+=("$pid")
   port=$(port_of "$tmp/$name.log" "gRPC on")
@@ -124,6 +129,29 @@ sqlite_pending=$(python3 -c "
 import sqlite3; c = sqlite3.connect('$tmp/s1/faultlab.db')
 print(c.execute('SELECT COUNT(*) FROM traces WHERE complete = 1 AND trace_id NOT IN (SELECT trace_id FROM replays)').fetchone()[0])")
 [ "$sqlite_pending" -ge 1 ] && ok "the interrupted replay is still pending" || fail "pending: $sqlite_pending"
+
+# A connection flood past the open-file limit: 1,500 idle connections to a
+# server allowed 1,024 open files. It holds at most 1,024 - 256 of them (the
+# rest wait in the listen queue), so its store and /healthz keep working,
+# and once the flood has gone it serves again (gRPC 1.51's own listener
+# stopped accepting for good here: lib/rpc/listener.h).
+start conn --files 1024
+python3 "$connflood" 127.0.0.1 "$port" 1500 4 >"$tmp/conn.out" &
+cf=$!
+peak_files=0 health=
+while kill -0 "$cf" 2>/dev/null; do
+  n=$(ls "/proc/$pid/fd" | wc -l)
+  [ "$n" -gt "$peak_files" ] && peak_files=$n
+  [ "$n" -gt 700 ] && [ -z "$health" ] && health=$(get /healthz)
+  sleep 0.1
+done
+wait "$cf"
+echo "connection flood: $(cat "$tmp/conn.out"); the server's open files peaked at $peak_files"
+grep -q "opened 1500" "$tmp/conn.out" && [ "$peak_files" -le 800 ] && grep -q "holding .* connections, the most it takes" "$tmp/conn.log" \
+  && ok "a connection flood is held below the open-file limit (peak $peak_files files)" || fail "connection flood: $(cat "$tmp/conn.out"), peak $peak_files files"
+[ "$health" = 200 ] && ok "/healthz answers 200 during it" || fail "/healthz during the connection flood: '$health'"
+still_serves "the connection flood" 13
+kill -TERM "$pid"; wait "$pid"
 
 # One listening address each: a list would slip past the open-mode check.
 "$srv" --data-dir "$tmp/x" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0,0.0.0.0:0 2>"$tmp/list.err"
