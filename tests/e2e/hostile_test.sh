@@ -8,7 +8,7 @@
 # RSS after) and bounded.
 set -u
 . "$(dirname "$0")/lib.sh"
-srv=$1 fl=$2 hostile=$3 flood=$4 connflood=$5
+srv=$1 fl=$2 hostile=$3 flood=$4 connflood=$5 agent=$6
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
@@ -63,6 +63,19 @@ out=$("$fl" upload "$tmp/count.fltrace" --server "127.0.0.1:$port") && id=$(echo
   && ok "an impossible count replays as error, saying why" || fail "count: $("$fl" report "${id:0:12}" --server "127.0.0.1:$port" 2>&1 | tail -3)"
 curl -s "http://127.0.0.1:$hport/metrics" | grep -q '^faultlab_replay_errors_total{reason="damaged"} 1' \
   && ok "counted: faultlab_replay_errors_total{reason=\"damaged\"} 1" || fail "no damaged replay error counted"
+# A damaged trace in an agent's spool (of its own recording: the server
+# holds c.fltrace's id, from wait-count): refused for good, moved to
+# rejected/ with the reason in the ledger; the agent's own run goes on.
+mkdir -p "$tmp/spool"
+"$fl" record --workload compute --frames 2 --seed 14 -o "$tmp/s14.fltrace" >/dev/null
+"$hostile" columns "$tmp/s14.fltrace" "$tmp/spool/00000000-00000000000000000000000000000bad.fltrace"
+"$agent" --board h --server "127.0.0.1:$port" --runs 1 --frames 1 --spool-dir "$tmp/spool" \
+  --drain-timeout 20 2>"$tmp/agent.err"
+rc=$?
+[ "$rc" -eq 0 ] && [ -f "$tmp/spool/rejected/00000000-00000000000000000000000000000bad.fltrace" ] \
+  && grep -q "^rejected.*column" "$tmp/spool/ledger.tsv" && grep -q "^uploaded" "$tmp/spool/ledger.tsv" \
+  && ok "an agent's damaged spooled trace goes to rejected/ saying why; its run uploads" \
+  || fail "agent spool (exit $rc): $(cat "$tmp/agent.err"; cat "$tmp/spool/ledger.tsv")"
 still_serves "hostile uploads" 11
 
 # Slow and silent HTTP peers: 14 silent connections and a trickle.
