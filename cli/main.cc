@@ -111,7 +111,7 @@ const Verb kVerbs[] = {
     {"record",
      "run a workload on the twin and record its trace",
      "faultlab record --workload W -o FILE [--frames N] [--seed S] [--profile P] "
-     "[--variant series-fixed|series-v3] [--policy noretry|nowait|pool:N|dummy-page] "
+     "[--variant series-fixed|series-v3|mainline] [--policy noretry|nowait|pool:N|dummy-page] "
      "[--budget SIZE] [--thp never|within_size] [--pressure] [--board NAME] "
      "[--fault-cost-permille N]\n"
      "  --fault-cost-permille N  scale the fault path's modelled costs (1000 = the profile's;\n"

@@ -51,10 +51,12 @@ constexpr char kUsage[] =
     "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
     "see a panthor device whose ioctls, mappings and faults this process answers,\n"
     "and the shim records them as it would on a board. One twin for every client.\n"
+    "  --variant V   series-fixed (default) or series-v3: a kernel with the\n"
+    "                alloc-on-fault series (driver 1.6); mainline: driver 1.7\n"
     "  --kmsg FILE   append the twin's kernel log (unhandled faults, ...) to FILE\n"
     "                in dmesg's format, as a board's /dev/kmsg would show them\n"
-    "  --no-series   pose as a kernel without the alloc-on-fault series (mainline\n"
-    "                1.3): BO_CREATE refuses any flag but NO_MMAP and a non-zero pad\n"
+    "  --no-series   pose as a kernel before 1.7 without the series: BO_CREATE\n"
+    "                refuses any flag but NO_MMAP and a non-zero pad\n"
     "Stops on SIGINT/SIGTERM.\n";
 
 class Kernel {
@@ -178,7 +180,8 @@ class Kernel {
   // both sides map, filled with the BO's bytes.
   int Mmap(Conn& c, const Request& req, int* memfd, uint64_t* map_id) {
     const bool shared = req.flags & MAP_SHARED;
-    if (const int ret = host_.Mmap(c.file, req.offset, req.length, shared); ret < 0) return ret;
+    if (const int ret = host_.Mmap(c.file, req.offset, req.length, req.prot, shared); ret < 0)
+      return ret;
     const int fd = memfd_create("faultlab-bo", MFD_CLOEXEC);
     if (fd < 0) return -ENOMEM;
     void* view = MAP_FAILED;

@@ -1,10 +1,10 @@
 /* drm_client: a program written against libdrm and the panthor uAPI, run
  * under libfaultlab_shim.so by //tests/e2e:shim_test. It finds the device as
  * libdrm does, queries it, creates a VM and BOs (one alloc-on-fault), binds
- * them, maps them, uses a syncobj, checks the kernel's errno on bad input, and
- * does it from several threads at once. Prints "ok ..." per check and exits
- * with the number of failures. (The panthor structs are written out here:
- * Debian 12's libdrm predates panthor_drm.h.) */
+ * them, maps them, uses a syncobj, checks the kernel's errno on bad input,
+ * uses what drivers up to 1.6 added, and does it from several threads at once. Prints "ok ..." per
+ * check and exits with the number of failures. (The panthor structs are written out here: Debian
+ * 12's libdrm predates panthor_drm.h.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -85,6 +85,22 @@ struct group_submit {
 struct group_get_state {
   uint32_t group_handle, state, fatal_queues, pad;
 };
+struct tiler_heap_destroy {
+  uint32_t handle, pad;
+};
+struct timestamp_info {
+  uint64_t timestamp_frequency, current_timestamp, timestamp_offset;
+};
+struct group_priorities_info {
+  uint8_t allowed_mask, pad[3];
+};
+struct bo_set_label {
+  uint32_t handle, pad;
+  uint64_t label;
+};
+struct set_user_mmio_offset {
+  uint64_t offset;
+};
 
 #define PANTHOR(id, type) DRM_IOWR(DRM_COMMAND_BASE + (id), type)
 #define DEV_QUERY PANTHOR(0, struct dev_query)
@@ -96,6 +112,11 @@ struct group_get_state {
 #define GROUP_CREATE PANTHOR(7, struct group_create)
 #define GROUP_SUBMIT PANTHOR(9, struct group_submit)
 #define GROUP_GET_STATE PANTHOR(10, struct group_get_state)
+#define TILER_HEAP_DESTROY PANTHOR(12, struct tiler_heap_destroy)
+#define BO_SET_LABEL PANTHOR(13, struct bo_set_label)
+#define SET_USER_MMIO_OFFSET PANTHOR(14, struct set_user_mmio_offset)
+#define USER_MMIO_OFFSET_32BIT (1ull << 43)
+#define USER_MMIO_OFFSET_64BIT (1ull << 56)
 #define BO_ALLOC_ON_FAULT (1u << 1)
 #define GROUP_STATE_FATAL_FAULT (1u << 1)
 #define SYNC_OP_SIGNAL (1u << 31)
@@ -486,6 +507,81 @@ int main(void) {
   errno = 0;
   CHECK(ioctl(12345, DRM_IOCTL_VERSION, NULL) == -1 && errno == EBADF,
         "other fds pass through (EBADF)");
+
+  /* 5b. What drivers 1.1-1.6 added (the twin's series variants report 1.6). */
+  struct timestamp_info ts[2];
+  memset(ts, 0, sizeof(ts));
+  struct dev_query tq = {2, sizeof(ts[0]), (uint64_t)(uintptr_t)&ts[0]};
+  int tq0 = xioctl(fd, DEV_QUERY, &tq);
+  struct bo_create spin = {1 << 20, 0, 0, 0, 0}; /* work between the two reads */
+  xioctl(fd, BO_CREATE, &spin);
+  tq.pointer = (uint64_t)(uintptr_t)&ts[1];
+  CHECK(tq0 == 0 && xioctl(fd, DEV_QUERY, &tq) == 0 && ts[0].timestamp_frequency > 0 &&
+            ts[1].current_timestamp >= ts[0].current_timestamp,
+        "DEV_QUERY TIMESTAMP_INFO (1.1): %llu Hz, the timestamp does not go back",
+        (unsigned long long)ts[0].timestamp_frequency);
+  struct group_priorities_info pi = {0, {0, 0, 0}};
+  struct dev_query pq = {3, sizeof(pi), (uint64_t)(uintptr_t)&pi};
+  CHECK(xioctl(fd, DEV_QUERY, &pq) == 0 && (pi.allowed_mask & 3) == 3,
+        "DEV_QUERY GROUP_PRIORITIES_INFO (1.2): allowed mask 0x%x", pi.allowed_mask);
+  static char long_label[4097];
+  memset(long_label, 'x', 4096);
+  struct bo_set_label sl = {plain, 0, (uint64_t)(uintptr_t) "frame-0 colour"};
+  CHECK(xioctl(fd, BO_SET_LABEL, &sl) == 0, "BO_SET_LABEL (1.4) names a BO");
+  sl.label = (uint64_t)(uintptr_t)long_label; /* 4096 characters and the NUL */
+  errno = 0;
+  CHECK(xioctl(fd, BO_SET_LABEL, &sl) == -1 && errno == E2BIG,
+        "a label of 4097 bytes with its NUL: E2BIG");
+  long_label[4095] = 0;
+  CHECK(xioctl(fd, BO_SET_LABEL, &sl) == 0, "4096 bytes with the NUL: accepted");
+  sl.label = 8;
+  errno = 0;
+  CHECK(xioctl(fd, BO_SET_LABEL, &sl) == -1 && errno == EFAULT, "an unreadable label: EFAULT");
+  struct bo_set_label nl = {4242, 0, 0};
+  errno = 0;
+  CHECK(xioctl(fd, BO_SET_LABEL, &nl) == -1 && errno == ENOENT, "a label for no BO: ENOENT");
+  /* The LATEST_FLUSH_ID page (1.5): one page, shared, read-only. */
+  volatile uint32_t* flush =
+      mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)USER_MMIO_OFFSET_64BIT);
+  CHECK(flush != MAP_FAILED, "mmap of the LATEST_FLUSH_ID page at 1<<56: flush id %u",
+        flush != MAP_FAILED ? flush[0] : 0);
+  if (flush != MAP_FAILED) munmap((void*)flush, 4096);
+  errno = 0;
+  CHECK(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)USER_MMIO_OFFSET_64BIT) ==
+                MAP_FAILED &&
+            errno == EINVAL,
+        "a writable map of it: EINVAL");
+  struct set_user_mmio_offset mo32 = {12345};
+  errno = 0;
+  CHECK(xioctl(fd, SET_USER_MMIO_OFFSET, &mo32) == -1 && errno == EINVAL,
+        "SET_USER_MMIO_OFFSET to anything but the two offsets: EINVAL");
+  mo32.offset = USER_MMIO_OFFSET_32BIT;
+  CHECK(xioctl(fd, SET_USER_MMIO_OFFSET, &mo32) == 0, "SET_USER_MMIO_OFFSET to 1<<43");
+  flush = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)USER_MMIO_OFFSET_32BIT);
+  CHECK(flush != MAP_FAILED, "the page then maps at 1<<43");
+  if (flush != MAP_FAILED) munmap((void*)flush, 4096);
+  errno = 0;
+  CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)USER_MMIO_OFFSET_64BIT) == MAP_FAILED &&
+            errno == EINVAL,
+        "and no longer at 1<<56: EINVAL");
+  mo32.offset = USER_MMIO_OFFSET_64BIT;
+  xioctl(fd, SET_USER_MMIO_OFFSET, &mo32);
+  /* GROUP_SUBMIT's stream and flush-id checks (panthor_job_create()). */
+  uint32_t g4 = group(fd, vc.id);
+  struct queue_submit badq = {0, 0, 0x100400000ull, 0, 0, {sizeof(struct sync_op), 0, 0}};
+  struct group_submit bgs = {g4, 0, {sizeof(badq), 1, (uint64_t)(uintptr_t)&badq}};
+  errno = 0;
+  CHECK(xioctl(fd, GROUP_SUBMIT, &bgs) == -1 && errno == EINVAL,
+        "GROUP_SUBMIT of a stream address without a size: EINVAL");
+  badq.stream_addr = 0;
+  badq.latest_flush = 1u << 24;
+  errno = 0;
+  CHECK(xioctl(fd, GROUP_SUBMIT, &bgs) == -1 && errno == EINVAL,
+        "latest_flush with a reserved bit (24-30) set: EINVAL");
+  struct tiler_heap_destroy hd = {vc.id << 16 | 1, 0};
+  errno = 0;
+  CHECK(xioctl(fd, TILER_HEAP_DESTROY, &hd) == -1 && errno == ENOENT,
+        "TILER_HEAP_DESTROY on a VM that never had a heap: ENOENT");
 
   /* 6. Several threads at once. */
   pthread_t t[4];

@@ -151,7 +151,7 @@ void* Emulator::Mmap(void* addr, size_t length, int prot, int flags, int fd, off
   auto it = fds_.find(fd);
   if (it == fds_.end()) return errno = EBADF, MAP_FAILED;
   const bool shared = flags & MAP_SHARED;
-  if (const int ret = h.Mmap(it->second.file, static_cast<uint64_t>(offset), length, shared);
+  if (const int ret = h.Mmap(it->second.file, static_cast<uint64_t>(offset), length, prot, shared);
       ret < 0) {
     errno = -ret;
     return MAP_FAILED;

@@ -203,6 +203,7 @@ void Passthrough::Probe(std::vector<trace::ConfigEntry>* config, std::string* pr
   }
   if (v.version_major == 1 && v.version_minor >= 7) {
     series_ = "absent";
+    variant_ = "mainline";  // a model of its own kernel replays it
   } else {
     uapi::PanthorBoCreate bc{};
     bc.size = 4096;
@@ -240,6 +241,7 @@ void Passthrough::StartCapture() {
   config.push_back(Entry("backend", backend_->Describe()));
   replay::WhatIf settings;
   if (!replay::SetWhatIf("profile", profile_id, &settings).ok()) settings = {};
+  if (!variant_.empty()) (void)replay::SetWhatIf("variant", variant_, &settings);
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig("", settings, false);
   auto sink = trace::FileSink::Open(path);
   if (!sink.ok()) {

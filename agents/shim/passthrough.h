@@ -70,6 +70,9 @@ class Passthrough {
   // Whether the kernel has the series: "present", "absent" or "unknown"
   // (probed at the first open).
   std::string series_ = "unknown";
+  // The variant the capture's header names: mainline for a 1.7+ kernel, else
+  // the default (series-fixed).
+  std::string variant_;
   // fd -> file: the first kFast without a lock, the rest in slow_ids_.
   std::atomic<uint32_t> ids_[kFast];
   mutable std::mutex mu_;

@@ -102,6 +102,7 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
     progress_.notify_all();  // a submit, a signal: blocked waits look again
   }
   if (gpu_runs) FillFromBos();
+  RefreshFlushIdPages();
   if (ret == 0 && id == IoctlId::kBoMmapOffset) {
     uapi::PanthorBoMmapOffset a;
     if (mem.CopyFromUser(&a, arg, sizeof(a)) == 0) bases_.insert(a.offset);
@@ -130,13 +131,23 @@ void TwinHost::Close(dev::File* file) {
   progress_.notify_all();
 }
 
-int TwinHost::Mmap(dev::File* file, uint64_t offset, uint64_t length, bool shared) {
+int TwinHost::Mmap(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared) {
+  if (dev::Device::InUserMmio(file, offset)) {
+    return device_.MmapUserMmio(file, offset, length, shared, prot & PROT_WRITE, prot & PROT_EXEC);
+  }
   uint64_t populated = 0;
   return device_.MmapBo(file, offset, length, shared, &populated);
 }
 
 uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                          char* view, bool programs_pages) {
+  const uint64_t id = next_map_++;
+  if (dev::Device::InUserMmio(file, offset)) {
+    maps_[id] = Mapping{file, offset, 0, length, prot, shared, view, programs_pages, true};
+    const uint32_t flush_id = device_.latest_flush_id();
+    memcpy(view, &flush_id, sizeof(flush_id));
+    return id;
+  }
   // Where in its BO the mapping starts: past the BO's own fake offset.
   auto base = bases_.upper_bound(offset);
   const uint64_t bo_off = base == bases_.begin() ? 0 : offset - *std::prev(base);
@@ -144,8 +155,7 @@ uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int 
       bo && bo_off < bo->size_bytes()) {
     bo->Read(bo_off, view, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
   }
-  const uint64_t id = next_map_++;
-  maps_[id] = Mapping{file, offset, bo_off, length, prot, shared, view, programs_pages};
+  maps_[id] = Mapping{file, offset, bo_off, length, prot, shared, view, programs_pages, false};
   return id;
 }
 
@@ -170,7 +180,7 @@ void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
 }
 
 void TwinHost::FlushToBos(const Mapping& m) {
-  if (!m.shared || !(m.prot & PROT_WRITE)) return;
+  if (!m.shared || !(m.prot & PROT_WRITE) || m.flush_id) return;
   std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
   if (!bo || m.bo_off >= bo->size_bytes()) return;
   const uint64_t len = std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off);
@@ -189,11 +199,26 @@ void TwinHost::FlushAllToBos() {
 
 void TwinHost::FillFromBos() {
   for (const auto& [id, m] : maps_) {
+    if (m.flush_id) continue;
     std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
     if (!bo || m.bo_off >= bo->size_bytes()) continue;
     const bool unprotect = m.programs_pages && !(m.prot & PROT_WRITE);
     if (unprotect) mprotect(m.view, m.length, PROT_READ | PROT_WRITE);
     bo->Read(m.bo_off, m.view, std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
+    if (unprotect) mprotect(m.view, m.length, m.prot);
+  }
+}
+
+void TwinHost::RefreshFlushIdPages() {
+  const uint32_t flush_id = device_.latest_flush_id();
+  for (const auto& [id, m] : maps_) {
+    if (!m.flush_id) continue;
+    uint32_t shown;
+    memcpy(&shown, m.view, sizeof(shown));  // the page is readable: MmapUserMmio said so
+    if (shown == flush_id) continue;
+    const bool unprotect = m.programs_pages && !(m.prot & PROT_WRITE);
+    if (unprotect) mprotect(m.view, m.length, PROT_READ | PROT_WRITE);
+    memcpy(m.view, &flush_id, sizeof(flush_id));
     if (unprotect) mprotect(m.view, m.length, m.prot);
   }
 }

@@ -77,12 +77,15 @@ class TwinHost {
   int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
             uint32_t request, uint64_t arg, const std::function<bool()>& gone = nullptr);
 
-  // mmap() of the fake offset `offset` of `file` (drm_gem_mmap()): 0 or
-  // -errno; the BO's pages are populated. The caller then makes the view
-  // and tracks it.
-  int Mmap(dev::File* file, uint64_t offset, uint64_t length, bool shared);
+  // mmap() of `offset` of `file` with protection `prot` (panthor_mmap()):
+  // a BO's fake offset (its pages are populated) or the file's
+  // LATEST_FLUSH_ID page. 0 or -errno; the caller then makes the view and
+  // tracks it.
+  int Mmap(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared);
   // The view of a mapping Mmap() allowed: `view` (`length` bytes in this
-  // process) gets the BO's bytes and is kept coherent until Unmap(id).
+  // process) gets the BO's bytes and is kept coherent until Unmap(id); a
+  // LATEST_FLUSH_ID page's view reads the register, refreshed after every
+  // call.
   // `programs_pages`: the view is the program's own mapping with protection
   // `prot` (emulate mode; unprotected while the twin writes it); else a view
   // of memory shared with the program, which the host unmaps when the
@@ -105,6 +108,7 @@ class TwinHost {
     bool shared;
     char* view;
     bool programs_pages;
+    bool flush_id;  // the LATEST_FLUSH_ID page, not a BO
   };
   int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
            uint32_t request, uint64_t arg, const std::function<bool()>& gone);
@@ -114,6 +118,8 @@ class TwinHost {
   void FlushAllToBos();
   // The GPU's writes become visible through every mapping.
   void FillFromBos();
+  // Every LATEST_FLUSH_ID page reads the register's value now.
+  void RefreshFlushIdPages();
   void Drop(std::map<uint64_t, Mapping>::iterator it);
   void Close(dev::File* file);
 

@@ -64,9 +64,6 @@ trace::AllocKind TraceKind(mem::Owner o) {
   FAULTLAB_CHECK(false, "frames of ", mem::OwnerName(o), " are not the device's");
 }
 
-// The driver version the twin answers DRM_IOCTL_VERSION with.
-constexpr DriverVersion kTwinVersion{kPanthorMajor, kPanthorMinor};
-
 }  // namespace
 
 Device::Device(DeviceConfig config)
@@ -79,9 +76,10 @@ Device::Device(DeviceConfig config)
       policy_(policy::Make(config_.policy, &memory_)),
       fault_({&sched_, &memory_, &mmu_, &vms_, &config_.profile.cost, config_.variant,
               policy_.get(), &out_, this}),
-      heaps_({&sched_, &objects_, &fault_, &config_.profile.cost, &out_}),
+      heaps_({&sched_, &objects_, &fault_, &config_.profile.cost, &out_, config_.variant}),
       executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
-                 policy_.get(), &out_, config_.v3_tick_race_permille}) {
+                 policy_.get(), &out_, config_.v3_tick_race_permille,
+                 config_.profile.job_timeout_ns}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(
@@ -162,6 +160,8 @@ File* Device::Open(NodeType node, UserMemory* umem, Credentials creds) {
   f->node_ = node;
   f->creds_ = creds;
   f->umem_ = umem;
+  // panthor_open(): mmap2's page offset is 32 bits for a compat task.
+  if (creds.compat_task) f->user_mmio_offset_ = uapi::kPanthorUserMmioOffset32;
   // drm_master_open(): only the primary node has masters; the first opener
   // while none exists becomes it.
   if (node == NodeType::kPrimary && master_ == nullptr) {
@@ -212,16 +212,17 @@ int Device::Permit(const File& f, uint32_t flags) const {
   return 0;
 }
 
-const IoctlDesc* Device::Known(uint32_t request) {
+const IoctlDesc* Device::Known(uint32_t request, Variant variant) {
   const IoctlDesc* desc = FindIoctl(request);
-  // A panthor ioctl newer than the twin's driver is unknown to it, as to a
-  // kernel of that version.
-  if (desc == nullptr || (desc->panthor() && !(desc->since <= kTwinVersion))) return nullptr;
+  // A panthor ioctl newer than the variant's driver is unknown to it, as to
+  // a kernel of that version.
+  const DriverVersion version{kPanthorMajor, DriverMinor(variant)};
+  if (desc == nullptr || (desc->panthor() && !(desc->since <= version))) return nullptr;
   return desc;
 }
 
-bool Device::Models(uint32_t request) {
-  const IoctlDesc* desc = Known(request);
+bool Device::Models(uint32_t request, Variant variant) {
+  const IoctlDesc* desc = Known(request, variant);
   return desc != nullptr && Handlers()[static_cast<size_t>(desc->id)] != nullptr;
 }
 
@@ -230,7 +231,7 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
   // drm_ioctl(): an unplugged device answers nothing; an unknown number is
   // -EINVAL before any copy. Both are still calls the program made, so they
   // are recorded (with no argument bytes) and a replay makes them again.
-  const IoctlDesc* desc = unplugged_ ? nullptr : Known(cmd);
+  const IoctlDesc* desc = unplugged_ ? nullptr : Known(cmd, config_.variant);
   if (desc == nullptr) {
     const int ret = unplugged_ ? -kENODEV : -kEINVAL;
     ++ioctl_errors_;

@@ -140,14 +140,27 @@ class Device : public vm::OopsSink {
 
   // Models drm_ioctl(). Returns 0 (or a positive value) or -errno.
   int Ioctl(File* file, uint32_t request, uint64_t arg);
-  // True when the twin models `request` at its driver version: it has a
-  // handler (board replays take the outcome of the others from the recording).
-  static bool Models(uint32_t request);
+  // True when the twin models `request` at `variant`'s driver version: it
+  // has a handler (board replays take the outcome of the others from the
+  // recording).
+  static bool Models(uint32_t request, Variant variant);
 
   // Models mmap() of a fake offset on the file (drm_gem_mmap() ->
   // drm_gem_shmem_mmap()): the BO's pages are all populated now (for an
   // alloc-on-fault BO too). Returns 0 or -errno; `*populated` counts new frames.
   int MmapBo(File* file, uint64_t offset, uint64_t length, bool shared, uint64_t* populated);
+  // Models panthor_mmap() at or above the file's user MMIO offset
+  // (panthor_device_mmap_io()): only the LATEST_FLUSH_ID page maps — one
+  // page, shared, neither writable nor executable; anything else is
+  // -EINVAL. Not recorded: it changes nothing the twin models.
+  int MmapUserMmio(File* file, uint64_t offset, uint64_t length, bool shared, bool writable,
+                   bool executable);
+  // `offset` of `file` is in its user MMIO region (MmapUserMmio), not a BO's.
+  static bool InUserMmio(const File* file, uint64_t offset) {
+    return offset >= file->user_mmio_offset();
+  }
+  // What the LATEST_FLUSH_ID page reads (the u32 at its start).
+  uint32_t latest_flush_id() const { return mmu_.latest_flush_id(); }
   // The BO whose fake offset range holds `offset`, if `file` may map it.
   std::shared_ptr<gem::Bo> BoAtOffset(File* file, uint64_t offset, uint64_t length);
 
@@ -219,7 +232,7 @@ class Device : public vm::OopsSink {
   // The handler of each ioctl the twin models (handlers.cc); nullptr for
   // the rest.
   static const std::array<Handler, static_cast<size_t>(uapi::IoctlId::kCount)>& Handlers();
-  static const uapi::IoctlDesc* Known(uint32_t request);
+  static const uapi::IoctlDesc* Known(uint32_t request, Variant variant);
 
   // DRM core (drm_core.cc).
   int IoctlVersion(File& f, void* data);
@@ -240,7 +253,8 @@ class Device : public vm::OopsSink {
   int IoctlSyncobjQuery(File& f, void* data);
   int IoctlSyncobjTransfer(File& f, void* data);
   // panthor: queries, VMs (vm_ioctls.cc, vm_bind.cc), BOs (bo_ioctls.cc),
-  // groups (group_ioctls.cc), tiler heaps (heap_ioctls.cc).
+  // groups (group_ioctls.cc), tiler heaps (heap_ioctls.cc), the user MMIO
+  // region (user_mmio.cc).
   int IoctlDevQuery(File& f, void* data);
   int IoctlVmCreate(File& f, void* data);
   int IoctlVmDestroy(File& f, void* data);
@@ -254,6 +268,10 @@ class Device : public vm::OopsSink {
   int IoctlGroupGetState(File& f, void* data);
   int IoctlTilerHeapCreate(File& f, void* data);
   int IoctlTilerHeapDestroy(File& f, void* data);
+  int IoctlBoSetLabel(File& f, void* data);
+  int IoctlSetUserMmioOffset(File& f, void* data);
+  int IoctlBoSync(File& f, void* data);
+  int IoctlBoQueryInfo(File& f, void* data);
 
   // Helpers.
   int Permit(const File& f, uint32_t flags) const;

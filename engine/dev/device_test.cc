@@ -204,8 +204,9 @@ TEST(DispatchTest, RequestDecodingFollowsDrmIoctl) {
   PanthorBoCreate a{};
   a.size = 4096;
   const uint64_t at = t.Place(&a, sizeof(a));
-  // An unknown driver ioctl (index 13 is BO_SET_LABEL, driver 1.4).
-  EXPECT_EQ(t.dev.Ioctl(t.file, DrmIowr(0x40 + 13, 16), at), -kEINVAL);
+  // An unknown driver ioctl (index 15 is BO_SYNC, driver 1.7; the default
+  // variant reports 1.6).
+  EXPECT_EQ(t.dev.Ioctl(t.file, DrmIowr(0x40 + 15, 16), at), -kEINVAL);
   EXPECT_EQ(t.dev.Ioctl(t.file, DrmIowr(0x9f, 16), at), -kEINVAL);
   // An unknown core ioctl number.
   EXPECT_EQ(t.dev.Ioctl(t.file, DrmIowr(0xa0, 16), at), -kEINVAL);
@@ -249,13 +250,13 @@ TEST(DispatchTest, RenderNodesNeedRenderAllowAndMastersAreFirstOpeners) {
   EXPECT_EQ(sv.drm_di_major, 1);
   EXPECT_EQ(sv.drm_di_minor, 4);
   EXPECT_EQ(sv.drm_dd_major, 1);
-  EXPECT_EQ(sv.drm_dd_minor, 3);
+  EXPECT_EQ(sv.drm_dd_minor, 6);
   sv = {-1, -1, -1, -1};
   EXPECT_EQ(t.Call(kDrmIoctlSetVersion, &sv, second), -kEACCES);
   sv = {1, 5, -1, -1};
   EXPECT_EQ(t.Call(kDrmIoctlSetVersion, &sv, primary), -kEINVAL);
-  sv = {-1, -1, 1, 4};
-  EXPECT_EQ(t.Call(kDrmIoctlSetVersion, &sv, primary), -kEINVAL) << "driver minor 4 > 3";
+  sv = {-1, -1, 1, 7};
+  EXPECT_EQ(t.Call(kDrmIoctlSetVersion, &sv, primary), -kEINVAL) << "driver minor 7 > 6";
   EXPECT_EQ(t.Call(kDrmIoctlSetClientCap, &cc, primary), -kEOPNOTSUPP);
   t.dev.Close(primary);
   File* third = t.dev.Open(NodeType::kPrimary, &t.mem);
@@ -278,7 +279,7 @@ TEST(DispatchTest, VersionUniqueAndCaps) {
   EXPECT_EQ(std::string(desc), "Panthor DRM driver");
   EXPECT_EQ(v.date_len, 8u) << "date reported even with a NULL buffer";
   EXPECT_EQ(v.version_major, 1);
-  EXPECT_EQ(v.version_minor, 3);
+  EXPECT_EQ(v.version_minor, 6) << "the series' variants report 1.6";
   v.name_len = 7;
   v.name = 0x10;  // unmapped
   EXPECT_EQ(t.Call(kDrmIoctlVersion, &v), -kEFAULT);

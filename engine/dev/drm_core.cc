@@ -29,7 +29,7 @@ int Device::CopyString(File& f, const std::string& value, uint64_t* len, uint64_
 int Device::IoctlVersion(File& f, void* data) {
   auto* v = static_cast<uapi::DrmVersion*>(data);
   v->version_major = kPanthorMajor;
-  v->version_minor = kPanthorMinor;
+  v->version_minor = DriverMinor(config_.variant);
   v->version_patchlevel = kPanthorPatchlevel;
   int err = CopyString(f, kPanthorName, &v->name_len, v->name);
   if (!err) err = CopyString(f, kPanthorDate, &v->date_len, v->date);
@@ -52,18 +52,19 @@ int Device::IoctlGetUnique(File& f, void* data) {
 // Models drm_setversion().
 int Device::IoctlSetVersion(File&, void* data) {
   auto* sv = static_cast<uapi::DrmSetVersion*>(data);
+  const int minor = DriverMinor(config_.variant);
   int ret = 0;
   if (sv->drm_di_major != -1 &&
       (sv->drm_di_major != kDrmIfMajor || sv->drm_di_minor < 0 || sv->drm_di_minor > kDrmIfMinor)) {
     ret = -kEINVAL;
   } else if (sv->drm_dd_major != -1 && (sv->drm_dd_major != kPanthorMajor || sv->drm_dd_minor < 0 ||
-                                        sv->drm_dd_minor > kPanthorMinor)) {
+                                        sv->drm_dd_minor > minor)) {
     ret = -kEINVAL;
   }
   sv->drm_di_major = kDrmIfMajor;
   sv->drm_di_minor = kDrmIfMinor;
   sv->drm_dd_major = kPanthorMajor;
-  sv->drm_dd_minor = kPanthorMinor;
+  sv->drm_dd_minor = minor;
   return ret;
 }
 

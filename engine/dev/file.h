@@ -10,6 +10,7 @@
 #include "engine/gem/bo.h"
 #include "engine/gpu/job.h"
 #include "engine/sync/syncobj.h"
+#include "engine/uapi/panthor.h"
 #include "engine/usermem/user_memory.h"
 #include "engine/vm/vm.h"
 
@@ -17,10 +18,12 @@ namespace faultlab::dev {
 
 enum class NodeType { kPrimary, kRender };  // /dev/dri/card0, /dev/dri/renderD128
 
-// What capable() would answer for the opening process.
+// What capable() would answer for the opening process, and whether it is a
+// compat (32-bit) task.
 struct Credentials {
   bool cap_sys_nice = false;
   bool cap_sys_admin = false;
+  bool compat_task = false;
 };
 
 class File {
@@ -32,6 +35,8 @@ class File {
   size_t handle_count() const { return handles_.size(); }
   size_t vm_count() const { return vms_.size(); }
   size_t syncobj_count() const { return syncobjs_.size(); }
+  // Where the file's user MMIO region starts in its mmap offsets.
+  uint64_t user_mmio_offset() const { return user_mmio_offset_; }
 
  private:
   friend class Device;
@@ -50,6 +55,9 @@ class File {
   NodeType node_ = NodeType::kRender;
   bool master_ = false;
   Credentials creds_;
+  // panthor_open(): 1<<56, or 1<<43 for a compat task; SET_USER_MMIO_OFFSET
+  // (1.5) changes it.
+  uint64_t user_mmio_offset_ = uapi::kPanthorUserMmioOffset64;
   // The process's memory; an ioctl with an observer swaps in a recording
   // view for the duration of the call.
   UserMemory* umem_ = nullptr;

@@ -146,7 +146,11 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
   for (const PanthorQueueSubmit& q : submits) {
     // panthor_job_create().
     if (git == f.groups_.end()) return -kEINVAL;
+    // A stream address without a size, or a size without one; a stream not
+    // 64-byte aligned or not whole instructions; latest_flush's reserved bits.
+    if ((q.stream_size == 0) != (q.stream_addr == 0)) return -kEINVAL;
     if (q.pad || (q.stream_size & 7) || (q.stream_addr & 63)) return -kEINVAL;
+    if (q.latest_flush & kPanthorLatestFlushReserved) return -kEINVAL;
     if (q.queue_index >= git->second->queues.size()) return -kEINVAL;
     if (!git->second->CanRun()) return -kEINVAL;
     auto job = std::make_shared<gpu::Job>();

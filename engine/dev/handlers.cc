@@ -1,7 +1,7 @@
 // Which handler answers each ioctl of the table (uapi/ioctls.h). A row
 // without one is answered -ENOSYS (a DRM core ioctl the twin does not model
-// yet) or, for a panthor ioctl newer than the twin's driver version, is
-// unknown (-EINVAL) as on a kernel of that version.
+// yet); a panthor ioctl newer than the variant's driver version is unknown
+// (-EINVAL) as on a kernel of that version (Device::Known()).
 #include "engine/dev/device.h"
 
 namespace faultlab::dev {
@@ -42,6 +42,10 @@ const std::array<Device::Handler, static_cast<size_t>(IoctlId::kCount)>& Device:
     set(IoctlId::kGroupGetState, &Device::IoctlGroupGetState);
     set(IoctlId::kTilerHeapCreate, &Device::IoctlTilerHeapCreate);
     set(IoctlId::kTilerHeapDestroy, &Device::IoctlTilerHeapDestroy);
+    set(IoctlId::kBoSetLabel, &Device::IoctlBoSetLabel);
+    set(IoctlId::kSetUserMmioOffset, &Device::IoctlSetUserMmioOffset);
+    set(IoctlId::kBoSync, &Device::IoctlBoSync);
+    set(IoctlId::kBoQueryInfo, &Device::IoctlBoQueryInfo);
     return t;
   }();
   return *table;

@@ -1,6 +1,7 @@
-// The device answers every row of the ioctl table as a kernel of its driver
-// version would: a handler for each ioctl up to 1.3, -ENOSYS for the DRM core
-// ones it does not model yet, -EINVAL (unknown) for panthor's newer ones.
+// The device answers every row of the ioctl table as a kernel of its
+// variant's driver version would: a handler for each ioctl up to 1.6 (the
+// series' variants) or 1.7 (mainline), -ENOSYS for the DRM core ones it does
+// not model yet, -EINVAL (unknown) for panthor's newer ones.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -16,21 +17,27 @@ namespace {
 using testing::TestDevice;
 using uapi::IoctlId;
 
-TEST(HandlersTest, EveryIoctlOfTheTwinsVersionHasAHandler) {
+TEST(HandlersTest, EveryIoctlOfTheVariantsVersionHasAHandler) {
   const std::set<IoctlId> not_modelled_core = {IoctlId::kPrimeHandleToFd, IoctlId::kPrimeFdToHandle,
                                                IoctlId::kSyncobjHandleToFd,
                                                IoctlId::kSyncobjFdToHandle};
-  for (const uapi::IoctlDesc& d : uapi::AllIoctls()) {
-    const bool newer = d.panthor() && !(d.since <= uapi::DriverVersion{1, 3});
-    EXPECT_EQ(Device::Models(d.cmd), !newer && !not_modelled_core.count(d.id)) << d.name;
+  for (Variant v : {Variant::kSeriesFixed, Variant::kSeriesV3, Variant::kMainline}) {
+    for (const uapi::IoctlDesc& d : uapi::AllIoctls()) {
+      const bool newer = d.panthor() && !(d.since <= uapi::DriverVersion{1, DriverMinor(v)});
+      EXPECT_EQ(Device::Models(d.cmd, v), !newer && !not_modelled_core.count(d.id))
+          << d.name << " on " << VariantName(v);
+    }
   }
+  EXPECT_TRUE(Device::Models(uapi::kPanthorIoctlBoSetLabel, Variant::kSeriesFixed));
+  EXPECT_FALSE(Device::Models(uapi::kPanthorIoctlBoSync, Variant::kSeriesFixed));
+  EXPECT_TRUE(Device::Models(uapi::kPanthorIoctlBoSync, Variant::kMainline));
 }
 
 TEST(HandlersTest, WhatTheTwinDoesNotModelIsAnsweredAsTheKernelWould) {
   TestDevice t;
   uint64_t scratch = t.mem.Alloc(64);
-  // A newer panthor ioctl: unknown to a 1.3 driver, before any copy.
-  EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kPanthorIoctlBoSetLabel, 0), -uapi::kEINVAL);
+  // A newer panthor ioctl: unknown to a 1.6 driver, before any copy.
+  EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kPanthorIoctlBoSync, 0), -uapi::kEINVAL);
   EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kPanthorIoctlBoQueryInfo, scratch), -uapi::kEINVAL);
   // A core ioctl the twin leaves out: counted.
   EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kDrmIoctlPrimeHandleToFd, scratch), -uapi::kENOSYS);

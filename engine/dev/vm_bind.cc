@@ -63,6 +63,7 @@ int Device::VmBindSync(File& f, PanthorVmBind* args, vm::Vm& vm) {
       vm::OpCtx ctx;
       ret = PrepareBindOp(f, vm, op, &ctx);
       if (ret == 0) ret = vm.Exec(ctx, /*flag_unusable_on_failure=*/false);
+      if (ret == 0) mmu_.NoteCacheFlush();  // the page-table update's flush
       vm.Cleanup(ctx);
     }
     if (ret) {
@@ -140,6 +141,7 @@ int Device::VmBindAsync(File& f, PanthorVmBind* args, std::shared_ptr<vm::Vm> vm
           r = 0;  // a size-0 op does nothing
         } else {
           r = vm->Exec(*job->ctx, /*flag_unusable_on_failure=*/true);
+          if (r == 0) mmu_.NoteCacheFlush();
         }
         vm->Cleanup(*job->ctx);
         job->done->Signal(r);

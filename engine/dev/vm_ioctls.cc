@@ -28,11 +28,15 @@ int Device::IoctlDevQuery(File& f, void* data) {
   auto* q = static_cast<PanthorDevQuery*>(data);
   PanthorTimestampInfo ts{};
   PanthorGroupPrioritiesInfo prio{};
+  PanthorGpuInfo gpu = config_.profile.gpu_info;
   const void* obj;
   uint32_t kern_size, min_size;
   switch (q->type) {
     case kPanthorDevQueryGpuInfo:
-      obj = &config_.profile.gpu_info;
+      // 1.7 says which coherency protocol panthor_gpu_coherency_init() chose:
+      // none, as the profiles' SoCs integrate the GPU without I/O coherency.
+      gpu.selected_coherency = DriverMinor(config_.variant) >= 7 ? kGpuCoherencyNone : 0;
+      obj = &gpu;
       kern_size = sizeof(PanthorGpuInfo);
       min_size = kPanthorGpuInfoMinSize;
       break;

@@ -131,6 +131,7 @@ int FaultPath::MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint
       r->pt_pages += d->table_pages;
       r->cost_ns += d->table_pages * Cost(cm.page_alloc);
       r->cost_ns += Cost(cm.flush);
+      d_.mmu->NoteCacheFlush();
       r->outcome = d->ret == 0 ? trace::FAULT_DEGRADED : trace::FAULT_ENOMEM;
       return d->ret;
     }
@@ -143,6 +144,7 @@ int FaultPath::MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint
   r->pt_pages += tables.allocated();
   r->cost_ns += tables.allocated() * Cost(cm.page_alloc);
   r->cost_ns += Cost(cm.flush);
+  d_.mmu->NoteCacheFlush();
   if (map_ret) r->outcome = OutcomeOf(map_ret);
   return map_ret;
 }
@@ -159,7 +161,7 @@ int FaultPath::MapSgtEntries(vm::Vm& vm, const vm::Vma& vma, uint64_t bo_offset,
     uint64_t sgt_off, remaining;
     if (int ret = bo.sparse()->GetSgt(p, &sgt_off, &remaining); ret) return ret;
     uint64_t n = remaining;
-    if (d_.variant == Variant::kSeriesFixed) {
+    if (!HasSeedDefects(d_.variant)) {
       n = std::min(n, last_page - p);  // the fix: only the requested range
     } else if (va + n * mem::kPageSize > vma.end()) {
       // series-v3 maps the whole rest of the sgt entry (spec 7.1), even past
@@ -200,7 +202,7 @@ FaultResult FaultPath::HandleLocked(vm::Vm& vm, uint64_t addr) {
   }
   const uint64_t gran_pages = vma->bo->sparse()->granularity_pages();
   uint64_t iova, size;
-  if (d_.variant == Variant::kSeriesV3) {
+  if (HasSeedDefects(d_.variant)) {
     // The seed masks with the granularity in pages and passes it as a byte
     // size: map_on_demand's alignment check can never pass (spec 1.4 (a)).
     iova = addr & ~(gran_pages - 1);

@@ -18,7 +18,9 @@ Bo::Bo(mem::MemoryModel* mem, uint64_t id, uint64_t size_bytes, uint32_t flags,
       exclusive_vm_(exclusive_vm),
       pages_(mem, size_bytes / mem::kPageSize) {
   // panthor_gem_create_with_handle(): sparse init with granularity >> PAGE_SHIFT.
-  if (flags & uapi::kPanthorBoAllocOnFault) {
+  // Only the series' ALLOC_ON_FAULT BOs have a granularity: bit 1 of `flags`
+  // is WB_MMAP on mainline (a plain BO).
+  if (granularity_bytes) {
     sparse_ = std::make_unique<SparseBacking>(mem, granularity_bytes >> uapi::kPageShift);
   }
 }

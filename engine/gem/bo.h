@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "engine/gem/shmem.h"
 #include "engine/gem/sparse.h"
@@ -22,9 +23,9 @@ namespace faultlab::gem {
 
 class Bo {
  public:
-  // `size_bytes` is already page-aligned; `granularity_bytes` is 0 or a power
-  // of two >= 4 KiB (checked by the ioctl). `exclusive_vm` is the VM id's
-  // owner-specific key, 0 for none.
+  // `size_bytes` is already page-aligned; `granularity_bytes` is 0 (a plain
+  // BO) or a power of two >= 4 KiB (an alloc-on-fault BO; checked by the
+  // ioctl). `exclusive_vm` is the VM id's owner-specific key, 0 for none.
   Bo(mem::MemoryModel* mem, uint64_t id, uint64_t size_bytes, uint32_t flags,
      uint32_t granularity_bytes, uint64_t exclusive_vm);
 
@@ -53,6 +54,10 @@ class Bo {
   uint64_t mmap_pgoff() const { return mmap_pgoff_; }
   void set_mmap_pgoff(uint64_t pgoff) { mmap_pgoff_ = pgoff; }
 
+  // BO_SET_LABEL's label ("" when none); debugfs and fdinfo show it.
+  const std::string& label() const { return label_; }
+  void set_label(std::string label) { label_ = std::move(label); }
+
  private:
   mem::MemoryModel* mem_;
   uint64_t id_;
@@ -62,6 +67,7 @@ class Bo {
   ShmemPages pages_;
   std::unique_ptr<SparseBacking> sparse_;
   uint64_t mmap_pgoff_ = 0;
+  std::string label_;
 };
 
 }  // namespace faultlab::gem

@@ -144,6 +144,7 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
       return Branch(job, w, next, out);
     case kFlushCache2:
       out->cost_ns += Cost(cost_->flush);
+      mmu_->NoteCacheFlush();
       return true;
     case kSyncAdd32:
     case kSyncSet32:

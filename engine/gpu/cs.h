@@ -21,7 +21,8 @@
 // Anything else is CS_INSTR_INVALID (0x49): the queue turns fatal, the group
 // FATAL_FAULT, and it takes no new submits; a branch out of the stream is
 // INSTR_INVALID_PC (0x50). A stream still running after the job timeout of
-// virtual time (drm_sched's, panthor: 5 s) is killed.
+// virtual time (drm_sched's; the profile's job_timeout_ms, panthor: 5 s) is
+// killed.
 //
 // The interpreter runs a slice of a job's stream and says how it ended; the
 // executor (executor.h) turns that into events in virtual time.
@@ -33,6 +34,7 @@
 
 #include "engine/base/prng.h"
 #include "engine/gpu/job.h"
+#include "engine/mmu/mmu.h"
 #include "engine/profiles/profile.h"
 
 namespace faultlab::gpu {
@@ -56,7 +58,9 @@ struct CsSlice {
 
 class CsInterpreter {
  public:
-  CsInterpreter(const profiles::CostModel* cost, Prng* prng) : cost_(cost), prng_(prng) {}
+  // `mmu` counts the FLUSH_CACHE2s (its LATEST_FLUSH_ID).
+  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu)
+      : cost_(cost), prng_(prng), mmu_(mmu) {}
 
   // Runs a slice of `job`'s stream from its instruction pointer (the job
   // timeout is the executor's).
@@ -77,6 +81,7 @@ class CsInterpreter {
 
   const profiles::CostModel* cost_;
   Prng* prng_;
+  mmu::Mmu* mmu_;
 };
 
 }  // namespace faultlab::gpu

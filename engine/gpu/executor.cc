@@ -39,7 +39,7 @@ uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
 
 }  // namespace
 
-Executor::Executor(const Deps& deps) : d_(deps), cs_(deps.cost, &deps.sched->prng()) {}
+Executor::Executor(const Deps& deps) : d_(deps), cs_(deps.cost, &deps.sched->prng(), deps.mmu) {}
 
 void Executor::AddGroup(const std::shared_ptr<Group>& group) {
   groups_[{group->file, group->handle}] = group;
@@ -116,14 +116,15 @@ void Executor::Run(const std::shared_ptr<Job>& job) {
     KillGroup(job->group, 1u << job->queue);
     return;
   }
-  // Models panthor's job timeout (queue_timedout(): 5 s from the job's
+  // Models panthor's job timeout (queue_timedout(): the profile's, 5 s, from the job's
   // start): a job still running then is killed, whatever keeps it busy —
   // which also bounds the host work a hostile trace's job can ask for.
   const uint64_t now = d_.sched->now_ns();
   if (job->run_started_ns == 0) job->run_started_ns = now + 1;
-  if (now + 1 - job->run_started_ns > kJobTimeoutNs) {
-    Fatal(job, "job timeout", 0);
-    d_.sched->After(0, [this, job] { KillGroup(job->group, 1u << job->queue); });
+  if (now + 1 - job->run_started_ns > d_.job_timeout_ns) {
+    d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
+                             ": job timeout"));
+    d_.sched->After(0, [this, job] { TimeOut(job->group); });
     return;
   }
   if (job->cs_size) {
@@ -197,12 +198,12 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
     case CsSlice::End::kEndlessLoop: {
       // Nothing can end the loop: skip to the job timeout rather than run
       // 5 s of instructions.
-      const uint64_t deadline = job->run_started_ns - 1 + kJobTimeoutNs;
+      const uint64_t deadline = job->run_started_ns - 1 + d_.job_timeout_ns;
       d_.sched->At(std::max(deadline, now + s.cost_ns), [this, job] {
         if (job->finished) return;
         d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
                                  ": job timeout (an endless loop)"));
-        KillGroup(job->group, 1u << job->queue);
+        TimeOut(job->group);
       });
       return;
     }
@@ -249,8 +250,7 @@ void Executor::ReportMmuFault(uint64_t vm_key, uint64_t at_ns) {
   const uint64_t tick = Cost(d_.cost->sched_tick);
   uint64_t when = at_ns + tick;
   const uint64_t work_done = d_.fault->OpLockFreeAt(vm_key);
-  if (d_.variant == Variant::kSeriesFixed ||
-      !d_.sched->prng().Chance(d_.v3_tick_race_permille, 1000)) {
+  if (!HasSeedDefects(d_.variant) || !d_.sched->prng().Chance(d_.v3_tick_race_permille, 1000)) {
     when = std::max(when, work_done + tick);
   } else {
     when = std::min(when, work_done);
@@ -292,18 +292,33 @@ void Executor::Finish(const std::shared_ptr<Job>& job, int error) {
 
 void Executor::KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_queues) {
   if (fatal_queues) {
-    if (group->fatal_queues == 0) ++stats_.groups_killed;
+    if (group->fatal_queues == 0 && !(group->state & uapi::kPanthorGroupStateTimedout))
+      ++stats_.groups_killed;
     group->state |= uapi::kPanthorGroupStateFatalFault;
     group->fatal_queues |= fatal_queues;
   }
+  // group_term_post_processing(): a fatal queue's jobs fail with -EINVAL,
+  // a timed-out group's others with -ETIMEDOUT, the rest are cancelled.
+  const bool timedout = group->state & uapi::kPanthorGroupStateTimedout;
   for (uint32_t qi = 0; qi < group->queues.size(); ++qi) {
     std::deque<std::shared_ptr<Job>> jobs = group->queues[qi].jobs;
     for (auto& job : jobs) {
       for (auto& [as, list] : stalled_)
         list.erase(std::remove(list.begin(), list.end(), job), list.end());
-      Finish(job, (group->fatal_queues >> qi) & 1 ? -uapi::kEINVAL : -uapi::kECANCELED);
+      Finish(job, (group->fatal_queues >> qi) & 1 ? -uapi::kEINVAL
+                  : timedout                      ? -uapi::kETIMEDOUT
+                                                  : -uapi::kECANCELED);
     }
   }
+}
+
+void Executor::TimeOut(const std::shared_ptr<Group>& group) {
+  // queue_timedout(): the group is marked timed out (GROUP_GET_STATE's
+  // TIMEDOUT, not FATAL_FAULT: no queue raised a fatal error) and terminated.
+  if (group->fatal_queues == 0 && !(group->state & uapi::kPanthorGroupStateTimedout))
+    ++stats_.groups_killed;
+  group->state |= uapi::kPanthorGroupStateTimedout;
+  KillGroup(group, 0);
 }
 
 }  // namespace faultlab::gpu

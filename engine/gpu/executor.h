@@ -63,6 +63,9 @@ class Executor : public fault::Listener {
     // and miss the fault (spec 7.1): the chance, per mille, that a seed picks
     // that order. Only the interleaving is chosen; both orders are legal.
     uint32_t v3_tick_race_permille;
+    // A job still running this long after it started is killed (the
+    // profile's job_timeout_ns, drm_sched's timeout).
+    uint64_t job_timeout_ns;
   };
   explicit Executor(const Deps& deps);
 
@@ -76,9 +79,12 @@ class Executor : public fault::Listener {
   // The sequence number the next queued job gets.
   uint64_t next_job_seq() const { return next_job_seq_; }
   // The group can't run any more: its jobs end — -EINVAL on the queues in
-  // `fatal_queues` (the group turns FATAL_FAULT), -ECANCELED on the others
-  // (group_term_work()); a destroyed group's all -ECANCELED.
+  // `fatal_queues` (the group turns FATAL_FAULT), -ETIMEDOUT on the others of
+  // a timed-out group, -ECANCELED on the rest (group_term_post_processing());
+  // a destroyed group's all -ECANCELED.
   void KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_queues);
+  // A job of `group` ran past the job timeout.
+  void TimeOut(const std::shared_ptr<Group>& group);
 
   // fault::Listener.
   void OnFaultCleared(int as) override;

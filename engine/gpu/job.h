@@ -18,9 +18,6 @@
 
 namespace faultlab::gpu {
 
-// JOB_TIMEOUT_MS in panthor_sched.c.
-constexpr uint64_t kJobTimeoutNs = 5'000'000'000;
-
 // One range a GPU job touches: `length_bytes` from `va`, every `stride_bytes`
 // (0: every page). A tiler-OOM entry instead asks the firmware to grow the
 // tiler heap whose context is at `va`.

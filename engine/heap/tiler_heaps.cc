@@ -12,11 +12,12 @@ constexpr uint32_t kMaxHeapsPerPool = 128;  // MAX_HEAPS_PER_POOL
 constexpr uint64_t kHeapCtxBytes = 64;      // one heap context in the pool's GPU buffer
 }  // namespace
 
-uint64_t TilerHeaps::AllocKernelVa(vm::Vm& vm, uint64_t size) {
-  // drm_mm in the kernel VA range: 2 MiB alignment from 2 MiB up, else 4 KiB.
+uint64_t TilerHeaps::AllocKernelVa(vm::Vm& vm, uint64_t size, uint64_t granule) {
+  // drm_mm in the kernel VA range: 2 MiB alignment from 2 MiB up, else 4 KiB;
+  // an alloc-on-fault BO's VA also on its granule (map_on_demand's check).
   uint64_t& next = kernel_va_next_[vm.key()];
   if (next == 0) next = vm.kernel_va_start();
-  const uint64_t align = size >= (2ULL << 20) ? (2ULL << 20) : 4096;
+  const uint64_t align = std::max<uint64_t>(size >= (2ULL << 20) ? (2ULL << 20) : 4096, granule);
   const uint64_t at = (next + align - 1) & ~(align - 1);
   if (at + size > vm.kernel_va_start() + vm.kernel_va_range()) return 0;
   next = at + size;
@@ -41,6 +42,8 @@ uint32_t TilerHeaps::LowestFreeId(uint64_t vm_key) const {
 int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreated* out) {
   using namespace uapi;                 // NOLINT
   if (vm.destroyed()) return -kEINVAL;  // the heap pool is gone
+  pools_.insert(vm.key());              // panthor_vm_get_heap_pool(vm, true)
+  // panthor_heap_create()'s checks.
   if (a.initial_chunk_count == 0 || a.initial_chunk_count > a.max_chunks) return -kEINVAL;
   if ((a.chunk_size & (kPageSize - 1)) || a.chunk_size < (128u << 10) ||
       a.chunk_size > (8u << 20)) {
@@ -48,12 +51,16 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
   }
   const uint32_t id = LowestFreeId(vm.key());
   if (id >= kMaxHeapsPerPool) return -kENOMEM;
-  // The heap BO: NO_MMAP | ALLOC_ON_FAULT, granularity = chunk size.
+  // The series: the heap BO's granule is the chunk size, and sparse_init
+  // takes only a power of two (see the header).
+  const bool series = HasAllocOnFault(d_.variant);
+  if (series && (a.chunk_size & (a.chunk_size - 1))) return -kEINVAL;
+  const uint32_t granule = series ? a.chunk_size : kPageSize;
   const uint64_t size = static_cast<uint64_t>(a.max_chunks) * a.chunk_size;
-  std::shared_ptr<gem::Bo> bo = d_.objects->CreateKernel(
-      size, kPanthorBoNoMmap | kPanthorBoAllocOnFault, a.chunk_size, vm.key());
-  const uint64_t bo_va = AllocKernelVa(vm, size);
-  const uint64_t ctx_va = AllocKernelVa(vm, kHeapCtxBytes);
+  std::shared_ptr<gem::Bo> bo =
+      d_.objects->CreateKernel(size, kPanthorBoNoMmap | kPanthorBoAllocOnFault, granule, vm.key());
+  const uint64_t bo_va = AllocKernelVa(vm, size, granule);
+  const uint64_t ctx_va = AllocKernelVa(vm, kHeapCtxBytes, kPageSize);
   if (bo_va == 0 || ctx_va == 0) return -kENOMEM;
   vm::OpCtx ctx;
   int ret =
@@ -89,6 +96,7 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
 }
 
 int TilerHeaps::Destroy(vm::Vm& vm, uint32_t handle) {
+  if (!pools_.count(vm.key())) return -uapi::kENOENT;
   for (auto it = heaps_.begin(); it != heaps_.end(); ++it) {
     if (it->second.vm_key != vm.key() || (it->second.handle & 0xffff) != (handle & 0xffff))
       continue;
@@ -103,6 +111,7 @@ int TilerHeaps::Destroy(vm::Vm& vm, uint32_t handle) {
 }
 
 void TilerHeaps::DropVm(uint64_t vm_key) {
+  pools_.erase(vm_key);
   for (auto it = heaps_.begin(); it != heaps_.end();) {
     it = it->second.vm_key == vm_key ? heaps_.erase(it) : std::next(it);
   }
@@ -129,7 +138,13 @@ uint64_t TilerHeaps::Grow(vm::Vm& vm, uint64_t ctx_va) {
       } else {
         gem::PopulateStats st;
         const uint64_t va = h.bo_va + static_cast<uint64_t>(h.chunk_count) * h.chunk_size;
-        granted = d_.fault->PreFaultRange(vm, va, h.chunk_size, d_.fault->FaultClasses(), &st) == 0;
+        // The series grows with the fault path's non-blocking classes;
+        // mainline allocates the chunk with GFP_KERNEL.
+        constexpr mem::AllocClass kBlocking = mem::AllocClass::kBlocking;
+        const fault::Classes classes = HasAllocOnFault(d_.variant)
+                                           ? d_.fault->FaultClasses()
+                                           : fault::Classes{kBlocking, kBlocking, kBlocking};
+        granted = d_.fault->PreFaultRange(vm, va, h.chunk_size, classes, &st) == 0;
         cost += st.pages * Cost(cm.page_alloc);
         cost += st.metadata * Cost(cm.metadata_alloc);
       }

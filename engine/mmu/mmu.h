@@ -81,6 +81,14 @@ class Mmu {
   uint32_t as_present() const { return as_present_; }
   uint64_t evictions() const { return evictions_; }
 
+  // The GPU's LATEST_FLUSH_ID register (GPU_LATEST_FLUSH_ID, the page a
+  // file maps at its user MMIO offset): it counts the cache flushes the GPU
+  // did — the flush panthor ends every page-table update with, and every
+  // FLUSH_CACHE2 a stream ran. A queue submit's latest_flush quotes it. Bits
+  // 30:24 are reserved (panthor_job_create()): the count wraps at 24 bits.
+  void NoteCacheFlush() { latest_flush_id_ = (latest_flush_id_ + 1) & 0xffffff; }
+  uint32_t latest_flush_id() const { return latest_flush_id_; }
+
   std::string CheckInvariants() const;
 
  private:
@@ -105,6 +113,7 @@ class Mmu {
   std::map<uint64_t, VmState> vms_;
   std::list<uint64_t> lru_;  // idle VMs holding a slot, least recently idled first
   uint64_t evictions_ = 0;
+  uint32_t latest_flush_id_ = 0;
 };
 
 }  // namespace faultlab::mmu

@@ -88,6 +88,12 @@ Setters KeysOf(Profile& p) {
   setters["task_size"] = u64(&p.task_size);
   setters["unique"] = str(&p.unique);
   setters["compatible"] = str(&p.compatible);
+  setters["job_timeout_ms"] = [&p](absl::string_view v) {
+    uint64_t ms;
+    if (!ParseU64(v, &ms) || ms == 0 || ms > 3'600'000) return false;  // up to an hour
+    p.job_timeout_ns = ms * 1'000'000;
+    return true;
+  };
   // `MIN..MAX`, or `N` for a fixed cost.
   auto range = [](CostRange* field) {
     return [field](absl::string_view v) {
@@ -179,7 +185,7 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   std::set<std::string> seen;
   if (absl::Status s = ApplyLines(text, origin, setters, &seen); !s.ok()) return s;
   for (const auto& [key, setter] : setters) {
-    if (key != "invented" && !seen.count(key)) {
+    if (key != "invented" && key != "job_timeout_ms" && !seen.count(key)) {
       return absl::InvalidArgumentError(absl::StrCat(origin, ": missing key '", key, "'"));
     }
   }

@@ -62,6 +62,10 @@ struct Profile {
   // The platform device name (GET_UNIQUE) and DT compatible string.
   std::string unique;
   std::string compatible;
+  // drm_sched's job timeout (panthor_sched.c JOB_TIMEOUT_MS): a job still
+  // running this long after it started is killed. Key `job_timeout_ms`,
+  // optional (5000); tests use a short one.
+  uint64_t job_timeout_ns = 5'000'000'000;
   CostModel cost;
   // Fields whose values are not sourced; non-empty makes the profile approximate.
   std::vector<std::string> invented;

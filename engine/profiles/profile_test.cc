@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "engine/profiles/profile_data.h"
+
 namespace faultlab::profiles {
 namespace {
 
@@ -45,6 +49,26 @@ TEST(ProfileTest, ParseErrorsNameTheLine) {
               HasSubstr("f:1: expected 'key = value'"));
   EXPECT_THAT(std::string(ParseProfile("id = x\n", "f").status().message()),
               HasSubstr("missing key"));
+}
+
+TEST(ProfileTest, TheJobTimeoutIsOptional) {
+  std::string g610;
+  for (const BuiltinProfile& b : BuiltinProfiles()) {
+    if (std::string(b.file_name) == "g610.profile") g610 = b.text;
+  }
+  ASSERT_FALSE(g610.empty());
+  absl::StatusOr<Profile> p = ParseProfile(g610, "g610");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->job_timeout_ns, 5'000'000'000u) << "panthor's JOB_TIMEOUT_MS";
+  p = ParseProfile(g610 + "job_timeout_ms = 100\n", "g610");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->job_timeout_ns, 100'000'000u);
+  for (const char* bad : {"0", "3600001", "soon"}) {
+    EXPECT_THAT(
+        std::string(ParseProfile(g610 + "job_timeout_ms = " + bad + "\n", "f").status().message()),
+        HasSubstr("bad value for 'job_timeout_ms'"))
+        << bad;
+  }
 }
 
 TEST(ProfileTest, AFixedCostDrawsNothingFromThePrng) {

@@ -126,7 +126,7 @@ bool Checker::BoardEqual(const trace::Event& want, const trace::Event& got) {
   if (w.file != g.file || w.request != g.request) return false;
   // Ioctls the twin leaves out (newer drivers', DRM core ones it answers
   // -ENOSYS) change nothing it models: their outcome is the board's.
-  if (!dev::Device::Models(w.request)) {
+  if (!norm_->Models(w.request)) {
     ++r_->not_modelled;
     return true;
   }

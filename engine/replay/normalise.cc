@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "engine/dev/device.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
@@ -41,9 +42,9 @@ bool WbMmap(const std::string& arg) {
 
 }  // namespace
 
-Normaliser::Normaliser(const trace::TraceHeader& header) {
+Normaliser::Normaliser(const trace::TraceHeader& header, Variant variant) : variant_(variant) {
   board_ = header.capture_source() == trace::CAPTURE_SOURCE_BOARD;
-  if (!board_) return;
+  if (!board_ || !HasAllocOnFault(variant)) return;
   for (const trace::ConfigEntry& c : header.config()) {
     int major = 0, minor = 0;
     if (c.key() == "driver_version" &&
@@ -52,6 +53,8 @@ Normaliser::Normaliser(const trace::TraceHeader& header) {
     }
   }
 }
+
+bool Normaliser::Models(uint32_t request) const { return dev::Device::Models(request, variant_); }
 
 bool Normaliser::Observable(trace::EventKind kind) const {
   return !board_ || kind == trace::EVENT_IOCTL || kind == trace::EVENT_MARKER ||

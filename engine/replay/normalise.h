@@ -10,11 +10,12 @@
 //  - board captures (capture_source board, docs/board.md) hold only what a
 //    program sees: the twin's own events are not compared, waits that ran
 //    out of host time on the board are taken from the recording, and from
-//    driver 1.7 on BO_CREATE's flag bit 1 is WB_MMAP (a CPU cache attribute
-//    the twin leaves out), not the series' alloc-on-fault: it is cleared in
-//    what the twin runs and in what it is compared with.
+//    driver 1.7 on BO_CREATE's flag bit 1 is WB_MMAP, not the series'
+//    alloc-on-fault: replayed on a variant of the series (which has no
+//    WB_MMAP), it is cleared in what the twin runs and in what it is
+//    compared with; the `mainline` variant runs it as it is.
 //
-//   Normaliser n(header);
+//   Normaliser n(header, config.variant);
 //   if (n.RoleOf(e) == Role::kInput) ...
 #ifndef FAULTLAB_ENGINE_REPLAY_NORMALISE_H_
 #define FAULTLAB_ENGINE_REPLAY_NORMALISE_H_
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/base/variant.h"
 #include "engine/trace/event.h"
 #include "proto/trace.pb.h"
 
@@ -29,7 +31,8 @@ namespace faultlab::replay {
 
 class Normaliser {
  public:
-  explicit Normaliser(const trace::TraceHeader& header);
+  // `variant`: the kernel the replay runs on.
+  Normaliser(const trace::TraceHeader& header, Variant variant);
 
   enum class Role {
     kInput,               // executed by the replay
@@ -39,6 +42,9 @@ class Normaliser {
   Role RoleOf(const trace::Event& e) const;
 
   bool board() const { return board_; }
+  // The replay's device models `request` (has a handler at its variant's
+  // driver version); board replays take the others' outcome as recorded.
+  bool Models(uint32_t request) const;
   // Board replays compare only what a program sees: ioctls, markers, files.
   bool Observable(trace::EventKind kind) const;
 
@@ -54,7 +60,9 @@ class Normaliser {
 
  private:
   bool board_ = false;
-  // From driver 1.7, BO_CREATE's flag bit 1 is WB_MMAP (spec 2.3).
+  Variant variant_;
+  // From driver 1.7, BO_CREATE's flag bit 1 is WB_MMAP (spec 2.3), and the
+  // replay's variant reads it as ALLOC_ON_FAULT.
   bool wb_mmap_ = false;
 };
 

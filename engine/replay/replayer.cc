@@ -168,7 +168,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   const bool what_if = !options.what_if.empty();
   const bool compare = !what_if && !model_changed;
 
-  const Normaliser norm(header);
+  const Normaliser norm(header, cfg->variant);
   r.board = norm.board();
   std::unique_ptr<Rewriter> rewrite =
       compare ? nullptr : std::make_unique<Rewriter>(options.what_if);

@@ -42,7 +42,7 @@ trace::Event IoctlEvent(uint32_t request, int result) {
 }
 
 TEST(NormaliseTest, InputsOutputsAndWhatTheRecordingSupplies) {
-  const Normaliser twin{trace::TraceHeader()};
+  const Normaliser twin{trace::TraceHeader(), Variant::kSeriesFixed};
   EXPECT_FALSE(twin.board());
   EXPECT_EQ(twin.RoleOf(IoctlEvent(kDrmIoctlSyncobjWait, -kETIME)), Normaliser::Role::kInput);
   trace::Event fault;
@@ -50,7 +50,7 @@ TEST(NormaliseTest, InputsOutputsAndWhatTheRecordingSupplies) {
   EXPECT_EQ(twin.RoleOf(fault), Normaliser::Role::kOutput);
   EXPECT_TRUE(twin.Observable(trace::EVENT_MMU_FAULT));
 
-  const Normaliser board(BoardHeader("1.3.0"));
+  const Normaliser board(BoardHeader("1.3.0"), Variant::kSeriesFixed);
   EXPECT_TRUE(board.board());
   EXPECT_EQ(board.RoleOf(IoctlEvent(kDrmIoctlSyncobjWait, -kETIME)),
             Normaliser::Role::kTakenFromRecording);
@@ -84,9 +84,10 @@ TEST(NormaliseTest, LegacyFileMarkers) {
 TEST(NormaliseTest, WbMmapIsAPlainBoFromDriver17On) {
   PanthorBoCreate bc{4096, kPanthorBoAllocOnFault, 0, 0, 0};
   std::string arg = Bytes(bc);
-  Normaliser(BoardHeader("1.6.0")).NormaliseArgIn(kPanthorIoctlBoCreate, &arg);
+  Normaliser(BoardHeader("1.6.0"), Variant::kSeriesFixed)
+      .NormaliseArgIn(kPanthorIoctlBoCreate, &arg);
   EXPECT_EQ(arg, Bytes(bc)) << "before 1.7 bit 1 is the series' flag";
-  const Normaliser n17(BoardHeader("1.7.0"));
+  const Normaliser n17(BoardHeader("1.7.0"), Variant::kSeriesFixed);
   n17.NormaliseArgIn(kPanthorIoctlBoCreate, &arg);
   PanthorBoCreate got;
   std::memcpy(&got, arg.data(), sizeof(got));
@@ -97,6 +98,13 @@ TEST(NormaliseTest, WbMmapIsAPlainBoFromDriver17On) {
   arg = Bytes(bc);
   n17.NormaliseArgIn(kPanthorIoctlBoCreate, &arg);
   EXPECT_EQ(arg, Bytes(bc));
+  // The mainline variant has WB_MMAP itself: nothing to clear.
+  bc.alloc_on_fault_granularity = 0;
+  arg = Bytes(bc);
+  const Normaliser mainline(BoardHeader("1.7.0"), Variant::kMainline);
+  mainline.NormaliseArgIn(kPanthorIoctlBoCreate, &arg);
+  EXPECT_EQ(arg, Bytes(bc));
+  EXPECT_FALSE(mainline.NormaliseArgOut(kPanthorIoctlBoCreate, &arg));
 }
 
 TEST(RewriteTest, GranularityIsClampedToTheBo) {
@@ -153,7 +161,7 @@ TEST_F(ApplyCheckTest, AFileOpenAndAnIoctlReplayAndCompare) {
   trace::MemorySource src(bytes);
   trace::TraceReader expected(&src, "mem");
   ASSERT_TRUE(expected.Open().ok());
-  const Normaliser norm(h);
+  const Normaliser norm(h, Variant::kSeriesFixed);
   ReplayOptions opts;
   ReplayResult r;
   dev::Device device(DefaultConfig());
@@ -186,7 +194,7 @@ TEST_F(ApplyCheckTest, BoardRulesTakeOutputsAndMaskOffsets) {
   trace::MemorySource src(records);
   trace::TraceReader expected(&src, "mem");
   ASSERT_TRUE(expected.Open().ok());
-  const Normaliser norm(h);
+  const Normaliser norm(h, Variant::kSeriesFixed);
   ReplayOptions opts;
   opts.keep_going = true;
   ReplayResult r;

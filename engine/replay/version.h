@@ -9,7 +9,9 @@ namespace faultlab::replay {
 // Bumped whenever modelled behaviour changes (a rule, a cost, an event's
 // meaning): a trace recorded by another model version replays as
 // `model_changed` instead of diverging.
-constexpr uint32_t kModelVersion = 2;  // 2: state hash over an incremental leaf hash
+// 2: state hash over an incremental leaf hash. 3: the series' variants report
+// driver 1.6 (BO_SET_LABEL, SET_USER_MMIO_OFFSET modelled), mainline 1.7.
+constexpr uint32_t kModelVersion = 3;
 constexpr char kEngineVersion[] = "faultlab-engine 0.3";
 
 }  // namespace faultlab::replay

@@ -20,7 +20,7 @@ absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_vi
 const std::vector<WhatIfKey>& WhatIfKeys() {
   static const auto* keys = new std::vector<WhatIfKey>{
       {"profile", "a board profile id (faultlab profiles)"},
-      {"variant", "series-fixed or series-v3"},
+      {"variant", VariantNames()},
       {"policy", "noretry, nowait, pool:<pages> or dummy-page"},
       {"budget", "memory the device may use, e.g. 64M, 2G (0: the profile's RAM; at most 1T)"},
       {"granularity", "alloc-on-fault granularity, a power of two from 4K below 4G, e.g. 2M"},
@@ -83,7 +83,7 @@ absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w
   } else if (key == "variant") {
     if (absl::Status s = twice(w->variant.has_value()); !s.ok()) return s;
     w->variant = ParseVariant(value);
-    if (!w->variant) return Bad(key, value, "series-fixed or series-v3");
+    if (!w->variant) return Bad(key, value, VariantNames());
   } else if (key == "policy") {
     if (absl::Status s = twice(w->policy.has_value()); !s.ok()) return s;
     absl::StatusOr<std::string> p = policy::Canonical(value);

@@ -46,7 +46,7 @@ TEST(WhatIfTest, BadInputIsRefusedNamingTheKey) {
   EXPECT_THAT(Error({"granularity=3K"}), HasSubstr("granularity '3K': must be a power of two"));
   EXPECT_THAT(Error({"granularity=4G"}), HasSubstr("must be a power of two, >= 4K, < 4G"));
   EXPECT_THAT(Error({"profile=g999"}), HasSubstr("profile 'g999': unknown profile"));
-  EXPECT_THAT(Error({"variant=series-v9"}), HasSubstr("series-fixed or series-v3"));
+  EXPECT_THAT(Error({"variant=series-v9"}), HasSubstr("series-fixed, series-v3 or mainline"));
   EXPECT_THAT(Error({"policy=retry"}), HasSubstr("unknown policy 'retry'"));
   EXPECT_THAT(Error({"thp=always"}), HasSubstr("never or within_size"));
   EXPECT_THAT(Error({"budget=1G", "budget=2G"}), HasSubstr("'budget' given twice"));

@@ -1,6 +1,7 @@
-// The panthor uAPI of driver 1.3 plus the alloc-on-fault series v3 (spec 2,
-// seed patch): ioctl numbers, struct layouts with static_asserts on sizes and
-// offsets, flags. Our own definitions of include/uapi/drm/panthor_drm.h facts.
+// The panthor uAPI up to driver 1.7 plus the alloc-on-fault series v3 (spec
+// 2, seed patch): ioctl numbers, struct layouts with static_asserts on sizes
+// and offsets, flags. Our own definitions of include/uapi/drm/panthor_drm.h
+// facts. Which version a device reports is its variant's (base/variant.h).
 #ifndef FAULTLAB_ENGINE_UAPI_PANTHOR_H_
 #define FAULTLAB_ENGINE_UAPI_PANTHOR_H_
 
@@ -11,9 +12,8 @@
 
 namespace faultlab::uapi {
 
-// Driver identity (panthor_drv.c; seed base = 1.3, the series forgot its bump).
+// Driver identity (panthor_drv.c); the minor version is the variant's.
 constexpr int32_t kPanthorMajor = 1;
-constexpr int32_t kPanthorMinor = 3;
 constexpr int32_t kPanthorPatchlevel = 0;
 constexpr char kPanthorName[] = "panthor";
 constexpr char kPanthorDesc[] = "Panthor DRM driver";
@@ -52,8 +52,8 @@ constexpr uint32_t kPanthorDevQueryCsifInfo = 1;
 constexpr uint32_t kPanthorDevQueryTimestampInfo = 2;
 constexpr uint32_t kPanthorDevQueryGroupPrioritiesInfo = 3;
 
-// drm_panthor_gpu_info as of driver 1.3 (104 bytes; pad0 became
-// selected_coherency and gpu_features was appended in later versions).
+// drm_panthor_gpu_info up to driver 1.7 (104 bytes): 1.7 named the former
+// pad0 selected_coherency (gpu_features was appended after 1.7).
 struct PanthorGpuInfo {
   uint32_t gpu_id;
   uint32_t gpu_rev;
@@ -69,7 +69,7 @@ struct PanthorGpuInfo {
   uint32_t coherency_features;
   uint32_t texture_features[4];
   uint32_t as_present;
-  uint32_t pad0;
+  uint32_t selected_coherency;  // 1.7; a pad before
   uint64_t shader_present;
   uint64_t l2_present;
   uint64_t tiler_present;
@@ -83,6 +83,10 @@ static_assert(offsetof(PanthorGpuInfo, as_present) == 64);
 static_assert(offsetof(PanthorGpuInfo, shader_present) == 72);
 static_assert(offsetof(PanthorGpuInfo, tiler_present) == 88);
 static_assert(offsetof(PanthorGpuInfo, core_features) == 96);
+// GPU_COHERENCY_* (panthor_regs.h): what selected_coherency holds.
+constexpr uint32_t kGpuCoherencyAceLite = 0;
+constexpr uint32_t kGpuCoherencyAce = 1;
+constexpr uint32_t kGpuCoherencyNone = 31;
 // PANTHOR_UOBJ_MIN_SIZE: offsetofend of the last mandatory field (spec 2.1).
 constexpr uint32_t kPanthorGpuInfoMinSize = offsetof(PanthorGpuInfo, tiler_present) + 8;
 
@@ -175,8 +179,11 @@ struct PanthorBoCreate {
 static_assert(sizeof(PanthorBoCreate) == 24);
 static_assert(offsetof(PanthorBoCreate, alloc_on_fault_granularity) == 20);
 constexpr uint32_t kPanthorBoNoMmap = 1u << 0;
-// Series v3 4/8. Mainline later gave bit 1 to DRM_PANTHOR_BO_WB_MMAP (1.7).
+// Bit 1: ALLOC_ON_FAULT in the series (v3 4/8); mainline gave it to
+// DRM_PANTHOR_BO_WB_MMAP in 1.7 (write-back cached CPU maps). One kernel has
+// one of the two (base/variant.h).
 constexpr uint32_t kPanthorBoAllocOnFault = 1u << 1;
+constexpr uint32_t kPanthorBoWbMmap = 1u << 1;
 
 struct PanthorBoMmapOffset {
   uint32_t handle;
@@ -229,6 +236,8 @@ struct PanthorQueueSubmit {
   PanthorObjArray syncs;
 };
 static_assert(sizeof(PanthorQueueSubmit) == 40);
+// panthor_job_create(): bits 30:24 of latest_flush are reserved.
+constexpr uint32_t kPanthorLatestFlushReserved = 0x7f000000;
 
 struct PanthorGroupSubmit {
   uint32_t group_handle;
@@ -266,8 +275,7 @@ struct PanthorTilerHeapDestroy {
 };
 static_assert(sizeof(PanthorTilerHeapDestroy) == 8);
 
-// Added after the series' 1.3 base (spec 2.2-2.4): the twin knows their
-// layouts (capture, replay, dump) without modelling them yet.
+// Added after the series' 1.3 base (spec 2.2-2.4).
 struct PanthorBoSetLabel {  // 1.4
   uint32_t handle;
   uint32_t pad;
@@ -280,6 +288,12 @@ struct PanthorSetUserMmioOffset {  // 1.5
   uint64_t offset;
 };
 static_assert(sizeof(PanthorSetUserMmioOffset) == 8);
+// The file's user MMIO region (mmap offsets, bytes): 1<<56 for 64-bit
+// tasks, 1<<43 for compat ones (mmap2's 32-bit page offset); from 1.5 a
+// file may pick either with SET_USER_MMIO_OFFSET. Its first page is the
+// LATEST_FLUSH_ID register page (DRM_PANTHOR_USER_FLUSH_ID_MMIO_OFFSET).
+constexpr uint64_t kPanthorUserMmioOffset32 = 1ULL << 43;
+constexpr uint64_t kPanthorUserMmioOffset64 = 1ULL << 56;
 
 struct PanthorBoSyncOp {  // 1.7
   uint32_t handle;
@@ -288,6 +302,8 @@ struct PanthorBoSyncOp {  // 1.7
   uint64_t size;
 };
 static_assert(sizeof(PanthorBoSyncOp) == 24);
+constexpr uint32_t kPanthorBoSyncCpuCacheFlush = 0;
+constexpr uint32_t kPanthorBoSyncCpuCacheFlushAndInvalidate = 1;
 
 struct PanthorBoSync {  // 1.7
   PanthorObjArray ops;
@@ -301,6 +317,7 @@ struct PanthorBoQueryInfo {  // 1.7
   uint32_t pad;
 };
 static_assert(sizeof(PanthorBoQueryInfo) == 16);
+constexpr uint32_t kPanthorBoIsImported = 1u << 0;  // extra_flags
 
 // Ioctl ids (DRM_PANTHOR_*) and numbers: DRM_IOWR(0x40 + id, struct).
 enum PanthorIoctlId : uint32_t {

@@ -170,7 +170,7 @@ int Vm::PrepareMap(std::shared_ptr<gem::Bo> bo, uint64_t offset, uint64_t size, 
     // takes an L3 table per unaligned boundary: without this reservation such
     // a map fails with -ENOMEM at commit (found by vm_bind_property_test).
     bo->sparse()->Pin();
-    if (variant_ == Variant::kSeriesFixed) {
+    if (!HasSeedDefects(variant_)) {
       ctx->pt_count = UnmapPtCount(va, size);
       for (uint64_t i = 0; i < ctx->pt_count; ++i) {
         uint32_t f;
@@ -205,7 +205,7 @@ int Vm::PrepareUnmap(uint64_t va, uint64_t size, OpCtx* ctx) {
   // Two VMAs (a middle unmap needs prev and next); the series' base kernel
   // preallocated one ("either a prev or a next VA, but not both"), fixed by
   // "drm/panthor: Fix the unmap VMA count" later.
-  const int vmas = variant_ == Variant::kSeriesV3 ? 1 : 2;
+  const int vmas = HasSeedDefects(variant_) ? 1 : 2;
   for (int i = 0; i < vmas; ++i) {
     if (!mem_->AllocMetadata(kVmaBytes, mem::AllocClass::kBlocking)) return -kENOMEM;
     ++ctx->rsvd_vmas;
@@ -343,7 +343,7 @@ int Vm::StepRemap(const GpuvaOp& op, OpCtx& ctx, pgtable::TableAllocator* tables
   const Vma& old = *vas_.Find(op.va);
   uint64_t granularity = 0;
   if (old.bo) {
-    if (variant_ == Variant::kSeriesV3 && !op.has_prev) {
+    if (HasSeedDefects(variant_) && !op.has_prev) {
       // The seed reads op->remap.prev->gem.obj after testing unmap->va->gem.obj.
       return Oops("panthor_gpuva_sm_step_remap",
                   absl::StrFormat("NULL pointer dereference reading op->remap.prev->gem.obj "
@@ -358,7 +358,7 @@ int Vm::StepRemap(const GpuvaOp& op, OpCtx& ctx, pgtable::TableAllocator* tables
   uint64_t end = op.has_next ? op.next.addr : old.end();
   granularity = EffectiveGranularity(granularity, start, end - start);
   const uint64_t hole_start = start, hole_end = end;
-  if (variant_ == Variant::kSeriesFixed) {
+  if (!HasSeedDefects(variant_)) {
     // "Support partial unmaps of huge pages": widen to the 2 MiB block when
     // the boundary cuts one, then re-map the parts that stay.
     if (start % kSz2M) {

@@ -22,6 +22,13 @@ uint32_t Client::CreateVm() {
 }
 
 uint32_t Client::CreateBo(uint64_t size, uint32_t flags, uint32_t granularity) {
+  // A kernel without the series (mainline) has no alloc-on-fault BOs (bit 1
+  // is WB_MMAP there): the workload's BOs are plain ones, every page
+  // allocated at bind — the baseline the series is measured against.
+  if (!HasAllocOnFault(dev_->variant()) && (flags & kPanthorBoAllocOnFault)) {
+    flags &= ~kPanthorBoAllocOnFault;
+    granularity = 0;
+  }
   PanthorBoCreate a{};
   a.size = size;
   a.flags = flags;

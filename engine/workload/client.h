@@ -38,6 +38,8 @@ class Client {
   void Release(uint64_t address) { mem_.Unmap(address); }
 
   uint32_t CreateVm();
+  // On a variant without the series, an ALLOC_ON_FAULT request creates a
+  // plain BO.
   uint32_t CreateBo(uint64_t size, uint32_t flags = 0, uint32_t granularity = 0);
   void CloseBo(uint32_t handle);
   int Bind(uint32_t vm, const std::vector<uapi::PanthorVmBindOp>& ops, uint32_t flags = 0);

@@ -45,8 +45,8 @@ FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KMSG="$tmp/kmsg" FAULTLAB_TRACE="$tmp/boa
 rc=$?
 [ $rc -eq 0 ] && ok "passthrough over the loopback kernel: the client passes every check ($(grep -c '^ok' "$tmp/board.txt"))" || fail "passthrough client (exit $rc): $(grep FAIL "$tmp/board.txt" | head -3) $(head -3 "$tmp/board.err")"
 "$fl" dump "$tmp/board.fltrace" >"$tmp/board.dump" 2>&1
-grep -q '^capture_source: board$' "$tmp/board.dump" && grep -q '^config.series: present$' "$tmp/board.dump" && grep -q '^config.driver_version: 1.3.0$' "$tmp/board.dump" \
-  && ok "its trace is a board capture: driver 1.3.0, series present, $(grep -c ' ioctl ' "$tmp/board.dump") ioctls" || fail "board header: $(grep -E 'capture_source|series|driver' "$tmp/board.dump")"
+grep -q '^capture_source: board$' "$tmp/board.dump" && grep -q '^config.series: present$' "$tmp/board.dump" && grep -q '^config.driver_version: 1.6.0$' "$tmp/board.dump" \
+  && ok "its trace is a board capture: driver 1.6.0, series present, $(grep -c ' ioctl ' "$tmp/board.dump") ioctls" || fail "board header: $(grep -E 'capture_source|series|driver' "$tmp/board.dump")"
 grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0 .*user_in=' "$tmp/board.dump" && ok "VM_BINDs recorded with their ops arrays (nested user memory)" || fail "no VM_BIND ops in the board trace"
 grep -q 'recorded_ns=.* duration_ns=' "$tmp/board.dump" && ok "each call carries its CLOCK_MONOTONIC start and duration" || fail "no timings"
 grep -q 'cs_submit group=' "$tmp/board.dump" && grep -q ' cpu_map ' "$tmp/board.dump" && ok "streams' words and CPU maps recorded" || fail "no cs_submit/cpu_map"
@@ -65,6 +65,21 @@ FAULTLAB_BACKEND="unix:$sock3" FAULTLAB_TRACE="$tmp/v3.fltrace" pt "$client" >/d
 "$fl" replay "$tmp/v3.fltrace" 2>&1 | grep -q 'expected: .* ioctl file=1 request=0xc010644a' \
   && ok "a trace from another kernel (series-v3) diverges at the group state that differs" || fail "v3 control: $("$fl" replay "$tmp/v3.fltrace" 2>&1 | head -4)"
 kill "$lb3" 2>/dev/null
+# A kernel of today (mainline, driver 1.7: WB_MMAP, no series): its capture
+# names the mainline variant and replays identically on it, the client's
+# alloc-on-fault requests refused there as the kernel refuses them.
+"$loopback" --socket "$socks/ml.sock" --variant mainline 2>/dev/null &
+lbm=$!
+for _ in $(seq 50); do [ -S "$socks/ml.sock" ] && break; sleep 0.1; done
+FAULTLAB_BACKEND="unix:$socks/ml.sock" FAULTLAB_TRACE="$tmp/ml.fltrace" pt "$client" >"$tmp/ml.txt" 2>/dev/null
+"$fl" dump "$tmp/ml.fltrace" >"$tmp/ml.dump" 2>&1
+grep -q '^variant: mainline$' "$tmp/ml.dump" && grep -q '^config.driver_version: 1.7.0$' "$tmp/ml.dump" && grep -q '^config.series: absent$' "$tmp/ml.dump" \
+  && ok "a driver 1.7 kernel's capture names the mainline variant" || fail "mainline header: $(grep -E '^variant|driver|series' "$tmp/ml.dump")"
+grep -q 'FAIL BO_CREATE: .*(errno 22' "$tmp/ml.txt" && grep -q '^ok   BO_SET_LABEL (1.4) names a BO' "$tmp/ml.txt" \
+  && ok "on it, alloc-on-fault BO_CREATEs are EINVAL and the 1.4-1.6 ioctls work" || fail "mainline client: $(grep -E 'BO_CREATE|BO_SET_LABEL' "$tmp/ml.txt" | head -3)"
+"$fl" replay "$tmp/ml.fltrace" 2>&1 | grep -q '^outcome: identical$' \
+  && ok "and it replays identically on the mainline variant" || fail "mainline replay: $("$fl" replay "$tmp/ml.fltrace" 2>&1 | head -4)"
+kill "$lbm" 2>/dev/null
 # A kernel without the alloc-on-fault series: the client's alloc-on-fault
 # BO_CREATE goes to it (EINVAL), is flagged in the trace and on stderr.
 "$loopback" --socket "$socks/ns.sock" --no-series 2>/dev/null &

@@ -162,8 +162,9 @@ TEST(BoardReplayTest, AnUnhandledFaultMissingFromTheKernelLogDiverges) {
 }
 
 TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcome) {
-  // A board on driver 1.4+ labels a BO (BO_SET_LABEL) and exports a syncobj
-  // (SYNCOBJ_HANDLE_TO_FD): the twin (the 1.3 base) models neither.
+  // A board on driver 1.7 syncs a BO's caches (BO_SYNC) and exports a
+  // syncobj (SYNCOBJ_HANDLE_TO_FD): the twin, replaying on the fixture's
+  // series-fixed (driver 1.6), models neither.
   const std::string bytes = golden::ReadFile(kTrace);
   trace::MemorySource src(bytes);
   trace::TraceReader reader(&src, kTrace);
@@ -173,18 +174,18 @@ TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcom
   trace::TraceWriter writer(&sink, reader.header());
   trace::Event e;
   bool inserted = false;
-  const std::string label_arg(16, '\0'), handle_arg(16, '\1');
+  const std::string sync_arg(16, '\0'), handle_arg(16, '\1');
   while (reader.Next(&e)) {
     if (!inserted && e.kind == trace::EVENT_IOCTL &&
         e.ioctl.request == uapi::kPanthorIoctlVmCreate) {
-      for (uint32_t request : {0xC010644Du, uapi::kDrmIoctlSyncobjHandleToFd}) {
+      for (uint32_t request : {uapi::kPanthorIoctlBoSync, uapi::kDrmIoctlSyncobjHandleToFd}) {
         trace::Event x;
         x.kind = trace::EVENT_IOCTL;
         x.virtual_ns = e.virtual_ns;
         x.ioctl.file = e.ioctl.file;
         x.ioctl.request = request;
         x.ioctl.result = 0;
-        x.ioctl.arg_in = request == 0xC010644Du ? label_arg : handle_arg;
+        x.ioctl.arg_in = request == uapi::kPanthorIoctlBoSync ? sync_arg : handle_arg;
         x.ioctl.arg_out = x.ioctl.arg_in;
         ASSERT_TRUE(writer.Append(x).ok());
       }
@@ -201,13 +202,15 @@ TEST(BoardReplayTest, IoctlsOfNewerDriversAndUnmodelledOnesTakeTheRecordedOutcom
 }
 
 // The fixture as a driver `version` kernel would have recorded it, with its
-// first plain BO created with flag bit 1 (WB_MMAP from 1.7).
-std::string WithWbMmapBo(const std::string& version) {
+// first plain BO created with flag bit 1 (WB_MMAP from 1.7), to be replayed
+// on `variant`.
+std::string WithWbMmapBo(const std::string& version, const std::string& variant = "series-fixed") {
   const std::string bytes = golden::ReadFile(kTrace);
   trace::MemorySource src(bytes);
   trace::TraceReader reader(&src, kTrace);
   EXPECT_TRUE(reader.Open().ok());
   trace::TraceHeader h = reader.header();
+  h.set_variant(variant);
   for (trace::ConfigEntry& c : *h.mutable_config()) {
     if (c.key() == "driver_version") c.set_value(version);
   }
@@ -240,6 +243,20 @@ TEST(BoardReplayTest, WbMmapBosOfDriver17AreBosToTheTwin) {
   // Before 1.7 the same bit is the series' alloc-on-fault flag (here without
   // a granularity: EINVAL on the twin), so the recording diverges there.
   EXPECT_EQ(ReplayBytes(WithWbMmapBo("1.3.0")).outcome, replay::ReplayOutcome::kDiverged);
+  // On the mainline variant (driver 1.7) the WB_MMAP BO is modelled as it
+  // is — nothing cleared, nothing left out — and this capture, from a kernel
+  // with the series, diverges at its first alloc-on-fault BO_CREATE, which
+  // a 1.7 kernel refuses (its granularity is a non-zero pad there).
+  const replay::ReplayResult m = ReplayBytes(WithWbMmapBo("1.7.0", "mainline"));
+  EXPECT_EQ(m.outcome, replay::ReplayOutcome::kDiverged);
+  ASSERT_FALSE(m.divergences.empty());
+  EXPECT_NE(m.divergences[0].got.find("(PANTHOR_BO_CREATE) result=-22"), std::string::npos)
+      << m.divergences[0].got;
+  EXPECT_NE(m.divergences[0].expected.find("out=0000200000000000020000000000000002000000"),
+            std::string::npos)
+      << "the alloc-on-fault BO (granularity 0x20000) is the first to differ: "
+      << m.divergences[0].expected;
+  EXPECT_EQ(m.not_modelled, 0u);
 }
 
 TEST(BoardReplayTest, WhatIfReplaysRunOnIt) {
