@@ -281,11 +281,20 @@ class Device : public vm::OopsSink {
   int SyncobjWaitCommon(const std::vector<sync::Syncobj*>& objs,
                         const std::vector<uint64_t>& points, uint32_t flags, int64_t timeout_ns,
                         uint32_t* first_signaled);
+  // A syncobj point an earlier job of the same GROUP_SUBMIT signals, and
+  // that job's fence.
+  struct InCallSignal {
+    uint32_t handle;
+    uint64_t point;
+    std::shared_ptr<sync::Fence> fence;
+  };
   // panthor_submit_ctx_add_job()'s sync ops: the fences a job waits for and
-  // the syncobjs (and points) it signals.
+  // the syncobjs (and points) it signals. A wait on a point an earlier job
+  // of the same call signals (`earlier`) waits for that job.
   int ResolveSyncOps(File& f, const std::vector<uapi::PanthorSyncOp>& syncs,
                      std::vector<std::shared_ptr<sync::Fence>>* waits,
-                     std::vector<std::pair<sync::Syncobj*, uint64_t>>* signals);
+                     std::vector<std::pair<sync::Syncobj*, uint64_t>>* signals,
+                     const std::vector<InCallSignal>& earlier = {});
   int VmBindSync(File& f, uapi::PanthorVmBind* args, vm::Vm& vm);
   int VmBindAsync(File& f, uapi::PanthorVmBind* args, std::shared_ptr<vm::Vm> vm);
   int PrepareBindOp(File& f, vm::Vm& vm, const uapi::PanthorVmBindOp& op, vm::OpCtx* ctx);

@@ -3,10 +3,12 @@
 // mainline 1.7 (WB_MMAP, BO_SYNC, BO_QUERY_INFO, selected_coherency); each
 // with the kernel's argument checks and errnos. Also the kernel checks the
 // twin once left out (GROUP_SUBMIT's stream and latest_flush, tiler heaps'
-// chunk sizes and pools) and the profile's job timeout.
+// chunk sizes and pools, a wait on what an earlier job of the same
+// GROUP_SUBMIT signals) and the profile's job timeout.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/dev/test_util.h"
@@ -172,6 +174,37 @@ TEST(DriverVersionsTest, GroupSubmitChecksTheStreamAndTheFlushId) {
   EXPECT_EQ(submit({0, 0, 0, 1u << 30, 0, {}}), -kEINVAL) << "latest_flush bit 30";
   EXPECT_EQ(submit({1, 0, 0, 0, 0, {}}), -kEINVAL) << "queue index past the group's queues";
   EXPECT_EQ(submit({0, 0, 0, 0x80ffffffu, 0, {}}), 0) << "bit 31 and 23:0 are the id's";
+}
+
+TEST(DriverVersionsTest, AWaitOnWhatAnEarlierJobOfTheCallSignalsWaitsForThatJob) {
+  TestDevice t;
+  const uint32_t vm = t.CreateVm(), group = t.CreateGroup(vm, 2);
+  DrmSyncobjCreate fresh{0, 0}, done{0, 0};
+  ASSERT_EQ(t.Call(kDrmIoctlSyncobjCreate, &fresh), 0);
+  ASSERT_EQ(t.Call(kDrmIoctlSyncobjCreate, &done), 0);
+  // Queue 0 signals `fresh` (no fence yet); queue 1 waits on it, then signals `done`.
+  PanthorSyncOp sig{kPanthorSyncOpSignal, fresh.handle, 0};
+  PanthorSyncOp ops1[2] = {{kPanthorSyncOpWait, fresh.handle, 0},
+                           {kPanthorSyncOpSignal, done.handle, 0}};
+  PanthorQueueSubmit qs[2] = {{0, 0, 0, 0, 0, {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}},
+                              {1, 0, 0, 0, 0, {sizeof(ops1[0]), 2, t.Place(ops1, sizeof(ops1))}}};
+  PanthorGroupSubmit gs{group, 0, {sizeof(qs[0]), 2, t.Place(qs, sizeof(qs))}};
+  ASSERT_EQ(t.Call(kPanthorIoctlGroupSubmit, &gs), 0)
+      << "without the call's own signal the wait has no fence: -EINVAL";
+  DrmSyncobjWait w{t.Place(&done.handle, 4), INT64_MAX, 1, 0, 0, 0};
+  EXPECT_EQ(t.Call(kDrmIoctlSyncobjWait, &w), 0);
+  // In the other order, the wait comes first: the syncobj has no fence.
+  std::swap(qs[0].syncs, qs[1].syncs);
+  qs[0].queue_index = 0;
+  qs[1].queue_index = 1;
+  DrmSyncobjCreate later{0, 0};
+  ASSERT_EQ(t.Call(kDrmIoctlSyncobjCreate, &later), 0);
+  ops1[0].handle = later.handle;
+  sig.handle = later.handle;
+  qs[0].syncs.array = t.Place(ops1, sizeof(ops1));
+  qs[1].syncs.array = t.Place(&sig, sizeof(sig));
+  gs.queue_submits.array = t.Place(qs, sizeof(qs));
+  EXPECT_EQ(t.Call(kPanthorIoctlGroupSubmit, &gs), -kEINVAL);
 }
 
 int HeapCreate(TestDevice& t, uint32_t vm, uint32_t chunk_size, PanthorTilerHeapCreate* out) {

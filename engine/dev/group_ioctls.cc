@@ -104,7 +104,8 @@ int Device::IoctlGroupGetState(File& f, void* data) {
 // before any syncobj is looked up.
 int Device::ResolveSyncOps(File& f, const std::vector<PanthorSyncOp>& syncs,
                            std::vector<std::shared_ptr<sync::Fence>>* waits,
-                           std::vector<std::pair<sync::Syncobj*, uint64_t>>* signals) {
+                           std::vector<std::pair<sync::Syncobj*, uint64_t>>* signals,
+                           const std::vector<InCallSignal>& earlier) {
   for (const PanthorSyncOp& s : syncs) {
     const uint32_t type = s.flags & kPanthorSyncOpHandleTypeMask;
     if ((s.flags & ~(kPanthorSyncOpHandleTypeMask | kPanthorSyncOpSignal)) ||
@@ -120,8 +121,17 @@ int Device::ResolveSyncOps(File& f, const std::vector<PanthorSyncOp>& syncs,
       if (it == f.syncobjs_.end()) return -kEINVAL;  // drm_syncobj_find() failed
       signals->push_back({it->second.get(), s.timeline_value});
     } else {
-      // drm_syncobj_find_fence(): -ENOENT without the syncobj, -EINVAL
-      // without a fence at that point.
+      // panthor_submit_ctx_add_sync_deps_to_job(): the fence of the last
+      // earlier job of this call that signals the point, if any ...
+      auto in_call = std::find_if(earlier.rbegin(), earlier.rend(), [&s](const InCallSignal& e) {
+        return e.handle == s.handle && e.point == s.timeline_value;
+      });
+      if (in_call != earlier.rend()) {
+        waits->push_back(in_call->fence);
+        continue;
+      }
+      // ... else drm_syncobj_find_fence(): -ENOENT without the syncobj,
+      // -EINVAL without a fence at that point.
       if (it == f.syncobjs_.end()) return -kENOENT;
       std::shared_ptr<sync::Fence> fence = it->second->FenceForPoint(s.timeline_value);
       if (!fence) return -kEINVAL;
@@ -132,7 +142,8 @@ int Device::ResolveSyncOps(File& f, const std::vector<PanthorSyncOp>& syncs,
 }
 
 // Models panthor_ioctl_group_submit(): every queue submit becomes a job; all
-// are checked before any is queued. A zero-sized stream is a sync point on
+// are checked before any is queued; a job may wait on what an earlier job of
+// the same call signals. A zero-sized stream is a sync point on
 // its queue (panthor_job_create() accepts it); otherwise the job runs the
 // stream's instructions.
 int Device::IoctlGroupSubmit(File& f, void* data) {
@@ -143,6 +154,7 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
   if (ret) return ret;
   auto git = f.groups_.find(a->group_handle);
   std::vector<std::shared_ptr<gpu::Job>> jobs;
+  std::vector<InCallSignal> signalled;  // by the jobs so far, in order
   for (const PanthorQueueSubmit& q : submits) {
     // panthor_job_create().
     if (git == f.groups_.end()) return -kEINVAL;
@@ -160,8 +172,12 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
     job->cs_size = q.stream_size;
     std::vector<PanthorSyncOp> syncs;
     ret = GetUobjArray(*f.umem_, q.syncs, sizeof(PanthorSyncOp), &syncs);
-    if (!ret) ret = ResolveSyncOps(f, syncs, &job->waits, &job->signals);
+    if (!ret) ret = ResolveSyncOps(f, syncs, &job->waits, &job->signals, signalled);
     if (ret) return ret;
+    for (const PanthorSyncOp& op : syncs) {
+      if (op.flags & kPanthorSyncOpSignal)
+        signalled.push_back({op.handle, op.timeline_value, job->done});
+    }
     jobs.push_back(std::move(job));
   }
   for (auto& job : jobs) {

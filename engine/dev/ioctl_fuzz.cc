@@ -3,7 +3,8 @@
 // byte choosing the file (render or primary node), a request word (any:
 // known numbers, any size field, unknown ones), its argument bytes, and
 // bytes for the user memory the argument may point into (the region at
-// kUser). After every call the device's invariants
+// kUser). The input's length picks the variant (series-fixed, series-v3 or
+// mainline: driver 1.6 or 1.7). After every call the device's invariants
 // hold; queued GPU work is run out at the end. Nothing may crash, and no
 // argument can make the twin allocate past what the kernel would.
 #include <cstddef>
@@ -31,7 +32,9 @@ uint64_t Take(const uint8_t*& p, const uint8_t* end, int n) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace faultlab;
-  dev::testing::TestDevice t;
+  static constexpr Variant kVariants[] = {Variant::kSeriesFixed, Variant::kSeriesV3,
+                                          Variant::kMainline};
+  dev::testing::TestDevice t(dev::testing::Config(kVariants[size % 3]));
   t.mem.Map(kUser, kUserSize);
   t.mem.Map(kArg, 1 << 14);
   dev::File* other = t.dev.Open(dev::NodeType::kPrimary, &t.mem);
