@@ -143,7 +143,7 @@ class Kernel {
           r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd);
           break;
         case faultlab::loopback::kMmap:
-          r.ret = Mmap(c, req, &memfd, &r.map_id);
+          r.ret = Mmap(c, req, &memfd, &r.map_offset, &r.map_id);
           break;
         case faultlab::loopback::kMunmap:
           r.ret = host_.Unmap(req.map_id) ? 0 : -EINVAL;
@@ -176,26 +176,36 @@ class Kernel {
     return host_.Ioctl(lock, c.file, *c.mem, req, arg, gone);
   }
 
-  // drm_gem_mmap(): the twin says yes or no; the pages travel as a memfd
-  // both sides map, filled with the BO's bytes.
-  int Mmap(Conn& c, const Request& req, int* memfd, uint64_t* map_id) {
+  // panthor_mmap(): the twin says yes or no. A BO's pages travel as the
+  // twin's content file and the offset of the BO's bytes in it (one copy);
+  // the LATEST_FLUSH_ID page as a memfd of its own, which the twin keeps
+  // reading the register.
+  int Mmap(Conn& c, const Request& req, int* fd, uint64_t* map_offset, uint64_t* map_id) {
     const bool shared = req.flags & MAP_SHARED;
     if (const int ret = host_.Mmap(c.file, req.offset, req.length, req.prot, shared); ret < 0)
       return ret;
-    const int fd = memfd_create("faultlab-bo", MFD_CLOEXEC);
-    if (fd < 0) return -ENOMEM;
+    const int source = host_.MapSource(c.file, req.offset, map_offset);
+    if (source >= 0) {
+      *fd = dup(source);
+      if (*fd < 0) return -ENOMEM;
+      *map_id = host_.Track(c.file, req.offset, req.length, req.prot, shared, nullptr,
+                            /*programs_pages=*/false);
+      return 0;
+    }
+    *fd = memfd_create("faultlab-flush-id", MFD_CLOEXEC);
+    if (*fd < 0) return -ENOMEM;
     void* view = MAP_FAILED;
-    if (ftruncate(fd, static_cast<off_t>(req.length)) == 0) {
-      view = mmap(nullptr, req.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ftruncate(*fd, static_cast<off_t>(req.length)) == 0) {
+      view = mmap(nullptr, req.length, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
     }
     if (view == MAP_FAILED) {
-      close(fd);
+      close(*fd);
+      *fd = -1;
       return -ENOMEM;
     }
-    *map_id =
-        host_.Track(c.file, req.offset, req.length, req.prot, shared, static_cast<char*>(view),
-                    /*programs_pages=*/false);
-    *memfd = fd;
+    *map_offset = 0;
+    *map_id = host_.Track(c.file, req.offset, req.length, req.prot, shared,
+                          static_cast<char*>(view), /*programs_pages=*/false);
     return 0;
   }
 

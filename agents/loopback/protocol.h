@@ -7,9 +7,11 @@
 // SCM_RIGHTS, one end of a socketpair the answer goes back on, so calls from
 // several threads (a wait blocking in one) never wait for each other. The
 // peer's user memory is read and written with process_vm_readv/writev on its
-// pid (SO_PEERCRED), as copy_{from,to}_user; a mapping comes back as a memfd
-// (kMmap) that both sides map, so the CPU's writes are seen at submits and
-// waits and the GPU's writes after them.
+// pid (SO_PEERCRED), as copy_{from,to}_user; a mapping comes back as a
+// descriptor and an offset to map it at (kMmap): for a BO, the twin's content
+// file at the BO's bytes, so the program, the twin and every other mapping
+// share one copy; for the LATEST_FLUSH_ID page, a memfd the twin keeps
+// reading the register.
 #ifndef FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
 #define FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
 
@@ -30,7 +32,7 @@ enum Op : uint32_t {
   kHello = 1,   // -> Reply.profile: the device's profile id
   kOpen = 2,    // node 0 primary, 1 render -> ret 0 or -errno
   kIoctl = 3,   // request, arg (a pointer in the caller) -> ret
-  kMmap = 4,    // offset, length, flags -> ret 0 + memfd, map id
+  kMmap = 4,    // offset, length, flags, prot -> ret 0 + descriptor, map_offset, map id
   kMunmap = 5,  // map id -> ret
 };
 
@@ -50,6 +52,7 @@ struct Request {
 struct Reply {
   int64_t ret = 0;
   uint64_t map_id = 0;
+  uint64_t map_offset = 0;  // kMmap: where in the descriptor the mapping starts
   char profile[32] = {};
 };
 

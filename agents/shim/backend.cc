@@ -147,8 +147,9 @@ void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_
     if (p == MAP_FAILED) *result = -errno;
     return p;
   }
-  // The loopback kernel says yes or no; the pages come back as a memfd both
-  // sides map.
+  // The loopback kernel says yes or no; the pages come back as a descriptor
+  // (the twin's content file, or a memfd for the LATEST_FLUSH_ID page) and
+  // where to map it.
   loopback::Request r;
   r.op = loopback::kMmap;
   r.offset = static_cast<uint64_t>(offset);
@@ -161,7 +162,7 @@ void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_
   if (*result == 0) *result = static_cast<int>(reply.ret);
   void* p = MAP_FAILED;
   if (*result == 0 && memfd >= 0) {
-    p = real_mmap(addr, length, prot, flags, memfd, 0);
+    p = real_mmap(addr, length, prot, flags, memfd, static_cast<off_t>(reply.map_offset));
     if (p == MAP_FAILED) *result = -errno;
   }
   if (memfd >= 0) close(memfd);

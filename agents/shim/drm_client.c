@@ -336,6 +336,14 @@ int main(void) {
   volatile uint32_t* p =
       mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)mo.offset);
   CHECK(p != MAP_FAILED && p[0] == 0 && p[16383] == 0, "mmap of the BO: its pages read as zero");
+  /* Two maps of one BO are the same pages, as the kernel's shmem pages are:
+   * a store through one is there through the other at once. */
+  volatile uint32_t* p2 = mmap(NULL, 65536, PROT_READ, MAP_SHARED, fd, (off_t)mo.offset);
+  if (p != MAP_FAILED) p[100] = 0xc0ffee;
+  CHECK(p2 != MAP_FAILED && p2 != p && p2[100] == 0xc0ffee,
+        "a second mmap of the BO sees the first one's store at once");
+  if (p != MAP_FAILED) p[100] = 0;
+  if (p2 != MAP_FAILED) munmap((void*)p2, 65536);
   if (p != MAP_FAILED) munmap((void*)p, 65536);
   struct bo_mmap_offset ao = {aof, 0, 0};
   void* ap = xioctl(fd, BO_MMAP_OFFSET, &ao) == 0

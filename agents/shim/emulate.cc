@@ -156,15 +156,20 @@ void* Emulator::Mmap(void* addr, size_t length, int prot, int flags, int fd, off
     errno = -ret;
     return MAP_FAILED;
   }
-  // The process's pages hold the BO's bytes, kept coherent by the host at
-  // submits and waits.
-  void* p = real_mmap(addr, length, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | (flags & MAP_FIXED), -1, 0);
+  // A BO: its bytes in the device's content file, mapped as they are (one
+  // copy for every mapping and the GPU). The LATEST_FLUSH_ID page: a page
+  // of the process the host keeps reading the register.
+  uint64_t file_offset = 0;
+  const int source = h.MapSource(it->second.file, static_cast<uint64_t>(offset), &file_offset);
+  void* p = source >= 0 ? real_mmap(addr, length, prot, MAP_SHARED | (flags & MAP_FIXED), source,
+                                    static_cast<off_t>(file_offset))
+                        : real_mmap(addr, length, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | (flags & MAP_FIXED), -1, 0);
   if (p == MAP_FAILED) return p;
   h.Track(it->second.file, static_cast<uint64_t>(offset), length, prot, shared,
           static_cast<char*>(p),
           /*programs_pages=*/true);
-  if (prot != (PROT_READ | PROT_WRITE)) mprotect(p, length, prot);
+  if (source < 0 && prot != (PROT_READ | PROT_WRITE)) mprotect(p, length, prot);
   return p;
 }
 

@@ -84,7 +84,7 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   const IoctlId id = IdOf(request);
   const bool wait = id == IoctlId::kSyncobjWait || id == IoctlId::kSyncobjTimelineWait;
   const bool gpu_runs = wait || id == IoctlId::kGroupSubmit;
-  if (gpu_runs) FlushAllToBos();
+  if (gpu_runs) RecordCpuWrites();
   int ret;
   if (wait) {
     ++in_calls_[file];  // the file stays open while a wait is in it
@@ -101,12 +101,8 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
     ret = device_.Ioctl(file, request, arg);
     progress_.notify_all();  // a submit, a signal: blocked waits look again
   }
-  if (gpu_runs) FillFromBos();
+  if (gpu_runs) ResyncShadows();
   RefreshFlushIdPages();
-  if (ret == 0 && id == IoctlId::kBoMmapOffset) {
-    uapi::PanthorBoMmapOffset a;
-    if (mem.CopyFromUser(&a, arg, sizeof(a)) == 0) bases_.insert(a.offset);
-  }
   return ret;
 }
 
@@ -136,33 +132,40 @@ int TwinHost::Mmap(dev::File* file, uint64_t offset, uint64_t length, int prot, 
     return device_.MmapUserMmio(file, offset, length, shared, prot & PROT_WRITE, prot & PROT_EXEC);
   }
   uint64_t populated = 0;
-  return device_.MmapBo(file, offset, length, shared, &populated);
+  const int ret = device_.MmapBo(file, offset, length, shared, &populated);
+  if (ret == 0 && device_.content_fd() < 0) return -ENOMEM;  // no content file to map
+  return ret;
+}
+
+int TwinHost::MapSource(dev::File* file, uint64_t offset, uint64_t* file_offset) {
+  if (dev::Device::InUserMmio(file, offset)) return -1;
+  std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, 1);
+  *file_offset = bo ? bo->content_at() + (offset - (bo->mmap_pgoff() << uapi::kPageShift)) : 0;
+  return device_.content_fd();
 }
 
 uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                          char* view, bool programs_pages) {
   const uint64_t id = next_map_++;
+  Mapping m{file, offset, 0, length, prot, shared, view, programs_pages, false, {}};
   if (dev::Device::InUserMmio(file, offset)) {
-    maps_[id] = Mapping{file, offset, 0, length, prot, shared, view, programs_pages, true};
+    m.flush_id = true;
     const uint32_t flush_id = device_.latest_flush_id();
     memcpy(view, &flush_id, sizeof(flush_id));
-    return id;
+  } else if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length)) {
+    m.bo_off = offset - (bo->mmap_pgoff() << uapi::kPageShift);
+    if (device_.recording() && shared && (prot & PROT_WRITE)) {
+      m.shadow.resize(std::min<uint64_t>(length, bo->size_bytes() - m.bo_off));
+      bo->Read(m.bo_off, m.shadow.data(), m.shadow.size());
+    }
   }
-  // Where in its BO the mapping starts: past the BO's own fake offset.
-  auto base = bases_.upper_bound(offset);
-  const uint64_t bo_off = base == bases_.begin() ? 0 : offset - *std::prev(base);
-  if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length);
-      bo && bo_off < bo->size_bytes()) {
-    bo->Read(bo_off, view, std::min<uint64_t>(length, bo->size_bytes() - bo_off));
-  }
-  maps_[id] = Mapping{file, offset, bo_off, length, prot, shared, view, programs_pages, false};
+  maps_[id] = std::move(m);
   return id;
 }
 
 bool TwinHost::Unmap(uint64_t id) {
   auto it = maps_.find(id);
   if (it == maps_.end()) return false;
-  FlushAllToBos();  // what the CPU wrote (through this view or another) stays in the BOs
   Drop(it);
   return true;
 }
@@ -175,37 +178,32 @@ uint64_t TwinHost::MappingAt(const void* view) const {
 }
 
 void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
-  if (!it->second.programs_pages) munmap(it->second.view, it->second.length);
+  if (!it->second.programs_pages && it->second.view) munmap(it->second.view, it->second.length);
   maps_.erase(it);
 }
 
-void TwinHost::FlushToBos(const Mapping& m) {
-  if (!m.shared || !(m.prot & PROT_WRITE) || m.flush_id) return;
-  std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
-  if (!bo || m.bo_off >= bo->size_bytes()) return;
-  const uint64_t len = std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off);
-  char before[4096];
-  for (uint64_t at = 0; at < len; at += sizeof(before)) {
-    const uint64_t n = std::min<uint64_t>(sizeof(before), len - at);
-    bo->Read(m.bo_off + at, before, n);
-    const char* now = m.view + at;
-    if (memcmp(before, now, n) != 0) device_.NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
+void TwinHost::RecordCpuWrites() {
+  if (!device_.recording()) return;
+  char now[4096];
+  for (auto& [id, m] : maps_) {
+    if (m.shadow.empty()) continue;
+    std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
+    if (!bo) continue;
+    for (uint64_t at = 0; at < m.shadow.size(); at += sizeof(now)) {
+      const uint64_t n = std::min<uint64_t>(sizeof(now), m.shadow.size() - at);
+      bo->Read(m.bo_off + at, now, n);
+      if (memcmp(now, m.shadow.data() + at, n) == 0) continue;
+      device_.NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
+      memcpy(m.shadow.data() + at, now, n);
+    }
   }
 }
 
-void TwinHost::FlushAllToBos() {
-  for (const auto& [id, m] : maps_) FlushToBos(m);
-}
-
-void TwinHost::FillFromBos() {
-  for (const auto& [id, m] : maps_) {
-    if (m.flush_id) continue;
-    std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
-    if (!bo || m.bo_off >= bo->size_bytes()) continue;
-    const bool unprotect = m.programs_pages && !(m.prot & PROT_WRITE);
-    if (unprotect) mprotect(m.view, m.length, PROT_READ | PROT_WRITE);
-    bo->Read(m.bo_off, m.view, std::min<uint64_t>(m.length, bo->size_bytes() - m.bo_off));
-    if (unprotect) mprotect(m.view, m.length, m.prot);
+void TwinHost::ResyncShadows() {
+  for (auto& [id, m] : maps_) {
+    if (m.shadow.empty()) continue;
+    if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length))
+      bo->Read(m.bo_off, m.shadow.data(), m.shadow.size());
   }
 }
 

@@ -3,11 +3,13 @@
 // loopback kernel (agents/loopback: programs in other processes) both run it.
 //
 // It keeps what a kernel keeps for a device beyond the ioctls: the CPU
-// mappings of BOs (coherent with the BOs where the GPU may run: the CPU's
-// writes go into the BOs before a submit or a wait, the GPU's come out
-// after), the fake offsets BO_MMAP_OFFSET handed out (where a mapping starts
-// in its BO), files held open by the calls still in them, and syncobj waits
-// that block in host time when they need another caller.
+// mappings of BOs — each maps the device's content file at the BO's bytes
+// (engine/gem/content.h), so every mapping and the emulated GPU see one copy
+// and nothing is copied or made coherent; while a trace is recorded, the
+// CPU's writes through them are found at submits and waits and recorded —
+// the LATEST_FLUSH_ID pages (kept reading the register), files held open by
+// the calls still in them, and syncobj waits that block in host time when
+// they need another caller.
 //
 // One lock guards the twin and everything here: callers hold host.mu() for
 // every call (and may guard their own tables with it); a wait that blocks
@@ -63,13 +65,13 @@ class TwinHost {
   dev::File* Open(dev::NodeType node, UserMemory* umem) { return device_.Open(node, umem); }
   // The program's last descriptor of `file` closed: drm_release() now, or
   // when the last call still in it returns (the kernel holds the file for
-  // the duration of a call). Its mappings stay in the programs as they
-  // are, no longer kept coherent.
+  // the duration of a call). Its mappings stay in the programs; a BO freed
+  // meanwhile reads as zeros there (a kernel's mapping would keep the BO:
+  // the twin does not, so that replays free BOs when the recording did).
   void Release(dev::File* file);
 
   // One ioctl on `file`, `lock` holding mu(). The GPU runs inside submits
-  // and waits: the CPU's writes go into the BOs before them, the GPU's come
-  // out after. A SYNCOBJ wait runs the twin (in virtual time) until its
+  // and waits. A SYNCOBJ wait runs the twin (in virtual time) until its
   // fences signal or no work is left; a WAIT_FOR_SUBMIT wait still missing a
   // fence then lets go of the lock and blocks in host time until another
   // caller submits or signals, the CLOCK_MONOTONIC deadline passes (-ETIME)
@@ -79,17 +81,18 @@ class TwinHost {
 
   // mmap() of `offset` of `file` with protection `prot` (panthor_mmap()):
   // a BO's fake offset (its pages are populated) or the file's
-  // LATEST_FLUSH_ID page. 0 or -errno; the caller then makes the view and
-  // tracks it.
+  // LATEST_FLUSH_ID page. 0 or -errno.
   int Mmap(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared);
-  // The view of a mapping Mmap() allowed: `view` (`length` bytes in this
-  // process) gets the BO's bytes and is kept coherent until Unmap(id); a
-  // LATEST_FLUSH_ID page's view reads the register, refreshed after every
-  // call.
-  // `programs_pages`: the view is the program's own mapping with protection
-  // `prot` (emulate mode; unprotected while the twin writes it); else a view
-  // of memory shared with the program, which the host unmaps when the
-  // mapping goes (the loopback kernel).
+  // What a mapping Mmap() allowed is made of: a BO's bytes are the device's
+  // content file at `*file_offset` — returns the file (the caller maps it
+  // MAP_SHARED); the LATEST_FLUSH_ID page is no file's — returns -1 (the
+  // caller makes a page and Track()s it as the view).
+  int MapSource(dev::File* file, uint64_t offset, uint64_t* file_offset);
+  // Tracks a mapping Mmap() allowed until Unmap(id): `view` is where it is
+  // (the program's address in emulate mode; for a LATEST_FLUSH_ID page the
+  // memory the host keeps reading the register). `programs_pages`: `view`
+  // is the program's own mapping, with protection `prot`; else the host's,
+  // which it unmaps when the mapping goes (the loopback kernel).
   uint64_t Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                  char* view, bool programs_pages);
   // munmap(): what the CPU wrote stays in the BOs. False: no such mapping.
@@ -98,26 +101,27 @@ class TwinHost {
   uint64_t MappingAt(const void* view) const;
 
  private:
-  // A CPU mapping of a BO.
+  // A CPU mapping of a BO or of a LATEST_FLUSH_ID page.
   struct Mapping {
     dev::File* file;
-    uint64_t offset;  // the fake mmap offset mapped
-    uint64_t bo_off;  // where in the BO the mapping starts
+    uint64_t offset;  // the mmap offset mapped
+    uint64_t bo_off;  // where in its BO the mapping starts
     uint64_t length;
     int prot;
     bool shared;
     char* view;
     bool programs_pages;
-    bool flush_id;  // the LATEST_FLUSH_ID page, not a BO
+    bool flush_id;       // the LATEST_FLUSH_ID page, not a BO
+    std::string shadow;  // while recording: the BO's bytes as last recorded
   };
   int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
            uint32_t request, uint64_t arg, const std::function<bool()>& gone);
-  // CPU writes through shared writable mappings reach their BOs, page by page
-  // (and the next CS submit's record, as NoteCpuWrite keeps them).
-  void FlushToBos(const Mapping& m);
-  void FlushAllToBos();
-  // The GPU's writes become visible through every mapping.
-  void FillFromBos();
+  // While a trace is recorded: what the CPU wrote through writable shared
+  // mappings since the last look (the BO's bytes against the shadow) is
+  // recorded, page by page, for the next CS submit's record; `resync` then
+  // takes the GPU's writes into the shadows too (they are not the CPU's).
+  void RecordCpuWrites();
+  void ResyncShadows();
   // Every LATEST_FLUSH_ID page reads the register's value now.
   void RefreshFlushIdPages();
   void Drop(std::map<uint64_t, Mapping>::iterator it);
@@ -128,7 +132,6 @@ class TwinHost {
   dev::Device device_;
   std::map<uint64_t, Mapping> maps_;  // by id
   uint64_t next_map_ = 1;
-  std::set<uint64_t> bases_;  // fake offsets BO_MMAP_OFFSET handed out
   // Calls in progress per file, and files released while a call was in them.
   std::map<dev::File*, int> in_calls_;
   std::set<dev::File*> released_;

@@ -53,6 +53,7 @@ int Device::IoctlBoCreate(File& f, void* data) {
   const uint64_t size = (a->size + kPageSize - 1) & ~(kPageSize - 1);
   if (a->size > 0x7fffffffffffffffULL || size == 0) return -kEINVAL;
   std::shared_ptr<gem::Bo> bo = objects_.Create(size, a->flags, gran, exclusive);
+  if (!bo) return -kENOMEM;  // the twin's content arena is used up (content.h)
   // drm_gem_handle_create_tail(): idr_alloc(..., 1, 0) -> the lowest free id.
   const uint32_t handle = File::LowestFreeId(f.handles_);
   f.handles_[handle] = std::move(bo);

@@ -161,6 +161,11 @@ class Device : public vm::OopsSink {
   }
   // What the LATEST_FLUSH_ID page reads (the u32 at its start).
   uint32_t latest_flush_id() const { return mmu_.latest_flush_id(); }
+  // The file every BO's bytes live in (gem/content.h): a CPU map of BO
+  // offset x maps it at the BO's content_at() + x. -1 without one.
+  int content_fd() const { return objects_.content().fd(); }
+  // Events are being recorded (an observer is set).
+  bool recording() const { return out_.observed(); }
   // The BO whose fake offset range holds `offset`, if `file` may map it.
   std::shared_ptr<gem::Bo> BoAtOffset(File* file, uint64_t offset, uint64_t length);
 

@@ -8,13 +8,19 @@
 // a sparse BO granule by granule at fault time, or whole when CPU-mapped,
 // vmapped or pinned the regular way (series 2/8: get_pages_locked on a sparse
 // object populates all of it).
+//
+// The pages are the model's (frames, accounting); the bytes live in the
+// device's ContentArena (content.h), at the BO's range, which CPU mappings
+// map too. The twin maps that range 2 MiB at a time, as it touches it.
 #ifndef FAULTLAB_ENGINE_GEM_BO_H_
 #define FAULTLAB_ENGINE_GEM_BO_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "engine/gem/content.h"
 #include "engine/gem/shmem.h"
 #include "engine/gem/sparse.h"
 #include "engine/mem/memory.h"
@@ -26,8 +32,14 @@ class Bo {
   // `size_bytes` is already page-aligned; `granularity_bytes` is 0 (a plain
   // BO) or a power of two >= 4 KiB (an alloc-on-fault BO; checked by the
   // ioctl). `exclusive_vm` is the VM id's owner-specific key, 0 for none.
+  // `arena` holds the bytes at `content_at` (nullptr: private memory of
+  // the BO's own, for a BO no CPU maps).
   Bo(mem::MemoryModel* mem, uint64_t id, uint64_t size_bytes, uint32_t flags,
-     uint32_t granularity_bytes, uint64_t exclusive_vm);
+     uint32_t granularity_bytes, uint64_t exclusive_vm, ContentArena* arena = nullptr,
+     uint64_t content_at = 0);
+  ~Bo();
+  Bo(const Bo&) = delete;
+  Bo& operator=(const Bo&) = delete;
 
   uint64_t id() const { return id_; }  // device-wide creation order, from 1
   uint64_t size_bytes() const { return size_bytes_; }
@@ -46,9 +58,12 @@ class Bo {
   // counts new frames.
   int GetPages(mem::AllocClass cls, uint64_t* allocated);
 
-  // CPU access to contents (mmap'ed BO, vmap). Pages must be present.
+  // The twin's access to the contents (the GPU, vmap). Pages must be present.
   void Write(uint64_t offset, const void* src, uint64_t n);
   void Read(uint64_t offset, void* dst, uint64_t n) const;
+  // Where the bytes are in the arena's file (a CPU mapping of BO offset x
+  // maps the file at content_at() + x).
+  uint64_t content_at() const { return content_at_; }
 
   // Fake mmap offset in pages (drm_vma_node), 0 until BO_MMAP_OFFSET made one.
   uint64_t mmap_pgoff() const { return mmap_pgoff_; }
@@ -68,6 +83,12 @@ class Bo {
   std::unique_ptr<SparseBacking> sparse_;
   uint64_t mmap_pgoff_ = 0;
   std::string label_;
+  ContentArena* arena_;
+  uint64_t content_at_;
+  // The twin's views of the contents, by 2 MiB window of the BO.
+  mutable std::map<uint64_t, char*> windows_;
+  // The bytes at `offset`, to the end of its window (`*len`).
+  char* At(uint64_t offset, uint64_t* len) const;
 };
 
 }  // namespace faultlab::gem

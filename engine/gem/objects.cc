@@ -8,14 +8,17 @@ namespace faultlab::gem {
 
 std::shared_ptr<Bo> Objects::Create(uint64_t size_bytes, uint32_t flags, uint32_t granularity_bytes,
                                     uint64_t exclusive_vm) {
+  const uint64_t content_at = content_.Reserve(size_bytes);
+  if (content_at == ContentArena::kNone) return nullptr;
   const uint64_t id = next_id_++;
   // drm_gem_object_free() -> panthor_gem_free_object(): sparse finish, mmap
   // offset freed, pages released.
-  std::shared_ptr<Bo> bo(new Bo(mem_, id, size_bytes, flags, granularity_bytes, exclusive_vm),
-                         [this](Bo* b) {
-                           Freed(b);
-                           delete b;
-                         });
+  std::shared_ptr<Bo> bo(
+      new Bo(mem_, id, size_bytes, flags, granularity_bytes, exclusive_vm, &content_, content_at),
+      [this](Bo* b) {
+        Freed(b);
+        delete b;
+      });
   bos_[id] = bo;
   ++stats_.created;
   if (bo->alloc_on_fault()) {

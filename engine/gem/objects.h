@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "engine/gem/bo.h"
+#include "engine/gem/content.h"
 #include "engine/gem/mmap_offset.h"
 #include "engine/mem/memory.h"
 
@@ -39,13 +40,18 @@ class Objects {
   Objects& operator=(const Objects&) = delete;
 
   // Models drm_gem_shmem_create() for a user BO: `size_bytes` page-aligned,
-  // no pages yet; listed until its last reference goes.
+  // no pages yet, its bytes a range of the content arena; listed until its
+  // last reference goes. nullptr when the arena has no room left (-ENOMEM).
   std::shared_ptr<Bo> Create(uint64_t size_bytes, uint32_t flags, uint32_t granularity_bytes,
                              uint64_t exclusive_vm);
   // A BO the driver makes for itself (panthor_kernel_bo_create(): tiler
-  // heaps): an id from the same sequence, never listed, never mapped by the CPU.
+  // heaps): an id from the same sequence, never listed, never mapped by the
+  // CPU (its bytes private).
   std::shared_ptr<Bo> CreateKernel(uint64_t size_bytes, uint32_t flags, uint32_t granularity_bytes,
                                    uint64_t exclusive_vm);
+
+  // Where every user BO's bytes live (CPU mappings map its file).
+  const ContentArena& content() const { return content_; }
 
   // Models drm_gem_create_mmap_offset(): one node per object, made on first
   // request. 0 or -ENOSPC.
@@ -63,6 +69,7 @@ class Objects {
   void Freed(Bo* bo);
 
   mem::MemoryModel* const mem_;
+  ContentArena content_;
   MmapOffsets mmap_offsets_;
   std::map<uint64_t, std::weak_ptr<Bo>> bos_;  // listed BOs by id
   uint64_t next_id_ = 1;                       // ids of every BO, listed or not

@@ -80,7 +80,6 @@ MemoryModel::MemoryModel(MemoryConfig config)
       free_pages_(frame_count_) {
   const uint64_t nblocks = (frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge;
   blocks_.resize(nblocks);
-  contents_.resize(nblocks);
   for (uint32_t b = 0; b < nblocks; ++b) {
     const uint64_t first = static_cast<uint64_t>(b) * kPagesPerHuge;
     const uint64_t n = std::min<uint64_t>(kPagesPerHuge, frame_count_ - first);
@@ -219,10 +218,6 @@ void MemoryModel::Free(uint32_t frame, Owner owner) {
   ++free_pages_;
   NoteBlock(b, old_free);
   --owned_[static_cast<int>(owner)];
-  if (ContentLeaf* leaf = contents_[b].get(); leaf != nullptr && (*leaf)[i]) {
-    (*leaf)[i].reset();  // a freed frame's contents are gone
-    --content_pages_;
-  }
 }
 
 void MemoryModel::Transfer(uint32_t frame, Owner from, Owner to) {
@@ -258,40 +253,6 @@ void MemoryModel::FreeMetadata(uint64_t bytes) {
   while (metadata_frames_.size() > needed) {
     Free(metadata_frames_.back(), Owner::kMetadata);
     metadata_frames_.pop_back();
-  }
-}
-
-void MemoryModel::WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n) {
-  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "write of ", n, " bytes at ",
-                 offset, " in frame ", frame);
-  auto& leaf = contents_[frame / kPagesPerHuge];
-  if (!leaf) leaf = std::make_unique<ContentLeaf>();
-  auto& page = (*leaf)[frame % kPagesPerHuge];
-  if (!page) {
-    page = std::make_unique<Page>();
-    page->fill(0);
-    ++content_pages_;
-  }
-  std::memcpy(page->data() + offset, src, n);
-}
-
-void MemoryModel::ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const {
-  FAULTLAB_CHECK(IsAllocated(frame) && offset + n <= kPageSize, "read of ", n, " bytes at ", offset,
-                 " in frame ", frame);
-  const auto& leaf = contents_[frame / kPagesPerHuge];
-  const Page* page = leaf ? (*leaf)[frame % kPagesPerHuge].get() : nullptr;
-  if (page == nullptr) {
-    std::memset(dst, 0, n);  // never written: zero-filled, no host memory spent
-  } else {
-    std::memcpy(dst, page->data() + offset, n);
-  }
-}
-
-void MemoryModel::ZeroFrame(uint32_t frame) {
-  auto& leaf = contents_[frame / kPagesPerHuge];
-  if (leaf && (*leaf)[frame % kPagesPerHuge]) {
-    (*leaf)[frame % kPagesPerHuge].reset();
-    --content_pages_;
   }
 }
 

@@ -1,10 +1,10 @@
 // MemoryModel: the physical memory of the emulated board.
 //
-// Frames are numbers (4 KiB each, 0..frame_count-1 within the budget); host
-// memory is spent only on the contents of frames something writes (reads of
-// never-written frames return zeros), so a 64 GiB sparse VA with 1 GiB touched
-// costs megabytes. Allocation follows the kernel's rules where they decide
-// success or failure:
+// Frames are numbers (4 KiB each, 0..frame_count-1 within the budget) with
+// owners, not bytes: the bytes of BOs live in gem::ContentArena, host memory
+// spent only on what something writes, so a 64 GiB sparse VA with 1 GiB
+// touched costs megabytes. Allocation follows the kernel's rules where they
+// decide success or failure:
 //  - watermarks as mm/page_alloc.c sets them for one zone
 //    (__setup_per_zone_wmarks: min = int_sqrt(16 * KiB) KiB clamped to
 //    [128 KiB, 256 MiB], low = min + max(min/4, managed*10/10000), high = low + the same);
@@ -111,18 +111,12 @@ class MemoryModel {
   uint64_t FillPool(uint64_t pages);
   uint64_t pool_pages() const { return pool_.size(); }
 
-  // Contents. Offsets and lengths stay within one frame.
-  void WriteFrame(uint32_t frame, uint32_t offset, const void* src, uint32_t n);
-  void ReadFrame(uint32_t frame, uint32_t offset, void* dst, uint32_t n) const;
-  void ZeroFrame(uint32_t frame);
-
   uint64_t frame_count() const { return frame_count_; }
   uint64_t free_pages() const { return free_pages_; }
   uint64_t used_pages() const { return frame_count_ - free_pages_; }
   uint64_t peak_used_pages() const { return peak_used_; }
   uint64_t owned_pages(Owner o) const { return owned_[static_cast<int>(o)]; }
   uint64_t metadata_bytes() const { return metadata_bytes_; }
-  uint64_t content_pages() const { return content_pages_; }
   uint64_t kswapd_wakeups() const { return kswapd_wakeups_; }
   uint64_t failures() const { return failures_; }
   const Watermarks& watermarks() const { return wmarks_; }
@@ -138,8 +132,6 @@ class MemoryModel {
     std::array<uint64_t, kPagesPerHuge / 64> used{};
     uint32_t free = kPagesPerHuge;
   };
-  using Page = std::array<char, kPageSize>;
-  using ContentLeaf = std::array<std::unique_ptr<Page>, kPagesPerHuge>;
 
   bool MayAllocate(AllocClass cls, uint64_t pages);
   bool Fail(AllocClass cls, Owner owner, uint32_t pages);
@@ -158,8 +150,6 @@ class MemoryModel {
   std::array<uint64_t, static_cast<int>(Owner::kCount)> owned_{};
   uint64_t metadata_bytes_ = 0;
   std::vector<uint32_t> metadata_frames_;
-  std::vector<std::unique_ptr<ContentLeaf>> contents_;
-  uint64_t content_pages_ = 0;
   uint64_t kswapd_wakeups_ = 0;
   uint64_t failures_ = 0;
   Injector injector_;

@@ -56,27 +56,6 @@ TEST(MemoryTest, HugeRunsAreAlignedContiguousAndOnlyWithThp) {
   EXPECT_EQ(m.CheckInvariants(), "");
 }
 
-TEST(MemoryTest, ContentsCostHostMemoryOnlyWhenWritten) {
-  MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
-  uint32_t f;
-  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
-  char buf[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-  m.ReadFrame(f, 100, buf, 8);
-  for (char c : buf) EXPECT_EQ(c, 0);
-  EXPECT_EQ(m.content_pages(), 0u);
-  const char data[4] = {'a', 'b', 'c', 'd'};
-  m.WriteFrame(f, 4092, data, 4);
-  EXPECT_EQ(m.content_pages(), 1u);
-  m.ReadFrame(f, 4092, buf, 4);
-  EXPECT_EQ(std::string(buf, 4), "abcd");
-  m.Free(f, Owner::kBoPage);
-  EXPECT_EQ(m.content_pages(), 0u);
-  // A reused frame reads as zeros again.
-  ASSERT_TRUE(m.AllocPage(AllocClass::kBlocking, Owner::kBoPage, &f));
-  m.ReadFrame(f, 4092, buf, 4);
-  EXPECT_EQ(buf[0], 0);
-}
-
 TEST(MemoryTest, MetadataIsCarvedFromFramesAndBalances) {
   MemoryModel m(MemoryConfig{64ULL << 20, ThpMode::kNever});
   ASSERT_TRUE(m.AllocMetadata(100, AllocClass::kNoretry));
