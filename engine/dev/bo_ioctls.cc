@@ -169,6 +169,7 @@ int Device::MmapBo(File* file, uint64_t offset, uint64_t length, bool shared, ui
   if (!shared) return -kEINVAL;
   // drm_gem_shmem_get_pages(): the whole object, for a sparse one too.
   const int ret = bo->GetPages(mem::AllocClass::kBlocking, populated);
+  bo->NoteCpuMapped();
   trace::Event e;
   e.kind = trace::EVENT_CPU_MAP;
   e.cpu_map = {file->id_, 0, offset, length, ret, false, static_cast<uint32_t>(*populated)};

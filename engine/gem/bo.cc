@@ -38,7 +38,7 @@ Bo::~Bo() {
   for (const auto& [w, view] : windows_) {
     ContentArena::Unmap(view, std::min(kWindow, size_bytes_ - w * kWindow));
   }
-  if (arena_) arena_->Release(content_at_, size_bytes_);
+  if (arena_ && (content_touched_ || !windows_.empty())) arena_->Release(content_at_, size_bytes_);
 }
 
 char* Bo::At(uint64_t offset, uint64_t* len) const {

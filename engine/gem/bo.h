@@ -64,6 +64,9 @@ class Bo {
   // Where the bytes are in the arena's file (a CPU mapping of BO offset x
   // maps the file at content_at() + x).
   uint64_t content_at() const { return content_at_; }
+  // A CPU mapping may write the bytes (so they go back to the host when the
+  // BO does; a BO nothing mapped costs no hole punch).
+  void NoteCpuMapped() { content_touched_ = true; }
 
   // Fake mmap offset in pages (drm_vma_node), 0 until BO_MMAP_OFFSET made one.
   uint64_t mmap_pgoff() const { return mmap_pgoff_; }
@@ -87,6 +90,7 @@ class Bo {
   uint64_t content_at_;
   // The twin's views of the contents, by 2 MiB window of the BO.
   mutable std::map<uint64_t, char*> windows_;
+  bool content_touched_ = false;  // mapped by the twin or a CPU
   // The bytes at `offset`, to the end of its window (`*len`).
   char* At(uint64_t offset, uint64_t* len) const;
 };
