@@ -129,6 +129,9 @@ struct set_user_mmio_offset {
   CS(21, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
 #define LOAD_MULTIPLE(base, addr, mask) \
   CS(20, ((uint64_t)(base) << 48) | ((uint64_t)(addr) << 40) | ((uint64_t)(mask) << 16))
+/* SYNC_WAIT32.gt: until the u32 at the address pair exceeds the data register. */
+#define SYNC_WAIT32_GT(data, addr) \
+  CS(39, ((uint64_t)(addr) << 40) | ((uint64_t)(data) << 32) | (1ull << 28))
 
 static uint64_t shader_present;
 
@@ -404,6 +407,44 @@ int main(void) {
         "a stream loads what the CPU wrote through a mapping and stores it: 0x%x",
         tv != MAP_FAILED ? tv[0xc000 / 4] : 0);
   if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
+
+  /* SYNC_WAIT32: queue 0 of a two-queue group blocks until a flag in the data
+   * BO is > 0; the CPU sets it through its mapping and submits a sync point
+   * to queue 1; the waiter runs on and stores. */
+  struct queue_create q2[2] = {{1, {0, 0, 0}, 16384}, {1, {0, 0, 0}, 16384}};
+  struct group_create g2c;
+  memset(&g2c, 0, sizeof(g2c));
+  g2c.queues = (struct obj_array){sizeof(q2[0]), 2, (uint64_t)(uintptr_t)q2};
+  g2c.max_compute_cores = g2c.max_fragment_cores = g2c.max_tiler_cores = 1;
+  g2c.priority = 1;
+  g2c.compute_core_mask = g2c.fragment_core_mask = shader_present;
+  g2c.tiler_core_mask = 1;
+  g2c.vm_id = vc.id;
+  const int g2ok = xioctl(fd, GROUP_CREATE, &g2c) == 0;
+  if (dm != MAP_FAILED) dm[0x200 / 4] = 0;
+  const uint64_t waiter[] = {MOVE48(2, data_va + 0x200), MOVE32(10, 0),
+                             SYNC_WAIT32_GT(10, 2),      MOVE48(4, data_va + 0x300),
+                             MOVE32(11, 0x5ca1ab1e),     STORE_MULTIPLE(11, 4, 1)};
+  for (int i = 0; i < 6; ++i) cs[128 + i] = waiter[i];
+  uint32_t wso = 0, pso = 0;
+  drmSyncobjCreate(fd, 0, &wso);
+  drmSyncobjCreate(fd, 0, &pso);
+  struct sync_op wsig = {SYNC_OP_SIGNAL, wso, 0}, psig = {SYNC_OP_SIGNAL, pso, 0};
+  struct queue_submit wq = {0, 6 * 8, cs_va + 1024,
+                            0, 0,     {sizeof(wsig), 1, (uint64_t)(uintptr_t)&wsig}};
+  struct group_submit wgs = {g2c.group_handle, 0, {sizeof(wq), 1, (uint64_t)(uintptr_t)&wq}};
+  const int wsub = g2ok ? xioctl(fd, GROUP_SUBMIT, &wgs) : -1;
+  if (dm != MAP_FAILED) dm[0x200 / 4] = 1; /* the CPU releases it ... */
+  struct queue_submit sq = {1, 0, 0, 0, 0, {sizeof(psig), 1, (uint64_t)(uintptr_t)&psig}};
+  struct group_submit pgs = {g2c.group_handle, 0, {sizeof(sq), 1, (uint64_t)(uintptr_t)&sq}};
+  const int psub = g2ok ? xioctl(fd, GROUP_SUBMIT, &pgs) : -1; /* ... seen by this submit */
+  const int wwait = drmSyncobjWait(fd, &wso, 1, INT64_MAX, 0, NULL);
+  CHECK(g2ok && wsub == 0 && psub == 0 && wwait == 0 && dm != MAP_FAILED &&
+            dm[0x300 / 4] == 0x5ca1ab1e && state_of(fd, g2c.group_handle).state == 0,
+        "SYNC_WAIT32 blocks a queue until the CPU's write, seen at the next submit: 0x%x",
+        dm != MAP_FAILED ? dm[0x300 / 4] : 0);
+  drmSyncobjDestroy(fd, wso);
+  drmSyncobjDestroy(fd, pso);
   if (dm != MAP_FAILED) munmap((void*)dm, 65536);
 
   /* An unknown instruction: the queue turns fatal; the wait still returns. */

@@ -2,8 +2,10 @@
 // alloc-on-fault BO (which faults and gets populated), loops with BRANCH,
 // adds and syncs; an unknown instruction makes the queue fatal while the wait
 // returns; a store to an unmapped address does the same through the fault
-// path; an empty stream is a sync point; every case replays the same way
-// twice (same events, same bytes).
+// path; an empty stream is a sync point; SYNC_WAIT blocks a queue until
+// another queue's sync or a CPU write seen at a submit releases it, else the
+// job times out; every case replays the same way twice (same events, same
+// bytes).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -50,6 +52,13 @@ uint64_t SyncAdd32(uint32_t data, uint32_t addr) {
 }
 uint64_t SyncSet64(uint32_t data, uint32_t addr) {
   return Op(52, uint64_t{addr} << 40 | uint64_t{data} << 32);
+}
+uint64_t SyncSet32(uint32_t data, uint32_t addr) {
+  return Op(38, uint64_t{addr} << 40 | uint64_t{data} << 32);
+}
+// SYNC_WAIT32: until [addr] > data (greater) or <= data.
+uint64_t SyncWait32(uint32_t data, uint32_t addr, bool greater) {
+  return Op(39, uint64_t{addr} << 40 | uint64_t{data} << 32 | uint64_t{greater} << 28);
 }
 
 struct Lab {
@@ -198,6 +207,91 @@ TEST(CsTest, TheSameStreamGivesTheSameStateTwice) {
     hash[i] = lab.t.dev.StateHash();
   }
   EXPECT_EQ(hash[0], hash[1]);
+}
+
+}  // namespace
+}  // namespace faultlab::dev
+
+namespace faultlab::dev {
+namespace {
+
+// Two queues: queue 0 blocks on SYNC_WAIT32 until a flag in the plain BO is
+// > 0, then stores; queue 1 (or the CPU) sets the flag.
+struct SyncLab {
+  Lab lab;
+  uint32_t group2 = 0;
+  SyncLab() {
+    group2 = lab.t.CreateGroup(lab.vm, 2);
+    EXPECT_NE(group2, 0u);
+  }
+  // Writes `words` at `at` in the CS BO and submits them to `queue`,
+  // signalling a new syncobj (returned).
+  uint32_t Submit(uint32_t queue, uint64_t at, const std::vector<uint64_t>& words) {
+    lab.t.dev.LookupBo(lab.t.file, lab.cs_bo)->Write(at, words.data(), words.size() * 8);
+    DrmSyncobjCreate c{0, 0};
+    EXPECT_EQ(lab.t.Call(kDrmIoctlSyncobjCreate, &c), 0);
+    PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
+    PanthorQueueSubmit qs{
+        queue, static_cast<uint32_t>(words.size() * 8),         words.empty() ? 0 : kCs + at, 0,
+        0,     {sizeof(sig), 1, lab.t.Place(&sig, sizeof(sig))}};
+    PanthorGroupSubmit gs{group2, 0, {sizeof(qs), 1, lab.t.Place(&qs, sizeof(qs))}};
+    EXPECT_EQ(lab.t.Call(kPanthorIoctlGroupSubmit, &gs), 0);
+    return c.handle;
+  }
+  int Wait(uint32_t syncobj) {
+    DrmSyncobjWait w{lab.t.Place(&syncobj, 4), INT64_MAX, 1, 0, 0, 0};
+    return lab.t.Call(kDrmIoctlSyncobjWait, &w);
+  }
+  std::vector<uint64_t> Waiter() {
+    return {Move48(2, kPlainVa + 0x100), Move32(10, 0),     SyncWait32(10, 2, true),
+            Move48(4, kPlainVa + 0x200), Move32(11, 0xd0e), Store(11, 4, 1, 0)};
+  }
+  uint32_t Word(uint64_t off) { return lab.Word(lab.plain, off); }
+};
+
+TEST(CsTest, SyncWaitBlocksTheQueueUntilAnotherQueueSets) {
+  SyncLab s;
+  const uint32_t blocked = s.Submit(0, 0, s.Waiter());
+  const uint32_t setter =
+      s.Submit(1, 0x400, {Move48(2, kPlainVa + 0x100), Move32(10, 1), SyncSet32(10, 2)});
+  EXPECT_EQ(s.Wait(setter), 0);
+  EXPECT_EQ(s.Wait(blocked), 0);
+  EXPECT_EQ(s.Word(0x200), 0xd0eu) << "the waiter ran on once released";
+  PanthorGroupGetState st{s.group2, 0, 0, 0};
+  ASSERT_EQ(s.lab.t.Call(kPanthorIoctlGroupGetState, &st), 0);
+  EXPECT_EQ(st.state, 0u);
+  EXPECT_TRUE(s.lab.t.dev.kernel_log().empty()) << s.lab.t.dev.kernel_log().front();
+  EXPECT_LT(s.lab.t.dev.now_ns(), 1'000'000'000u);
+}
+
+TEST(CsTest, ACpuWriteSeenAtASubmitReleasesASyncWait) {
+  SyncLab s;
+  const uint32_t blocked = s.Submit(0, 0, s.Waiter());
+  // The CPU sets the flag (a write through its mapping) and submits a sync
+  // point: the GPU sees the write by then.
+  const uint32_t one = 1;
+  s.lab.t.dev.WriteGpuVa(s.lab.t.file, s.group2, kPlainVa + 0x100,
+                         absl::string_view(reinterpret_cast<const char*>(&one), 4), /*note=*/true);
+  s.Submit(1, 0, {});
+  EXPECT_EQ(s.Wait(blocked), 0);
+  EXPECT_EQ(s.Word(0x200), 0xd0eu);
+}
+
+TEST(CsTest, ASyncWaitNothingReleasesTimesOut) {
+  SyncLab s;
+  const uint32_t blocked = s.Submit(0, 0, s.Waiter());
+  EXPECT_EQ(s.Wait(blocked), 0);
+  PanthorGroupGetState st{s.group2, 0, 0, 0};
+  ASSERT_EQ(s.lab.t.Call(kPanthorIoctlGroupGetState, &st), 0);
+  EXPECT_EQ(st.state, kPanthorGroupStateTimedout);
+  EXPECT_GE(s.lab.t.dev.now_ns(), 5'000'000'000u);
+  EXPECT_EQ(s.Word(0x200), 0u);
+  // <= holds at once on a zero flag: no wait.
+  SyncLab le;
+  const uint32_t done =
+      le.Submit(0, 0, {Move48(2, kPlainVa + 0x100), Move32(10, 0), SyncWait32(10, 2, false)});
+  EXPECT_EQ(le.Wait(done), 0);
+  EXPECT_LT(le.lab.t.dev.now_ns(), 1'000'000'000u);
 }
 
 }  // namespace

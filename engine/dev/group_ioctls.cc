@@ -181,10 +181,17 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
     jobs.push_back(std::move(job));
   }
   for (auto& job : jobs) {
-    if (job->cs_size && out_.observed()) EmitCsSubmit(*job, a->group_handle);
+    // A stream's record, or — for a sync point — the CPU's writes alone, so
+    // that none is lost to the recording.
+    if ((job->cs_size || !cpu_writes_.empty()) && out_.observed())
+      EmitCsSubmit(*job, a->group_handle);
     executor_.Submit(std::move(job));
   }
   if (!jobs.empty()) cpu_writes_.clear();
+  // The CPU's writes before the submit are the GPU's to see now: a queue
+  // blocked on a SYNC_WAIT looks again (a replay puts the recorded writes
+  // back before the same submit).
+  executor_.WakeSyncWaiters();
   return 0;
 }
 

@@ -72,7 +72,7 @@ class Bo {
   uint64_t mmap_pgoff() const { return mmap_pgoff_; }
   void set_mmap_pgoff(uint64_t pgoff) { mmap_pgoff_ = pgoff; }
 
-  // BO_SET_LABEL's label ("" when none); debugfs and fdinfo show it.
+  // BO_SET_LABEL's label ("" when none; a kernel shows it in debugfs).
   const std::string& label() const { return label_; }
   void set_label(std::string label) { label_ = std::move(label); }
 

@@ -29,8 +29,10 @@ enum : uint32_t {
   kFlushCache2 = 36,
   kSyncAdd32 = 37,
   kSyncSet32 = 38,
+  kSyncWait32 = 39,
   kSyncAdd64 = 51,
   kSyncSet64 = 52,
+  kSyncWait64 = 53,
 };
 
 uint64_t Reg64(const CsRegs& r, uint32_t i) {
@@ -151,6 +153,9 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
     case kSyncAdd64:
     case kSyncSet64:
       return Sync(job, w, out);
+    case kSyncWait32:
+    case kSyncWait64:
+      return SyncWait(job, w, out);
     default:
       out->end = CsSlice::End::kFatal;
       out->message =
@@ -167,6 +172,7 @@ bool CsInterpreter::LoadStoreMultiple(Job& job, uint64_t w, CsSlice* out) {
   const uint64_t base = Reg64(r, s) + static_cast<uint64_t>(Imm16(w));
   const uint32_t mask = (w >> 16) & 0xffff;
   job.cs_touched_memory = true;
+  out->stored |= store;
   for (uint32_t i = 0; i < 16; ++i) {
     if (!((mask >> i) & 1)) continue;
     uint32_t v = r[(d + i) & 0xff];
@@ -239,8 +245,28 @@ bool CsInterpreter::Sync(Job& job, uint64_t w, CsSlice* out) {
       return false;
     }
   }
+  out->stored = true;
   out->cost_ns += Cost(cost_->gpu_page_access);
   return true;
+}
+
+bool CsInterpreter::SyncWait(Job& job, uint64_t w, CsSlice* out) {
+  const bool wide = (w >> 56) == kSyncWait64;
+  const uint32_t data = (w >> 32) & 0xff;
+  const bool greater = (w >> 28) & 1;
+  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
+  uint64_t v = 0, fault_va = 0;
+  if (uint32_t st = Access(job, addr, &v, wide ? 8 : 4, false, &fault_va); st) {
+    const uint64_t cost = out->cost_ns;
+    *out = Fault(st, fault_va);
+    out->cost_ns = cost;
+    return false;
+  }
+  const uint64_t ref = wide ? Reg64(job.cs_regs, data) : job.cs_regs[data];
+  out->cost_ns += Cost(cost_->gpu_page_access);
+  if (greater ? v > ref : v <= ref) return true;
+  out->end = CsSlice::End::kSyncWait;  // the instruction runs again when woken
+  return false;
 }
 
 }  // namespace faultlab::gpu

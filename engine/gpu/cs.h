@@ -17,7 +17,12 @@
 //      greater, equal, nequal, less, gequal, always);
 //   36 FLUSH_CACHE2 (a flush's cost);
 //   37 SYNC_ADD32 / 38 SYNC_SET32 / 51 SYNC_ADD64 / 52 SYNC_SET64 (data
-//      register [39:32], address pair [47:40]).
+//      register [39:32], address pair [47:40]);
+//   39 SYNC_WAIT32 / 53 SYNC_WAIT64 (the same fields; v10's condition is one
+//      bit, [28]: 0 waits until the value at the address is <= the register,
+//      1 until it is > it, unsigned): the queue blocks until it holds — a
+//      store or sync of another queue, or the CPU's write seen at a submit,
+//      releases it; nothing releasing it, the job times out.
 // Anything else is CS_INSTR_INVALID (0x49): the queue turns fatal, the group
 // FATAL_FAULT, and it takes no new submits; a branch out of the stream is
 // INSTR_INVALID_PC (0x50). A stream still running after the job timeout of
@@ -47,6 +52,7 @@ struct CsSlice {
     kFault,        // an access missed: `fault_status` at `fault_va`
     kFatal,        // the queue turns fatal: `message`, CS_FATAL's `exception`
     kEndlessLoop,  // an exact repeat with no memory touched: the job times out
+    kSyncWait,     // a SYNC_WAIT's condition does not hold: the queue blocks on it
   };
   End end = End::kYield;
   uint64_t cost_ns = 0;
@@ -54,6 +60,7 @@ struct CsSlice {
   uint64_t fault_va = 0;
   std::string message;
   uint32_t exception = 0;
+  bool stored = false;  // a store or sync instruction wrote memory in the slice
 };
 
 class CsInterpreter {
@@ -77,6 +84,7 @@ class CsInterpreter {
   bool LoadStoreMultiple(Job& job, uint64_t word, CsSlice* out);
   bool Branch(Job& job, uint64_t word, uint64_t* next, CsSlice* out);
   bool Sync(Job& job, uint64_t word, CsSlice* out);
+  bool SyncWait(Job& job, uint64_t word, CsSlice* out);
   uint64_t Cost(const profiles::CostRange& c) { return c.Draw(*prng_); }
 
   const profiles::CostModel* cost_;

@@ -178,6 +178,8 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
 void Executor::RunStream(const std::shared_ptr<Job>& job) {
   const uint64_t now = d_.sched->now_ns();
   CsSlice s = cs_.Run(*job);
+  // What the slice stored may release a queue blocked on a SYNC_WAIT.
+  if (s.stored && !sync_waiters_.empty()) d_.sched->After(s.cost_ns, [this] { WakeSyncWaiters(); });
   switch (s.end) {
     case CsSlice::End::kYield:
       d_.sched->After(s.cost_ns, [this, job] { Run(job); });
@@ -195,6 +197,18 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
       Fatal(job, s.message, s.exception);
       d_.sched->After(s.cost_ns, [this, job] { KillGroup(job->group, 1u << job->queue); });
       return;
+    case CsSlice::End::kSyncWait: {
+      sync_waiters_.push_back(job);
+      // Nothing releasing it, the job times out (queue_timedout()).
+      const uint64_t deadline = job->run_started_ns - 1 + d_.job_timeout_ns;
+      d_.sched->At(std::max(deadline, now + s.cost_ns), [this, job] {
+        if (job->finished) return;
+        d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
+                                 ": job timeout (SYNC_WAIT never satisfied)"));
+        TimeOut(job->group);
+      });
+      return;
+    }
     case CsSlice::End::kEndlessLoop: {
       // Nothing can end the loop: skip to the job timeout rather than run
       // 5 s of instructions.
@@ -305,10 +319,20 @@ void Executor::KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_que
     for (auto& job : jobs) {
       for (auto& [as, list] : stalled_)
         list.erase(std::remove(list.begin(), list.end(), job), list.end());
+      sync_waiters_.erase(std::remove(sync_waiters_.begin(), sync_waiters_.end(), job),
+                          sync_waiters_.end());
       Finish(job, (group->fatal_queues >> qi) & 1 ? -uapi::kEINVAL
                   : timedout                      ? -uapi::kETIMEDOUT
                                                   : -uapi::kECANCELED);
     }
+  }
+}
+
+void Executor::WakeSyncWaiters() {
+  std::vector<std::shared_ptr<Job>> waiters = std::move(sync_waiters_);
+  sync_waiters_.clear();
+  for (auto& job : waiters) {
+    if (!job->finished) Run(job);  // it re-executes the SYNC_WAIT
   }
 }
 

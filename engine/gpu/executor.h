@@ -85,6 +85,9 @@ class Executor : public fault::Listener {
   void KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_queues);
   // A job of `group` ran past the job timeout.
   void TimeOut(const std::shared_ptr<Group>& group);
+  // Memory may have changed (a CPU write seen at a submit): every queue
+  // blocked on a SYNC_WAIT looks at its condition again.
+  void WakeSyncWaiters();
 
   // fault::Listener.
   void OnFaultCleared(int as) override;
@@ -120,6 +123,8 @@ class Executor : public fault::Listener {
   // Jobs whose VM found no free AS slot (-EBUSY): retried, in order, when a
   // job ends.
   std::deque<std::shared_ptr<Job>> waiting_for_as_;
+  // Jobs blocked on a SYNC_WAIT, in blocking order: woken by any store.
+  std::vector<std::shared_ptr<Job>> sync_waiters_;
   ExecutorStats stats_;
 };
 

@@ -73,9 +73,10 @@ struct ReplayResult {
   // answers, waits that timed out in host time), and mmap offsets translated.
   bool board = false;
   uint64_t injected = 0;
-  // Board traces: ioctls the twin does not model (panthor's after its 1.3
-  // base — BO_SET_LABEL, SET_USER_MMIO_OFFSET, BO_SYNC, BO_QUERY_INFO — and
-  // DRM core ones it answers -ENOSYS): their outcome is the recording's.
+  // Board traces: ioctls the replay's variant does not model (1.7's BO_SYNC
+  // and BO_QUERY_INFO on the series' 1.6, and DRM core ones the twin answers
+  // -ENOSYS), and WB_MMAP flags cleared for a series variant: their outcome
+  // is the recording's.
   uint64_t not_modelled = 0;
   // What the board itself said (kernel facts in the trace, docs/board.md):
   // unhandled faults from its kernel log, handled-fault durations measured

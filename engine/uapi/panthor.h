@@ -275,7 +275,7 @@ struct PanthorTilerHeapDestroy {
 };
 static_assert(sizeof(PanthorTilerHeapDestroy) == 8);
 
-// Added after the series' 1.3 base (spec 2.2-2.4).
+// Added after the series' 1.3 base (spec 2.2-2.4): 1.4 to 1.7.
 struct PanthorBoSetLabel {  // 1.4
   uint32_t handle;
   uint32_t pad;
