@@ -45,7 +45,7 @@ namespace uapi = faultlab::uapi;
 
 constexpr char kUsage[] =
     "usage: faultlab-loopback --socket PATH [--profile ID] [--variant V] [--policy P]\n"
-    "                         [--budget SIZE] [--kmsg FILE] [--no-series]\n"
+    "                         [--budget SIZE] [--kmsg FILE] [--no-series] [--any-user]\n"
     "\n"
     "The twin behind a unix socket, posing as the kernel: programs run with\n"
     "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
@@ -57,6 +57,9 @@ constexpr char kUsage[] =
     "                in dmesg's format, as a board's /dev/kmsg would show them\n"
     "  --no-series   pose as a kernel before 1.7 without the series: BO_CREATE\n"
     "                refuses any flag but NO_MMAP and a non-zero pad\n"
+    "  --any-user    let every local user's programs connect (the socket is the\n"
+    "                owner's alone by default: clients map the twin's one file of\n"
+    "                BO bytes, so each could read and write the others' BOs)\n"
     "Stops on SIGINT/SIGTERM.\n";
 
 class Kernel {
@@ -253,6 +256,7 @@ int main(int argc, char** argv) {
     args.Declare(f, true);
   args.Declare("help", false, 'h');
   args.Declare("no-series", false);
+  args.Declare("any-user", false);
   if (absl::Status s = args.Parse(argc - 1, argv + 1);
       !s.ok() || args.Has("help") || !args.Has("socket")) {
     if (!s.ok()) fprintf(stderr, "faultlab-loopback: %s\n", std::string(s.message()).c_str());
@@ -286,7 +290,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "faultlab-loopback: --socket %s: %s\n", path.c_str(), strerror(errno));
     return 1;
   }
-  chmod(path.c_str(), 0666);  // any local user's programs, as /dev/dri's render nodes
+  // Every client maps the one content file (one copy of the bytes): any
+  // other user's programs only when asked.
+  chmod(path.c_str(), args.Has("any-user") ? 0666 : 0600);
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa {};
   sa.sa_handler = [](int) { stopping = true; };
