@@ -385,6 +385,34 @@ int main(void) {
         "the GPU's stores read back through mmap: 0x%x 0x%x", tv != MAP_FAILED ? tv[0x4000 / 4] : 0,
         tv != MAP_FAILED ? tv[0x4004 / 4] : 0);
   CHECK(state_of(fd, g1).state == 0, "the group is fine");
+  /* Today's 40-byte SYNCOBJ_WAIT (with deadline_nsec): the same ioctl, and the
+   * mapping already holds the GPU's store when it returns (IGT's group_submit). */
+  struct syncobj_wait40 {
+    uint64_t handles;
+    int64_t timeout_nsec;
+    uint32_t count_handles, flags, first_signaled, pad;
+    uint64_t deadline_nsec;
+  } w40;
+  uint32_t so40 = 0;
+  drmSyncobjCreate(fd, 0, &so40);
+  struct sync_op sig40 = {SYNC_OP_SIGNAL, so40, 0};
+  const uint64_t store40[] = {MOVE48(2, target_va + 0x4100), MOVE32(10, 0xdeadbeef),
+                              STORE_MULTIPLE(10, 2, 1)};
+  for (int i = 0; i < 3; ++i) cs[192 + i] = store40[i];
+  struct queue_submit qs40 = {0, 3 * 8, cs_va + 1536,
+                              0, 0,     {sizeof(sig40), 1, (uint64_t)(uintptr_t)&sig40}};
+  struct group_submit gs40 = {g1, 0, {sizeof(qs40), 1, (uint64_t)(uintptr_t)&qs40}};
+  memset(&w40, 0, sizeof(w40));
+  w40.handles = (uint64_t)(uintptr_t)&so40;
+  w40.timeout_nsec = INT64_MAX;
+  w40.count_handles = 1;
+  const int s40 = xioctl(fd, GROUP_SUBMIT, &gs40);
+  const int r40 = xioctl(fd, DRM_IOWR(0xC3, struct syncobj_wait40), &w40);
+  CHECK(s40 == 0 && r40 == 0 && tv != MAP_FAILED && tv[0x4100 / 4] == 0xdeadbeef,
+        "SYNCOBJ_WAIT with the 40-byte argument (0x%lx): the store is there: 0x%x",
+        (unsigned long)DRM_IOWR(0xC3, struct syncobj_wait40),
+        tv != MAP_FAILED ? tv[0x4100 / 4] : 0);
+  drmSyncobjDestroy(fd, so40);
   if (tv != MAP_FAILED) munmap((void*)tv, 2 << 20);
 
   /* A stream that loads what the CPU wrote into another BO and stores it. */
