@@ -147,9 +147,9 @@ int TwinHost::MapSource(dev::File* file, uint64_t offset, uint64_t* file_offset)
 uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                          char* view, bool programs_pages) {
   const uint64_t id = next_map_++;
-  Mapping m{file, offset, 0, length, prot, shared, view, programs_pages, false, {}};
+  Mapping m{file, offset, 0, length, prot, shared, view, programs_pages, {}};
   if (dev::Device::InUserMmio(file, offset)) {
-    m.flush_id = true;
+    flush_id_maps_.insert(id);
     const uint32_t flush_id = device_.latest_flush_id();
     memcpy(view, &flush_id, sizeof(flush_id));
   } else if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length)) {
@@ -178,6 +178,7 @@ uint64_t TwinHost::MappingAt(const void* view) const {
 }
 
 void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
+  flush_id_maps_.erase(it->first);
   if (!it->second.programs_pages && it->second.view) munmap(it->second.view, it->second.length);
   maps_.erase(it);
 }
@@ -200,6 +201,7 @@ void TwinHost::RecordCpuWrites() {
 }
 
 void TwinHost::ResyncShadows() {
+  if (!device_.recording()) return;  // shadows exist only while recording
   for (auto& [id, m] : maps_) {
     if (m.shadow.empty()) continue;
     if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length))
@@ -209,8 +211,8 @@ void TwinHost::ResyncShadows() {
 
 void TwinHost::RefreshFlushIdPages() {
   const uint32_t flush_id = device_.latest_flush_id();
-  for (const auto& [id, m] : maps_) {
-    if (!m.flush_id) continue;
+  for (const uint64_t id : flush_id_maps_) {
+    const Mapping& m = maps_.at(id);
     uint32_t shown;
     memcpy(&shown, m.view, sizeof(shown));  // the page is readable: MmapUserMmio said so
     if (shown == flush_id) continue;

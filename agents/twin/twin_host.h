@@ -101,7 +101,7 @@ class TwinHost {
   uint64_t MappingAt(const void* view) const;
 
  private:
-  // A CPU mapping of a BO or of a LATEST_FLUSH_ID page.
+  // A CPU mapping of a BO or of a LATEST_FLUSH_ID page (flush_id_maps_).
   struct Mapping {
     dev::File* file;
     uint64_t offset;  // the mmap offset mapped
@@ -111,7 +111,6 @@ class TwinHost {
     bool shared;
     char* view;
     bool programs_pages;
-    bool flush_id;       // the LATEST_FLUSH_ID page, not a BO
     std::string shadow;  // while recording: the BO's bytes as last recorded
   };
   int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
@@ -132,6 +131,9 @@ class TwinHost {
   dev::Device device_;
   std::map<uint64_t, Mapping> maps_;  // by id
   uint64_t next_map_ = 1;
+  // The LATEST_FLUSH_ID mappings' ids: refreshed after every call, so kept
+  // apart from the BO mappings (a program may hold thousands).
+  std::set<uint64_t> flush_id_maps_;
   // Calls in progress per file, and files released while a call was in them.
   std::map<dev::File*, int> in_calls_;
   std::set<dev::File*> released_;

@@ -34,8 +34,10 @@ inline const char* VariantName(Variant v) {
   return "?";
 }
 
+constexpr Variant kAllVariants[] = {Variant::kSeriesFixed, Variant::kSeriesV3, Variant::kMainline};
+
 inline std::optional<Variant> ParseVariant(absl::string_view name) {
-  for (Variant v : {Variant::kSeriesFixed, Variant::kSeriesV3, Variant::kMainline}) {
+  for (Variant v : kAllVariants) {
     if (name == VariantName(v)) return v;
   }
   return std::nullopt;

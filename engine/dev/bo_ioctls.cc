@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/base/bits.h"
 #include "engine/dev/device.h"
 #include "engine/dev/uobj.h"
 #include "engine/uapi/errno.h"
@@ -14,12 +15,6 @@
 namespace faultlab::dev {
 
 using namespace uapi;  // NOLINT: the ABI's names read best unqualified here
-
-namespace {
-
-bool IsPowerOf2(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
-
-}  // namespace
 
 // Models panthor_ioctl_bo_create() — as the seed patches it on the series'
 // variants, as 1.7 has it on mainline — then panthor_gem_create_with_handle()

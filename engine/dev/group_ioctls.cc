@@ -3,6 +3,7 @@
 // argument checks, lookups and errnos; gpu::Executor runs what they queue.
 #include <algorithm>
 
+#include "engine/base/bits.h"
 #include "engine/dev/device.h"
 #include "engine/dev/uobj.h"
 #include "engine/uapi/errno.h"
@@ -16,8 +17,6 @@ namespace {
 
 constexpr uint32_t kMaxGroupsPerFile = 128;  // MAX_GROUPS_PER_POOL
 constexpr uint8_t kMaxQueuePriority = 15;    // PANTHOR_MAX_QUEUE_PRIORITY
-
-bool IsPow2(uint64_t x) { return x && !(x & (x - 1)); }
 
 // group_priority_permit() and the core masks' checks of panthor_group_create().
 int CheckGroupArgs(const PanthorGroupCreate& a, const PanthorGpuInfo& gi, bool privileged) {
@@ -40,7 +39,8 @@ int CheckGroupArgs(const PanthorGroupCreate& a, const PanthorGpuInfo& gi, bool p
 // group_create_queue()'s checks.
 int CheckQueue(const PanthorQueueCreate& q) {
   if (q.pad[0] || q.pad[1] || q.pad[2] || q.priority > kMaxQueuePriority) return -kEINVAL;
-  if (q.ringbuf_size < 4096 || q.ringbuf_size > 65536 || !IsPow2(q.ringbuf_size)) return -kEINVAL;
+  if (q.ringbuf_size < 4096 || q.ringbuf_size > 65536 || !IsPowerOf2(q.ringbuf_size))
+    return -kEINVAL;
   return 0;
 }
 

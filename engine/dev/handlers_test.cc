@@ -21,7 +21,7 @@ TEST(HandlersTest, EveryIoctlOfTheVariantsVersionHasAHandler) {
   const std::set<IoctlId> not_modelled_core = {IoctlId::kPrimeHandleToFd, IoctlId::kPrimeFdToHandle,
                                                IoctlId::kSyncobjHandleToFd,
                                                IoctlId::kSyncobjFdToHandle};
-  for (Variant v : {Variant::kSeriesFixed, Variant::kSeriesV3, Variant::kMainline}) {
+  for (Variant v : kAllVariants) {
     for (const uapi::IoctlDesc& d : uapi::AllIoctls()) {
       const bool newer = d.panthor() && !(d.since <= uapi::DriverVersion{1, DriverMinor(v)});
       EXPECT_EQ(Device::Models(d.cmd, v), !newer && !not_modelled_core.count(d.id))

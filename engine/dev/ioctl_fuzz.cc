@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "engine/base/check.h"
@@ -32,9 +33,7 @@ uint64_t Take(const uint8_t*& p, const uint8_t* end, int n) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace faultlab;
-  static constexpr Variant kVariants[] = {Variant::kSeriesFixed, Variant::kSeriesV3,
-                                          Variant::kMainline};
-  dev::testing::TestDevice t(dev::testing::Config(kVariants[size % 3]));
+  dev::testing::TestDevice t(dev::testing::Config(kAllVariants[size % std::size(kAllVariants)]));
   t.mem.Map(kUser, kUserSize);
   t.mem.Map(kArg, 1 << 14);
   dev::File* other = t.dev.Open(dev::NodeType::kPrimary, &t.mem);

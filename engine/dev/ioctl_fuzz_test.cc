@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <set>
 #include <vector>
@@ -481,9 +482,7 @@ TEST(IoctlFuzzTest, RandomIoctlsKeepTheKernelsAnswersAndInvariants) {
   const uint64_t steps = soak ? 50'000 : 5'000;  // 100 k calls fast, 10 M soak
   uint64_t total = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
-    static constexpr Variant kVariants[] = {Variant::kSeriesFixed, Variant::kSeriesV3,
-                                            Variant::kMainline};
-    Fuzzer fz(seed, kVariants[seed % 3]);
+    Fuzzer fz(seed, kAllVariants[seed % std::size(kAllVariants)]);
     for (uint64_t i = 0; i < steps; ++i) {
       fz.Step();
       if (HasFatalFailure()) {

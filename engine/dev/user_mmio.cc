@@ -26,7 +26,7 @@ int Device::MmapUserMmio(File* file, uint64_t offset, uint64_t length, bool shar
                          bool executable) {
   if (unplugged_) return -kENODEV;
   if (!shared) return -kEINVAL;
-  if (offset - file->user_mmio_offset_ != 0) return -kEINVAL;
+  if (offset != file->user_mmio_offset_) return -kEINVAL;
   if (length != kPageSize || writable || executable) return -kEINVAL;
   return 0;
 }

@@ -18,8 +18,7 @@ constexpr uint64_t kWindow = 2ULL << 20;
 
 Bo::Bo(mem::MemoryModel* mem, uint64_t id, uint64_t size_bytes, uint32_t flags,
        uint32_t granularity_bytes, uint64_t exclusive_vm, ContentArena* arena, uint64_t content_at)
-    : mem_(mem),
-      id_(id),
+    : id_(id),
       size_bytes_(size_bytes),
       flags_(flags),
       exclusive_vm_(exclusive_vm),

@@ -77,7 +77,6 @@ class Bo {
   void set_label(std::string label) { label_ = std::move(label); }
 
  private:
-  mem::MemoryModel* mem_;
   uint64_t id_;
   uint64_t size_bytes_;
   uint32_t flags_;

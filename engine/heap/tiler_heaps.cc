@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/base/bits.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/panthor.h"
 
@@ -54,7 +55,7 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
   // The series: the heap BO's granule is the chunk size, and sparse_init
   // takes only a power of two (see the header).
   const bool series = HasAllocOnFault(d_.variant);
-  if (series && (a.chunk_size & (a.chunk_size - 1))) return -kEINVAL;
+  if (series && !IsPowerOf2(a.chunk_size)) return -kEINVAL;
   const uint32_t granule = series ? a.chunk_size : kPageSize;
   const uint64_t size = static_cast<uint64_t>(a.max_chunks) * a.chunk_size;
   std::shared_ptr<gem::Bo> bo =
