@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agents/loopback/protocol.h"
 #include "agents/twin/twin_host.h"
@@ -46,6 +47,7 @@ namespace uapi = faultlab::uapi;
 constexpr char kUsage[] =
     "usage: faultlab-loopback --socket PATH [--profile ID] [--variant V] [--policy P]\n"
     "                         [--budget SIZE] [--kmsg FILE] [--no-series] [--any-user]\n"
+    "                         [--job-timeout-ms MS]\n"
     "\n"
     "The twin behind a unix socket, posing as the kernel: programs run with\n"
     "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
@@ -53,6 +55,8 @@ constexpr char kUsage[] =
     "and the shim records them as it would on a board. One twin for every client.\n"
     "  --variant V   series-fixed (default) or series-v3: a kernel with the\n"
     "                alloc-on-fault series (driver 1.6); mainline: driver 1.7\n"
+    "  --job-timeout-ms MS  kill a job still running after MS ms (default: the\n"
+    "                profile's, panthor's 5000)\n"
     "  --kmsg FILE   append the twin's kernel log (unhandled faults, ...) to FILE\n"
     "                in dmesg's format, as a board's /dev/kmsg would show them\n"
     "  --no-series   pose as a kernel before 1.7 without the series: BO_CREATE\n"
@@ -65,7 +69,12 @@ constexpr char kUsage[] =
 class Kernel {
  public:
   Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg, bool no_series)
-      : host_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {}
+      : host_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {
+    // The GPU runs in host time (docs/shim.md "The live device"); what it
+    // logs goes out as it happens.
+    host_.set_after_step([this] { WriteKmsg(); });
+    host_.StartLive();
+  }
 
   // One connection: an open file of the twin until the peer closes it.
   void Serve(int sock) {
@@ -252,7 +261,8 @@ std::atomic<bool> stopping{false};
 
 int main(int argc, char** argv) {
   faultlab::args::Args args;
-  for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg"})
+  for (const char* f :
+       {"socket", "profile", "variant", "policy", "budget", "kmsg", "job-timeout-ms"})
     args.Declare(f, true);
   args.Declare("help", false, 'h');
   args.Declare("no-series", false);
@@ -273,6 +283,16 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) {
     fprintf(stderr, "faultlab-loopback: %s\n", std::string(cfg.status().message()).c_str());
     return 2;
+  }
+  if (args.Has("job-timeout-ms")) {
+    uint64_t ms = 0;
+    if (!absl::SimpleAtoi(args.Get("job-timeout-ms"), &ms) || ms < 1 || ms > 3'600'000) {
+      fprintf(stderr,
+              "faultlab-loopback: --job-timeout-ms %s: not a number of ms in [1, 3600000]\n",
+              args.Get("job-timeout-ms").c_str());
+      return 2;
+    }
+    cfg->profile.job_timeout_ns = ms * 1'000'000;
   }
   const std::string path = args.Get("socket");
   sockaddr_un addr{};

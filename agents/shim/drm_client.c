@@ -118,6 +118,7 @@ struct set_user_mmio_offset {
 #define USER_MMIO_OFFSET_32BIT (1ull << 43)
 #define USER_MMIO_OFFSET_64BIT (1ull << 56)
 #define BO_ALLOC_ON_FAULT (1u << 1)
+#define GROUP_STATE_TIMEDOUT (1u << 0)
 #define GROUP_STATE_FATAL_FAULT (1u << 1)
 #define SYNC_OP_SIGNAL (1u << 31)
 
@@ -163,6 +164,22 @@ static int run_stream(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t va,
   int w = drmSyncobjWait(fd, &so, 1, INT64_MAX, 0, NULL);
   drmSyncobjDestroy(fd, so);
   return w;
+}
+
+/* Writes `n` words at `cs` (GPU VA `va`) and submits them to queue 0 of
+ * `grp` with no syncobj: nothing will wait for them. */
+static int submit_nowait(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t va,
+                         const uint64_t* words, int n) {
+  for (int i = 0; i < n; ++i) cs[i] = words[i];
+  struct queue_submit qs = {0, (uint32_t)(n * 8), va, 0, 0, {0, 0, 0}};
+  struct group_submit gs = {grp, 0, {sizeof(qs), 1, (uint64_t)(uintptr_t)&qs}};
+  return ioctl(fd, GROUP_SUBMIT, &gs);
+}
+
+/* Polls `*p` every 100 us for up to 2 s: did it become `want`? No call. */
+static int poll_u32(volatile uint32_t* p, uint32_t want) {
+  for (int i = 0; i < 20000 && *p != want; ++i) usleep(100);
+  return *p == want;
 }
 
 /* Threads submitting and waiting at once: each its own group and its own
@@ -461,7 +478,9 @@ int main(void) {
   struct queue_submit wq = {0, 6 * 8, cs_va + 1024,
                             0, 0,     {sizeof(wsig), 1, (uint64_t)(uintptr_t)&wsig}};
   struct group_submit wgs = {g2c.group_handle, 0, {sizeof(wq), 1, (uint64_t)(uintptr_t)&wq}};
-  const int wsub = g2ok ? xioctl(fd, GROUP_SUBMIT, &wgs) : -1;
+  /* (without the data BO, the waiter would fault on the flag's address at a
+   * moment only the GPU knows) */
+  const int wsub = g2ok && dm != MAP_FAILED ? xioctl(fd, GROUP_SUBMIT, &wgs) : -1;
   if (dm != MAP_FAILED) dm[0x200 / 4] = 1; /* the CPU releases it ... */
   struct queue_submit sq = {1, 0, 0, 0, 0, {sizeof(psig), 1, (uint64_t)(uintptr_t)&psig}};
   struct group_submit pgs = {g2c.group_handle, 0, {sizeof(sq), 1, (uint64_t)(uintptr_t)&sq}};
@@ -473,6 +492,50 @@ int main(void) {
         dm != MAP_FAILED ? dm[0x300 / 4] : 0);
   drmSyncobjDestroy(fd, wso);
   drmSyncobjDestroy(fd, pso);
+
+  /* The live device: the GPU runs while the program polls, sleeps or asks
+   * for a group's state — no wait drives it (IGT's scheduler tests). */
+  volatile uint64_t* lcs = cs + 1024; /* the stream BO's bytes 8 KiB on */
+  const uint64_t lcs_va = cs_va + 8192;
+  uint32_t gl = group(fd, vc.id);
+  if (dm != MAP_FAILED) dm[0x400 / 4] = dm[0x404 / 4] = dm[0x408 / 4] = 0;
+  const uint64_t lstore[] = {MOVE48(2, data_va + 0x400), MOVE32(10, 0x1175),
+                             STORE_MULTIPLE(10, 2, 1)};
+  const int ls = dm != MAP_FAILED ? submit_nowait(fd, gl, lcs, lcs_va, lstore, 3) : -1;
+  CHECK(ls == 0 && poll_u32(&dm[0x400 / 4], 0x1175),
+        "live: a program polling its mapping sees the GPU's store (no wait made)");
+  /* A SYNC_WAIT the CPU's write releases, with no call after it. */
+  const uint64_t lwait[] = {MOVE48(2, data_va + 0x404), MOVE32(10, 0),
+                            SYNC_WAIT32_GT(10, 2),      MOVE48(4, data_va + 0x408),
+                            MOVE32(11, 0x5ca1ab1e),     STORE_MULTIPLE(11, 4, 1)};
+  const int lw = dm != MAP_FAILED ? submit_nowait(fd, gl, lcs + 16, lcs_va + 128, lwait, 6) : -1;
+  usleep(20000);
+  const uint32_t before = dm != MAP_FAILED ? dm[0x408 / 4] : 1;
+  if (dm != MAP_FAILED) dm[0x404 / 4] = 1;
+  CHECK(
+      lw == 0 && before == 0 && poll_u32(&dm[0x408 / 4], 0x5ca1ab1e) && state_of(fd, gl).state == 0,
+      "live: a CPU write releases a blocked SYNC_WAIT with no call after it");
+  /* A faulting stream: the group turns FATAL_FAULT while the program asks. */
+  uint32_t gf = group(fd, vc.id);
+  const uint64_t lwild[] = {MOVE48(2, 0x7f0000000ull), MOVE32(10, 1), STORE_MULTIPLE(10, 2, 1)};
+  const int lf = submit_nowait(fd, gf, lcs + 32, lcs_va + 256, lwild, 3);
+  int fatal = 0;
+  for (int i = 0; i < 2000 && !fatal; ++i) {
+    fatal = (state_of(fd, gf).state & GROUP_STATE_FATAL_FAULT) != 0;
+    if (!fatal) usleep(1000);
+  }
+  CHECK(lf == 0 && fatal, "live: GROUP_GET_STATE turns FATAL_FAULT without a wait");
+  /* A stalled job: the job timeout passes while the program sleeps. */
+  const char* tmo = getenv("FAULTLAB_JOB_TIMEOUT_MS");
+  const long timeout_ms = tmo ? atol(tmo) : 5000; /* panthor's JOB_TIMEOUT_MS */
+  uint32_t gs = group(fd, vc.id);
+  if (dm != MAP_FAILED) dm[0x40c / 4] = 0;
+  const uint64_t lstall[] = {MOVE48(2, data_va + 0x40c), MOVE32(10, 0), SYNC_WAIT32_GT(10, 2)};
+  const int lt = dm != MAP_FAILED ? submit_nowait(fd, gs, lcs + 48, lcs_va + 384, lstall, 3) : -1;
+  const uint32_t running = state_of(fd, gs).state;
+  usleep((useconds_t)(2 * timeout_ms * 1000));
+  CHECK(lt == 0 && running == 0 && (state_of(fd, gs).state & GROUP_STATE_TIMEDOUT),
+        "live: a stalled job times out during the program's sleep (%ld ms)", timeout_ms);
   if (dm != MAP_FAILED) munmap((void*)dm, 65536);
 
   /* An unknown instruction: the queue turns fatal; the wait still returns. */

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
@@ -52,6 +53,19 @@ twin::TwinHost& Emulator::host() {
 
 void Emulator::Start() {
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig("", SettingsFromEnv(), false);
+  // A test's short job timeout (the profile's otherwise; the trace's header
+  // keeps it for the replay).
+  if (const std::string ms = Env("FAULTLAB_JOB_TIMEOUT_MS"); !ms.empty()) {
+    uint64_t v = 0;
+    if (absl::SimpleAtoi(ms, &v) && v >= 1 && v <= 3'600'000) {
+      cfg->profile.job_timeout_ns = v * 1'000'000;
+    } else {
+      fprintf(stderr,
+              "faultlab-shim: FAULTLAB_JOB_TIMEOUT_MS=%s: not a number of ms in [1, 3600000]; "
+              "using the profile's\n",
+              ms.c_str());
+    }
+  }
   host_ = std::make_unique<twin::TwinHost>(*cfg);
   if (const std::string path = Env("FAULTLAB_TRACE"); !path.empty()) {
     auto sink = trace::FileSink::Open(path);
@@ -71,6 +85,9 @@ void Emulator::Start() {
     }
   }
   Log("emulating " + cfg->profile.id + " (" + cfg->profile.name + ")");
+  // The GPU runs in host time (docs/shim.md "The live device"), unless
+  // FAULTLAB_LIVE=0 keeps it in virtual time, inside submits and waits.
+  if (Env("FAULTLAB_LIVE") != "0") host_->StartLive();
   made_.store(host_.get(), std::memory_order_release);
 }
 
@@ -183,6 +200,7 @@ void Emulator::Unmapping(void* addr) {
 void Emulator::Finish() {
   twin::TwinHost* h = made();
   if (!h) return;
+  h->StopLive();
   std::lock_guard<std::recursive_mutex> lock(h->mu());
   if (!recorder_) return;
   // The end of the run, as a workload's: queued work runs out, then "end".

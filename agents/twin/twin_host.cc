@@ -28,36 +28,139 @@ IoctlId IdOf(uint32_t request) {
 
 constexpr uint32_t kWaitForSubmit = 1u << 1;  // DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT
 
-// One SYNCOBJ_WAIT or SYNCOBJ_TIMELINE_WAIT (`W`) in host time: attempts
-// in virtual time until the wait is decided. Each attempt is one ioctl of
-// the twin, its argument in the caller's memory as the real one is.
-template <typename W>
-int HostTimeWait(dev::Device& d, std::unique_lock<std::recursive_mutex>& lock,
-                 std::condition_variable_any& progress, dev::File* file, UserMemory& mem,
-                 uint32_t req, uint64_t user, const std::function<bool()>& gone) {
-  W w;
-  if (mem.CopyFromUser(&w, user, sizeof(w)) != 0)
-    return d.Ioctl(file, req, user);  // the twin says -EFAULT
-  const int64_t deadline = w.timeout_nsec;
-  for (;;) {
-    W attempt = w;
-    attempt.timeout_nsec = INT64_MAX;  // virtual time: run until signalled or idle
-    if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0)
-      return d.Ioctl(file, req, user);  // read-only: -EFAULT
-    int ret = d.Ioctl(file, req, user);
-    if (mem.CopyFromUser(&attempt, user, sizeof(attempt)) == 0)
-      w.first_signaled = attempt.first_signaled;
-    const bool caller_gone = ret == -ETIME && gone && gone();
-    if (ret != -ETIME || !(w.flags & kWaitForSubmit) || MonotonicNs() >= deadline || caller_gone) {
-      if (caller_gone) ret = -EINTR;
-      return mem.CopyToUser(user, &w, sizeof(w)) != 0 ? -EFAULT : ret;
-    }
-    const int64_t left = deadline - MonotonicNs();
-    progress.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(left, 1000000000)));
-  }
+std::chrono::steady_clock::time_point HostTimePoint(int64_t ns) {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
 }
 
 }  // namespace
+
+TwinHost::TwinHost(const dev::DeviceConfig& config) : device_(config) {
+  device_.LogGpuWrites(&gpu_writes_);
+}
+
+TwinHost::~TwinHost() { StopLive(); }
+
+void TwinHost::StartLive() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (live_) return;
+  live_ = true;
+  stopping_ = false;
+  host_origin_ns_ = MonotonicNs();
+  virtual_origin_ns_ = device_.now_ns();
+  thread_pid_ = getpid();
+  thread_ = std::make_unique<std::thread>([this] { DeviceLoop(); });
+}
+
+void TwinHost::StopLive() {
+  std::unique_ptr<std::thread> thread;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    live_ = false;
+    stopping_ = true;
+    thread = std::move(thread_);
+    work_.notify_all();
+    progress_.notify_all();
+  }
+  if (!thread) return;
+  if (thread_pid_ == getpid()) {
+    thread->join();
+  } else {
+    (void)thread.release();  // a forked child: the thread was the parent's
+  }
+}
+
+uint64_t TwinHost::VirtualNow() const {
+  const int64_t since = MonotonicNs() - host_origin_ns_;
+  return virtual_origin_ns_ + static_cast<uint64_t>(std::max<int64_t>(since, 0));
+}
+
+int64_t TwinHost::HostTimeOf(uint64_t virtual_ns) const {
+  if (virtual_ns <= virtual_origin_ns_) return host_origin_ns_;
+  const uint64_t since = virtual_ns - virtual_origin_ns_;
+  return since >= static_cast<uint64_t>(INT64_MAX - host_origin_ns_)
+             ? INT64_MAX
+             : host_origin_ns_ + static_cast<int64_t>(since);
+}
+
+void TwinHost::CatchUp() {
+  if (!live_) return;
+  const uint64_t now = VirtualNow();
+  if (device_.next_work_ns() <= now || now > device_.now_ns() + kMaxLagNs ||
+      device_.SyncWaitReleasable()) {
+    Step(now);
+  }
+}
+
+int64_t TwinHost::NextStepAt() {
+  const uint64_t due = device_.next_work_ns();
+  int64_t at = due == dev::Device::kNoWork ? INT64_MAX : HostTimeOf(due);
+  if (device_.sync_waiting()) at = std::min(at, MonotonicNs() + kLookNs);
+  return at;
+}
+
+void TwinHost::Step(uint64_t until) {
+  RecordCpuWrites();
+  device_.RunGpu(until);
+  ResyncShadows();
+  RefreshFlushIdPages();
+  if (after_step_) after_step_();
+  progress_.notify_all();
+}
+
+// The device thread: a step whenever work is due or a blocked SYNC_WAIT's
+// condition holds; in between it sleeps until the next is due, a call
+// makes work, or (a queue blocked on a SYNC_WAIT) the next look.
+void TwinHost::DeviceLoop() {
+  std::unique_lock<std::recursive_mutex> lock(mu_);
+  while (!stopping_) {
+    const uint64_t now = VirtualNow();
+    if (device_.next_work_ns() <= now || device_.SyncWaitReleasable()) {
+      Step(now);
+      continue;
+    }
+    sleeping_until_ = NextStepAt();
+    if (sleeping_until_ == INT64_MAX) {
+      work_.wait(lock);
+    } else {
+      work_.wait_until(lock, HostTimePoint(sleeping_until_));
+    }
+    sleeping_until_ = 0;
+  }
+}
+
+// One SYNCOBJ_WAIT or SYNCOBJ_TIMELINE_WAIT in host time: looks until the
+// wait is decided, each one ioctl of the twin with its argument in the
+// caller's memory as the real one is. Live, a look is a zero-timeout call
+// (the device runs the GPU); otherwise it runs the twin in virtual time
+// until signalled or idle.
+template <typename W>
+int TwinHost::HostTimeWait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file,
+                           UserMemory& mem, uint32_t req, uint64_t user,
+                           const std::function<bool()>& gone) {
+  W w;
+  if (mem.CopyFromUser(&w, user, sizeof(w)) != 0)
+    return device_.Ioctl(file, req, user);  // the twin says -EFAULT
+  const int64_t deadline = w.timeout_nsec;
+  for (;;) {
+    CatchUp();  // (a forked child has no device thread: its waits step it)
+    W attempt = w;
+    attempt.timeout_nsec = live_ ? 0 : INT64_MAX;
+    if (mem.CopyToUser(user, &attempt, sizeof(attempt)) != 0)
+      return device_.Ioctl(file, req, user);  // read-only: -EFAULT
+    int ret = device_.Ioctl(file, req, user);
+    if (mem.CopyFromUser(&attempt, user, sizeof(attempt)) == 0)
+      w.first_signaled = attempt.first_signaled;
+    const bool caller_gone = ret == -ETIME && gone && gone();
+    const bool may_block = live_ || (w.flags & kWaitForSubmit);
+    if (ret != -ETIME || !may_block || MonotonicNs() >= deadline || caller_gone) {
+      if (caller_gone) ret = -EINTR;
+      return mem.CopyToUser(user, &w, sizeof(w)) != 0 ? -EFAULT : ret;
+    }
+    int64_t wake = std::min<int64_t>(deadline, MonotonicNs() + 1'000'000'000);
+    if (live_) wake = std::min(wake, NextStepAt());
+    progress_.wait_until(lock, HostTimePoint(wake));
+  }
+}
 
 int ProcessMemory::CopyFromUser(void* dst, uint64_t src, size_t n) {
   if (n == 0) return 0;
@@ -83,16 +186,14 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
                     uint32_t request, uint64_t arg, const std::function<bool()>& gone) {
   const IoctlId id = IdOf(request);
   const bool wait = id == IoctlId::kSyncobjWait || id == IoctlId::kSyncobjTimelineWait;
-  const bool gpu_runs = wait || id == IoctlId::kGroupSubmit;
-  if (gpu_runs) RecordCpuWrites();
+  CatchUp();
+  if (wait || id == IoctlId::kGroupSubmit) RecordCpuWrites();  // the GPU may look now
   int ret;
   if (wait) {
     ++in_calls_[file];  // the file stays open while a wait is in it
     ret = id == IoctlId::kSyncobjWait
-              ? HostTimeWait<uapi::DrmSyncobjWait>(device_, lock, progress_, file, mem, request,
-                                                   arg, gone)
-              : HostTimeWait<uapi::DrmSyncobjTimelineWait>(device_, lock, progress_, file, mem,
-                                                           request, arg, gone);
+              ? HostTimeWait<uapi::DrmSyncobjWait>(lock, file, mem, request, arg, gone)
+              : HostTimeWait<uapi::DrmSyncobjTimelineWait>(lock, file, mem, request, arg, gone);
     if (--in_calls_[file] == 0) {
       in_calls_.erase(file);
       if (released_.erase(file)) Close(file);  // closed meanwhile
@@ -100,8 +201,11 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   } else {
     ret = device_.Ioctl(file, request, arg);
     progress_.notify_all();  // a submit, a signal: blocked waits look again
+    // Work due before the device thread would wake: wake it (not on every
+    // call: a wake is a context switch).
+    if (live_ && sleeping_until_ != 0 && NextStepAt() < sleeping_until_) work_.notify_all();
   }
-  if (gpu_runs) ResyncShadows();
+  ResyncShadows();
   RefreshFlushIdPages();
   return ret;
 }
@@ -147,7 +251,7 @@ int TwinHost::MapSource(dev::File* file, uint64_t offset, uint64_t* file_offset)
 uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                          char* view, bool programs_pages) {
   const uint64_t id = next_map_++;
-  Mapping m{file, offset, 0, length, prot, shared, view, programs_pages, {}};
+  Mapping m{file, offset, 0, length, prot, shared, view, programs_pages, {}, {}};
   if (dev::Device::InUserMmio(file, offset)) {
     flush_id_maps_.insert(id);
     const uint32_t flush_id = device_.latest_flush_id();
@@ -155,8 +259,10 @@ uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int 
   } else if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length)) {
     m.bo_off = offset - (bo->mmap_pgoff() << uapi::kPageShift);
     if (device_.recording() && shared && (prot & PROT_WRITE)) {
+      m.bo = bo;
       m.shadow.resize(std::min<uint64_t>(length, bo->size_bytes() - m.bo_off));
       bo->Read(m.bo_off, m.shadow.data(), m.shadow.size());
+      shadowed_.emplace(bo.get(), id);
     }
   }
   maps_[id] = std::move(m);
@@ -179,6 +285,12 @@ uint64_t TwinHost::MappingAt(const void* view) const {
 
 void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
   flush_id_maps_.erase(it->first);
+  for (auto s = shadowed_.begin(); s != shadowed_.end(); ++s) {
+    if (s->second == it->first) {
+      shadowed_.erase(s);
+      break;
+    }
+  }
   if (!it->second.programs_pages && it->second.view) munmap(it->second.view, it->second.length);
   maps_.erase(it);
 }
@@ -187,9 +299,8 @@ void TwinHost::RecordCpuWrites() {
   if (!device_.recording()) return;
   char now[4096];
   for (auto& [id, m] : maps_) {
-    if (m.shadow.empty()) continue;
-    std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length);
-    if (!bo) continue;
+    std::shared_ptr<gem::Bo> bo = m.bo.lock();
+    if (!bo) continue;  // not shadowed, or freed
     for (uint64_t at = 0; at < m.shadow.size(); at += sizeof(now)) {
       const uint64_t n = std::min<uint64_t>(sizeof(now), m.shadow.size() - at);
       bo->Read(m.bo_off + at, now, n);
@@ -201,12 +312,19 @@ void TwinHost::RecordCpuWrites() {
 }
 
 void TwinHost::ResyncShadows() {
-  if (!device_.recording()) return;  // shadows exist only while recording
-  for (auto& [id, m] : maps_) {
-    if (m.shadow.empty()) continue;
-    if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(m.file, m.offset, m.length))
-      bo->Read(m.bo_off, m.shadow.data(), m.shadow.size());
+  for (const auto& w : gpu_writes_) {
+    std::shared_ptr<gem::Bo> bo = w.bo.lock();
+    if (!bo) continue;
+    const auto [first, last] = shadowed_.equal_range(bo.get());
+    for (auto s = first; s != last; ++s) {
+      Mapping& m = maps_.at(s->second);
+      if (m.bo.lock() != bo) continue;  // a freed BO's mapping at a reused address
+      const uint64_t lo = std::max(w.offset, m.bo_off);
+      const uint64_t hi = std::min(w.offset + w.length, m.bo_off + m.shadow.size());
+      if (lo < hi) bo->Read(lo, &m.shadow[lo - m.bo_off], hi - lo);
+    }
   }
+  gpu_writes_.clear();
 }
 
 void TwinHost::RefreshFlushIdPages() {

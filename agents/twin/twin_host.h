@@ -6,16 +6,25 @@
 // mappings of BOs — each maps the device's content file at the BO's bytes
 // (engine/gem/content.h), so every mapping and the emulated GPU see one copy
 // and nothing is copied or made coherent; while a trace is recorded, the
-// CPU's writes through them are found at submits and waits and recorded —
-// the LATEST_FLUSH_ID pages (kept reading the register), files held open by
-// the calls still in them, and syncobj waits that block in host time when
-// they need another caller.
+// CPU's writes through them are found whenever the GPU may look (submits,
+// waits, the live device's steps) and recorded — the LATEST_FLUSH_ID pages
+// (kept reading the register), files held open by the calls still in them,
+// and syncobj waits that block in host time.
+//
+// The live device (StartLive(), docs/shim.md "The live device"): a device
+// thread runs the GPU in host time — virtual time follows CLOCK_MONOTONIC
+// from the start — while the program computes, sleeps or polls. Each of its
+// steps is one call of Device::RunGpu(), recorded in order with the
+// program's calls, so a replay makes the same steps at the same points and
+// stays in virtual time. Without it the GPU runs inside submits and waits
+// only, in virtual time.
 //
 // One lock guards the twin and everything here: callers hold host.mu() for
 // every call (and may guard their own tables with it); a wait that blocks
-// lets go of it.
+// and the device thread between steps let go of it.
 //
 //   TwinHost host(config);
+//   host.StartLive();
 //   std::unique_lock<std::recursive_mutex> lock(host.mu());
 //   dev::File* f = host.Open(dev::NodeType::kRender, &memory);
 //   int ret = host.Ioctl(lock, f, memory, request, arg);
@@ -28,9 +37,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "engine/dev/device.h"
 #include "engine/usermem/user_memory.h"
@@ -54,9 +66,28 @@ int64_t MonotonicNs();
 
 class TwinHost {
  public:
-  explicit TwinHost(const dev::DeviceConfig& config) : device_(config) {}
+  explicit TwinHost(const dev::DeviceConfig& config);
+  ~TwinHost();  // stops the live device
   TwinHost(const TwinHost&) = delete;
   TwinHost& operator=(const TwinHost&) = delete;
+
+  // How often a live device looks at memory while a queue is blocked on a
+  // SYNC_WAIT (a CPU write the GPU is not told of is seen within this).
+  static constexpr int64_t kLookNs = 1'000'000;
+  // A live device's clock lagging host time by more than this catches up
+  // before a call (so that a job submitted after an idle spell starts now).
+  static constexpr int64_t kMaxLagNs = 1'000'000;
+
+  // Starts the live device's thread (not under mu()). Virtual time follows
+  // host time from now on; waits block in host time.
+  void StartLive();
+  // Stops it (not under mu()): the GPU runs inside calls again. A forked
+  // child (which has no device thread) only forgets it.
+  void StopLive();
+  bool live() const { return live_; }
+  // Called under mu() after each step of the live device (the loopback
+  // kernel writes the kernel log with it).
+  void set_after_step(std::function<void()> fn) { after_step_ = std::move(fn); }
 
   std::recursive_mutex& mu() { return mu_; }
   dev::Device& device() { return device_; }
@@ -70,12 +101,16 @@ class TwinHost {
   // the twin does not, so that replays free BOs when the recording did).
   void Release(dev::File* file);
 
-  // One ioctl on `file`, `lock` holding mu(). The GPU runs inside submits
-  // and waits. A SYNCOBJ wait runs the twin (in virtual time) until its
-  // fences signal or no work is left; a WAIT_FOR_SUBMIT wait still missing a
-  // fence then lets go of the lock and blocks in host time until another
-  // caller submits or signals, the CLOCK_MONOTONIC deadline passes (-ETIME)
-  // or `gone()` says the caller went away (-EINTR; checked every second).
+  // One ioctl on `file`, `lock` holding mu(). Live, the device first
+  // catches up with host time, and a SYNCOBJ wait looks (a call with a zero
+  // timeout) and, its fences not signalled, lets go of the lock until the
+  // device steps or another caller submits or signals, then looks again,
+  // until its CLOCK_MONOTONIC deadline (-ETIME). Not live, the GPU runs
+  // inside submits and waits: a wait runs the twin in virtual time until
+  // its fences signal or no work is left, and only a WAIT_FOR_SUBMIT wait
+  // still missing a fence then blocks in host time. Either way a blocked
+  // wait ends with -EINTR when `gone()` says the caller went away (checked
+  // every second). Each look is one ioctl of the trace.
   int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
             uint32_t request, uint64_t arg, const std::function<bool()>& gone = nullptr);
 
@@ -111,15 +146,31 @@ class TwinHost {
     bool shared;
     char* view;
     bool programs_pages;
-    std::string shadow;  // while recording: the BO's bytes as last recorded
+    // While recording, for a writable shared mapping: its BO and the BO's
+    // bytes as last recorded.
+    std::weak_ptr<gem::Bo> bo;
+    std::string shadow;
   };
-  int Wait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
-           uint32_t request, uint64_t arg, const std::function<bool()>& gone);
+  // A SYNCOBJ_WAIT or TIMELINE_WAIT (`W`) in host time.
+  template <typename W>
+  int HostTimeWait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
+                   uint32_t request, uint64_t user, const std::function<bool()>& gone);
+  // Host time as virtual time, and back (the live device's clock).
+  uint64_t VirtualNow() const;
+  int64_t HostTimeOf(uint64_t virtual_ns) const;
+  // Live: a step if work is due or the clock lags; when the next is due
+  // (host ns; INT64_MAX: only a call can make work).
+  void CatchUp();
+  int64_t NextStepAt();
+  // One step of the live device to `until` (virtual).
+  void Step(uint64_t until);
+  void DeviceLoop();
   // While a trace is recorded: what the CPU wrote through writable shared
   // mappings since the last look (the BO's bytes against the shadow) is
-  // recorded, page by page, for the next CS submit's record; `resync` then
-  // takes the GPU's writes into the shadows too (they are not the CPU's).
+  // noted, page by page, for the next submit's or step's record.
   void RecordCpuWrites();
+  // The GPU's stores since the last call (gpu_writes_) go into the shadows:
+  // they are not the CPU's.
   void ResyncShadows();
   // Every LATEST_FLUSH_ID page reads the register's value now.
   void RefreshFlushIdPages();
@@ -127,13 +178,31 @@ class TwinHost {
   void Close(dev::File* file);
 
   std::recursive_mutex mu_;
-  std::condition_variable_any progress_;  // a submit or a signal: blocked waits look again
+  // A call or a step changed something: blocked waits look again.
+  std::condition_variable_any progress_;
+  // A call may have made work: the device thread looks again.
+  std::condition_variable_any work_;
   dev::Device device_;
+  dev::Device::GpuWrites gpu_writes_;  // the GPU's stores, for ResyncShadows()
+  // The live device: its thread, the process that started it, and where
+  // virtual time stood against host time then.
+  bool live_ = false;
+  bool stopping_ = false;
+  std::unique_ptr<std::thread> thread_;
+  pid_t thread_pid_ = 0;
+  // Host time the device thread sleeps until (INT64_MAX: a call's wake; 0:
+  // it is awake).
+  int64_t sleeping_until_ = 0;
+  int64_t host_origin_ns_ = 0;
+  uint64_t virtual_origin_ns_ = 0;
+  std::function<void()> after_step_;
   std::map<uint64_t, Mapping> maps_;  // by id
   uint64_t next_map_ = 1;
   // The LATEST_FLUSH_ID mappings' ids: refreshed after every call, so kept
   // apart from the BO mappings (a program may hold thousands).
   std::set<uint64_t> flush_id_maps_;
+  // The mappings with shadows, by BO (ResyncShadows() finds them by store).
+  std::multimap<const gem::Bo*, uint64_t> shadowed_;
   // Calls in progress per file, and files released while a call was in them.
   std::map<dev::File*, int> in_calls_;
   std::set<dev::File*> released_;

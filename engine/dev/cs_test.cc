@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "engine/dev/cs_words.h"
 #include "engine/dev/test_util.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/errno.h"
@@ -20,46 +21,10 @@ namespace {
 
 using namespace uapi;  // NOLINT
 using testing::TestDevice;
+using namespace testing::cs;  // NOLINT: the encoders read best unqualified
 
 constexpr uint64_t K = 1024, M = 1024 * 1024;
 constexpr uint64_t kCs = 0x1000'0000, kAof = 0x2000'0000, kPlainVa = 0x3000'0000;
-
-// The encodings of cs.cc (spec 7.5).
-uint64_t Op(uint64_t op, uint64_t bits) { return op << 56 | bits; }
-uint64_t Move48(uint32_t d, uint64_t imm) {
-  return Op(1, uint64_t{d} << 48 | (imm & 0xffffffffffff));
-}
-uint64_t Move32(uint32_t d, uint32_t imm) { return Op(2, uint64_t{d} << 48 | imm); }
-uint64_t AddImm32(uint32_t d, uint32_t s, int32_t imm) {
-  return Op(16, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
-}
-uint64_t AddImm64(uint32_t d, uint32_t s, int32_t imm) {
-  return Op(17, uint64_t{d} << 48 | uint64_t{s} << 40 | static_cast<uint32_t>(imm));
-}
-uint64_t Store(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
-  return Op(21, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 |
-                    static_cast<uint16_t>(off));
-}
-uint64_t Load(uint32_t base, uint32_t addr, uint16_t mask, int16_t off) {
-  return Op(20, uint64_t{base} << 48 | uint64_t{addr} << 40 | uint64_t{mask} << 16 |
-                    static_cast<uint16_t>(off));
-}
-uint64_t Branch(uint32_t cond, uint32_t reg, int16_t off) {
-  return Op(22, uint64_t{reg} << 40 | uint64_t{cond} << 28 | static_cast<uint16_t>(off));
-}
-uint64_t SyncAdd32(uint32_t data, uint32_t addr) {
-  return Op(37, uint64_t{addr} << 40 | uint64_t{data} << 32);
-}
-uint64_t SyncSet64(uint32_t data, uint32_t addr) {
-  return Op(52, uint64_t{addr} << 40 | uint64_t{data} << 32);
-}
-uint64_t SyncSet32(uint32_t data, uint32_t addr) {
-  return Op(38, uint64_t{addr} << 40 | uint64_t{data} << 32);
-}
-// SYNC_WAIT32: until [addr] > data (greater) or <= data.
-uint64_t SyncWait32(uint32_t data, uint32_t addr, bool greater) {
-  return Op(39, uint64_t{addr} << 40 | uint64_t{data} << 32 | uint64_t{greater} << 28);
-}
 
 struct Lab {
   TestDevice t;

@@ -172,6 +172,38 @@ class Device : public vm::OopsSink {
   // Models drm_dev_unplug(): every later ioctl is -ENODEV.
   void Unplug() { unplugged_ = true; }
 
+  // The live device (agents/twin, docs/shim.md "The live device"): the GPU
+  // runs in host time between the program's calls. One step: the CPU's
+  // writes noted since the last one become the GPU's to see (recorded with
+  // the step at their mmap offsets, so that a replay puts them back here),
+  // every queue blocked on a SYNC_WAIT looks again, and the GPU runs to
+  // `until_ns` of virtual time. The step is an input of the trace
+  // (EVENT_GPU_RUN); a replay makes it at the same point.
+  void RunGpu(uint64_t until_ns);
+  // The GPU runs until `done()` holds or it has nothing left to run, and
+  // that is all: not an input of the trace (a board replay paces the twin's
+  // GPU with what the board's program saw).
+  void RunGpuUntil(const std::function<bool()>& done) {
+    sched_.RunUntil(done, sim::Scheduler::kNever);
+  }
+  // When the next GPU work is due (virtual ns; kNoWork: none).
+  static constexpr uint64_t kNoWork = sim::Scheduler::kNever;
+  uint64_t next_work_ns() { return sched_.NextEventNs(); }
+  // A queue is blocked on a SYNC_WAIT whose condition holds now: a step
+  // would release it.
+  bool SyncWaitReleasable() { return executor_.sync_waiting() && executor_.SyncWaitReleasable(); }
+  // A queue is blocked on a SYNC_WAIT: only a memory write releases it.
+  bool sync_waiting() const { return executor_.sync_waiting(); }
+  // The CPU wrote `bytes` at `offset` of the device's mmap offset space (a
+  // BO's fake offset plus the offset in the BO): NoteCpuWrite on that BO.
+  // False: no BO there, or the bytes run past its end. A replay's.
+  bool NoteCpuWriteAt(uint64_t offset, absl::string_view bytes);
+  // Every range of a BO the GPU stores to from now on is appended to
+  // `*log` (nullptr: none) — the twin host keeps its shadows of the CPU's
+  // bytes with it.
+  using GpuWrites = std::vector<gpu::GpuWrite>;
+  void LogGpuWrites(GpuWrites* log) { executor_.LogWrites(log); }
+
   // Virtual time: the scheduler's clock.
   uint64_t now_ns() const { return sched_.now_ns(); }
   sim::Scheduler& scheduler() { return sched_; }
@@ -208,7 +240,8 @@ class Device : public vm::OopsSink {
   // The device shim's CPU wrote `bytes` at `offset` of `bo` through a
   // mapping. The bytes go into the BO now; the next GROUP_SUBMIT records
   // them (at their GPU addresses in the submitting group's VM) with its
-  // stream, so that a replay puts them back before the stream runs.
+  // stream, or the next live step (RunGpu) with it, whichever comes first,
+  // so that a replay puts them back before the GPU reads them.
   void NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes);
 
   const mmu::Mmu& mmu() const { return mmu_; }

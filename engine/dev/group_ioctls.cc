@@ -234,6 +234,29 @@ void Device::EmitCsSubmit(const gpu::Job& job, uint32_t group_handle) {
   out_.Emit(e);
 }
 
+bool Device::NoteCpuWriteAt(uint64_t offset, absl::string_view bytes) {
+  std::shared_ptr<gem::Bo> bo = objects_.AtOffset(offset >> kPageShift, 1);
+  if (!bo) return false;
+  const uint64_t at = offset - (bo->mmap_pgoff() << kPageShift);
+  if (bytes.size() > bo->size_bytes() || at > bo->size_bytes() - bytes.size()) return false;
+  NoteCpuWrite(bo, at, std::string(bytes));
+  return true;
+}
+
+void Device::RunGpu(uint64_t until_ns) {
+  trace::Event e;
+  e.kind = trace::EVENT_GPU_RUN;
+  e.gpu_run.until_ns = until_ns;
+  for (const CpuWrite& cw : cpu_writes_) {
+    if (std::shared_ptr<gem::Bo> bo = cw.bo.lock())
+      e.gpu_run.cpu_writes.push_back({(bo->mmap_pgoff() << kPageShift) + cw.offset, cw.bytes});
+  }
+  out_.Emit(e);
+  cpu_writes_.clear();
+  executor_.WakeSyncWaiters();
+  sched_.RunUntil([] { return false; }, until_ns);
+}
+
 void Device::NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes) {
   bo->Write(offset, bytes.data(), bytes.size());
   if (out_.observed()) cpu_writes_.push_back({bo, offset, std::move(bytes)});

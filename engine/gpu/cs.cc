@@ -52,6 +52,15 @@ CsSlice Fault(uint32_t status, uint64_t va) {
   return s;
 }
 
+// A SYNC_WAIT's condition on the value `v` read at its address.
+bool SyncWaitPasses(const Job& job, uint64_t w, uint64_t v) {
+  const bool wide = (w >> 56) == kSyncWait64;
+  const uint32_t data = (w >> 32) & 0xff;
+  const bool greater = (w >> 28) & 1;
+  const uint64_t ref = wide ? Reg64(job.cs_regs, data) : job.cs_regs[data];
+  return greater ? v > ref : v <= ref;
+}
+
 }  // namespace
 
 uint32_t CsInterpreter::Access(Job& job, uint64_t va, void* data, uint32_t n, bool write,
@@ -84,6 +93,7 @@ uint32_t CsInterpreter::Access(Job& job, uint64_t va, void* data, uint32_t n, bo
     const uint64_t offset = vma->bo_offset + (va + done - vma->addr);
     if (write) {
       vma->bo->Write(offset, bytes + done, chunk);
+      if (write_log_) write_log_->push_back({vma->bo, offset, chunk});
     } else {
       vma->bo->Read(offset, bytes + done, chunk);
     }
@@ -250,10 +260,17 @@ bool CsInterpreter::Sync(Job& job, uint64_t w, CsSlice* out) {
   return true;
 }
 
+bool CsInterpreter::SyncWaitHolds(Job& job) {
+  uint64_t w = 0, v = 0, fault_va = 0;
+  if (Access(job, job.cs_addr + job.cs_pc, &w, 8, false, &fault_va)) return true;
+  if ((w >> 56) != kSyncWait32 && (w >> 56) != kSyncWait64) return true;
+  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
+  if (Access(job, addr, &v, (w >> 56) == kSyncWait64 ? 8 : 4, false, &fault_va)) return true;
+  return SyncWaitPasses(job, w, v);
+}
+
 bool CsInterpreter::SyncWait(Job& job, uint64_t w, CsSlice* out) {
   const bool wide = (w >> 56) == kSyncWait64;
-  const uint32_t data = (w >> 32) & 0xff;
-  const bool greater = (w >> 28) & 1;
   const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
   uint64_t v = 0, fault_va = 0;
   if (uint32_t st = Access(job, addr, &v, wide ? 8 : 4, false, &fault_va); st) {
@@ -262,9 +279,8 @@ bool CsInterpreter::SyncWait(Job& job, uint64_t w, CsSlice* out) {
     out->cost_ns = cost;
     return false;
   }
-  const uint64_t ref = wide ? Reg64(job.cs_regs, data) : job.cs_regs[data];
   out->cost_ns += Cost(cost_->gpu_page_access);
-  if (greater ? v > ref : v <= ref) return true;
+  if (SyncWaitPasses(job, w, v)) return true;
   out->end = CsSlice::End::kSyncWait;  // the instruction runs again when woken
   return false;
 }

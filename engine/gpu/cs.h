@@ -21,8 +21,9 @@
 //   39 SYNC_WAIT32 / 53 SYNC_WAIT64 (the same fields; v10's condition is one
 //      bit, [28]: 0 waits until the value at the address is <= the register,
 //      1 until it is > it, unsigned): the queue blocks until it holds — a
-//      store or sync of another queue, or the CPU's write seen at a submit,
-//      releases it; nothing releasing it, the job times out.
+//      store or sync of another queue, or the CPU's write seen at a submit
+//      or a live device's step, releases it; nothing releasing it, the job
+//      times out.
 // Anything else is CS_INSTR_INVALID (0x49): the queue turns fatal, the group
 // FATAL_FAULT, and it takes no new submits; a branch out of the stream is
 // INSTR_INVALID_PC (0x50). A stream still running after the job timeout of
@@ -35,7 +36,9 @@
 #define FAULTLAB_ENGINE_GPU_CS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/base/prng.h"
 #include "engine/gpu/job.h"
@@ -63,6 +66,13 @@ struct CsSlice {
   bool stored = false;  // a store or sync instruction wrote memory in the slice
 };
 
+// A range of a BO the GPU stored to.
+struct GpuWrite {
+  std::weak_ptr<gem::Bo> bo;
+  uint64_t offset;
+  uint64_t length;
+};
+
 class CsInterpreter {
  public:
   // `mmu` counts the FLUSH_CACHE2s (its LATEST_FLUSH_ID).
@@ -72,6 +82,11 @@ class CsInterpreter {
   // Runs a slice of `job`'s stream from its instruction pointer (the job
   // timeout is the executor's).
   CsSlice Run(Job& job);
+  // Whether the SYNC_WAIT `job` is blocked on would pass now (true too when
+  // looking would fault: running it again says what happens). Reads only.
+  bool SyncWaitHolds(Job& job);
+  // Every range stored to from now on is appended to `*log` (nullptr: none).
+  void set_write_log(std::vector<GpuWrite>* log) { write_log_ = log; }
 
  private:
   // A memory access of `n` bytes at `va` through the VM's page tables: 0
@@ -90,6 +105,7 @@ class CsInterpreter {
   const profiles::CostModel* cost_;
   Prng* prng_;
   mmu::Mmu* mmu_;
+  std::vector<GpuWrite>* write_log_ = nullptr;
 };
 
 }  // namespace faultlab::gpu

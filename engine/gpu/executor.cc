@@ -336,6 +336,13 @@ void Executor::WakeSyncWaiters() {
   }
 }
 
+bool Executor::SyncWaitReleasable() {
+  for (auto& job : sync_waiters_) {
+    if (!job->finished && cs_.SyncWaitHolds(*job)) return true;
+  }
+  return false;
+}
+
 void Executor::TimeOut(const std::shared_ptr<Group>& group) {
   // queue_timedout(): the group is marked timed out (GROUP_GET_STATE's
   // TIMEDOUT, not FATAL_FAULT: no queue raised a fatal error) and terminated.

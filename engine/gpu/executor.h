@@ -85,9 +85,17 @@ class Executor : public fault::Listener {
   void KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_queues);
   // A job of `group` ran past the job timeout.
   void TimeOut(const std::shared_ptr<Group>& group);
-  // Memory may have changed (a CPU write seen at a submit): every queue
-  // blocked on a SYNC_WAIT looks at its condition again.
+  // Memory may have changed (a CPU write seen at a submit or a live
+  // device's step): every queue blocked on a SYNC_WAIT looks at its
+  // condition again.
   void WakeSyncWaiters();
+  // A queue is blocked on a SYNC_WAIT.
+  bool sync_waiting() const { return !sync_waiters_.empty(); }
+  // Some blocked queue's condition holds now (reads only: a live device
+  // looks with it before it steps).
+  bool SyncWaitReleasable();
+  // Every range a stream stores to from now on is appended to `*log`.
+  void LogWrites(std::vector<GpuWrite>* log) { cs_.set_write_log(log); }
 
   // fault::Listener.
   void OnFaultCleared(int as) override;

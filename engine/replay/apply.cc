@@ -46,6 +46,40 @@ void Applier::PrepareUserMemory(const trace::Ioctl& io) {
   for (const trace::UserBytes& u : io.user_out) map_range(u.address, u.data.size());
 }
 
+// A board's GPU ran while its program ran, and the program saw how far it
+// had got only through calls. The twin's GPU runs in waits only — never
+// ahead of the board's — and where a call shows that the board's had got
+// further, it runs on until it has too (or has nothing left to run): a
+// GROUP_GET_STATE that found the group timed out or faulted, a
+// GROUP_SUBMIT the dead group refused (-EINVAL). The pace is the
+// recording's, so the replay stays deterministic.
+void Applier::PaceBoardGpu(const trace::Ioctl& io, dev::File* file) {
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
+  if (!norm_->board() || desc == nullptr) return;
+  constexpr uint32_t kDead = uapi::kPanthorGroupStateTimedout | uapi::kPanthorGroupStateFatalFault;
+  uint32_t handle = 0, want = 0;
+  if (desc->id == uapi::IoctlId::kGroupGetState && io.result == 0 &&
+      io.arg_out.size() >= sizeof(uapi::PanthorGroupGetState)) {
+    uapi::PanthorGroupGetState st;
+    std::memcpy(&st, io.arg_out.data(), sizeof(st));
+    handle = st.group_handle;
+    want = st.state & kDead;
+  } else if (desc->id == uapi::IoctlId::kGroupSubmit && io.result == -uapi::kEINVAL &&
+             io.arg_in.size() >= sizeof(uapi::PanthorGroupSubmit)) {
+    uapi::PanthorGroupSubmit gs;
+    std::memcpy(&gs, io.arg_in.data(), sizeof(gs));
+    handle = gs.group_handle;
+    want = kDead;  // either
+  }
+  if (want == 0 || (rewrite_ && !rewrite_->MapGroup(io.file, &handle))) return;
+  std::shared_ptr<gpu::Group> group = device_->LookupGroup(file, handle);
+  if (!group) return;
+  device_->RunGpuUntil([&] {
+    return desc->id == uapi::IoctlId::kGroupSubmit ? (group->state & want) != 0
+                                                   : (group->state & want) == want;
+  });
+}
+
 void Applier::CsSubmit(const trace::CsSubmit& cs) {
   pending_cs_.push_back({cs.group, cs.stream_va, std::string(cs.words), {}});
   for (const trace::UserBytes& rd : cs.reads)
@@ -71,6 +105,7 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
     return absl::DataLossError(absl::StrCat("an ioctl on file ", io.file, ", never opened"));
   }
   if (absl::Status s = ValidateIoctl(io); !s.ok()) return s;
+  PaceBoardGpu(io, f->second);
   PutBackStreams(f->second);
   PrepareUserMemory(io);
   std::string arg(io.arg_in);
@@ -147,6 +182,15 @@ void Applier::Marker(const trace::Marker& m) {
   // The end of a run: queued work runs out first, as the recording did.
   if (m.type == trace::MARKER_NOTE && m.label == "end") device_->RunAll();
   device_->EmitMarker(m.type, m.id, m.label);
+}
+
+absl::Status Applier::GpuRun(const trace::GpuRun& run) {
+  if (absl::Status s = ValidateGpuRun(run); !s.ok()) return s;
+  // A write whose BO is gone here (a what-if that failed to create it) is
+  // one this replay cannot see; the recorded one saw it.
+  for (const trace::UserBytes& w : run.cpu_writes) device_->NoteCpuWriteAt(w.address, w.data);
+  device_->RunGpu(run.until_ns);
+  return absl::OkStatus();
 }
 
 void Applier::CpuMap(const trace::CpuMap& m) {

@@ -2,7 +2,8 @@
 // device: each ioctl with its argument and the user memory it read placed
 // in a simulated address space, files opened and closed, job submissions,
 // CPU maps, the stream words and CPU writes recorded at a GROUP_SUBMIT put
-// back just before it, markers and state-hash requests. With a Rewriter
+// back just before it, the live device's steps, markers and state-hash
+// requests. With a Rewriter
 // (what-if) the recorded ids become the replay's and inputs naming objects
 // whose creation failed are skipped.
 #ifndef FAULTLAB_ENGINE_REPLAY_APPLY_H_
@@ -41,11 +42,15 @@ class Applier {
   void Marker(const trace::Marker& m);
   void StateHash() { device_->EmitStateHash(); }
   void CpuMap(const trace::CpuMap& m);
+  // A live device's step: the CPU's writes put back, then the GPU runs to
+  // the recorded time. DATA_LOSS when the step is impossible (validate.h).
+  absl::Status GpuRun(const trace::GpuRun& run);
 
  private:
   // Maps every page a recorded copy touched, writes what was read.
   void PrepareUserMemory(const trace::Ioctl& io);
   void PutBackStreams(dev::File* file);
+  void PaceBoardGpu(const trace::Ioctl& io, dev::File* file);
 
   dev::Device* device_;
   const Normaliser* norm_;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/check.h"
 #include "engine/policy/registry.h"
+#include "engine/profiles/profile.h"
 #include "engine/replay/version.h"
 #include "engine/workload/workload.h"
 
@@ -85,6 +86,10 @@ trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& wor
   // Written only when set, so that traces recorded without it stay as they were.
   if (c.fault_cost_permille != 1000)
     Put(&h, "fault_cost_permille", std::to_string(c.fault_cost_permille));
+  // A job timeout other than the profile's (a test's short one).
+  absl::StatusOr<profiles::Profile> builtin = profiles::LoadProfile(c.profile.id);
+  if (builtin.ok() && builtin->job_timeout_ns != c.profile.job_timeout_ns)
+    Put(&h, "job_timeout_ms", std::to_string(c.profile.job_timeout_ns / 1'000'000));
   return h;
 }
 
@@ -111,6 +116,10 @@ absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& h) 
   if (pc.tenant_min_permille > pc.tenant_max_permille) {
     return Damaged("pressure.tenant_min_permille is above pressure.tenant_max_permille");
   }
+  uint32_t job_timeout_ms = 0;  // the profile's key's range: up to an hour
+  if (absl::Status s = HeaderInt(h, "job_timeout_ms", 1, 3'600'000, &job_timeout_ms); !s.ok())
+    return s;
+  if (job_timeout_ms) c.profile.job_timeout_ns = uint64_t{job_timeout_ms} * 1'000'000;
   return c;
 }
 

@@ -75,6 +75,7 @@ Normaliser::Role Normaliser::RoleOf(const trace::Event& e) const {
     case trace::EVENT_STATE_HASH:
     case trace::EVENT_CPU_MAP:
     case trace::EVENT_FILE:
+    case trace::EVENT_GPU_RUN:
       return Role::kInput;
     default:
       return Role::kOutput;

@@ -130,6 +130,9 @@ absl::Status ApplyAll(const std::string& name, trace::TraceReader& inputs, const
       case trace::EVENT_CPU_MAP:
         apply.CpuMap(e.cpu_map);
         break;
+      case trace::EVENT_GPU_RUN:
+        s = apply.GpuRun(e.gpu_run);
+        break;
       default:
         break;
     }

@@ -22,6 +22,7 @@ class Summarizer : public events::Observer {
       case trace::EVENT_MARKER:
       case trace::EVENT_STATE_HASH:
       case trace::EVENT_FILE:
+      case trace::EVENT_GPU_RUN:
         ++r_->inputs;
         break;
       case trace::EVENT_JOB_ACCESS:

@@ -99,4 +99,19 @@ absl::Status ValidateIoctl(const trace::Ioctl& io) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateGpuRun(const trace::GpuRun& run) {
+  if (run.until_ns >= kMaxVirtualNs) {
+    return absl::DataLossError(absl::StrCat("a GPU step to virtual time ", run.until_ns,
+                                            " ns, past the ", kMaxVirtualNs, " a trace may reach"));
+  }
+  for (const trace::UserBytes& w : run.cpu_writes) {
+    if (w.address + w.data.size() < w.address) {
+      return absl::DataLossError(absl::StrCat("a GPU step's CPU write at 0x", absl::Hex(w.address),
+                                              " of ", w.data.size(),
+                                              " bytes runs past the mmap offset space"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace faultlab::replay

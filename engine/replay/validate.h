@@ -32,6 +32,14 @@ constexpr uint64_t kMaxOpenFiles = 1 << 20;
 // anything is sized by it.
 absl::Status ValidateIoctl(const trace::Ioctl& io);
 
+// Virtual time a trace may reach: 2^62 ns (146 years), so that no sum of
+// a time and a cost overflows.
+constexpr uint64_t kMaxVirtualNs = 1ULL << 62;
+
+// A live device's step: it runs to a time below kMaxVirtualNs, and every
+// CPU write it carries lies inside the mmap offset space (below 2^64).
+absl::Status ValidateGpuRun(const trace::GpuRun& run);
+
 }  // namespace faultlab::replay
 
 #endif  // FAULTLAB_ENGINE_REPLAY_VALIDATE_H_

@@ -58,6 +58,11 @@ bool Scheduler::RunUntil(const std::function<bool()>& done, uint64_t deadline_ns
   return true;
 }
 
+uint64_t Scheduler::NextEventNs() {
+  DropCancelled();
+  return events_.empty() ? kNever : events_.front().time;
+}
+
 void Scheduler::RunAll() {
   while (foreground_ > 0 && RunOne()) {
   }

@@ -43,6 +43,8 @@ class Scheduler {
   bool RunUntil(const std::function<bool()>& done, uint64_t deadline_ns);
   // Runs until no foreground event is pending.
   void RunAll();
+  // When the earliest pending event is due, or kNever when none is.
+  uint64_t NextEventNs();
 
   size_t pending() const { return events_.size() - cancelled_.size(); }
   size_t foreground_pending() const { return foreground_; }

@@ -200,6 +200,12 @@ void ChunkEncoder::Put(const FileOp& x) {
   PutU(Col::FileClose, x.close);
 }
 
+void ChunkEncoder::Put(const GpuRun& x) {
+  PutD(Col::GpuRunUntil, x.until_ns);
+  PutCopies(Col::GpuRunWritesCount, Col::GpuRunWritesAddr, Col::GpuRunWritesLen,
+            Col::GpuRunWritesData, x.cpu_writes);
+}
+
 void ChunkEncoder::Append(const Event& e) {
   PutU(Col::Kind, e.kind);
   PutD(Col::Time, e.virtual_ns);
@@ -236,6 +242,9 @@ void ChunkEncoder::Append(const Event& e) {
       break;
     case EVENT_FILE:
       Put(e.file_op);
+      break;
+    case EVENT_GPU_RUN:
+      Put(e.gpu_run);
       break;
     default:
       FAULTLAB_CHECK(false, "a writer appended an event of unknown kind ", e.kind);
@@ -490,6 +499,12 @@ void ChunkDecoder::Get(FileOp* x) {
   x->close = GetU(Col::FileClose) != 0;
 }
 
+void ChunkDecoder::Get(GpuRun* x) {
+  x->until_ns = GetD(Col::GpuRunUntil);
+  GetCopies(Col::GpuRunWritesCount, Col::GpuRunWritesAddr, Col::GpuRunWritesLen,
+            Col::GpuRunWritesData, &x->cpu_writes);
+}
+
 bool ChunkDecoder::Next(Event* e) {
   while (true) {
     if (failed_) return false;
@@ -534,6 +549,9 @@ bool ChunkDecoder::Next(Event* e) {
         break;
       case EVENT_FILE:
         Get(&e->file_op);
+        break;
+      case EVENT_GPU_RUN:
+        Get(&e->gpu_run);
         break;
       default:
         // A kind from a newer writer: its columns were skipped at Reset().

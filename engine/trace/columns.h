@@ -129,7 +129,12 @@ enum class ColumnEncoding : uint8_t {
   X(HashValue, 10, 3, 0, kFixed64, "hash")                   \
   X(FileId, 11, 1, 0, kVarint, "file")                       \
   X(FileNodeType, 11, 2, 0, kVarint, "node")                 \
-  X(FileClose, 11, 3, 0, kVarint, "close")
+  X(FileClose, 11, 3, 0, kVarint, "close")                   \
+  X(GpuRunUntil, 12, 1, 0, kDelta, "until_ns")               \
+  X(GpuRunWritesCount, 12, 2, 0, kCount, "cpu_writes")       \
+  X(GpuRunWritesAddr, 12, 2, 1, kDelta, "address")           \
+  X(GpuRunWritesLen, 12, 2, 2, kLength, "data")              \
+  X(GpuRunWritesData, 12, 2, 2, kData, "data")
 
 enum class Col : uint8_t {
 #define FAULTLAB_COL_ENUM(name, kind, field, sub, enc, proto_name) name,
@@ -188,6 +193,7 @@ class ChunkEncoder {
   void Put(const Marker& x);
   void Put(const StateHash& x);
   void Put(const FileOp& x);
+  void Put(const GpuRun& x);
 
   std::array<std::string, kNumColumns> cols_;
   std::array<uint64_t, kNumColumns> prev_{};
@@ -235,6 +241,7 @@ class ChunkDecoder {
   void Get(Marker* x);
   void Get(StateHash* x);
   void Get(FileOp* x);
+  void Get(GpuRun* x);
   void Fail(Col c, const char* problem);
   bool CheckConsumed();
 

@@ -2,7 +2,7 @@
 
 namespace faultlab::trace {
 
-bool IsKnownKind(EventKind kind) { return kind >= EVENT_IOCTL && kind <= EVENT_FILE; }
+bool IsKnownKind(EventKind kind) { return kind >= EVENT_IOCTL && kind <= EVENT_GPU_RUN; }
 
 absl::string_view KindName(EventKind kind) {
   switch (kind) {
@@ -28,6 +28,8 @@ absl::string_view KindName(EventKind kind) {
       return "state_hash";
     case EVENT_FILE:
       return "file";
+    case EVENT_GPU_RUN:
+      return "gpu_run";
     default:
       return "unknown";
   }
@@ -58,6 +60,8 @@ bool Event::operator==(const Event& o) const {
       return state_hash == o.state_hash;
     case EVENT_FILE:
       return file_op == o.file_op;
+    case EVENT_GPU_RUN:
+      return gpu_run == o.gpu_run;
     default:
       return true;
   }
@@ -116,6 +120,10 @@ Event EventArena::Own(const Event& e) {
       break;
     case EVENT_FILE:
       c.file_op = e.file_op;
+      break;
+    case EVENT_GPU_RUN:
+      c.gpu_run.until_ns = e.gpu_run.until_ns;
+      c.gpu_run.cpu_writes = keep_all(e.gpu_run.cpu_writes);
       break;
     default:
       break;

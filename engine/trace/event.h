@@ -182,6 +182,14 @@ struct FileOp {
   }
 };
 
+struct GpuRun {
+  uint64_t until_ns = 0;
+  std::vector<UserBytes> cpu_writes;  // addresses in the mmap offset space
+  bool operator==(const GpuRun& o) const {
+    return until_ns == o.until_ns && cpu_writes == o.cpu_writes;
+  }
+};
+
 struct Event {
   EventKind kind = EVENT_KIND_UNSPECIFIED;
   // Virtual time of the event, ns since the engine started.
@@ -198,6 +206,7 @@ struct Event {
   Marker marker;
   StateHash state_hash;
   FileOp file_op;
+  GpuRun gpu_run;
 
   // Compares kind, time and the member that `kind` selects.
   bool operator==(const Event& o) const;

@@ -40,6 +40,8 @@ const Descriptor* MessageForKind(int kind) {
       return StateHashEvent::descriptor();
     case EVENT_FILE:
       return FileEvent::descriptor();
+    case EVENT_GPU_RUN:
+      return GpuRunEvent::descriptor();
     default:
       return nullptr;
   }

@@ -212,6 +212,11 @@ std::string FormatEvent(uint64_t index, const Event& e) {
                                               : "unspecified");
       break;
     }
+    case EVENT_GPU_RUN:
+      absl::StrAppend(&s, " until=", e.gpu_run.until_ns);
+      if (!e.gpu_run.cpu_writes.empty())
+        absl::StrAppend(&s, " cpu_writes=", Copies(e.gpu_run.cpu_writes));
+      break;
     case EVENT_STATE_HASH:
       absl::StrAppend(&s, " scope=", e.state_hash.scope == HASH_VM ? "vm" : "device",
                       " object=", e.state_hash.object,
@@ -305,6 +310,8 @@ std::string TraceSummary::ReportText() const {
   // Kinds added later show only when present, so that reports of traces
   // recorded before them stay as they were.
   if (by_kind_[EVENT_FILE]) absl::StrAppend(&s, "events.file: ", by_kind_[EVENT_FILE], "\n");
+  if (by_kind_[EVENT_GPU_RUN])
+    absl::StrAppend(&s, "events.gpu_run: ", by_kind_[EVENT_GPU_RUN], "\n");
   for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
     absl::StrAppend(&s, "faults.", FaultOutcomeName(static_cast<FaultOutcome>(o)), ": ",
                     by_outcome_[o], "\n");
@@ -334,6 +341,7 @@ std::string TraceSummary::ReportJson() const {
                     "\": ", by_kind_[k]);
   }
   if (by_kind_[EVENT_FILE]) absl::StrAppend(&s, ", \"file\": ", by_kind_[EVENT_FILE]);
+  if (by_kind_[EVENT_GPU_RUN]) absl::StrAppend(&s, ", \"gpu_run\": ", by_kind_[EVENT_GPU_RUN]);
   absl::StrAppend(&s, "}, \"faults\": {");
   for (int o = FAULT_HANDLED; o <= FAULT_OOPS; ++o) {
     absl::StrAppend(&s, o > FAULT_HANDLED ? ", " : "", "\"",
@@ -364,7 +372,7 @@ std::string TraceSummary::Format(const ReaderStats& r) const {
                     "\n");
   }
   absl::StrAppend(&s, "virtual_duration_ns: ", last_ns_ - first_ns_, "\n");
-  for (int k = EVENT_IOCTL; k <= EVENT_FILE; ++k) {
+  for (int k = EVENT_IOCTL; k <= EVENT_GPU_RUN; ++k) {
     if (by_kind_[k]) {
       absl::StrAppend(&s, "events.", KindName(static_cast<EventKind>(k)), ": ", by_kind_[k], "\n");
     }

@@ -10,6 +10,9 @@ tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
 ok() { echo "ok   $1"; }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+# A short job timeout (the twin's, the loopback kernel's and the client's
+# sleep for its stalled job), so that the live device's timeout check is quick.
+export FAULTLAB_JOB_TIMEOUT_MS=200
 
 "$client" >"$tmp/noshim.txt" 2>&1
 [ $? -ne 0 ] && grep -q "FAIL drmGetDevices2" "$tmp/noshim.txt" && ok "without the shim the client finds no device" || fail "no-shim run: $(head -3 "$tmp/noshim.txt")"
@@ -23,6 +26,9 @@ rc=$?
 "$fl" dump "$tmp/root.fltrace" | grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0' && ok "the trace holds the client's VM_BINDs" || fail "no VM_BIND in the trace"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'mmu_fault .* addr=0x100604000 .* outcome=handled' && ok "the trace holds the fault of the stream's store into the alloc-on-fault BO" || fail "no handled fault at 0x100604000"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'cs_submit' && ok "the trace holds the submitted streams' words" || fail "no cs_submit event"
+steps=$("$fl" dump "$tmp/root.fltrace" | grep -c ' gpu_run until=')
+[ "$steps" -gt 0 ] && "$fl" dump "$tmp/root.fltrace" | grep -q ' gpu_run until=.* cpu_writes=\[' \
+  && ok "the trace holds the live device's steps ($steps), one with the CPU write that released a SYNC_WAIT" || fail "no gpu_run steps with CPU writes ($steps)"
 
 FAULTLAB_LOG=1 LD_PRELOAD="$shim" "$client" >/dev/null 2>"$tmp/log.err"
 grep -q "faultlab-shim: emulating g610" "$tmp/log.err" && ok "FAULTLAB_LOG makes it talk" || fail "log: $(head -3 "$tmp/log.err")"
@@ -35,7 +41,7 @@ LD_PRELOAD="$shim" cat "$0" | cmp -s - "$0" && ok "other files pass through" || 
 # the kernel; the shim records the client as it would on a board.
 socks=$(mktemp -d /tmp/faultlab-lb.XXXXXX)  # a socket's path must be short
 sock="$socks/kernel.sock"
-"$loopback" --socket "$sock" --kmsg "$tmp/kmsg" 2>"$tmp/loopback.err" &
+"$loopback" --job-timeout-ms 200 --socket "$sock" --kmsg "$tmp/kmsg" 2>"$tmp/loopback.err" &
 lb=$!
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 pt() { FAULTLAB_SHIM=passthrough LD_PRELOAD="$shim" "$@"; }
@@ -50,15 +56,15 @@ grep -q '^capture_source: board$' "$tmp/board.dump" && grep -q '^config.series: 
 grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0 .*user_in=' "$tmp/board.dump" && ok "VM_BINDs recorded with their ops arrays (nested user memory)" || fail "no VM_BIND ops in the board trace"
 grep -q 'recorded_ns=.* duration_ns=' "$tmp/board.dump" && ok "each call carries its CLOCK_MONOTONIC start and duration" || fail "no timings"
 grep -q 'cs_submit group=' "$tmp/board.dump" && grep -q ' cpu_map ' "$tmp/board.dump" && ok "streams' words and CPU maps recorded" || fail "no cs_submit/cpu_map"
-grep -q 'kernel_log:.*: 1 unhandled faults' "$tmp/board.dump" && grep -q 'mmu_fault as=1 .*addr=0x7f0000000 .*outcome=efault.*(unknown)' "$tmp/board.dump" \
-  && ok "the kernel log's unhandled fault is in the trace (latency unknown)" || fail "kernel log facts: $(grep -E 'kernel_log|mmu_fault' "$tmp/board.dump" | head -3)"
+grep -q 'kernel_log:.*: 2 unhandled faults' "$tmp/board.dump" && grep -q 'mmu_fault as=1 .*addr=0x7f0000000 .*outcome=efault.*(unknown)' "$tmp/board.dump" \
+  && ok "the kernel log's unhandled faults are in the trace (latency unknown)" || fail "kernel log facts: $(grep -E 'kernel_log|mmu_fault' "$tmp/board.dump" | head -3)"
 "$fl" replay "$tmp/board.fltrace" >"$tmp/board.replay" 2>&1
-grep -q '^outcome: identical$' "$tmp/board.replay" && grep -q '^faults.handled: 1$' "$tmp/board.replay" && grep -q '^faults.efault: 1$' "$tmp/board.replay" \
+grep -q '^outcome: identical$' "$tmp/board.replay" && grep -q '^faults.handled: 1$' "$tmp/board.replay" && grep -q '^faults.efault: 2$' "$tmp/board.replay" \
   && ok "the board trace replays on the twin with no divergence ($(sed -n 's/^injected_from_recording: //p' "$tmp/board.replay") outputs injected)" || fail "board replay: $(head -6 "$tmp/board.replay")"
 "$fl" replay "$tmp/board.fltrace" --what-if policy=dummy-page 2>&1 | grep -q '^outcome: what_if$' && ok "what-if replays run on it" || fail "what-if on the board trace"
 # A kernel that is not the one the twin models: the replay says where.
 sock3="$socks/v3.sock"
-"$loopback" --socket "$sock3" --variant series-v3 2>/dev/null &
+"$loopback" --job-timeout-ms 200 --socket "$sock3" --variant series-v3 2>/dev/null &
 lb3=$!
 for _ in $(seq 50); do [ -S "$sock3" ] && break; sleep 0.1; done
 FAULTLAB_BACKEND="unix:$sock3" FAULTLAB_TRACE="$tmp/v3.fltrace" pt "$client" >/dev/null 2>&1
@@ -68,7 +74,7 @@ kill "$lb3" 2>/dev/null
 # A kernel of today (mainline, driver 1.7: WB_MMAP, no series): its capture
 # names the mainline variant and replays identically on it, the client's
 # alloc-on-fault requests refused there as the kernel refuses them.
-"$loopback" --socket "$socks/ml.sock" --variant mainline 2>/dev/null &
+"$loopback" --job-timeout-ms 200 --socket "$socks/ml.sock" --variant mainline 2>/dev/null &
 lbm=$!
 for _ in $(seq 50); do [ -S "$socks/ml.sock" ] && break; sleep 0.1; done
 FAULTLAB_BACKEND="unix:$socks/ml.sock" FAULTLAB_TRACE="$tmp/ml.fltrace" pt "$client" >"$tmp/ml.txt" 2>/dev/null
@@ -82,7 +88,7 @@ grep -q 'FAIL BO_CREATE: .*(errno 22' "$tmp/ml.txt" && grep -q '^ok   BO_SET_LAB
 kill "$lbm" 2>/dev/null
 # A kernel without the alloc-on-fault series: the client's alloc-on-fault
 # BO_CREATE goes to it (EINVAL), is flagged in the trace and on stderr.
-"$loopback" --socket "$socks/ns.sock" --no-series 2>/dev/null &
+"$loopback" --job-timeout-ms 200 --socket "$socks/ns.sock" --no-series 2>/dev/null &
 lbn=$!
 for _ in $(seq 50); do [ -S "$socks/ns.sock" ] && break; sleep 0.1; done
 FAULTLAB_BACKEND="unix:$socks/ns.sock" FAULTLAB_TRACE="$tmp/ns.fltrace" pt "$client" >"$tmp/ns.txt" 2>"$tmp/ns.err"
