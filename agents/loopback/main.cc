@@ -72,7 +72,7 @@ class Kernel {
       : host_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {
     // The GPU runs in host time (docs/shim.md "The live device"); what it
     // logs goes out as it happens.
-    host_.set_after_step([this] { WriteKmsg(); });
+    host_.set_on_progress([this] { WriteKmsg(); });
     host_.StartLive();
   }
 

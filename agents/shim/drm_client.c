@@ -7,6 +7,7 @@
  * 12's libdrm predates panthor_drm.h.) */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -536,6 +537,82 @@ int main(void) {
   usleep((useconds_t)(2 * timeout_ms * 1000));
   CHECK(lt == 0 && running == 0 && (state_of(fd, gs).state & GROUP_STATE_TIMEDOUT),
         "live: a stalled job times out during the program's sleep (%ld ms)", timeout_ms);
+
+  /* Descriptors across two opens of the device: a syncobj fd, a sync_file,
+   * a dma-buf. (The loopback kernel does not pass descriptors yet.) */
+  const char* mode = getenv("FAULTLAB_SHIM");
+  if (mode && strcmp(mode, "passthrough") == 0) {
+    printf("skip descriptors: not through the loopback kernel yet\n");
+  } else {
+    int fd2 = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
+    uint32_t sa = 0, sb = 0;
+    int sfd = -1;
+    drmSyncobjCreate(fd, 0, &sa);
+    const int exported = drmSyncobjHandleToFD(fd, sa, &sfd);
+    const int imported = fd2 >= 0 && exported == 0 ? drmSyncobjFDToHandle(fd2, sfd, &sb) : -1;
+    const int before = drmSyncobjWait(fd2, &sb, 1, 0, 0, NULL);
+    drmSyncobjSignal(fd, &sa, 1);
+    CHECK(
+        exported == 0 && imported == 0 && before != 0 &&
+            drmSyncobjWait(fd2, &sb, 1, 0, 0, NULL) == 0,
+        "a syncobj fd imports on another open of the device: signalled on one, seen on the other");
+    if (sfd >= 0) close(sfd);
+    /* A sync_file of a job's fence: not readable while a SYNC_WAIT holds the
+     * job, readable once the CPU releases it; SYNC_IOC_FILE_INFO says so;
+     * imported into a syncobj of the other file. */
+    uint32_t js = 0;
+    drmSyncobjCreate(fd, 0, &js);
+    if (dm != MAP_FAILED) dm[0x410 / 4] = 0;
+    const uint64_t jwait[] = {MOVE48(2, data_va + 0x410), MOVE32(10, 0), SYNC_WAIT32_GT(10, 2)};
+    for (int i = 0; i < 3; ++i) lcs[64 + i] = jwait[i];
+    struct sync_op jsig = {SYNC_OP_SIGNAL, js, 0};
+    struct queue_submit jq = {0, 3 * 8, lcs_va + 512,
+                              0, 0,     {sizeof(jsig), 1, (uint64_t)(uintptr_t)&jsig}};
+    uint32_t gj = group(fd, vc.id);
+    struct group_submit jgs = {gj, 0, {sizeof(jq), 1, (uint64_t)(uintptr_t)&jq}};
+    const int jsub = dm != MAP_FAILED ? xioctl(fd, GROUP_SUBMIT, &jgs) : -1;
+    int sync_fd = -1;
+    const int sx = drmSyncobjExportSyncFile(fd, js, &sync_fd);
+    struct pollfd pf = {sync_fd, POLLIN, 0};
+    const int early = sx == 0 ? poll(&pf, 1, 0) : -1;
+    if (dm != MAP_FAILED) dm[0x410 / 4] = 1;
+    const int late = sx == 0 ? poll(&pf, 1, 2000) : -1;
+    struct sync_file_info {
+      char name[32];
+      int32_t status;
+      uint32_t flags, num_fences, pad;
+      uint64_t sync_fence_info;
+    } sfi;
+    memset(&sfi, 0, sizeof(sfi));
+    const int info = sx == 0 ? ioctl(sync_fd, _IOWR('>', 4, struct sync_file_info), &sfi) : -1;
+    uint32_t sj = 0;
+    drmSyncobjCreate(fd2, 0, &sj);
+    const int imp = sx == 0 ? drmSyncobjImportSyncFile(fd2, sj, sync_fd) : -1;
+    CHECK(jsub == 0 && sx == 0 && early == 0 && late == 1 && (pf.revents & POLLIN) && info == 0 &&
+              sfi.status == 1 && sfi.num_fences == 1 && imp == 0 &&
+              drmSyncobjWait(fd2, &sj, 1, 0, 0, NULL) == 0,
+          "a sync_file: poll() readable once its job ends (%d, then %d), FILE_INFO status %d, "
+          "imported on the other file",
+          early, late, sfi.status);
+    if (sync_fd >= 0) close(sync_fd);
+    /* A dma-buf: its size by lseek, its mmap the BO's bytes, imported on the
+     * other file as the same BO and on this one as the same handle. */
+    int dfd = -1;
+    uint32_t same = 0, other = 0;
+    const int px = drmPrimeHandleToFD(fd, data, DRM_CLOEXEC | DRM_RDWR, &dfd);
+    const off_t size = px == 0 ? lseek(dfd, 0, SEEK_END) : -1;
+    volatile uint32_t* dmb =
+        px == 0 ? mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0) : MAP_FAILED;
+    if (dmb != MAP_FAILED) dmb[0x500 / 4] = 0xd1ab0f;
+    const int p1 = px == 0 ? drmPrimeFDToHandle(fd, dfd, &same) : -1;
+    const int p2 = px == 0 && fd2 >= 0 ? drmPrimeFDToHandle(fd2, dfd, &other) : -1;
+    CHECK(px == 0 && size == 65536 && dmb != MAP_FAILED && dm != MAP_FAILED &&
+              dm[0x500 / 4] == 0xd1ab0f && p1 == 0 && same == data && p2 == 0 && other != 0,
+          "a dma-buf: lseek says 64 KiB, its map is the BO's bytes, it imports as the same BO");
+    if (dmb != MAP_FAILED) munmap((void*)dmb, 65536);
+    if (dfd >= 0) close(dfd);
+    if (fd2 >= 0) close(fd2);
+  }
   if (dm != MAP_FAILED) munmap((void*)dm, 65536);
 
   /* An unknown instruction: the queue turns fatal; the wait still returns. */

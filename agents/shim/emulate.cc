@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
+#include "engine/uapi/drm.h"
 #include "lib/host/host.h"
 
 namespace faultlab::shim {
@@ -67,6 +70,7 @@ void Emulator::Start() {
     }
   }
   host_ = std::make_unique<twin::TwinHost>(*cfg);
+  host_->set_on_progress([this] { SignalSyncFiles(); });
   if (const std::string path = Env("FAULTLAB_TRACE"); !path.empty()) {
     auto sink = trace::FileSink::Open(path);
     if (!sink.ok()) {
@@ -119,6 +123,20 @@ bool Emulator::Owns(int fd, dev::NodeType* node) {
   return true;
 }
 
+bool Emulator::OwnsExport(int fd) {
+  twin::TwinHost* h = made();
+  if (!h) return false;
+  std::lock_guard<std::recursive_mutex> lock(h->mu());
+  return export_fds_.count(fd) != 0;
+}
+
+const dev::Device::Exported* Emulator::ExportOf(int fd, ExportFd* out) {
+  auto it = export_fds_.find(fd);
+  if (it == export_fds_.end()) return nullptr;
+  if (out) *out = it->second;
+  return host_->device().FindExport(it->second.key);
+}
+
 void Emulator::Forget(int fd) {
   twin::TwinHost* h = made();
   if (!h) return;
@@ -127,6 +145,16 @@ void Emulator::Forget(int fd) {
 }
 
 void Emulator::ForgetLocked(int fd) {
+  if (auto e = export_fds_.find(fd); e != export_fds_.end()) {
+    const int key = e->second.key;
+    export_fds_.erase(e);
+    if (--export_refs_[key] == 0) {  // its last descriptor: the device lets go
+      export_refs_.erase(key);
+      unsignalled_sync_files_.erase(key);
+      host_->device().CloseExport(key);
+    }
+    return;
+  }
   auto it = fds_.find(fd);
   if (it == fds_.end()) return;
   dev::File* f = it->second.file;
@@ -141,22 +169,172 @@ void Emulator::Alias(int from, int to) {
   twin::TwinHost* h = made();
   if (!h) return;
   std::lock_guard<std::recursive_mutex> lock(h->mu());
+  if (to < 0) return;
+  if (auto e = export_fds_.find(from); e != export_fds_.end()) {
+    const ExportFd x = e->second;
+    ForgetLocked(to);
+    export_fds_[to] = x;
+    ++export_refs_[x.key];
+    return;
+  }
   auto it = fds_.find(from);
-  if (it == fds_.end() || to < 0) return;
+  if (it == fds_.end()) return;
   if (fds_.count(to)) ForgetLocked(to);
   fds_[to] = it->second;
   ++refs_[it->second.file];
 }
 
+int Emulator::ExportIoctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file,
+                          uapi::IoctlId id, unsigned long request, void* arg) {
+  REAL(open);
+  REAL(close);
+  // What the kernel makes: a sync_file (EXPORT_SYNC_FILE) is pollable, the
+  // others are anon files; all O_CLOEXEC but a dma-buf without DRM_CLOEXEC.
+  uint32_t flags = 0;
+  const bool readable = mem_.CopyFromUser(&flags, reinterpret_cast<uint64_t>(arg) + 4, 4) == 0;
+  const bool sync_file = id == uapi::IoctlId::kSyncobjHandleToFd && readable &&
+                         (flags & uapi::kDrmSyncobjHandleToFdExportSyncFile);
+  const bool cloexec = id != uapi::IoctlId::kPrimeHandleToFd || (flags & uapi::kDrmCloexec);
+  const int fd = sync_file ? eventfd(0, EFD_CLOEXEC)
+                           : real_open("/dev/null", O_RDWR | (cloexec ? O_CLOEXEC : 0));
+  if (fd < 0) return -errno;
+  dev::Device& d = host_->device();
+  d.ReserveExportFd(fd);
+  const int ret = host_->Ioctl(lock, file, mem_, static_cast<uint32_t>(request),
+                               reinterpret_cast<uint64_t>(arg));
+  d.ReserveExportFd(-1);
+  const dev::Device::Exported* e = ret == 0 ? d.FindExport(fd) : nullptr;
+  if (e == nullptr) {
+    real_close(fd);
+    return ret;
+  }
+  export_fds_[fd] = ExportFd{fd, e->kind};
+  export_refs_[fd] = 1;
+  if (sync_file) unsignalled_sync_files_.insert(fd);
+  SignalSyncFiles();
+  return ret;
+}
+
+void Emulator::SignalSyncFiles() {
+  for (auto it = unsignalled_sync_files_.begin(); it != unsignalled_sync_files_.end();) {
+    const dev::Device::Exported* e = host_->device().FindExport(*it);
+    if (e && dev::Device::SyncFileStatus(*e) == 0) {
+      ++it;
+      continue;
+    }
+    // The key's descriptor may be closed while a dup lives: any will do.
+    for (const auto& [fd, x] : export_fds_) {
+      if (x.key != *it) continue;
+      const uint64_t one = 1;
+      (void)!write(fd, &one, sizeof(one));
+      break;
+    }
+    it = unsignalled_sync_files_.erase(it);
+  }
+}
+
+namespace {
+
+// sync_file's SYNC_IOC_FILE_INFO (linux/sync_file.h).
+struct SyncFenceInfo {
+  char obj_name[32];
+  char driver_name[32];
+  int32_t status;
+  uint32_t flags;
+  uint64_t timestamp_ns;
+};
+struct SyncFileInfo {
+  char name[32];
+  int32_t status;
+  uint32_t flags;
+  uint32_t num_fences;
+  uint32_t pad;
+  uint64_t sync_fence_info;
+};
+constexpr unsigned long kSyncIocFileInfo = 0xc0383e04;  // _IOWR('>', 4, struct sync_file_info)
+constexpr unsigned long kDmaBufIoctlSync = 0x40086200;  // _IOW('b', 0, struct dma_buf_sync)
+constexpr uint64_t kDmaBufSyncRw = 3, kDmaBufSyncValid = 7;
+
+}  // namespace
+
+int Emulator::DescriptorIoctl(int fd, unsigned long request, void* arg) {
+  twin::TwinHost& h = host();
+  std::lock_guard<std::recursive_mutex> lock(h.mu());
+  ExportFd x{};
+  const dev::Device::Exported* e = ExportOf(fd, &x);
+  if (e == nullptr) return -EBADF;
+  const uint64_t user = reinterpret_cast<uint64_t>(arg);
+  if (x.kind == dev::Device::Exported::Kind::kSyncFile && request == kSyncIocFileInfo) {
+    // sync_file_ioctl_fence_info(): one fence here.
+    SyncFileInfo info;
+    if (mem_.CopyFromUser(&info, user, sizeof(info)) != 0) return -EFAULT;
+    if (info.flags || info.pad) return -EINVAL;
+    const int status = dev::Device::SyncFileStatus(*e);
+    if (info.num_fences) {
+      SyncFenceInfo fi{};
+      snprintf(fi.obj_name, sizeof(fi.obj_name), "panthor-queue");
+      snprintf(fi.driver_name, sizeof(fi.driver_name), "drm_sched");
+      fi.status = status;
+      if (mem_.CopyToUser(info.sync_fence_info, &fi, sizeof(fi)) != 0) return -EFAULT;
+    }
+    memset(info.name, 0, sizeof(info.name));
+    snprintf(info.name, sizeof(info.name), "panthor");
+    info.status = status;
+    info.num_fences = 1;
+    return mem_.CopyToUser(user, &info, sizeof(info)) != 0 ? -EFAULT : 0;
+  }
+  if (x.kind == dev::Device::Exported::Kind::kDmaBuf && request == kDmaBufIoctlSync) {
+    // dma_buf_ioctl(): a begin or end of CPU access, read and/or write. One
+    // copy of the bytes: nothing to flush.
+    uint64_t flags;
+    if (mem_.CopyFromUser(&flags, user, sizeof(flags)) != 0) return -EFAULT;
+    if ((flags & ~kDmaBufSyncValid) || !(flags & kDmaBufSyncRw)) return -EINVAL;
+    return 0;
+  }
+  return -ENOTTY;
+}
+
+int64_t Emulator::Seek(int fd, int64_t offset, int whence) {
+  twin::TwinHost& h = host();
+  std::lock_guard<std::recursive_mutex> lock(h.mu());
+  const dev::Device::Exported* e = ExportOf(fd);
+  if (e == nullptr || e->kind != dev::Device::Exported::Kind::kDmaBuf) return -ESPIPE;
+  if (offset != 0) return -EINVAL;
+  if (whence == SEEK_END) return static_cast<int64_t>(e->bo->size_bytes());
+  return whence == SEEK_SET ? 0 : -EINVAL;
+}
+
 int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
+  if (OwnsExport(fd)) return DescriptorIoctl(fd, request, arg);
   twin::TwinHost& h = host();
   std::unique_lock<std::recursive_mutex> lock(h.mu());
   auto it = fds_.find(fd);
   if (it == fds_.end()) return -EBADF;
   dev::File* const file =
       it->second.file;  // (the entry may go with a close while a wait lets go of the lock)
-  const int ret =
-      h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(static_cast<uint32_t>(request));
+  const uapi::IoctlId id = desc ? desc->id : uapi::IoctlId::kCount;
+  int ret;
+  if (id == uapi::IoctlId::kSyncobjHandleToFd || id == uapi::IoctlId::kPrimeHandleToFd) {
+    ret = ExportIoctl(lock, file, id, request, arg);
+  } else if (id == uapi::IoctlId::kSyncobjFdToHandle || id == uapi::IoctlId::kPrimeFdToHandle) {
+    // The device knows a descriptor by the number it handed it out as: a
+    // dup names it by that number for the call.
+    const uint64_t at =
+        reinterpret_cast<uint64_t>(arg) + (id == uapi::IoctlId::kPrimeFdToHandle
+                                               ? offsetof(uapi::DrmPrimeHandle, fd)
+                                               : offsetof(uapi::DrmSyncobjHandle, fd));
+    int32_t named = -1;
+    ExportFd x{};
+    const bool dup = mem_.CopyFromUser(&named, at, 4) == 0 && ExportOf(named, &x) && x.key != named;
+    if (dup) mem_.CopyToUser(at, &x.key, 4);
+    ret =
+        h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
+    if (dup) mem_.CopyToUser(at, &named, 4);
+  } else {
+    ret =
+        h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
+  }
   if (Logging()) Log(absl::StrCat("ioctl fd ", fd, " 0x", absl::Hex(request), " -> ", ret));
   return ret;
 }
@@ -165,6 +343,21 @@ void* Emulator::Mmap(void* addr, size_t length, int prot, int flags, int fd, off
   REAL(mmap);
   twin::TwinHost& h = host();
   std::lock_guard<std::recursive_mutex> lock(h.mu());
+  ExportFd x{};
+  if (const dev::Device::Exported* e = ExportOf(fd, &x)) {
+    // A dma-buf: its BO's bytes in the content file, as a BO's map.
+    const int ret = e->kind == dev::Device::Exported::Kind::kDmaBuf
+                        ? h.device().MmapExport(x.key, static_cast<uint64_t>(offset), length,
+                                                flags & MAP_SHARED)
+                        : -ENODEV;
+    if (ret < 0) return errno = -ret, MAP_FAILED;
+    void* p =
+        real_mmap(addr, length, prot, MAP_SHARED | (flags & MAP_FIXED), h.device().content_fd(),
+                  static_cast<off_t>(e->bo->content_at() + static_cast<uint64_t>(offset)));
+    if (p != MAP_FAILED)
+      h.TrackDmaBuf(e->bo, static_cast<uint64_t>(offset), length, prot, static_cast<char*>(p));
+    return p;
+  }
   auto it = fds_.find(fd);
   if (it == fds_.end()) return errno = EBADF, MAP_FAILED;
   const bool shared = flags & MAP_SHARED;

@@ -18,11 +18,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "agents/twin/twin_host.h"
 #include "engine/replay/recorder.h"
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
+#include "engine/uapi/ioctls.h"
 
 namespace faultlab::shim {
 
@@ -34,6 +36,14 @@ class Emulator {
   int Open(int node, int flags);
   // Is `fd` one of ours? (*node: its node type)
   bool Owns(int fd, dev::NodeType* node = nullptr);
+  // Is `fd` a descriptor the device handed out (a syncobj fd, a sync_file,
+  // a dma-buf)? Those are real descriptors too: /dev/null for a syncobj fd
+  // and a dma-buf, an eventfd for a sync_file (readable once its fence
+  // signalled, so poll() works as on a kernel).
+  bool OwnsExport(int fd);
+  // lseek() of a dma-buf (dma_buf_llseek()): its size at SEEK_END, 0 at
+  // SEEK_SET; offset 0 only. -errno otherwise.
+  int64_t Seek(int fd, int64_t offset, int whence);
   // close() of one of ours: the file's last descriptor releases it.
   void Forget(int fd);
   // dup(): `to` is the same file as `from`.
@@ -57,6 +67,21 @@ class Emulator {
   twin::TwinHost* made() const { return made_.load(std::memory_order_acquire); }
   void Start();
   void ForgetLocked(int fd);  // under the host's lock
+  // SYNCOBJ_HANDLE_TO_FD and PRIME_HANDLE_TO_FD: the descriptor is made here
+  // and its number reserved before the device's call (device.h).
+  int ExportIoctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, uapi::IoctlId id,
+                  unsigned long request, void* arg);
+  // ioctl() of a handed-out descriptor: SYNC_IOC_FILE_INFO of a sync_file,
+  // DMA_BUF_IOCTL_SYNC of a dma-buf; -ENOTTY for the rest.
+  int DescriptorIoctl(int fd, unsigned long request, void* arg);
+  // Every sync_file whose fence signalled becomes readable (under the lock).
+  void SignalSyncFiles();
+  // What a handed-out descriptor is, by the program's descriptor.
+  struct ExportFd {
+    int key;  // the number the device handed it out as
+    dev::Device::Exported::Kind kind;
+  };
+  const dev::Device::Exported* ExportOf(int fd, ExportFd* out = nullptr);
 
   std::once_flag started_;
   std::unique_ptr<twin::TwinHost> host_;
@@ -65,6 +90,11 @@ class Emulator {
   // Under the host's lock: descriptors -> files, descriptors per file.
   std::map<int, Node> fds_;
   std::map<dev::File*, int> refs_;
+  // Handed-out descriptors (a dup is another descriptor of the same key),
+  // descriptors per key, and the sync_files not yet readable (by key).
+  std::map<int, ExportFd> export_fds_;
+  std::map<int, int> export_refs_;
+  std::set<int> unsignalled_sync_files_;
   std::unique_ptr<trace::FileSink> sink_;
   std::unique_ptr<trace::TraceWriter> writer_;
   std::unique_ptr<replay::Recorder> recorder_;

@@ -35,6 +35,13 @@ Emulator* Emulated(int fd, faultlab::dev::NodeType* node = nullptr) {
   return em && em->Owns(fd, node) ? em : nullptr;
 }
 
+// A device file, or a descriptor the device handed out (a syncobj fd, a
+// sync_file, a dma-buf).
+Emulator* EmulatedOrExported(int fd) {
+  Emulator* em = Shim::Get().emulator();
+  return em && (em->Owns(fd) || em->OwnsExport(fd)) ? em : nullptr;
+}
+
 Passthrough* PassedThrough(int fd, uint32_t* file = nullptr) {
   Passthrough* pt = Shim::Get().passthrough();
   const uint32_t f = pt ? pt->FileOf(fd) : 0;
@@ -158,7 +165,7 @@ FILE* fopen64(const char* path, const char* mode) {
 }
 
 int close(int fd) {
-  if (Emulator* em = Emulated(fd)) em->Forget(fd);
+  if (Emulator* em = EmulatedOrExported(fd)) em->Forget(fd);
   if (Passthrough* pt = PassedThrough(fd)) pt->Forget(fd);
   REAL(close);
   return real_close(fd);
@@ -167,13 +174,13 @@ int close(int fd) {
 // After a dup of `fd` to `to` (-1: failed): `to` is the same file.
 static void Duplicated(int fd, int to) {
   if (to < 0 || fd == to) return;
-  if (Emulator* em = Emulated(fd)) em->Alias(fd, to);
+  if (Emulator* em = EmulatedOrExported(fd)) em->Alias(fd, to);
   if (Passthrough* pt = PassedThrough(fd)) pt->Alias(fd, to);
 }
 // Before a dup onto `to`: whatever `to` was is closed.
 static void Replacing(int fd, int to) {
   if (fd == to) return;
-  if (Emulator* em = Emulated(to)) em->Forget(to);
+  if (Emulator* em = EmulatedOrExported(to)) em->Forget(to);
   if (Passthrough* pt = PassedThrough(to)) pt->Forget(to);
 }
 
@@ -225,7 +232,7 @@ int ioctl(int fd, unsigned long request, ...) {
     const int ret = pt->Ioctl(fd, file, request, arg);
     return ret < 0 ? faultlab::shim::Errno(-ret) : ret;
   }
-  if (Emulator* em = Emulated(fd)) {
+  if (Emulator* em = EmulatedOrExported(fd)) {
     const int ret = em->Ioctl(fd, request, arg);
     return ret < 0 ? faultlab::shim::Errno(-ret) : ret;
   }
@@ -237,13 +244,26 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
   uint32_t file = 0;
   if (Passthrough* pt = PassedThrough(fd, &file))
     return pt->Mmap(addr, length, prot, flags, fd, file, offset);
-  if (Emulator* em = Emulated(fd)) return em->Mmap(addr, length, prot, flags, fd, offset);
+  if (Emulator* em = EmulatedOrExported(fd)) return em->Mmap(addr, length, prot, flags, fd, offset);
   REAL(mmap);
   return real_mmap(addr, length, prot, flags, fd, offset);
 }
 void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
   return mmap(addr, length, prot, flags, fd, static_cast<off_t>(offset));
 }
+off_t lseek(int fd, off_t offset, int whence) {
+  Emulator* em = Shim::Get().emulator();
+  if (em && em->OwnsExport(fd)) {
+    const int64_t r = em->Seek(fd, offset, whence);
+    return r < 0 ? faultlab::shim::Errno(static_cast<int>(-r)) : static_cast<off_t>(r);
+  }
+  REAL(lseek);
+  return real_lseek(fd, offset, whence);
+}
+off64_t lseek64(int fd, off64_t offset, int whence) {
+  return static_cast<off64_t>(lseek(fd, static_cast<off_t>(offset), whence));
+}
+
 int munmap(void* addr, size_t length) {
   Shim& s = Shim::Get();
   if (Passthrough* pt = s.passthrough()) pt->Unmapped(addr);

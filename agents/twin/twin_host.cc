@@ -103,7 +103,7 @@ void TwinHost::Step(uint64_t until) {
   device_.RunGpu(until);
   ResyncShadows();
   RefreshFlushIdPages();
-  if (after_step_) after_step_();
+  if (on_progress_) on_progress_();
   progress_.notify_all();
 }
 
@@ -207,6 +207,7 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   }
   ResyncShadows();
   RefreshFlushIdPages();
+  if (on_progress_) on_progress_();
   return ret;
 }
 
@@ -258,15 +259,27 @@ uint64_t TwinHost::Track(dev::File* file, uint64_t offset, uint64_t length, int 
     memcpy(view, &flush_id, sizeof(flush_id));
   } else if (std::shared_ptr<gem::Bo> bo = device_.BoAtOffset(file, offset, length)) {
     m.bo_off = offset - (bo->mmap_pgoff() << uapi::kPageShift);
-    if (device_.recording() && shared && (prot & PROT_WRITE)) {
-      m.bo = bo;
-      m.shadow.resize(std::min<uint64_t>(length, bo->size_bytes() - m.bo_off));
-      bo->Read(m.bo_off, m.shadow.data(), m.shadow.size());
-      shadowed_.emplace(bo.get(), id);
-    }
+    Shadow(id, bo, &m);
   }
   maps_[id] = std::move(m);
   return id;
+}
+
+uint64_t TwinHost::TrackDmaBuf(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, uint64_t length,
+                               int prot, char* view) {
+  const uint64_t id = next_map_++;
+  Mapping m{nullptr, 0, offset, length, prot, true, view, true, {}, {}};
+  Shadow(id, bo, &m);
+  maps_[id] = std::move(m);
+  return id;
+}
+
+void TwinHost::Shadow(uint64_t id, const std::shared_ptr<gem::Bo>& bo, Mapping* m) {
+  if (!device_.recording() || !m->shared || !(m->prot & PROT_WRITE)) return;
+  m->bo = bo;
+  m->shadow.resize(std::min<uint64_t>(m->length, bo->size_bytes() - m->bo_off));
+  bo->Read(m->bo_off, m->shadow.data(), m->shadow.size());
+  shadowed_.emplace(bo.get(), id);
 }
 
 bool TwinHost::Unmap(uint64_t id) {

@@ -85,9 +85,10 @@ class TwinHost {
   // child (which has no device thread) only forgets it.
   void StopLive();
   bool live() const { return live_; }
-  // Called under mu() after each step of the live device (the loopback
-  // kernel writes the kernel log with it).
-  void set_after_step(std::function<void()> fn) { after_step_ = std::move(fn); }
+  // Called under mu() after every call and every step of the live device
+  // (the loopback kernel writes the kernel log with it, the shim signals
+  // its sync_file descriptors).
+  void set_on_progress(std::function<void()> fn) { on_progress_ = std::move(fn); }
 
   std::recursive_mutex& mu() { return mu_; }
   dev::Device& device() { return device_; }
@@ -130,6 +131,10 @@ class TwinHost {
   // which it unmaps when the mapping goes (the loopback kernel).
   uint64_t Track(dev::File* file, uint64_t offset, uint64_t length, int prot, bool shared,
                  char* view, bool programs_pages);
+  // The same for a mapping of a dma-buf the device exported: `bo`'s bytes
+  // from `offset`, the program's own pages at `view`.
+  uint64_t TrackDmaBuf(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, uint64_t length,
+                       int prot, char* view);
   // munmap(): what the CPU wrote stays in the BOs. False: no such mapping.
   bool Unmap(uint64_t id);
   // The mapping whose view starts at `view`, or 0.
@@ -175,6 +180,8 @@ class TwinHost {
   // Every LATEST_FLUSH_ID page reads the register's value now.
   void RefreshFlushIdPages();
   void Drop(std::map<uint64_t, Mapping>::iterator it);
+  // While recording, a writable shared mapping keeps a shadow of its bytes.
+  void Shadow(uint64_t id, const std::shared_ptr<gem::Bo>& bo, Mapping* m);
   void Close(dev::File* file);
 
   std::recursive_mutex mu_;
@@ -195,7 +202,7 @@ class TwinHost {
   int64_t sleeping_until_ = 0;
   int64_t host_origin_ns_ = 0;
   uint64_t virtual_origin_ns_ = 0;
-  std::function<void()> after_step_;
+  std::function<void()> on_progress_;
   std::map<uint64_t, Mapping> maps_;  // by id
   uint64_t next_map_ = 1;
   // The LATEST_FLUSH_ID mappings' ids: refreshed after every call, so kept

@@ -169,6 +169,36 @@ class Device : public vm::OopsSink {
   // The BO whose fake offset range holds `offset`, if `file` may map it.
   std::shared_ptr<gem::Bo> BoAtOffset(File* file, uint64_t offset, uint64_t length);
 
+  // Descriptors the device hands out (fd_ioctls.cc): a syncobj's fd
+  // (SYNCOBJ_HANDLE_TO_FD), a sync_file of a fence (EXPORT_SYNC_FILE) and a
+  // dma-buf of a BO (PRIME_HANDLE_TO_FD). The program's descriptor number
+  // is the key: the host makes the real descriptor and reserves its number
+  // before the call (a replay reserves the recorded one); without a
+  // reservation the device numbers its own, from kFirstOwnFd.
+  struct Exported {
+    enum class Kind { kSyncobj, kSyncFile, kDmaBuf };
+    Kind kind;
+    std::shared_ptr<sync::Syncobj> syncobj;  // kSyncobj
+    std::shared_ptr<sync::Fence> fence;      // kSyncFile
+    std::shared_ptr<gem::Bo> bo;             // kDmaBuf
+  };
+  static constexpr int32_t kFirstOwnFd = 1 << 20;
+  // The descriptor the next export returns (a number already exported is
+  // replaced: the program closed and reused it).
+  void ReserveExportFd(int32_t fd) { reserved_fd_ = fd; }
+  // What `fd` is, if the device handed it out; nullptr otherwise.
+  const Exported* FindExport(int32_t fd) const;
+  // The program closed the descriptor's last copy: its references go
+  // (a dma-buf's BO may be freed). An input of the trace (a file event).
+  void CloseExport(int32_t fd);
+  // A sync_file's state as SYNC_IOC_FILE_INFO says it: 1 signalled, 0
+  // active, -errno signalled with an error.
+  static int SyncFileStatus(const Exported& e);
+  // mmap() of a dma-buf (dma_buf_mmap() -> drm_gem_shmem_mmap()): the BO's
+  // pages are populated; recorded as a CPU map of file 0 whose handle is
+  // the descriptor. 0 or -errno.
+  int MmapExport(int32_t fd, uint64_t offset, uint64_t length, bool shared);
+
   // Models drm_dev_unplug(): every later ioctl is -ENODEV.
   void Unplug() { unplugged_ = true; }
 
@@ -290,6 +320,13 @@ class Device : public vm::OopsSink {
   int IoctlSyncobjTimelineSignal(File& f, void* data);
   int IoctlSyncobjQuery(File& f, void* data);
   int IoctlSyncobjTransfer(File& f, void* data);
+  // Descriptors (fd_ioctls.cc).
+  int IoctlSyncobjHandleToFd(File& f, void* data);
+  int IoctlSyncobjFdToHandle(File& f, void* data);
+  int IoctlPrimeHandleToFd(File& f, void* data);
+  int IoctlPrimeFdToHandle(File& f, void* data);
+  // Hands out a descriptor for `e`: the reserved number, or the device's own.
+  int32_t Export(Exported e);
   // panthor: queries, VMs (vm_ioctls.cc, vm_bind.cc), BOs (bo_ioctls.cc),
   // groups (group_ioctls.cc), tiler heaps (heap_ioctls.cc), the user MMIO
   // region (user_mmio.cc).
@@ -383,6 +420,9 @@ class Device : public vm::OopsSink {
     std::string bytes;
   };
   std::vector<CpuWrite> cpu_writes_;
+  std::map<int32_t, Exported> exports_;  // by descriptor
+  int32_t reserved_fd_ = -1;
+  int32_t next_own_fd_ = kFirstOwnFd;
   std::vector<OopsRecord> oopses_;
   uint64_t ioctls_ = 0;
   uint64_t ioctl_errors_ = 0;

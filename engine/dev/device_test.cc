@@ -318,13 +318,6 @@ TEST(DispatchTest, UnplugMakesEverythingEnodev) {
   EXPECT_EQ(t.Call(kDrmIoctlGetCap, &g), -kENODEV);
 }
 
-TEST(DispatchTest, FileDescriptorIoctlsSayTheyAreNotModelledYet) {
-  TestDevice t;
-  DrmPrimeHandle p{};
-  EXPECT_EQ(t.Call(kDrmIoctlPrimeHandleToFd, &p), -kENOSYS);
-  EXPECT_EQ(t.dev.stats().unmodelled_ioctls, 1u);
-}
-
 TEST_P(BothVariants, CpuMapPopulatesTheWholeBoEvenAllocOnFault) {
   TestDevice t(Config(GetParam()));
   const uint32_t h = t.CreateBo(64 << 10, kAof, 4096);

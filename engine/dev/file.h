@@ -61,10 +61,12 @@ class File {
   // The process's memory; an ioctl with an observer swaps in a recording
   // view for the duration of the call.
   UserMemory* umem_ = nullptr;
-  std::map<uint32_t, std::shared_ptr<gem::Bo>> handles_;         // object_idr
-  std::map<uint32_t, std::shared_ptr<vm::Vm>> vms_;              // panthor_vm_pool
-  std::map<uint32_t, std::unique_ptr<sync::Syncobj>> syncobjs_;  // syncobj_idr
-  std::map<uint32_t, std::shared_ptr<gpu::Group>> groups_;       // panthor_group_pool
+  std::map<uint32_t, std::shared_ptr<gem::Bo>> handles_;  // object_idr
+  std::map<uint32_t, std::shared_ptr<vm::Vm>> vms_;       // panthor_vm_pool
+  // syncobj_idr: shared, since a syncobj fd (and the files it is imported
+  // into) holds a syncobj too.
+  std::map<uint32_t, std::shared_ptr<sync::Syncobj>> syncobjs_;
+  std::map<uint32_t, std::shared_ptr<gpu::Group>> groups_;  // panthor_group_pool
 };
 
 }  // namespace faultlab::dev

@@ -28,6 +28,10 @@ const std::array<Device::Handler, static_cast<size_t>(IoctlId::kCount)>& Device:
     set(IoctlId::kSyncobjQuery, &Device::IoctlSyncobjQuery);
     set(IoctlId::kSyncobjTransfer, &Device::IoctlSyncobjTransfer);
     set(IoctlId::kSyncobjTimelineSignal, &Device::IoctlSyncobjTimelineSignal);
+    set(IoctlId::kSyncobjHandleToFd, &Device::IoctlSyncobjHandleToFd);
+    set(IoctlId::kSyncobjFdToHandle, &Device::IoctlSyncobjFdToHandle);
+    set(IoctlId::kPrimeHandleToFd, &Device::IoctlPrimeHandleToFd);
+    set(IoctlId::kPrimeFdToHandle, &Device::IoctlPrimeFdToHandle);
     // panthor (panthor_drm_driver_ioctls[]).
     set(IoctlId::kDevQuery, &Device::IoctlDevQuery);
     set(IoctlId::kVmCreate, &Device::IoctlVmCreate);

@@ -1,7 +1,7 @@
 // The device answers every row of the ioctl table as a kernel of its
 // variant's driver version would: a handler for each ioctl up to 1.6 (the
-// series' variants) or 1.7 (mainline), -ENOSYS for the DRM core ones it does
-// not model yet, -EINVAL (unknown) for panthor's newer ones.
+// series' variants) or 1.7 (mainline) — every DRM core one too — and
+// -EINVAL (unknown) for panthor's newer ones.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -18,14 +18,10 @@ using testing::TestDevice;
 using uapi::IoctlId;
 
 TEST(HandlersTest, EveryIoctlOfTheVariantsVersionHasAHandler) {
-  const std::set<IoctlId> not_modelled_core = {IoctlId::kPrimeHandleToFd, IoctlId::kPrimeFdToHandle,
-                                               IoctlId::kSyncobjHandleToFd,
-                                               IoctlId::kSyncobjFdToHandle};
   for (Variant v : kAllVariants) {
     for (const uapi::IoctlDesc& d : uapi::AllIoctls()) {
       const bool newer = d.panthor() && !(d.since <= uapi::DriverVersion{1, DriverMinor(v)});
-      EXPECT_EQ(Device::Models(d.cmd, v), !newer && !not_modelled_core.count(d.id))
-          << d.name << " on " << VariantName(v);
+      EXPECT_EQ(Device::Models(d.cmd, v), !newer) << d.name << " on " << VariantName(v);
     }
   }
   EXPECT_TRUE(Device::Models(uapi::kPanthorIoctlBoSetLabel, Variant::kSeriesFixed));
@@ -39,9 +35,6 @@ TEST(HandlersTest, WhatTheTwinDoesNotModelIsAnsweredAsTheKernelWould) {
   // A newer panthor ioctl: unknown to a 1.6 driver, before any copy.
   EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kPanthorIoctlBoSync, 0), -uapi::kEINVAL);
   EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kPanthorIoctlBoQueryInfo, scratch), -uapi::kEINVAL);
-  // A core ioctl the twin leaves out: counted.
-  EXPECT_EQ(t.dev.Ioctl(t.file, uapi::kDrmIoctlPrimeHandleToFd, scratch), -uapi::kENOSYS);
-  EXPECT_EQ(t.dev.stats().unmodelled_ioctls, 1u);
   // Today's 40-byte SYNCOBJ_WAIT is the same ioctl as libdrm's 32-byte one.
   EXPECT_EQ(t.dev.Ioctl(t.file, uapi::Ioctl(IoctlId::kSyncobjWait).cmd, scratch), -uapi::kEINVAL)
       << "count_handles 0, the kernel's EINVAL: the handler ran";

@@ -26,7 +26,7 @@ constexpr uint32_t kWaitDeadline = 1u << 3;
 int Device::IoctlSyncobjCreate(File& f, void* data) {
   auto* c = static_cast<uapi::DrmSyncobjCreate*>(data);
   if (c->flags & ~kDrmSyncobjCreateSignaled) return -kEINVAL;
-  auto obj = std::make_unique<sync::Syncobj>();
+  auto obj = std::make_shared<sync::Syncobj>();
   if (c->flags & kDrmSyncobjCreateSignaled) obj->ReplaceFence(sync::SignalledStub());
   // idr_alloc(..., 1, 0): the lowest free handle from 1.
   const uint32_t h = File::LowestFreeId(f.syncobjs_);

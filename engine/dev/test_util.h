@@ -28,8 +28,11 @@ inline DeviceConfig Config(Variant variant = Variant::kSeriesFixed, const char* 
 
 class TestDevice {
  public:
-  explicit TestDevice(DeviceConfig config = Config(), NodeType node = NodeType::kRender)
+  // `observer`: every event from the first open on (a recorder).
+  explicit TestDevice(DeviceConfig config = Config(), NodeType node = NodeType::kRender,
+                      events::Observer* observer = nullptr)
       : dev(std::move(config)) {
+    dev.set_observer(observer);
     file = dev.Open(node, &mem);
   }
 

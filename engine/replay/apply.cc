@@ -1,9 +1,11 @@
 #include "engine/replay/apply.h"
 
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "engine/replay/validate.h"
+#include "engine/uapi/drm.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/ioc.h"
 #include "engine/uapi/ioctls.h"
@@ -80,6 +82,25 @@ void Applier::PaceBoardGpu(const trace::Ioctl& io, dev::File* file) {
   });
 }
 
+// A call that handed out a descriptor hands out the recorded number, so
+// that later calls naming it (FD_TO_HANDLE) name the same object.
+void Applier::ReserveRecordedFd(const trace::Ioctl& io) {
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
+  if (desc == nullptr || io.result != 0) return;
+  size_t at;
+  if (desc->id == uapi::IoctlId::kSyncobjHandleToFd) {
+    at = offsetof(uapi::DrmSyncobjHandle, fd);
+  } else if (desc->id == uapi::IoctlId::kPrimeHandleToFd) {
+    at = offsetof(uapi::DrmPrimeHandle, fd);
+  } else {
+    return;
+  }
+  int32_t fd;
+  if (io.arg_out.size() < at + sizeof(fd)) return;
+  std::memcpy(&fd, io.arg_out.data() + at, sizeof(fd));
+  device_->ReserveExportFd(fd);
+}
+
 void Applier::CsSubmit(const trace::CsSubmit& cs) {
   pending_cs_.push_back({cs.group, cs.stream_va, std::string(cs.words), {}});
   for (const trace::UserBytes& rd : cs.reads)
@@ -126,6 +147,7 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
     at = io.result == -uapi::kEFAULT ? ro_scratch_ : kArgScratch;
     mem_.Write(at, arg.data(), arg.size());  // test-side write: ignores protections
   }
+  ReserveRecordedFd(io);
   const int result = device_->Ioctl(f->second, io.request, at);
   const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
   if (norm_->board() && result == 0 && io.result == 0 && desc &&
@@ -156,6 +178,10 @@ void Applier::Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ran
 }
 
 absl::Status Applier::File(const trace::FileOp& op, bool legacy) {
+  if (op.node == trace::NODE_EXPORT) {  // a descriptor the device handed out, closed
+    if (op.close) device_->CloseExport(static_cast<int32_t>(op.file));
+    return absl::OkStatus();
+  }
   device_->set_legacy_file_markers(legacy);
   if (!op.close) {
     if (files_.size() >= kMaxOpenFiles) {
@@ -203,6 +229,10 @@ void Applier::CpuMap(const trace::CpuMap& m) {
     }
   }
   uint64_t populated;
+  if (m.file == 0 && !norm_->board()) {  // a dma-buf's map: its descriptor is the handle
+    device_->MmapExport(static_cast<int32_t>(m.handle), m.offset, m.length_bytes, true);
+    return;
+  }
   if (f != files_.end() && (!norm_->board() || m.result == 0)) {
     device_->MmapBo(f->second, offset, m.length_bytes, true, &populated);
   }

@@ -51,6 +51,7 @@ class Applier {
   void PrepareUserMemory(const trace::Ioctl& io);
   void PutBackStreams(dev::File* file);
   void PaceBoardGpu(const trace::Ioctl& io, dev::File* file);
+  void ReserveRecordedFd(const trace::Ioctl& io);
 
   dev::Device* device_;
   const Normaliser* norm_;

@@ -209,6 +209,7 @@ std::string FormatEvent(uint64_t index, const Event& e) {
       absl::StrAppend(&s, x.close ? " close" : " open", " file=", x.file, " node=",
                       x.node == NODE_PRIMARY  ? "primary"
                       : x.node == NODE_RENDER ? "render"
+                      : x.node == NODE_EXPORT ? "export"
                                               : "unspecified");
       break;
     }

@@ -79,13 +79,23 @@ struct DrmSyncobjDestroy {
 };
 static_assert(sizeof(DrmSyncobjDestroy) == 8);
 
+// With `point` since Linux 6.6 (callers built before send 16 bytes: the
+// tail is zero-filled).
 struct DrmSyncobjHandle {
   uint32_t handle;
   uint32_t flags;
   int32_t fd;
   uint32_t pad;
+  uint64_t point;
 };
-static_assert(sizeof(DrmSyncobjHandle) == 16);
+static_assert(sizeof(DrmSyncobjHandle) == 24);
+constexpr uint32_t kDrmSyncobjHandleToFdExportSyncFile = 1u << 0;
+constexpr uint32_t kDrmSyncobjHandleToFdTimeline = 1u << 1;
+constexpr uint32_t kDrmSyncobjFdToHandleImportSyncFile = 1u << 0;
+constexpr uint32_t kDrmSyncobjFdToHandleTimeline = 1u << 1;
+// drm_prime_handle.flags: DRM_CLOEXEC (O_CLOEXEC) and DRM_RDWR (O_RDWR).
+constexpr uint32_t kDrmCloexec = 02000000;
+constexpr uint32_t kDrmRdwr = 02;
 
 struct DrmSyncobjTransfer {
   uint32_t src_handle;
@@ -144,8 +154,11 @@ constexpr uint32_t kDrmIoctlPrimeHandleToFd = DrmIowr(0x2d, sizeof(DrmPrimeHandl
 constexpr uint32_t kDrmIoctlPrimeFdToHandle = DrmIowr(0x2e, sizeof(DrmPrimeHandle));
 constexpr uint32_t kDrmIoctlSyncobjCreate = DrmIowr(0xbf, sizeof(DrmSyncobjCreate));
 constexpr uint32_t kDrmIoctlSyncobjDestroy = DrmIowr(0xc0, sizeof(DrmSyncobjDestroy));
-constexpr uint32_t kDrmIoctlSyncobjHandleToFd = DrmIowr(0xc1, sizeof(DrmSyncobjHandle));
-constexpr uint32_t kDrmIoctlSyncobjFdToHandle = DrmIowr(0xc2, sizeof(DrmSyncobjHandle));
+// As libdrm (and callers built before Linux 6.6) send them: 16 bytes, no
+// `point`. The ioctl table's rows carry the kernel's 24.
+constexpr uint32_t kDrmSyncobjHandleSizeBeforePoint = 16;
+constexpr uint32_t kDrmIoctlSyncobjHandleToFd = DrmIowr(0xc1, kDrmSyncobjHandleSizeBeforePoint);
+constexpr uint32_t kDrmIoctlSyncobjFdToHandle = DrmIowr(0xc2, kDrmSyncobjHandleSizeBeforePoint);
 constexpr uint32_t kDrmIoctlSyncobjWait = DrmIowr(0xc3, sizeof(DrmSyncobjWait));
 constexpr uint32_t kDrmIoctlSyncobjReset = DrmIowr(0xc4, sizeof(DrmSyncobjArray));
 constexpr uint32_t kDrmIoctlSyncobjSignal = DrmIowr(0xc5, sizeof(DrmSyncobjArray));

@@ -121,11 +121,11 @@ std::vector<IoctlDesc> CoreRows() {
           .Creates(K::kSyncobj, offsetof(DrmSyncobjCreate, handle)),
       Row(IoctlId::kSyncobjDestroy, "SYNCOBJ_DESTROY", kDrmIoctlSyncobjDestroy, ra, kCore)
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjDestroy, handle)),
-      Row(IoctlId::kSyncobjHandleToFd, "SYNCOBJ_HANDLE_TO_FD", kDrmIoctlSyncobjHandleToFd, ra,
-          kCore)
+      Row(IoctlId::kSyncobjHandleToFd, "SYNCOBJ_HANDLE_TO_FD",
+          DrmIowr(0xc1, sizeof(DrmSyncobjHandle)), ra, kCore)
           .Consumes(K::kSyncobj, offsetof(DrmSyncobjHandle, handle)),
-      Row(IoctlId::kSyncobjFdToHandle, "SYNCOBJ_FD_TO_HANDLE", kDrmIoctlSyncobjFdToHandle, ra,
-          kCore)
+      Row(IoctlId::kSyncobjFdToHandle, "SYNCOBJ_FD_TO_HANDLE",
+          DrmIowr(0xc2, sizeof(DrmSyncobjHandle)), ra, kCore)
           .Creates(K::kSyncobj, offsetof(DrmSyncobjHandle, handle)),
       Row(IoctlId::kSyncobjWait, "SYNCOBJ_WAIT", DrmIowr(0xc3, kSyncobjWaitKernelSize), ra, kCore)
           .Nest(

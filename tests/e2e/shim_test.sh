@@ -26,6 +26,10 @@ rc=$?
 "$fl" dump "$tmp/root.fltrace" | grep -q 'ioctl file=1 request=0xc0186443 (PANTHOR_VM_BIND) result=0' && ok "the trace holds the client's VM_BINDs" || fail "no VM_BIND in the trace"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'mmu_fault .* addr=0x100604000 .* outcome=handled' && ok "the trace holds the fault of the stream's store into the alloc-on-fault BO" || fail "no handled fault at 0x100604000"
 "$fl" dump "$tmp/root.fltrace" | grep -q 'cs_submit' && ok "the trace holds the submitted streams' words" || fail "no cs_submit event"
+"$fl" dump "$tmp/root.fltrace" >"$tmp/root.dump"
+grep -q 'SYNCOBJ_HANDLE_TO_FD) result=0' "$tmp/root.dump" && grep -q 'PRIME_FD_TO_HANDLE) result=0' "$tmp/root.dump" \
+  && [ "$(grep -c ' file close file=[0-9]* node=export' "$tmp/root.dump")" -ge 3 ] && grep -q ' cpu_map mmap file=0 handle=' "$tmp/root.dump" \
+  && ok "the trace holds the descriptors handed out, the dma-buf's map and their closes" || fail "descriptors in the trace: $(grep -E 'TO_FD|node=export' "$tmp/root.dump" | head -3)"
 steps=$("$fl" dump "$tmp/root.fltrace" | grep -c ' gpu_run until=')
 [ "$steps" -gt 0 ] && "$fl" dump "$tmp/root.fltrace" | grep -q ' gpu_run until=.* cpu_writes=\[' \
   && ok "the trace holds the live device's steps ($steps), one with the CPU write that released a SYNC_WAIT" || fail "no gpu_run steps with CPU writes ($steps)"
