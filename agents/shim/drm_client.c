@@ -5,6 +5,7 @@
  * uses what drivers up to 1.6 added, and does it from several threads at once. Prints "ok ..." per
  * check and exits with the number of failures. (The panthor structs are written out here: Debian
  * 12's libdrm predates panthor_drm.h.) */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -181,6 +182,19 @@ static int submit_nowait(int fd, uint32_t grp, volatile uint64_t* cs, uint64_t v
 static int poll_u32(volatile uint32_t* p, uint32_t want) {
   for (int i = 0; i < 20000 && *p != want; ++i) usleep(100);
   return *p == want;
+}
+
+/* Reads `dir`/`name` (or `dir` alone when `name` is "") with open()+read(),
+ * as sysfs readers do. */
+static void read_sysfs(const char* dir, const char* name, char* out, size_t size) {
+  char path[512];
+  snprintf(path, sizeof(path), name[0] ? "%s/%s" : "%s", dir, name);
+  out[0] = '\0';
+  const int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return;
+  const ssize_t n = read(f, out, size - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(f);
 }
 
 /* Threads submitting and waiting at once: each its own group and its own
@@ -526,6 +540,34 @@ int main(void) {
     if (!fatal) usleep(1000);
   }
   CHECK(lf == 0 && fatal, "live: GROUP_GET_STATE turns FATAL_FAULT without a wait");
+  /* sysfs as panthor has it: idle for 150 ms, the GPU is runtime-suspended
+   * and devfreq has dropped to its lowest OPP. (The loopback kernel's sysfs
+   * is not served to its clients yet.) */
+  const char* shim_mode = getenv("FAULTLAB_SHIM");
+  const int emulated = !shim_mode || strcmp(shim_mode, "passthrough") != 0;
+  char dvf[256], pwr[256], status[32] = "", cur[32] = "", min[32] = "", gov[32] = "";
+  /* devfreq's directory is named after the platform device. */
+  snprintf(dvf, sizeof(dvf), "/sys/dev/char/226:128/device/devfreq");
+  DIR* dd = emulated ? opendir(dvf) : NULL;
+  for (struct dirent* de; dd && (de = readdir(dd));) {
+    if (de->d_name[0] != '.') {
+      snprintf(dvf, sizeof(dvf), "/sys/dev/char/226:128/device/devfreq/%s", de->d_name);
+      break;
+    }
+  }
+  if (dd) closedir(dd);
+  snprintf(pwr, sizeof(pwr), "/sys/dev/char/226:128/device/power");
+  if (emulated) {
+    usleep(150000);
+    read_sysfs(pwr, "runtime_status", status, sizeof(status));
+    read_sysfs(dvf, "cur_freq", cur, sizeof(cur));
+    read_sysfs(dvf, "min_freq", min, sizeof(min));
+    read_sysfs(dvf, "governor", gov, sizeof(gov));
+    CHECK(strcmp(status, "suspended\n") == 0 && cur[0] && strcmp(cur, min) == 0 &&
+              strcmp(gov, "simple_ondemand\n") == 0,
+          "sysfs: idle, the GPU is runtime-suspended at its lowest OPP (%.*s, %.*s Hz)",
+          (int)strcspn(status, "\n"), status, (int)strcspn(cur, "\n"), cur);
+  }
   /* A stalled job: the job timeout passes while the program sleeps. */
   const char* tmo = getenv("FAULTLAB_JOB_TIMEOUT_MS");
   const long timeout_ms = tmo ? atol(tmo) : 5000; /* panthor's JOB_TIMEOUT_MS */
@@ -534,14 +576,27 @@ int main(void) {
   const uint64_t lstall[] = {MOVE48(2, data_va + 0x40c), MOVE32(10, 0), SYNC_WAIT32_GT(10, 2)};
   const int lt = dm != MAP_FAILED ? submit_nowait(fd, gs, lcs + 48, lcs_va + 384, lstall, 3) : -1;
   const uint32_t running = state_of(fd, gs).state;
-  usleep((useconds_t)(2 * timeout_ms * 1000));
+  /* Busy for three quarters of the timeout: active, at the top OPP. */
+  usleep((useconds_t)(timeout_ms * 750));
+  if (emulated) {
+    char max[32] = "", trans[2048] = "";
+    read_sysfs(pwr, "runtime_status", status, sizeof(status));
+    read_sysfs(dvf, "cur_freq", cur, sizeof(cur));
+    read_sysfs(dvf, "max_freq", max, sizeof(max));
+    read_sysfs(dvf, "trans_stat", trans, sizeof(trans));
+    CHECK(strcmp(status, "active\n") == 0 && cur[0] && strcmp(cur, max) == 0 &&
+              strstr(trans, "Total transition : ") != NULL &&
+              atoi(strstr(trans, "Total transition : ") + 19) >= 2,
+          "sysfs: a busy GPU is active and devfreq raised it to its top OPP (%.*s Hz)",
+          (int)strcspn(cur, "\n"), cur);
+  }
+  usleep((useconds_t)(timeout_ms * 1250));
   CHECK(lt == 0 && running == 0 && (state_of(fd, gs).state & GROUP_STATE_TIMEDOUT),
         "live: a stalled job times out during the program's sleep (%ld ms)", timeout_ms);
 
   /* Descriptors across two opens of the device: a syncobj fd, a sync_file,
    * a dma-buf. (The loopback kernel does not pass descriptors yet.) */
-  const char* mode = getenv("FAULTLAB_SHIM");
-  if (mode && strcmp(mode, "passthrough") == 0) {
+  if (!emulated) {
     printf("skip descriptors: not through the loopback kernel yet\n");
   } else {
     int fd2 = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
@@ -612,6 +667,19 @@ int main(void) {
     if (dmb != MAP_FAILED) munmap((void*)dmb, 65536);
     if (dfd >= 0) close(dfd);
     if (fd2 >= 0) close(fd2);
+  }
+  /* fdinfo as gputop and nvtop read it. */
+  if (emulated) {
+    char path[64], info[4096] = "";
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    read_sysfs(path, "", info, sizeof(info));
+    const char* engine = strstr(info, "drm-engine-panthor:\t");
+    CHECK(
+        strstr(info, "drm-driver:\tpanthor\n") && strstr(info, "drm-client-id:\t") && engine &&
+            atoll(engine + 20) > 0 && strstr(info, "drm-total-memory:\t") &&
+            strstr(info, "drm-resident-memory:\t") && strstr(info, "pos:\t"),
+        "fdinfo: the DRM keys (driver, client id, engine time %lld ns, memory) after the kernel's",
+        engine ? atoll(engine + 20) : -1);
   }
   if (dm != MAP_FAILED) munmap((void*)dm, 65536);
 

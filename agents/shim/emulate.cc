@@ -12,8 +12,11 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
 #include "engine/uapi/drm.h"
@@ -388,6 +391,90 @@ void Emulator::Unmapping(void* addr) {
   if (!h) return;
   std::lock_guard<std::recursive_mutex> lock(h->mu());
   if (const uint64_t id = h->MappingAt(addr)) h->Unmap(id);
+}
+
+namespace {
+
+// drm_fdinfo_print_size(): bytes, or KiB / MiB when a whole number of them.
+std::string FdinfoSize(uint64_t bytes) {
+  const char* units[] = {"", " KiB", " MiB"};
+  int u = 0;
+  for (; u < 2 && bytes != 0 && bytes % 1024 == 0; ++u) bytes /= 1024;
+  return absl::StrCat(bytes, units[u]);
+}
+
+// devfreq's trans_stat_show().
+std::string TransStat(const pm::Power::Snapshot& s) {
+  const size_t n = s.opp_hz.size();
+  std::string out = "     From  :   To\n           :";
+  for (uint64_t hz : s.opp_hz) absl::StrAppend(&out, absl::StrFormat("%10u", hz));
+  absl::StrAppend(&out, "   time(ms)\n");
+  for (size_t i = 0; i < n; ++i) {
+    absl::StrAppend(&out, s.opp_hz[i] == s.cur_hz ? "*" : " ",
+                    absl::StrFormat("%10u:", s.opp_hz[i]));
+    for (size_t j = 0; j < n; ++j)
+      absl::StrAppend(&out, absl::StrFormat("%10u", s.trans[i * n + j]));
+    absl::StrAppend(&out, absl::StrFormat("%10u\n", s.time_in_state_ms[i]));
+  }
+  absl::StrAppend(&out, "Total transition : ", s.total_trans, "\n");
+  return out;
+}
+
+}  // namespace
+
+bool Emulator::LiveText(const std::string& name, std::string* out) {
+  int fd = -1;
+  if (absl::StartsWith(name, "fdinfo/")) {
+    twin::TwinHost* h = made();
+    if (!h || !absl::SimpleAtoi(name.substr(7), &fd)) return false;
+    std::lock_guard<std::recursive_mutex> lock(h->mu());
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return false;
+    // The kernel's lines for the real descriptor (pos, flags, mnt_id, ino).
+    REAL(open);
+    REAL(close);
+    out->clear();
+    const int real =
+        real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
+    char buf[512];
+    for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
+    if (real >= 0) real_close(real);
+    const dev::Device::FileUsage u = h->device().UsageOf(it->second.file);
+    const pm::Power::Snapshot s = h->device().PowerAt(h->now_ns());
+    const uint64_t max_hz = s.opp_hz.back();
+    const uint64_t cycles =
+        static_cast<uint64_t>(static_cast<unsigned __int128>(u.engine_ns) * max_hz / 1'000'000'000);
+    absl::StrAppend(out, "drm-driver:\tpanthor\ndrm-client-id:\t", u.client_id,
+                    "\ndrm-engine-panthor:\t", u.engine_ns, " ns\ndrm-cycles-panthor:\t", cycles,
+                    "\ndrm-maxfreq-panthor:\t", max_hz, " Hz\ndrm-curfreq-panthor:\t", s.cur_hz,
+                    " Hz\ndrm-total-memory:\t", FdinfoSize(u.total_bytes), "\ndrm-shared-memory:\t",
+                    FdinfoSize(u.shared_bytes), "\ndrm-resident-memory:\t",
+                    FdinfoSize(u.resident_bytes), "\ndrm-purgeable-memory:\t0\n");
+    return true;
+  }
+  twin::TwinHost& h = host();
+  std::lock_guard<std::recursive_mutex> lock(h.mu());
+  const pm::Power::Snapshot s = h.device().PowerAt(h.now_ns());
+  const std::map<std::string, std::string> files = {
+      {"devfreq/available_frequencies", absl::StrCat(absl::StrJoin(s.opp_hz, " "), "\n")},
+      {"devfreq/available_governors", "userspace powersave performance simple_ondemand\n"},
+      {"devfreq/cur_freq", absl::StrCat(s.cur_hz, "\n")},
+      {"devfreq/target_freq", absl::StrCat(s.cur_hz, "\n")},
+      {"devfreq/governor", "simple_ondemand\n"},
+      {"devfreq/min_freq", absl::StrCat(s.opp_hz.front(), "\n")},
+      {"devfreq/max_freq", absl::StrCat(s.opp_hz.back(), "\n")},
+      {"devfreq/polling_interval", absl::StrCat(pm::Power::kPollNs / 1'000'000, "\n")},
+      {"devfreq/trans_stat", TransStat(s)},
+      {"power/runtime_status", s.suspended ? "suspended\n" : "active\n"},
+      {"power/autosuspend_delay_ms", absl::StrCat(pm::Power::kAutosuspendNs / 1'000'000, "\n")},
+      {"power/control", "auto\n"},
+      {"power/runtime_active_time", absl::StrCat(s.active_ms, "\n")},
+      {"power/runtime_suspended_time", absl::StrCat(s.suspended_ms, "\n")},
+  };
+  auto it = files.find(name);
+  if (it == files.end()) return false;
+  *out = it->second;
+  return true;
 }
 
 void Emulator::Finish() {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "agents/twin/twin_host.h"
 #include "engine/replay/recorder.h"
@@ -54,6 +55,10 @@ class Emulator {
   void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset);
   // Before munmap(): a mapping of ours stops being kept coherent.
   void Unmapping(void* addr);
+  // The text of a file the device makes as it is read (FakeFs::LiveText):
+  // devfreq's and runtime PM's sysfs files, and a device descriptor's
+  // fdinfo (the kernel's own lines, then DRM's). False: no such file.
+  bool LiveText(const std::string& name, std::string* out);
   // The end of the program: queued work runs out, "end", the trace's last chunk.
   void Finish();
 

@@ -2,8 +2,12 @@
 
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace faultlab::shim {
@@ -49,7 +53,12 @@ FakeFs::Kind FakeFs::Lookup(const std::string& path, int* node) const {
     }
     if (rest == "/uevent") return Kind::kFile;
     if (rest == "/subsystem" || rest == "/driver") return Kind::kLink;
+    if (live_text_ &&
+        (rest == "/devfreq" || rest == "/power" || rest == "/devfreq/" + profile_().unique)) {
+      return Kind::kDir;
+    }
   }
+  if (!LiveName(path).empty()) return Kind::kFile;
   if (path == "/sys/dev/char/226:0" || path == "/sys/dev/char/226:128") return Kind::kLink;
   return Kind::kNone;
 }
@@ -108,11 +117,78 @@ std::string FakeFs::RealPath(const std::string& path) const {
   return Lookup(path) != Kind::kNone ? path : "";
 }
 
-std::vector<std::string> FakeFs::List(const std::string& path) {
+std::vector<std::string> FakeFs::List(const std::string& path) const {
   std::string rest;
   if (path == "/dev/dri" || path == "/dev/dri/") return {".", "..", "card0", "renderD128"};
-  if (SysfsDevice(path, &rest) && rest == "/drm") return {".", "..", "card0", "renderD128"};
-  return {".", ".."};
+  std::vector<std::string> names = {".", ".."};
+  if (!SysfsDevice(path, &rest)) return names;
+  if (rest == "/drm") return {".", "..", "card0", "renderD128"};
+  if (live_text_ && rest == "/devfreq") names.push_back(profile_().unique);
+  if (live_text_ && rest == "/devfreq/" + profile_().unique) {
+    names.insert(names.end(), DevfreqFiles().begin(), DevfreqFiles().end());
+  }
+  if (live_text_ && rest == "/power") {
+    names.insert(names.end(), PowerFiles().begin(), PowerFiles().end());
+  }
+  return names;
+}
+
+const std::vector<std::string>& FakeFs::DevfreqFiles() {
+  static const auto* files = new std::vector<std::string>{"available_frequencies",
+                                                          "available_governors",
+                                                          "cur_freq",
+                                                          "governor",
+                                                          "max_freq",
+                                                          "min_freq",
+                                                          "polling_interval",
+                                                          "target_freq",
+                                                          "trans_stat"};
+  return *files;
+}
+
+const std::vector<std::string>& FakeFs::PowerFiles() {
+  static const auto* files =
+      new std::vector<std::string>{"autosuspend_delay_ms", "control", "runtime_active_time",
+                                   "runtime_status", "runtime_suspended_time"};
+  return *files;
+}
+
+std::string FakeFs::LiveName(const std::string& path) const {
+  if (!live_text_) return "";
+  std::string rest;
+  if (SysfsDevice(path, &rest)) {
+    const std::string devfreq = "/devfreq/" + profile_().unique + "/";
+    for (const auto& [dir, files] : {std::make_pair(devfreq, &DevfreqFiles()),
+                                     std::make_pair(std::string("/power/"), &PowerFiles())}) {
+      if (!absl::StartsWith(rest, dir)) continue;
+      const std::string file = rest.substr(dir.size());
+      for (const std::string& f : *files) {
+        if (f == file) return (dir == devfreq ? "devfreq/" : "power/") + file;
+      }
+    }
+    return "";
+  }
+  // /proc/self/fdinfo/N, /proc/thread-self/fdinfo/N, /proc/<our pid>/fdinfo/N.
+  for (const std::string& base :
+       {std::string("/proc/self/fdinfo/"), std::string("/proc/thread-self/fdinfo/"),
+        absl::StrCat("/proc/", getpid(), "/fdinfo/")}) {
+    int fd = -1;
+    if (absl::StartsWith(path, base) && absl::SimpleAtoi(path.substr(base.size()), &fd)) {
+      std::string ignored;
+      const std::string name = absl::StrCat("fdinfo/", fd);
+      return live_text_(name, &ignored) ? name : "";
+    }
+  }
+  return "";
+}
+
+bool FakeFs::Text(const std::string& path, std::string* out) const {
+  if (std::string rest; SysfsDevice(path, &rest) && rest == "/uevent") {
+    *out = Uevent();
+    return true;
+  }
+  const std::string name = LiveName(path);
+  return !name.empty() && live_text_(name, out);
 }
 
 }  // namespace faultlab::shim

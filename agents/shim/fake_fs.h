@@ -48,14 +48,29 @@ class FakeFs {
   // The uevent file's text.
   std::string Uevent() const;
   // The entries of a directory of ours.
-  static std::vector<std::string> List(const std::string& path);
+  std::vector<std::string> List(const std::string& path) const;
+
+  // Files whose text the device makes as they are read (emulate mode):
+  // `text(name, &out)` for "devfreq/<file>" (the device's devfreq
+  // directory), "power/<file>" (its runtime PM) and "fdinfo/<fd>" (a
+  // descriptor of this process); false when there is no such file.
+  using LiveText = std::function<bool(const std::string& name, std::string* out)>;
+  void set_live_text(LiveText text) { live_text_ = std::move(text); }
+  // The text of a file of ours; false when `path` is not one.
+  bool Text(const std::string& path, std::string* out) const;
+  // devfreq's and runtime PM's files (sysfs), as `ls` lists them.
+  static const std::vector<std::string>& DevfreqFiles();
+  static const std::vector<std::string>& PowerFiles();
 
  private:
   // Is `path` under /sys/dev/char/226:{0,128}/device? (*rest: what follows)
   static bool SysfsDevice(const std::string& path, std::string* rest);
+  // The live file `path` is ("devfreq/cur_freq", "fdinfo/5"), or "".
+  std::string LiveName(const std::string& path) const;
   static void FakeStat(Kind k, int node, struct stat* st);
 
   std::function<const profiles::Profile&()> profile_;
+  LiveText live_text_;
 };
 
 // A directory of ours open: what readdir() walks.

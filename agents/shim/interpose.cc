@@ -87,15 +87,31 @@ int OpenDevice(const char* path, int flags, mode_t mode, bool* handled) {
     return em->Open(node, flags);
   if (path && absl::StartsWith(path, "/dev/dri/") && shim.fake_fs())
     return faultlab::shim::Errno(ENOENT);
+  // A file of ours (sysfs, fdinfo): its text as it is now, in a memfd the
+  // program reads as it would the kernel's file.
+  std::string text;
+  if (const FakeFs* fs = shim.fake_fs(); fs && path && fs->Text(path, &text)) {
+    if ((flags & O_ACCMODE) != O_RDONLY) return faultlab::shim::Errno(EACCES);
+    const int fd = memfd_create("faultlab-sysfs", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+    if (fd < 0) return -1;
+    if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+        lseek(fd, 0, SEEK_SET) != 0) {
+      const int err = errno;
+      REAL(close);
+      real_close(fd);
+      return faultlab::shim::Errno(err);
+    }
+    return fd;
+  }
   *handled = false;
   return -1;
 }
 
 FILE* FakeFopen(const char* path) {
   const FakeFs* fs = Shim::Get().fake_fs();
-  if (!fs || !path || fs->Lookup(path) != FakeFs::Kind::kFile) return nullptr;
-  const std::string content = fs->Uevent();
-  char* buf = strdup(content.c_str());  // lives as long as the stream may (a few bytes)
+  std::string content;
+  if (!fs || !path || !fs->Text(path, &content)) return nullptr;
+  char* buf = strdup(content.c_str());  // lives as long as the stream may (a few KiB)
   return fmemopen(buf, content.size(), "r");
 }
 
@@ -403,7 +419,7 @@ DIR* opendir(const char* path) {
   const FakeFs* fs = Shim::Get().fake_fs();
   if (fs && path && fs->Lookup(path) == FakeFs::Kind::kDir) {
     auto* d = new FakeDir();
-    d->names = FakeFs::List(path);
+    d->names = fs->List(path);
     FakeDirs().insert(d);
     return reinterpret_cast<DIR*>(d);
   }

@@ -51,6 +51,9 @@ Shim::Shim() {
     emulator_ = std::make_unique<Emulator>();
     fake_fs_ = std::make_unique<FakeFs>(
         [this]() -> const profiles::Profile& { return emulator_->profile(); });
+    fake_fs_->set_live_text([this](const std::string& name, std::string* out) {
+      return emulator_->LiveText(name, out);
+    });
   } else if (mode == "passthrough") {
     passthrough_ = std::make_unique<Passthrough>(BackendFromEnv());
     if (passthrough_->backend().kind() == Backend::Kind::kLoopback) {

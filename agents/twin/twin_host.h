@@ -85,6 +85,8 @@ class TwinHost {
   // child (which has no device thread) only forgets it.
   void StopLive();
   bool live() const { return live_; }
+  // Virtual time now: host time's, live; the device's clock otherwise.
+  uint64_t now_ns() const { return live_ ? VirtualNow() : device_.now_ns(); }
   // Called under mu() after every call and every step of the live device
   // (the loopback kernel writes the kernel log with it, the shim signals
   // its sync_file descriptors).

@@ -77,9 +77,10 @@ Device::Device(DeviceConfig config)
       fault_({&sched_, &memory_, &mmu_, &vms_, &config_.profile.cost, config_.variant,
               policy_.get(), &out_, this}),
       heaps_({&sched_, &objects_, &fault_, &config_.profile.cost, &out_, config_.variant}),
+      power_(config_.profile.opp_hz),
       executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
                  policy_.get(), &out_, config_.v3_tick_race_permille,
-                 config_.profile.job_timeout_ns}) {
+                 config_.profile.job_timeout_ns, &power_}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(
@@ -192,6 +193,29 @@ void Device::DestroyGroup(const std::shared_ptr<gpu::Group>& group) {
   group->destroyed = true;
   executor_.KillGroup(group, 0);
   executor_.RemoveGroup(*group);
+  for (const auto& f : files_) {
+    if (f->id_ == group->file) f->retired_engine_ns_ += group->engine_ns;
+  }
+}
+
+Device::FileUsage Device::UsageOf(const File* file) const {
+  FileUsage u;
+  u.client_id = file->id_;
+  u.engine_ns = file->retired_engine_ns_;
+  for (const auto& [h, g] : file->groups_) u.engine_ns += g->engine_ns;
+  for (const auto& [h, bo] : file->handles_) {
+    const uint64_t size = bo->size_bytes();
+    u.total_bytes += size;
+    u.resident_bytes += bo->pages().populated() * mem::kPageSize;
+    bool shared = false;
+    for (const auto& other : files_) {
+      if (other.get() == file) continue;
+      for (const auto& [oh, ob] : other->handles_) shared |= ob == bo;
+    }
+    for (const auto& [fd, e] : exports_) shared |= e.bo == bo;
+    if (shared) u.shared_bytes += size;
+  }
+  return u;
 }
 
 // Models panthor_vm_destroy(): heaps go, everything is unmapped; the slot is

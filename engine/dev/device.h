@@ -29,6 +29,7 @@
 #ifndef FAULTLAB_ENGINE_DEV_DEVICE_H_
 #define FAULTLAB_ENGINE_DEV_DEVICE_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -48,6 +49,7 @@
 #include "engine/mem/memory.h"
 #include "engine/mem/pressure.h"
 #include "engine/mmu/mmu.h"
+#include "engine/pm/power.h"
 #include "engine/policy/policy.h"
 #include "engine/policy/registry.h"
 #include "engine/profiles/profile.h"
@@ -199,6 +201,17 @@ class Device : public vm::OopsSink {
   // the descriptor. 0 or -errno.
   int MmapExport(int32_t fd, uint64_t offset, uint64_t length, bool shared);
 
+  // What /proc/<pid>/fdinfo of a device file shows (drm_show_fdinfo(),
+  // panthor_show_fdinfo()): the file's client id, its groups' time on the
+  // GPU, and the memory of the BOs it has handles to — all of it, the part
+  // other files or a dma-buf share, the part with pages.
+  struct FileUsage {
+    uint64_t client_id = 0;
+    uint64_t engine_ns = 0;
+    uint64_t total_bytes = 0, shared_bytes = 0, resident_bytes = 0;
+  };
+  FileUsage UsageOf(const File* file) const;
+
   // Models drm_dev_unplug(): every later ioctl is -ENODEV.
   void Unplug() { unplugged_ = true; }
 
@@ -275,6 +288,11 @@ class Device : public vm::OopsSink {
   void NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes);
 
   const mmu::Mmu& mmu() const { return mmu_; }
+  // Runtime PM and devfreq at `now_ns` of virtual time (engine/pm): what
+  // sysfs shows. Reading changes nothing the replay sees.
+  pm::Power::Snapshot PowerAt(uint64_t now_ns) {
+    return power_.At(std::max(now_ns, sched_.now_ns()));
+  }
   const mem::Pressure* pressure() const { return pressure_.get(); }
   // The kernel log lines the model printed (unhandled faults, fatal streams).
   const std::vector<std::string>& kernel_log() const { return out_.kernel_log(); }
@@ -400,6 +418,7 @@ class Device : public vm::OopsSink {
   std::unique_ptr<policy::FaultPolicy> policy_;
   fault::FaultPath fault_;
   heap::TilerHeaps heaps_;
+  pm::Power power_;
   gpu::Executor executor_;
   std::unique_ptr<mem::Pressure> pressure_;
 

@@ -67,6 +67,7 @@ class File {
   // into) holds a syncobj too.
   std::map<uint32_t, std::shared_ptr<sync::Syncobj>> syncobjs_;
   std::map<uint32_t, std::shared_ptr<gpu::Group>> groups_;  // panthor_group_pool
+  uint64_t retired_engine_ns_ = 0;  // destroyed groups' time on the GPU (fdinfo)
 };
 
 }  // namespace faultlab::dev

@@ -78,6 +78,7 @@ void Executor::TryStart(Queue& q) {
   std::shared_ptr<Job> job = q.jobs.front();
   if (!job->deps_ready || job->started) return;  // waiting for its fences
   q.running = true;
+  if (running_queues_++ == 0) d_.power->SetBusy(true, d_.sched->now_ns());
   Start(job);
 }
 
@@ -289,6 +290,7 @@ void Executor::ReportMmuFault(uint64_t vm_key, uint64_t at_ns) {
 void Executor::Finish(const std::shared_ptr<Job>& job, int error) {
   if (job->finished) return;
   job->finished = true;
+  if (job->run_started_ns) job->group->engine_ns += d_.sched->now_ns() + 1 - job->run_started_ns;
   Queue& q = job->group->queues[job->queue];
   ++(error == 0 ? stats_.jobs_completed : stats_.jobs_failed);
   if (job->as >= 0) {
@@ -298,7 +300,10 @@ void Executor::Finish(const std::shared_ptr<Job>& job, int error) {
   auto it = std::find(q.jobs.begin(), q.jobs.end(), job);
   const bool was_head = it == q.jobs.begin();
   if (it != q.jobs.end()) q.jobs.erase(it);
-  if (was_head) q.running = false;
+  if (was_head && q.running) {
+    q.running = false;
+    if (--running_queues_ == 0) d_.power->SetBusy(false, d_.sched->now_ns());
+  }
   job->done->Signal(error);
   TryStart(q);
   RetryWaitingForAs();

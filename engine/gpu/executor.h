@@ -32,6 +32,7 @@
 #include "engine/gpu/job.h"
 #include "engine/heap/tiler_heaps.h"
 #include "engine/mmu/mmu.h"
+#include "engine/pm/power.h"
 #include "engine/policy/policy.h"
 #include "engine/profiles/profile.h"
 #include "engine/sim/scheduler.h"
@@ -66,6 +67,8 @@ class Executor : public fault::Listener {
     // A job still running this long after it started is killed (the
     // profile's job_timeout_ns, drm_sched's timeout).
     uint64_t job_timeout_ns;
+    // Told when the GPU turns busy (a job runs on some queue) and idle.
+    pm::Power* power;
   };
   explicit Executor(const Deps& deps);
 
@@ -133,6 +136,7 @@ class Executor : public fault::Listener {
   std::deque<std::shared_ptr<Job>> waiting_for_as_;
   // Jobs blocked on a SYNC_WAIT, in blocking order: woken by any store.
   std::vector<std::shared_ptr<Job>> sync_waiters_;
+  size_t running_queues_ = 0;  // queues whose front job has started
   ExecutorStats stats_;
 };
 

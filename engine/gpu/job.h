@@ -101,6 +101,7 @@ struct Group {
   uint32_t state = 0;         // DRM_PANTHOR_GROUP_STATE_*: only ever gains bits
   uint32_t fatal_queues = 0;  // a bit per queue that hit a fatal error
   bool destroyed = false;     // GROUP_DESTROY or its file closed
+  uint64_t engine_ns = 0;     // its jobs' time on the GPU, start to end (fdinfo)
   // group_can_run().
   bool CanRun() const { return !destroyed && fatal_queues == 0 && !(state & 1u); }
 };

@@ -29,6 +29,8 @@ cs_slot_count = 8
 cs_reg_count = 96
 scoreboard_slot_count = 8
 unpreserved_cs_reg_count = 4
+# The RK3588's GPU OPP table (rk3588s.dtsi gpu_opp_table): 300 MHz to 1 GHz.
+opp_hz = 300000000, 400000000, 500000000, 600000000, 700000000, 800000000, 900000000, 1000000000
 # The RK3588's arch timer runs at 24 MHz.
 timestamp_frequency = 24000000
 # 8 GiB of RAM (the common Rock 5B / Orange Pi 5 configuration).

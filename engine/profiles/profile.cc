@@ -73,6 +73,16 @@ Setters KeysOf(Profile& p) {
     }
     return true;
   };
+  setters["opp_hz"] = [&p](absl::string_view v) {
+    p.opp_hz.clear();
+    for (absl::string_view part : absl::StrSplit(v, ',')) {
+      uint64_t hz;
+      if (!ParseU64(part, &hz) || hz == 0 || (!p.opp_hz.empty() && hz <= p.opp_hz.back()))
+        return false;
+      p.opp_hz.push_back(hz);
+    }
+    return !p.opp_hz.empty() && p.opp_hz.size() <= 32;
+  };
   setters["as_present"] = u32(&g.as_present);
   setters["shader_present"] = u64(&g.shader_present);
   setters["l2_present"] = u64(&g.l2_present);

@@ -66,6 +66,9 @@ struct Profile {
   // running this long after it started is killed. Key `job_timeout_ms`,
   // optional (5000); tests use a short one.
   uint64_t job_timeout_ns = 5'000'000'000;
+  // The GPU's operating points (the device tree's OPP table), Hz,
+  // ascending: what devfreq chooses from (engine/pm). Key `opp_hz`.
+  std::vector<uint64_t> opp_hz;
   CostModel cost;
   // Fields whose values are not sourced; non-empty makes the profile approximate.
   std::vector<std::string> invented;

@@ -101,6 +101,22 @@ void Applier::ReserveRecordedFd(const trace::Ioctl& io) {
   device_->ReserveExportFd(fd);
 }
 
+void Applier::WithoutDeadline(uint32_t request, std::string* arg) {
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(request);
+  if (desc == nullptr) return;
+  size_t at;
+  if (desc->id == uapi::IoctlId::kSyncobjWait) {
+    at = offsetof(uapi::DrmSyncobjWait, timeout_nsec);
+  } else if (desc->id == uapi::IoctlId::kSyncobjTimelineWait) {
+    at = offsetof(uapi::DrmSyncobjTimelineWait, timeout_nsec);
+  } else {
+    return;
+  }
+  const int64_t never = INT64_MAX;
+  if (arg->size() >= at + sizeof(never))
+    arg->replace(at, sizeof(never), reinterpret_cast<const char*>(&never), sizeof(never));
+}
+
 void Applier::CsSubmit(const trace::CsSubmit& cs) {
   pending_cs_.push_back({cs.group, cs.stream_va, std::string(cs.words), {}});
   for (const trace::UserBytes& rd : cs.reads)
@@ -131,6 +147,10 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   PrepareUserMemory(io);
   std::string arg(io.arg_in);
   norm_->NormaliseArgIn(io.request, &arg);
+  // A board's wait that ended in time waited for work its GPU had done by
+  // then: the twin's GPU (which runs in waits only) runs it too, whatever
+  // the timeout was (the field is masked when compared).
+  if (norm_->board() && io.result == 0) WithoutDeadline(io.request, &arg);
   if (rewrite_ && !rewrite_->Ioctl(io, &arg, mem_)) {
     ++r_->skipped_dependent;
     rewrite_->Learn(io, -1, std::string());  // what it would create failed too

@@ -52,6 +52,7 @@ class Applier {
   void PutBackStreams(dev::File* file);
   void PaceBoardGpu(const trace::Ioctl& io, dev::File* file);
   void ReserveRecordedFd(const trace::Ioctl& io);
+  void WithoutDeadline(uint32_t request, std::string* arg);
 
   dev::Device* device_;
   const Normaliser* norm_;

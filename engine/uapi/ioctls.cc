@@ -127,9 +127,11 @@ std::vector<IoctlDesc> CoreRows() {
       Row(IoctlId::kSyncobjFdToHandle, "SYNCOBJ_FD_TO_HANDLE",
           DrmIowr(0xc2, sizeof(DrmSyncobjHandle)), ra, kCore)
           .Creates(K::kSyncobj, offsetof(DrmSyncobjHandle, handle)),
+      // A board's wait that ended in time is replayed without a deadline
+      // (replay/apply.cc): its timeout is the board's business.
       Row(IoctlId::kSyncobjWait, "SYNCOBJ_WAIT", DrmIowr(0xc3, kSyncobjWaitKernelSize), ra, kCore)
-          .Nest(
-              Handles(offsetof(DrmSyncobjWait, handles), offsetof(DrmSyncobjWait, count_handles))),
+          .Nest(Handles(offsetof(DrmSyncobjWait, handles), offsetof(DrmSyncobjWait, count_handles)))
+          .Masked(offsetof(DrmSyncobjWait, timeout_nsec), 8),
       Row(IoctlId::kSyncobjReset, "SYNCOBJ_RESET", kDrmIoctlSyncobjReset, ra, kCore)
           .Nest(Handles(offsetof(DrmSyncobjArray, handles),
                         offsetof(DrmSyncobjArray, count_handles))),
@@ -141,7 +143,8 @@ std::vector<IoctlDesc> CoreRows() {
           .Nest(Handles(offsetof(DrmSyncobjTimelineWait, handles),
                         offsetof(DrmSyncobjTimelineWait, count_handles)))
           .Nest(Points(Dir::kIn, offsetof(DrmSyncobjTimelineWait, points),
-                       offsetof(DrmSyncobjTimelineWait, count_handles))),
+                       offsetof(DrmSyncobjTimelineWait, count_handles)))
+          .Masked(offsetof(DrmSyncobjTimelineWait, timeout_nsec), 8),
       Row(IoctlId::kSyncobjQuery, "SYNCOBJ_QUERY", kDrmIoctlSyncobjQuery, ra, kCore)
           .Nest(Handles(offsetof(DrmSyncobjTimelineArray, handles),
                         offsetof(DrmSyncobjTimelineArray, count_handles)))
