@@ -91,6 +91,18 @@ class Kernel {
       close(sock);
       return;
     }
+    if (req.op == faultlab::loopback::kText) {  // sysfs, before any open
+      Reply r;
+      int memfd = -1;
+      {
+        std::lock_guard<std::recursive_mutex> lock(host_.mu());
+        r.ret = Text(req, nullptr, &memfd);
+      }
+      faultlab::loopback::SendWithFd(sock, &r, sizeof(r), memfd);
+      if (memfd >= 0) close(memfd);
+      close(sock);
+      return;
+    }
     if (req.op != faultlab::loopback::kOpen) {
       close(sock);
       return;
@@ -151,8 +163,20 @@ class Kernel {
     {
       std::unique_lock<std::recursive_mutex> lock(host_.mu());
       switch (req.op) {
-        case faultlab::loopback::kIoctl:
-          r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd);
+        case faultlab::loopback::kIoctl: {
+          int exported = -1;
+          r.ret = Ioctl(c, lock, req.request, req.arg, reply_fd, &exported);
+          if (exported >= 0) {  // the client gets a copy; this one is the device's key
+            r.map_id = static_cast<uint64_t>(exported);
+            memfd = dup(exported);
+          }
+          break;
+        }
+        case faultlab::loopback::kExport:
+          r.ret = Export(c, req, &memfd, &r.map_offset, &r.map_id);
+          break;
+        case faultlab::loopback::kText:
+          r.ret = Text(req, c.file, &memfd);
           break;
         case faultlab::loopback::kMmap:
           r.ret = Mmap(c, req, &memfd, &r.map_offset, &r.map_id);
@@ -171,7 +195,7 @@ class Kernel {
   }
 
   int Ioctl(Conn& c, std::unique_lock<std::recursive_mutex>& lock, uint32_t req, uint64_t arg,
-            int reply_fd) {
+            int reply_fd, int* exported) {
     // The caller went away (its thread or process died): its answer socket hung up.
     auto gone = [reply_fd] {
       pollfd p{reply_fd, POLLRDHUP, 0};
@@ -185,7 +209,54 @@ class Kernel {
       if (c.mem->CopyFromUser(&bc, arg, sizeof(bc)) != 0) return -EFAULT;
       if ((bc.flags & ~uapi::kPanthorBoNoMmap) || bc.alloc_on_fault_granularity) return -EINVAL;
     }
-    return host_.Ioctl(lock, c.file, *c.mem, req, arg, gone);
+    return host_.Ioctl(lock, c.file, *c.mem, req, arg, gone, exported);
+  }
+
+  // A descriptor the device handed out: its last close, a dma-buf's mmap
+  // (its BO's bytes in the content file, as a BO's map), lseek, ioctls.
+  int64_t Export(Conn& c, const Request& req, int* fd, uint64_t* map_offset, uint64_t* map_id) {
+    const int32_t key = static_cast<int32_t>(req.map_id);
+    const faultlab::dev::Device::Exported* e = host_.device().FindExport(key);
+    if (e == nullptr) return -EBADF;
+    switch (req.request) {
+      case faultlab::loopback::kExportClose:
+        host_.CloseExport(key);
+        close(key);
+        return 0;
+      case faultlab::loopback::kExportMmap: {
+        if (e->kind != faultlab::dev::Device::Exported::Kind::kDmaBuf) return -ENODEV;
+        std::shared_ptr<faultlab::gem::Bo> bo = e->bo;
+        const int ret =
+            host_.device().MmapExport(key, req.offset, req.length, req.flags & MAP_SHARED);
+        if (ret < 0) return ret;
+        *fd = dup(host_.device().content_fd());
+        if (*fd < 0) return -ENOMEM;
+        *map_offset = bo->content_at() + req.offset;
+        *map_id = host_.TrackDmaBuf(bo, req.offset, req.length, req.prot, nullptr);
+        return 0;
+      }
+      case faultlab::loopback::kExportSeek:
+        return host_.ExportSeek(key, static_cast<int64_t>(req.offset), req.flags);
+      case faultlab::loopback::kExportIoctl:
+        return host_.ExportIoctl(key, req.node, req.arg, *c.mem);
+      default:
+        return -EINVAL;
+    }
+  }
+
+  // A file the device makes as it is read, as a memfd.
+  int Text(const Request& req, File* file, int* fd) {
+    std::string text;
+    const std::string name(req.name, strnlen(req.name, sizeof(req.name)));
+    if (!host_.LiveText(name, file, &text)) return -ENOENT;
+    *fd = memfd_create("faultlab-text", MFD_CLOEXEC);
+    if (*fd < 0) return -ENOMEM;
+    if (write(*fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      close(*fd);
+      *fd = -1;
+      return -EIO;
+    }
+    return 0;
   }
 
   // panthor_mmap(): the twin says yes or no. A BO's pages travel as the

@@ -11,7 +11,13 @@
 // descriptor and an offset to map it at (kMmap): for a BO, the twin's content
 // file at the BO's bytes, so the program, the twin and every other mapping
 // share one copy; for the LATEST_FLUSH_ID page, a memfd the twin keeps
-// reading the register.
+// reading the register. A descriptor the device hands out (SYNCOBJ_HANDLE_TO_FD,
+// PRIME_HANDLE_TO_FD) comes back with the ioctl's answer (Reply.map_id: the
+// kernel's number for it, which the client writes in the argument's place
+// of its own number and names in kExport calls); its close, mmap, lseek and
+// ioctls travel as kExport. kText fetches a file the device makes as it is
+// read (sysfs devfreq and power; "fdinfo" of the connection's file) as a
+// memfd, on a connection of its own or an open file's.
 #ifndef FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
 #define FAULTLAB_AGENTS_LOOPBACK_PROTOCOL_H_
 
@@ -34,6 +40,15 @@ enum Op : uint32_t {
   kIoctl = 3,   // request, arg (a pointer in the caller) -> ret
   kMmap = 4,    // offset, length, flags, prot -> ret 0 + descriptor, map_offset, map id
   kMunmap = 5,  // map id -> ret
+  kExport = 6,  // map_id: the descriptor; request: ExportOp -> ret (+ descriptor for kExportMmap)
+  kText = 7,    // name -> ret 0 + a memfd of the text, or -ENOENT
+};
+
+enum ExportOp : uint32_t {
+  kExportClose = 1,  // its last descriptor closed
+  kExportMmap = 2,   // offset, length, flags, prot -> as kMmap
+  kExportSeek = 3,   // offset, flags = whence -> ret
+  kExportIoctl = 4,  // node = the ioctl request, arg -> ret
 };
 
 struct Request {
@@ -47,6 +62,7 @@ struct Request {
   int32_t flags = 0;
   int32_t prot = 0;
   uint64_t map_id = 0;
+  char name[48] = {};  // kText
 };
 
 struct Reply {

@@ -17,6 +17,7 @@
 #include "agents/loopback/protocol.h"
 #include "agents/shim/real.h"
 #include "engine/uapi/drm.h"
+#include "engine/uapi/ioctls.h"
 
 namespace faultlab::shim {
 
@@ -129,13 +130,158 @@ int Backend::Ioctl(int fd, unsigned long request, void* arg) {
     r.op = loopback::kIoctl;
     r.request = static_cast<uint32_t>(request);
     r.arg = reinterpret_cast<uint64_t>(arg);
+    const uapi::IoctlDesc* d = uapi::FindIoctl(r.request);
+    const uapi::IoctlId id = d ? d->id : uapi::IoctlId::kCount;
+    // drm_syncobj_handle's and drm_prime_handle's fd: at 8.
+    int32_t* fd_field = reinterpret_cast<int32_t*>(static_cast<char*>(arg) + 8);
+    int32_t ours = -1;
+    if (id == uapi::IoctlId::kSyncobjFdToHandle || id == uapi::IoctlId::kPrimeFdToHandle) {
+      // The kernel knows its own number for a descriptor it handed out.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (arg && exports_.count(*fd_field)) {
+        ours = *fd_field;
+        *fd_field = exports_[ours].first;
+      }
+    }
     loopback::Reply reply;
-    const int e = LoopbackCall(fd, r, &reply, nullptr);
+    int passed = -1;
+    const int e = LoopbackCall(fd, r, &reply, &passed);
+    if (ours >= 0) *fd_field = ours;
+    if (passed >= 0) {
+      // A descriptor handed out: the program sees ours, in the kernel's place.
+      std::lock_guard<std::mutex> lock(mu_);
+      exports_[passed] = {static_cast<int32_t>(reply.map_id), fd};
+      *fd_field = passed;
+    }
     return e ? e : static_cast<int>(reply.ret);
   }
   REAL(ioctl);
   const int ret = real_ioctl(fd, request, arg);
   return ret < 0 ? -errno : ret;
+}
+
+bool Backend::OwnsExport(int fd) {
+  if (kind_ != Kind::kLoopback) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return exports_.count(fd) != 0;
+}
+
+namespace {
+
+// A call about a loopback descriptor on the connection it came on.
+int ExportCall(std::pair<int32_t, int> where, uint32_t op, loopback::Request r,
+               loopback::Reply* reply, int* memfd = nullptr) {
+  r.op = loopback::kExport;
+  r.request = op;
+  r.map_id = static_cast<uint64_t>(where.first);
+  const int e = LoopbackCall(where.second, r, reply, memfd);
+  return e ? e : 0;
+}
+
+}  // namespace
+
+void Backend::CloseExport(int fd) {
+  std::pair<int32_t, int> where;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = exports_.find(fd);
+    if (it == exports_.end()) return;
+    where = it->second;
+    exports_.erase(it);
+  }
+  loopback::Reply reply;
+  ExportCall(where, loopback::kExportClose, {}, &reply);
+}
+
+void* Backend::ExportMmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
+                          int* result) {
+  REAL(mmap);
+  std::pair<int32_t, int> where;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    where = exports_.at(fd);
+  }
+  loopback::Request r;
+  r.offset = static_cast<uint64_t>(offset);
+  r.length = length;
+  r.flags = flags;
+  r.prot = prot;
+  loopback::Reply reply;
+  int memfd = -1;
+  *result = ExportCall(where, loopback::kExportMmap, r, &reply, &memfd);
+  if (*result == 0) *result = static_cast<int>(reply.ret);
+  void* p = MAP_FAILED;
+  if (*result == 0 && memfd >= 0) {
+    p = real_mmap(addr, length, prot, MAP_SHARED | (flags & MAP_FIXED), memfd,
+                  static_cast<off_t>(reply.map_offset));
+    if (p == MAP_FAILED) *result = -errno;
+  }
+  if (memfd >= 0) close(memfd);
+  if (p != MAP_FAILED) {
+    std::lock_guard<std::mutex> lock(mu_);
+    map_ids_[reinterpret_cast<uintptr_t>(p)] = {where.second, reply.map_id};
+  }
+  if (p == MAP_FAILED) errno = -*result;
+  return p;
+}
+
+int64_t Backend::ExportSeek(int fd, int64_t offset, int whence) {
+  std::pair<int32_t, int> where;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    where = exports_.at(fd);
+  }
+  loopback::Request r;
+  r.offset = static_cast<uint64_t>(offset);
+  r.flags = whence;
+  loopback::Reply reply;
+  const int e = ExportCall(where, loopback::kExportSeek, r, &reply);
+  return e ? e : reply.ret;
+}
+
+int Backend::ExportIoctl(int fd, unsigned long request, void* arg) {
+  std::pair<int32_t, int> where;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    where = exports_.at(fd);
+  }
+  loopback::Request r;
+  r.node = static_cast<uint32_t>(request);
+  r.arg = reinterpret_cast<uint64_t>(arg);
+  loopback::Reply reply;
+  const int e = ExportCall(where, loopback::kExportIoctl, r, &reply);
+  return e ? e : static_cast<int>(reply.ret);
+}
+
+bool Backend::Text(const std::string& name, int fd, std::string* out) {
+  if (kind_ != Kind::kLoopback || name.size() >= sizeof(loopback::Request::name)) return false;
+  loopback::Request r;
+  r.op = loopback::kText;
+  memcpy(r.name, name.data(), name.size());
+  loopback::Reply reply;
+  int memfd = -1;
+  int e;
+  if (fd >= 0) {
+    e = LoopbackCall(fd, r, &reply, &memfd);
+  } else {  // a connection of its own, as kHello
+    const int sock = Connect();
+    if (sock < 0) return false;
+    e = loopback::SendWithFd(sock, &r, sizeof(r), -1) == sizeof(r) &&
+                loopback::RecvWithFd(sock, &reply, sizeof(reply), &memfd) == sizeof(reply)
+            ? 0
+            : -ENODEV;
+    close(sock);
+  }
+  if (e != 0 || reply.ret != 0 || memfd < 0) {
+    if (memfd >= 0) close(memfd);
+    return false;
+  }
+  out->clear();
+  char buf[4096];
+  for (ssize_t n; (n = pread(memfd, buf, sizeof(buf), static_cast<off_t>(out->size()))) > 0;)
+    out->append(buf, static_cast<size_t>(n));
+  close(memfd);
+  return true;
 }
 
 void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset,

@@ -45,6 +45,21 @@ class Backend {
   // The profile the loopback kernel runs ("" for the others).
   std::string LoopbackProfile();
 
+  // The loopback kernel's descriptors (a real kernel's are the program's
+  // own and never come here). SYNCOBJ_HANDLE_TO_FD and PRIME_HANDLE_TO_FD
+  // bring one back as a descriptor of this process, whose number the
+  // program sees; FD_TO_HANDLE names the kernel's number for it; its close,
+  // mmap, lseek and ioctls go to the kernel.
+  bool OwnsExport(int fd);
+  void CloseExport(int fd);
+  void* ExportMmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
+                   int* result);
+  int64_t ExportSeek(int fd, int64_t offset, int whence);
+  int ExportIoctl(int fd, unsigned long request, void* arg);
+  // A file the loopback kernel makes as it is read (sysfs devfreq and power;
+  // "fdinfo" of the device file `fd`, -1 for the others); false: none.
+  bool Text(const std::string& name, int fd, std::string* out);
+
  private:
   void FindRealDevice();
   // The loopback kernel's client side.
@@ -59,6 +74,9 @@ class Backend {
   std::map<uintptr_t, std::pair<int, uint64_t>>
       map_ids_;  // loopback mappings -> (fd, map id); under mu_
   std::atomic<bool> warned_connect_{false};
+  // Loopback descriptors: ours -> (the kernel's number, the file's
+  // connection it came on); under mu_.
+  std::map<int, std::pair<int32_t, int>> exports_;
 };
 
 }  // namespace faultlab::shim

@@ -541,14 +541,11 @@ int main(void) {
   }
   CHECK(lf == 0 && fatal, "live: GROUP_GET_STATE turns FATAL_FAULT without a wait");
   /* sysfs as panthor has it: idle for 150 ms, the GPU is runtime-suspended
-   * and devfreq has dropped to its lowest OPP. (The loopback kernel's sysfs
-   * is not served to its clients yet.) */
-  const char* shim_mode = getenv("FAULTLAB_SHIM");
-  const int emulated = !shim_mode || strcmp(shim_mode, "passthrough") != 0;
+   * and devfreq has dropped to its lowest OPP. */
   char dvf[256], pwr[256], status[32] = "", cur[32] = "", min[32] = "", gov[32] = "";
   /* devfreq's directory is named after the platform device. */
   snprintf(dvf, sizeof(dvf), "/sys/dev/char/226:128/device/devfreq");
-  DIR* dd = emulated ? opendir(dvf) : NULL;
+  DIR* dd = opendir(dvf);
   for (struct dirent* de; dd && (de = readdir(dd));) {
     if (de->d_name[0] != '.') {
       snprintf(dvf, sizeof(dvf), "/sys/dev/char/226:128/device/devfreq/%s", de->d_name);
@@ -557,7 +554,7 @@ int main(void) {
   }
   if (dd) closedir(dd);
   snprintf(pwr, sizeof(pwr), "/sys/dev/char/226:128/device/power");
-  if (emulated) {
+  {
     usleep(150000);
     read_sysfs(pwr, "runtime_status", status, sizeof(status));
     read_sysfs(dvf, "cur_freq", cur, sizeof(cur));
@@ -578,7 +575,7 @@ int main(void) {
   const uint32_t running = state_of(fd, gs).state;
   /* Busy for three quarters of the timeout: active, at the top OPP. */
   usleep((useconds_t)(timeout_ms * 750));
-  if (emulated) {
+  {
     char max[32] = "", trans[2048] = "";
     read_sysfs(pwr, "runtime_status", status, sizeof(status));
     read_sysfs(dvf, "cur_freq", cur, sizeof(cur));
@@ -595,10 +592,8 @@ int main(void) {
         "live: a stalled job times out during the program's sleep (%ld ms)", timeout_ms);
 
   /* Descriptors across two opens of the device: a syncobj fd, a sync_file,
-   * a dma-buf. (The loopback kernel does not pass descriptors yet.) */
-  if (!emulated) {
-    printf("skip descriptors: not through the loopback kernel yet\n");
-  } else {
+   * a dma-buf. */
+  {
     int fd2 = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
     uint32_t sa = 0, sb = 0;
     int sfd = -1;
@@ -669,7 +664,7 @@ int main(void) {
     if (fd2 >= 0) close(fd2);
   }
   /* fdinfo as gputop and nvtop read it. */
-  if (emulated) {
+  {
     char path[64], info[4096] = "";
     snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
     read_sysfs(path, "", info, sizeof(info));

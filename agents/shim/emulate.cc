@@ -73,7 +73,6 @@ void Emulator::Start() {
     }
   }
   host_ = std::make_unique<twin::TwinHost>(*cfg);
-  host_->set_on_progress([this] { SignalSyncFiles(); });
   if (const std::string path = Env("FAULTLAB_TRACE"); !path.empty()) {
     auto sink = trace::FileSink::Open(path);
     if (!sink.ok()) {
@@ -153,8 +152,11 @@ void Emulator::ForgetLocked(int fd) {
     export_fds_.erase(e);
     if (--export_refs_[key] == 0) {  // its last descriptor: the device lets go
       export_refs_.erase(key);
-      unsignalled_sync_files_.erase(key);
-      host_->device().CloseExport(key);
+      host_->CloseExport(key);
+    } else if (fd == key) {  // a dup lives on: a sync_file signals through it
+      for (const auto& [other, x] : export_fds_) {
+        if (x.key == key) host_->WatchSyncFile(key, other);
+      }
     }
     return;
   }
@@ -187,126 +189,6 @@ void Emulator::Alias(int from, int to) {
   ++refs_[it->second.file];
 }
 
-int Emulator::ExportIoctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file,
-                          uapi::IoctlId id, unsigned long request, void* arg) {
-  REAL(open);
-  REAL(close);
-  // What the kernel makes: a sync_file (EXPORT_SYNC_FILE) is pollable, the
-  // others are anon files; all O_CLOEXEC but a dma-buf without DRM_CLOEXEC.
-  uint32_t flags = 0;
-  const bool readable = mem_.CopyFromUser(&flags, reinterpret_cast<uint64_t>(arg) + 4, 4) == 0;
-  const bool sync_file = id == uapi::IoctlId::kSyncobjHandleToFd && readable &&
-                         (flags & uapi::kDrmSyncobjHandleToFdExportSyncFile);
-  const bool cloexec = id != uapi::IoctlId::kPrimeHandleToFd || (flags & uapi::kDrmCloexec);
-  const int fd = sync_file ? eventfd(0, EFD_CLOEXEC)
-                           : real_open("/dev/null", O_RDWR | (cloexec ? O_CLOEXEC : 0));
-  if (fd < 0) return -errno;
-  dev::Device& d = host_->device();
-  d.ReserveExportFd(fd);
-  const int ret = host_->Ioctl(lock, file, mem_, static_cast<uint32_t>(request),
-                               reinterpret_cast<uint64_t>(arg));
-  d.ReserveExportFd(-1);
-  const dev::Device::Exported* e = ret == 0 ? d.FindExport(fd) : nullptr;
-  if (e == nullptr) {
-    real_close(fd);
-    return ret;
-  }
-  export_fds_[fd] = ExportFd{fd, e->kind};
-  export_refs_[fd] = 1;
-  if (sync_file) unsignalled_sync_files_.insert(fd);
-  SignalSyncFiles();
-  return ret;
-}
-
-void Emulator::SignalSyncFiles() {
-  for (auto it = unsignalled_sync_files_.begin(); it != unsignalled_sync_files_.end();) {
-    const dev::Device::Exported* e = host_->device().FindExport(*it);
-    if (e && dev::Device::SyncFileStatus(*e) == 0) {
-      ++it;
-      continue;
-    }
-    // The key's descriptor may be closed while a dup lives: any will do.
-    for (const auto& [fd, x] : export_fds_) {
-      if (x.key != *it) continue;
-      const uint64_t one = 1;
-      (void)!write(fd, &one, sizeof(one));
-      break;
-    }
-    it = unsignalled_sync_files_.erase(it);
-  }
-}
-
-namespace {
-
-// sync_file's SYNC_IOC_FILE_INFO (linux/sync_file.h).
-struct SyncFenceInfo {
-  char obj_name[32];
-  char driver_name[32];
-  int32_t status;
-  uint32_t flags;
-  uint64_t timestamp_ns;
-};
-struct SyncFileInfo {
-  char name[32];
-  int32_t status;
-  uint32_t flags;
-  uint32_t num_fences;
-  uint32_t pad;
-  uint64_t sync_fence_info;
-};
-constexpr unsigned long kSyncIocFileInfo = 0xc0383e04;  // _IOWR('>', 4, struct sync_file_info)
-constexpr unsigned long kDmaBufIoctlSync = 0x40086200;  // _IOW('b', 0, struct dma_buf_sync)
-constexpr uint64_t kDmaBufSyncRw = 3, kDmaBufSyncValid = 7;
-
-}  // namespace
-
-int Emulator::DescriptorIoctl(int fd, unsigned long request, void* arg) {
-  twin::TwinHost& h = host();
-  std::lock_guard<std::recursive_mutex> lock(h.mu());
-  ExportFd x{};
-  const dev::Device::Exported* e = ExportOf(fd, &x);
-  if (e == nullptr) return -EBADF;
-  const uint64_t user = reinterpret_cast<uint64_t>(arg);
-  if (x.kind == dev::Device::Exported::Kind::kSyncFile && request == kSyncIocFileInfo) {
-    // sync_file_ioctl_fence_info(): one fence here.
-    SyncFileInfo info;
-    if (mem_.CopyFromUser(&info, user, sizeof(info)) != 0) return -EFAULT;
-    if (info.flags || info.pad) return -EINVAL;
-    const int status = dev::Device::SyncFileStatus(*e);
-    if (info.num_fences) {
-      SyncFenceInfo fi{};
-      snprintf(fi.obj_name, sizeof(fi.obj_name), "panthor-queue");
-      snprintf(fi.driver_name, sizeof(fi.driver_name), "drm_sched");
-      fi.status = status;
-      if (mem_.CopyToUser(info.sync_fence_info, &fi, sizeof(fi)) != 0) return -EFAULT;
-    }
-    memset(info.name, 0, sizeof(info.name));
-    snprintf(info.name, sizeof(info.name), "panthor");
-    info.status = status;
-    info.num_fences = 1;
-    return mem_.CopyToUser(user, &info, sizeof(info)) != 0 ? -EFAULT : 0;
-  }
-  if (x.kind == dev::Device::Exported::Kind::kDmaBuf && request == kDmaBufIoctlSync) {
-    // dma_buf_ioctl(): a begin or end of CPU access, read and/or write. One
-    // copy of the bytes: nothing to flush.
-    uint64_t flags;
-    if (mem_.CopyFromUser(&flags, user, sizeof(flags)) != 0) return -EFAULT;
-    if ((flags & ~kDmaBufSyncValid) || !(flags & kDmaBufSyncRw)) return -EINVAL;
-    return 0;
-  }
-  return -ENOTTY;
-}
-
-int64_t Emulator::Seek(int fd, int64_t offset, int whence) {
-  twin::TwinHost& h = host();
-  std::lock_guard<std::recursive_mutex> lock(h.mu());
-  const dev::Device::Exported* e = ExportOf(fd);
-  if (e == nullptr || e->kind != dev::Device::Exported::Kind::kDmaBuf) return -ESPIPE;
-  if (offset != 0) return -EINVAL;
-  if (whence == SEEK_END) return static_cast<int64_t>(e->bo->size_bytes());
-  return whence == SEEK_SET ? 0 : -EINVAL;
-}
-
 int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
   if (OwnsExport(fd)) return DescriptorIoctl(fd, request, arg);
   twin::TwinHost& h = host();
@@ -319,7 +201,13 @@ int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
   const uapi::IoctlId id = desc ? desc->id : uapi::IoctlId::kCount;
   int ret;
   if (id == uapi::IoctlId::kSyncobjHandleToFd || id == uapi::IoctlId::kPrimeHandleToFd) {
-    ret = ExportIoctl(lock, file, id, request, arg);
+    int exported = -1;
+    ret = h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg),
+                  nullptr, &exported);
+    if (exported >= 0) {
+      export_fds_[exported] = ExportFd{exported, h.device().FindExport(exported)->kind};
+      export_refs_[exported] = 1;
+    }
   } else if (id == uapi::IoctlId::kSyncobjFdToHandle || id == uapi::IoctlId::kPrimeFdToHandle) {
     // The device knows a descriptor by the number it handed it out as: a
     // dup names it by that number for the call.
@@ -393,87 +281,45 @@ void Emulator::Unmapping(void* addr) {
   if (const uint64_t id = h->MappingAt(addr)) h->Unmap(id);
 }
 
-namespace {
-
-// drm_fdinfo_print_size(): bytes, or KiB / MiB when a whole number of them.
-std::string FdinfoSize(uint64_t bytes) {
-  const char* units[] = {"", " KiB", " MiB"};
-  int u = 0;
-  for (; u < 2 && bytes != 0 && bytes % 1024 == 0; ++u) bytes /= 1024;
-  return absl::StrCat(bytes, units[u]);
-}
-
-// devfreq's trans_stat_show().
-std::string TransStat(const pm::Power::Snapshot& s) {
-  const size_t n = s.opp_hz.size();
-  std::string out = "     From  :   To\n           :";
-  for (uint64_t hz : s.opp_hz) absl::StrAppend(&out, absl::StrFormat("%10u", hz));
-  absl::StrAppend(&out, "   time(ms)\n");
-  for (size_t i = 0; i < n; ++i) {
-    absl::StrAppend(&out, s.opp_hz[i] == s.cur_hz ? "*" : " ",
-                    absl::StrFormat("%10u:", s.opp_hz[i]));
-    for (size_t j = 0; j < n; ++j)
-      absl::StrAppend(&out, absl::StrFormat("%10u", s.trans[i * n + j]));
-    absl::StrAppend(&out, absl::StrFormat("%10u\n", s.time_in_state_ms[i]));
-  }
-  absl::StrAppend(&out, "Total transition : ", s.total_trans, "\n");
-  return out;
-}
-
-}  // namespace
-
-bool Emulator::LiveText(const std::string& name, std::string* out) {
-  int fd = -1;
-  if (absl::StartsWith(name, "fdinfo/")) {
-    twin::TwinHost* h = made();
-    if (!h || !absl::SimpleAtoi(name.substr(7), &fd)) return false;
-    std::lock_guard<std::recursive_mutex> lock(h->mu());
-    auto it = fds_.find(fd);
-    if (it == fds_.end()) return false;
-    // The kernel's lines for the real descriptor (pos, flags, mnt_id, ino).
-    REAL(open);
-    REAL(close);
-    out->clear();
-    const int real =
-        real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
-    char buf[512];
-    for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
-    if (real >= 0) real_close(real);
-    const dev::Device::FileUsage u = h->device().UsageOf(it->second.file);
-    const pm::Power::Snapshot s = h->device().PowerAt(h->now_ns());
-    const uint64_t max_hz = s.opp_hz.back();
-    const uint64_t cycles =
-        static_cast<uint64_t>(static_cast<unsigned __int128>(u.engine_ns) * max_hz / 1'000'000'000);
-    absl::StrAppend(out, "drm-driver:\tpanthor\ndrm-client-id:\t", u.client_id,
-                    "\ndrm-engine-panthor:\t", u.engine_ns, " ns\ndrm-cycles-panthor:\t", cycles,
-                    "\ndrm-maxfreq-panthor:\t", max_hz, " Hz\ndrm-curfreq-panthor:\t", s.cur_hz,
-                    " Hz\ndrm-total-memory:\t", FdinfoSize(u.total_bytes), "\ndrm-shared-memory:\t",
-                    FdinfoSize(u.shared_bytes), "\ndrm-resident-memory:\t",
-                    FdinfoSize(u.resident_bytes), "\ndrm-purgeable-memory:\t0\n");
-    return true;
-  }
+int Emulator::DescriptorIoctl(int fd, unsigned long request, void* arg) {
   twin::TwinHost& h = host();
   std::lock_guard<std::recursive_mutex> lock(h.mu());
-  const pm::Power::Snapshot s = h.device().PowerAt(h.now_ns());
-  const std::map<std::string, std::string> files = {
-      {"devfreq/available_frequencies", absl::StrCat(absl::StrJoin(s.opp_hz, " "), "\n")},
-      {"devfreq/available_governors", "userspace powersave performance simple_ondemand\n"},
-      {"devfreq/cur_freq", absl::StrCat(s.cur_hz, "\n")},
-      {"devfreq/target_freq", absl::StrCat(s.cur_hz, "\n")},
-      {"devfreq/governor", "simple_ondemand\n"},
-      {"devfreq/min_freq", absl::StrCat(s.opp_hz.front(), "\n")},
-      {"devfreq/max_freq", absl::StrCat(s.opp_hz.back(), "\n")},
-      {"devfreq/polling_interval", absl::StrCat(pm::Power::kPollNs / 1'000'000, "\n")},
-      {"devfreq/trans_stat", TransStat(s)},
-      {"power/runtime_status", s.suspended ? "suspended\n" : "active\n"},
-      {"power/autosuspend_delay_ms", absl::StrCat(pm::Power::kAutosuspendNs / 1'000'000, "\n")},
-      {"power/control", "auto\n"},
-      {"power/runtime_active_time", absl::StrCat(s.active_ms, "\n")},
-      {"power/runtime_suspended_time", absl::StrCat(s.suspended_ms, "\n")},
-  };
-  auto it = files.find(name);
-  if (it == files.end()) return false;
-  *out = it->second;
+  auto it = export_fds_.find(fd);
+  if (it == export_fds_.end()) return -EBADF;
+  return h.ExportIoctl(it->second.key, request, reinterpret_cast<uint64_t>(arg), mem_);
+}
+
+int64_t Emulator::Seek(int fd, int64_t offset, int whence) {
+  twin::TwinHost& h = host();
+  std::lock_guard<std::recursive_mutex> lock(h.mu());
+  auto it = export_fds_.find(fd);
+  return it == export_fds_.end() ? -ESPIPE : h.ExportSeek(it->second.key, offset, whence);
+}
+
+bool Emulator::LiveText(const std::string& name, std::string* out) {
+  if (!absl::StartsWith(name, "fdinfo/")) {
+    twin::TwinHost& h = host();
+    std::lock_guard<std::recursive_mutex> lock(h.mu());
+    return h.LiveText(name, nullptr, out);
+  }
+  int fd = -1;
+  twin::TwinHost* h = made();
+  if (!h || !absl::SimpleAtoi(name.substr(7), &fd)) return false;
+  std::lock_guard<std::recursive_mutex> lock(h->mu());
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return false;
+  // The kernel's lines for the real descriptor (pos, flags, mnt_id, ino),
+  // then DRM's.
+  REAL(open);
+  REAL(close);
+  out->clear();
+  const int real = real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
+  char buf[512];
+  for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
+  if (real >= 0) real_close(real);
+  std::string drm;
+  if (!h->LiveText("fdinfo", it->second.file, &drm)) return false;
+  out->append(drm);
   return true;
 }
 

@@ -72,15 +72,8 @@ class Emulator {
   twin::TwinHost* made() const { return made_.load(std::memory_order_acquire); }
   void Start();
   void ForgetLocked(int fd);  // under the host's lock
-  // SYNCOBJ_HANDLE_TO_FD and PRIME_HANDLE_TO_FD: the descriptor is made here
-  // and its number reserved before the device's call (device.h).
-  int ExportIoctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, uapi::IoctlId id,
-                  unsigned long request, void* arg);
-  // ioctl() of a handed-out descriptor: SYNC_IOC_FILE_INFO of a sync_file,
-  // DMA_BUF_IOCTL_SYNC of a dma-buf; -ENOTTY for the rest.
+  // ioctl() of a handed-out descriptor (TwinHost::ExportIoctl()).
   int DescriptorIoctl(int fd, unsigned long request, void* arg);
-  // Every sync_file whose fence signalled becomes readable (under the lock).
-  void SignalSyncFiles();
   // What a handed-out descriptor is, by the program's descriptor.
   struct ExportFd {
     int key;  // the number the device handed it out as
@@ -96,10 +89,9 @@ class Emulator {
   std::map<int, Node> fds_;
   std::map<dev::File*, int> refs_;
   // Handed-out descriptors (a dup is another descriptor of the same key),
-  // descriptors per key, and the sync_files not yet readable (by key).
+  // and descriptors per key.
   std::map<int, ExportFd> export_fds_;
   std::map<int, int> export_refs_;
-  std::set<int> unsignalled_sync_files_;
   std::unique_ptr<trace::FileSink> sink_;
   std::unique_ptr<trace::TraceWriter> writer_;
   std::unique_ptr<replay::Recorder> recorder_;

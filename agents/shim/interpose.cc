@@ -42,6 +42,12 @@ Emulator* EmulatedOrExported(int fd) {
   return em && (em->Owns(fd) || em->OwnsExport(fd)) ? em : nullptr;
 }
 
+// A descriptor the loopback kernel handed out (passthrough).
+Passthrough* LoopbackExport(int fd) {
+  Passthrough* pt = Shim::Get().passthrough();
+  return pt && pt->OwnsExport(fd) ? pt : nullptr;
+}
+
 Passthrough* PassedThrough(int fd, uint32_t* file = nullptr) {
   Passthrough* pt = Shim::Get().passthrough();
   const uint32_t f = pt ? pt->FileOf(fd) : 0;
@@ -182,6 +188,7 @@ FILE* fopen64(const char* path, const char* mode) {
 
 int close(int fd) {
   if (Emulator* em = EmulatedOrExported(fd)) em->Forget(fd);
+  if (Passthrough* pt = LoopbackExport(fd)) pt->backend_for_exports().CloseExport(fd);
   if (Passthrough* pt = PassedThrough(fd)) pt->Forget(fd);
   REAL(close);
   return real_close(fd);
@@ -248,6 +255,10 @@ int ioctl(int fd, unsigned long request, ...) {
     const int ret = pt->Ioctl(fd, file, request, arg);
     return ret < 0 ? faultlab::shim::Errno(-ret) : ret;
   }
+  if (Passthrough* pt = LoopbackExport(fd)) {
+    const int ret = pt->backend_for_exports().ExportIoctl(fd, request, arg);
+    return ret < 0 ? faultlab::shim::Errno(-ret) : ret;
+  }
   if (Emulator* em = EmulatedOrExported(fd)) {
     const int ret = em->Ioctl(fd, request, arg);
     return ret < 0 ? faultlab::shim::Errno(-ret) : ret;
@@ -260,6 +271,10 @@ void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset)
   uint32_t file = 0;
   if (Passthrough* pt = PassedThrough(fd, &file))
     return pt->Mmap(addr, length, prot, flags, fd, file, offset);
+  if (Passthrough* pt = LoopbackExport(fd)) {
+    int result = 0;
+    return pt->backend_for_exports().ExportMmap(addr, length, prot, flags, fd, offset, &result);
+  }
   if (Emulator* em = EmulatedOrExported(fd)) return em->Mmap(addr, length, prot, flags, fd, offset);
   REAL(mmap);
   return real_mmap(addr, length, prot, flags, fd, offset);
@@ -271,6 +286,10 @@ off_t lseek(int fd, off_t offset, int whence) {
   Emulator* em = Shim::Get().emulator();
   if (em && em->OwnsExport(fd)) {
     const int64_t r = em->Seek(fd, offset, whence);
+    return r < 0 ? faultlab::shim::Errno(static_cast<int>(-r)) : static_cast<off_t>(r);
+  }
+  if (Passthrough* pt = LoopbackExport(fd)) {
+    const int64_t r = pt->backend_for_exports().ExportSeek(fd, offset, whence);
     return r < 0 ? faultlab::shim::Errno(static_cast<int>(-r)) : static_cast<off_t>(r);
   }
   REAL(lseek);

@@ -1,6 +1,7 @@
 #include "agents/shim/passthrough.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/utsname.h>
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
@@ -162,6 +165,23 @@ void* Passthrough::Mmap(void* addr, size_t length, int prot, int flags, int fd, 
     errno = saved;
   }
   return p;
+}
+
+bool Passthrough::LiveText(const std::string& name, std::string* out) {
+  if (!absl::StartsWith(name, "fdinfo/")) return backend_->Text(name, -1, out);
+  int fd = -1;
+  if (!absl::SimpleAtoi(name.substr(7), &fd) || FileOf(fd) == 0) return false;
+  REAL(open);
+  REAL(close);
+  out->clear();
+  const int real = real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
+  char buf[512];
+  for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
+  if (real >= 0) real_close(real);
+  std::string drm;
+  if (!backend_->Text("fdinfo", fd, &drm)) return false;
+  out->append(drm);
+  return true;
 }
 
 void Passthrough::Unmapped(void* addr) {

@@ -49,6 +49,14 @@ class Passthrough {
   int Ioctl(int fd, uint32_t file, unsigned long request, void* arg);
   void* Mmap(void* addr, size_t length, int prot, int flags, int fd, uint32_t file, off_t offset);
   void Unmapped(void* addr);
+  // The loopback kernel's descriptors (Backend): a real kernel's are the
+  // program's own. Their maps are not recorded (a board replay needs none).
+  bool OwnsExport(int fd) { return backend_->OwnsExport(fd); }
+  Backend& backend_for_exports() { return *backend_; }
+  // The loopback kernel's files that are made as they are read (FakeFs):
+  // devfreq and power, and a device descriptor's fdinfo (its own lines,
+  // then the kernel's DRM keys).
+  bool LiveText(const std::string& name, std::string* out);
   // The end of the program: the kernel's facts, then the trace's last chunk.
   void Finish();
 

@@ -59,6 +59,9 @@ Shim::Shim() {
     if (passthrough_->backend().kind() == Backend::Kind::kLoopback) {
       fake_fs_ = std::make_unique<FakeFs>(
           [this]() -> const profiles::Profile& { return passthrough_->profile(); });
+      fake_fs_->set_live_text([this](const std::string& name, std::string* out) {
+        return passthrough_->LiveText(name, out);
+      });
     }
   } else {
     fprintf(stderr,

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "engine/dev/device.h"
+#include "engine/uapi/ioctls.h"
 #include "engine/usermem/user_memory.h"
 
 namespace faultlab::twin {
@@ -114,8 +115,34 @@ class TwinHost {
   // still missing a fence then blocks in host time. Either way a blocked
   // wait ends with -EINTR when `gone()` says the caller went away (checked
   // every second). Each look is one ioctl of the trace.
+  //
+  // SYNCOBJ_HANDLE_TO_FD and PRIME_HANDLE_TO_FD make the descriptor in this
+  // process (an eventfd for a sync_file, /dev/null otherwise, as a kernel
+  // makes an anon file) and reserve its number for the device; on success
+  // `*exported` is it (the device's key), else -1. The host writes to a
+  // sync_file's eventfd when its fence signals, so poll() works on it.
   int Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
-            uint32_t request, uint64_t arg, const std::function<bool()>& gone = nullptr);
+            uint32_t request, uint64_t arg, const std::function<bool()>& gone = nullptr,
+            int* exported = nullptr);
+
+  // A descriptor the device handed out (`key`, its number here), closed for
+  // good: the device lets go (under mu()). The caller closes its own.
+  void CloseExport(int32_t key);
+  // A sync_file whose `key` descriptor was closed while `fd` (a dup) lives:
+  // the eventfd written when it signals.
+  void WatchSyncFile(int32_t key, int fd);
+  // ioctl() of a handed-out descriptor (under mu()): SYNC_IOC_FILE_INFO of a
+  // sync_file, DMA_BUF_IOCTL_SYNC of a dma-buf, through `mem`; -ENOTTY for
+  // the rest, -EBADF for no such descriptor.
+  int ExportIoctl(int32_t key, unsigned long request, uint64_t arg, UserMemory& mem);
+  // lseek() of a dma-buf (dma_buf_llseek()): its size at SEEK_END, 0 at
+  // SEEK_SET, offset 0 only; -errno otherwise.
+  int64_t ExportSeek(int32_t key, int64_t offset, int whence);
+  // The text of a file the device makes as it is read (under mu()):
+  // "devfreq/<file>" and "power/<file>" (sysfs), "fdinfo" (the DRM keys of
+  // `file`'s fdinfo; the caller puts its descriptor's own lines first).
+  // False: no such file.
+  bool LiveText(const std::string& name, dev::File* file, std::string* out);
 
   // mmap() of `offset` of `file` with protection `prot` (panthor_mmap()):
   // a BO's fake offset (its pages are populated) or the file's
@@ -162,6 +189,9 @@ class TwinHost {
   template <typename W>
   int HostTimeWait(std::unique_lock<std::recursive_mutex>& lock, dev::File* file, UserMemory& mem,
                    uint32_t request, uint64_t user, const std::function<bool()>& gone);
+  // SYNCOBJ_HANDLE_TO_FD / PRIME_HANDLE_TO_FD (Ioctl()).
+  int MakeExport(uapi::IoctlId id, dev::File* file, UserMemory& mem, uint32_t request, uint64_t arg,
+                 int* exported);
   // Host time as virtual time, and back (the live device's clock).
   uint64_t VirtualNow() const;
   int64_t HostTimeOf(uint64_t virtual_ns) const;
@@ -205,6 +235,9 @@ class TwinHost {
   int64_t host_origin_ns_ = 0;
   uint64_t virtual_origin_ns_ = 0;
   std::function<void()> on_progress_;
+  // sync_file keys not yet signalled -> the eventfd to write when they are.
+  std::map<int32_t, int> sync_files_;
+  void SignalSyncFiles();
   std::map<uint64_t, Mapping> maps_;  // by id
   uint64_t next_map_ = 1;
   // The LATEST_FLUSH_ID mappings' ids: refreshed after every call, so kept
