@@ -145,6 +145,19 @@ TEST(FdTest, ASyncFileCarriesItsFencesStateAndImportsIntoASyncobj) {
   ASSERT_EQ(t.Call(kDrmIoctlSyncobjQuery, &q, s.b), 0);
   t.mem.Read(q.points, &point, 8);
   EXPECT_EQ(point, 3u);
+  // A fence that ended in an error: the sync_file says its -errno.
+  const uint64_t invalid = testing::cs::Op(0x7f, 0);
+  t.dev.LookupBo(t.file, cs)->Write(0, &invalid, 8);
+  const uint32_t bad = s.Syncobj(t.file);
+  PanthorSyncOp bad_sig{kPanthorSyncOpSignal, bad, 0};
+  qs.syncs = {sizeof(bad_sig), 1, t.Place(&bad_sig, sizeof(bad_sig))};
+  gs.queue_submits.array = t.Place(&qs, sizeof(qs));
+  ASSERT_EQ(t.Call(kPanthorIoctlGroupSubmit, &gs), 0);
+  const int bad_fd = s.ToFd(t.file, bad, kDrmSyncobjHandleToFdExportSyncFile);
+  ASSERT_GT(bad_fd, 0);
+  t.dev.RunAll();
+  EXPECT_EQ(Device::SyncFileStatus(*t.dev.FindExport(bad_fd)), -kEINVAL)
+      << "an unknown instruction: the queue's fence ends -EINVAL";
   // A closed descriptor names nothing.
   t.dev.CloseExport(fd);
   EXPECT_EQ(t.dev.FindExport(fd), nullptr);
