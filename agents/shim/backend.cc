@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +25,15 @@ namespace faultlab::shim {
 namespace {
 
 // One loopback call: the answer comes back on a socketpair of its own. 0 or -errno.
+// Four bytes of this process's memory at `at`, read into or written from
+// `*v` as copy_{from,to}_user would: false where unmapped.
+bool CopyOwn(int32_t* v, uint64_t at, bool write) {
+  iovec local{v, sizeof(*v)}, remote{reinterpret_cast<void*>(at), sizeof(*v)};
+  const ssize_t n = write ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
+                          : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  return n == static_cast<ssize_t>(sizeof(*v));
+}
+
 int LoopbackCall(int fd, const loopback::Request& q, loopback::Reply* r, int* memfd) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -errno;
@@ -132,26 +142,26 @@ int Backend::Ioctl(int fd, unsigned long request, void* arg) {
     r.arg = reinterpret_cast<uint64_t>(arg);
     const uapi::IoctlDesc* d = uapi::FindIoctl(r.request);
     const uapi::IoctlId id = d ? d->id : uapi::IoctlId::kCount;
-    // drm_syncobj_handle's and drm_prime_handle's fd: at 8.
-    int32_t* fd_field = reinterpret_cast<int32_t*>(static_cast<char*>(arg) + 8);
+    // drm_syncobj_handle's and drm_prime_handle's fd: at 8 (read and written
+    // as the kernel would: a bad pointer is the kernel's -EFAULT, not ours).
+    const uint64_t fd_field = r.arg + 8;
     int32_t ours = -1;
     if (id == uapi::IoctlId::kSyncobjFdToHandle || id == uapi::IoctlId::kPrimeFdToHandle) {
       // The kernel knows its own number for a descriptor it handed out.
       std::lock_guard<std::mutex> lock(mu_);
-      if (arg && exports_.count(*fd_field)) {
-        ours = *fd_field;
-        *fd_field = exports_[ours].first;
-      }
+      int32_t named = -1;
+      auto it = CopyOwn(&named, fd_field, false) ? exports_.find(named) : exports_.end();
+      if (it != exports_.end() && CopyOwn(&it->second.first, fd_field, true)) ours = named;
     }
     loopback::Reply reply;
     int passed = -1;
     const int e = LoopbackCall(fd, r, &reply, &passed);
-    if (ours >= 0) *fd_field = ours;
+    if (ours >= 0) CopyOwn(&ours, fd_field, true);
     if (passed >= 0) {
       // A descriptor handed out: the program sees ours, in the kernel's place.
       std::lock_guard<std::mutex> lock(mu_);
       exports_[passed] = {static_cast<int32_t>(reply.map_id), fd};
-      *fd_field = passed;
+      CopyOwn(&passed, fd_field, true);
     }
     return e ? e : static_cast<int>(reply.ret);
   }

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,8 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "agents/shim/fake_fs.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
 #include "engine/uapi/drm.h"
@@ -308,15 +306,8 @@ bool Emulator::LiveText(const std::string& name, std::string* out) {
   std::lock_guard<std::recursive_mutex> lock(h->mu());
   auto it = fds_.find(fd);
   if (it == fds_.end()) return false;
-  // The kernel's lines for the real descriptor (pos, flags, mnt_id, ino),
-  // then DRM's.
-  REAL(open);
-  REAL(close);
-  out->clear();
-  const int real = real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
-  char buf[512];
-  for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
-  if (real >= 0) real_close(real);
+  // The kernel's lines for the real descriptor, then DRM's.
+  *out = FakeFs::KernelFdinfo(fd);
   std::string drm;
   if (!h->LiveText("fdinfo", it->second.file, &drm)) return false;
   out->append(drm);

@@ -1,5 +1,6 @@
 #include "agents/shim/fake_fs.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agents/shim/real.h"
 
 namespace faultlab::shim {
 
@@ -180,6 +182,17 @@ std::string FakeFs::LiveName(const std::string& path) const {
     }
   }
   return "";
+}
+
+std::string FakeFs::KernelFdinfo(int fd) {
+  REAL(open);
+  REAL(close);
+  std::string text;
+  const int f = real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
+  char buf[512];
+  for (ssize_t n; f >= 0 && (n = read(f, buf, sizeof(buf))) > 0;) text.append(buf, n);
+  if (f >= 0) real_close(f);
+  return text;
 }
 
 bool FakeFs::Text(const std::string& path, std::string* out) const {

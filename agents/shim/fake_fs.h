@@ -58,6 +58,9 @@ class FakeFs {
   void set_live_text(LiveText text) { live_text_ = std::move(text); }
   // The text of a file of ours; false when `path` is not one.
   bool Text(const std::string& path, std::string* out) const;
+  // What the kernel says in /proc/self/fdinfo/`fd` (pos, flags, mnt_id,
+  // ino): the lines a device descriptor's fdinfo starts with.
+  static std::string KernelFdinfo(int fd);
   // devfreq's and runtime PM's files (sysfs), as `ls` lists them.
   static const std::vector<std::string>& DevfreqFiles();
   static const std::vector<std::string>& PowerFiles();

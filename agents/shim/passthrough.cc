@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agents/shim/fake_fs.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
 #include "engine/uapi/drm.h"
@@ -171,13 +172,7 @@ bool Passthrough::LiveText(const std::string& name, std::string* out) {
   if (!absl::StartsWith(name, "fdinfo/")) return backend_->Text(name, -1, out);
   int fd = -1;
   if (!absl::SimpleAtoi(name.substr(7), &fd) || FileOf(fd) == 0) return false;
-  REAL(open);
-  REAL(close);
-  out->clear();
-  const int real = real_open(absl::StrCat("/proc/self/fdinfo/", fd).c_str(), O_RDONLY | O_CLOEXEC);
-  char buf[512];
-  for (ssize_t n; real >= 0 && (n = read(real, buf, sizeof(buf))) > 0;) out->append(buf, n);
-  if (real >= 0) real_close(real);
+  *out = FakeFs::KernelFdinfo(fd);  // the socket's lines, then DRM's
   std::string drm;
   if (!backend_->Text("fdinfo", fd, &drm)) return false;
   out->append(drm);

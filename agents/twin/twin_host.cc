@@ -1,8 +1,6 @@
 #include "agents/twin/twin_host.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -13,9 +11,6 @@
 #include <cstring>
 #include <string>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
@@ -219,182 +214,6 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   SignalSyncFiles();
   if (on_progress_) on_progress_();
   return ret;
-}
-
-int TwinHost::MakeExport(IoctlId id, dev::File* file, UserMemory& mem, uint32_t request,
-                         uint64_t arg, int* exported) {
-  if (exported) *exported = -1;
-  // drm_syncobj_handle and drm_prime_handle: flags at 4.
-  uint32_t flags = 0;
-  const bool readable = mem.CopyFromUser(&flags, arg + 4, sizeof(flags)) == 0;
-  const bool sync_file = id == IoctlId::kSyncobjHandleToFd && readable &&
-                         (flags & uapi::kDrmSyncobjHandleToFdExportSyncFile);
-  // O_CLOEXEC as the kernel's, but a dma-buf without DRM_CLOEXEC.
-  const bool cloexec = id != IoctlId::kPrimeHandleToFd || (flags & uapi::kDrmCloexec);
-  const int fd =
-      sync_file ? eventfd(0, EFD_CLOEXEC) : open("/dev/null", O_RDWR | (cloexec ? O_CLOEXEC : 0));
-  if (fd < 0) return -errno;
-  device_.ReserveExportFd(fd);
-  const int ret = device_.Ioctl(file, request, arg);
-  device_.ReserveExportFd(-1);
-  if (ret != 0 || device_.FindExport(fd) == nullptr) {
-    close(fd);
-    return ret;
-  }
-  if (sync_file) sync_files_[fd] = fd;
-  if (exported) *exported = fd;
-  return ret;
-}
-
-void TwinHost::CloseExport(int32_t key) {
-  sync_files_.erase(key);
-  device_.CloseExport(key);
-}
-
-void TwinHost::WatchSyncFile(int32_t key, int fd) {
-  auto it = sync_files_.find(key);
-  if (it != sync_files_.end()) it->second = fd;
-}
-
-void TwinHost::SignalSyncFiles() {
-  for (auto it = sync_files_.begin(); it != sync_files_.end();) {
-    const dev::Device::Exported* e = device_.FindExport(it->first);
-    if (e && dev::Device::SyncFileStatus(*e) == 0) {
-      ++it;
-      continue;
-    }
-    const uint64_t one = 1;
-    (void)!write(it->second, &one, sizeof(one));
-    it = sync_files_.erase(it);
-  }
-}
-
-namespace {
-
-// sync_file's SYNC_IOC_FILE_INFO (linux/sync_file.h).
-struct SyncFenceInfo {
-  char obj_name[32];
-  char driver_name[32];
-  int32_t status;
-  uint32_t flags;
-  uint64_t timestamp_ns;
-};
-struct SyncFileInfo {
-  char name[32];
-  int32_t status;
-  uint32_t flags;
-  uint32_t num_fences;
-  uint32_t pad;
-  uint64_t sync_fence_info;
-};
-constexpr unsigned long kSyncIocFileInfo = 0xc0383e04;  // _IOWR('>', 4, struct sync_file_info)
-constexpr unsigned long kDmaBufIoctlSync = 0x40086200;  // _IOW('b', 0, struct dma_buf_sync)
-constexpr uint64_t kDmaBufSyncRw = 3, kDmaBufSyncValid = 7;
-
-// drm_fdinfo_print_size(): bytes, or KiB / MiB when a whole number of them.
-std::string FdinfoSize(uint64_t bytes) {
-  const char* units[] = {"", " KiB", " MiB"};
-  int u = 0;
-  for (; u < 2 && bytes != 0 && bytes % 1024 == 0; ++u) bytes /= 1024;
-  return absl::StrCat(bytes, units[u]);
-}
-
-// devfreq's trans_stat_show().
-std::string TransStat(const pm::Power::Snapshot& s) {
-  const size_t n = s.opp_hz.size();
-  std::string out = "     From  :   To\n           :";
-  for (uint64_t hz : s.opp_hz) absl::StrAppend(&out, absl::StrFormat("%10u", hz));
-  absl::StrAppend(&out, "   time(ms)\n");
-  for (size_t i = 0; i < n; ++i) {
-    absl::StrAppend(&out, s.opp_hz[i] == s.cur_hz ? "*" : " ",
-                    absl::StrFormat("%10u:", s.opp_hz[i]));
-    for (size_t j = 0; j < n; ++j)
-      absl::StrAppend(&out, absl::StrFormat("%10u", s.trans[i * n + j]));
-    absl::StrAppend(&out, absl::StrFormat("%10u\n", s.time_in_state_ms[i]));
-  }
-  absl::StrAppend(&out, "Total transition : ", s.total_trans, "\n");
-  return out;
-}
-
-}  // namespace
-
-int TwinHost::ExportIoctl(int32_t key, unsigned long request, uint64_t arg, UserMemory& mem) {
-  const dev::Device::Exported* e = device_.FindExport(key);
-  if (e == nullptr) return -EBADF;
-  if (e->kind == dev::Device::Exported::Kind::kSyncFile && request == kSyncIocFileInfo) {
-    // sync_file_ioctl_fence_info(): one fence here.
-    SyncFileInfo info;
-    if (mem.CopyFromUser(&info, arg, sizeof(info)) != 0) return -EFAULT;
-    if (info.flags || info.pad) return -EINVAL;
-    const int status = dev::Device::SyncFileStatus(*e);
-    if (info.num_fences) {
-      SyncFenceInfo fi{};
-      snprintf(fi.obj_name, sizeof(fi.obj_name), "panthor-queue");
-      snprintf(fi.driver_name, sizeof(fi.driver_name), "drm_sched");
-      fi.status = status;
-      if (mem.CopyToUser(info.sync_fence_info, &fi, sizeof(fi)) != 0) return -EFAULT;
-    }
-    memset(info.name, 0, sizeof(info.name));
-    snprintf(info.name, sizeof(info.name), "panthor");
-    info.status = status;
-    info.num_fences = 1;
-    return mem.CopyToUser(arg, &info, sizeof(info)) != 0 ? -EFAULT : 0;
-  }
-  if (e->kind == dev::Device::Exported::Kind::kDmaBuf && request == kDmaBufIoctlSync) {
-    // dma_buf_ioctl(): the start or end of CPU access, read and/or write.
-    // One copy of the bytes: nothing to flush.
-    uint64_t flags;
-    if (mem.CopyFromUser(&flags, arg, sizeof(flags)) != 0) return -EFAULT;
-    if ((flags & ~kDmaBufSyncValid) || !(flags & kDmaBufSyncRw)) return -EINVAL;
-    return 0;
-  }
-  return -ENOTTY;
-}
-
-int64_t TwinHost::ExportSeek(int32_t key, int64_t offset, int whence) {
-  const dev::Device::Exported* e = device_.FindExport(key);
-  if (e == nullptr || e->kind != dev::Device::Exported::Kind::kDmaBuf) return -ESPIPE;
-  if (offset != 0) return -EINVAL;
-  if (whence == SEEK_END) return static_cast<int64_t>(e->bo->size_bytes());
-  return whence == SEEK_SET ? 0 : -EINVAL;
-}
-
-bool TwinHost::LiveText(const std::string& name, dev::File* file, std::string* out) {
-  const pm::Power::Snapshot s = device_.PowerAt(now_ns());
-  if (name == "fdinfo") {
-    if (file == nullptr) return false;
-    const dev::Device::FileUsage u = device_.UsageOf(file);
-    const uint64_t max_hz = s.opp_hz.back();
-    const uint64_t cycles =
-        static_cast<uint64_t>(static_cast<unsigned __int128>(u.engine_ns) * max_hz / 1'000'000'000);
-    *out = absl::StrCat(
-        "drm-driver:\tpanthor\ndrm-client-id:\t", u.client_id, "\ndrm-engine-panthor:\t",
-        u.engine_ns, " ns\ndrm-cycles-panthor:\t", cycles, "\ndrm-maxfreq-panthor:\t", max_hz,
-        " Hz\ndrm-curfreq-panthor:\t", s.cur_hz, " Hz\ndrm-total-memory:\t",
-        FdinfoSize(u.total_bytes), "\ndrm-shared-memory:\t", FdinfoSize(u.shared_bytes),
-        "\ndrm-resident-memory:\t", FdinfoSize(u.resident_bytes), "\ndrm-purgeable-memory:\t0\n");
-    return true;
-  }
-  const std::map<std::string, std::string> files = {
-      {"devfreq/available_frequencies", absl::StrCat(absl::StrJoin(s.opp_hz, " "), "\n")},
-      {"devfreq/available_governors", "userspace powersave performance simple_ondemand\n"},
-      {"devfreq/cur_freq", absl::StrCat(s.cur_hz, "\n")},
-      {"devfreq/target_freq", absl::StrCat(s.cur_hz, "\n")},
-      {"devfreq/governor", "simple_ondemand\n"},
-      {"devfreq/min_freq", absl::StrCat(s.opp_hz.front(), "\n")},
-      {"devfreq/max_freq", absl::StrCat(s.opp_hz.back(), "\n")},
-      {"devfreq/polling_interval", absl::StrCat(pm::Power::kPollNs / 1'000'000, "\n")},
-      {"devfreq/trans_stat", TransStat(s)},
-      {"power/runtime_status", s.suspended ? "suspended\n" : "active\n"},
-      {"power/autosuspend_delay_ms", absl::StrCat(pm::Power::kAutosuspendNs / 1'000'000, "\n")},
-      {"power/control", "auto\n"},
-      {"power/runtime_active_time", absl::StrCat(s.active_ms, "\n")},
-      {"power/runtime_suspended_time", absl::StrCat(s.suspended_ms, "\n")},
-  };
-  auto it = files.find(name);
-  if (it == files.end()) return false;
-  *out = it->second;
-  return true;
 }
 
 void TwinHost::Release(dev::File* file) {
