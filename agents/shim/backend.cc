@@ -205,34 +205,16 @@ void Backend::CloseExport(int fd) {
 
 void* Backend::ExportMmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
                           int* result) {
-  REAL(mmap);
   std::pair<int32_t, int> where;
   {
     std::lock_guard<std::mutex> lock(mu_);
     where = exports_.at(fd);
   }
   loopback::Request r;
-  r.offset = static_cast<uint64_t>(offset);
-  r.length = length;
-  r.flags = flags;
-  r.prot = prot;
-  loopback::Reply reply;
-  int memfd = -1;
-  *result = ExportCall(where, loopback::kExportMmap, r, &reply, &memfd);
-  if (*result == 0) *result = static_cast<int>(reply.ret);
-  void* p = MAP_FAILED;
-  if (*result == 0 && memfd >= 0) {
-    p = real_mmap(addr, length, prot, MAP_SHARED | (flags & MAP_FIXED), memfd,
-                  static_cast<off_t>(reply.map_offset));
-    if (p == MAP_FAILED) *result = -errno;
-  }
-  if (memfd >= 0) close(memfd);
-  if (p != MAP_FAILED) {
-    std::lock_guard<std::mutex> lock(mu_);
-    map_ids_[reinterpret_cast<uintptr_t>(p)] = {where.second, reply.map_id};
-  }
-  if (p == MAP_FAILED) errno = -*result;
-  return p;
+  r.op = loopback::kExport;
+  r.request = loopback::kExportMmap;
+  r.map_id = static_cast<uint64_t>(where.first);
+  return LoopbackMap(where.second, r, addr, length, prot, flags, offset, result);
 }
 
 int64_t Backend::ExportSeek(int fd, int64_t offset, int whence) {
@@ -308,13 +290,19 @@ void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_
   // where to map it.
   loopback::Request r;
   r.op = loopback::kMmap;
+  return LoopbackMap(fd, r, addr, length, prot, flags, offset, result);
+}
+
+void* Backend::LoopbackMap(int conn, loopback::Request r, void* addr, size_t length, int prot,
+                           int flags, off_t offset, int* result) {
+  REAL(mmap);
   r.offset = static_cast<uint64_t>(offset);
   r.length = length;
   r.flags = flags;
   r.prot = prot;
   loopback::Reply reply;
   int memfd = -1;
-  *result = LoopbackCall(fd, r, &reply, &memfd);
+  *result = LoopbackCall(conn, r, &reply, &memfd);
   if (*result == 0) *result = static_cast<int>(reply.ret);
   void* p = MAP_FAILED;
   if (*result == 0 && memfd >= 0) {
@@ -327,7 +315,7 @@ void* Backend::Mmap(void* addr, size_t length, int prot, int flags, int fd, off_
     return p;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  map_ids_[reinterpret_cast<uintptr_t>(p)] = {fd, reply.map_id};
+  map_ids_[reinterpret_cast<uintptr_t>(p)] = {conn, reply.map_id};
   return p;
 }
 

@@ -16,6 +16,8 @@
 #include <set>
 #include <string>
 
+#include "agents/loopback/protocol.h"
+
 namespace faultlab::shim {
 
 class Backend {
@@ -65,6 +67,10 @@ class Backend {
   // The loopback kernel's client side.
   int Connect();
   int LoopbackOpen(int node, int cloexec);
+  // A mapping the loopback kernel answers `r` (kMmap, or kExport's mmap)
+  // with, on connection `conn`: mapped here, its id kept for munmap.
+  void* LoopbackMap(int conn, loopback::Request r, void* addr, size_t length, int prot, int flags,
+                    off_t offset, int* result);
 
   const Kind kind_;
   const std::string where_;
