@@ -155,6 +155,28 @@ TEST(CsTest, AnEndlessLoopTimesOut) {
   EXPECT_GE(lab.t.dev.now_ns(), 5'000'000'000u);
 }
 
+TEST(CsTest, StoreStateWritesTheTimestampAndTheCycleCount) {
+  // GLB_COUNTER_EN (1.6): both count. The timestamp at the arch timer's
+  // 24 MHz, the cycles at the top OPP's 1 GHz: 1 cycle per ns.
+  Lab lab;
+  const std::vector<uint64_t> store = {Move48(2, kPlainVa + 0x200), StoreState(0, 2, 0),
+                                       StoreState(1, 2, 8)};
+  ASSERT_EQ(lab.Run(store), 0);
+  uint64_t ts1 = 0, cy1 = 0, ts2 = 0, cy2 = 0;
+  auto bo = lab.t.dev.LookupBo(lab.t.file, lab.plain);
+  bo->Read(0x200, &ts1, 8);
+  bo->Read(0x208, &cy1, 8);
+  EXPECT_GT(ts1, 0u);
+  // (the second store runs an access's cost, 100-200 ns, after the first)
+  EXPECT_NEAR(static_cast<double>(cy1), static_cast<double>(ts1) * 1e9 / 24e6, 300);
+  lab.t.dev.scheduler().RunUntil([] { return false; }, lab.t.dev.now_ns() + 1'000'000);
+  ASSERT_EQ(lab.Run(store), 0);
+  bo->Read(0x200, &ts2, 8);
+  bo->Read(0x208, &cy2, 8);
+  EXPECT_GE(ts2 - ts1, 24'000u) << "1 ms later: 24,000 ticks more";
+  EXPECT_GE(cy2 - cy1, 1'000'000u);
+}
+
 TEST(CsTest, AnEmptyStreamIsASyncPoint) {
   Lab lab;
   int wait = -1;

@@ -45,6 +45,11 @@ inline uint64_t SyncWait32(uint32_t data, uint32_t addr, bool greater) {
   return Op(39, uint64_t{addr} << 40 | uint64_t{data} << 32 | uint64_t{greater} << 28);
 }
 
+// STORE_STATE: state 0 timestamp, 1 cycle count, at [addr] + off.
+inline uint64_t StoreState(uint32_t state, uint32_t addr, int16_t off) {
+  return Op(40, uint64_t{addr} << 40 | uint64_t{state & 3} << 32 | static_cast<uint16_t>(off));
+}
+
 }  // namespace faultlab::dev::testing::cs
 
 #endif  // FAULTLAB_ENGINE_DEV_CS_WORDS_H_

@@ -80,7 +80,8 @@ Device::Device(DeviceConfig config)
       power_(config_.profile.opp_hz),
       executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
                  policy_.get(), &out_, config_.v3_tick_race_permille,
-                 config_.profile.job_timeout_ns, &power_}) {
+                 config_.profile.job_timeout_ns, &power_, config_.profile.timestamp_frequency,
+                 config_.profile.opp_hz.back()}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(

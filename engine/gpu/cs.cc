@@ -30,6 +30,7 @@ enum : uint32_t {
   kSyncAdd32 = 37,
   kSyncSet32 = 38,
   kSyncWait32 = 39,
+  kStoreState = 40,
   kSyncAdd64 = 51,
   kSyncSet64 = 52,
   kSyncWait64 = 53,
@@ -166,6 +167,8 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
     case kSyncWait32:
     case kSyncWait64:
       return SyncWait(job, w, out);
+    case kStoreState:
+      return StoreState(job, w, out);
     default:
       out->end = CsSlice::End::kFatal;
       out->message =
@@ -254,6 +257,38 @@ bool CsInterpreter::Sync(Job& job, uint64_t w, CsSlice* out) {
       out->cost_ns = cost;
       return false;
     }
+  }
+  out->stored = true;
+  out->cost_ns += Cost(cost_->gpu_page_access);
+  return true;
+}
+
+// STORE_STATE (v10: offset [15:0] signed, state [33:32], address pair
+// [47:40]): a 64-bit value at address + offset — the GPU timestamp, or the
+// cycle count (both counting since 1.6's GLB_COUNTER_EN; the cycles at the
+// top OPP's clock: modelled), the disjoint count and the error status (0:
+// the twin's queues have no recoverable errors to count).
+bool CsInterpreter::StoreState(Job& job, uint64_t w, CsSlice* out) {
+  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff) + static_cast<uint64_t>(Imm16(w));
+  const unsigned __int128 now = clock_.sched->now_ns() + out->cost_ns;
+  uint64_t v = 0;
+  switch ((w >> 32) & 3) {
+    case 0:  // Timestamp
+      v = static_cast<uint64_t>(now * clock_.timestamp_hz / 1'000'000'000);
+      break;
+    case 1:  // Cycle count
+      v = static_cast<uint64_t>(now * clock_.cycle_hz / 1'000'000'000);
+      break;
+    default:  // Disjoint count, Error status
+      break;
+  }
+  job.cs_touched_memory = true;
+  uint64_t fault_va = 0;
+  if (uint32_t st = Access(job, addr, &v, 8, true, &fault_va); st) {
+    const uint64_t cost = out->cost_ns;
+    *out = Fault(st, fault_va);
+    out->cost_ns = cost;
+    return false;
   }
   out->stored = true;
   out->cost_ns += Cost(cost_->gpu_page_access);

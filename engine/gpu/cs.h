@@ -16,6 +16,8 @@
 //      condition [30:28] on register [47:40] as signed 32-bit: lequal,
 //      greater, equal, nequal, less, gequal, always);
 //   36 FLUSH_CACHE2 (a flush's cost);
+//   40 STORE_STATE (offset [15:0] signed, state [33:32]: timestamp, cycle
+//      count, disjoint count, error status; address pair [47:40]): 64 bits;
 //   37 SYNC_ADD32 / 38 SYNC_SET32 / 51 SYNC_ADD64 / 52 SYNC_SET64 (data
 //      register [39:32], address pair [47:40]);
 //   39 SYNC_WAIT32 / 53 SYNC_WAIT64 (the same fields; v10's condition is one
@@ -44,6 +46,7 @@
 #include "engine/gpu/job.h"
 #include "engine/mmu/mmu.h"
 #include "engine/profiles/profile.h"
+#include "engine/sim/scheduler.h"
 
 namespace faultlab::gpu {
 
@@ -73,11 +76,19 @@ struct GpuWrite {
   uint64_t length;
 };
 
+// What STORE_STATE reads: virtual time, as the GPU timestamp (the arch
+// timer's rate) and as GPU cycles.
+struct CsClock {
+  const sim::Scheduler* sched;
+  uint64_t timestamp_hz;
+  uint64_t cycle_hz;
+};
+
 class CsInterpreter {
  public:
   // `mmu` counts the FLUSH_CACHE2s (its LATEST_FLUSH_ID).
-  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu)
-      : cost_(cost), prng_(prng), mmu_(mmu) {}
+  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu, CsClock clock)
+      : cost_(cost), prng_(prng), mmu_(mmu), clock_(clock) {}
 
   // Runs a slice of `job`'s stream from its instruction pointer (the job
   // timeout is the executor's).
@@ -100,11 +111,13 @@ class CsInterpreter {
   bool Branch(Job& job, uint64_t word, uint64_t* next, CsSlice* out);
   bool Sync(Job& job, uint64_t word, CsSlice* out);
   bool SyncWait(Job& job, uint64_t word, CsSlice* out);
+  bool StoreState(Job& job, uint64_t word, CsSlice* out);
   uint64_t Cost(const profiles::CostRange& c) { return c.Draw(*prng_); }
 
   const profiles::CostModel* cost_;
   Prng* prng_;
   mmu::Mmu* mmu_;
+  CsClock clock_;
   std::vector<GpuWrite>* write_log_ = nullptr;
 };
 

@@ -39,7 +39,10 @@ uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
 
 }  // namespace
 
-Executor::Executor(const Deps& deps) : d_(deps), cs_(deps.cost, &deps.sched->prng(), deps.mmu) {}
+Executor::Executor(const Deps& deps)
+    : d_(deps),
+      cs_(deps.cost, &deps.sched->prng(), deps.mmu,
+          {deps.sched, deps.timestamp_hz, deps.cycle_hz}) {}
 
 void Executor::AddGroup(const std::shared_ptr<Group>& group) {
   groups_[{group->file, group->handle}] = group;

@@ -69,6 +69,9 @@ class Executor : public fault::Listener {
     uint64_t job_timeout_ns;
     // Told when the GPU turns busy (a job runs on some queue) and idle.
     pm::Power* power;
+    // STORE_STATE's timestamp and cycle counter rates.
+    uint64_t timestamp_hz;
+    uint64_t cycle_hz;
   };
   explicit Executor(const Deps& deps);
 
