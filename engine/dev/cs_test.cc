@@ -177,6 +177,21 @@ TEST(CsTest, StoreStateWritesTheTimestampAndTheCycleCount) {
   EXPECT_GE(cy2 - cy1, 1'000'000u);
 }
 
+TEST(CsTest, PanvksQueueSetUpRuns) {
+  // What panvk's vkCreateDevice submits first (Mesa 25.0.7): SET_SB_ENTRY,
+  // REQ_RESOURCE and HEAP_SET keep their state and let the stream go on.
+  Lab lab;
+  int waited = -1;
+  ASSERT_EQ(lab.Run({Move48(0x5a, kPlainVa), Op(23, 0x21), Op(34, 0xf),
+                     Move48(0x42, kPlainVa + 0x80), Op(48, uint64_t{0x42} << 40),
+                     Move48(2, kPlainVa + 0x300), Move32(10, 7), Store(10, 2, 1, 0)},
+                    &waited),
+            0);
+  EXPECT_EQ(waited, 0);
+  EXPECT_EQ(lab.FatalQueues(), 0u);
+  EXPECT_EQ(lab.Word(lab.plain, 0x300), 7u) << "the stream ran past them";
+}
+
 TEST(CsTest, AnEmptyStreamIsASyncPoint) {
   Lab lab;
   int wait = -1;

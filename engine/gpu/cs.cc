@@ -26,6 +26,8 @@ enum : uint32_t {
   kLoadMultiple = 20,
   kStoreMultiple = 21,
   kBranch = 22,
+  kSetSbEntry = 23,
+  kReqResource = 34,
   kFlushCache2 = 36,
   kSyncAdd32 = 37,
   kSyncSet32 = 38,
@@ -34,6 +36,7 @@ enum : uint32_t {
   kSyncAdd64 = 51,
   kSyncSet64 = 52,
   kSyncWait64 = 53,
+  kHeapSet = 48,
 };
 
 uint64_t Reg64(const CsRegs& r, uint32_t i) {
@@ -169,6 +172,22 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
       return SyncWait(job, w, out);
     case kStoreState:
       return StoreState(job, w, out);
+    case kSetSbEntry:
+      // The scoreboard entries later asynchronous work signals: every
+      // operation here completes before the next instruction, so waits on
+      // them are already satisfied; the entries are kept for what names them.
+      job.cs_sb_endpoint = w & 0xf;
+      job.cs_sb_other = (w >> 4) & 0xf;
+      return true;
+    case kReqResource:
+      // Compute/fragment/tiler/IDVS resources for the RUN_* that follow:
+      // the twin's GPU has no contention for them.
+      return true;
+    case kHeapSet:
+      // The tiler heap context (its address pair [47:40]) that tiling and
+      // HEAP_OPERATION use.
+      job.cs_heap_ctx = Reg64(r, (w >> 40) & 0xff);
+      return true;
     default:
       out->end = CsSlice::End::kFatal;
       out->message =

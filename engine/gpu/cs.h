@@ -16,6 +16,9 @@
 //      condition [30:28] on register [47:40] as signed 32-bit: lequal,
 //      greater, equal, nequal, less, gequal, always);
 //   36 FLUSH_CACHE2 (a flush's cost);
+//   23 SET_SB_ENTRY (endpoint [3:0], other [7:4]: kept; every operation
+//      completes before the next instruction); 34 REQ_RESOURCE (no
+//      contention here); 48 HEAP_SET (the tiler heap context, pair [47:40]);
 //   40 STORE_STATE (offset [15:0] signed, state [33:32]: timestamp, cycle
 //      count, disjoint count, error status; address pair [47:40]): 64 bits;
 //   37 SYNC_ADD32 / 38 SYNC_SET32 / 51 SYNC_ADD64 / 52 SYNC_SET64 (data

@@ -73,6 +73,11 @@ struct Job {
   uint64_t cs_loop_pc = ~uint64_t{0};
   uint64_t cs_loop_hash = 0;
   bool cs_touched_memory = false;
+  // SET_SB_ENTRY's scoreboard entries (endpoint tasks, other async work)
+  // and HEAP_SET's tiler heap context address.
+  uint8_t cs_sb_endpoint = 0;
+  uint8_t cs_sb_other = 0;
+  uint64_t cs_heap_ctx = 0;
 
   // The AS the job runs in while started (its VM active there); -1 before
   // it starts and after it ends.
