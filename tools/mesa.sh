@@ -27,7 +27,7 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 BUILD_PACKAGES=(
   bison flex pkg-config ninja-build python3-yaml python3-ply glslang-tools
   libexpat1-dev libdrm-dev zlib1g-dev libzstd-dev xz-utils curl gpgv debian-archive-keyring
-  vulkan-tools
+  vulkan-tools mesa-utils-bin
 )
 BACKPORTS_PACKAGES=(meson python3-mako)
 
