@@ -23,7 +23,8 @@ CACHE=${FAULTLAB_CACHE:-$HOME/.cache/faultlab}/mesa-$MESA_VERSION
 APT_DIR=${FAULTLAB_CACHE:-$HOME/.cache/faultlab}/apt
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # What Mesa's meson build asks for with the options below (no LLVM, no
-# window system): from bookworm, and meson + mako from bookworm-backports.
+# window system), and what the Mesa tier runs (vulkaninfo, eglinfo): from
+# bookworm; meson + mako from bookworm-backports.
 BUILD_PACKAGES=(
   bison flex pkg-config ninja-build python3-yaml python3-ply glslang-tools
   libexpat1-dev libdrm-dev zlib1g-dev libzstd-dev xz-utils curl gpgv debian-archive-keyring
@@ -66,7 +67,7 @@ install_build_packages() {
     >>"$APT_DIR/apt.log" 2>&1 || die "installing meson and mako from bookworm-backports failed: $APT_DIR/apt.log"
 }
 
-# The field `$2` of the entry of InRelease-style file `$1` naming path `$3`.
+# The SHA256 that Release file `$1` lists for path `$2`.
 sha256_of() {
   awk -v path="$2" '/^SHA256:/{s=1; next} /^[A-Za-z]/{s=0} s && $3 == path {print $1; exit}' "$1"
 }
