@@ -125,7 +125,9 @@ bool Emulator::Owns(int fd, dev::NodeType* node) {
 
 bool Emulator::OwnsExport(int fd) {
   twin::TwinHost* h = made();
-  if (!h) return false;
+  // Every close(), lseek() and mmap() of the process asks: most never
+  // exported anything, and need not take the lock.
+  if (!h || exports_live_.load(std::memory_order_acquire) == 0) return false;
   std::lock_guard<std::recursive_mutex> lock(h->mu());
   return export_fds_.count(fd) != 0;
 }
@@ -148,6 +150,7 @@ void Emulator::ForgetLocked(int fd) {
   if (auto e = export_fds_.find(fd); e != export_fds_.end()) {
     const int key = e->second.key;
     export_fds_.erase(e);
+    exports_live_.fetch_sub(1, std::memory_order_release);
     if (--export_refs_[key] == 0) {  // its last descriptor: the device lets go
       export_refs_.erase(key);
       host_->CloseExport(key);
@@ -177,6 +180,7 @@ void Emulator::Alias(int from, int to) {
     const ExportFd x = e->second;
     ForgetLocked(to);
     export_fds_[to] = x;
+    exports_live_.fetch_add(1, std::memory_order_release);
     ++export_refs_[x.key];
     return;
   }
@@ -188,9 +192,10 @@ void Emulator::Alias(int from, int to) {
 }
 
 int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
-  if (OwnsExport(fd)) return DescriptorIoctl(fd, request, arg);
   twin::TwinHost& h = host();
   std::unique_lock<std::recursive_mutex> lock(h.mu());
+  if (auto e = export_fds_.find(fd); e != export_fds_.end())  // a handed-out descriptor's
+    return h.ExportIoctl(e->second.key, request, reinterpret_cast<uint64_t>(arg), mem_);
   auto it = fds_.find(fd);
   if (it == fds_.end()) return -EBADF;
   dev::File* const file =
@@ -204,6 +209,7 @@ int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
                   nullptr, &exported);
     if (exported >= 0) {
       export_fds_[exported] = ExportFd{exported, h.device().FindExport(exported)->kind};
+      exports_live_.fetch_add(1, std::memory_order_release);
       export_refs_[exported] = 1;
     }
   } else if (id == uapi::IoctlId::kSyncobjFdToHandle || id == uapi::IoctlId::kPrimeFdToHandle) {
@@ -277,14 +283,6 @@ void Emulator::Unmapping(void* addr) {
   if (!h) return;
   std::lock_guard<std::recursive_mutex> lock(h->mu());
   if (const uint64_t id = h->MappingAt(addr)) h->Unmap(id);
-}
-
-int Emulator::DescriptorIoctl(int fd, unsigned long request, void* arg) {
-  twin::TwinHost& h = host();
-  std::lock_guard<std::recursive_mutex> lock(h.mu());
-  auto it = export_fds_.find(fd);
-  if (it == export_fds_.end()) return -EBADF;
-  return h.ExportIoctl(it->second.key, request, reinterpret_cast<uint64_t>(arg), mem_);
 }
 
 int64_t Emulator::Seek(int fd, int64_t offset, int whence) {

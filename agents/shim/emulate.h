@@ -72,8 +72,6 @@ class Emulator {
   twin::TwinHost* made() const { return made_.load(std::memory_order_acquire); }
   void Start();
   void ForgetLocked(int fd);  // under the host's lock
-  // ioctl() of a handed-out descriptor (TwinHost::ExportIoctl()).
-  int DescriptorIoctl(int fd, unsigned long request, void* arg);
   // What a handed-out descriptor is, by the program's descriptor.
   struct ExportFd {
     int key;  // the number the device handed it out as
@@ -92,6 +90,7 @@ class Emulator {
   // and descriptors per key.
   std::map<int, ExportFd> export_fds_;
   std::map<int, int> export_refs_;
+  std::atomic<size_t> exports_live_{0};  // export_fds_.size(), read without the lock
   std::unique_ptr<trace::FileSink> sink_;
   std::unique_ptr<trace::TraceWriter> writer_;
   std::unique_ptr<replay::Recorder> recorder_;

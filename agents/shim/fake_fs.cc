@@ -60,7 +60,9 @@ FakeFs::Kind FakeFs::Lookup(const std::string& path, int* node) const {
       return Kind::kDir;
     }
   }
-  if (!LiveName(path).empty()) return Kind::kFile;
+  // A live file is one when its text can be made (fdinfo: a descriptor of ours).
+  if (std::string text, name = LiveName(path); !name.empty() && live_text_(name, &text))
+    return Kind::kFile;
   if (path == "/sys/dev/char/226:0" || path == "/sys/dev/char/226:128") return Kind::kLink;
   return Kind::kNone;
 }
@@ -176,9 +178,7 @@ std::string FakeFs::LiveName(const std::string& path) const {
         absl::StrCat("/proc/", getpid(), "/fdinfo/")}) {
     int fd = -1;
     if (absl::StartsWith(path, base) && absl::SimpleAtoi(path.substr(base.size()), &fd)) {
-      std::string ignored;
-      const std::string name = absl::StrCat("fdinfo/", fd);
-      return live_text_(name, &ignored) ? name : "";
+      return absl::StrCat("fdinfo/", fd);
     }
   }
   return "";

@@ -68,7 +68,8 @@ class FakeFs {
  private:
   // Is `path` under /sys/dev/char/226:{0,128}/device? (*rest: what follows)
   static bool SysfsDevice(const std::string& path, std::string* rest);
-  // The live file `path` is ("devfreq/cur_freq", "fdinfo/5"), or "".
+  // The live file `path` would be ("devfreq/cur_freq", "fdinfo/5"), or "":
+  // whether it is there is the text's to say.
   std::string LiveName(const std::string& path) const;
   static void FakeStat(Kind k, int node, struct stat* st);
 

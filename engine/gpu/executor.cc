@@ -201,31 +201,31 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
       Fatal(job, s.message, s.exception);
       d_.sched->After(s.cost_ns, [this, job] { KillGroup(job->group, 1u << job->queue); });
       return;
-    case CsSlice::End::kSyncWait: {
-      sync_waiters_.push_back(job);
+    case CsSlice::End::kSyncWait:
       // Nothing releasing it, the job times out (queue_timedout()).
-      const uint64_t deadline = job->run_started_ns - 1 + d_.job_timeout_ns;
-      d_.sched->At(std::max(deadline, now + s.cost_ns), [this, job] {
-        if (job->finished) return;
-        d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
-                                 ": job timeout (SYNC_WAIT never satisfied)"));
-        TimeOut(job->group);
-      });
+      sync_waiters_.push_back(job);
+      ArmTimeout(job, now + s.cost_ns, "SYNC_WAIT never satisfied");
       return;
-    }
-    case CsSlice::End::kEndlessLoop: {
+    case CsSlice::End::kEndlessLoop:
       // Nothing can end the loop: skip to the job timeout rather than run
       // 5 s of instructions.
-      const uint64_t deadline = job->run_started_ns - 1 + d_.job_timeout_ns;
-      d_.sched->At(std::max(deadline, now + s.cost_ns), [this, job] {
-        if (job->finished) return;
-        d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
-                                 ": job timeout (an endless loop)"));
-        TimeOut(job->group);
-      });
+      ArmTimeout(job, now + s.cost_ns, "an endless loop");
       return;
-    }
   }
+}
+
+void Executor::ArmTimeout(const std::shared_ptr<Job>& job, uint64_t earliest, const char* why) {
+  // Once per job: a SYNC_WAIT looked at again (every live step, every
+  // submit) blocks again without piling up timeouts.
+  if (job->timeout_armed) return;
+  job->timeout_armed = true;
+  const uint64_t deadline = job->run_started_ns - 1 + d_.job_timeout_ns;
+  d_.sched->At(std::max(deadline, earliest), [this, job, why] {
+    if (job->finished) return;
+    d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue,
+                             ": job timeout (", why, ")"));
+    TimeOut(job->group);
+  });
 }
 
 void Executor::Fatal(const std::shared_ptr<Job>& job, const std::string& what, uint32_t exception) {

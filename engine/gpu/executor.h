@@ -121,6 +121,9 @@ class Executor : public fault::Listener {
   // The job's access missed: it stalls on its AS behind the latched fault.
   void Stall(const std::shared_ptr<Job>& job, uint32_t status, uint64_t va);
   void Finish(const std::shared_ptr<Job>& job, int error);
+  // The job times out at its deadline (not before `earliest`), logging
+  // `why`, unless it ends first; armed once per job.
+  void ArmTimeout(const std::shared_ptr<Job>& job, uint64_t earliest, const char* why);
   void Fatal(const std::shared_ptr<Job>& job, const std::string& what, uint32_t exception);
   uint64_t Cost(const profiles::CostRange& c) { return c.Draw(d_.sched->prng()); }
 

@@ -67,6 +67,7 @@ struct Job {
   // job timeout counts from there, stalls included (drm_sched's timeout
   // covers the whole job). Set and checked by Executor::Run.
   uint64_t run_started_ns = 0;
+  bool timeout_armed = false;  // its job-timeout event is scheduled (ArmTimeout)
   // The last backward branch taken: where, the registers' hash then, and
   // whether memory was touched since (an exact repeat with none is a loop
   // that can never end). ~0: none yet.

@@ -55,18 +55,18 @@ void Applier::PrepareUserMemory(const trace::Ioctl& io) {
 // GROUP_GET_STATE that found the group timed out or faulted, a
 // GROUP_SUBMIT the dead group refused (-EINVAL). The pace is the
 // recording's, so the replay stays deterministic.
-void Applier::PaceBoardGpu(const trace::Ioctl& io, dev::File* file) {
-  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
-  if (!norm_->board() || desc == nullptr) return;
+void Applier::PaceBoardGpu(const trace::Ioctl& io, uapi::IoctlId id, dev::File* file) {
+  if (!norm_->board()) return;
   constexpr uint32_t kDead = uapi::kPanthorGroupStateTimedout | uapi::kPanthorGroupStateFatalFault;
   uint32_t handle = 0, want = 0;
-  if (desc->id == uapi::IoctlId::kGroupGetState && io.result == 0 &&
+  const bool submit = id == uapi::IoctlId::kGroupSubmit;
+  if (id == uapi::IoctlId::kGroupGetState && io.result == 0 &&
       io.arg_out.size() >= sizeof(uapi::PanthorGroupGetState)) {
     uapi::PanthorGroupGetState st;
     std::memcpy(&st, io.arg_out.data(), sizeof(st));
     handle = st.group_handle;
     want = st.state & kDead;
-  } else if (desc->id == uapi::IoctlId::kGroupSubmit && io.result == -uapi::kEINVAL &&
+  } else if (submit && io.result == -uapi::kEINVAL &&
              io.arg_in.size() >= sizeof(uapi::PanthorGroupSubmit)) {
     uapi::PanthorGroupSubmit gs;
     std::memcpy(&gs, io.arg_in.data(), sizeof(gs));
@@ -76,21 +76,18 @@ void Applier::PaceBoardGpu(const trace::Ioctl& io, dev::File* file) {
   if (want == 0 || (rewrite_ && !rewrite_->MapGroup(io.file, &handle))) return;
   std::shared_ptr<gpu::Group> group = device_->LookupGroup(file, handle);
   if (!group) return;
-  device_->RunGpuUntil([&] {
-    return desc->id == uapi::IoctlId::kGroupSubmit ? (group->state & want) != 0
-                                                   : (group->state & want) == want;
-  });
+  device_->RunGpuUntil(
+      [&] { return submit ? (group->state & want) != 0 : (group->state & want) == want; });
 }
 
 // A call that handed out a descriptor hands out the recorded number, so
 // that later calls naming it (FD_TO_HANDLE) name the same object.
-void Applier::ReserveRecordedFd(const trace::Ioctl& io) {
-  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
-  if (desc == nullptr || io.result != 0) return;
+void Applier::ReserveRecordedFd(const trace::Ioctl& io, uapi::IoctlId id) {
+  if (io.result != 0) return;
   size_t at;
-  if (desc->id == uapi::IoctlId::kSyncobjHandleToFd) {
+  if (id == uapi::IoctlId::kSyncobjHandleToFd) {
     at = offsetof(uapi::DrmSyncobjHandle, fd);
-  } else if (desc->id == uapi::IoctlId::kPrimeHandleToFd) {
+  } else if (id == uapi::IoctlId::kPrimeHandleToFd) {
     at = offsetof(uapi::DrmPrimeHandle, fd);
   } else {
     return;
@@ -101,13 +98,11 @@ void Applier::ReserveRecordedFd(const trace::Ioctl& io) {
   device_->ReserveExportFd(fd);
 }
 
-void Applier::WithoutDeadline(uint32_t request, std::string* arg) {
-  const uapi::IoctlDesc* desc = uapi::FindIoctl(request);
-  if (desc == nullptr) return;
+void Applier::WithoutDeadline(uapi::IoctlId id, std::string* arg) {
   size_t at;
-  if (desc->id == uapi::IoctlId::kSyncobjWait) {
+  if (id == uapi::IoctlId::kSyncobjWait) {
     at = offsetof(uapi::DrmSyncobjWait, timeout_nsec);
-  } else if (desc->id == uapi::IoctlId::kSyncobjTimelineWait) {
+  } else if (id == uapi::IoctlId::kSyncobjTimelineWait) {
     at = offsetof(uapi::DrmSyncobjTimelineWait, timeout_nsec);
   } else {
     return;
@@ -142,7 +137,9 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
     return absl::DataLossError(absl::StrCat("an ioctl on file ", io.file, ", never opened"));
   }
   if (absl::Status s = ValidateIoctl(io); !s.ok()) return s;
-  PaceBoardGpu(io, f->second);
+  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
+  const uapi::IoctlId id = desc ? desc->id : uapi::IoctlId::kCount;
+  PaceBoardGpu(io, id, f->second);
   PutBackStreams(f->second);
   PrepareUserMemory(io);
   std::string arg(io.arg_in);
@@ -150,7 +147,7 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   // A board's wait that ended in time waited for work its GPU had done by
   // then: the twin's GPU (which runs in waits only) runs it too, whatever
   // the timeout was (the field is masked when compared).
-  if (norm_->board() && io.result == 0) WithoutDeadline(io.request, &arg);
+  if (norm_->board() && io.result == 0) WithoutDeadline(id, &arg);
   if (rewrite_ && !rewrite_->Ioctl(io, &arg, mem_)) {
     ++r_->skipped_dependent;
     rewrite_->Learn(io, -1, std::string());  // what it would create failed too
@@ -167,11 +164,9 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
     at = io.result == -uapi::kEFAULT ? ro_scratch_ : kArgScratch;
     mem_.Write(at, arg.data(), arg.size());  // test-side write: ignores protections
   }
-  ReserveRecordedFd(io);
+  ReserveRecordedFd(io, id);
   const int result = device_->Ioctl(f->second, io.request, at);
-  const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
-  if (norm_->board() && result == 0 && io.result == 0 && desc &&
-      desc->id == uapi::IoctlId::kBoMmapOffset &&
+  if (norm_->board() && result == 0 && io.result == 0 && id == uapi::IoctlId::kBoMmapOffset &&
       io.arg_out.size() >= sizeof(uapi::PanthorBoMmapOffset)) {
     uapi::PanthorBoMmapOffset rec, twin;
     std::memcpy(&rec, io.arg_out.data(), sizeof(rec));
@@ -240,6 +235,10 @@ absl::Status Applier::GpuRun(const trace::GpuRun& run) {
 }
 
 void Applier::CpuMap(const trace::CpuMap& m) {
+  if (m.file == 0 && !norm_->board()) {  // a dma-buf's map: its descriptor is the handle
+    device_->MmapExport(static_cast<int32_t>(m.handle), m.offset, m.length_bytes, true);
+    return;
+  }
   auto f = files_.find(m.file);
   uint64_t offset = m.offset;
   if (norm_->board()) {  // the board's offset, as the twin numbered the same BO
@@ -249,10 +248,6 @@ void Applier::CpuMap(const trace::CpuMap& m) {
     }
   }
   uint64_t populated;
-  if (m.file == 0 && !norm_->board()) {  // a dma-buf's map: its descriptor is the handle
-    device_->MmapExport(static_cast<int32_t>(m.handle), m.offset, m.length_bytes, true);
-    return;
-  }
   if (f != files_.end() && (!norm_->board() || m.result == 0)) {
     device_->MmapBo(f->second, offset, m.length_bytes, true, &populated);
   }

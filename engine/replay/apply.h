@@ -50,9 +50,10 @@ class Applier {
   // Maps every page a recorded copy touched, writes what was read.
   void PrepareUserMemory(const trace::Ioctl& io);
   void PutBackStreams(dev::File* file);
-  void PaceBoardGpu(const trace::Ioctl& io, dev::File* file);
-  void ReserveRecordedFd(const trace::Ioctl& io);
-  void WithoutDeadline(uint32_t request, std::string* arg);
+  // The steps of Ioctl(), for the call's row `id` of the ioctl table.
+  void PaceBoardGpu(const trace::Ioctl& io, uapi::IoctlId id, dev::File* file);
+  void ReserveRecordedFd(const trace::Ioctl& io, uapi::IoctlId id);
+  void WithoutDeadline(uapi::IoctlId id, std::string* arg);
 
   dev::Device* device_;
   const Normaliser* norm_;
