@@ -91,12 +91,15 @@ const Verb kVerbs[] = {
      RunDiff},
     {"dump",
      "print a trace's header and events, one line each",
-     "faultlab dump FILE [--limit N] [--skip-damaged]",
+     "faultlab dump FILE [--limit N] [--streams] [--skip-damaged]\n"
+     "  --streams: after each submitted command stream, its instructions disassembled\n"
+     "             (v10 names, Mesa's pandecode style), one line each",
      1,
      "missing FILE argument",
      {},
      [](Args& a) {
        a.Declare("limit", true);
+       a.Declare("streams", false);
        a.Declare("skip-damaged", false);
      },
      RunDump},

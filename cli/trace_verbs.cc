@@ -1,15 +1,18 @@
 // Verbs that read a trace or a board's logs and show them.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/exit.h"
 #include "cli/progress.h"
 #include "cli/verbs.h"
+#include "engine/gpu/cs_isa.h"
 #include "engine/mmu/mmu.h"
 #include "engine/replay/config.h"
 #include "engine/trace/io.h"
@@ -46,14 +49,29 @@ int RunDump(const Args& args) {
   OpenTrace t;
   if (absl::Status s = Open(args, args.positional()[0], &t); !s.ok()) return Fail(s);
   std::string out;
-  absl::Status s = trace::Dump(*t.reader, limit, [&](absl::string_view line) {
+  auto emit = [&](absl::string_view line) {
     out.append(line.data(), line.size());
     out.push_back('\n');
     if (out.size() > (1 << 16)) {
       std::fwrite(out.data(), 1, out.size(), stdout);
       out.clear();
     }
-  });
+  };
+  // --streams: a submitted stream's words as the CPU left them, one
+  // instruction a line: its address, its bytes, its disassembly.
+  auto streams = [&](const trace::Event& e) {
+    if (e.kind != trace::EVENT_CS_SUBMIT) return;
+    const absl::string_view words = e.cs_submit.words;
+    for (size_t at = 0; at + 8 <= words.size(); at += 8) {
+      uint64_t w;
+      std::memcpy(&w, words.data() + at, 8);
+      emit(absl::StrFormat("          0x%012x  %016x  %s", e.cs_submit.stream_va + at, w,
+                           gpu::cs::Disassemble(w)));
+    }
+  };
+  absl::Status s = trace::Dump(
+      *t.reader, limit, emit,
+      args.Has("streams") ? std::function<void(const trace::Event&)>(streams) : nullptr);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
   if (!s.ok()) return Fail(s);

@@ -10,8 +10,7 @@
 
 #include <vector>
 
-#include "engine/dev/cs_words.h"
-#include "engine/dev/test_util.h"
+#include "engine/dev/cs_lab.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/errno.h"
 #include "engine/uapi/panthor.h"
@@ -19,53 +18,13 @@
 namespace faultlab::dev {
 namespace {
 
-using namespace uapi;  // NOLINT
-using testing::TestDevice;
+using namespace uapi;         // NOLINT
 using namespace testing::cs;  // NOLINT: the encoders read best unqualified
-
-constexpr uint64_t K = 1024, M = 1024 * 1024;
-constexpr uint64_t kCs = 0x1000'0000, kAof = 0x2000'0000, kPlainVa = 0x3000'0000;
-
-struct Lab {
-  TestDevice t;
-  uint32_t vm = 0, cs_bo = 0, aof = 0, plain = 0, group = 0;
-  Lab() {
-    vm = t.CreateVm();
-    cs_bo = t.CreateBo(64 * K);
-    aof = t.CreateBo(2 * M, kPanthorBoAllocOnFault, 64 * K);
-    plain = t.CreateBo(64 * K);
-    EXPECT_EQ(t.Bind(vm, {TestDevice::MapOp(cs_bo, 0, kCs, 64 * K),
-                          TestDevice::MapOp(aof, 0, kAof, 2 * M),
-                          TestDevice::MapOp(plain, 0, kPlainVa, 64 * K)}),
-              0);
-    group = t.CreateGroup(vm);
-    EXPECT_NE(group, 0u);
-  }
-  // Writes the stream into the CS BO (the CPU's store) and submits it;
-  // returns the GROUP_SUBMIT result and waits on its syncobj.
-  int Run(const std::vector<uint64_t>& words, int* wait = nullptr) {
-    t.dev.LookupBo(t.file, cs_bo)->Write(0, words.data(), words.size() * 8);
-    DrmSyncobjCreate c{0, 0};
-    EXPECT_EQ(t.Call(kDrmIoctlSyncobjCreate, &c), 0);
-    PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
-    // An empty stream is a sync point: no address either (panthor_job_create()).
-    PanthorQueueSubmit qs{
-        0, static_cast<uint32_t>(words.size() * 8),     words.empty() ? 0 : kCs, 0,
-        0, {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}};
-    PanthorGroupSubmit gs{group, 0, {sizeof(qs), 1, t.Place(&qs, sizeof(qs))}};
-    const int ret = t.Call(kPanthorIoctlGroupSubmit, &gs);
-    DrmSyncobjWait w{t.Place(&c.handle, 4), INT64_MAX, 1, 0, 0, 0};
-    const int waited = t.Call(kDrmIoctlSyncobjWait, &w);
-    if (wait) *wait = waited;
-    return ret;
-  }
-  uint32_t Word(uint32_t bo, uint64_t offset) {
-    uint32_t v = 0;
-    t.dev.LookupBo(t.file, bo)->Read(offset, &v, 4);
-    return v;
-  }
-  uint32_t FatalQueues() { return t.dev.LookupGroup(t.file, group)->fatal_queues; }
-};
+using testing::kAof;
+using testing::kCs;
+using testing::kPlainVa;
+using testing::Lab;
+using testing::SyncLab;
 
 TEST(CsTest, AStoreIntoAnAllocOnFaultBufferFaultsAndLands) {
   Lab lab;
@@ -216,40 +175,6 @@ TEST(CsTest, TheSameStreamGivesTheSameStateTwice) {
 
 namespace faultlab::dev {
 namespace {
-
-// Two queues: queue 0 blocks on SYNC_WAIT32 until a flag in the plain BO is
-// > 0, then stores; queue 1 (or the CPU) sets the flag.
-struct SyncLab {
-  Lab lab;
-  uint32_t group2 = 0;
-  SyncLab() {
-    group2 = lab.t.CreateGroup(lab.vm, 2);
-    EXPECT_NE(group2, 0u);
-  }
-  // Writes `words` at `at` in the CS BO and submits them to `queue`,
-  // signalling a new syncobj (returned).
-  uint32_t Submit(uint32_t queue, uint64_t at, const std::vector<uint64_t>& words) {
-    lab.t.dev.LookupBo(lab.t.file, lab.cs_bo)->Write(at, words.data(), words.size() * 8);
-    DrmSyncobjCreate c{0, 0};
-    EXPECT_EQ(lab.t.Call(kDrmIoctlSyncobjCreate, &c), 0);
-    PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
-    PanthorQueueSubmit qs{
-        queue, static_cast<uint32_t>(words.size() * 8),         words.empty() ? 0 : kCs + at, 0,
-        0,     {sizeof(sig), 1, lab.t.Place(&sig, sizeof(sig))}};
-    PanthorGroupSubmit gs{group2, 0, {sizeof(qs), 1, lab.t.Place(&qs, sizeof(qs))}};
-    EXPECT_EQ(lab.t.Call(kPanthorIoctlGroupSubmit, &gs), 0);
-    return c.handle;
-  }
-  int Wait(uint32_t syncobj) {
-    DrmSyncobjWait w{lab.t.Place(&syncobj, 4), INT64_MAX, 1, 0, 0, 0};
-    return lab.t.Call(kDrmIoctlSyncobjWait, &w);
-  }
-  std::vector<uint64_t> Waiter() {
-    return {Move48(2, kPlainVa + 0x100), Move32(10, 0),     SyncWait32(10, 2, true),
-            Move48(4, kPlainVa + 0x200), Move32(11, 0xd0e), Store(11, 4, 1, 0)};
-  }
-  uint32_t Word(uint64_t off) { return lab.Word(lab.plain, off); }
-};
 
 TEST(CsTest, SyncWaitBlocksTheQueueUntilAnotherQueueSets) {
   SyncLab s;

@@ -50,6 +50,34 @@ inline uint64_t StoreState(uint32_t state, uint32_t addr, int16_t off) {
   return Op(40, uint64_t{addr} << 40 | uint64_t{state & 3} << 32 | static_cast<uint16_t>(off));
 }
 
+// CALL / JUMP to the buffer at pair `addr`, `len` register bytes long.
+inline uint64_t Call(uint32_t addr, uint32_t len) {
+  return Op(32, uint64_t{addr} << 40 | uint64_t{len} << 32);
+}
+inline uint64_t Jump(uint32_t addr, uint32_t len) {
+  return Op(33, uint64_t{addr} << 40 | uint64_t{len} << 32);
+}
+inline uint64_t Umin32(uint32_t d, uint32_t s0, uint32_t s1) {
+  return Op(18, uint64_t{d} << 48 | uint64_t{s0} << 40 | uint64_t{s1} << 32);
+}
+// WAIT for scoreboard entries `mask`, counting progress up when `progress`.
+inline uint64_t Wait(uint32_t mask, bool progress) {
+  return Op(3, uint64_t{progress} << 32 | uint64_t{mask & 0xff} << 16);
+}
+inline uint64_t ProgressLoad(uint32_t d) { return Op(43, uint64_t{d} << 48); }
+inline uint64_t ProgressStore(uint32_t s) { return Op(42, uint64_t{s} << 40); }
+inline uint64_t ProgressWait(uint32_t s, uint32_t queue) {
+  return Op(24, uint64_t{s} << 40 | (queue & 0x1f));
+}
+// HEAP_OPERATION: 0 vt_start, 1 vt_end, 3 frag_end.
+inline uint64_t HeapOperation(uint32_t op) { return Op(49, uint64_t{op & 3} << 32); }
+// SYNC_ADD64 of pair `data` at pair `addr`, propagating the error state.
+inline uint64_t SyncAdd64Propagate(uint32_t data, uint32_t addr) {
+  return Op(51, uint64_t{addr} << 40 | uint64_t{data} << 32 | 1);
+}
+// RUN_COMPUTE with SRT/SPD/TSD/FAU select 0, progress counted when `progress`.
+inline uint64_t RunCompute(bool progress) { return Op(4, uint64_t{progress} << 32); }
+
 }  // namespace faultlab::dev::testing::cs
 
 #endif  // FAULTLAB_ENGINE_DEV_CS_WORDS_H_

@@ -33,6 +33,17 @@ mem::MemoryConfig MemoryConfigOf(const DeviceConfig& c) {
   return {c.budget_bytes ? c.budget_bytes : c.profile.ram_bytes, c.thp};
 }
 
+// What the profile's GPU gives its command streams: the CS register file
+// (GPU_CSF_INFO) and threads resident at once over its cores (GPU_INFO).
+gpu::CsShape CsShapeOf(const profiles::Profile& p) {
+  gpu::CsShape s;
+  s.cs_reg_count = p.csif_info.cs_reg_count;
+  s.unpreserved_cs_reg_count = p.csif_info.unpreserved_cs_reg_count;
+  s.work.cores = static_cast<uint64_t>(__builtin_popcountll(p.gpu_info.shader_present));
+  s.work.resident_threads = uint64_t{p.gpu_info.max_threads} * s.work.cores;
+  return s;
+}
+
 // The trace's names for the memory model's allocation classes and owners.
 trace::AllocClass TraceClass(mem::AllocClass c) {
   switch (c) {
@@ -81,7 +92,7 @@ Device::Device(DeviceConfig config)
       executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
                  policy_.get(), &out_, config_.v3_tick_race_permille,
                  config_.profile.job_timeout_ns, &power_, config_.profile.timestamp_frequency,
-                 config_.profile.opp_hz.back()}) {
+                 config_.profile.opp_hz.back(), CsShapeOf(config_.profile)}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(

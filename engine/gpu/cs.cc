@@ -2,42 +2,36 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/gpu/cs_isa.h"
 #include "engine/mmu/mmu.h"
 #include "engine/pgtable/pgtable.h"
+#include "engine/uapi/panthor.h"
 
 namespace faultlab::gpu {
 namespace {
 
+using namespace cs;  // NOLINT: the opcodes and fields read best unqualified
+
 constexpr int kInstrPerSlice = 256;  // instructions per scheduler event
 constexpr uint64_t kInstrNs = 4;     // one CS instruction: a few cycles at ~1 GHz (modelled)
+// CS_FATAL exception types (panthor_device.c's panthor_exception_infos).
 constexpr uint32_t kCsInstrInvalid = 0x49;
+constexpr uint32_t kCsCallStackOverflow = 0x4a;
 constexpr uint32_t kInstrInvalidPc = 0x50;
+// Frames the firmware saves: eight with the active one on a Mali-G610
+// (Mesa's decode_csf.c, MAX_CALL_STACK_DEPTH); the kernel's ring buffer
+// holds one of them while the job's stream runs, and an exception handler
+// has one of its own.
+constexpr size_t kCallFrames = 7;
 
-// Opcodes ([63:56]).
-enum : uint32_t {
-  kNop = 0,
-  kMove48 = 1,
-  kMove32 = 2,
-  kWait = 3,
-  kAddImm32 = 16,
-  kAddImm64 = 17,
-  kLoadMultiple = 20,
-  kStoreMultiple = 21,
-  kBranch = 22,
-  kSetSbEntry = 23,
-  kReqResource = 34,
-  kFlushCache2 = 36,
-  kSyncAdd32 = 37,
-  kSyncSet32 = 38,
-  kSyncWait32 = 39,
-  kStoreState = 40,
-  kSyncAdd64 = 51,
-  kSyncSet64 = 52,
-  kSyncWait64 = 53,
-  kHeapSet = 48,
-};
+void Progress(CsState& st, CsSlice* out) {
+  ++st.progress;
+  out->progressed = true;
+}
 
 uint64_t Reg64(const CsRegs& r, uint32_t i) {
   return r[i & 0xff] | static_cast<uint64_t>(r[(i + 1) & 0xff]) << 32;
@@ -46,24 +40,35 @@ void SetReg64(CsRegs& r, uint32_t i, uint64_t v) {
   r[i & 0xff] = static_cast<uint32_t>(v);
   r[(i + 1) & 0xff] = static_cast<uint32_t>(v >> 32);
 }
-int64_t Imm16(uint64_t w) { return static_cast<int16_t>(w & 0xffff); }
 
-CsSlice Fault(uint32_t status, uint64_t va) {
-  CsSlice s;
-  s.end = CsSlice::End::kFault;
-  s.fault_status = status;
-  s.fault_va = va;
-  return s;
+// A SYNC_WAIT's condition ([31:28]: 0 waits until the value at the address
+// is <= the data register, 1 until it is > it, unsigned) on the value `v`.
+bool SyncWaitPasses(const CsState& st, uint64_t w, uint64_t v) {
+  const uint64_t ref = OpOf(w) == kSyncWait64 ? Reg64(st.regs, DataReg(w)) : st.regs[DataReg(w)];
+  return ((w >> 28) & 0xf) == 1 ? v > ref : v <= ref;
 }
 
-// A SYNC_WAIT's condition on the value `v` read at its address.
-bool SyncWaitPasses(const Job& job, uint64_t w, uint64_t v) {
-  const bool wide = (w >> 56) == kSyncWait64;
-  const uint32_t data = (w >> 32) & 0xff;
-  const bool greater = (w >> 28) & 1;
-  const uint64_t ref = wide ? Reg64(job.cs_regs, data) : job.cs_regs[data];
-  return greater ? v > ref : v <= ref;
-}
+// The GPU memory a RUN_*'s footprint reads its descriptors from.
+class JobMemory : public GpuMemory {
+ public:
+  JobMemory(Job& job, std::function<uint32_t(uint64_t, void*, uint32_t, uint64_t*)> read)
+      : vm_(*job.group->vm), read_(std::move(read)) {}
+  uint32_t Read(uint64_t va, void* out, uint32_t n, uint64_t* fault_va) override {
+    return read_(va, out, n, fault_va);
+  }
+  bool Writable(uint64_t va) override {
+    const vm::Vma* vma = vm_.va_space().FindFirst(va, 1);
+    return vma && vma->addr <= va && !(vma->flags & uapi::kPanthorVmBindOpMapReadonly);
+  }
+  uint64_t MappedBytes(uint64_t va) override {
+    const vm::Vma* vma = vm_.va_space().FindFirst(va, 1);
+    return vma && vma->addr <= va ? vma->end() - va : 0;
+  }
+
+ private:
+  vm::Vm& vm_;
+  std::function<uint32_t(uint64_t, void*, uint32_t, uint64_t*)> read_;
+};
 
 }  // namespace
 
@@ -106,58 +111,111 @@ uint32_t CsInterpreter::Access(Job& job, uint64_t va, void* data, uint32_t n, bo
   return 0;
 }
 
+void CsInterpreter::RingBufferEnter(Job& job, CsState& st) {
+  job.cs_at = {job.cs_addr, job.cs_size, 0};
+  job.cs_begun = true;
+  const uint32_t x = shape_.cs_reg_count - shape_.unpreserved_cs_reg_count;
+  if (shape_.unpreserved_cs_reg_count < 4 || x + 3 >= st.regs.size()) return;
+  SetReg64(st.regs, x, job.cs_addr);                    // MOV48 rX:rX+1, cs.start
+  st.regs[x + 2] = static_cast<uint32_t>(job.cs_size);  // MOV32 rX+2, cs.size
+}
+
+void CsInterpreter::RingBufferLeave(CsState& st) {
+  const uint32_t x = shape_.cs_reg_count - shape_.unpreserved_cs_reg_count;
+  if (shape_.unpreserved_cs_reg_count < 4 || x + 3 >= st.regs.size()) return;
+  // MOV48 rX:rX+1, sync_addr — the twin keeps no kernel sync object BO: 0
+  // stands for its address; MOV48 rX+2:rX+3, #1.
+  SetReg64(st.regs, x, 0);
+  SetReg64(st.regs, x + 2, 1);
+}
+
 CsSlice CsInterpreter::Run(Job& job) {
+  CsState& st = job.group->queues[job.queue].cs;
+  if (!job.cs_begun) RingBufferEnter(job, st);
   CsSlice out;
-  for (int n = 0; n < kInstrPerSlice && job.cs_pc < job.cs_size; ++n) {
-    uint64_t w = 0, fault_va = 0;
-    if (uint32_t st = Access(job, job.cs_addr + job.cs_pc, &w, 8, false, &fault_va); st) {
-      CsSlice f = Fault(st, fault_va);
-      f.cost_ns = out.cost_ns;
-      return f;
+  for (int n = 0; n < kInstrPerSlice; ++n) {
+    // The end of a CALLed buffer returns to its caller; the end of the
+    // submitted stream ends the job.
+    while (job.cs_at.pc >= job.cs_at.size && !job.cs_calls.empty()) {
+      job.cs_at = job.cs_calls.back();
+      job.cs_calls.pop_back();
+      if (static_cast<int>(job.cs_calls.size()) < job.cs_handler_depth) job.cs_handler_depth = -1;
     }
-    uint64_t next = job.cs_pc + 8;
-    out.cost_ns += kInstrNs;
-    if (!Step(job, w, &next, &out)) return out;
-    if (next > job.cs_size) {  // out of the stream (a negative offset wraps too)
-      out.end = CsSlice::End::kFatal;
-      out.message =
-          absl::StrCat("branch out of the stream at 0x", absl::Hex(job.cs_addr + job.cs_pc));
-      out.exception = kInstrInvalidPc;
+    if (job.cs_at.pc >= job.cs_at.size) {
+      RingBufferLeave(st);
+      out.end = CsSlice::End::kDone;
       return out;
     }
-    job.cs_pc = next;
+    uint64_t w = 0, fault_va = 0;
+    if (uint32_t status = Access(job, job.cs_at.addr + job.cs_at.pc, &w, 8, false, &fault_va)) {
+      Faulted(status, fault_va, &out);
+      return out;
+    }
+    uint64_t next = job.cs_at.pc + 8;
+    out.cost_ns += kInstrNs;
+    if (!Step(job, st, w, &next, &out)) return out;
+    if (next > job.cs_at.size) {  // out of the buffer (a negative offset wraps too)
+      Fatal(job, kInstrInvalidPc, "branch out of the stream", &out);
+      return out;
+    }
+    job.cs_at.pc = next;
   }
-  out.end = job.cs_pc >= job.cs_size ? CsSlice::End::kDone : CsSlice::End::kYield;
+  out.end = CsSlice::End::kYield;
   return out;
 }
 
-bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
-  CsRegs& r = job.cs_regs;
-  const uint32_t op = static_cast<uint32_t>(w >> 56);
-  const uint32_t d = (w >> 48) & 0xff, s = (w >> 40) & 0xff;
-  const int32_t imm = static_cast<int32_t>(w & 0xffffffff);
+bool CsInterpreter::Faulted(uint32_t status, uint64_t va, CsSlice* out) {
+  out->end = CsSlice::End::kFault;
+  out->fault_status = status;
+  out->fault_va = va;
+  return false;
+}
+
+bool CsInterpreter::Fatal(const Job& job, uint32_t exception, absl::string_view what,
+                          CsSlice* out) {
+  out->end = CsSlice::End::kFatal;
+  out->message = absl::StrCat(what, " at 0x", absl::Hex(job.cs_at.addr + job.cs_at.pc));
+  out->exception = exception;
+  return false;
+}
+
+bool CsInterpreter::Step(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out) {
+  CsRegs& r = st.regs;
+  const uint32_t op = OpOf(w), d = DstReg(w), a = AddrReg(w);
   switch (op) {
     case kNop:
+    case kReqResource:   // no contention for endpoints here
+    case kErrorBarrier:  // the twin's queues keep no recoverable error state to clear
+    case kTracePoint:    // panthor never enables CS instrumentation (CS_INSTR_CONFIG)
+      return true;
     case kWait:
+      // Every operation is complete before the next instruction: the
+      // entries waited for are free.
+      if (ProgressIncrement(w)) Progress(st, out);
       return true;
     case kMove48:
-      r[d] = static_cast<uint32_t>(w);
-      r[(d + 1) & 0xff] = static_cast<uint32_t>((w >> 32) & 0xffff);
+      SetReg64(r, d, w & 0xffffffffffff);
       return true;
     case kMove32:
       r[d] = static_cast<uint32_t>(w);
       return true;
     case kAddImm32:
-      r[d] = r[s] + static_cast<uint32_t>(imm);
+      r[d] = r[a] + static_cast<uint32_t>(Imm32(w));
       return true;
     case kAddImm64:
-      SetReg64(r, d, Reg64(r, s) + static_cast<uint64_t>(static_cast<int64_t>(imm)));
+      SetReg64(r, d, Reg64(r, a) + static_cast<uint64_t>(static_cast<int64_t>(Imm32(w))));
+      return true;
+    case kUmin32:
+      r[d] = std::min(r[a], r[DataReg(w)]);
       return true;
     case kLoadMultiple:
     case kStoreMultiple:
-      return LoadStoreMultiple(job, w, out);
+      return LoadStoreMultiple(job, st, w, out);
     case kBranch:
-      return Branch(job, w, next, out);
+      return Branch(job, st, w, next, out);
+    case kCall:
+    case kJump:
+      return CallOrJump(job, st, w, next, out);
     case kFlushCache2:
       out->cost_ns += Cost(cost_->flush);
       mmu_->NoteCacheFlush();
@@ -166,72 +224,99 @@ bool CsInterpreter::Step(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
     case kSyncSet32:
     case kSyncAdd64:
     case kSyncSet64:
-      return Sync(job, w, out);
+      return Sync(job, st, w, out);
     case kSyncWait32:
     case kSyncWait64:
-      return SyncWait(job, w, out);
+      return SyncWait(job, st, w, out);
     case kStoreState:
-      return StoreState(job, w, out);
+      return StoreState(job, st, w, out);
     case kSetSbEntry:
-      // The scoreboard entries later asynchronous work signals: every
-      // operation here completes before the next instruction, so waits on
-      // them are already satisfied; the entries are kept for what names them.
-      job.cs_sb_endpoint = w & 0xf;
-      job.cs_sb_other = (w >> 4) & 0xf;
+      st.sb_endpoint = w & 0xf;
+      st.sb_other = (w >> 4) & 0xf;
       return true;
-    case kReqResource:
-      // Compute/fragment/tiler/IDVS resources for the RUN_* that follow:
-      // the twin's GPU has no contention for them.
+    case kProgressWait:
+      return ProgressWait(job, st, w, out);
+    case kProgressStore:
+      st.progress = Reg64(r, a);
+      out->progressed = true;
+      return true;
+    case kProgressLoad:
+      SetReg64(r, d, st.progress);
       return true;
     case kHeapSet:
-      // The tiler heap context (its address pair [47:40]) that tiling and
-      // HEAP_OPERATION use.
-      job.cs_heap_ctx = Reg64(r, (w >> 40) & 0xff);
+      st.heap_ctx = Reg64(r, a);
       return true;
-    default:
-      out->end = CsSlice::End::kFatal;
-      out->message =
-          absl::StrCat("unknown CS instruction ", op, " at 0x", absl::Hex(job.cs_addr + job.cs_pc));
-      out->exception = kCsInstrInvalid;
+    case kHeapOperation:
+      switch ((w >> 32) & 3) {
+        case kVtStarted:
+          ++st.heap_vt_start;
+          return true;
+        case kVtCompleted:
+          ++st.heap_vt_end;
+          return true;
+        case kFragCompleted:
+          ++st.heap_frag_end;
+          return true;
+        default:
+          return Fatal(job, kCsInstrInvalid, "HEAP_OPERATION 2", out);
+      }
+    case kFinishTiling:
+      if (ProgressIncrement(w)) Progress(st, out);
+      return true;
+    case kFinishFragment:
+      // The render pass's fragment work is done; its heap chunks (first
+      // [47:40], last [39:32]) go back to the heap (docs/engine.md: the
+      // twin's heap takes chunks back in a later step).
+      if (w & 1) ++st.heap_frag_end;
+      return true;
+    case kSetExceptionHandler:
+      if ((w & 0xff) != kExceptionTilerOom)
+        return Fatal(job, kCsInstrInvalid, "SET_EXCEPTION_HANDLER for no such exception", out);
+      st.oom_handler = {Reg64(r, a), r[DataReg(w)] & ~7u, 0};
+      return true;
+    case kProtRegion:
+      // The region must run in protected mode, which panthor never enters
+      // (no PROTM support): the queue waits for it until the job timeout.
+      out->end = CsSlice::End::kStuck;
+      out->message = "PROT_REGION: panthor does not enter protected mode";
       return false;
+    case kRunCompute:
+    case kRunComputeIndirect:
+    case kRunTiling:
+    case kRunIdvs:
+    case kRunFragment:
+    case kRunFullscreen:
+      return RunWork(job, st, w, out);
+    default:
+      return Fatal(job, kCsInstrInvalid, absl::StrCat("unknown CS instruction ", op), out);
   }
 }
 
-bool CsInterpreter::LoadStoreMultiple(Job& job, uint64_t w, CsSlice* out) {
-  CsRegs& r = job.cs_regs;
-  const bool store = (w >> 56) == kStoreMultiple;
-  const uint32_t d = (w >> 48) & 0xff, s = (w >> 40) & 0xff;
-  const uint64_t base = Reg64(r, s) + static_cast<uint64_t>(Imm16(w));
-  const uint32_t mask = (w >> 16) & 0xffff;
+bool CsInterpreter::LoadStoreMultiple(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  CsRegs& r = st.regs;
+  const bool store = OpOf(w) == kStoreMultiple;
+  const uint32_t d = DstReg(w);
+  const uint64_t base = Reg64(r, AddrReg(w)) + static_cast<uint64_t>(Offset16(w));
+  const uint32_t mask = WaitMask(w);  // the register mask shares [31:16]
   job.cs_touched_memory = true;
   out->stored |= store;
   for (uint32_t i = 0; i < 16; ++i) {
     if (!((mask >> i) & 1)) continue;
     uint32_t v = r[(d + i) & 0xff];
     uint64_t fault_va = 0;
-    if (uint32_t st = Access(job, base + 4 * i, &v, 4, store, &fault_va); st) {
-      const uint64_t cost = out->cost_ns;
-      *out = Fault(st, fault_va);
-      out->cost_ns = cost;
-      return false;
-    }
+    if (uint32_t status = Access(job, base + 4 * i, &v, 4, store, &fault_va))
+      return Faulted(status, fault_va, out);
     if (!store) r[(d + i) & 0xff] = v;
   }
   out->cost_ns += Cost(cost_->gpu_page_access);
   return true;
 }
 
-bool CsInterpreter::Branch(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
-  CsRegs& r = job.cs_regs;
-  const int32_t v = static_cast<int32_t>(r[(w >> 40) & 0xff]);
+bool CsInterpreter::Branch(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out) {
+  CsRegs& r = st.regs;
+  const int32_t v = static_cast<int32_t>(r[AddrReg(w)]);
   const uint32_t cond = (w >> 28) & 0x7;
-  if (cond == 7) {
-    out->end = CsSlice::End::kFatal;
-    out->message =
-        absl::StrCat("BRANCH with condition 7 at 0x", absl::Hex(job.cs_addr + job.cs_pc));
-    out->exception = kCsInstrInvalid;
-    return false;
-  }
+  if (cond == 7) return Fatal(job, kCsInstrInvalid, "BRANCH with condition 7", out);
   static constexpr bool (*kTaken[7])(int32_t) = {
       [](int32_t x) { return x <= 0; }, [](int32_t x) { return x > 0; },
       [](int32_t x) { return x == 0; }, [](int32_t x) { return x != 0; },
@@ -239,43 +324,64 @@ bool CsInterpreter::Branch(Job& job, uint64_t w, uint64_t* next, CsSlice* out) {
       [](int32_t) { return true; },
   };
   if (!kTaken[cond](v)) return true;
-  *next = job.cs_pc + 8 + static_cast<uint64_t>(Imm16(w) * 8);
-  if (*next > job.cs_pc) return true;
+  *next = job.cs_at.pc + 8 + static_cast<uint64_t>(Offset16(w) * 8);
+  if (*next > job.cs_at.pc) return true;
   // Back at the same backward branch with the same registers and no memory
   // touched in between: it repeats forever. The executor skips to the job
   // timeout rather than run 5 s of instructions.
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = 1469598103934665603ULL ^ job.cs_at.addr;
   for (uint32_t x : r) h = (h ^ x) * 1099511628211ULL;
-  if (!job.cs_touched_memory && job.cs_loop_pc == job.cs_pc && job.cs_loop_hash == h) {
+  if (!job.cs_touched_memory && job.cs_loop_pc == job.cs_at.pc && job.cs_loop_hash == h) {
     out->end = CsSlice::End::kEndlessLoop;
     return false;
   }
-  job.cs_loop_pc = job.cs_pc;
+  job.cs_loop_pc = job.cs_at.pc;
   job.cs_loop_hash = h;
   job.cs_touched_memory = false;
   return true;
 }
 
-bool CsInterpreter::Sync(Job& job, uint64_t w, CsSlice* out) {
-  const uint32_t op = static_cast<uint32_t>(w >> 56);
+// CALL and JUMP (address pair [47:40], length register [39:32], in bytes):
+// CALL saves where to return (its next instruction) and runs the buffer;
+// JUMP runs it in place of the current one. A buffer's end returns.
+bool CsInterpreter::CallOrJump(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out) {
+  const uint64_t addr = Reg64(st.regs, AddrReg(w));
+  const uint64_t size = st.regs[DataReg(w)] & ~7u;
+  if (addr & 7) return Fatal(job, kInstrInvalidPc, "CALL or JUMP to an unaligned buffer", out);
+  if (OpOf(w) == kCall) {
+    if (job.cs_calls.size() + 1 >= kCallFrames)
+      return Fatal(job, kCsCallStackOverflow, "CALL past the firmware's call frames", out);
+    job.cs_calls.push_back({job.cs_at.addr, job.cs_at.size, *next});
+  }
+  job.cs_at = {addr, size, 0};
+  *next = 0;
+  return true;
+}
+
+bool CsInterpreter::Sync(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  const uint32_t op = OpOf(w);
   const bool wide = op == kSyncAdd64 || op == kSyncSet64;
   const bool add = op == kSyncAdd32 || op == kSyncAdd64;
-  const uint32_t data = (w >> 32) & 0xff;
-  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
+  const uint32_t data = DataReg(w);
+  const uint64_t addr = Reg64(st.regs, AddrReg(w));
   job.cs_touched_memory = true;
   uint64_t v = 0, fault_va = 0;
   for (bool write : {false, true}) {
     if (write) {
-      const uint64_t operand = wide ? Reg64(job.cs_regs, data) : job.cs_regs[data];
+      const uint64_t operand = wide ? Reg64(st.regs, data) : st.regs[data];
       v = add ? v + operand : operand;
       if (!wide) v &= 0xffffffff;
     }
-    if (uint32_t st = Access(job, addr, &v, wide ? 8 : 4, write, &fault_va); st) {
-      const uint64_t cost = out->cost_ns;
-      *out = Fault(st, fault_va);
-      out->cost_ns = cost;
-      return false;
-    }
+    if (uint32_t status = Access(job, addr, &v, wide ? 8 : 4, write, &fault_va))
+      return Faulted(status, fault_va, out);
+  }
+  // Error propagation ([0]) writes the queue's error state after the value
+  // (v10.xml: at address + 4, + 8 for the 64-bit ones): 0, no fault — a
+  // queue of the twin with an error is fatal and runs nothing.
+  if (w & 1) {
+    uint32_t no_fault = 0;
+    if (uint32_t status = Access(job, addr + (wide ? 8 : 4), &no_fault, 4, true, &fault_va))
+      return Faulted(status, fault_va, out);
   }
   out->stored = true;
   out->cost_ns += Cost(cost_->gpu_page_access);
@@ -287,8 +393,8 @@ bool CsInterpreter::Sync(Job& job, uint64_t w, CsSlice* out) {
 // cycle count (both counting since 1.6's GLB_COUNTER_EN; the cycles at the
 // top OPP's clock: modelled), the disjoint count and the error status (0:
 // the twin's queues have no recoverable errors to count).
-bool CsInterpreter::StoreState(Job& job, uint64_t w, CsSlice* out) {
-  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff) + static_cast<uint64_t>(Imm16(w));
+bool CsInterpreter::StoreState(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  const uint64_t addr = Reg64(st.regs, AddrReg(w)) + static_cast<uint64_t>(Offset16(w));
   const unsigned __int128 now = clock_.sched->now_ns() + out->cost_ns;
   uint64_t v = 0;
   switch ((w >> 32) & 3) {
@@ -303,39 +409,76 @@ bool CsInterpreter::StoreState(Job& job, uint64_t w, CsSlice* out) {
   }
   job.cs_touched_memory = true;
   uint64_t fault_va = 0;
-  if (uint32_t st = Access(job, addr, &v, 8, true, &fault_va); st) {
-    const uint64_t cost = out->cost_ns;
-    *out = Fault(st, fault_va);
-    out->cost_ns = cost;
-    return false;
-  }
+  if (uint32_t status = Access(job, addr, &v, 8, true, &fault_va))
+    return Faulted(status, fault_va, out);
   out->stored = true;
   out->cost_ns += Cost(cost_->gpu_page_access);
   return true;
 }
 
 bool CsInterpreter::SyncWaitHolds(Job& job) {
+  CsState& st = job.group->queues[job.queue].cs;
   uint64_t w = 0, v = 0, fault_va = 0;
-  if (Access(job, job.cs_addr + job.cs_pc, &w, 8, false, &fault_va)) return true;
-  if ((w >> 56) != kSyncWait32 && (w >> 56) != kSyncWait64) return true;
-  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
-  if (Access(job, addr, &v, (w >> 56) == kSyncWait64 ? 8 : 4, false, &fault_va)) return true;
-  return SyncWaitPasses(job, w, v);
+  if (Access(job, job.cs_at.addr + job.cs_at.pc, &w, 8, false, &fault_va)) return true;
+  if (OpOf(w) == kProgressWait) {
+    const uint32_t q = w & 0x1f;
+    return q >= job.group->queues.size() ||
+           job.group->queues[q].cs.progress >= Reg64(st.regs, AddrReg(w));
+  }
+  if (OpOf(w) != kSyncWait32 && OpOf(w) != kSyncWait64) return true;
+  const uint64_t addr = Reg64(st.regs, AddrReg(w));
+  if (Access(job, addr, &v, OpOf(w) == kSyncWait64 ? 8 : 4, false, &fault_va)) return true;
+  return SyncWaitPasses(st, w, v);
 }
 
-bool CsInterpreter::SyncWait(Job& job, uint64_t w, CsSlice* out) {
-  const bool wide = (w >> 56) == kSyncWait64;
-  const uint64_t addr = Reg64(job.cs_regs, (w >> 40) & 0xff);
+bool CsInterpreter::SyncWait(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  const uint32_t cond = (w >> 28) & 0xf;
+  if (cond > 1) return Fatal(job, kCsInstrInvalid, "SYNC_WAIT with a condition not le/gt", out);
+  const uint64_t addr = Reg64(st.regs, AddrReg(w));
   uint64_t v = 0, fault_va = 0;
-  if (uint32_t st = Access(job, addr, &v, wide ? 8 : 4, false, &fault_va); st) {
-    const uint64_t cost = out->cost_ns;
-    *out = Fault(st, fault_va);
-    out->cost_ns = cost;
-    return false;
-  }
+  if (uint32_t status = Access(job, addr, &v, OpOf(w) == kSyncWait64 ? 8 : 4, false, &fault_va))
+    return Faulted(status, fault_va, out);
   out->cost_ns += Cost(cost_->gpu_page_access);
-  if (SyncWaitPasses(job, w, v)) return true;
+  if (SyncWaitPasses(st, w, v)) return true;
   out->end = CsSlice::End::kSyncWait;  // the instruction runs again when woken
+  return false;
+}
+
+// PROGRESS_WAIT (queue [4:0], value pair [47:40]): until that queue of the
+// group has counted its progress up to the value (modelled on the field's
+// name: v10.xml says no more).
+bool CsInterpreter::ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  const uint32_t q = w & 0x1f;
+  if (q >= job.group->queues.size())
+    return Fatal(job, kCsInstrInvalid, "PROGRESS_WAIT on no such queue", out);
+  if (job.group->queues[q].cs.progress >= Reg64(st.regs, AddrReg(w))) return true;
+  out->end = CsSlice::End::kSyncWait;
+  return false;
+}
+
+// The RUN_* family: a RUN_COMPUTE's work touches its footprint (work.h) as
+// the executor's access ranges before the stream goes on; a descriptor
+// read that faults runs the instruction again once the fault is handled.
+bool CsInterpreter::RunWork(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+  job.cs_touched_memory = true;
+  job.accesses.clear();
+  job.access_index = 0;
+  job.access_offset = 0;
+  const uint32_t op = OpOf(w);
+  if (op == kRunCompute || op == kRunComputeIndirect) {
+    Footprint f;
+    JobMemory mem(job, [this, &job](uint64_t va, void* data, uint32_t n, uint64_t* fault_va) {
+      return Access(job, va, data, n, false, fault_va);
+    });
+    if (uint32_t status = ComputeFootprint(st.regs, w, shape_.work, mem, &f))
+      return Faulted(status, f.fault_va, out);
+    job.accesses = std::move(f.ranges);
+  }
+  if (ProgressIncrement(w)) Progress(st, out);
+  out->cost_ns += Cost(cost_->job_launch);
+  if (job.accesses.empty()) return true;
+  job.cs_at.pc += 8;  // the stream goes on after the work
+  out->end = CsSlice::End::kWork;
   return false;
 }
 

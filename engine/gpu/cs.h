@@ -3,37 +3,29 @@
 // through the job's VM page tables — so a store into an alloc-on-fault BO
 // faults and gets populated like any GPU access.
 //
-// The subset and its encodings (spec 7.5; Mesa's v10 genxml): one 64-bit
-// little-endian word per instruction, opcode in [63:56]; 32-bit registers,
-// a 64-bit value is an even/odd pair.
-//   0 NOP; 1 MOVE48 (d [55:48], imm [47:0]); 2 MOVE32 (d, imm [31:0]);
-//   3 WAIT (nothing runs asynchronously here: a no-op);
-//   16 ADD_IMMEDIATE32 / 17 ADD_IMMEDIATE64 (d [55:48], s [47:40], imm [31:0] signed);
-//   20 LOAD_MULTIPLE / 21 STORE_MULTIPLE (offset [15:0] signed bytes, mask
-//      [31:16]: bit i moves register base+i at address+offset+4i; address
-//      pair [47:40]; base [55:48]);
-//   22 BRANCH (offset [15:0] signed instructions from the next one,
-//      condition [30:28] on register [47:40] as signed 32-bit: lequal,
-//      greater, equal, nequal, less, gequal, always);
-//   36 FLUSH_CACHE2 (a flush's cost);
-//   23 SET_SB_ENTRY (endpoint [3:0], other [7:4]: kept; every operation
-//      completes before the next instruction); 34 REQ_RESOURCE (no
-//      contention here); 48 HEAP_SET (the tiler heap context, pair [47:40]);
-//   40 STORE_STATE (offset [15:0] signed, state [33:32]: timestamp, cycle
-//      count, disjoint count, error status; address pair [47:40]): 64 bits;
-//   37 SYNC_ADD32 / 38 SYNC_SET32 / 51 SYNC_ADD64 / 52 SYNC_SET64 (data
-//      register [39:32], address pair [47:40]);
-//   39 SYNC_WAIT32 / 53 SYNC_WAIT64 (the same fields; v10's condition is one
-//      bit, [28]: 0 waits until the value at the address is <= the register,
-//      1 until it is > it, unsigned): the queue blocks until it holds — a
-//      store or sync of another queue, or the CPU's write seen at a submit
-//      or a live device's step, releases it; nothing releasing it, the job
-//      times out.
+// The whole v10 instruction set (cs_isa.h names every opcode and field):
+// MOVE48/32, ADD_IMMEDIATE32/64, UMIN32, LOAD/STORE_MULTIPLE, BRANCH, CALL
+// and JUMP (a return stack of the firmware's depth), the SYNC_ADD/SET/WAIT
+// 32/64 family, FLUSH_CACHE2, STORE_STATE, WAIT and SET_SB_ENTRY, the
+// progress counter (PROGRESS_WAIT/STORE/LOAD), REQ_RESOURCE, the tiler heap
+// (HEAP_SET, HEAP_OPERATION, FINISH_TILING, FINISH_FRAGMENT,
+// SET_EXCEPTION_HANDLER), the RUN_* family (work.h: a RUN_COMPUTE's
+// footprint through its descriptors), ERROR_BARRIER, PROT_REGION and
+// TRACE_POINT. Each instruction's modelled effect and cost is in
+// docs/engine.md's table. The twin's endpoints finish a job's work in
+// order: a RUN_*'s work is done before the next instruction runs, so every
+// scoreboard entry is free when a WAIT or a wait mask looks at it.
+//
 // Anything else is CS_INSTR_INVALID (0x49): the queue turns fatal, the group
-// FATAL_FAULT, and it takes no new submits; a branch out of the stream is
-// INSTR_INVALID_PC (0x50). A stream still running after the job timeout of
-// virtual time (drm_sched's; the profile's job_timeout_ms, panthor: 5 s) is
-// killed.
+// FATAL_FAULT, and it takes no new submits; a branch out of its buffer or a
+// CALL/JUMP to an unaligned one is INSTR_INVALID_PC (0x50); a CALL past the
+// firmware's frames CS_CALL_STACK_OVERFLOW (0x4a). A stream still running
+// after the job timeout of virtual time (drm_sched's; the profile's
+// job_timeout_ms, panthor: 5 s) is killed.
+//
+// Registers and the queue's settings (CsState) live on from one job on a
+// queue to the next, as the firmware keeps them; the kernel's ring buffer
+// writes its unpreserved registers around each job (queue_run_job()).
 //
 // The interpreter runs a slice of a job's stream and says how it ended; the
 // executor (executor.h) turns that into events in virtual time.
@@ -45,8 +37,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "engine/base/prng.h"
 #include "engine/gpu/job.h"
+#include "engine/gpu/work.h"
 #include "engine/mmu/mmu.h"
 #include "engine/profiles/profile.h"
 #include "engine/sim/scheduler.h"
@@ -61,7 +55,9 @@ struct CsSlice {
     kFault,        // an access missed: `fault_status` at `fault_va`
     kFatal,        // the queue turns fatal: `message`, CS_FATAL's `exception`
     kEndlessLoop,  // an exact repeat with no memory touched: the job times out
-    kSyncWait,     // a SYNC_WAIT's condition does not hold: the queue blocks on it
+    kSyncWait,     // a SYNC_WAIT or PROGRESS_WAIT does not hold: the queue blocks on it
+    kWork,         // a RUN_*'s work: the executor touches the job's access ranges, then runs on
+    kStuck,        // nothing can let the stream go on (`message`): the job times out
   };
   End end = End::kYield;
   uint64_t cost_ns = 0;
@@ -69,7 +65,8 @@ struct CsSlice {
   uint64_t fault_va = 0;
   std::string message;
   uint32_t exception = 0;
-  bool stored = false;  // a store or sync instruction wrote memory in the slice
+  bool stored = false;      // a store or sync instruction wrote memory in the slice
+  bool progressed = false;  // the queue's progress counter moved (PROGRESS_WAITs look again)
 };
 
 // A range of a BO the GPU stored to.
@@ -87,17 +84,26 @@ struct CsClock {
   uint64_t cycle_hz;
 };
 
+// The profile's command-stream interface and cores.
+struct CsShape {
+  uint32_t cs_reg_count = 96;
+  uint32_t unpreserved_cs_reg_count = 4;
+  WorkShape work;
+};
+
 class CsInterpreter {
  public:
   // `mmu` counts the FLUSH_CACHE2s (its LATEST_FLUSH_ID).
-  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu, CsClock clock)
-      : cost_(cost), prng_(prng), mmu_(mmu), clock_(clock) {}
+  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu, CsClock clock,
+                CsShape shape)
+      : cost_(cost), prng_(prng), mmu_(mmu), clock_(clock), shape_(shape) {}
 
   // Runs a slice of `job`'s stream from its instruction pointer (the job
   // timeout is the executor's).
   CsSlice Run(Job& job);
-  // Whether the SYNC_WAIT `job` is blocked on would pass now (true too when
-  // looking would fault: running it again says what happens). Reads only.
+  // Whether the SYNC_WAIT or PROGRESS_WAIT `job` is blocked on would pass
+  // now (true too when looking would fault: running it again says what
+  // happens). Reads only.
   bool SyncWaitHolds(Job& job);
   // Every range stored to from now on is appended to `*log` (nullptr: none).
   void set_write_log(std::vector<GpuWrite>* log) { write_log_ = log; }
@@ -107,20 +113,33 @@ class CsInterpreter {
   // when every page translates (then the bytes move), else the fault status
   // (and `*fault_va`).
   uint32_t Access(Job& job, uint64_t va, void* data, uint32_t n, bool write, uint64_t* fault_va);
-  // One instruction at `job.cs_pc`: true to go on at `*next`; false when
-  // it ended the slice (`*out` says how).
-  bool Step(Job& job, uint64_t word, uint64_t* next, CsSlice* out);
-  bool LoadStoreMultiple(Job& job, uint64_t word, CsSlice* out);
-  bool Branch(Job& job, uint64_t word, uint64_t* next, CsSlice* out);
-  bool Sync(Job& job, uint64_t word, CsSlice* out);
-  bool SyncWait(Job& job, uint64_t word, CsSlice* out);
-  bool StoreState(Job& job, uint64_t word, CsSlice* out);
+  // One instruction `w` at `job.cs_at`: true to go on at `*next` (a byte
+  // offset in the buffer then running); false when it ended the slice
+  // (`*out` says how).
+  bool Step(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
+  bool LoadStoreMultiple(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool Branch(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
+  bool CallOrJump(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
+  bool Sync(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool SyncWait(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool StoreState(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool RunWork(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  // An access that faulted ends the slice with its fault.
+  bool Faulted(uint32_t status, uint64_t va, CsSlice* out);
+  bool Fatal(const Job& job, uint32_t exception, absl::string_view what, CsSlice* out);
+  // The kernel's ring buffer around a job (queue_run_job()): before, its
+  // unpreserved registers hold the stream's address and size; after, the
+  // sync object's address and the 1 it adds.
+  void RingBufferEnter(Job& job, CsState& st);
+  void RingBufferLeave(CsState& st);
   uint64_t Cost(const profiles::CostRange& c) { return c.Draw(*prng_); }
 
   const profiles::CostModel* cost_;
   Prng* prng_;
   mmu::Mmu* mmu_;
   CsClock clock_;
+  CsShape shape_;
   std::vector<GpuWrite>* write_log_ = nullptr;
 };
 

@@ -41,8 +41,8 @@ uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
 
 Executor::Executor(const Deps& deps)
     : d_(deps),
-      cs_(deps.cost, &deps.sched->prng(), deps.mmu,
-          {deps.sched, deps.timestamp_hz, deps.cycle_hz}) {}
+      cs_(deps.cost, &deps.sched->prng(), deps.mmu, {deps.sched, deps.timestamp_hz, deps.cycle_hz},
+          deps.cs_shape) {}
 
 void Executor::AddGroup(const std::shared_ptr<Group>& group) {
   groups_[{group->file, group->handle}] = group;
@@ -131,7 +131,8 @@ void Executor::Run(const std::shared_ptr<Job>& job) {
     d_.sched->After(0, [this, job] { TimeOut(job->group); });
     return;
   }
-  if (job->cs_size) {
+  // A stream runs until a RUN_* hands the job access ranges to touch.
+  if (job->cs_size && job->access_index >= job->accesses.size()) {
     RunStream(job);
   } else {
     RunAccesses(job);
@@ -172,9 +173,9 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
     // Next page of the range: the next stride, or the next 4 KiB page.
     job->access_offset += a.stride_bytes ? a.stride_bytes : 4096 - (va & 4095);
   }
-  if (job->access_index >= job->accesses.size()) {
+  if (job->access_index >= job->accesses.size() && !job->cs_size) {
     d_.sched->After(cost, [this, job] { Finish(job, 0); });
-  } else {
+  } else {  // more ranges, or the stream goes on
     d_.sched->After(cost, [this, job] { Run(job); });
   }
 }
@@ -182,8 +183,10 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
 void Executor::RunStream(const std::shared_ptr<Job>& job) {
   const uint64_t now = d_.sched->now_ns();
   CsSlice s = cs_.Run(*job);
-  // What the slice stored may release a queue blocked on a SYNC_WAIT.
-  if (s.stored && !sync_waiters_.empty()) d_.sched->After(s.cost_ns, [this] { WakeSyncWaiters(); });
+  // What the slice stored or counted may release a queue blocked on a
+  // SYNC_WAIT or PROGRESS_WAIT.
+  if ((s.stored || s.progressed) && !sync_waiters_.empty())
+    d_.sched->After(s.cost_ns, [this] { WakeSyncWaiters(); });
   switch (s.end) {
     case CsSlice::End::kYield:
       d_.sched->After(s.cost_ns, [this, job] { Run(job); });
@@ -210,6 +213,14 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
       // Nothing can end the loop: skip to the job timeout rather than run
       // 5 s of instructions.
       ArmTimeout(job, now + s.cost_ns, "an endless loop");
+      return;
+    case CsSlice::End::kStuck:
+      d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue, ": ",
+                               s.message));
+      ArmTimeout(job, now + s.cost_ns, "a stream that cannot go on");
+      return;
+    case CsSlice::End::kWork:
+      d_.sched->After(s.cost_ns, [this, job] { Run(job); });
       return;
   }
 }

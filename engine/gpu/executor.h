@@ -72,6 +72,8 @@ class Executor : public fault::Listener {
     // STORE_STATE's timestamp and cycle counter rates.
     uint64_t timestamp_hz;
     uint64_t cycle_hz;
+    // The command-stream interface and cores the streams run on.
+    CsShape cs_shape;
   };
   explicit Executor(const Deps& deps);
 

@@ -33,6 +33,37 @@ struct GpuAccess {
 // (spec 7.5).
 using CsRegs = std::array<uint32_t, 256>;
 
+// Where a stream runs: a buffer of `size` bytes at `addr`, the next
+// instruction at byte `pc` of it.
+struct CsFrame {
+  uint64_t addr = 0;
+  uint64_t size = 0;
+  uint64_t pc = 0;
+};
+
+// A command stream interface's state that outlives a job: the firmware
+// keeps a queue's registers and settings from one job on its ring buffer to
+// the next (Mesa's panvk sets its queue context register once, in its first
+// stream, and every later stream reads it).
+struct CsState {
+  CsRegs regs{};
+  // SET_SB_ENTRY's scoreboard entries: endpoint tasks, other async work.
+  uint8_t sb_endpoint = 0;
+  uint8_t sb_other = 0;
+  // HEAP_SET's tiler heap context, and CS_HEAP_VT_START / VT_END /
+  // FRAG_END, which HEAP_OPERATION and FINISH_FRAGMENT count and the
+  // kernel reads on a tiler OOM.
+  uint64_t heap_ctx = 0;
+  uint32_t heap_vt_start = 0;
+  uint32_t heap_vt_end = 0;
+  uint32_t heap_frag_end = 0;
+  // SET_EXCEPTION_HANDLER's tiler-OOM handler stream (size 0: none).
+  CsFrame oom_handler;
+  // The progress counter: work with a progress increment counts it up,
+  // PROGRESS_LOAD/STORE read and set it, PROGRESS_WAIT waits on it.
+  uint64_t progress = 0;
+};
+
 struct Group;
 
 // struct panthor_job: one submission to one queue. Created by GROUP_SUBMIT
@@ -57,12 +88,18 @@ struct Job {
   std::shared_ptr<sync::Fence> done = std::make_shared<sync::Fence>();
 
   // A command stream (GROUP_SUBMIT with a non-empty stream; docs/engine.md
-  // "Command streams"): its GPU VA and size, the instruction pointer (byte
-  // offset) and the CS registers.
+  // "Command streams"): its GPU VA and size as submitted.
   uint64_t cs_addr = 0;
   uint64_t cs_size = 0;
-  uint64_t cs_pc = 0;
-  CsRegs cs_regs{};
+  // The buffer running (the submitted stream, or one CALLed or JUMPed to)
+  // and the frames CALLs and an exception handler return to. The kernel's
+  // ring buffer CALLs the submitted stream, so it runs one frame deep.
+  CsFrame cs_at;
+  std::vector<CsFrame> cs_calls;
+  bool cs_begun = false;  // cs_at holds the submitted stream
+  // cs_calls' size when the exception handler was entered (its return
+  // frame is the last then); -1: not in the handler.
+  int cs_handler_depth = -1;
   // Virtual time + 1 when the job first ran on the GPU (0: not yet): the
   // job timeout counts from there, stalls included (drm_sched's timeout
   // covers the whole job). Set and checked by Executor::Run.
@@ -74,11 +111,6 @@ struct Job {
   uint64_t cs_loop_pc = ~uint64_t{0};
   uint64_t cs_loop_hash = 0;
   bool cs_touched_memory = false;
-  // SET_SB_ENTRY's scoreboard entries (endpoint tasks, other async work)
-  // and HEAP_SET's tiler heap context address.
-  uint8_t cs_sb_endpoint = 0;
-  uint8_t cs_sb_other = 0;
-  uint64_t cs_heap_ctx = 0;
 
   // The AS the job runs in while started (its VM active there); -1 before
   // it starts and after it ends.
@@ -92,6 +124,7 @@ struct Job {
 struct Queue {
   uint8_t priority = 0;
   uint32_t ringbuf_size = 0;
+  CsState cs;
   // Front: running or next; a job leaves when it ends.
   std::deque<std::shared_ptr<Job>> jobs;
   bool running = false;  // the front job has started

@@ -245,7 +245,8 @@ std::string FormatHeader(const TraceHeader& h) {
 }
 
 absl::Status Dump(TraceReader& reader, uint64_t limit,
-                  const std::function<void(absl::string_view)>& emit) {
+                  const std::function<void(absl::string_view)>& emit,
+                  const std::function<void(const Event&)>& more) {
   if (absl::Status s = reader.Open(); !s.ok()) return s;
   const std::string header = FormatHeader(reader.header());
   for (absl::string_view line : absl::StrSplit(header, '\n', absl::SkipEmpty())) emit(line);
@@ -254,6 +255,7 @@ absl::Status Dump(TraceReader& reader, uint64_t limit,
   uint64_t n = 0;
   while ((limit == 0 || n < limit) && reader.Next(&e)) {
     emit(FormatEvent(reader.event_index(), e));
+    if (more) more(e);
     ++n;
   }
   return reader.status();

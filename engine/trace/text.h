@@ -20,10 +20,12 @@ namespace faultlab::trace {
 std::string FormatEvent(uint64_t index, const Event& e);
 
 // Streams a whole dump: the header lines, a "--" line, then one line per event
-// (at most `limit` events; 0 = all), each passed to `emit` without a newline.
-// Returns the reader's status at the end.
+// (at most `limit` events; 0 = all), each passed to `emit` without a newline;
+// `more` (when set) is called after each event's line with the event, to emit
+// lines of its own. Returns the reader's status at the end.
 absl::Status Dump(TraceReader& reader, uint64_t limit,
-                  const std::function<void(absl::string_view)>& emit);
+                  const std::function<void(absl::string_view)>& emit,
+                  const std::function<void(const Event&)>& more = nullptr);
 
 // Multi-line "key: value" description of a header.
 std::string FormatHeader(const TraceHeader& h);
