@@ -2,7 +2,7 @@
 // does not, a CALL past the firmware's frames is CS_CALL_STACK_OVERFLOW;
 // registers live on from job to job and the ring buffer's show the stream;
 // UMIN32 and the progress counter (PROGRESS_WAIT waits for another queue);
-// HEAP_OPERATION counts; a propagating sync writes the error state;
+// a propagating sync writes the error state;
 // PROT_REGION waits for a protected mode panthor never enters; unused
 // opcodes stay CS_INSTR_INVALID; RUN_COMPUTE touches what its descriptors
 // name, faulting alloc-on-fault pages in, and an unmapped shader kills the
@@ -113,20 +113,6 @@ TEST(CsFlowTest, ProgressWaitBlocksUntilTheOtherQueueProgresses) {
   EXPECT_EQ(s.Wait(blocked), 0);
   EXPECT_EQ(s.Word(0x200), 0xd0eu);
   EXPECT_LT(s.lab.t.dev.now_ns(), 1'000'000'000u) << "released, not timed out";
-}
-
-TEST(CsFlowTest, HeapOperationsCount) {
-  Lab lab;
-  ASSERT_EQ(
-      lab.Run({HeapOperation(0), HeapOperation(0), HeapOperation(1), HeapOperation(3), Op(11, 1)}),
-      0);
-  EXPECT_EQ(lab.FatalQueues(), 0u);
-  EXPECT_EQ(State(lab).heap_vt_start, 2u);
-  EXPECT_EQ(State(lab).heap_vt_end, 1u);
-  EXPECT_EQ(State(lab).heap_frag_end, 2u) << "FINISH_FRAGMENT.frag_end counts too";
-  Lab bad;
-  ASSERT_EQ(bad.Run({HeapOperation(2)}), 0);
-  EXPECT_NE(bad.FatalQueues(), 0u);
 }
 
 TEST(CsFlowTest, APropagatingSyncWritesTheErrorState) {

@@ -77,6 +77,20 @@ inline uint64_t SyncAdd64Propagate(uint32_t data, uint32_t addr) {
 }
 // RUN_COMPUTE with SRT/SPD/TSD/FAU select 0, progress counted when `progress`.
 inline uint64_t RunCompute(bool progress) { return Op(4, uint64_t{progress} << 32); }
+// RUN_IDVS with the position shader's resources (select 0), allocating
+// vertex outputs in the heap when `malloc`.
+inline uint64_t RunIdvs(bool malloc) { return Op(6, uint64_t{malloc} << 33); }
+inline uint64_t RunFragment() { return Op(7, 0); }
+inline uint64_t FinishTiling() { return Op(9, 0); }
+// FINISH_FRAGMENT of the chunks from pair `first` to pair `last`.
+inline uint64_t FinishFragment(bool frag_end, uint32_t first, uint32_t last) {
+  return Op(11, uint64_t{first} << 40 | uint64_t{last} << 32 | uint64_t{frag_end});
+}
+inline uint64_t HeapSet(uint32_t addr) { return Op(48, uint64_t{addr} << 40); }
+// SET_EXCEPTION_HANDLER for the tiler OOM: the buffer at pair `addr`, `len` register bytes.
+inline uint64_t SetOomHandler(uint32_t addr, uint32_t len) {
+  return Op(25, uint64_t{addr} << 40 | uint64_t{len} << 32 | 2);
+}
 
 }  // namespace faultlab::dev::testing::cs
 

@@ -288,6 +288,7 @@ class Device : public vm::OopsSink {
   void NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes);
 
   const mmu::Mmu& mmu() const { return mmu_; }
+  const heap::TilerHeaps& heaps() const { return heaps_; }
   // Runtime PM and devfreq at `now_ns` of virtual time (engine/pm): what
   // sysfs shows. Reading changes nothing the replay sees.
   pm::Power::Snapshot PowerAt(uint64_t now_ns) {

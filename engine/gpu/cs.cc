@@ -246,29 +246,27 @@ bool CsInterpreter::Step(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSl
     case kHeapSet:
       st.heap_ctx = Reg64(r, a);
       return true;
-    case kHeapOperation:
-      switch ((w >> 32) & 3) {
-        case kVtStarted:
-          ++st.heap_vt_start;
-          return true;
-        case kVtCompleted:
-          ++st.heap_vt_end;
-          return true;
-        case kFragCompleted:
-          ++st.heap_frag_end;
-          return true;
-        default:
-          return Fatal(job, kCsInstrInvalid, "HEAP_OPERATION 2", out);
-      }
+    case kHeapOperation: {
+      // Counts on the heap context the queue HEAP_SET (none: nowhere).
+      const uint32_t hop = (w >> 32) & 3;
+      if (hop == 2) return Fatal(job, kCsInstrInvalid, "HEAP_OPERATION 2", out);
+      heaps_->Count(job.group->vm->key(), st.heap_ctx, hop);
+      return true;
+    }
     case kFinishTiling:
+      if (!CompletePasses(job, st, out)) return false;
       if (ProgressIncrement(w)) Progress(st, out);
       return true;
-    case kFinishFragment:
-      // The render pass's fragment work is done; its heap chunks (first
-      // [47:40], last [39:32]) go back to the heap (docs/engine.md: the
-      // twin's heap takes chunks back in a later step).
-      if (w & 1) ++st.heap_frag_end;
+    case kFinishFragment: {
+      // The pass's fragment work is done: its chunks (first [47:40], last
+      // [39:32], the tiler context's completed top and bottom) go back to
+      // the heap context's free chunks, and a tiler waiting for one goes on.
+      const uint64_t vm_key = job.group->vm->key();
+      if (heaps_->ReturnChunks(vm_key, st.heap_ctx, Reg64(r, a), Reg64(r, DataReg(w))))
+        out->progressed = true;
+      if ((w & 1) && heaps_->Count(vm_key, st.heap_ctx, kFragCompleted)) out->progressed = true;
       return true;
+    }
     case kSetExceptionHandler:
       if ((w & 0xff) != kExceptionTilerOom)
         return Fatal(job, kCsInstrInvalid, "SET_EXCEPTION_HANDLER for no such exception", out);
@@ -286,7 +284,7 @@ bool CsInterpreter::Step(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSl
     case kRunIdvs:
     case kRunFragment:
     case kRunFullscreen:
-      return RunWork(job, st, w, out);
+      return RunWork(job, st, w, next, out);
     default:
       return Fatal(job, kCsInstrInvalid, absl::StrCat("unknown CS instruction ", op), out);
   }
@@ -420,6 +418,8 @@ bool CsInterpreter::SyncWaitHolds(Job& job) {
   CsState& st = job.group->queues[job.queue].cs;
   uint64_t w = 0, v = 0, fault_va = 0;
   if (Access(job, job.cs_at.addr + job.cs_at.pc, &w, 8, false, &fault_va)) return true;
+  if (OpOf(w) == kRunIdvs || OpOf(w) == kRunTiling)  // a tiler waiting for a chunk
+    return heaps_->MayServe(job.group->vm->key(), st.heap_ctx);
   if (OpOf(w) == kProgressWait) {
     const uint32_t q = w & 0x1f;
     return q >= job.group->queues.size() ||
@@ -456,30 +456,137 @@ bool CsInterpreter::ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out
   return false;
 }
 
-// The RUN_* family: a RUN_COMPUTE's work touches its footprint (work.h) as
-// the executor's access ranges before the stream goes on; a descriptor
-// read that faults runs the instruction again once the fault is handled.
-bool CsInterpreter::RunWork(Job& job, CsState& st, uint64_t w, CsSlice* out) {
+// The RUN_* family: the work's footprint (work.h) becomes the job's access
+// ranges, touched before the stream goes on; a descriptor read that faults
+// runs the instruction again once the fault is handled. A draw's polygon
+// list goes into the tiler heap; a fragment pass reads its tiler context's
+// completed lists.
+bool CsInterpreter::RunWork(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out) {
   job.cs_touched_memory = true;
   job.accesses.clear();
   job.access_index = 0;
   job.access_offset = 0;
   const uint32_t op = OpOf(w);
-  if (op == kRunCompute || op == kRunComputeIndirect) {
-    Footprint f;
-    JobMemory mem(job, [this, &job](uint64_t va, void* data, uint32_t n, uint64_t* fault_va) {
-      return Access(job, va, data, n, false, fault_va);
-    });
-    if (uint32_t status = ComputeFootprint(st.regs, w, shape_.work, mem, &f))
-      return Faulted(status, f.fault_va, out);
-    job.accesses = std::move(f.ranges);
+  Footprint f;
+  JobMemory mem(job, [this, &job](uint64_t va, void* data, uint32_t n, uint64_t* fault_va) {
+    return Access(job, va, data, n, false, fault_va);
+  });
+  Draw draw;
+  uint64_t tiler_ctx = 0;
+  uint32_t status = 0;
+  switch (op) {
+    case kRunCompute:
+    case kRunComputeIndirect:
+      status = ComputeFootprint(st.regs, w, shape_.work, mem, &f);
+      break;
+    case kRunIdvs:
+    case kRunTiling:
+      status = DrawFootprint(st.regs, w, shape_.work, mem, &f, &draw);
+      break;
+    case kRunFragment:
+      status = FragmentFootprint(st.regs, w, shape_.work, mem, &f, &tiler_ctx);
+      break;
+    default:  // RUN_FULLSCREEN
+      status = FullscreenFootprint(st.regs, w, shape_.work, mem, &f);
+      break;
   }
+  if (status) return Faulted(status, f.fault_va, out);
+  job.accesses = std::move(f.ranges);
+  if (draw.tiler_ctx && draw.polygon_bytes) {
+    const int tiled = Tile(job, st, draw, next, out);
+    if (tiled < 0) return false;  // fatal, waiting for chunks, or touching what fit first
+    if (tiled > 0) {              // the exception handler runs next, after what fit
+      if (job.accesses.empty()) return true;
+      out->end = CsSlice::End::kWork;
+      return false;
+    }
+  }
+  if (tiler_ctx) {
+    // The lists of the pass the tiler completed on this context.
+    uint64_t top = 0, fault_va = 0;
+    if (uint32_t st_read = Access(job, tiler_ctx + 40, &top, 8, false, &fault_va))
+      return Faulted(st_read, fault_va, out);
+    for (const heap::PolygonRange& r : heaps_->PassLists(job.group->vm->key(), st.heap_ctx, top)) {
+      GpuAccess g;
+      g.va = r.va;
+      g.length_bytes = r.bytes;
+      job.accesses.push_back(g);
+    }
+  }
+  MergeRanges(&job.accesses);
   if (ProgressIncrement(w)) Progress(st, out);
   out->cost_ns += Cost(cost_->job_launch);
   if (job.accesses.empty()) return true;
   job.cs_at.pc += 8;  // the stream goes on after the work
   out->end = CsSlice::End::kWork;
   return false;
+}
+
+// A tiler OOM (the heap context has no free chunk and the kernel said
+// -ENOMEM) leaves what fit written and hands the passes so far to the
+// exception handler — incremental rendering: it renders them and returns
+// their chunks, then the draw runs again for the rest — or, with no handler
+// (or in it already), waits for a fragment pass elsewhere to return chunks.
+// 0: tiled; 1: the handler runs next; -1: the slice ended.
+int CsInterpreter::Tile(Job& job, CsState& st, const Draw& draw, uint64_t* next, CsSlice* out) {
+  vm::Vm& vm = *job.group->vm;
+  const uint64_t bytes = st.tile_pending ? st.tile_pending : draw.polygon_bytes;
+  if (st.tile_pending && !heaps_->MayServe(vm.key(), st.heap_ctx)) {
+    job.accesses.clear();  // an interrupted draw whose heap still has nothing: it waits
+    out->end = CsSlice::End::kSyncWait;
+    return -1;
+  }
+  heap::PolygonAlloc a = heaps_->AllocPolygons(vm, st.heap_ctx, draw.tiler_ctx, bytes);
+  out->cost_ns += a.cost_ns;
+  if (a.result == heap::PolygonAlloc::Result::kFatal) {
+    // group_process_tiler_oom() marks the queue fatal (no CS exception).
+    Fatal(job, 0, a.why, out);
+    return -1;
+  }
+  if (!a.ranges.empty() && std::find(st.open_tilers.begin(), st.open_tilers.end(),
+                                     draw.tiler_ctx) == st.open_tilers.end())
+    st.open_tilers.push_back(draw.tiler_ctx);
+  for (const heap::PolygonRange& r : a.ranges) {
+    GpuAccess g;
+    g.va = r.va;
+    g.length_bytes = r.bytes;
+    g.access = trace::ACCESS_WRITE;
+    job.accesses.push_back(g);
+  }
+  st.tile_pending = a.remaining;
+  if (a.result == heap::PolygonAlloc::Result::kOk) return 0;
+  if (st.oom_handler.size == 0 || job.cs_handler_depth >= 0) {
+    if (!a.ranges.empty()) {  // touch what fit; the draw runs again, and waits
+      out->end = CsSlice::End::kWork;
+      return -1;
+    }
+    job.accesses.clear();
+    out->end = CsSlice::End::kSyncWait;  // looked at again when chunks come back
+    return -1;
+  }
+  if (!CompletePasses(job, st, out)) return -1;
+  job.cs_calls.push_back(job.cs_at);  // back to this RUN_* after the handler
+  job.cs_handler_depth = static_cast<int>(job.cs_calls.size());
+  job.cs_at = st.oom_handler;
+  *next = 0;
+  return 1;
+}
+
+bool CsInterpreter::CompletePasses(Job& job, CsState& st, CsSlice* out) {
+  const uint64_t vm_key = job.group->vm->key();
+  while (!st.open_tilers.empty()) {
+    const uint64_t tiler = st.open_tilers.front();
+    const auto [top, bottom] = heaps_->OpenPass(vm_key, st.heap_ctx, tiler);
+    // "Tiler Context" words 10-13: completed top, completed bottom.
+    uint64_t completed[2] = {top, bottom};
+    uint64_t fault_va = 0;
+    if (uint32_t status = Access(job, tiler + 40, completed, 16, true, &fault_va))
+      return Faulted(status, fault_va, out);
+    out->stored = true;
+    heaps_->ClosePass(vm_key, st.heap_ctx, tiler);
+    st.open_tilers.erase(st.open_tilers.begin());
+  }
+  return true;
 }
 
 }  // namespace faultlab::gpu

@@ -41,6 +41,7 @@
 #include "engine/base/prng.h"
 #include "engine/gpu/job.h"
 #include "engine/gpu/work.h"
+#include "engine/heap/tiler_heaps.h"
 #include "engine/mmu/mmu.h"
 #include "engine/profiles/profile.h"
 #include "engine/sim/scheduler.h"
@@ -94,9 +95,10 @@ struct CsShape {
 class CsInterpreter {
  public:
   // `mmu` counts the FLUSH_CACHE2s (its LATEST_FLUSH_ID).
-  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu, CsClock clock,
-                CsShape shape)
-      : cost_(cost), prng_(prng), mmu_(mmu), clock_(clock), shape_(shape) {}
+  // `heaps` keeps the tiler heaps the draws' polygon lists fill.
+  CsInterpreter(const profiles::CostModel* cost, Prng* prng, mmu::Mmu* mmu, heap::TilerHeaps* heaps,
+                CsClock clock, CsShape shape)
+      : cost_(cost), prng_(prng), mmu_(mmu), heaps_(heaps), clock_(clock), shape_(shape) {}
 
   // Runs a slice of `job`'s stream from its instruction pointer (the job
   // timeout is the executor's).
@@ -124,7 +126,14 @@ class CsInterpreter {
   bool SyncWait(Job& job, CsState& st, uint64_t w, CsSlice* out);
   bool ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out);
   bool StoreState(Job& job, CsState& st, uint64_t w, CsSlice* out);
-  bool RunWork(Job& job, CsState& st, uint64_t w, CsSlice* out);
+  bool RunWork(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
+  // A draw's polygon list into the tiler heap: its ranges join the job's
+  // (0), the exception handler runs first (1), or the slice ended (-1).
+  int Tile(Job& job, CsState& st, const Draw& draw, uint64_t* next, CsSlice* out);
+  // The tiler completes the passes open on the queue's tiler contexts: it
+  // writes each one's first and last chunk as the context's completed top
+  // and bottom (FINISH_TILING; a tiler OOM before the handler runs).
+  bool CompletePasses(Job& job, CsState& st, CsSlice* out);
   // An access that faulted ends the slice with its fault.
   bool Faulted(uint32_t status, uint64_t va, CsSlice* out);
   bool Fatal(const Job& job, uint32_t exception, absl::string_view what, CsSlice* out);
@@ -138,6 +147,7 @@ class CsInterpreter {
   const profiles::CostModel* cost_;
   Prng* prng_;
   mmu::Mmu* mmu_;
+  heap::TilerHeaps* heaps_;
   CsClock clock_;
   CsShape shape_;
   std::vector<GpuWrite>* write_log_ = nullptr;

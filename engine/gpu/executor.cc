@@ -41,8 +41,8 @@ uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
 
 Executor::Executor(const Deps& deps)
     : d_(deps),
-      cs_(deps.cost, &deps.sched->prng(), deps.mmu, {deps.sched, deps.timestamp_hz, deps.cycle_hz},
-          deps.cs_shape) {}
+      cs_(deps.cost, &deps.sched->prng(), deps.mmu, deps.heaps,
+          {deps.sched, deps.timestamp_hz, deps.cycle_hz}, deps.cs_shape) {}
 
 void Executor::AddGroup(const std::shared_ptr<Group>& group) {
   groups_[{group->file, group->handle}] = group;
@@ -207,7 +207,7 @@ void Executor::RunStream(const std::shared_ptr<Job>& job) {
     case CsSlice::End::kSyncWait:
       // Nothing releasing it, the job times out (queue_timedout()).
       sync_waiters_.push_back(job);
-      ArmTimeout(job, now + s.cost_ns, "SYNC_WAIT never satisfied");
+      ArmTimeout(job, now + s.cost_ns, "a wait never satisfied");
       return;
     case CsSlice::End::kEndlessLoop:
       // Nothing can end the loop: skip to the job timeout rather than run
@@ -240,8 +240,11 @@ void Executor::ArmTimeout(const std::shared_ptr<Job>& job, uint64_t earliest, co
 }
 
 void Executor::Fatal(const std::shared_ptr<Job>& job, const std::string& what, uint32_t exception) {
-  d_.out->Log(absl::StrCat("panthor: group ", job->group->handle, " queue ", job->queue, ": ", what,
-                           " (CS_FATAL.EXCEPTION_TYPE 0x", absl::Hex(exception), ")"));
+  // Exception 0: the kernel made the queue fatal itself (a tiler OOM it refused).
+  d_.out->Log(absl::StrCat(
+      "panthor: group ", job->group->handle, " queue ", job->queue, ": ", what,
+      exception ? absl::StrCat(" (CS_FATAL.EXCEPTION_TYPE 0x", absl::Hex(exception), ")")
+                : std::string()));
 }
 
 void Executor::Stall(const std::shared_ptr<Job>& job, uint32_t status, uint64_t va) {
@@ -348,10 +351,17 @@ void Executor::KillGroup(const std::shared_ptr<Group>& group, uint32_t fatal_que
 }
 
 void Executor::WakeSyncWaiters() {
+  // A blocked queue runs again only when its condition holds now (it
+  // re-executes the waiting instruction); the others keep waiting.
   std::vector<std::shared_ptr<Job>> waiters = std::move(sync_waiters_);
   sync_waiters_.clear();
   for (auto& job : waiters) {
-    if (!job->finished) Run(job);  // it re-executes the SYNC_WAIT
+    if (job->finished) continue;
+    if (cs_.SyncWaitHolds(*job)) {
+      Run(job);
+    } else {
+      sync_waiters_.push_back(job);
+    }
   }
 }
 

@@ -50,15 +50,17 @@ struct CsState {
   // SET_SB_ENTRY's scoreboard entries: endpoint tasks, other async work.
   uint8_t sb_endpoint = 0;
   uint8_t sb_other = 0;
-  // HEAP_SET's tiler heap context, and CS_HEAP_VT_START / VT_END /
-  // FRAG_END, which HEAP_OPERATION and FINISH_FRAGMENT count and the
-  // kernel reads on a tiler OOM.
+  // HEAP_SET's tiler heap context (its counters are the heap's:
+  // heap::HeapCounters).
   uint64_t heap_ctx = 0;
-  uint32_t heap_vt_start = 0;
-  uint32_t heap_vt_end = 0;
-  uint32_t heap_frag_end = 0;
   // SET_EXCEPTION_HANDLER's tiler-OOM handler stream (size 0: none).
   CsFrame oom_handler;
+  // The tiler contexts this queue's draws opened a pass on, in order:
+  // FINISH_TILING (or a tiler OOM handed to the handler) completes them.
+  std::vector<uint64_t> open_tilers;
+  // A draw a tiler OOM interrupted: the polygon-list bytes it still has to
+  // write when it runs again (0: none).
+  uint64_t tile_pending = 0;
   // The progress counter: work with a progress increment counts it up,
   // PROGRESS_LOAD/STORE read and set it, PROGRESS_WAIT waits on it.
   uint64_t progress = 0;

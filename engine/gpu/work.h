@@ -52,9 +52,32 @@ struct Footprint {
 };
 
 // Bounds a hostile stream cannot push past: descriptors read per table,
-// texture planes per texture (the ranges they name are touched whole).
+// texture planes per texture, descriptor reads per footprint in all (the
+// ranges they name are touched whole; past a bound the walk stops).
 constexpr uint32_t kMaxDescriptorsPerTable = 16384;
 constexpr uint32_t kMaxPlanesPerTexture = 4096;
+constexpr uint32_t kMaxDescriptorReads = 65536;
+
+// What a draw asks of the tiler: the tiler context it bins into and the
+// polygon-list bytes it writes (PolygonListBytes).
+struct Draw {
+  uint64_t tiler_ctx = 0;
+  uint64_t primitives = 0;
+  uint64_t vertices = 0;
+  uint64_t polygon_bytes = 0;
+};
+
+// The polygon-list bytes a draw writes into the tiler heap (modelled; the
+// hardware's format is not public): a 128-byte copy of its draw descriptor,
+// 32 bytes a primitive (binned at the hierarchy level where its box spans
+// 2x2 bins, 8 bytes a bin entry: the twin does not know the primitive's
+// size, it has no vertex positions), and — with IDVS's heap allocation of
+// vertex outputs ("Malloc enable") — 16 bytes of position a vertex.
+uint64_t PolygonListBytes(uint64_t primitives, uint64_t vertices, bool malloc_positions);
+
+// The primitives `count` vertices make in v10 draw mode `mode` ("Draw
+// Mode": points, lines, strips, fans, ...).
+uint64_t Primitives(uint32_t mode, uint64_t count);
 
 // RUN_COMPUTE and RUN_COMPUTE_INDIRECT (word `w`): the shader environment
 // its selects name in "COMPUTE SR" — the resource table, FAU, shader program
@@ -62,6 +85,29 @@ constexpr uint32_t kMaxPlanesPerTexture = 4096;
 // descriptor read.
 uint32_t ComputeFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shape, GpuMemory& mem,
                           Footprint* out);
+
+// RUN_IDVS and RUN_TILING: per "IDVS SR", the position, varying and
+// fragment shaders' environments (IDVS; RUN_TILING's one, by its selects),
+// the index buffer, blend and depth/stencil descriptors, the occlusion
+// query, the tiler context and its heap descriptor and geometry buffer;
+// `*draw` says what the tiler must write.
+uint32_t DrawFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shape, GpuMemory& mem,
+                       Footprint* out, Draw* draw);
+
+// RUN_FRAGMENT: per "FRAGMENT SR", the framebuffer descriptor, its ZS/CRC
+// extension and render targets — every surface written whole — the frame
+// shaders' draw descriptors, the tile enable map; `*tiler_ctx` is the
+// tiler context whose polygon lists it reads (the caller adds those).
+uint32_t FragmentFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shape, GpuMemory& mem,
+                           Footprint* out, uint64_t* tiler_ctx);
+
+// RUN_FULLSCREEN: the draw descriptor in the pair its [47:40] names, and
+// what it points to.
+uint32_t FullscreenFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shape, GpuMemory& mem,
+                             Footprint* out);
+
+// Sorts `ranges` and merges overlapping ones of the same access.
+void MergeRanges(std::vector<GpuAccess>* ranges);
 
 }  // namespace faultlab::gpu
 

@@ -11,6 +11,9 @@ namespace faultlab::heap {
 namespace {
 constexpr uint32_t kMaxHeapsPerPool = 128;  // MAX_HEAPS_PER_POOL
 constexpr uint64_t kHeapCtxBytes = 64;      // one heap context in the pool's GPU buffer
+// A chunk starts with a 64-byte header (its link to the next chunk; Mesa's
+// panvk: "The tiler chunk start with a header of 64 bytes").
+constexpr uint64_t kChunkHeaderBytes = 64;
 }  // namespace
 
 uint64_t TilerHeaps::AllocKernelVa(vm::Vm& vm, uint64_t size, uint64_t granule) {
@@ -30,7 +33,7 @@ uint32_t TilerHeaps::LowestFreeId(uint64_t vm_key) const {
   uint32_t id = 1;
   for (bool again = true; again;) {
     again = false;
-    for (const auto& [va, h] : heaps_) {
+    for (const auto& [key, h] : heaps_) {
       if (h.vm_key == vm_key && (h.handle & 0xffff) == id) {
         ++id;
         again = true;
@@ -91,7 +94,10 @@ int TilerHeaps::Create(vm::Vm& vm, uint32_t vm_id, const HeapArgs& a, HeapCreate
   h.max_chunks = a.max_chunks;
   h.chunk_count = a.initial_chunk_count;
   h.target_in_flight = a.target_in_flight;
-  heaps_[ctx_va] = std::move(h);
+  // The firmware starts with the initial chunks.
+  for (uint32_t i = 0; i < a.initial_chunk_count; ++i)
+    h.fw_free.push_back(bo_va + static_cast<uint64_t>(i) * a.chunk_size);
+  heaps_[{vm.key(), ctx_va}] = std::move(h);
   *out = {vm_id << 16 | id, ctx_va, bo_va};
   return 0;
 }
@@ -118,45 +124,185 @@ void TilerHeaps::DropVm(uint64_t vm_key) {
   }
 }
 
-uint64_t TilerHeaps::Grow(vm::Vm& vm, uint64_t ctx_va) {
+TilerHeaps::Heap* TilerHeaps::Find(uint64_t vm_key, uint64_t ctx_va) {
+  auto it = heaps_.find({vm_key, ctx_va});
+  return it == heaps_.end() ? nullptr : &it->second;
+}
+const TilerHeaps::Heap* TilerHeaps::Find(uint64_t vm_key, uint64_t ctx_va) const {
+  auto it = heaps_.find({vm_key, ctx_va});
+  return it == heaps_.end() ? nullptr : &it->second;
+}
+
+int TilerHeaps::GrowChunk(vm::Vm& vm, Heap& h, const HeapCounters& c, uint64_t* chunk_va,
+                          uint64_t* cost) {
   const profiles::CostModel& cm = *d_.cost;
-  uint64_t cost = Cost(cm.heap_grow);
+  // panthor_heap_grow(): more render passes in flight than the heap's
+  // target, or no chunk left: -ENOMEM, the firmware finds memory another way.
+  if (c.vt_start - c.frag_end > h.target_in_flight || h.chunk_count >= h.max_chunks)
+    return -uapi::kENOMEM;
+  if (!h.free_chunks.empty()) {
+    *chunk_va = h.free_chunks.back();  // a returned chunk comes back first
+    h.free_chunks.pop_back();
+  } else {
+    gem::PopulateStats st;
+    const uint64_t va = h.bo_va + static_cast<uint64_t>(h.chunk_count) * h.chunk_size;
+    // The series grows with the fault path's non-blocking classes;
+    // mainline allocates the chunk with GFP_KERNEL.
+    constexpr mem::AllocClass kBlocking = mem::AllocClass::kBlocking;
+    const fault::Classes classes = HasAllocOnFault(d_.variant)
+                                       ? d_.fault->FaultClasses()
+                                       : fault::Classes{kBlocking, kBlocking, kBlocking};
+    const int ret = d_.fault->PreFaultRange(vm, va, h.chunk_size, classes, &st);
+    *cost += st.pages * Cost(cm.page_alloc);
+    *cost += st.metadata * Cost(cm.metadata_alloc);
+    if (ret) return -uapi::kENOMEM;
+    *chunk_va = va;
+  }
+  ++h.chunk_count;
+  return 0;
+}
+
+uint64_t TilerHeaps::Grow(vm::Vm& vm, uint64_t ctx_va) {
+  uint64_t cost = Cost(d_.cost->heap_grow);
   trace::Event e;
   e.kind = trace::EVENT_HEAP_GROW;
   e.heap_grow.vm = static_cast<uint32_t>(vm.key());
   ++stats_.grows;
-  auto it = heaps_.find(ctx_va);
   bool granted = false;
-  if (it != heaps_.end() && it->second.vm_key == vm.key()) {
-    Heap& h = it->second;
-    e.heap_grow.heap = h.handle;
-    e.heap_grow.requested_bytes = h.chunk_size;
-    // renderpasses_in_flight (1 here) > target_in_flight, or no chunk left: -ENOMEM.
-    if (h.target_in_flight >= 1 && h.chunk_count < h.max_chunks) {
-      if (!h.free_chunks.empty()) {
-        h.free_chunks.pop_back();  // a returned chunk comes back first
-        granted = true;
-      } else {
-        gem::PopulateStats st;
-        const uint64_t va = h.bo_va + static_cast<uint64_t>(h.chunk_count) * h.chunk_size;
-        // The series grows with the fault path's non-blocking classes;
-        // mainline allocates the chunk with GFP_KERNEL.
-        constexpr mem::AllocClass kBlocking = mem::AllocClass::kBlocking;
-        const fault::Classes classes = HasAllocOnFault(d_.variant)
-                                           ? d_.fault->FaultClasses()
-                                           : fault::Classes{kBlocking, kBlocking, kBlocking};
-        granted = d_.fault->PreFaultRange(vm, va, h.chunk_size, classes, &st) == 0;
-        cost += st.pages * Cost(cm.page_alloc);
-        cost += st.metadata * Cost(cm.metadata_alloc);
-      }
-      if (granted) ++h.chunk_count;
-    }
+  if (Heap* h = Find(vm.key(), ctx_va)) {
+    e.heap_grow.heap = h->handle;
+    e.heap_grow.requested_bytes = h->chunk_size;
+    // An access-range job's tiler OOM: one render pass in flight, none
+    // pending fragments.
+    uint64_t chunk = 0;
+    granted = GrowChunk(vm, *h, {1, 0, 0}, &chunk, &cost) == 0;
   }
   e.heap_grow.granted_bytes = granted ? e.heap_grow.requested_bytes : 0;
   e.heap_grow.fallback = !granted;
   if (!granted) ++stats_.fallbacks;
   d_.out->Emit(e);
   return cost;
+}
+
+bool TilerHeaps::Count(uint64_t vm_key, uint64_t ctx_va, uint32_t op) {
+  Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr) return false;
+  if (op == 0) ++h->counters.vt_start;
+  if (op == 1) ++h->counters.vt_end;
+  if (op == 3) ++h->counters.frag_end;
+  return true;
+}
+
+HeapCounters TilerHeaps::Counters(uint64_t vm_key, uint64_t ctx_va) const {
+  const Heap* h = Find(vm_key, ctx_va);
+  return h ? h->counters : HeapCounters{};
+}
+
+PolygonAlloc TilerHeaps::AllocPolygons(vm::Vm& vm, uint64_t ctx_va, uint64_t tiler_va,
+                                       uint64_t bytes) {
+  PolygonAlloc out;
+  Heap* h = Find(vm.key(), ctx_va);
+  // group_process_tiler_oom(): no heap pool or inconsistent counters
+  // -EINVAL, no heap there -ENOENT: the queue is fatal. (Checked at every
+  // draw: a tiler with no heap context runs out at once.)
+  if (h == nullptr) {
+    out.result = PolygonAlloc::Result::kFatal;
+    out.why = "tiler OOM on no heap context of the VM (HEAP_SET)";
+    return out;
+  }
+  const uint64_t room_per_chunk = h->chunk_size - kChunkHeaderBytes;
+  Pass& pass = h->open[tiler_va];
+  // The bytes fill the pass's last chunk after its header, then the next
+  // chunk: the heap context's free ones first, then the kernel's.
+  while (bytes > 0) {
+    if (pass.chunks.empty() || pass.used.back() == room_per_chunk) {
+      uint64_t chunk = 0;
+      if (!h->fw_free.empty()) {
+        chunk = h->fw_free.front();
+        h->fw_free.pop_front();
+      } else {
+        const HeapCounters& c = h->counters;
+        if (c.frag_end > c.vt_end || c.vt_end >= c.vt_start) {
+          out.result = PolygonAlloc::Result::kFatal;
+          out.why = "tiler OOM with no vertex/tiler work in flight (CS_HEAP_VT_START/VT_END)";
+          return out;
+        }
+        ++stats_.grows;
+        trace::Event e;
+        e.kind = trace::EVENT_HEAP_GROW;
+        e.heap_grow.vm = static_cast<uint32_t>(vm.key());
+        e.heap_grow.heap = h->handle;
+        e.heap_grow.requested_bytes = h->chunk_size;
+        out.cost_ns += Cost(d_.cost->heap_grow);
+        const int ret = GrowChunk(vm, *h, c, &chunk, &out.cost_ns);
+        e.heap_grow.granted_bytes = ret == 0 ? h->chunk_size : 0;
+        e.heap_grow.fallback = ret != 0;
+        d_.out->Emit(e);
+        if (ret) {
+          ++stats_.fallbacks;
+          out.result = PolygonAlloc::Result::kOom;
+          out.remaining = bytes;
+          return out;
+        }
+      }
+      pass.chunks.push_back(chunk);
+      pass.used.push_back(0);
+    }
+    const uint64_t take = std::min(bytes, room_per_chunk - pass.used.back());
+    out.ranges.push_back({pass.chunks.back() + kChunkHeaderBytes + pass.used.back(), take});
+    pass.used.back() += take;
+    bytes -= take;
+  }
+  return out;
+}
+
+std::pair<uint64_t, uint64_t> TilerHeaps::OpenPass(uint64_t vm_key, uint64_t ctx_va,
+                                                   uint64_t tiler_va) const {
+  const Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr) return {0, 0};
+  auto it = h->open.find(tiler_va);
+  if (it == h->open.end() || it->second.chunks.empty()) return {0, 0};
+  return {it->second.chunks.front(), it->second.chunks.back()};
+}
+
+void TilerHeaps::ClosePass(uint64_t vm_key, uint64_t ctx_va, uint64_t tiler_va) {
+  Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr) return;
+  auto it = h->open.find(tiler_va);
+  if (it == h->open.end()) return;
+  if (!it->second.chunks.empty()) h->closed[it->second.chunks.front()] = std::move(it->second);
+  h->open.erase(it);
+}
+
+std::vector<PolygonRange> TilerHeaps::PassLists(uint64_t vm_key, uint64_t ctx_va,
+                                                uint64_t top) const {
+  std::vector<PolygonRange> out;
+  const Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr) return out;
+  auto it = h->closed.find(top);
+  if (it == h->closed.end()) return out;
+  for (size_t i = 0; i < it->second.chunks.size(); ++i) {
+    if (it->second.used[i])
+      out.push_back({it->second.chunks[i] + kChunkHeaderBytes, it->second.used[i]});
+  }
+  return out;
+}
+
+bool TilerHeaps::ReturnChunks(uint64_t vm_key, uint64_t ctx_va, uint64_t first, uint64_t last) {
+  Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr) return false;
+  auto it = h->closed.find(first);
+  if (it == h->closed.end() || it->second.chunks.back() != last) return false;
+  for (uint64_t chunk : it->second.chunks) h->fw_free.push_back(chunk);
+  h->closed.erase(it);
+  return true;
+}
+
+bool TilerHeaps::MayServe(uint64_t vm_key, uint64_t ctx_va) const {
+  const Heap* h = Find(vm_key, ctx_va);
+  if (h == nullptr || !h->fw_free.empty()) return true;
+  const HeapCounters& c = h->counters;
+  return c.vt_start - c.frag_end <= h->target_in_flight && h->chunk_count < h->max_chunks;
 }
 
 }  // namespace faultlab::heap

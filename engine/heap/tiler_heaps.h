@@ -18,17 +18,30 @@
 // one-page granule, each chunk's pages allocated whole with blocking
 // classes: the same pages, the same VA layout, any valid chunk size.
 //
+// The firmware's side of a heap — the chunks its heap context holds free,
+// the tiler's polygon lists filling them pass by pass, FINISH_FRAGMENT
+// handing a finished pass's chunks back — is engine state here, not bytes in
+// the heap context (whose layout is the firmware's and not public): a
+// pass's polygon lists fill chunks from the heap context's free chunks (the
+// initial chunks first, then returned ones); with none left the tiler
+// raises a tiler OOM and the kernel grows the heap (group_process_tiler_oom()
+// -> panthor_heap_grow()).
+//
 //   TilerHeaps heaps({&sched, &objects, &fault_path, &cost, &out, variant});
 //   HeapCreated h;
 //   int ret = heaps.Create(vm, vm_id, {1, 128 << 10, 64, 4}, &h);
 //   uint64_t ns = heaps.Grow(vm, h.ctx_va);   // a tiler-OOM event
+//   PolygonAlloc a = heaps.AllocPolygons(vm, h.ctx_va, tiler_va, 4096, counters);
 #ifndef FAULTLAB_ENGINE_HEAP_TILER_HEAPS_H_
 #define FAULTLAB_ENGINE_HEAP_TILER_HEAPS_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/base/variant.h"
@@ -53,6 +66,38 @@ struct HeapCreated {
   uint32_t handle = 0;  // (vm_id << 16) | heap id
   uint64_t ctx_va = 0;
   uint64_t first_chunk_va = 0;
+};
+
+// A heap context's counters, as a tiler OOM reports them to the kernel
+// (CS_HEAP_VT_START, CS_HEAP_VT_END, CS_HEAP_FRAG_END). They count what every
+// queue that HEAP_SET the context did — panvk starts and ends tiling on one
+// queue and fragments on another, and the kernel's in-flight arithmetic
+// needs both (modelled: the firmware fills the faulting CS's registers).
+struct HeapCounters {
+  uint32_t vt_start = 0;
+  uint32_t vt_end = 0;
+  uint32_t frag_end = 0;
+};
+
+// A stretch of polygon list the tiler writes (or a fragment pass reads).
+struct PolygonRange {
+  uint64_t va = 0;
+  uint64_t bytes = 0;
+};
+
+// What the tiler got for a draw's polygon list.
+struct PolygonAlloc {
+  enum class Result {
+    kOk,     // `ranges` hold the bytes, written now
+    kOom,    // no chunk: the kernel said -ENOMEM (or nothing grows): the
+             // firmware runs the exception handler, or waits for chunks
+    kFatal,  // the kernel refused the tiler OOM (`why`): the queue is fatal
+  };
+  Result result = Result::kOk;
+  std::vector<PolygonRange> ranges;  // written (all of it, or what fit before the OOM)
+  uint64_t remaining = 0;            // kOom: the bytes still to write
+  uint64_t cost_ns = 0;              // the kernel's growths
+  std::string why;
 };
 
 struct HeapStats {
@@ -85,12 +130,41 @@ class TilerHeaps {
   // context is at `ctx_va` of `vm`. Returns the virtual time it took; the
   // job goes on either way.
   uint64_t Grow(vm::Vm& vm, uint64_t ctx_va);
+  // The tiler writes `bytes` of polygon list for the pass open on tiler
+  // context `tiler_va` (opening it), in chunks of the heap at `ctx_va`; a
+  // chunk's first 64 bytes are its header. A tiler OOM leaves what fit
+  // written and says how much remains.
+  PolygonAlloc AllocPolygons(vm::Vm& vm, uint64_t ctx_va, uint64_t tiler_va, uint64_t bytes);
+  // HEAP_OPERATION (0 vertex/tiler started, 1 completed, 3 fragment
+  // completed) on the heap context a queue HEAP_SET; false for no heap there.
+  bool Count(uint64_t vm_key, uint64_t ctx_va, uint32_t op);
+  HeapCounters Counters(uint64_t vm_key, uint64_t ctx_va) const;
+  // The first and last chunk of the pass open on `tiler_va` (0, 0: none) —
+  // what the tiler writes as the tiler context's completed top and bottom.
+  std::pair<uint64_t, uint64_t> OpenPass(uint64_t vm_key, uint64_t ctx_va, uint64_t tiler_va) const;
+  // The tiling of that pass is done: its chunks wait for FINISH_FRAGMENT.
+  void ClosePass(uint64_t vm_key, uint64_t ctx_va, uint64_t tiler_va);
+  // The polygon lists of the closed pass whose first chunk is `top`.
+  std::vector<PolygonRange> PassLists(uint64_t vm_key, uint64_t ctx_va, uint64_t top) const;
+  // FINISH_FRAGMENT: the closed pass from `first` to `last` hands its
+  // chunks back to the heap context's free chunks. False when no such pass.
+  bool ReturnChunks(uint64_t vm_key, uint64_t ctx_va, uint64_t first, uint64_t last);
+  // Whether a tiler waiting for a chunk may get one now: the heap context
+  // holds a free one, or the kernel's checks would let the heap grow (the
+  // allocation may still fail). True for no heap: running again says so.
+  bool MayServe(uint64_t vm_key, uint64_t ctx_va) const;
   // panthor_vm_destroy(): the VM's heap pool goes, with its heaps.
   void DropVm(uint64_t vm_key);
 
   const HeapStats& stats() const { return stats_; }
 
  private:
+  // A pass's chunks in the order the tiler took them, and the bytes used
+  // of each.
+  struct Pass {
+    std::vector<uint64_t> chunks;
+    std::vector<uint64_t> used;
+  };
   struct Heap {
     uint32_t handle = 0;
     uint64_t vm_key = 0;
@@ -102,14 +176,27 @@ class TilerHeaps {
     uint32_t chunk_count = 0;  // chunks handed out: initial + grown
     uint32_t target_in_flight = 0;
     std::vector<uint64_t> free_chunks;  // returned chunks, reused first
+    // The firmware's: free chunks (front first), passes tiling by tiler
+    // context, passes tiled by their first chunk.
+    std::deque<uint64_t> fw_free;
+    HeapCounters counters;
+    std::map<uint64_t, Pass> open;
+    std::map<uint64_t, Pass> closed;
   };
+  // Models panthor_heap_grow() for a tiler OOM with the queue's counters:
+  // 0 and the new chunk's VA, -ENOMEM, or another -errno.
+  int GrowChunk(vm::Vm& vm, Heap& h, const HeapCounters& c, uint64_t* chunk_va, uint64_t* cost);
+  // The heap of VM `vm_key` whose context is at `ctx_va`; nullptr for none.
+  Heap* Find(uint64_t vm_key, uint64_t ctx_va);
+  const Heap* Find(uint64_t vm_key, uint64_t ctx_va) const;
   uint32_t LowestFreeId(uint64_t vm_key) const;
   uint64_t AllocKernelVa(vm::Vm& vm, uint64_t size, uint64_t granule);
   uint64_t Cost(const profiles::CostRange& c) { return c.Draw(d_.sched->prng()); }
 
   const Deps d_;
-  // Every heap by its context's GPU VA (unique: kernel VAs are never reused).
-  std::map<uint64_t, Heap> heaps_;
+  // Every heap by its VM's key and its context's GPU VA (unique in a VM:
+  // kernel VAs are never reused; every VM's kernel VA range starts alike).
+  std::map<std::pair<uint64_t, uint64_t>, Heap> heaps_;
   // The VM keys with a heap pool.
   std::set<uint64_t> pools_;
   // Per VM key: the next free kernel VA (a bump allocator: freed kernel VA

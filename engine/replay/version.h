@@ -11,7 +11,9 @@ namespace faultlab::replay {
 // `model_changed` instead of diverging.
 // 2: state hash over an incremental leaf hash. 3: the series' variants report
 // driver 1.6 (BO_SET_LABEL, SET_USER_MMIO_OFFSET modelled), mainline 1.7.
-constexpr uint32_t kModelVersion = 3;
+// 4: the whole v10 command-stream ISA — registers kept from job to job, the
+// RUN_* family's footprints, draws' polygon lists in the tiler heap.
+constexpr uint32_t kModelVersion = 4;
 constexpr char kEngineVersion[] = "faultlab-engine 0.3";
 
 }  // namespace faultlab::replay
