@@ -4,6 +4,7 @@
 # version (./lab mesa; docs/mesa.md).
 #
 #   tools/mesa.sh build    install the build's packages, fetch, verify, build (a second run is instant)
+#   tools/mesa.sh programs compile the Mesa tier's programs (tests/mesa); print their directory
 #   tools/mesa.sh prefix   print the installed prefix (exit 1 when not built)
 #
 # Nothing here changes the machine's apt configuration: bookworm-backports
@@ -133,11 +134,38 @@ build() {
   say "Mesa $MESA_VERSION built: $prefix"
 }
 
+# The Mesa tier's own programs (tests/mesa/*.c: EGL/GLES and Vulkan only),
+# compiled against the headers in Mesa's source and Mesa's libEGL/libGLESv2
+# and the system's Vulkan loader; SPIR-V from glslangValidator. Kept by a
+# hash of their sources: an edit rebuilds them. Prints their directory.
+programs() {
+  local here src="$CACHE/src" lib="$CACHE/install/lib/x86_64-linux-gnu"
+  here=$(cd "$(dirname "$0")/.." && pwd)/tests/mesa
+  [ -f "$CACHE/install/.built" ] || die "Mesa is not built (tools/mesa.sh build)"
+  local key out
+  key=$(cat "$here"/*.c "$here"/*.comp | sha256sum | cut -c1-12)
+  out="$CACHE/programs/$key"
+  if [ ! -f "$out/.built" ]; then
+    say "compiling the Mesa tier's programs (tests/mesa) into $out"
+    mkdir -p "$out"
+    local cc=(gcc -O2 -Wall -Werror -I"$src/include")
+    "${cc[@]}" -o "$out/vk_compute" "$here/vk_compute.c" /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ||
+      die "vk_compute does not compile"
+    "${cc[@]}" -o "$out/gles_render" "$here/gles_render.c" -L"$lib" -lEGL -lGLESv2 \
+      -Wl,-rpath-link,"$lib" || die "gles_render does not compile"
+    glslangValidator -V -o "$out/compute.spv" "$here/compute.comp" >/dev/null ||
+      die "compute.comp does not compile"
+    touch "$out/.built"
+  fi
+  echo "$out"
+}
+
 case "${1:-build}" in
   build) build ;;
+  programs) programs ;;
   prefix)
     [ -f "$CACHE/install/.built" ] || exit 1
     echo "$CACHE/install"
     ;;
-  *) die "usage: tools/mesa.sh build|prefix" ;;
+  *) die "usage: tools/mesa.sh build|programs|prefix" ;;
 esac

@@ -99,7 +99,9 @@ int64_t TwinHost::NextStepAt() {
 }
 
 void TwinHost::Step(uint64_t until) {
-  RecordCpuWrites();
+  // An idle GPU reads nothing in the step: the CPU's writes wait for the
+  // next step with work, or the next submit or wait, which record them.
+  if (device_.next_work_ns() != dev::Device::kNoWork || device_.sync_waiting()) RecordCpuWrites();
   device_.RunGpu(until);
   ResyncShadows();
   RefreshFlushIdPages();
@@ -189,7 +191,9 @@ int TwinHost::Ioctl(std::unique_lock<std::recursive_mutex>& lock, dev::File* fil
   const IoctlId id = IdOf(request);
   const bool wait = id == IoctlId::kSyncobjWait || id == IoctlId::kSyncobjTimelineWait;
   CatchUp();
-  if (wait || id == IoctlId::kGroupSubmit) RecordCpuWrites();  // the GPU may look now
+  // The GPU may look now: at a submit; at a wait when the wait runs the
+  // GPU itself (not live — live, the steps it waits through record them).
+  if ((wait && !live_) || id == IoctlId::kGroupSubmit) RecordCpuWrites();
   int ret;
   if (wait) {
     ++in_calls_[file];  // the file stays open while a wait is in it
@@ -321,8 +325,8 @@ void TwinHost::RecordCpuWrites() {
     if (!bo) continue;  // not shadowed, or freed
     for (uint64_t at = 0; at < m.shadow.size(); at += sizeof(now)) {
       const uint64_t n = std::min<uint64_t>(sizeof(now), m.shadow.size() - at);
+      if (bo->Equals(m.bo_off + at, m.shadow.data() + at, n)) continue;
       bo->Read(m.bo_off + at, now, n);
-      if (memcmp(now, m.shadow.data() + at, n) == 0) continue;
       device_.NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
       memcpy(m.shadow.data() + at, now, n);
     }

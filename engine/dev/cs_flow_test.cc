@@ -77,6 +77,14 @@ TEST(CsFlowTest, ACallPastTheFirmwaresFramesIsFatal) {
   EXPECT_EQ(fits.Word(fits.plain, 0x540), 1u);
 }
 
+TEST(CsFlowTest, AJumpToItselfIsAnEndlessLoopThatTimesOut) {
+  Lab lab;
+  WriteSub(lab, {Jump(6, 8)});  // jumps to its own start for ever
+  ASSERT_EQ(lab.Run({Move48(6, kCs + kSub), Move32(8, 8), Jump(6, 8)}), 0);
+  EXPECT_GE(lab.t.dev.now_ns(), 5'000'000'000u);
+  EXPECT_TRUE(LogHas(lab, "an endless loop"));
+}
+
 TEST(CsFlowTest, RegistersOutliveTheJobAndTheRingBufferShowsTheStream) {
   Lab lab;
   ASSERT_EQ(lab.Run({Move32(20, 0xabc)}), 0);

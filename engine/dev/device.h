@@ -286,6 +286,9 @@ class Device : public vm::OopsSink {
   // stream, or the next live step (RunGpu) with it, whichever comes first,
   // so that a replay puts them back before the GPU reads them.
   void NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes);
+  // Whether `n` bytes at `offset` of `bo` have pages for the CPU's write,
+  // populating the BO as a mapping would when they do not.
+  bool CpuBacked(gem::Bo& bo, uint64_t offset, uint64_t n);
 
   const mmu::Mmu& mmu() const { return mmu_; }
   const heap::TilerHeaps& heaps() const { return heaps_; }

@@ -182,12 +182,13 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
   }
   for (auto& job : jobs) {
     // A stream's record, or — for a sync point — the CPU's writes alone, so
-    // that none is lost to the recording.
+    // that none is lost to the recording. The writes go with the call's
+    // first job only: a replay notes them again before each event's submit.
     if ((job->cs_size || !cpu_writes_.empty()) && out_.observed())
       EmitCsSubmit(*job, a->group_handle);
+    cpu_writes_.clear();
     executor_.Submit(std::move(job));
   }
-  if (!jobs.empty()) cpu_writes_.clear();
   // The CPU's writes before the submit are the GPU's to see now: a queue
   // blocked on a SYNC_WAIT looks again (a replay puts the recorded writes
   // back before the same submit).
@@ -257,7 +258,22 @@ void Device::RunGpu(uint64_t until_ns) {
   sched_.RunUntil([] { return false; }, until_ns);
 }
 
+bool Device::CpuBacked(gem::Bo& bo, uint64_t offset, uint64_t n) {
+  // The CPU writes through a mapping, and mapping a BO populates it whole
+  // (drm_gem_shmem_mmap(), an alloc-on-fault one too). A replay's write into
+  // a BO a what-if made alloc-on-fault, or a hostile trace's into one never
+  // mapped, populates it the same way first — or is dropped when memory
+  // runs out.
+  for (uint64_t p = offset / kPageSize; p < (offset + n + kPageSize - 1) / kPageSize; ++p) {
+    if (bo.pages().FrameOf(p) != gem::kNoFrame) continue;
+    uint64_t populated = 0;
+    return bo.GetPages(mem::AllocClass::kBlocking, &populated) == 0;
+  }
+  return true;
+}
+
 void Device::NoteCpuWrite(const std::shared_ptr<gem::Bo>& bo, uint64_t offset, std::string bytes) {
+  if (!CpuBacked(*bo, offset, bytes.size())) return;
   bo->Write(offset, bytes.data(), bytes.size());
   if (out_.observed()) cpu_writes_.push_back({bo, offset, std::move(bytes)});
 }
@@ -275,7 +291,7 @@ uint64_t Device::WriteGpuVa(File* file, uint32_t group, uint64_t va, absl::strin
     const uint64_t offset = vma->bo_offset + (va + done - vma->addr);
     if (note) {
       NoteCpuWrite(vma->bo, offset, std::string(bytes.substr(done, chunk)));
-    } else {
+    } else if (CpuBacked(*vma->bo, offset, chunk)) {
       vma->bo->Write(offset, bytes.data() + done, chunk);
     }
     done += chunk;

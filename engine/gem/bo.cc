@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "engine/base/check.h"
 #include "engine/uapi/errno.h"
@@ -68,34 +69,42 @@ int Bo::GetPages(mem::AllocClass cls, uint64_t* allocated) {
   return 0;
 }
 
-void Bo::Write(uint64_t offset, const void* src, uint64_t n) {
-  const char* p = static_cast<const char*>(src);
-  while (n > 0) {
-    FAULTLAB_CHECK(pages_.FrameOf(offset / mem::kPageSize) != kNoFrame, "BO write at offset ",
+bool Bo::EachChunk(uint64_t offset, uint64_t n, const char* what,
+                   const std::function<bool(char*, uint64_t, uint64_t)>& f) const {
+  for (uint64_t done = 0; done < n;) {
+    FAULTLAB_CHECK(pages_.FrameOf(offset / mem::kPageSize) != kNoFrame, "BO ", what, " at offset ",
                    offset, ": page not backed");
     uint64_t len;
     char* at = At(offset, &len);
-    const uint64_t chunk = std::min({n, len, mem::kPageSize - offset % mem::kPageSize});
-    std::memcpy(at, p, chunk);
-    p += chunk;
+    const uint64_t chunk = std::min({n - done, len, mem::kPageSize - offset % mem::kPageSize});
+    if (!f(at, done, chunk)) return false;
     offset += chunk;
-    n -= chunk;
+    done += chunk;
   }
+  return true;
+}
+
+void Bo::Write(uint64_t offset, const void* src, uint64_t n) {
+  const char* p = static_cast<const char*>(src);
+  EachChunk(offset, n, "write", [&](char* at, uint64_t done, uint64_t chunk) {
+    std::memcpy(at, p + done, chunk);
+    return true;
+  });
+}
+
+bool Bo::Equals(uint64_t offset, const void* bytes, uint64_t n) const {
+  const char* p = static_cast<const char*>(bytes);
+  return EachChunk(offset, n, "read", [&](char* at, uint64_t done, uint64_t chunk) {
+    return std::memcmp(p + done, at, chunk) == 0;
+  });
 }
 
 void Bo::Read(uint64_t offset, void* dst, uint64_t n) const {
   char* p = static_cast<char*>(dst);
-  while (n > 0) {
-    FAULTLAB_CHECK(pages_.FrameOf(offset / mem::kPageSize) != kNoFrame, "BO read at offset ",
-                   offset, ": page not backed");
-    uint64_t len;
-    const char* at = At(offset, &len);
-    const uint64_t chunk = std::min({n, len, mem::kPageSize - offset % mem::kPageSize});
-    std::memcpy(p, at, chunk);
-    p += chunk;
-    offset += chunk;
-    n -= chunk;
-  }
+  EachChunk(offset, n, "read", [&](char* at, uint64_t done, uint64_t chunk) {
+    std::memcpy(p + done, at, chunk);
+    return true;
+  });
 }
 
 }  // namespace faultlab::gem

@@ -16,6 +16,7 @@
 #define FAULTLAB_ENGINE_GEM_BO_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,9 @@ class Bo {
   // The twin's access to the contents (the GPU, vmap). Pages must be present.
   void Write(uint64_t offset, const void* src, uint64_t n);
   void Read(uint64_t offset, void* dst, uint64_t n) const;
+  // Whether the `n` bytes at `offset` equal `bytes`, without copying them
+  // out (a recording compares its CPU shadows with it). Pages must be present.
+  bool Equals(uint64_t offset, const void* bytes, uint64_t n) const;
   // Where the bytes are in the arena's file (a CPU mapping of BO offset x
   // maps the file at content_at() + x).
   uint64_t content_at() const { return content_at_; }
@@ -92,6 +96,11 @@ class Bo {
   bool content_touched_ = false;  // mapped by the twin or a CPU
   // The bytes at `offset`, to the end of its window (`*len`).
   char* At(uint64_t offset, uint64_t* len) const;
+  // Calls `f(bytes, done, chunk)` for each piece of `n` bytes from `offset`
+  // within a page and a window, until it returns false; the pages must be
+  // present (`what` names the access if one is not).
+  bool EachChunk(uint64_t offset, uint64_t n, const char* what,
+                 const std::function<bool(char*, uint64_t, uint64_t)>& f) const;
 };
 
 }  // namespace faultlab::gem

@@ -324,19 +324,23 @@ bool CsInterpreter::Branch(Job& job, CsState& st, uint64_t w, uint64_t* next, Cs
   if (!kTaken[cond](v)) return true;
   *next = job.cs_at.pc + 8 + static_cast<uint64_t>(Offset16(w) * 8);
   if (*next > job.cs_at.pc) return true;
-  // Back at the same backward branch with the same registers and no memory
-  // touched in between: it repeats forever. The executor skips to the job
-  // timeout rather than run 5 s of instructions.
+  return !Endless(job, st, out);
+}
+
+// Back at the same backward branch (or JUMP) with the same registers and
+// no memory touched in between: it repeats forever. The executor skips to
+// the job timeout rather than run 5 s of instructions.
+bool CsInterpreter::Endless(Job& job, const CsState& st, CsSlice* out) {
   uint64_t h = 1469598103934665603ULL ^ job.cs_at.addr;
-  for (uint32_t x : r) h = (h ^ x) * 1099511628211ULL;
+  for (uint32_t x : st.regs) h = (h ^ x) * 1099511628211ULL;
   if (!job.cs_touched_memory && job.cs_loop_pc == job.cs_at.pc && job.cs_loop_hash == h) {
     out->end = CsSlice::End::kEndlessLoop;
-    return false;
+    return true;
   }
   job.cs_loop_pc = job.cs_at.pc;
   job.cs_loop_hash = h;
   job.cs_touched_memory = false;
-  return true;
+  return false;
 }
 
 // CALL and JUMP (address pair [47:40], length register [39:32], in bytes):
@@ -350,6 +354,8 @@ bool CsInterpreter::CallOrJump(Job& job, CsState& st, uint64_t w, uint64_t* next
     if (job.cs_calls.size() + 1 >= kCallFrames)
       return Fatal(job, kCsCallStackOverflow, "CALL past the firmware's call frames", out);
     job.cs_calls.push_back({job.cs_at.addr, job.cs_at.size, *next});
+  } else if (Endless(job, st, out)) {  // a JUMP can loop as a branch can
+    return false;
   }
   job.cs_at = {addr, size, 0};
   *next = 0;

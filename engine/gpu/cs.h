@@ -122,6 +122,8 @@ class CsInterpreter {
   bool LoadStoreMultiple(Job& job, CsState& st, uint64_t w, CsSlice* out);
   bool Branch(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
   bool CallOrJump(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out);
+  // A loop that can never end (kEndlessLoop in `*out`): true.
+  bool Endless(Job& job, const CsState& st, CsSlice* out);
   bool Sync(Job& job, CsState& st, uint64_t w, CsSlice* out);
   bool SyncWait(Job& job, CsState& st, uint64_t w, CsSlice* out);
   bool ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out);

@@ -13,8 +13,10 @@ using cs::OpOf;
 
 // "Descriptor Type".
 constexpr uint32_t kDescTexture = 2, kDescBuffer = 9, kDescPlane = 10;
-constexpr uint32_t kDescBytes =
-    32;  // Buffer, Texture, Plane, Resource, Shader Program, Local Storage
+// Buffer, Texture, Plane, Shader Program, Local Storage: 8 words each;
+// "Resource": 4.
+constexpr uint32_t kDescBytes = 32;
+constexpr uint32_t kResourceBytes = 16;
 constexpr uint32_t kTextureCube = 0;
 // A shader's binary has no length in its descriptor: the twin fetches its
 // first 4 KiB (modelled: Mesa's shaders are mostly smaller), no further
@@ -75,12 +77,12 @@ class Walker {
   }
 
   // A resource table (its count in the pointer's low 6 bits): each
-  // "Resource" names a table of descriptors or raw memory.
+  // "Resource" (16 bytes) names a table of descriptors or raw memory.
   void Resources(uint64_t srt) {
     const uint64_t base = srt & ~uint64_t{63};
     for (uint32_t i = 0; i < (srt & 63); ++i) {
-      uint8_t d[kDescBytes];
-      if (!Desc(base + i * kDescBytes, d)) return;
+      uint8_t d[kResourceBytes];
+      if (!Read(base + i * kResourceBytes, d, kResourceBytes)) return;
       const uint64_t addr = Dword(d, 0) & ((uint64_t{1} << 56) - 1);
       const bool descriptors = (Word(d, 1) >> 24) & 1;
       const uint64_t size = Dword(d, 2);
@@ -269,7 +271,9 @@ uint64_t PolygonListBytes(uint64_t primitives, uint64_t vertices, bool malloc_po
 uint32_t DrawFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shape, GpuMemory& mem,
                        Footprint* out, Draw* draw) {
   const bool idvs = OpOf(w) == kRunIdvs;
-  const uint32_t flags = regs[kSrTilerFlags];
+  // The primitive flags: the register's, with the instruction's override
+  // ([31:0]) OR-ed in (Mesa's panfrost puts the draw mode there).
+  const uint32_t flags = regs[kSrTilerFlags] | static_cast<uint32_t>(w);
   const uint64_t instances = regs[kSrInstanceCount];
   draw->vertices = SatMul(regs[kSrIndexCount], instances);
   draw->primitives = SatMul(Primitives(flags & 0xff, regs[kSrIndexCount]), instances);
@@ -359,7 +363,7 @@ uint32_t FragmentFootprint(const CsRegs& regs, uint64_t w, const WorkShape& shap
     if (s_write || s_load)
       surface(Dword(z, 12), (Word(z, 0) >> 20) & 0xf, Word(z, 14), Word(z, 15),
               (Word(z, 0) >> 24) & 3, s_write ? trace::ACCESS_WRITE : trace::ACCESS_READ);
-    if ((zs_flags >> 30) & 3)  // CRC read or write enabled
+    if (((zs_flags >> 30) & 3) && Dword(z, 4))  // CRC read or write enabled
       walk.AddData(Dword(z, 4), SatMul(Word(z, 1), tile_rows));
     at += sizeof(z);
   }

@@ -146,8 +146,11 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   norm_->NormaliseArgIn(io.request, &arg);
   // A board's wait that ended in time waited for work its GPU had done by
   // then: the twin's GPU (which runs in waits only) runs it too, whatever
-  // the timeout was (the field is masked when compared).
-  if (norm_->board() && io.result == 0) WithoutDeadline(id, &arg);
+  // the timeout was (the field is masked when compared). So does a what-if's:
+  // the program went on because the work was done, and on a slower device
+  // (faults the recording never took) it must be done here too before the
+  // calls that follow — a BO freed under a running job would fault.
+  if ((norm_->board() || rewrite_) && io.result == 0) WithoutDeadline(id, &arg);
   if (rewrite_ && !rewrite_->Ioctl(io, &arg, mem_)) {
     ++r_->skipped_dependent;
     rewrite_->Learn(io, -1, std::string());  // what it would create failed too

@@ -166,6 +166,13 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     return r;
   }
   ApplyWhatIf(options.what_if, &*cfg);
+  if (options.what_if.aof && !HasAllocOnFault(cfg->variant)) {
+    r.status = absl::InvalidArgumentError(absl::StrCat(
+        name, ": aof= makes BOs alloc-on-fault, which variant ", VariantName(cfg->variant),
+        " does not have (the series' variants: series-fixed, series-v3)"));
+    return r;
+  }
+  r.aof = options.what_if.aof.has_value();
   r.model_version = header.model_version();
   const bool model_changed = r.model_version != kModelVersion;
   const bool what_if = !options.what_if.empty();
@@ -175,6 +182,25 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   r.board = norm.board();
   std::unique_ptr<Rewriter> rewrite =
       compare ? nullptr : std::make_unique<Rewriter>(options.what_if);
+  if (rewrite && options.what_if.aof && options.what_if.aof->label) {
+    // aof=label=...: a BO's label comes after its creation; read them first.
+    absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
+    if (!src.ok()) {
+      r.status = src.status();
+      return r;
+    }
+    trace::ReaderOptions ropts;
+    ropts.skip_damaged = options.skip_damaged;
+    trace::TraceReader scan(src->get(), name, ropts);
+    absl::StatusOr<std::vector<std::optional<std::string>>> labels =
+        scan.Open().ok() ? ScanBoLabels(scan)
+                         : absl::StatusOr<std::vector<std::optional<std::string>>>(scan.status());
+    if (!labels.ok()) {
+      r.status = labels.status();
+      return r;
+    }
+    rewrite->set_labels(*std::move(labels));
+  }
   dev::Device device(*cfg);
   Checker check(readers.expected.get(), &norm, options, &r, compare);
   device.set_observer(&check);
@@ -201,6 +227,8 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   if (rewrite) {
     r.ids_remapped = rewrite->remapped();
     r.granularity_clamped = rewrite->granularity_clamped();
+    r.aof_converted_bos = rewrite->aof_converted_bos();
+    r.aof_converted_bytes = rewrite->aof_converted_bytes();
   }
   r.peak_resident_bytes = device.memory().peak_used_pages() * 4096;
   r.outcome = OutcomeOf(r, model_changed, what_if);

@@ -65,8 +65,12 @@ struct ReplayResult {
   dev::DeviceStats device;
   uint64_t peak_resident_bytes = 0;
   uint64_t granularity_clamped = 0;  // what-if granularity that no longer fit
-  uint64_t skipped_dependent = 0;    // what-if inputs naming an object never created
-  uint64_t ids_remapped = 0;         // what-if ids rewritten to the replay's
+  // aof=: plain BOs made alloc-on-fault, and their bytes (reported when set).
+  bool aof = false;
+  uint64_t aof_converted_bos = 0;
+  uint64_t aof_converted_bytes = 0;
+  uint64_t skipped_dependent = 0;  // what-if inputs naming an object never created
+  uint64_t ids_remapped = 0;       // what-if ids rewritten to the replay's
   uint32_t model_version = 0;
   // Board traces (CAPTURE_SOURCE_BOARD, docs/board.md): outputs taken from
   // the recording rather than checked (DEV_QUERY, VERSION and GET_UNIQUE

@@ -27,6 +27,10 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
       {"overcommit_permille", overcommit},
   };
   if (r.granularity_clamped) v.push_back({"granularity_clamped", r.granularity_clamped});
+  if (r.aof) {
+    v.push_back({"aof_converted_bos", r.aof_converted_bos});
+    v.push_back({"aof_converted_bytes", r.aof_converted_bytes});
+  }
   if (r.skipped_dependent) v.push_back({"skipped_dependent", r.skipped_dependent});
   if (r.ids_remapped) v.push_back({"ids_remapped", r.ids_remapped});
   if (r.board) {

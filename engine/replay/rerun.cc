@@ -54,10 +54,10 @@ ReplayResult Rerun(const trace::TraceHeader& header, const std::string& name,
         header.workload(), "'"));
     return r;
   }
-  if (what_if.granularity_bytes) {
+  if (what_if.granularity_bytes || what_if.aof || what_if.aof_granularity_bytes) {
     r.status = absl::InvalidArgumentError(
-        "granularity cannot be a rerun what-if: the workload's BOs carry their own; use the "
-        "default open mode, which rewrites the recorded BO_CREATEs");
+        "granularity and aof cannot be rerun what-ifs: the workload's BOs carry their own; use "
+        "the default open mode, which rewrites the recorded BO_CREATEs");
     return r;
   }
   absl::StatusOr<dev::DeviceConfig> cfg = ConfigFromHeader(header);

@@ -1,6 +1,8 @@
 #include "engine/replay/rewrite.h"
 
 #include <cstring>
+#include <map>
+#include <utility>
 
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
@@ -12,19 +14,84 @@ bool Rewriter::Ioctl(const trace::Ioctl& io, std::string* arg, SimUserMemory& me
   return remapper_.Rewrite(io, arg, mem);
 }
 
+absl::StatusOr<std::vector<std::optional<std::string>>> ScanBoLabels(trace::TraceReader& reader) {
+  std::vector<std::optional<std::string>> labels;
+  std::map<std::pair<uint32_t, uint32_t>, size_t> live;  // (file, handle) -> position
+  trace::Event e;
+  while (reader.Next(&e)) {
+    if (e.kind != trace::EVENT_IOCTL) continue;
+    const trace::Ioctl& io = e.ioctl;
+    const uapi::IoctlDesc* d = uapi::FindIoctl(io.request);
+    if (d == nullptr) continue;
+    if (d->id == uapi::IoctlId::kBoCreate) {
+      labels.emplace_back();
+      uapi::PanthorBoCreate bc;
+      if (io.result == 0 && io.arg_out.size() >= sizeof(bc)) {
+        std::memcpy(&bc, io.arg_out.data(), sizeof(bc));
+        live[{io.file, bc.handle}] = labels.size() - 1;
+      }
+    } else if (d->id == uapi::IoctlId::kGemClose && io.result == 0 && io.arg_in.size() >= 4) {
+      uint32_t handle;
+      std::memcpy(&handle, io.arg_in.data(), 4);
+      live.erase({io.file, handle});
+    } else if (d->id == uapi::IoctlId::kBoSetLabel && io.result == 0 &&
+               io.arg_in.size() >= sizeof(uapi::PanthorBoSetLabel)) {
+      uapi::PanthorBoSetLabel sl;
+      std::memcpy(&sl, io.arg_in.data(), sizeof(sl));
+      auto it = live.find({io.file, sl.handle});
+      if (it == live.end()) continue;
+      std::optional<std::string>& label = labels[it->second];
+      label.reset();  // a NULL label clears it
+      // The string as the kernel read it: in the copies at its address, to its NUL.
+      for (const trace::UserBytes& u : io.user_in) {
+        if (sl.label == 0 || u.address > sl.label || sl.label - u.address >= u.data.size())
+          continue;
+        const absl::string_view rest = absl::string_view(u.data).substr(sl.label - u.address);
+        label = std::string(rest.substr(0, rest.find('\0')));
+        break;
+      }
+    }
+  }
+  if (!reader.status().ok()) return reader.status();
+  return labels;
+}
+
+uint32_t Rewriter::Fit(uint64_t g, uint64_t size) {
+  const uint64_t want = g;
+  while (g > 4096 && g > size) g >>= 1;
+  clamped_ += g != want;
+  return static_cast<uint32_t>(g);
+}
+
 void Rewriter::Granularity(uint32_t request, std::string* arg) {
   const uapi::IoctlDesc* d = uapi::FindIoctl(request);
-  if (granularity_ == 0 || d == nullptr || d->id != uapi::IoctlId::kBoCreate ||
-      arg->size() < sizeof(uapi::PanthorBoCreate)) {
+  if ((granularity_ == 0 && !aof_) || d == nullptr || d->id != uapi::IoctlId::kBoCreate) return;
+  if (arg->size() < sizeof(uapi::PanthorBoCreate)) {
+    ++bo_creates_;
     return;
   }
   uapi::PanthorBoCreate bc;
   std::memcpy(&bc, arg->data(), sizeof(bc));
-  if (!(bc.flags & uapi::kPanthorBoAllocOnFault)) return;
-  uint64_t g = granularity_;
-  while (g > 4096 && g > bc.size) g >>= 1;
-  clamped_ += g != granularity_;
-  bc.alloc_on_fault_granularity = static_cast<uint32_t>(g);
+  const uint64_t position = bo_creates_++;
+  const std::string* label =
+      position < labels_.size() && labels_[position] ? &*labels_[position] : nullptr;
+  if (bc.flags & uapi::kPanthorBoAllocOnFault) {
+    if (granularity_) bc.alloc_on_fault_granularity = Fit(granularity_, bc.size);
+  } else if (aof_ && bc.size >= 4096 && aof_->Matches(bc.size, bc.flags, label)) {
+    // A plain BO the selector picks: allocated on fault from now on (one
+    // under a page stays plain: the series refuses a granule above the size).
+    bc.flags |= uapi::kPanthorBoAllocOnFault;
+    // A granule the BO's size is a whole number of: the series' fault
+    // handler refuses one reaching past the mapping.
+    uint64_t g = aof_granularity_;
+    while (g > 4096 && (g > bc.size || bc.size % g)) g >>= 1;
+    clamped_ += g != aof_granularity_;
+    bc.alloc_on_fault_granularity = static_cast<uint32_t>(g);
+    ++converted_bos_;
+    converted_bytes_ += bc.size;
+  } else {
+    return;
+  }
   std::memcpy(arg->data(), &bc, sizeof(bc));
 }
 

@@ -3,9 +3,12 @@
 
 #include <cstring>
 
+#include "engine/dev/cs_words.h"
+#include "engine/dev/test_util.h"
 #include "engine/replay/apply.h"
 #include "engine/replay/check.h"
 #include "engine/replay/normalise.h"
+#include "engine/replay/replayer.h"
 #include "engine/replay/rewrite.h"
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
@@ -126,6 +129,39 @@ TEST(RewriteTest, GranularityIsClampedToTheBo) {
   EXPECT_EQ(arg, Bytes(plain)) << "a regular BO keeps its flags";
 }
 
+TEST(RewriteTest, AofMakesTheSelectedPlainBosAllocOnFault) {
+  WhatIf w;
+  w.aof = *ParseAofSelector("size>=1M");
+  w.aof_granularity_bytes = 64 * 1024;
+  Rewriter r(w);
+  SimUserMemory mem;
+  trace::Ioctl io = IoctlEvent(kPanthorIoctlBoCreate, 0).ioctl;
+  auto rewrite = [&](PanthorBoCreate bc) {
+    std::string arg = Bytes(bc);
+    EXPECT_TRUE(r.Ioctl(io, &arg, mem));
+    std::memcpy(&bc, arg.data(), sizeof(bc));
+    return bc;
+  };
+  PanthorBoCreate big = rewrite({4 << 20, 0, 0, 0, 0});
+  EXPECT_EQ(big.flags, kPanthorBoAllocOnFault);
+  EXPECT_EQ(big.alloc_on_fault_granularity, 64u * 1024);
+  PanthorBoCreate odd = rewrite({(1 << 20) + 12 * 1024, kPanthorBoNoMmap, 0, 0, 0});
+  EXPECT_EQ(odd.flags, kPanthorBoNoMmap | kPanthorBoAllocOnFault);
+  EXPECT_EQ(odd.alloc_on_fault_granularity, 4096u) << "a granule the size is a whole number of";
+  PanthorBoCreate small = rewrite({64 * 1024, 0, 0, 0, 0});
+  EXPECT_EQ(small.flags, 0u) << "not selected";
+  EXPECT_EQ(r.aof_converted_bos(), 2u);
+  EXPECT_EQ(r.aof_converted_bytes(), (4u << 20) + (1u << 20) + 12 * 1024);
+  // Under a page, no granule fits: it stays plain.
+  WhatIf all;
+  all.aof = *ParseAofSelector("all");
+  Rewriter r2(all);
+  std::string arg = Bytes(PanthorBoCreate{1280, 0, 0, 0, 0});
+  ASSERT_TRUE(r2.Ioctl(io, &arg, mem));
+  EXPECT_EQ(arg, Bytes(PanthorBoCreate{1280, 0, 0, 0, 0}));
+  EXPECT_EQ(r2.aof_converted_bos(), 0u);
+}
+
 // Apply + check: a two-event recording made by hand, replayed on a device.
 class ApplyCheckTest : public ::testing::Test {
  protected:
@@ -210,6 +246,86 @@ TEST_F(ApplyCheckTest, BoardRulesTakeOutputsAndMaskOffsets) {
   got.ioctl.result = -kENOENT;
   check.OnEvent(got);
   EXPECT_EQ(r.divergence_count, 1u);
+}
+
+}  // namespace
+}  // namespace faultlab::replay
+
+namespace faultlab::replay {
+namespace {
+
+// A stream storing into a plain 2 MiB BO, recorded by hand; replayed with
+// aof=all its BOs are allocated on fault and the stream's accesses fault.
+TEST_F(ApplyCheckTest, AofTurnsPlainBosIntoFaultsAndNeedsTheSeries) {
+  struct Keep : events::Observer {
+    trace::EventArena arena;
+    std::vector<trace::Event> events;
+    void OnEvent(const trace::Event& e) override { events.push_back(arena.Own(e)); }
+  } keep;
+  constexpr uint64_t kCs = 0x1000'0000, kBuf = 0x2000'0000;
+  {
+    dev::testing::TestDevice t(dev::testing::Config(), dev::NodeType::kRender, &keep);
+    const uint32_t vm = t.CreateVm(), cs = t.CreateBo(64 * 1024), buf = t.CreateBo(2 << 20);
+    ASSERT_EQ(t.Bind(vm, {dev::testing::TestDevice::MapOp(cs, 0, kCs, 64 * 1024),
+                          dev::testing::TestDevice::MapOp(buf, 0, kBuf, 2 << 20)}),
+              0);
+    const uint32_t group = t.CreateGroup(vm);
+    const char label[] = "big buffer";
+    PanthorBoSetLabel sl{buf, 0, t.Place(label, sizeof(label))};
+    ASSERT_EQ(t.Call(kPanthorIoctlBoSetLabel, &sl), 0);
+    using namespace dev::testing::cs;  // NOLINT
+    const std::vector<uint64_t> words = {Move48(2, kBuf), Move32(10, 7), Store(10, 2, 1, 0),
+                                         Move48(2, kBuf + (1 << 20)), Store(10, 2, 1, 0)};
+    // The CPU writes the stream (a noted write, as through a mapping).
+    t.dev.WriteGpuVa(
+        t.file, group, kCs,
+        absl::string_view(reinterpret_cast<const char*>(words.data()), words.size() * 8),
+        /*note=*/true);
+    DrmSyncobjCreate c{0, 0};
+    ASSERT_EQ(t.Call(kDrmIoctlSyncobjCreate, &c), 0);
+    PanthorSyncOp sig{kPanthorSyncOpSignal, c.handle, 0};
+    PanthorQueueSubmit qs{0, static_cast<uint32_t>(words.size() * 8),     kCs, 0,
+                          0, {sizeof(sig), 1, t.Place(&sig, sizeof(sig))}};
+    PanthorGroupSubmit gs{group, 0, {sizeof(qs), 1, t.Place(&qs, sizeof(qs))}};
+    ASSERT_EQ(t.Call(kPanthorIoctlGroupSubmit, &gs), 0);
+    DrmSyncobjWait w{t.Place(&c.handle, 4), INT64_MAX, 1, 0, 0, 0};
+    ASSERT_EQ(t.Call(kDrmIoctlSyncobjWait, &w), 0);  // the job runs, then the wait returns
+    t.dev.set_observer(nullptr);
+  }
+  const std::string bytes =
+      Record(keep.events, MakeHeader(DefaultConfig(), "hand", "b", std::string(16, 'a'), 0));
+  auto replay = [&](const std::vector<std::string>& what_if) {
+    ReplayOptions o;
+    o.what_if = *ParseWhatIfArgs(what_if);
+    return Replay(
+        [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+          return std::unique_ptr<trace::ByteSource>(new trace::MemorySource(bytes));
+        },
+        "hand", o);
+  };
+  ReplayResult plain = replay({});
+  ASSERT_TRUE(plain.status.ok()) << plain.status;
+  EXPECT_EQ(plain.outcome, ReplayOutcome::kIdentical);
+  EXPECT_EQ(plain.device.faults, 0u);
+  ReplayResult aof = replay({"aof=all"});
+  ASSERT_TRUE(aof.status.ok()) << aof.status;
+  EXPECT_EQ(aof.aof_converted_bos, 2u);
+  EXPECT_EQ(aof.aof_converted_bytes, (2u << 20) + 64 * 1024);
+  EXPECT_EQ(aof.device.faults, 3u) << "the stream's page, then each store's";
+  EXPECT_EQ(aof.device.jobs_failed, 0u);
+  EXPECT_NE(ReportText(aof).find("aof_converted_bos: 2\n"), std::string::npos);
+  ReplayResult big = replay({"aof=size>=1M", "aof_granularity=2M"});
+  ASSERT_TRUE(big.status.ok()) << big.status;
+  EXPECT_EQ(big.aof_converted_bos, 1u);
+  EXPECT_EQ(big.device.faults, 1u) << "one 2 MiB granule for both stores";
+  ReplayResult labelled = replay({"aof=label=big*"});
+  ASSERT_TRUE(labelled.status.ok()) << labelled.status;
+  EXPECT_EQ(labelled.aof_converted_bos, 1u) << "the BO labelled after its creation";
+  EXPECT_EQ(labelled.device.faults, 2u);
+  EXPECT_EQ(replay({"aof=label=small"}).aof_converted_bos, 0u);
+  ReplayResult mainline = replay({"aof=all", "variant=mainline"});
+  EXPECT_FALSE(mainline.status.ok());
+  EXPECT_NE(mainline.status.message().find("variant mainline"), absl::string_view::npos);
 }
 
 }  // namespace

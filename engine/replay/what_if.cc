@@ -1,8 +1,12 @@
 #include "engine/replay/what_if.h"
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "engine/policy/registry.h"
 #include "engine/profiles/profile.h"
@@ -25,6 +29,12 @@ const std::vector<WhatIfKey>& WhatIfKeys() {
       {"budget", "memory the device may use, e.g. 64M, 2G (0: the profile's RAM; at most 1T)"},
       {"granularity", "alloc-on-fault granularity, a power of two from 4K below 4G, e.g. 2M"},
       {"thp", "never or within_size"},
+      {"aof",
+       "the trace's BOs to make alloc-on-fault: all, heap (NO_MMAP BOs), size>=2M (also >, <=, "
+       "<), label=TEXT (a trailing * a prefix); terms joined with '+' all holding"},
+      {"aof_granularity",
+       "their granularity, a power of two from 4K below 4G (default 4K; halved until it "
+       "divides the BO's size)"},
   };
   return *keys;
 }
@@ -70,6 +80,63 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view s) {
   return v * mult;
 }
 
+bool AofSelector::Matches(uint64_t size, uint32_t flags, const std::string* bo_label) const {
+  if (heap && !(flags & 1u)) return false;  // DRM_PANTHOR_BO_NO_MMAP
+  if (label) {
+    if (bo_label == nullptr) return false;
+    const bool prefix = !label->empty() && label->back() == '*';
+    if (prefix
+            ? !absl::StartsWith(*bo_label, absl::string_view(*label).substr(0, label->size() - 1))
+            : *bo_label != *label)
+      return false;
+  }
+  return size >= min_size && size <= max_size;
+}
+
+absl::StatusOr<AofSelector> ParseAofSelector(absl::string_view text) {
+  AofSelector sel;
+  sel.text = std::string(text);
+  if (text.empty())
+    return absl::InvalidArgumentError("an empty selector (all, heap, size>=2M, label=TEXT)");
+  for (absl::string_view term : absl::StrSplit(text, '+')) {
+    if (term == "all") continue;
+    if (term == "heap") {
+      sel.heap = true;
+      continue;
+    }
+    absl::string_view rest = term;
+    if (absl::ConsumePrefix(&rest, "label=")) {
+      if (rest.empty() || sel.label)
+        return absl::InvalidArgumentError(absl::StrCat("'", term, "': one label=TEXT, not empty"));
+      sel.label = std::string(rest);
+      continue;
+    }
+    if (!absl::ConsumePrefix(&rest, "size")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", term,
+          "' is no selector term (all, heap, size>=N, size>N, size<=N, size<N, label=TEXT)"));
+    }
+    const bool ge = absl::ConsumePrefix(&rest, ">="), le = !ge && absl::ConsumePrefix(&rest, "<=");
+    const bool gt = !ge && !le && absl::ConsumePrefix(&rest, ">");
+    const bool lt = !ge && !le && !gt && absl::ConsumePrefix(&rest, "<");
+    if (!ge && !le && !gt && !lt)
+      return absl::InvalidArgumentError(absl::StrCat("'", term, "': size needs >=, >, <= or <"));
+    absl::StatusOr<uint64_t> n = ParseSize(rest);
+    if (!n.ok())
+      return absl::InvalidArgumentError(absl::StrCat("'", term, "': ", n.status().message()));
+    if (ge) sel.min_size = std::max(sel.min_size, *n);
+    if (gt) sel.min_size = std::max(sel.min_size, *n == UINT64_MAX ? *n : *n + 1);
+    if (le) sel.max_size = std::min(sel.max_size, *n);
+    if (lt) {
+      if (*n == 0) return absl::InvalidArgumentError(absl::StrCat("'", term, "' matches nothing"));
+      sel.max_size = std::min(sel.max_size, *n - 1);
+    }
+  }
+  if (sel.min_size > sel.max_size)
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' matches no size"));
+  return sel;
+}
+
 absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w) {
   auto twice = [&](bool set) {
     return set ? absl::InvalidArgumentError(absl::StrCat("what-if key '", key, "' given twice"))
@@ -102,6 +169,18 @@ absl::Status SetWhatIf(absl::string_view key, absl::string_view value, WhatIf* w
       return Bad(key, value, "must be a power of two, >= 4K, < 4G");
     }
     w->granularity_bytes = *g;
+  } else if (key == "aof") {
+    if (absl::Status s = twice(w->aof.has_value()); !s.ok()) return s;
+    absl::StatusOr<AofSelector> sel = ParseAofSelector(value);
+    if (!sel.ok()) return Bad(key, value, sel.status().message());
+    w->aof = *sel;
+  } else if (key == "aof_granularity") {
+    if (absl::Status s = twice(w->aof_granularity_bytes.has_value()); !s.ok()) return s;
+    absl::StatusOr<uint64_t> g = ParseSize(value);
+    if (!g.ok() || *g < 4096 || (*g & (*g - 1)) || *g > 0xffffffffu) {
+      return Bad(key, value, "must be a power of two, >= 4K, < 4G");
+    }
+    w->aof_granularity_bytes = *g;
   } else if (key == "thp") {
     if (absl::Status s = twice(w->thp.has_value()); !s.ok()) return s;
     if (value == "never") {

@@ -28,6 +28,29 @@ namespace faultlab::replay {
 // that the memory model's bookkeeping stays in megabytes.
 constexpr uint64_t kMaxBudgetBytes = 1ULL << 40;  // 1 TiB
 
+// `aof=` (DESIGN "What-if keys"): which BO_CREATEs of a trace become
+// alloc-on-fault BOs. Terms joined by '+' must all hold: `all`; `heap` (BOs
+// created NO_MMAP: GPU-only memory no CPU maps — Mesa's heaps and scratch);
+// `size>=N` (also `>`, `<=`, `<`; N a size: 2M); `label=TEXT` (the label
+// BO_SET_LABEL gives the BO later in the trace; a trailing `*` matches a
+// prefix; Mesa 25.0.7 labels none).
+struct AofSelector {
+  std::string text;  // as given, for reports
+  bool heap = false;
+  uint64_t min_size = 0;           // inclusive
+  uint64_t max_size = UINT64_MAX;  // inclusive
+  std::optional<std::string> label;
+  // `label`: the BO's label, nullptr for none.
+  bool Matches(uint64_t size, uint32_t flags, const std::string* label) const;
+};
+absl::StatusOr<AofSelector> ParseAofSelector(absl::string_view text);
+
+// Converted BOs' granularity when `aof_granularity` is not given: a page,
+// which every mapping fits (a granule its VA is not aligned to makes the
+// series' fault handler say -EINVAL; Mesa 25.0.7 places small BOs 4 KiB
+// apart).
+constexpr uint64_t kDefaultAofGranularity = 4096;
+
 struct WhatIf {
   std::optional<std::string> profile;  // a profile id that loads
   std::optional<Variant> variant;
@@ -36,9 +59,13 @@ struct WhatIf {
   // Alloc-on-fault BOs' granularity: a power of two, >= 4K, < 4G.
   std::optional<uint64_t> granularity_bytes;
   std::optional<mem::ThpMode> thp;
+  // Plain BOs of the trace made alloc-on-fault, and their granularity.
+  std::optional<AofSelector> aof;
+  std::optional<uint64_t> aof_granularity_bytes;
 
   bool empty() const {
-    return !profile && !variant && !policy && !budget_bytes && !granularity_bytes && !thp;
+    return !profile && !variant && !policy && !budget_bytes && !granularity_bytes && !thp && !aof &&
+           !aof_granularity_bytes;
   }
 };
 
@@ -48,7 +75,7 @@ struct WhatIfKey {
   const char* values;  // what a value looks like
 };
 const std::vector<WhatIfKey>& WhatIfKeys();
-// "profile, variant, policy, budget, granularity, thp".
+// "profile, variant, policy, budget, granularity, thp, aof, aof_granularity".
 std::string WhatIfKeyList();
 
 // Sets `key` to `value` in `*w`. INVALID_ARGUMENT naming the key and what

@@ -32,7 +32,8 @@ TEST(WhatIfTest, EveryKeyParsesItsValues) {
   EXPECT_EQ(*w->thp, mem::ThpMode::kWithinSize);
   EXPECT_FALSE(w->empty());
   EXPECT_TRUE(WhatIf().empty());
-  EXPECT_EQ(WhatIfKeyList(), "profile, variant, policy, budget, granularity, thp");
+  EXPECT_EQ(WhatIfKeyList(),
+            "profile, variant, policy, budget, granularity, thp, aof, aof_granularity");
 }
 
 TEST(WhatIfTest, BadInputIsRefusedNamingTheKey) {
@@ -50,6 +51,49 @@ TEST(WhatIfTest, BadInputIsRefusedNamingTheKey) {
   EXPECT_THAT(Error({"policy=retry"}), HasSubstr("unknown policy 'retry'"));
   EXPECT_THAT(Error({"thp=always"}), HasSubstr("never or within_size"));
   EXPECT_THAT(Error({"budget=1G", "budget=2G"}), HasSubstr("'budget' given twice"));
+}
+
+TEST(WhatIfTest, AofSelectorsParseAndMatch) {
+  absl::StatusOr<AofSelector> all = ParseAofSelector("all");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->Matches(4096, 0, nullptr));
+  absl::StatusOr<AofSelector> big = ParseAofSelector("size>=2M+heap");
+  ASSERT_TRUE(big.ok());
+  EXPECT_TRUE(big->Matches(2 << 20, 1, nullptr));
+  EXPECT_FALSE(big->Matches(2 << 20, 0, nullptr)) << "mappable";
+  EXPECT_FALSE(big->Matches((2 << 20) - 4096, 1, nullptr)) << "too small";
+  absl::StatusOr<AofSelector> band = ParseAofSelector("size>64K+size<1M");
+  ASSERT_TRUE(band.ok());
+  EXPECT_FALSE(band->Matches(64 * 1024, 0, nullptr));
+  EXPECT_TRUE(band->Matches(68 * 1024, 0, nullptr));
+  EXPECT_FALSE(band->Matches(1 << 20, 0, nullptr));
+  EXPECT_TRUE(ParseAofSelector("size<=4K")->Matches(4096, 0, nullptr));
+  const std::string vertex = "vertex buffer", texture = "texture";
+  absl::StatusOr<AofSelector> exact = ParseAofSelector("label=texture");
+  ASSERT_TRUE(exact.ok());
+  EXPECT_TRUE(exact->Matches(4096, 0, &texture));
+  EXPECT_FALSE(exact->Matches(4096, 0, &vertex));
+  EXPECT_FALSE(exact->Matches(4096, 0, nullptr)) << "no label";
+  absl::StatusOr<AofSelector> prefix = ParseAofSelector("label=vert*");
+  ASSERT_TRUE(prefix.ok());
+  EXPECT_TRUE(prefix->Matches(4096, 0, &vertex));
+  EXPECT_FALSE(prefix->Matches(4096, 0, &texture));
+  for (const char* bad : {"", "bogus", "size=2M", "size>=lots", "size<0", "size>2M+size<1M",
+                          "label=", "label=a+label=b"}) {
+    EXPECT_FALSE(ParseAofSelector(bad).ok()) << bad;
+  }
+  WhatIf w;
+  ASSERT_TRUE(SetWhatIf("aof", "size>=2M", &w).ok());
+  EXPECT_EQ(w.aof->text, "size>=2M");
+  EXPECT_FALSE(w.empty());
+  absl::Status twice = SetWhatIf("aof", "all", &w);
+  EXPECT_NE(twice.message().find("given twice"), absl::string_view::npos);
+  ASSERT_TRUE(SetWhatIf("aof_granularity", "64K", &w).ok());
+  EXPECT_EQ(*w.aof_granularity_bytes, 64u * 1024);
+  WhatIf g;
+  EXPECT_FALSE(SetWhatIf("aof_granularity", "3K", &g).ok());
+  absl::Status s = SetWhatIf("aof", "bogus", &g);
+  EXPECT_NE(s.message().find("aof 'bogus'"), absl::string_view::npos) << s;
 }
 
 TEST(WhatIfTest, SizesAcceptUnitsAndHex) {

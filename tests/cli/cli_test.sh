@@ -85,7 +85,8 @@ check "what-if bad key" 2 "unknown what-if key 'bogus'" -- "$fl" replay "$tmp/c.
 check "what-if bad granularity" 2 "granularity '3K': must be a power of two" -- "$fl" replay "$tmp/c.fltrace" --what-if granularity=3K
 if "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if policy=nowait | grep -q '^outcome: what_if$'; then
   echo "ok   rerun what-if"; else echo "FAIL rerun what-if"; failures=$((failures + 1)); fi
-check "rerun refuses granularity" 2 "granularity cannot be a rerun what-if" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if granularity=2M
+check "rerun refuses granularity" 2 "granularity and aof cannot be rerun what-ifs" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if granularity=2M
+check "rerun refuses aof" 2 "granularity and aof cannot be rerun what-ifs" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode rerun --what-if aof=all
 check "bad what-if mode" 2 "--what-if-mode 'sideways'" -- "$fl" replay "$tmp/c.fltrace" --what-if-mode sideways
 check "synthetic is not replayable" 2 "a synthetic trace (from 'faultlab synth') cannot be replayed" -- "$fl" replay "$tmp/a.fltrace"
 "$tamper" "$tmp/c.fltrace" "$tmp/bad.fltrace" >/dev/null

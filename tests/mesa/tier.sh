@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# tests/mesa/tier.sh: the Mesa tier (docs/mesa.md), run by `./lab mesa`.
+# Each program runs unmodified on Mesa's noop drm-shim (the reference: it
+# runs Mesa and models nothing) and on the twin through the device shim,
+# timed in one run; on the twin it must do its work, its trace must replay
+# identically in another process, and what-ifs run on it.
+#
+#   tests/mesa/tier.sh PREFIX PROGRAMS SHIM FAULTLAB
+#     PREFIX    Mesa's install (tools/mesa.sh prefix)
+#     PROGRAMS  the tier's programs (tools/mesa.sh programs)
+#     SHIM      libfaultlab_shim.so; FAULTLAB: the CLI
+set -uo pipefail
+prefix=$1 programs=$2 shim=$3 fl=$4
+lib=$prefix/lib/x86_64-linux-gnu
+icd=$prefix/share/vulkan/icd.d/panfrost_icd.x86_64.json
+noop=$lib/libpanfrost_noop_drm_shim.so
+tmp=$(mktemp -d)
+failures=0
+summary=()
+
+say() { printf 'mesa tier: %s\n' "$*" >&2; }
+fail() {
+  say "FAIL $*"
+  failures=$((failures + 1))
+}
+now() { date +%s%N; }
+# A report's value for KEY.
+field() { sed -n "s/^$2: //p" "$1" | head -1; }
+
+# run NAME KIND EXPECT UNITS -- COMMAND...: KIND vk (panvk's ICD) or gl
+# (Mesa's libEGL/libGLESv2 first); EXPECT a regex the twin's output must
+# match; UNITS the frames or passes the program runs (0: none), for the
+# per-frame figures.
+run() {
+  local name=$1 kind=$2 expect=$3 units=$4
+  shift 5
+  local env=()
+  case $kind in
+    vk) env=(VK_ICD_FILENAMES="$icd") ;;
+    gl) env=(LD_LIBRARY_PATH="$lib") ;;
+  esac
+  local t0 t1 noop_ns twin_ns rec_ns rc
+  t0=$(now)
+  env PAN_GPU_ID=a867 LD_PRELOAD="$noop" "${env[@]}" "$@" >"$tmp/$name.noop" 2>&1
+  t1=$(now)
+  noop_ns=$((t1 - t0))
+  t0=$(now)
+  env LD_PRELOAD="$shim" "${env[@]}" "$@" >/dev/null 2>&1
+  t1=$(now)
+  twin_ns=$((t1 - t0))
+  # Recording: the same run with its trace written (the CPU's writes to
+  # mapped memory found by comparing shadows: O(mapped bytes) a submit).
+  t0=$(now)
+  env FAULTLAB_TRACE="$tmp/$name.fltrace" LD_PRELOAD="$shim" "${env[@]}" "$@" >"$tmp/$name.twin" 2>&1
+  rc=$?
+  t1=$(now)
+  rec_ns=$((t1 - t0))
+  if [ $rc -ne 0 ] || ! grep -Eq "$expect" "$tmp/$name.twin" || grep -q 'MESA: error' "$tmp/$name.twin"; then
+    fail "$name on the twin (exit $rc): $(grep -E 'error|ERROR|FAIL' "$tmp/$name.twin" | head -3)"
+    return
+  fi
+  grep -Eq "$expect" "$tmp/$name.noop" || say "note: $name on Mesa's noop shim: $(tail -1 "$tmp/$name.noop")"
+  "$fl" replay "$tmp/$name.fltrace" >"$tmp/$name.replay" 2>&1
+  if [ "$(field "$tmp/$name.replay" outcome)" != identical ]; then
+    fail "$name's trace does not replay identically: $(head -3 "$tmp/$name.replay")"
+    return
+  fi
+  "$fl" dump "$tmp/$name.fltrace" --streams >"$tmp/$name.dump"
+  local streams mix
+  streams=$(grep -c ' cs_submit ' "$tmp/$name.dump")
+  mix=$(grep -E '^ +0x[0-9a-f]+  [0-9a-f]{16}  ' "$tmp/$name.dump" | awk '{split($3, a, "."); print a[1]}' |
+    sort | uniq -c | sort -rn | head -8 | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}')
+  say "ok   $name: $(grep -Em1 "$expect" "$tmp/$name.twin" | tr -s ' \t' ' '); replays identically ($(field "$tmp/$name.replay" inputs) inputs, $streams streams)"
+  [ -n "$mix" ] && say "     submitted streams: $mix"
+  if [ "$units" -gt 0 ]; then
+    # What-ifs: every BO of the trace allocated on fault, then also under a
+    # tight budget, with the default policy and with dummy pages.
+    local w faults
+    "$fl" replay "$tmp/$name.fltrace" --what-if aof=all >"$tmp/$name.aof" 2>&1 ||
+      fail "$name: what-if aof=all: $(head -2 "$tmp/$name.aof")"
+    faults=$(field "$tmp/$name.aof" faults.handled)
+    say "     what-if aof=all: $(field "$tmp/$name.aof" aof_converted_bos) BOs converted, ${faults:-?} faults ($((${faults:-0} / units)) a frame), $(field "$tmp/$name.aof" heap_grows) heap grows, $(field "$tmp/$name.aof" jobs_killed) jobs killed"
+    for w in "budget=16M" "budget=16M policy=dummy-page"; do
+      local args=(--what-if aof=all)
+      for kv in $w; do args+=(--what-if "$kv"); done
+      "$fl" replay "$tmp/$name.fltrace" "${args[@]}" >"$tmp/$name.w" 2>&1 ||
+        fail "$name: what-if aof=all $w: $(head -2 "$tmp/$name.w")"
+      say "     what-if aof=all $w: $(field "$tmp/$name.w" faults.handled) handled, $(field "$tmp/$name.w" faults.degraded) degraded, $(field "$tmp/$name.w" faults.enomem) ENOMEM, $(field "$tmp/$name.w" jobs_killed) jobs killed"
+    done
+  fi
+  summary+=("$(printf '%-22s %5d ms on the twin (%sx the noop shim), %5d ms recording (%sx); noop shim %4d ms' \
+    "$name" $((twin_ns / 1000000)) "$(awk -v a="$twin_ns" -v b="$noop_ns" 'BEGIN { printf "%.1f", a / b }')" \
+    $((rec_ns / 1000000)) "$(awk -v a="$rec_ns" -v b="$noop_ns" 'BEGIN { printf "%.1f", a / b }')" \
+    $((noop_ns / 1000000)))")
+}
+
+run vulkaninfo vk 'deviceName *= Mali-G610' 0 -- vulkaninfo --summary
+run eglinfo gl '^EGL driver name: panthor$' 0 -- /usr/bin/eglinfo.x86_64-linux-gnu -p surfaceless
+run vk_compute vk '^passes: 8,' 8 -- "$programs/vk_compute" "$programs/compute.spv" --passes 8
+run vk_compute_secondary vk 'secondary command buffers' 8 -- \
+  "$programs/vk_compute" "$programs/compute.spv" --passes 8 --secondary
+run gles_render gl '^frames: 8,' 8 -- "$programs/gles_render" --frames 8
+
+say "wall time, one run each (the issue's aim: at most 3x the noop shim):"
+for line in "${summary[@]}"; do say "  $line"; done
+if [ "$failures" -ne 0 ]; then
+  say "$failures failed (kept: $tmp)"
+  exit 1
+fi
+rm -rf "$tmp"
+say "passed"
