@@ -143,7 +143,7 @@ programs() {
   here=$(cd "$(dirname "$0")/.." && pwd)/tests/mesa
   [ -f "$CACHE/install/.built" ] || die "Mesa is not built (tools/mesa.sh build)"
   local key out
-  key=$(cat "$here"/*.c "$here"/*.comp | sha256sum | cut -c1-12)
+  key=$(cat "$here"/*.c "$here"/*.comp "$here"/*.vert "$here"/*.frag | sha256sum | cut -c1-12)
   out="$CACHE/programs/$key"
   if [ ! -f "$out/.built" ]; then
     say "compiling the Mesa tier's programs (tests/mesa) into $out"
@@ -151,10 +151,15 @@ programs() {
     local cc=(gcc -O2 -Wall -Werror -I"$src/include")
     "${cc[@]}" -o "$out/vk_compute" "$here/vk_compute.c" /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ||
       die "vk_compute does not compile"
+    "${cc[@]}" -o "$out/vk_render" "$here/vk_render.c" /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ||
+      die "vk_render does not compile"
     "${cc[@]}" -o "$out/gles_render" "$here/gles_render.c" -L"$lib" -lEGL -lGLESv2 \
       -Wl,-rpath-link,"$lib" || die "gles_render does not compile"
-    glslangValidator -V -o "$out/compute.spv" "$here/compute.comp" >/dev/null ||
-      die "compute.comp does not compile"
+    local shader
+    for shader in compute.comp render.vert render.frag; do
+      glslangValidator -V -o "$out/$shader.spv" "$here/$shader" >/dev/null ||
+        die "$shader does not compile"
+    done
     touch "$out/.built"
   fi
   echo "$out"

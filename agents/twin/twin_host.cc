@@ -327,8 +327,28 @@ void TwinHost::RecordCpuWrites() {
       const uint64_t n = std::min<uint64_t>(sizeof(now), m.shadow.size() - at);
       if (bo->Equals(m.bo_off + at, m.shadow.data() + at, n)) continue;
       bo->Read(m.bo_off + at, now, n);
-      device_.NoteCpuWrite(bo, m.bo_off + at, std::string(now, n));
-      memcpy(m.shadow.data() + at, now, n);
+      // Only the bytes that changed, in runs (gaps under 64 bytes joined):
+      // a page the GPU also wrote must not carry the GPU's bytes with the
+      // CPU's, or a replay on a slower device would see them too early.
+      char* shadow = m.shadow.data() + at;
+      for (uint64_t i = 0; i < n;) {
+        if (now[i] == shadow[i]) {
+          ++i;
+          continue;
+        }
+        uint64_t end = i + 1, same = 0;
+        for (uint64_t j = end; j < n && same < 64; ++j) {
+          if (now[j] == shadow[j]) {
+            ++same;
+          } else {
+            end = j + 1;
+            same = 0;
+          }
+        }
+        device_.NoteCpuWrite(bo, m.bo_off + at + i, std::string(now + i, end - i));
+        memcpy(shadow + i, now + i, end - i);
+        i = end;
+      }
     }
   }
 }

@@ -117,3 +117,31 @@ TEST(SyncobjTest, TimelineSignalQueryAndTransfer) {
 
 }  // namespace
 }  // namespace faultlab::dev
+
+namespace faultlab::dev {
+namespace {
+
+TEST(SyncobjTest, ATimelinePointSignalsOnlyOnceEveryEarlierPointHas) {
+  // dma_fence_chain: panvk signals one timeline point a subqueue and waits
+  // on the last; a fast last subqueue must not end the wait early.
+  sync::Syncobj s;
+  auto slow = std::make_shared<sync::Fence>(), fast = std::make_shared<sync::Fence>();
+  s.AddPoint(1, slow);
+  s.AddPoint(2, fast);
+  fast->Signal(0);
+  EXPECT_FALSE(s.FenceForPoint(2)->signalled) << "point 1 is still running";
+  EXPECT_FALSE(s.fence()->signalled);
+  EXPECT_EQ(s.QueryPoint(false), 0u);
+  slow->Signal(-uapi::kECANCELED);
+  EXPECT_TRUE(s.FenceForPoint(2)->signalled);
+  EXPECT_EQ(s.FenceForPoint(2)->error, 0) << "a point's error is its own fence's";
+  EXPECT_EQ(s.FenceForPoint(1)->error, -uapi::kECANCELED);
+  EXPECT_EQ(s.QueryPoint(false), 2u);
+  // A point added after the earlier ones signalled is its fence itself.
+  auto late = std::make_shared<sync::Fence>();
+  s.AddPoint(3, late);
+  EXPECT_EQ(s.fence(), late);
+}
+
+}  // namespace
+}  // namespace faultlab::dev

@@ -77,7 +77,8 @@ struct Job {
   std::shared_ptr<Group> group;
   uint32_t queue = 0;
 
-  // Access ranges (when `cs_size` is 0), and the position reached in them:
+  // Access ranges — an access-range job's (`cs_size` 0), or the footprint
+  // of the RUN_* a stream job is doing — and the position reached in them:
   // range `access_index`, byte `access_offset` within it.
   std::vector<GpuAccess> accesses;
   size_t access_index = 0;

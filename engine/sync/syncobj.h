@@ -46,7 +46,8 @@ class Syncobj {
   // drm_syncobj_replace_fence(): sets the binary fence and drops the chain.
   void ReplaceFence(std::shared_ptr<Fence> fence);
   // drm_syncobj_add_point(): appends `point` (a lower point is raised to the
-  // head's, as dma_fence_chain_init() does).
+  // head's, as dma_fence_chain_init() does); the point signals when `fence`
+  // and every earlier point have (a dma_fence_chain).
   void AddPoint(uint64_t point, std::shared_ptr<Fence> fence);
   // The fence for `point`: the first chain node at or after it (0 = the head).
   // Returns nullptr if the timeline has not reached `point` yet.

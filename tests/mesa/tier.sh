@@ -96,9 +96,11 @@ run() {
 
 run vulkaninfo vk 'deviceName *= Mali-G610' 0 -- vulkaninfo --summary
 run eglinfo gl '^EGL driver name: panthor$' 0 -- /usr/bin/eglinfo.x86_64-linux-gnu -p surfaceless
-run vk_compute vk '^passes: 8,' 8 -- "$programs/vk_compute" "$programs/compute.spv" --passes 8
+run vk_compute vk '^passes: 8,' 8 -- "$programs/vk_compute" "$programs/compute.comp.spv" --passes 8
 run vk_compute_secondary vk 'secondary command buffers' 8 -- \
-  "$programs/vk_compute" "$programs/compute.spv" --passes 8 --secondary
+  "$programs/vk_compute" "$programs/compute.comp.spv" --passes 8 --secondary
+run vk_render vk '^frames: 8,' 8 -- \
+  "$programs/vk_render" "$programs/render.vert.spv" "$programs/render.frag.spv" --frames 8
 run gles_render gl '^frames: 8,' 8 -- "$programs/gles_render" --frames 8
 
 say "wall time, one run each (the issue's aim: at most 3x the noop shim):"
