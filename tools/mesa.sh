@@ -143,7 +143,7 @@ programs() {
   here=$(cd "$(dirname "$0")/.." && pwd)/tests/mesa
   [ -f "$CACHE/install/.built" ] || die "Mesa is not built (tools/mesa.sh build)"
   local key out
-  key=$(cat "$here"/*.c "$here"/*.comp "$here"/*.vert "$here"/*.frag | sha256sum | cut -c1-12)
+  key=$(cat "$here"/*.c "$here"/*.h "$here"/*.comp "$here"/*.vert "$here"/*.frag | sha256sum | cut -c1-12)
   out="$CACHE/programs/$key"
   if [ ! -f "$out/.built" ]; then
     say "compiling the Mesa tier's programs (tests/mesa) into $out"

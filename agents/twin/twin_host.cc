@@ -317,6 +317,29 @@ void TwinHost::Drop(std::map<uint64_t, Mapping>::iterator it) {
   maps_.erase(it);
 }
 
+namespace {
+
+// Calls `f(offset, length)` for each run of bytes where `now` differs from
+// `was` (runs closer than 64 bytes joined: one record, not many).
+template <typename F>
+void ForEachChangedRun(const char* now, const char* was, uint64_t n, F f) {
+  constexpr uint64_t kJoin = 64;
+  for (uint64_t i = 0; i < n;) {
+    if (now[i] == was[i]) {
+      ++i;
+      continue;
+    }
+    uint64_t end = i + 1;
+    for (uint64_t j = end; j < n && j < end + kJoin; ++j) {
+      if (now[j] != was[j]) end = j + 1;
+    }
+    f(i, end - i);
+    i = end;
+  }
+}
+
+}  // namespace
+
 void TwinHost::RecordCpuWrites() {
   if (!device_.recording()) return;
   char now[4096];
@@ -327,28 +350,14 @@ void TwinHost::RecordCpuWrites() {
       const uint64_t n = std::min<uint64_t>(sizeof(now), m.shadow.size() - at);
       if (bo->Equals(m.bo_off + at, m.shadow.data() + at, n)) continue;
       bo->Read(m.bo_off + at, now, n);
-      // Only the bytes that changed, in runs (gaps under 64 bytes joined):
-      // a page the GPU also wrote must not carry the GPU's bytes with the
-      // CPU's, or a replay on a slower device would see them too early.
+      // Only the bytes that changed: a page the GPU also wrote must not
+      // carry the GPU's bytes with the CPU's, or a replay on a slower
+      // device would see them too early.
       char* shadow = m.shadow.data() + at;
-      for (uint64_t i = 0; i < n;) {
-        if (now[i] == shadow[i]) {
-          ++i;
-          continue;
-        }
-        uint64_t end = i + 1, same = 0;
-        for (uint64_t j = end; j < n && same < 64; ++j) {
-          if (now[j] == shadow[j]) {
-            ++same;
-          } else {
-            end = j + 1;
-            same = 0;
-          }
-        }
-        device_.NoteCpuWrite(bo, m.bo_off + at + i, std::string(now + i, end - i));
-        memcpy(shadow + i, now + i, end - i);
-        i = end;
-      }
+      ForEachChangedRun(now, shadow, n, [&](uint64_t i, uint64_t len) {
+        device_.NoteCpuWrite(bo, m.bo_off + at + i, std::string(now + i, len));
+        memcpy(shadow + i, now + i, len);
+      });
     }
   }
 }

@@ -162,25 +162,31 @@ int TilerHeaps::GrowChunk(vm::Vm& vm, Heap& h, const HeapCounters& c, uint64_t* 
   return 0;
 }
 
-uint64_t TilerHeaps::Grow(vm::Vm& vm, uint64_t ctx_va) {
-  uint64_t cost = Cost(d_.cost->heap_grow);
+bool TilerHeaps::TilerOom(vm::Vm& vm, Heap* h, const HeapCounters& c, uint64_t* chunk_va,
+                          uint64_t* cost) {
+  *cost += Cost(d_.cost->heap_grow);
   trace::Event e;
   e.kind = trace::EVENT_HEAP_GROW;
   e.heap_grow.vm = static_cast<uint32_t>(vm.key());
   ++stats_.grows;
   bool granted = false;
-  if (Heap* h = Find(vm.key(), ctx_va)) {
+  if (h != nullptr) {
     e.heap_grow.heap = h->handle;
     e.heap_grow.requested_bytes = h->chunk_size;
-    // An access-range job's tiler OOM: one render pass in flight, none
-    // pending fragments.
-    uint64_t chunk = 0;
-    granted = GrowChunk(vm, *h, {1, 0, 0}, &chunk, &cost) == 0;
+    granted = GrowChunk(vm, *h, c, chunk_va, cost) == 0;
   }
   e.heap_grow.granted_bytes = granted ? e.heap_grow.requested_bytes : 0;
   e.heap_grow.fallback = !granted;
   if (!granted) ++stats_.fallbacks;
   d_.out->Emit(e);
+  return granted;
+}
+
+uint64_t TilerHeaps::Grow(vm::Vm& vm, uint64_t ctx_va) {
+  // An access-range job's tiler OOM: one render pass in flight, none
+  // pending fragments.
+  uint64_t cost = 0, chunk = 0;
+  TilerOom(vm, Find(vm.key(), ctx_va), {1, 0, 0}, &chunk, &cost);
   return cost;
 }
 
@@ -227,19 +233,7 @@ PolygonAlloc TilerHeaps::AllocPolygons(vm::Vm& vm, uint64_t ctx_va, uint64_t til
           out.why = "tiler OOM with no vertex/tiler work in flight (CS_HEAP_VT_START/VT_END)";
           return out;
         }
-        ++stats_.grows;
-        trace::Event e;
-        e.kind = trace::EVENT_HEAP_GROW;
-        e.heap_grow.vm = static_cast<uint32_t>(vm.key());
-        e.heap_grow.heap = h->handle;
-        e.heap_grow.requested_bytes = h->chunk_size;
-        out.cost_ns += Cost(d_.cost->heap_grow);
-        const int ret = GrowChunk(vm, *h, c, &chunk, &out.cost_ns);
-        e.heap_grow.granted_bytes = ret == 0 ? h->chunk_size : 0;
-        e.heap_grow.fallback = ret != 0;
-        d_.out->Emit(e);
-        if (ret) {
-          ++stats_.fallbacks;
+        if (!TilerOom(vm, h, c, &chunk, &out.cost_ns)) {
           out.result = PolygonAlloc::Result::kOom;
           out.remaining = bytes;
           return out;

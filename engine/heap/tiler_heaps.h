@@ -186,6 +186,9 @@ class TilerHeaps {
   // Models panthor_heap_grow() for a tiler OOM with the queue's counters:
   // 0 and the new chunk's VA, -ENOMEM, or another -errno.
   int GrowChunk(vm::Vm& vm, Heap& h, const HeapCounters& c, uint64_t* chunk_va, uint64_t* cost);
+  // One tiler OOM the kernel handles for heap `h` (nullptr: none there):
+  // its cost, its heap_grow event and counts. True when a chunk came.
+  bool TilerOom(vm::Vm& vm, Heap* h, const HeapCounters& c, uint64_t* chunk_va, uint64_t* cost);
   // The heap of VM `vm_key` whose context is at `ctx_va`; nullptr for none.
   Heap* Find(uint64_t vm_key, uint64_t ctx_va);
   const Heap* Find(uint64_t vm_key, uint64_t ctx_va) const;

@@ -192,9 +192,8 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     trace::ReaderOptions ropts;
     ropts.skip_damaged = options.skip_damaged;
     trace::TraceReader scan(src->get(), name, ropts);
-    absl::StatusOr<std::vector<std::optional<std::string>>> labels =
-        scan.Open().ok() ? ScanBoLabels(scan)
-                         : absl::StatusOr<std::vector<std::optional<std::string>>>(scan.status());
+    absl::Status s = scan.Open();
+    auto labels = s.ok() ? ScanBoLabels(scan) : s;
     if (!labels.ok()) {
       r.status = labels.status();
       return r;

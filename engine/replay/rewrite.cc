@@ -56,9 +56,9 @@ absl::StatusOr<std::vector<std::optional<std::string>>> ScanBoLabels(trace::Trac
   return labels;
 }
 
-uint32_t Rewriter::Fit(uint64_t g, uint64_t size) {
+uint32_t Rewriter::Fit(uint64_t g, uint64_t size, bool whole) {
   const uint64_t want = g;
-  while (g > 4096 && g > size) g >>= 1;
+  while (g > 4096 && (g > size || (whole && size % g))) g >>= 1;
   clamped_ += g != want;
   return static_cast<uint32_t>(g);
 }
@@ -76,17 +76,14 @@ void Rewriter::Granularity(uint32_t request, std::string* arg) {
   const std::string* label =
       position < labels_.size() && labels_[position] ? &*labels_[position] : nullptr;
   if (bc.flags & uapi::kPanthorBoAllocOnFault) {
-    if (granularity_) bc.alloc_on_fault_granularity = Fit(granularity_, bc.size);
+    if (granularity_) bc.alloc_on_fault_granularity = Fit(granularity_, bc.size, false);
   } else if (aof_ && bc.size >= 4096 && aof_->Matches(bc.size, bc.flags, label)) {
     // A plain BO the selector picks: allocated on fault from now on (one
     // under a page stays plain: the series refuses a granule above the size).
     bc.flags |= uapi::kPanthorBoAllocOnFault;
     // A granule the BO's size is a whole number of: the series' fault
     // handler refuses one reaching past the mapping.
-    uint64_t g = aof_granularity_;
-    while (g > 4096 && (g > bc.size || bc.size % g)) g >>= 1;
-    clamped_ += g != aof_granularity_;
-    bc.alloc_on_fault_granularity = static_cast<uint32_t>(g);
+    bc.alloc_on_fault_granularity = Fit(aof_granularity_, bc.size, true);
     ++converted_bos_;
     converted_bytes_ += bc.size;
   } else {

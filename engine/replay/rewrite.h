@@ -59,9 +59,9 @@ class Rewriter {
 
  private:
   void Granularity(uint32_t request, std::string* arg);
-  // `g` halved until it fits a BO of `size` (not below 4 KiB); counted
-  // when it had to be.
-  uint32_t Fit(uint64_t g, uint64_t size);
+  // `g` halved until it fits a BO of `size` — and, when `whole`, the size
+  // is a whole number of it — not below 4 KiB; counted when it had to be.
+  uint32_t Fit(uint64_t g, uint64_t size, bool whole);
 
   const uint64_t granularity_;  // 0: keep the recorded ones
   const std::optional<AofSelector> aof_;

@@ -1,6 +1,6 @@
 // vk_compute: the Mesa tier's Vulkan compute loop (docs/mesa.md). Written
 // against Vulkan only, headless: one compute queue, two storage buffers of
-// 4 MiB, and `--passes N` dispatches of a shader (compute.spv) whose size
+// 4 MiB, and `--passes N` dispatches of a shader (compute.comp) whose size
 // varies pass to pass; with --secondary each pass's dispatch is recorded
 // in a secondary command buffer the primary executes (panvk CALLs it). The
 // output buffer is read back and summed; the twin runs no shaders, so the
@@ -11,60 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <vulkan/vulkan.h>
 
-#define CHECK(call)                                                                  \
-  do {                                                                               \
-    VkResult r_ = (call);                                                            \
-    if (r_ != VK_SUCCESS) {                                                          \
-      fprintf(stderr, "vk_compute: %s failed: %d (line %d)\n", #call, r_, __LINE__); \
-      exit(1);                                                                       \
-    }                                                                                \
-  } while (0)
+#include "vk_setup.h"
 
 enum { kElements = 1 << 20, kBytes = kElements * 4 };
-
-static uint32_t* ReadSpirv(const char* path, size_t* size) {
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "vk_compute: cannot open %s\n", path);
-    exit(1);
-  }
-  fseek(f, 0, SEEK_END);
-  *size = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint32_t* code = malloc(*size);
-  if (fread(code, 1, *size, f) != *size) exit(1);
-  fclose(f);
-  return code;
-}
-
-static uint32_t MemoryType(VkPhysicalDevice pd, uint32_t bits, VkMemoryPropertyFlags want) {
-  VkPhysicalDeviceMemoryProperties p;
-  vkGetPhysicalDeviceMemoryProperties(pd, &p);
-  for (uint32_t i = 0; i < p.memoryTypeCount; ++i)
-    if ((bits & (1u << i)) && (p.memoryTypes[i].propertyFlags & want) == want) return i;
-  fprintf(stderr, "vk_compute: no host-visible memory type\n");
-  exit(1);
-}
-
-static void MakeBuffer(VkPhysicalDevice pd, VkDevice dev, VkBuffer* buf, VkDeviceMemory* mem) {
-  VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                           .size = kBytes,
-                           .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                           .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-  CHECK(vkCreateBuffer(dev, &bi, NULL, buf));
-  VkMemoryRequirements req;
-  vkGetBufferMemoryRequirements(dev, *buf, &req);
-  VkMemoryAllocateInfo ai = {
-      .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-      .allocationSize = req.size,
-      .memoryTypeIndex =
-          MemoryType(pd, req.memoryTypeBits,
-                     VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)};
-  CHECK(vkAllocateMemory(dev, &ai, NULL, mem));
-  CHECK(vkBindBufferMemory(dev, *buf, *mem, 0));
-}
 
 struct Params {
   uint32_t count, scale, offset;
@@ -97,53 +47,13 @@ int main(int argc, char** argv) {
     }
   }
 
-  VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
-                           .pApplicationName = "faultlab vk_compute",
-                           .apiVersion = VK_API_VERSION_1_1};
-  VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                              .pApplicationInfo = &app};
-  VkInstance inst;
-  CHECK(vkCreateInstance(&ici, NULL, &inst));
-  uint32_t n = 1;
-  VkPhysicalDevice pd;
-  VkResult er = vkEnumeratePhysicalDevices(inst, &n, &pd);
-  if ((er != VK_SUCCESS && er != VK_INCOMPLETE) || n == 0) {
-    fprintf(stderr, "vk_compute: no Vulkan device\n");
-    return 1;
-  }
-  VkPhysicalDeviceProperties props;
-  vkGetPhysicalDeviceProperties(pd, &props);
-  printf("device: %s\n", props.deviceName);
-
-  uint32_t qn = 0;
-  vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, NULL);
-  VkQueueFamilyProperties qf[8];
-  if (qn > 8) qn = 8;
-  vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, qf);
-  uint32_t family = UINT32_MAX;
-  for (uint32_t i = 0; i < qn; ++i)
-    if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = i;
-  if (family == UINT32_MAX) {
-    fprintf(stderr, "vk_compute: no compute queue\n");
-    return 1;
-  }
-  float prio = 1.0f;
-  VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                 .queueFamilyIndex = family,
-                                 .queueCount = 1,
-                                 .pQueuePriorities = &prio};
-  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                            .queueCreateInfoCount = 1,
-                            .pQueueCreateInfos = &qci};
-  VkDevice dev;
-  CHECK(vkCreateDevice(pd, &dci, NULL, &dev));
-  VkQueue queue;
-  vkGetDeviceQueue(dev, family, 0, &queue);
+  struct VkSetup vk = VkSetupDevice("vk_compute", VK_QUEUE_COMPUTE_BIT);
+  VkDevice dev = vk.dev;
 
   VkBuffer in_buf, out_buf;
   VkDeviceMemory in_mem, out_mem;
-  MakeBuffer(pd, dev, &in_buf, &in_mem);
-  MakeBuffer(pd, dev, &out_buf, &out_mem);
+  in_buf = VkSetupHostBuffer(&vk, kBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, &in_mem);
+  out_buf = VkSetupHostBuffer(&vk, kBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, &out_mem);
   uint32_t* in;
   CHECK(vkMapMemory(dev, in_mem, 0, kBytes, 0, (void**)&in));
   for (uint32_t i = 0; i < kElements; ++i) in[i] = i;
@@ -167,12 +77,7 @@ int main(int argc, char** argv) {
   VkPipelineLayout layout;
   CHECK(vkCreatePipelineLayout(dev, &plci, NULL, &layout));
 
-  size_t spv_size;
-  uint32_t* spv = ReadSpirv(argv[1], &spv_size);
-  VkShaderModuleCreateInfo smci = {
-      .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = spv_size, .pCode = spv};
-  VkShaderModule module;
-  CHECK(vkCreateShaderModule(dev, &smci, NULL, &module));
+  VkShaderModule module = VkSetupShader(&vk, argv[1]);
   VkComputePipelineCreateInfo cpci = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -207,7 +112,7 @@ int main(int argc, char** argv) {
 
   VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                 .queueFamilyIndex = family};
+                                 .queueFamilyIndex = vk.family};
   VkCommandPool cmd_pool;
   CHECK(vkCreateCommandPool(dev, &cpi, NULL, &cmd_pool));
   VkCommandBuffer cbs[2];
@@ -251,7 +156,7 @@ int main(int argc, char** argv) {
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
                        .pCommandBuffers = &cbs[0]};
-    CHECK(vkQueueSubmit(queue, 1, &si, fence));
+    CHECK(vkQueueSubmit(vk.queue, 1, &si, fence));
     CHECK(vkWaitForFences(dev, 1, &fence, VK_TRUE, UINT64_MAX));
     CHECK(vkResetFences(dev, 1, &fence));
   }
@@ -276,7 +181,6 @@ int main(int argc, char** argv) {
   vkFreeMemory(dev, in_mem, NULL);
   vkFreeMemory(dev, out_mem, NULL);
   vkDestroyDevice(dev, NULL);
-  vkDestroyInstance(inst, NULL);
-  free(spv);
+  vkDestroyInstance(vk.inst, NULL);
   return 0;
 }

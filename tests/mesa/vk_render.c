@@ -10,73 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <vulkan/vulkan.h>
 
-#define CHECK(call)                                                                 \
-  do {                                                                              \
-    VkResult r_ = (call);                                                           \
-    if (r_ != VK_SUCCESS) {                                                         \
-      fprintf(stderr, "vk_render: %s failed: %d (line %d)\n", #call, r_, __LINE__); \
-      exit(1);                                                                      \
-    }                                                                               \
-  } while (0)
+#include "vk_setup.h"
 
 enum { kSize = 256, kGrid = 256, kMaxTris = kGrid * kGrid * 2 };
-
-static VkShaderModule Module(VkDevice dev, const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "vk_render: cannot open %s\n", path);
-    exit(1);
-  }
-  fseek(f, 0, SEEK_END);
-  const size_t size = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint32_t* code = malloc(size);
-  if (fread(code, 1, size, f) != size) exit(1);
-  fclose(f);
-  VkShaderModuleCreateInfo ci = {
-      .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size, .pCode = code};
-  VkShaderModule m;
-  CHECK(vkCreateShaderModule(dev, &ci, NULL, &m));
-  free(code);
-  return m;
-}
-
-static uint32_t MemoryType(VkPhysicalDevice pd, uint32_t bits, VkMemoryPropertyFlags want) {
-  VkPhysicalDeviceMemoryProperties p;
-  vkGetPhysicalDeviceMemoryProperties(pd, &p);
-  for (uint32_t i = 0; i < p.memoryTypeCount; ++i)
-    if ((bits & (1u << i)) && (p.memoryTypes[i].propertyFlags & want) == want) return i;
-  fprintf(stderr, "vk_render: no memory type\n");
-  exit(1);
-}
-
-static VkDeviceMemory Allocate(VkPhysicalDevice pd, VkDevice dev, VkMemoryRequirements req,
-                               VkMemoryPropertyFlags want) {
-  VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-                             .allocationSize = req.size,
-                             .memoryTypeIndex = MemoryType(pd, req.memoryTypeBits, want)};
-  VkDeviceMemory mem;
-  CHECK(vkAllocateMemory(dev, &ai, NULL, &mem));
-  return mem;
-}
-
-static VkBuffer HostBuffer(VkPhysicalDevice pd, VkDevice dev, VkDeviceSize size,
-                           VkBufferUsageFlags usage, VkDeviceMemory* mem) {
-  VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                           .size = size,
-                           .usage = usage,
-                           .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-  VkBuffer b;
-  CHECK(vkCreateBuffer(dev, &bi, NULL, &b));
-  VkMemoryRequirements req;
-  vkGetBufferMemoryRequirements(dev, b, &req);
-  *mem = Allocate(pd, dev, req,
-                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
-  CHECK(vkBindBufferMemory(dev, b, *mem, 0));
-  return b;
-}
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -92,44 +29,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
-                           .pApplicationName = "faultlab vk_render",
-                           .apiVersion = VK_API_VERSION_1_1};
-  VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                              .pApplicationInfo = &app};
-  VkInstance inst;
-  CHECK(vkCreateInstance(&ici, NULL, &inst));
-  uint32_t n = 1;
-  VkPhysicalDevice pd;
-  VkResult er = vkEnumeratePhysicalDevices(inst, &n, &pd);
-  if ((er != VK_SUCCESS && er != VK_INCOMPLETE) || n == 0) {
-    fprintf(stderr, "vk_render: no Vulkan device\n");
-    return 1;
-  }
-  uint32_t qn = 0;
-  vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, NULL);
-  VkQueueFamilyProperties qf[8];
-  if (qn > 8) qn = 8;
-  vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, qf);
-  uint32_t family = UINT32_MAX;
-  for (uint32_t i = 0; i < qn && family == UINT32_MAX; ++i)
-    if (qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) family = i;
-  if (family == UINT32_MAX) {
-    fprintf(stderr, "vk_render: no graphics queue\n");
-    return 1;
-  }
-  float prio = 1.0f;
-  VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                 .queueFamilyIndex = family,
-                                 .queueCount = 1,
-                                 .pQueuePriorities = &prio};
-  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                            .queueCreateInfoCount = 1,
-                            .pQueueCreateInfos = &qci};
-  VkDevice dev;
-  CHECK(vkCreateDevice(pd, &dci, NULL, &dev));
-  VkQueue queue;
-  vkGetDeviceQueue(dev, family, 0, &queue);
+  struct VkSetup vk = VkSetupDevice("vk_render", VK_QUEUE_GRAPHICS_BIT);
+  VkDevice dev = vk.dev;
 
   // The colour image, its view, a render pass and a framebuffer.
   VkImageCreateInfo ii = {
@@ -147,7 +48,7 @@ int main(int argc, char** argv) {
   CHECK(vkCreateImage(dev, &ii, NULL, &image));
   VkMemoryRequirements ireq;
   vkGetImageMemoryRequirements(dev, image, &ireq);
-  VkDeviceMemory image_mem = Allocate(pd, dev, ireq, 0);
+  VkDeviceMemory image_mem = VkSetupMemory(&vk, ireq, 0);
   CHECK(vkBindImageMemory(dev, image, image_mem, 0));
   VkImageViewCreateInfo vi = {.sType = VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO,
                               .image = image,
@@ -192,7 +93,7 @@ int main(int argc, char** argv) {
                                     .pPushConstantRanges = &pcr};
   VkPipelineLayout layout;
   CHECK(vkCreatePipelineLayout(dev, &pli, NULL, &layout));
-  VkShaderModule vs = Module(dev, argv[1]), fs = Module(dev, argv[2]);
+  VkShaderModule vs = VkSetupShader(&vk, argv[1]), fs = VkSetupShader(&vk, argv[2]);
   VkPipelineShaderStageCreateInfo stages[2] = {
       {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
        .stage = VK_SHADER_STAGE_VERTEX_BIT,
@@ -252,7 +153,7 @@ int main(int argc, char** argv) {
   // Vertices: a grid of small triangles; frame f draws (f + 1) / frames of them.
   VkDeviceMemory vmem, rmem;
   const VkDeviceSize vbytes = (VkDeviceSize)kMaxTris * 3 * 2 * sizeof(float);
-  VkBuffer vbuf = HostBuffer(pd, dev, vbytes, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, &vmem);
+  VkBuffer vbuf = VkSetupHostBuffer(&vk, vbytes, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, &vmem);
   float* v;
   CHECK(vkMapMemory(dev, vmem, 0, vbytes, 0, (void**)&v));
   for (int y = 0; y < kGrid; ++y) {
@@ -264,11 +165,12 @@ int main(int argc, char** argv) {
     }
   }
   vkUnmapMemory(dev, vmem);
-  VkBuffer rbuf = HostBuffer(pd, dev, kSize * kSize * 4, VK_BUFFER_USAGE_TRANSFER_DST_BIT, &rmem);
+  VkBuffer rbuf =
+      VkSetupHostBuffer(&vk, kSize * kSize * 4, VK_BUFFER_USAGE_TRANSFER_DST_BIT, &rmem);
 
   VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                 .queueFamilyIndex = family};
+                                 .queueFamilyIndex = vk.family};
   VkCommandPool cmd_pool;
   CHECK(vkCreateCommandPool(dev, &cpi, NULL, &cmd_pool));
   VkCommandBufferAllocateInfo cbai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -308,7 +210,7 @@ int main(int argc, char** argv) {
     CHECK(vkEndCommandBuffer(cmd));
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
-    CHECK(vkQueueSubmit(queue, 1, &si, fence));
+    CHECK(vkQueueSubmit(vk.queue, 1, &si, fence));
     CHECK(vkWaitForFences(dev, 1, &fence, VK_TRUE, UINT64_MAX));
     CHECK(vkResetFences(dev, 1, &fence));
     uint8_t* px;
@@ -334,6 +236,6 @@ int main(int argc, char** argv) {
   vkDestroyImage(dev, image, NULL);
   vkFreeMemory(dev, image_mem, NULL);
   vkDestroyDevice(dev, NULL);
-  vkDestroyInstance(inst, NULL);
+  vkDestroyInstance(vk.inst, NULL);
   return 0;
 }
