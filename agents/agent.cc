@@ -13,6 +13,7 @@
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
 #include "lib/host/host.h"
+#include "lib/mesa/mesa.h"
 #include "lib/metrics/family.h"
 #include "lib/upload/upload.h"
 
@@ -142,6 +143,17 @@ std::string Agent::Health() const {
 
 absl::Status Agent::RecordOne(uint64_t run) {
   const std::string& name = opt_.workloads[(run - 1) % opt_.workloads.size()];
+  if (mesa::FindWorkload(name) != nullptr) {
+    if (!opt_.run_program) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " runs a program: only faultlab-agent runs it"));
+    }
+    absl::StatusOr<uint64_t> events = opt_.run_program(name);
+    if (!events.ok()) return events.status();
+    runs_recorded_->Increment();
+    events_recorded_->Increment(static_cast<double>(*events));
+    return absl::OkStatus();
+  }
   const workload::WorkloadInfo* info = workload::FindWorkload(name);
   if (info == nullptr)
     return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));

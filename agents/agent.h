@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,6 +53,10 @@ struct AgentOptions {
   std::vector<std::pair<std::string, std::string>> labels;
   uint64_t backoff_min_ms = 100, backoff_max_ms = 5000;
   bool record = true;  // false: only upload what is spooled (--exec)
+  // Runs a program workload of the schedule (a Mesa workload: lib/mesa)
+  // under the device shim and spools its trace: the events recorded. Set
+  // by faultlab-agent (exec.h); the library runs the twin's workloads itself.
+  std::function<absl::StatusOr<uint64_t>(const std::string& workload)> run_program;
 };
 
 // The agent's device settings as what-if keys (replay::RecordingConfig).

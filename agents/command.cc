@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "engine/replay/recorder.h"
 #include "lib/args/args.h"
+#include "lib/mesa/mesa.h"
 
 namespace faultlab::agent {
 
@@ -25,7 +26,17 @@ const char kUsage[] =
     "  --policy P              noretry (default), nowait, pool:N, dummy-page\n"
     "  --budget SIZE           GPU memory budget (default the profile's RAM)\n"
     "  --pressure              memory pressure on for every workload\n"
-    "  --workloads W,...       the schedule, run in turn (default compute)\n"
+    "  --workloads W,...       the schedule, run in turn (default compute; 'faultlab workloads'\n"
+    "                          lists them): the twin's own, and where ./lab mesa built Mesa,\n"
+    "                          mesa-gles, mesa-vk and mesa-vk-compute (real Mesa programs run\n"
+    "                          under the device shim on the twin; --frames sets their frames)\n"
+    "  --mesa-dir DIR          ./lab mesa's cache (default $FAULTLAB_CACHE/mesa-25.0.7, else\n"
+    "                          ~/.cache/faultlab/mesa-25.0.7)\n"
+    "  --aof SELECTOR          programs on the twin (mesa-* workloads, --exec) get the BOs it\n"
+    "                          selects allocated on fault, as if they asked: all, heap, size>=N\n"
+    "                          (terms joined by +; docs/mesa.md); a model of a Mesa that does,\n"
+    "                          said in each trace's header (program_aof)\n"
+    "  --aof-granularity G     their granule (default 4K; halved until it divides the BO)\n"
     "  --frames N              frames per run (default each workload's own)\n"
     "  --runs N                stop after N runs, once all are uploaded (default: run until "
     "stopped)\n"
@@ -69,7 +80,8 @@ constexpr const char* kValued[] = {"board",       "server",        "token",
                                    "archive-dir", "drain-timeout", "http-addr",
                                    "config",      "device",        "fault-cost-permille",
                                    "thp",         "label",         "shim",
-                                   "backend",     "kmsg",          "kprobes"};
+                                   "backend",     "kmsg",          "kprobes",
+                                   "mesa-dir",    "aof",           "aof-granularity"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 bool Known(const std::string& key) {
@@ -161,6 +173,40 @@ absl::Status ExecPart(const Flags& s, Command* c) {
   c->kmsg = s.Get("kmsg");
   c->kprobes = s.Get("kprobes");
   c->shim = s.Get("shim");
+  c->mesa_dir = s.Get("mesa-dir");
+  return absl::OkStatus();
+}
+
+// --aof: for programs the twin runs, checked as the shim will apply it.
+absl::Status AofPart(const Flags& s, Command* c) {
+  c->aof = s.Get("aof");
+  c->aof_granularity = s.Get("aof-granularity");
+  if (c->aof.empty()) {
+    return c->aof_granularity.empty() ? absl::OkStatus()
+                                      : Usage("--aof-granularity goes with --aof SELECTOR");
+  }
+  if (c->real) {
+    return Usage("--aof rewrites a program's BOs on the twin, not on a kernel: --device emulated");
+  }
+  bool programs = c->exec;
+  for (const std::string& w : c->agent.workloads) programs |= mesa::FindWorkload(w) != nullptr;
+  if (!programs) {
+    return Usage(
+        "--aof applies to programs (--exec, mesa-* workloads); the twin's own workloads make "
+        "their own alloc-on-fault BOs");
+  }
+  replay::WhatIf w;
+  absl::Status st = replay::SetWhatIf("aof", c->aof, &w);
+  if (st.ok() && !c->aof_granularity.empty())
+    st = replay::SetWhatIf("aof_granularity", c->aof_granularity, &w);
+  if (!st.ok()) return Usage(absl::StrCat("--aof: ", st.message()));
+  if (w.aof->label) {
+    return Usage(
+        "--aof label=...: a label comes after its BO's creation; replay with --what-if "
+        "aof=label=... instead");
+  }
+  if (c->agent.variant == "mainline")
+    return Usage("--aof: variant mainline has no alloc-on-fault BOs");
   return absl::OkStatus();
 }
 
@@ -203,8 +249,23 @@ absl::Status AgentPart(const Flags& s, AgentOptions* o) {
   absl::StatusOr<replay::WhatIf> settings = Settings(*o);
   if (!settings.ok()) return Usage(std::string(settings.status().message()));
   for (const std::string& w : o->workloads) {
+    if (mesa::FindWorkload(w) != nullptr) continue;  // MesaPart
     absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig(w, *settings, o->pressure);
-    if (!cfg.ok()) return Usage(std::string(cfg.status().message()));
+    if (!cfg.ok()) {
+      return Usage(absl::StrCat(cfg.status().message(),
+                                " (see 'faultlab workloads': the twin's, and mesa-*)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Mesa workloads in the schedule: Mesa must be built where the agent looks.
+absl::Status MesaPart(const Command& c) {
+  for (const std::string& w : c.agent.workloads) {
+    if (mesa::FindWorkload(w) == nullptr) continue;
+    if (c.exec) return Usage(absl::StrCat("--workloads ", w, ": a schedule, not with --exec"));
+    absl::StatusOr<mesa::Cache> cache = mesa::OpenCache(c.mesa_dir);
+    if (!cache.ok()) return Usage(absl::StrCat("--workloads ", w, ": ", cache.status().message()));
   }
   return absl::OkStatus();
 }
@@ -221,6 +282,8 @@ absl::StatusOr<Command> ParseCommand(int argc, char** argv) {
   }
   if (absl::Status st = ExecPart(s, &c); !st.ok()) return st;
   if (absl::Status st = AgentPart(s, &c.agent); !st.ok()) return st;
+  if (absl::Status st = MesaPart(c); !st.ok()) return st;
+  if (absl::Status st = AofPart(s, &c); !st.ok()) return st;
   c.agent.record = !c.exec;
   for (absl::Status st : {s.GetUint("spool-max-bytes", 256ULL << 20, &c.spool_max_bytes),
                           s.GetUint("drain-timeout", 0, &c.drain_timeout_s)}) {

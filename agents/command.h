@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,14 @@ struct Command {
   std::string kmsg;     // the kernel log to collect from
   std::string kprobes;  // auto | FILE
   std::string shim;     // the shim's path (default beside the agent)
+  // The program's environment beside the shim's (a Mesa workload's), and
+  // the workload its trace is named for (empty: the program's name).
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string workload;
+  // --aof / --aof-granularity: programs on the twin get the BOs these select
+  // allocated on fault (the shim's FAULTLAB_AOF); --mesa-dir: ./lab mesa's cache.
+  std::string aof, aof_granularity;
+  std::string mesa_dir;
 };
 
 // INVALID_ARGUMENT naming the flag (or `FILE:LINE` of --config) that is

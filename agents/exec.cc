@@ -10,11 +10,15 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/trace/reader.h"
 #include "engine/uapi/drm.h"
+#include "lib/mesa/mesa.h"
 
 namespace faultlab::agent {
 namespace {
@@ -104,35 +108,65 @@ std::string DefaultShim() {
   return dir.substr(0, dir.rfind('/')) + "/shim/libfaultlab_shim.so";
 }
 
-// In the child: the shim's environment (unless `unrecorded`), then exec.
-[[noreturn]] void ExecChild(const Command& c, const std::string& shim, const std::string& part,
-                            const std::string& kprobe_source, bool unrecorded) {
+// The program's environment: this process's, then the shim's settings
+// (unless `unrecorded`: as it would run without the agent), then the
+// program's own (a Mesa workload's). Made before fork(): the child of a
+// process with threads may only exec.
+std::vector<std::string> ProgramEnvironment(const Command& c, const std::string& shim,
+                                            const std::string& part,
+                                            const std::string& kprobe_source, bool unrecorded) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto set = [&env](const std::string& k, const std::string& v) {
+    if (!v.empty()) env[k] = v;
+  };
+  if (!unrecorded) {
+    const AgentOptions& o = c.agent;
+    const std::string pre = env.count("LD_PRELOAD") ? env["LD_PRELOAD"] : "";
+    set("LD_PRELOAD", pre.empty() ? shim : shim + ":" + pre);
+    set("FAULTLAB_SHIM", c.real ? "passthrough" : "emulate");
+    set("FAULTLAB_BACKEND", c.backend);
+    set("FAULTLAB_KMSG", c.kmsg);
+    set("FAULTLAB_KPROBES", kprobe_source);
+    set("FAULTLAB_TRACE", part);
+    set("FAULTLAB_BOARD", o.board);
+    set("FAULTLAB_WORKLOAD", c.workload);
+    set("FAULTLAB_PROFILE", o.profile);
+    set("FAULTLAB_VARIANT", o.variant);
+    set("FAULTLAB_POLICY", o.policy);
+    set("FAULTLAB_BUDGET", o.budget);
+    set("FAULTLAB_AOF", c.aof);
+    set("FAULTLAB_AOF_GRANULARITY", c.aof_granularity);
+  }
+  for (const auto& [k, v] : c.env) set(k, v);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+// In the child: exec, with the signals the agent blocks unblocked (nothing
+// here allocates).
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const std::string& cannot,
+                            int stdout_fd) {
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, nullptr);
-  // Unrecorded (no device here): as it would run without the agent.
-  if (!unrecorded) {
-    const AgentOptions& o = c.agent;
-    const char* pre = std::getenv("LD_PRELOAD");
-    setenv("LD_PRELOAD", (pre && *pre ? shim + ":" + pre : shim).c_str(), 1);
-    setenv("FAULTLAB_SHIM", c.real ? "passthrough" : "emulate", 1);
-    if (!c.backend.empty()) setenv("FAULTLAB_BACKEND", c.backend.c_str(), 1);
-    if (!c.kmsg.empty()) setenv("FAULTLAB_KMSG", c.kmsg.c_str(), 1);
-    if (!kprobe_source.empty()) setenv("FAULTLAB_KPROBES", kprobe_source.c_str(), 1);
-    setenv("FAULTLAB_TRACE", part.c_str(), 1);
-    setenv("FAULTLAB_BOARD", o.board.c_str(), 1);
-    setenv("FAULTLAB_PROFILE", o.profile.c_str(), 1);
-    setenv("FAULTLAB_VARIANT", o.variant.c_str(), 1);
-    setenv("FAULTLAB_POLICY", o.policy.c_str(), 1);
-    if (!o.budget.empty()) setenv("FAULTLAB_BUDGET", o.budget.c_str(), 1);
-  }
-  std::vector<char*> argv;
-  for (const std::string& a : c.program) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execvp(argv[0], argv.data());
-  std::cerr << "faultlab-agent: cannot run " << c.program[0] << ": " << std::strerror(errno)
-            << "\n";
+  if (stdout_fd >= 0) dup2(stdout_fd, 1);
+  execvpe(argv[0], argv, envp);
+  (void)!write(2, cannot.data(), cannot.size());
   _exit(127);
+}
+
+// Pointers to `strings`' texts, null-terminated, for exec.
+std::vector<char*> Pointers(const std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  for (const std::string& s : strings) p.push_back(const_cast<char*>(s.c_str()));
+  p.push_back(nullptr);
+  return p;
 }
 
 // The program's trace, if whole, committed to the spool under its id.
@@ -164,7 +198,7 @@ ProgramRun SpoolTrace(const Command& c, Spool* spool, const std::string& part, i
     return {status ? status : 4, false};
   }
   std::cerr << who << " exited with " << status << "; recorded " << events << " events\n";
-  return {status, true};
+  return {status, true, events};
 }
 
 }  // namespace
@@ -189,15 +223,24 @@ ProgramRun RunProgram(const Command& c, Spool* spool) {
   Kprobes kprobes;
   std::string kprobe_source = c.kprobes;
   if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(c.agent.board);
+  const std::vector<std::string> environment =
+      ProgramEnvironment(c, shim, part, kprobe_source, unrecorded);
+  const std::vector<char*> argv = Pointers(c.program), envp = Pointers(environment);
+  const std::string cannot =
+      absl::StrCat("faultlab-agent: cannot run ", c.program[0], ": exec failed\n");
+  // A scheduled program's output is not the agent's to print.
+  const int quiet = c.workload.empty() ? -1 : open("/dev/null", O_WRONLY | O_CLOEXEC);
   const pid_t child = fork();
+  if (child == 0) ExecChild(argv.data(), envp.data(), cannot, quiet);
+  const int fork_errno = errno;
+  if (quiet >= 0) close(quiet);
   if (child < 0) {
     std::cerr << "faultlab-agent: cannot start " << c.program[0]
-              << ": fork: " << std::strerror(errno) << "\n";
+              << ": fork: " << std::strerror(fork_errno) << "\n";
     kprobes.Stop();
     spool->Discard(part);
     return {4, false};
   }
-  if (child == 0) ExecChild(c, shim, part, kprobe_source, unrecorded);
   int wstatus = 0;
   while (waitpid(child, &wstatus, 0) < 0 && errno == EINTR) {
   }
@@ -210,6 +253,26 @@ ProgramRun RunProgram(const Command& c, Spool* spool) {
     return {status, false};
   }
   return SpoolTrace(c, spool, part, status);
+}
+
+absl::StatusOr<uint64_t> RunWorkloadProgram(const Command& c, const std::string& workload,
+                                            Spool* spool) {
+  const mesa::Workload* w = mesa::FindWorkload(workload);
+  if (w == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("unknown workload '", workload, "'"));
+  absl::StatusOr<mesa::Cache> cache = mesa::OpenCache(c.mesa_dir);
+  if (!cache.ok()) return cache.status();
+  const mesa::Invocation inv = mesa::Invoke(*cache, *w, c.agent.frames);
+  Command run = c;
+  run.program = inv.argv;
+  run.env = inv.env;
+  run.workload = workload;
+  const ProgramRun r = RunProgram(run, spool);
+  if (!r.spooled) {
+    return absl::UnavailableError(absl::StrCat(
+        workload, " (", w->program, ") recorded no whole trace; exit status ", r.exit_status));
+  }
+  return r.events;
 }
 
 }  // namespace faultlab::agent

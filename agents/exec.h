@@ -4,6 +4,10 @@
 #ifndef FAULTLAB_AGENTS_EXEC_H_
 #define FAULTLAB_AGENTS_EXEC_H_
 
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
 #include "agents/command.h"
 #include "agents/spool.h"
 
@@ -15,11 +19,18 @@ struct ProgramRun {
   // trace cannot be spooled.
   int exit_status = 0;
   bool spooled = false;  // a whole trace is in the spool: upload it
+  uint64_t events = 0;   // in it
 };
 
 // Runs the program and spools what it recorded, saying on stderr what
 // happened, including a run that recorded nothing.
 ProgramRun RunProgram(const Command& c, Spool* spool);
+
+// A program workload of the schedule (lib/mesa's): run as RunProgram runs
+// --exec's, its trace named for the workload; the events spooled, or why
+// nothing was (UNAVAILABLE: the run failed; try again later).
+absl::StatusOr<uint64_t> RunWorkloadProgram(const Command& c, const std::string& workload,
+                                            Spool* spool);
 
 }  // namespace faultlab::agent
 

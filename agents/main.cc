@@ -64,8 +64,12 @@ std::string Plan(const Command& c, const Spool& spool, const http::Server* http)
                                               : " on this board's kernel (--device real)")
           : absl::StrCat("workloads ", absl::StrJoin(o.workloads, ","), ", ",
                          o.runs ? absl::StrCat(o.runs, " run(s)") : std::string("until stopped"));
+  const std::string aof =
+      c.aof.empty() ? ""
+                    : absl::StrCat(", programs' BOs alloc-on-fault: ", c.aof,
+                                   c.aof_granularity.empty() ? "" : " in ", c.aof_granularity);
   return absl::StrCat("faultlab-agent[", o.board, "]: ", o.profile, "/", o.variant, "/", o.policy,
-                      ", ", what, "; server ", o.server, "; spool ", c.spool_dir, " (",
+                      ", ", what, aof, "; server ", o.server, "; spool ", c.spool_dir, " (",
                       spool.traces(), " trace(s) waiting)",
                       http ? absl::StrCat("; metrics on port ", http->port()) : std::string());
 }
@@ -150,6 +154,11 @@ int Main(int argc, char** argv) {
   }
   std::shared_ptr<grpc::Channel> channel = ServerChannel(*c);
   if (!channel) return 2;
+  const Command& command = *c;
+  Spool* const spooled = spool->get();
+  c->agent.run_program = [&command, spooled](const std::string& workload) {
+    return RunWorkloadProgram(command, workload, spooled);
+  };
   Agent agent(c->agent, channel, spool->get());
   std::unique_ptr<http::Server> http;
   if (!c->http_addr.empty()) {

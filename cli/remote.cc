@@ -160,7 +160,7 @@ int RunRuns(const Args& args) {
   f.set_limit(limit);
   api::ListRunsResponse out;
   if (grpc::Status s = stub->ListRuns(&ctx, f, &out); !s.ok()) return FailRemote("runs", args, s);
-  std::printf("%5s %-12s %-12s %-5s %-9s %-13s %-10s %7s %8s %8s %6s %-21s %7s %s\n", "run",
+  std::printf("%5s %-12s %-12s %-5s %-15s %-13s %-10s %7s %8s %8s %6s %-21s %7s %s\n", "run",
               "trace", "board", "gpu", "workload", "variant", "policy", "faults", "p50_us",
               "p99_us", "afail", "verdict", "delta", "replay");
   for (const api::RunInfo& r : out.runs()) {
@@ -170,7 +170,7 @@ int RunRuns(const Args& args) {
     if (r.baseline_runs() > 0 && r.verdict() != "insufficient_baseline") {
       std::snprintf(delta, sizeof delta, "%+.2f", r.cliffs_delta());
     }
-    std::printf("%5llu %-12s %-12s %-5s %-9s %-13s %-10s %7llu %8s %8s %6llu %-21s %7s %s\n",
+    std::printf("%5llu %-12s %-12s %-5s %-15s %-13s %-10s %7llu %8s %8s %6llu %-21s %7s %s\n",
                 static_cast<ull>(r.run()),
                 absl::BytesToHexString(r.trace_id()).substr(0, 12).c_str(), r.board().c_str(),
                 r.gpu().c_str(), r.workload().c_str(), r.variant().c_str(), r.policy().c_str(),

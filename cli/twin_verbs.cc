@@ -24,6 +24,7 @@
 #include "engine/workload/workload.h"
 #include "lib/host/host.h"
 #include "lib/html/report_html.h"
+#include "lib/mesa/mesa.h"
 
 namespace faultlab::cli {
 namespace {
@@ -109,6 +110,13 @@ absl::StatusOr<html::RunData> CollectLocal(const std::string& path) {
 int RunRecord(const Args& args) {
   const std::string name = args.Get("workload");
   const workload::WorkloadInfo* info = workload::FindWorkload(name);
+  if (info == nullptr && mesa::FindWorkload(name) != nullptr) {
+    std::cerr << "faultlab record: " << name
+              << " is a real Mesa program, run under the device shim: 'faultlab-agent --board B "
+                 "--workloads "
+              << name << "' records it (docs/mesa.md)\n";
+    return kExitUsage;
+  }
   if (info == nullptr) {
     std::cerr << "faultlab record: unknown workload '" << name << "' (see 'faultlab workloads')\n";
     return kExitUsage;
@@ -279,6 +287,19 @@ int RunWorkloads(const Args&) {
               << "          default frames: " << w.default_frames
               << (w.wants_pressure ? ", runs with memory pressure on" : "") << "\n"
               << "          " << w.parameters << "\n";
+  }
+  // Real Mesa programs (lib/mesa): the agent's schedule runs them.
+  absl::StatusOr<mesa::Cache> cache = mesa::OpenCache();
+  std::cout << "\nReal Mesa " << mesa::kVersion
+            << " programs, on the twin under the device shim (faultlab-agent --workloads; "
+               "docs/mesa.md)\n"
+            << (cache.ok() ? "built in " + cache->dir
+                           : "not available here: " + std::string(cache.status().message()))
+            << "\n";
+  for (const mesa::Workload& w : mesa::Workloads()) {
+    std::cout << PadTo(w.name, 16) << w.summary << "\n"
+              << "                default frames: " << w.default_frames << "; program " << w.program
+              << "\n";
   }
   return kExitOk;
 }

@@ -162,6 +162,8 @@ programs() {
     done
     touch "$out/.built"
   fi
+  # The agent's Mesa workloads run these (lib/mesa: programs/current).
+  ln -sfn "$key" "$CACHE/programs/current"
   echo "$out"
 }
 

@@ -17,7 +17,9 @@
 #include "agents/shim/fake_fs.h"
 #include "agents/shim/real.h"
 #include "engine/replay/config.h"
+#include "engine/replay/rewrite.h"
 #include "engine/uapi/drm.h"
+#include "engine/uapi/panthor.h"
 #include "lib/host/host.h"
 
 namespace faultlab::shim {
@@ -70,6 +72,8 @@ void Emulator::Start() {
               ms.c_str());
     }
   }
+  std::vector<trace::ConfigEntry> aof_config;
+  ProgramAof(*cfg, &aof_config);
   host_ = std::make_unique<twin::TwinHost>(*cfg);
   if (const std::string path = Env("FAULTLAB_TRACE"); !path.empty()) {
     auto sink = trace::FileSink::Open(path);
@@ -78,12 +82,15 @@ void Emulator::Start() {
               std::string(sink.status().message()).c_str());
     } else {
       sink_ = std::move(*sink);
-      std::string program = "program";
-      std::ifstream("/proc/self/comm") >> program;
+      // The workload: FAULTLAB_WORKLOAD (the agent's schedule names it), else the program.
+      std::string workload = Env("FAULTLAB_WORKLOAD");
+      if (workload.empty()) std::ifstream("/proc/self/comm") >> workload;
+      if (workload.empty()) workload = "program";
       const std::string board = Env("FAULTLAB_BOARD");
-      writer_ = std::make_unique<trace::TraceWriter>(
-          sink_.get(), replay::MakeHeader(*cfg, program, board.empty() ? "shim" : board,
-                                          host::TraceId(), host::WallClockNs()));
+      trace::TraceHeader header = replay::MakeHeader(*cfg, workload, board.empty() ? "shim" : board,
+                                                     host::TraceId(), host::WallClockNs());
+      for (const trace::ConfigEntry& e : aof_config) *header.add_config() = e;
+      writer_ = std::make_unique<trace::TraceWriter>(sink_.get(), header);
       recorder_ = std::make_unique<replay::Recorder>(writer_.get());
       host_->device().set_observer(recorder_.get());
     }
@@ -93,6 +100,58 @@ void Emulator::Start() {
   // FAULTLAB_LIVE=0 keeps it in virtual time, inside submits and waits.
   if (Env("FAULTLAB_LIVE") != "0") host_->StartLive();
   made_.store(host_.get(), std::memory_order_release);
+}
+
+void Emulator::ProgramAof(const dev::DeviceConfig& cfg, std::vector<trace::ConfigEntry>* config) {
+  const std::string text = Env("FAULTLAB_AOF");
+  if (text.empty()) return;
+  replay::WhatIf w;
+  absl::Status s = replay::SetWhatIf("aof", text, &w);
+  const std::string g = Env("FAULTLAB_AOF_GRANULARITY");
+  if (s.ok() && !g.empty()) s = replay::SetWhatIf("aof_granularity", g, &w);
+  if (s.ok() && w.aof->label) {
+    s = absl::InvalidArgumentError("label= selects by a label given after the BO is created");
+  }
+  if (s.ok() && !HasAllocOnFault(cfg.variant)) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("variant ", VariantName(cfg.variant), " has no alloc-on-fault BOs"));
+  }
+  if (!s.ok()) {
+    fprintf(stderr, "faultlab-shim: FAULTLAB_AOF=%s%s%s: %s; the program's BOs stay as it asks\n",
+            text.c_str(), g.empty() ? "" : " FAULTLAB_AOF_GRANULARITY=", g.c_str(),
+            std::string(s.message()).c_str());
+    return;
+  }
+  aof_ = w.aof;
+  aof_granularity_ = w.aof_granularity_bytes.value_or(replay::kDefaultAofGranularity);
+  // The trace says its BOs are not all as the program asked (docs/shim.md).
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"program_aof", aof_->text},
+                                   {"program_aof_granularity", absl::StrCat(aof_granularity_)}}) {
+    trace::ConfigEntry e;
+    e.set_key(key);
+    e.set_value(value);
+    config->push_back(e);
+  }
+}
+
+int Emulator::BoCreateAof(std::unique_lock<std::recursive_mutex>& lock, dev::File* file,
+                          unsigned long request, void* arg) {
+  twin::TwinHost& h = *host_;
+  const uint64_t at = reinterpret_cast<uint64_t>(arg);
+  uapi::PanthorBoCreate asked{};
+  if (mem_.CopyFromUser(&asked, at, sizeof(asked)) != 0)
+    return h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), at);
+  uapi::PanthorBoCreate bc = asked;
+  if (!replay::ConvertToAof(*aof_, aof_granularity_, nullptr, &bc))
+    return h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), at);
+  // The device (and the trace) see the converted request; the program gets
+  // its own flags back with the kernel's answer.
+  mem_.CopyToUser(at, &bc, sizeof(bc));
+  const int ret = h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), at);
+  mem_.CopyToUser(at + offsetof(uapi::PanthorBoCreate, flags), &asked.flags, sizeof(asked.flags));
+  mem_.CopyToUser(at + offsetof(uapi::PanthorBoCreate, alloc_on_fault_granularity),
+                  &asked.alloc_on_fault_granularity, sizeof(asked.alloc_on_fault_granularity));
+  return ret;
 }
 
 const profiles::Profile& Emulator::profile() { return host().device().profile(); }
@@ -226,6 +285,8 @@ int Emulator::Ioctl(int fd, unsigned long request, void* arg) {
     ret =
         h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));
     if (dup) mem_.CopyToUser(at, &named, 4);
+  } else if (id == uapi::IoctlId::kBoCreate && aof_) {
+    ret = BoCreateAof(lock, file, request, arg);
   } else {
     ret =
         h.Ioctl(lock, file, mem_, static_cast<uint32_t>(request), reinterpret_cast<uint64_t>(arg));

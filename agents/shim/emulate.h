@@ -23,6 +23,7 @@
 
 #include "agents/twin/twin_host.h"
 #include "engine/replay/recorder.h"
+#include "engine/replay/what_if.h"
 #include "engine/trace/io.h"
 #include "engine/trace/writer.h"
 #include "engine/uapi/ioctls.h"
@@ -78,6 +79,13 @@ class Emulator {
     dev::Device::Exported::Kind kind;
   };
   const dev::Device::Exported* ExportOf(int fd, ExportFd* out = nullptr);
+  // FAULTLAB_AOF: the program's BO_CREATEs it selects made alloc-on-fault
+  // (config entries for the trace's header); said and ignored when it
+  // cannot apply.
+  void ProgramAof(const dev::DeviceConfig& cfg, std::vector<trace::ConfigEntry>* config);
+  // A BO_CREATE under FAULTLAB_AOF, its argument converted for the call.
+  int BoCreateAof(std::unique_lock<std::recursive_mutex>& lock, dev::File* file,
+                  unsigned long request, void* arg);
 
   std::once_flag started_;
   std::unique_ptr<twin::TwinHost> host_;
@@ -94,6 +102,8 @@ class Emulator {
   std::unique_ptr<trace::FileSink> sink_;
   std::unique_ptr<trace::TraceWriter> writer_;
   std::unique_ptr<replay::Recorder> recorder_;
+  std::optional<replay::AofSelector> aof_;  // set once, in Start()
+  uint64_t aof_granularity_ = replay::kDefaultAofGranularity;
 };
 
 }  // namespace faultlab::shim

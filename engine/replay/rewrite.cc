@@ -56,11 +56,26 @@ absl::StatusOr<std::vector<std::optional<std::string>>> ScanBoLabels(trace::Trac
   return labels;
 }
 
-uint32_t Rewriter::Fit(uint64_t g, uint64_t size, bool whole) {
-  const uint64_t want = g;
+uint32_t FitGranule(uint64_t g, uint64_t size, bool whole) {
   while (g > 4096 && (g > size || (whole && size % g))) g >>= 1;
-  clamped_ += g != want;
   return static_cast<uint32_t>(g);
+}
+
+bool ConvertToAof(const AofSelector& aof, uint64_t granularity, const std::string* label,
+                  uapi::PanthorBoCreate* bc) {
+  if ((bc->flags & uapi::kPanthorBoAllocOnFault) || bc->size < 4096 ||
+      !aof.Matches(bc->size, bc->flags, label)) {
+    return false;
+  }
+  bc->flags |= uapi::kPanthorBoAllocOnFault;
+  bc->alloc_on_fault_granularity = FitGranule(granularity, bc->size, true);
+  return true;
+}
+
+uint32_t Rewriter::Fit(uint64_t g, uint64_t size, bool whole) {
+  const uint32_t fit = FitGranule(g, size, whole);
+  clamped_ += fit != g;
+  return fit;
 }
 
 void Rewriter::Granularity(uint32_t request, std::string* arg) {
@@ -76,14 +91,11 @@ void Rewriter::Granularity(uint32_t request, std::string* arg) {
   const std::string* label =
       position < labels_.size() && labels_[position] ? &*labels_[position] : nullptr;
   if (bc.flags & uapi::kPanthorBoAllocOnFault) {
-    if (granularity_) bc.alloc_on_fault_granularity = Fit(granularity_, bc.size, false);
-  } else if (aof_ && bc.size >= 4096 && aof_->Matches(bc.size, bc.flags, label)) {
-    // A plain BO the selector picks: allocated on fault from now on (one
-    // under a page stays plain: the series refuses a granule above the size).
-    bc.flags |= uapi::kPanthorBoAllocOnFault;
-    // A granule the BO's size is a whole number of: the series' fault
-    // handler refuses one reaching past the mapping.
-    bc.alloc_on_fault_granularity = Fit(aof_granularity_, bc.size, true);
+    if (!granularity_) return;
+    bc.alloc_on_fault_granularity = Fit(granularity_, bc.size, false);
+  } else if (aof_ && ConvertToAof(*aof_, aof_granularity_, label, &bc)) {
+    // A plain BO the selector picks: allocated on fault from now on.
+    clamped_ += bc.alloc_on_fault_granularity != aof_granularity_;
     ++converted_bos_;
     converted_bytes_ += bc.size;
   } else {

@@ -21,6 +21,7 @@
 #include "engine/replay/what_if.h"
 #include "engine/trace/event.h"
 #include "engine/trace/reader.h"
+#include "engine/uapi/panthor.h"
 #include "engine/usermem/sim_user_memory.h"
 
 namespace faultlab::replay {
@@ -29,6 +30,19 @@ namespace faultlab::replay {
 // by the BO_CREATE's position among the trace's BO_CREATEs (reads the
 // whole trace: a label comes after the creation it selects).
 absl::StatusOr<std::vector<std::optional<std::string>>> ScanBoLabels(trace::TraceReader& reader);
+
+// A granule for a BO of `size`: `g` halved until it fits the BO — and, when
+// `whole`, the size is a whole number of it — not below 4 KiB.
+uint32_t FitGranule(uint64_t g, uint64_t size, bool whole);
+
+// aof=: makes the plain BO `*bc` alloc-on-fault when `aof` selects it
+// (`label`: the label it gets, nullptr for none), with a granule of at most
+// `granularity` the BO's size is a whole number of (the series' fault
+// handler refuses a granule reaching past the mapping). A BO under a page
+// stays plain: the series refuses a granule above the size. False when
+// `*bc` is left as it was.
+bool ConvertToAof(const AofSelector& aof, uint64_t granularity, const std::string* label,
+                  uapi::PanthorBoCreate* bc);
 
 class Rewriter {
  public:
@@ -59,8 +73,7 @@ class Rewriter {
 
  private:
   void Granularity(uint32_t request, std::string* arg);
-  // `g` halved until it fits a BO of `size` — and, when `whole`, the size
-  // is a whole number of it — not below 4 KiB; counted when it had to be.
+  // FitGranule, counted when it had to change `g`.
   uint32_t Fit(uint64_t g, uint64_t size, bool whole);
 
   const uint64_t granularity_;  // 0: keep the recorded ones

@@ -24,6 +24,13 @@ printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
 [ $? -eq 2 ] && grep -q "bad.conf:2: expected 'key = value'" "$tmp/conf.err" && ok "a bad config line is named" || fail "config: $(cat "$tmp/conf.err")"
 "$agent" --board a --workloads nosuch 2>"$tmp/wl.err"
 [ $? -eq 2 ] && grep -q "unknown workload 'nosuch'" "$tmp/wl.err" && ok "an unknown workload is usage" || fail "workload: $(cat "$tmp/wl.err")"
+"$agent" --board a --aof all 2>"$tmp/aof.err"
+[ $? -eq 2 ] && grep -q "aof applies to programs" "$tmp/aof.err" && ok "--aof without a program is usage" || fail "aof: $(cat "$tmp/aof.err")"
+"$agent" --board a --aof label=x --exec -- true 2>"$tmp/aof2.err"
+[ $? -eq 2 ] && grep -q "aof label=...: a label comes after" "$tmp/aof2.err" && ok "--aof label=... is usage (a replay's what-if)" || fail "aof label: $(cat "$tmp/aof2.err")"
+"$agent" --board a --workloads compute,mesa-vk --mesa-dir "$tmp/no-mesa" 2>"$tmp/mesa.err"
+[ $? -eq 2 ] && grep -q "workloads mesa-vk: Mesa 25.0.7 is not built in $tmp/no-mesa (./lab mesa builds it)" "$tmp/mesa.err" \
+  && ok "a Mesa workload without Mesa built is usage, saying how to build it" || fail "mesa: $(cat "$tmp/mesa.err")"
 
 # Labels go into the header; --drain-timeout gives up on an absent server (exit 4, kept).
 "$agent" --board eps --server 127.0.0.1:1 --runs 1 --frames 1 --label rack=3 --label owner=gpu-team \
@@ -145,6 +152,16 @@ fi
 [ $? -eq 2 ] && grep -q "emulated or real" "$tmp/bogus.err" && ok "--device bogus is usage" || fail "bogus: $(cat "$tmp/bogus.err")"
 "$agent" --board x --backend unix:/x --exec -- true 2>"$tmp/nb.err"
 [ $? -eq 2 ] && grep -q "go with --device real" "$tmp/nb.err" && ok "--backend without --device real is usage" || fail "backend: $(cat "$tmp/nb.err")"
+# --exec --aof: the program's BOs allocated on fault; its faults reach the server.
+"$agent" --board exec-aof --server "127.0.0.1:$port" --spool-dir "$tmp/spool-exec-aof" --aof 'size>=64K' \
+  --exec -- "$client" >/dev/null 2>"$tmp/exec-aof.err"
+grep -q "programs' BOs alloc-on-fault: size>=64K" "$tmp/exec-aof.err" && grep -q "trace uploaded" "$tmp/exec-aof.err" \
+  && ok "--exec --aof: said in the plan, uploaded" || fail "exec aof: $(cat "$tmp/exec-aof.err")"
+for _ in $(seq 1 100); do "$fl" runs --server "127.0.0.1:$port" --board exec-aof | grep -q ' identical$' && break; sleep 0.1; done
+faults=$("$fl" runs --server "127.0.0.1:$port" --board exec-aof | awk 'NR == 2 {print $8}')
+base=$("$fl" runs --server "127.0.0.1:$port" --board exec | awk 'NR == 2 {print $8}')
+[ -n "$faults" ] && [ "$faults" -gt "${base:-0}" ] && ok "its faults on the server: $faults (without --aof: $base)" \
+  || fail "exec aof faults: $("$fl" runs --server "127.0.0.1:$port" --board exec-aof)"
 
 # SIGTERM on a daemon: it stops; what is spooled stays and the next start uploads it.
 kill -TERM "$pid"; wait "$pid"

@@ -34,6 +34,25 @@ steps=$("$fl" dump "$tmp/root.fltrace" | grep -c ' gpu_run until=')
 [ "$steps" -gt 0 ] && "$fl" dump "$tmp/root.fltrace" | grep -q ' gpu_run until=.* cpu_writes=\[' \
   && ok "the trace holds the live device's steps ($steps), one with the CPU write that released a SYNC_WAIT" || fail "no gpu_run steps with CPU writes ($steps)"
 
+# FAULTLAB_AOF: the program's plain BOs made alloc-on-fault as it runs (a
+# model of a driver that asks for it); the trace says so and replays as is.
+FAULTLAB_AOF=size\>=64K FAULTLAB_WORKLOAD=client-aof FAULTLAB_TRACE="$tmp/aof.fltrace" LD_PRELOAD="$shim" \
+  "$client" >"$tmp/aof.txt" 2>"$tmp/aof.err"
+"$fl" replay "$tmp/aof.fltrace" >"$tmp/aof.replay" 2>&1
+plain=$(sed -n 's/^faults.handled: //p' "$tmp/replay.txt") aof=$(sed -n 's/^faults.handled: //p' "$tmp/aof.replay")
+"$fl" dump "$tmp/aof.fltrace" --limit 0 >"$tmp/aof.head"
+grep -q '^outcome: identical$' "$tmp/aof.replay" && [ "$aof" -gt "$plain" ] && grep -q '^workload: client-aof$' "$tmp/aof.head" \
+  && grep -q '^config.program_aof: size>=64K$' "$tmp/aof.head" && grep -q '^config.program_aof_granularity: 4096$' "$tmp/aof.head" \
+  && ok "FAULTLAB_AOF=size>=64K: $aof faults (plain: $plain), said in the header, replays identically" \
+  || fail "FAULTLAB_AOF: $aof vs $plain faults; $(head -3 "$tmp/aof.replay"); $(grep -E 'workload|program_aof' "$tmp/aof.head")"
+FAULTLAB_AOF=label=x FAULTLAB_TRACE="$tmp/aof-label.fltrace" LD_PRELOAD="$shim" "$client" >/dev/null 2>"$tmp/aof-label.err"
+grep -q "FAULTLAB_AOF=label=x: label= selects by a label given after the BO is created; the program's BOs stay as it asks" "$tmp/aof-label.err" \
+  && ! "$fl" dump "$tmp/aof-label.fltrace" --limit 0 | grep -q program_aof \
+  && ok "FAULTLAB_AOF=label=...: refused, said once, the BOs as asked" || fail "aof label: $(cat "$tmp/aof-label.err")"
+FAULTLAB_VARIANT=mainline FAULTLAB_AOF=all LD_PRELOAD="$shim" "$client" >/dev/null 2>"$tmp/aof-mainline.err"
+grep -q "FAULTLAB_AOF=all: variant mainline has no alloc-on-fault BOs" "$tmp/aof-mainline.err" \
+  && ok "FAULTLAB_AOF on mainline: refused, said" || fail "aof mainline: $(cat "$tmp/aof-mainline.err")"
+
 FAULTLAB_LOG=1 LD_PRELOAD="$shim" "$client" >/dev/null 2>"$tmp/log.err"
 grep -q "faultlab-shim: emulating g610" "$tmp/log.err" && ok "FAULTLAB_LOG makes it talk" || fail "log: $(head -3 "$tmp/log.err")"
 FAULTLAB_PROFILE=g310 LD_PRELOAD="$shim" "$client" | grep -q "^ok   DEV_QUERY GPU_INFO: gpu_id 0x" && ok "FAULTLAB_PROFILE picks the profile" || fail "g310"

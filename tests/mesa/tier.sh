@@ -5,12 +5,17 @@
 # timed in one run; on the twin it must do its work, its trace must replay
 # identically in another process, and what-ifs run on it.
 #
-#   tests/mesa/tier.sh PREFIX PROGRAMS SHIM FAULTLAB
+# Then the farm path: a faultlab-agent runs the Mesa workloads (mesa-gles,
+# mesa-vk, mesa-vk-compute) with --aof all and uploads them to a
+# faultlab-server, whose replays, metrics and run pages show their faults.
+#
+#   tests/mesa/tier.sh PREFIX PROGRAMS SHIM FAULTLAB AGENT SERVER
 #     PREFIX    Mesa's install (tools/mesa.sh prefix)
 #     PROGRAMS  the tier's programs (tools/mesa.sh programs)
 #     SHIM      libfaultlab_shim.so; FAULTLAB: the CLI
+#     AGENT     faultlab-agent (its shim beside it); SERVER: faultlab-server
 set -uo pipefail
-prefix=$1 programs=$2 shim=$3 fl=$4
+prefix=$1 programs=$2 shim=$3 fl=$4 agent=$5 srv=$6
 lib=$prefix/lib/x86_64-linux-gnu
 icd=$prefix/share/vulkan/icd.d/panfrost_icd.x86_64.json
 noop=$lib/libpanfrost_noop_drm_shim.so
@@ -102,6 +107,52 @@ run vk_compute_secondary vk 'secondary command buffers' 8 -- \
 run vk_render vk '^frames: 8,' 8 -- \
   "$programs/vk_render" "$programs/render.vert.spv" "$programs/render.frag.spv" --frames 8
 run gles_render gl '^frames: 8,' 8 -- "$programs/gles_render" --frames 8
+
+# The farm path: an agent's schedule of Mesa workloads, allocated on fault,
+# to a server that replays them and exports their faults.
+farm() {
+  local log=$tmp/server.log gport hport spid
+  "$srv" --data-dir "$tmp/server" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$log" &
+  spid=$!
+  for _ in $(seq 1 100); do
+    gport=$(sed -n 's/.*gRPC on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$log")
+    hport=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$log")
+    [ -n "$gport" ] && [ -n "$hport" ] && break
+    sleep 0.1
+  done
+  [ -n "$gport" ] || { fail "the server did not start: $(cat "$log")"; return; }
+  "$agent" --board mesa-farm --server "127.0.0.1:$gport" --spool-dir "$tmp/spool" \
+    --mesa-dir "$(dirname "$prefix")" --workloads mesa-gles,mesa-vk,mesa-vk-compute --aof all \
+    --runs 3 --interval-ms 0 --drain-timeout 60 2>"$tmp/agent.log" ||
+    { fail "the agent's Mesa schedule: $(tail -3 "$tmp/agent.log")"; kill "$spid"; return; }
+  for _ in $(seq 1 300); do
+    [ "$("$fl" runs --server "127.0.0.1:$gport" | grep -c ' identical$')" -ge 3 ] && break
+    sleep 0.1
+  done
+  "$fl" runs --server "127.0.0.1:$gport" >"$tmp/runs.txt" 2>&1
+  local w faults
+  for w in mesa-gles mesa-vk mesa-vk-compute; do
+    faults=$(awk -v w="$w" '$5 == w && $NF == "identical" {print $8}' "$tmp/runs.txt")
+    if [ -n "$faults" ] && [ "$faults" -gt 0 ]; then
+      say "ok   agent --workloads $w --aof all: on the server, $faults faults, replayed identically"
+    else
+      fail "$w on the server: $(cat "$tmp/runs.txt")"
+    fi
+  done
+  curl -s "http://127.0.0.1:$hport/metrics" >"$tmp/metrics.txt"
+  grep -q '^faultlab_fault_latency_seconds_count{board="mesa-farm",.*outcome="handled".*workload="mesa-vk"} [1-9]' "$tmp/metrics.txt" &&
+    say "ok   /metrics: their fault latencies by workload ($(grep -c '^faultlab_fault_latency_seconds_count{board="mesa-farm"' "$tmp/metrics.txt") series)" ||
+    fail "no Mesa fault latencies in /metrics: $(grep mesa-farm "$tmp/metrics.txt" | head -3)"
+  local id
+  id=$(curl -s "http://127.0.0.1:$hport/runs?workload=mesa-gles" | grep -o 'href="/runs/[0-9a-f]*"' | head -1 | cut -d/ -f3 | tr -d '"')
+  curl -s "http://127.0.0.1:$hport/runs/$id" >"$tmp/run.html"
+  grep -q 'program_aof' "$tmp/run.html" && grep -q 'mesa-gles' "$tmp/run.html" &&
+    say "ok   /runs/${id:0:12}: the run's page, with the program_aof it ran with" ||
+    fail "the run page of $id: $(head -c 300 "$tmp/run.html")"
+  kill "$spid" 2>/dev/null
+  wait "$spid" 2>/dev/null
+}
+farm
 
 say "wall time, one run each (the issue's aim: at most 3x the noop shim):"
 for line in "${summary[@]}"; do say "  $line"; done
