@@ -274,6 +274,16 @@ int RunProfiles(const Args& args) {
                 static_cast<unsigned long long>(p->ram_bytes >> 20),
                 static_cast<unsigned long long>(p->timestamp_frequency),
                 p->csif_info.csg_slot_count);
+    // GPU_ARCH_MAJOR (panthor_regs.h): the twin's interpreter is v10's (docs/engine.md).
+    const uint32_t arch = p->gpu_info.gpu_id >> 28;
+    if (arch == 10) {
+      std::printf("       command streams: v10 (CSF), the interpreter's own architecture\n");
+    } else {
+      std::printf(
+          "       command streams: run as v10's — this GPU is v%u, whose differences are not "
+          "modelled\n",
+          arch);
+    }
     if (p->approximate()) {
       std::printf("       approximate: invented %s\n", absl::StrJoin(p->invented, ", ").c_str());
     }
