@@ -36,16 +36,22 @@ BACKPORTS_PACKAGES=(meson python3-mako)
 say() { printf 'mesa: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
+# apt-get with the machine's own sources (read, never changed) plus
+# bookworm-backports, in a source list and lists directory of our own. The
+# machine's suites must be there too: a machine with bookworm-updates or
+# -security installed has newer libraries than bookworm's, and a -dev
+# package from bookworm alone would ask to downgrade them.
 apt_private() {
   mkdir -p "$APT_DIR/lists/partial"
-  cat >"$APT_DIR/sources.list" <<EOF
-deb $MIRROR bookworm main
-deb $MIRROR bookworm-backports main
-EOF
+  {
+    [ -f /etc/apt/sources.list ] && grep -v '^[[:space:]]*#' /etc/apt/sources.list
+    echo "deb $MIRROR bookworm main"
+    echo "deb $MIRROR bookworm-backports main"
+  } >"$APT_DIR/sources.list"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get \
-    -o Dir::Etc::sourcelist="$APT_DIR/sources.list" -o Dir::Etc::sourceparts=- \
+    -o Dir::Etc::sourcelist="$APT_DIR/sources.list" \
     -o Dir::State::Lists="$APT_DIR/lists" -o APT::Get::List-Cleanup=0 "$@"
 }
 
