@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "engine/replay/recorder.h"
 #include "lib/args/args.h"
+#include "lib/collect/btf.h"
 #include "lib/mesa/mesa.h"
 
 namespace faultlab::agent {
@@ -62,26 +63,31 @@ const char kUsage[] =
     "from\n"
     "                          (default /dev/kmsg when readable; the loopback kernel's --kmsg "
     "file)\n"
-    "  --kprobes auto|FILE     with --device real: measured fault latencies from kprobes on\n"
-    "                          panthor_vm_fault_work; auto (as root, with tracefs and a kernel "
-    "that\n"
-    "                          has the series) sets them up for the run; FILE: trace_pipe text\n"
-    "                          captured during the run (docs/board.md)\n"
+    "  --kprobes auto|FILE     with --device real: the GPU fault stream from kprobes on\n"
+    "                          panthor_vm_fault_work — each fault's AS, VA, status, outcome and\n"
+    "                          measured latency; auto (as root, with tracefs and a kernel that\n"
+    "                          has the series) sets them up for the run, reading the offsets\n"
+    "                          from the panthor module's BTF; FILE: trace_pipe text captured\n"
+    "                          during the run (docs/board.md)\n"
+    "  --fault-offsets status=N,addr=N,as_id=N\n"
+    "                          with --kprobes auto: struct panthor_vm's fault.status, fault.addr\n"
+    "                          and as.id as byte offsets from fault.work, instead of BTF's\n"
     "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the "
     "agent)\n";
 
 namespace {
 
-constexpr const char* kValued[] = {"board",       "server",        "token",
-                                   "tls-ca",      "profile",       "variant",
-                                   "policy",      "budget",        "workloads",
-                                   "frames",      "runs",          "interval-ms",
-                                   "seed",        "spool-dir",     "spool-max-bytes",
-                                   "archive-dir", "drain-timeout", "http-addr",
-                                   "config",      "device",        "fault-cost-permille",
-                                   "thp",         "label",         "shim",
-                                   "backend",     "kmsg",          "kprobes",
-                                   "mesa-dir",    "aof",           "aof-granularity"};
+constexpr const char* kValued[] = {"board",        "server",        "token",
+                                   "tls-ca",       "profile",       "variant",
+                                   "policy",       "budget",        "workloads",
+                                   "frames",       "runs",          "interval-ms",
+                                   "seed",         "spool-dir",     "spool-max-bytes",
+                                   "archive-dir",  "drain-timeout", "http-addr",
+                                   "config",       "device",        "fault-cost-permille",
+                                   "thp",          "label",         "shim",
+                                   "backend",      "kmsg",          "kprobes",
+                                   "mesa-dir",     "aof",           "aof-granularity",
+                                   "fault-offsets"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 bool Known(const std::string& key) {
@@ -161,8 +167,9 @@ absl::Status ExecPart(const Flags& s, Command* c) {
   if (device != "emulated" && device != "real")
     return Usage(absl::StrCat("--device '", device, "': emulated or real"));
   c->real = device == "real";
-  if (!c->real && (s.Has("backend") || s.Has("kmsg") || s.Has("kprobes"))) {
-    return Usage("--backend, --kmsg and --kprobes go with --device real");
+  if (!c->real &&
+      (s.Has("backend") || s.Has("kmsg") || s.Has("kprobes") || s.Has("fault-offsets"))) {
+    return Usage("--backend, --kmsg, --kprobes and --fault-offsets go with --device real");
   }
   if (c->real && !c->exec)
     return Usage("--device real records a program: --exec -- PROGRAM [ARGS]");
@@ -172,6 +179,14 @@ absl::Status ExecPart(const Flags& s, Command* c) {
   }
   c->kmsg = s.Get("kmsg");
   c->kprobes = s.Get("kprobes");
+  c->fault_offsets = s.Get("fault-offsets");
+  if (!c->fault_offsets.empty()) {
+    if (c->kprobes != "auto") return Usage("--fault-offsets goes with --kprobes auto");
+    if (absl::StatusOr<collect::FaultOffsets> o = collect::ParseFaultOffsets(c->fault_offsets);
+        !o.ok()) {
+      return Usage(absl::StrCat("--fault-offsets: ", o.status().message()));
+    }
+  }
   c->shim = s.Get("shim");
   c->mesa_dir = s.Get("mesa-dir");
   return absl::OkStatus();

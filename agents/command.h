@@ -27,11 +27,12 @@ struct Command {
   // --exec -- PROGRAM ARGS, and where its GPU use goes.
   bool exec = false;
   std::vector<std::string> program;
-  bool real = false;    // --device real: the board's kernel, captured by passthrough
-  std::string backend;  // unix:PATH of a faultlab-loopback kernel
-  std::string kmsg;     // the kernel log to collect from
-  std::string kprobes;  // auto | FILE
-  std::string shim;     // the shim's path (default beside the agent)
+  bool real = false;          // --device real: the board's kernel, captured by passthrough
+  std::string backend;        // unix:PATH of a faultlab-loopback kernel
+  std::string kmsg;           // the kernel log to collect from
+  std::string kprobes;        // auto | FILE
+  std::string fault_offsets;  // --fault-offsets (checked): instead of BTF's
+  std::string shim;           // the shim's path (default beside the agent)
   // The program's environment beside the shim's (a Mesa workload's), and
   // the workload its trace is named for (empty: the program's name).
   std::vector<std::pair<std::string, std::string>> env;

@@ -16,67 +16,13 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "agents/kprobes.h"
 #include "engine/trace/reader.h"
 #include "engine/uapi/drm.h"
 #include "lib/mesa/mesa.h"
 
 namespace faultlab::agent {
 namespace {
-
-// `--kprobes auto`: the fault-work brackets (docs/board.md) for the length of
-// one run. Returns the trace_pipe to read, or "" having said why not.
-class Kprobes {
- public:
-  std::string Start(const std::string& board) {
-    for (const char* d : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-      if (access((std::string(d) + "/kprobe_events").c_str(), F_OK) == 0) dir_ = d;
-      if (!dir_.empty()) break;
-    }
-    auto no = [&](const std::string& why) {
-      std::cerr << "faultlab-agent[" << board << "]: kprobes: " << why
-                << "; fault latencies are not measured\n";
-      Stop();
-      return std::string();
-    };
-    if (geteuid() != 0) return no("not root");
-    if (dir_.empty()) return no("no tracefs (mount -t tracefs nodev /sys/kernel/tracing)");
-    for (const char* probe : {"p:faultlab/fault_work panthor_vm_fault_work",
-                              "r:faultlab/fault_work_ret panthor_vm_fault_work",
-                              "p:faultlab/mmu_irq panthor_mmu_irq_handler"}) {
-      if (!Write("kprobe_events", probe, true)) {
-        return no(absl::StrCat("cannot probe '", probe, "' (", std::strerror(errno),
-                               "): no panthor module, or a kernel without the series"));
-      }
-      added_ = true;
-    }
-    if (!Write("events/faultlab/enable", "1", false))
-      return no(std::string("cannot enable: ") + std::strerror(errno));
-    return dir_ + "/trace_pipe";
-  }
-  void Stop() {
-    if (!added_) return;
-    Write("events/faultlab/enable", "0", false);
-    for (const char* probe :
-         {"-:faultlab/fault_work", "-:faultlab/fault_work_ret", "-:faultlab/mmu_irq"}) {
-      Write("kprobe_events", probe, true);
-    }
-    added_ = false;
-  }
-
- private:
-  bool Write(const std::string& file, const std::string& line, bool append) {
-    const int fd =
-        open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
-    if (fd < 0) return false;
-    const bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-    const int e = errno;
-    close(fd);
-    errno = e;
-    return ok;
-  }
-  std::string dir_;
-  bool added_ = false;
-};
 
 // A node under /dev/dri that says "panthor" to DRM_IOCTL_VERSION.
 bool HasPanthorDevice() {
@@ -220,9 +166,9 @@ ProgramRun RunProgram(const Command& c, Spool* spool) {
               << " runs unrecorded\n";
   }
   const std::string part = spool->NewPart("exec");
-  Kprobes kprobes;
+  KprobeSession kprobes(c.agent.board);
   std::string kprobe_source = c.kprobes;
-  if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(c.agent.board);
+  if (!unrecorded && kprobe_source == "auto") kprobe_source = kprobes.Start(c.fault_offsets);
   const std::vector<std::string> environment =
       ProgramEnvironment(c, shim, part, kprobe_source, unrecorded);
   const std::vector<char*> argv = Pointers(c.program), envp = Pointers(environment);

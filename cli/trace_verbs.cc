@@ -21,6 +21,7 @@
 #include "engine/trace/text.h"
 #include "engine/trace/writer.h"
 #include "lib/collect/kernel_log.h"
+#include "lib/collect/kprobes.h"
 
 namespace faultlab::cli {
 namespace {
@@ -184,18 +185,40 @@ int RunBoardLog(const Args& args) {
       return kExitIo;
     }
     collect::KprobeTrace t = collect::ParseKprobeTrace(text);
-    std::vector<uint64_t> v = t.fault_work_ns;
-    std::sort(v.begin(), v.end());
-    auto q = [&](size_t permille) {  // nearest rank
-      const size_t rank = (v.size() * permille + 999) / 1000;
-      return v[rank ? rank - 1 : 0];
-    };
-    std::cout << "handled faults (panthor_vm_fault_work, measured): " << v.size()
-              << "; MMU IRQs: " << t.irqs << " (" << t.lines << " lines, " << t.malformed
+    std::vector<uint64_t> work, latency;
+    uint64_t stream = 0, unhandled = 0;
+    for (const collect::KprobeFault& f : t.faults) {
+      work.push_back(f.work_ns());
+      latency.push_back(f.latency_ns());
+      stream += f.has_fields;
+      unhandled += f.unhandled;
+    }
+    std::cout << "fault works (panthor_vm_fault_work, measured): " << t.faults.size() << ", "
+              << stream << " with their address (the fault stream), " << unhandled
+              << " unhandled; MMU IRQs: " << t.irqs << " (" << t.lines << " lines, " << t.malformed
               << " malformed, " << t.unmatched << " unmatched)\n";
-    if (!v.empty()) {
-      std::cout << "  fault_work_ns.p50: " << q(500) << "\n  fault_work_ns.p99: " << q(990)
-                << "\n  fault_work_ns.max: " << v.back() << "\n";
+    for (auto* v : {&work, &latency}) {
+      if (v->empty()) continue;
+      std::sort(v->begin(), v->end());
+      auto q = [&](size_t permille) {  // nearest rank
+        const size_t rank = (v->size() * permille + 999) / 1000;
+        return (*v)[rank ? rank - 1 : 0];
+      };
+      const char* name = v == &work ? "fault_work_ns" : "fault_latency_ns";
+      std::cout << "  " << name << ".p50: " << q(500) << "\n  " << name << ".p99: " << q(990)
+                << "\n  " << name << ".max: " << v->back() << "\n";
+    }
+    for (const collect::KprobeFault& f : t.faults) {
+      if (!f.has_fields) continue;
+      const std::string how = !f.unhandled ? ""
+                              : f.has_ret  ? absl::StrCat(", unhandled: ", f.ret)
+                                           : ", unhandled";
+      std::printf("  t=%llu.%06llus AS%d VA 0x%016llx status 0x%x (%s) %llu ns%s\n",
+                  static_cast<unsigned long long>(f.start_ns / 1000000000),
+                  static_cast<unsigned long long>(f.start_ns / 1000 % 1000000), f.as,
+                  static_cast<unsigned long long>(f.va), f.status,
+                  mmu::ExceptionName(f.status & 0xff),
+                  static_cast<unsigned long long>(f.latency_ns()), how.c_str());
     }
   }
   return kExitOk;

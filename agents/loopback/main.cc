@@ -12,8 +12,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -35,6 +37,7 @@
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
 #include "lib/args/args.h"
+#include "lib/collect/kprobes.h"
 
 namespace {
 
@@ -46,8 +49,8 @@ namespace uapi = faultlab::uapi;
 
 constexpr char kUsage[] =
     "usage: faultlab-loopback --socket PATH [--profile ID] [--variant V] [--policy P]\n"
-    "                         [--budget SIZE] [--kmsg FILE] [--no-series] [--any-user]\n"
-    "                         [--job-timeout-ms MS]\n"
+    "                         [--budget SIZE] [--kmsg FILE] [--kprobes FILE] [--no-series]\n"
+    "                         [--any-user] [--job-timeout-ms MS] [--fault-cost-permille N]\n"
     "\n"
     "The twin behind a unix socket, posing as the kernel: programs run with\n"
     "  LD_PRELOAD=libfaultlab_shim.so FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND=unix:PATH\n"
@@ -59,6 +62,11 @@ constexpr char kUsage[] =
     "                profile's, panthor's 5000)\n"
     "  --kmsg FILE   append the twin's kernel log (unhandled faults, ...) to FILE\n"
     "                in dmesg's format, as a board's /dev/kmsg would show them\n"
+    "  --kprobes FILE  append each fault's work to FILE as a board's kprobes show\n"
+    "                it in trace_pipe (the fault stream: AS, VA, status, IRQ, work\n"
+    "                start and end, outcome; docs/board.md), on CLOCK_MONOTONIC\n"
+    "  --fault-cost-permille N  scale the fault path's modelled costs (1000: the\n"
+    "                profile's), as a slower or faster kernel\n"
     "  --no-series   pose as a kernel before 1.7 without the series: BO_CREATE\n"
     "                refuses any flag but NO_MMAP and a non-zero pad\n"
     "  --any-user    let every local user's programs connect (the socket is the\n"
@@ -68,12 +76,32 @@ constexpr char kUsage[] =
 
 class Kernel {
  public:
-  Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg, bool no_series)
+  Kernel(const faultlab::dev::DeviceConfig& cfg, std::string kmsg, const std::string& kprobes,
+         bool no_series)
       : host_(cfg), kmsg_(std::move(kmsg)), no_series_(no_series) {
+    if (!kprobes.empty()) {
+      kprobes_ = fopen(kprobes.c_str(), "a");
+      if (!kprobes_) {
+        fprintf(stderr, "faultlab-loopback: --kprobes %s: %s\n", kprobes.c_str(), strerror(errno));
+      } else {
+        host_.device().set_fault_timing_observer(
+            [this](const faultlab::fault::FaultPath::Timing& t) { WriteFaultWork(t); });
+      }
+    }
     // The GPU runs in host time (docs/shim.md "The live device"); what it
     // logs goes out as it happens.
     host_.set_on_progress([this] { WriteKmsg(); });
+    {
+      std::lock_guard<std::recursive_mutex> lock(host_.mu());
+      timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      mono_base_ns_ =
+          static_cast<uint64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - host_.device().now_ns();
+    }
     host_.StartLive();
+  }
+  ~Kernel() {
+    if (kprobes_) fclose(kprobes_);
   }
 
   // One connection: an open file of the twin until the peer closes it.
@@ -320,8 +348,38 @@ class Kernel {
     fclose(f);
   }
 
+  // A fault's work as a board's kprobes (lib/collect/kprobes.h) print it, on
+  // CLOCK_MONOTONIC as the agent's tracefs instance (trace_clock mono) has it:
+  // the twin's virtual time runs in host time from the start.
+  void WriteFaultWork(const faultlab::fault::FaultPath::Timing& t) {
+    faultlab::collect::KprobeFault f;
+    f.has_fields = true;
+    f.work = 0xffff000010000190ULL + (t.vm_key << 12);  // &vm->fault.work: one per VM
+    f.as = t.as;
+    f.va = t.addr;
+    f.status = t.status;
+    // The live device's clock may lag host time (by up to a millisecond,
+    // TwinHost::kMaxLagNs): the work ends no earlier than now, its
+    // durations as the twin modelled them.
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    const uint64_t shift = std::max(mono_base_ns_ + t.end_ns, now) - t.end_ns;
+    f.irq_ns = shift + t.irq_ns;
+    f.start_ns = shift + t.start_ns;
+    f.end_ns = shift + t.end_ns;
+    f.has_ret = true;
+    f.ret = t.ret;
+    f.unhandled = t.ret != 0;
+    const std::string text = faultlab::collect::FormatFaultWork(f, 800 + t.as);
+    fwrite(text.data(), 1, text.size(), kprobes_);
+    fflush(kprobes_);
+  }
+
   faultlab::twin::TwinHost host_;
   std::string kmsg_;
+  FILE* kprobes_ = nullptr;
+  uint64_t mono_base_ns_ = 0;  // CLOCK_MONOTONIC at the twin's virtual time 0 (at the start)
   bool no_series_;
   size_t logged_ = 0;  // kernel log lines written to kmsg_ (under the host's lock)
 };
@@ -332,8 +390,8 @@ std::atomic<bool> stopping{false};
 
 int main(int argc, char** argv) {
   faultlab::args::Args args;
-  for (const char* f :
-       {"socket", "profile", "variant", "policy", "budget", "kmsg", "job-timeout-ms"})
+  for (const char* f : {"socket", "profile", "variant", "policy", "budget", "kmsg", "kprobes",
+                        "job-timeout-ms", "fault-cost-permille"})
     args.Declare(f, true);
   args.Declare("help", false, 'h');
   args.Declare("no-series", false);
@@ -389,7 +447,17 @@ int main(int argc, char** argv) {
   sa.sa_handler = [](int) { stopping = true; };
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  Kernel kernel(*cfg, args.Get("kmsg"), args.Has("no-series"));
+  if (args.Has("fault-cost-permille")) {
+    uint64_t permille = 0;
+    if (!absl::SimpleAtoi(args.Get("fault-cost-permille"), &permille) || permille < 1 ||
+        permille > 100000) {
+      fprintf(stderr, "faultlab-loopback: --fault-cost-permille %s: a number in [1, 100000]\n",
+              args.Get("fault-cost-permille").c_str());
+      return 2;
+    }
+    cfg->fault_cost_permille = static_cast<uint32_t>(permille);
+  }
+  Kernel kernel(*cfg, args.Get("kmsg"), args.Get("kprobes"), args.Has("no-series"));
   fprintf(stderr, "faultlab-loopback: %s (%s, %s) on %s\n", cfg->profile.id.c_str(),
           cfg->profile.name.c_str(),
           args.Has("no-series") ? "no alloc-on-fault series" : faultlab::VariantName(cfg->variant),

@@ -186,6 +186,9 @@ void Capture::WriteLoop() {
           e.fault.address = r.p;
           e.fault.latency_ns = r.q;
           e.fault.latency_source = static_cast<trace::LatencySource>(r.z);
+          e.fault.vm = r.w;
+          e.fault.raised_ns = r.raised;
+          e.fault.work_ns = r.work;
           break;
         case trace::EVENT_CS_SUBMIT:
           e.cs_submit.group = r.x;
@@ -516,16 +519,26 @@ void Capture::GpuRan() {
 void Capture::KernelFacts(const std::string& marker, const std::vector<Fact>& facts) {
   std::lock_guard<std::mutex> lock(mu_);
   Marker(0, marker);
+  const int64_t now = Now();
   for (const Fact& f : facts) {
     Record r;
     r.kind = trace::EVENT_MMU_FAULT;
     r.x = static_cast<uint32_t>(f.as < 0 ? 0 : f.as);
     r.y = f.status;
-    r.result = f.handled ? trace::FAULT_HANDLED : trace::FAULT_EFAULT;
+    r.result = f.outcome != trace::FAULT_OUTCOME_UNSPECIFIED ? f.outcome
+               : f.handled                                   ? trace::FAULT_HANDLED
+                                                             : trace::FAULT_EFAULT;
     r.p = f.va;
     r.q = f.latency_ns;
-    r.z = f.handled ? trace::LATENCY_RECORDED : trace::LATENCY_UNKNOWN;
-    Append(r, Now());
+    r.z = f.measured || f.handled ? trace::LATENCY_RECORDED : trace::LATENCY_UNKNOWN;
+    r.w = f.vm;
+    r.work = f.work_ns;
+    // Events stay in time order: a fact sits at the end, with the fault's
+    // own time when it lies within the capture (a kprobe text of another
+    // clock does not).
+    const int64_t t = static_cast<int64_t>(f.time_ns);
+    if (t >= t0_ && t <= now) r.raised = static_cast<uint64_t>(std::max<int64_t>(t - t0_, 1));
+    Append(r, now);
   }
 }
 

@@ -90,7 +90,12 @@ class Capture {
     uint64_t va;
     uint32_t status;
     bool handled;
-    uint64_t latency_ns;  // handled: measured
+    uint64_t latency_ns;  // measured (kprobes), or 0 with `measured` false
+    bool measured = false;
+    trace::FaultOutcome outcome = trace::FAULT_OUTCOME_UNSPECIFIED;  // default: by `handled`
+    uint32_t vm = 0;       // the board's VM, numbered in order of first fault (0: unknown)
+    uint64_t time_ns = 0;  // CLOCK_MONOTONIC of its IRQ (0: unknown)
+    uint64_t work_ns = 0;  // the fault work's duration (0: unknown)
   };
   void KernelFacts(const std::string& marker, const std::vector<Fact>& facts);
 
@@ -110,10 +115,11 @@ class Capture {
     // cs_submit: group, queue, -, stream_va; cpu_map: file, handle, result, offset, length.
     trace::EventKind kind = trace::EVENT_KIND_UNSPECIFIED;
     uint64_t t = 0;
-    // mmu_fault: as, status, outcome, address, latency_ns, latency source (z).
-    uint32_t x = 0, y = 0, z = 0;
+    // mmu_fault: as, status, outcome, address, latency_ns, latency source (z), vm (w).
+    uint32_t x = 0, y = 0, z = 0, w = 0;
     int32_t result = 0;
     uint64_t p = 0, q = 0;
+    uint64_t raised = 0, work = 0;  // mmu_fault: a board's fault stream (raised_ns, work_ns)
     size_t a = 0, a_len = 0, b = 0,
            b_len = 0;  // ioctl: arg_in, arg_out; marker: label; cs_submit: words
     size_t spans = 0, in_n = 0, out_n = 0;  // ioctl: user_in, user_out; cs_submit: reads

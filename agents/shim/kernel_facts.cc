@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agents/shim/real.h"
 #include "lib/collect/kernel_log.h"
+#include "lib/collect/kprobes.h"
 
 namespace faultlab::shim {
 
@@ -27,11 +29,39 @@ std::string KernelLogFacts(const std::string& text, Facts* facts) {
                       log.malformed, " malformed");
 }
 
+// An unhandled fault's errno from panthor_vm_map_on_demand_locked()'s return
+// (the kernel log says the same for all of them); EFAULT when not probed.
+trace::FaultOutcome UnhandledOutcome(const collect::KprobeFault& f) {
+  if (!f.has_ret) return trace::FAULT_EFAULT;
+  switch (f.ret) {
+    case -12:
+      return trace::FAULT_ENOMEM;
+    case -22:
+      return trace::FAULT_EINVAL;
+    default:
+      return trace::FAULT_EFAULT;
+  }
+}
+
 std::string KprobeFacts(const std::string& text, Facts* facts) {
   const collect::KprobeTrace t = collect::ParseKprobeTrace(text);
-  for (uint64_t ns : t.fault_work_ns) facts->push_back({-1, 0, 0, true, ns});
-  return absl::StrCat(t.fault_work_ns.size(), " fault works, ", t.irqs, " irqs, ", t.malformed,
-                      " malformed, ", t.unmatched, " unmatched");
+  std::map<uint64_t, uint32_t> vms;  // &vm->fault.work -> the board VM's number
+  uint64_t stream = 0;
+  for (const collect::KprobeFault& f : t.faults) {
+    Capture::Fact fact{f.as, f.va, f.status, !f.unhandled, f.latency_ns()};
+    fact.measured = true;
+    fact.outcome = f.unhandled ? UnhandledOutcome(f) : trace::FAULT_HANDLED;
+    if (f.has_fields) {
+      ++stream;
+      fact.vm = vms.emplace(f.work, static_cast<uint32_t>(vms.size() + 1)).first->second;
+    }
+    fact.time_ns = f.irq_ns ? f.irq_ns : f.start_ns;
+    fact.work_ns = f.work_ns();
+    facts->push_back(fact);
+  }
+  return absl::StrCat(t.faults.size(), " fault works (", stream, " with address, ", vms.size(),
+                      " VMs), ", t.irqs, " irqs, ", t.malformed, " malformed, ", t.unmatched,
+                      " unmatched");
 }
 
 }  // namespace

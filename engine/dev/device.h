@@ -258,6 +258,10 @@ class Device : public vm::OopsSink {
 
   // Every event goes to `observer` (nullptr: none).
   void set_observer(events::Observer* observer) { out_.set_observer(observer); }
+  // Each fault's work timing (fault::FaultPath::Timing).
+  void set_fault_timing_observer(std::function<void(const fault::FaultPath::Timing&)> fn) {
+    fault_.set_timing_observer(std::move(fn));
+  }
   // Emits a marker / state-hash event (workloads, the recorder).
   void EmitMarker(trace::MarkerType type, uint64_t id, absl::string_view label);
   uint64_t EmitStateHash();

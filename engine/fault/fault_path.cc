@@ -92,6 +92,7 @@ void FaultPath::Irq() {
     VmFault& vf = vm_faults_[vm->key()];
     vf.status = fault_status;
     vf.addr = fault_addr;
+    irq_ns_[as] = d_.sched->now_ns();
     if (!vf.work_queued) {  // queue_work() returns false when already queued
       vf.work_queued = true;
       d_.sched->After(Cost(d_.cost->workqueue_delay), [this, vm, as] { Work(vm, as); });
@@ -223,6 +224,7 @@ void FaultPath::Work(std::shared_ptr<vm::Vm> vm, int as) {
     return;
   }
   vf.work_busy = true;
+  const uint64_t start_ns = d_.sched->now_ns();
   const FaultResult r = HandleLocked(*vm, vf.addr);
   vf.op_lock_until = d_.sched->now_ns() + r.cost_ns;
   if (r.ret != 0) {
@@ -230,7 +232,7 @@ void FaultPath::Work(std::shared_ptr<vm::Vm> vm, int as) {
     d_.out->Log(mmu::FormatFaultLog(as, vf.addr, vf.status));
     listener_->ReportMmuFault(vm->key(), d_.sched->now_ns());
   }
-  d_.sched->After(r.cost_ns, [this, vm, as, r] {
+  d_.sched->After(r.cost_ns, [this, vm, as, r, start_ns] {
     ++(r.ret != 0                           ? stats_.failed
        : r.outcome == trace::FAULT_DEGRADED ? stats_.degraded
                                             : stats_.handled);
@@ -248,6 +250,9 @@ void FaultPath::Work(std::shared_ptr<vm::Vm> vm, int as) {
                d_.sched->now_ns() - raised_ns_[as],
                trace::LATENCY_MODELLED};
     d_.out->Emit(e);
+    if (timing_) {
+      timing_({as, vm->key(), f.addr, f.status, r.ret, irq_ns_[as], start_ns, d_.sched->now_ns()});
+    }
     Done(vm, as, r);
   });
 }

@@ -23,6 +23,7 @@
 #define FAULTLAB_ENGINE_FAULT_FAULT_PATH_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -125,6 +126,18 @@ class FaultPath {
 
   const FaultStats& stats() const { return stats_; }
 
+  // When each fault's work ran, as a board's kprobes would see it (the
+  // loopback kernel writes a board's fault stream from it: docs/board.md).
+  struct Timing {
+    int as;
+    uint64_t vm_key;
+    uint64_t addr;
+    uint32_t status;
+    int ret;  // panthor_vm_map_on_demand_locked()'s: 0 handled (or degraded)
+    uint64_t irq_ns, start_ns, end_ns;  // the IRQ handler, the work's start and end
+  };
+  void set_timing_observer(std::function<void(const Timing&)> fn) { timing_ = std::move(fn); }
+
  private:
   // Models panthor_mmu_irq_handler() + panthor_mmu_handle_fault_locked().
   void Irq();
@@ -161,6 +174,9 @@ class FaultPath {
   // When each AS's latched fault was raised (virtual ns): a fault's latency
   // runs from there. Written at a latch, read when its work ends.
   std::map<int, uint64_t> raised_ns_;
+  // When the IRQ handler last latched each AS's fault (for Timing).
+  std::map<int, uint64_t> irq_ns_;
+  std::function<void(const Timing&)> timing_;
   // An IRQ is scheduled and has not run yet (the line stays asserted).
   bool irq_pending_ = false;
   FaultStats stats_;

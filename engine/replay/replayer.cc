@@ -53,6 +53,7 @@ void CountRecorded(const trace::Event& e, ReplayResult* r) {
   if (e.fault.latency_source == trace::LATENCY_UNKNOWN) ++r->recorded_unhandled;
   if (e.fault.latency_source == trace::LATENCY_RECORDED) {
     ++r->recorded_measured;
+    r->recorded_stream += e.fault.raised_ns != 0;
     r->recorded.Add(e);
   }
 }

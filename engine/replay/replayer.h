@@ -87,6 +87,7 @@ struct ReplayResult {
   // by kprobes (their quantiles from `recorded`).
   uint64_t recorded_unhandled = 0;
   uint64_t recorded_measured = 0;
+  uint64_t recorded_stream = 0;  // of those, with their address and time (the fault stream)
   trace::TraceSummary recorded;
 };
 

@@ -38,6 +38,14 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
     if (r.not_modelled) v.push_back({"not_modelled_ioctls", r.not_modelled});
     v.push_back({"recorded.faults.unhandled", r.recorded_unhandled});
     v.push_back({"recorded.faults.measured", r.recorded_measured});
+    if (r.recorded_stream) {
+      // The fault stream (kprobes with fetched fields): each fault's outcome.
+      v.push_back({"recorded.faults.stream", r.recorded_stream});
+      v.push_back({"recorded.faults.handled", r.recorded.faults_by_outcome(trace::FAULT_HANDLED)});
+      v.push_back({"recorded.faults.enomem", r.recorded.faults_by_outcome(trace::FAULT_ENOMEM)});
+      v.push_back({"recorded.faults.efault", r.recorded.faults_by_outcome(trace::FAULT_EFAULT)});
+      v.push_back({"recorded.faults.einval", r.recorded.faults_by_outcome(trace::FAULT_EINVAL)});
+    }
     if (r.recorded_measured) {
       v.push_back({"recorded.fault_latency_ns.p50", r.recorded.LatencyQuantileNs(500)});
       v.push_back({"recorded.fault_latency_ns.p99", r.recorded.LatencyQuantileNs(990)});

@@ -72,6 +72,16 @@ inline void ChunkEncoder::PutU(Col c, uint64_t v) {
   raw_bytes_ += s.size() - before;
 }
 
+inline void ChunkEncoder::PutSparseU(Col c, uint64_t v) {
+  uint32_t& zeros = sparse_zeros_[I(c)];
+  if (v == 0 && cols_[I(c)].empty()) {
+    ++zeros;
+    return;
+  }
+  for (; zeros > 0; --zeros) PutU(c, 0);
+  PutU(c, v);
+}
+
 inline void ChunkEncoder::PutZ(Col c, int64_t v) { PutU(c, ZigZag(v)); }
 
 inline void ChunkEncoder::PutD(Col c, uint64_t v) {
@@ -149,6 +159,8 @@ void ChunkEncoder::Put(const MmuFault& x) {
   PutU(Col::FaultMetadata, x.metadata);
   PutU(Col::FaultLatencyNs, x.latency_ns);
   PutU(Col::FaultLatencySource, x.latency_source);
+  PutSparseU(Col::FaultRaisedNs, x.raised_ns);
+  PutSparseU(Col::FaultWorkNs, x.work_ns);
 }
 
 void ChunkEncoder::Put(const AllocFailure& x) {
@@ -266,6 +278,7 @@ std::string ChunkEncoder::Finish() {
     s.clear();
   }
   prev_.fill(0);
+  sparse_zeros_.fill(0);
   event_count_ = 0;
   raw_bytes_ = 0;
   return block;
@@ -448,6 +461,8 @@ void ChunkDecoder::Get(MmuFault* x) {
   x->metadata = GetU32(Col::FaultMetadata);
   x->latency_ns = GetU(Col::FaultLatencyNs);
   x->latency_source = static_cast<LatencySource>(GetU32(Col::FaultLatencySource));
+  x->raised_ns = GetU(Col::FaultRaisedNs);
+  x->work_ns = GetU(Col::FaultWorkNs);
 }
 
 void ChunkDecoder::Get(AllocFailure* x) {

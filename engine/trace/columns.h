@@ -99,6 +99,8 @@ enum class ColumnEncoding : uint8_t {
   X(FaultMetadata, 4, 8, 0, kVarint, "metadata")             \
   X(FaultLatencyNs, 4, 9, 0, kVarint, "latency_ns")          \
   X(FaultLatencySource, 4, 10, 0, kVarint, "latency_source") \
+  X(FaultRaisedNs, 4, 11, 0, kVarint, "raised_ns")           \
+  X(FaultWorkNs, 4, 12, 0, kVarint, "work_ns")               \
   X(AllocKind, 5, 1, 0, kVarint, "kind")                     \
   X(AllocClass, 5, 2, 0, kVarint, "alloc_class")             \
   X(AllocSize, 5, 3, 0, kVarint, "size_bytes")               \
@@ -176,6 +178,10 @@ class ChunkEncoder {
 
  private:
   void PutU(Col c, uint64_t v);
+  // A field most events leave 0 (a board's fault stream): the column is
+  // written only once a value is not 0 (the zeros before it then too), so
+  // traces without it keep their bytes and an absent column reads as zeros.
+  void PutSparseU(Col c, uint64_t v);
   void PutZ(Col c, int64_t v);
   void PutD(Col c, uint64_t v);
   void PutF(Col c, uint64_t v);
@@ -196,6 +202,7 @@ class ChunkEncoder {
   void Put(const GpuRun& x);
 
   std::array<std::string, kNumColumns> cols_;
+  std::array<uint32_t, kNumColumns> sparse_zeros_{};  // PutSparseU's zeros not yet written
   std::array<uint64_t, kNumColumns> prev_{};
   uint32_t event_count_ = 0;
   size_t raw_bytes_ = 0;

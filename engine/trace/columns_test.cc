@@ -124,10 +124,10 @@ TEST(ColumnsTest, SkipsColumnsAndKindsFromNewerWriters) {
   ChunkEncoder enc;
   for (const Event& e : events) enc.Append(e);
   std::map<uint32_t, std::string> cols = SplitBlock(enc.Finish());
-  // A field 11 of MmuFault that this build does not know...
+  // A field 13 of MmuFault that this build does not know...
   std::string extra;
   for (size_t i = 0; i < events.size(); ++i) PutVarint(extra, 1);
-  cols[4 << 16 | 11 << 8] = extra;
+  cols[4 << 16 | 13 << 8] = extra;
   // ...and an event of kind 42 appended at the end, with a column of its own.
   PutVarint(cols[IdOf(Col::Kind)], 42);
   PutVarint(cols[IdOf(Col::Time)], 0);
@@ -146,6 +146,34 @@ TEST(ColumnsTest, SkipsColumnsAndKindsFromNewerWriters) {
   EXPECT_EQ(n, events.size());
   EXPECT_EQ(dec.unknown_kind_events(), 1u);
   EXPECT_EQ(dec.unknown_columns(), 2u);
+}
+
+// A board's fault-stream fields are written only in chunks that have them:
+// a trace without them keeps its bytes; one with them reads back whole.
+TEST(ColumnsTest, SparseFaultStreamColumnsAppearOnlyWhenUsed) {
+  EventArena arena;
+  std::vector<Event> events = testing::MakeEvents(Mix::kFaultHeavy, 3, 40, arena);
+  ChunkEncoder plain;
+  for (const Event& e : events) plain.Append(e);
+  const std::map<uint32_t, std::string> cols = SplitBlock(plain.Finish());
+  EXPECT_EQ(cols.count(IdOf(Col::FaultRaisedNs)), 0u);
+  EXPECT_EQ(cols.count(IdOf(Col::FaultWorkNs)), 0u);
+  // The last fault alone carries them: the zeros before it are written too.
+  size_t last = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind == EVENT_MMU_FAULT) last = i;
+  }
+  ASSERT_GT(last, 0u);
+  events[last].fault.raised_ns = 123456789;
+  events[last].fault.work_ns = 4321;
+  ChunkEncoder enc;
+  for (const Event& e : events) enc.Append(e);
+  const std::string block = enc.Finish();
+  ChunkDecoder dec;
+  ASSERT_TRUE(dec.Reset(block, events.size()).ok());
+  Event e;
+  for (size_t n = 0; dec.Next(&e); ++n) ASSERT_EQ(FormatEvent(n, e), FormatEvent(n, events[n]));
+  EXPECT_TRUE(dec.status().ok()) << dec.status();
 }
 
 TEST(ColumnsTest, ReportsAColumnThatEndsEarly) {

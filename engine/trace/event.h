@@ -92,6 +92,10 @@ struct MmuFault {
   uint32_t metadata = 0;
   uint64_t latency_ns = 0;
   LatencySource latency_source = LATENCY_SOURCE_UNSPECIFIED;
+  // A board's fault stream: when its IRQ ran (trace clock) and the fault
+  // work's duration; 0 when not recorded (proto/trace.proto).
+  uint64_t raised_ns = 0;
+  uint64_t work_ns = 0;
 
   // AS_FAULTSTATUS decode (spec 3.1: [7:0] exception type, [9:8] access type,
   // [10] decoder fault, [31:16] source id).
@@ -104,7 +108,7 @@ struct MmuFault {
     return as == o.as && vm == o.vm && address == o.address && status == o.status &&
            outcome == o.outcome && pages == o.pages && pt_pages == o.pt_pages &&
            metadata == o.metadata && latency_ns == o.latency_ns &&
-           latency_source == o.latency_source;
+           latency_source == o.latency_source && raised_ns == o.raised_ns && work_ns == o.work_ns;
   }
 };
 

@@ -175,6 +175,8 @@ std::string FormatEvent(uint64_t index, const Event& e) {
                       ") outcome=", FaultOutcomeName(x.outcome), " pages=", x.pages,
                       " pt_pages=", x.pt_pages, " metadata=", x.metadata,
                       " latency_ns=", x.latency_ns, " (", LatencySourceName(x.latency_source), ")");
+      if (x.raised_ns || x.work_ns)
+        absl::StrAppend(&s, " raised_ns=", x.raised_ns, " work_ns=", x.work_ns);
       break;
     }
     case EVENT_ALLOC_FAILURE: {

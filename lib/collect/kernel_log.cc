@@ -16,7 +16,8 @@ struct Message {
   std::string text;
 };
 
-// "12.345678" -> ns.
+}  // namespace
+
 bool SecondsToNs(absl::string_view s, uint64_t* ns) {
   s = absl::StripAsciiWhitespace(s);
   const size_t dot = s.find('.');
@@ -32,6 +33,8 @@ bool SecondsToNs(absl::string_view s, uint64_t* ns) {
   *ns = sec * 1000000000 + frac;
   return true;
 }
+
+namespace {
 
 // Logical lines with their timestamps, whichever of the two formats.
 std::vector<Message> Messages(absl::string_view text, uint64_t* lines) {
@@ -121,60 +124,6 @@ KernelLog ParseKernelLog(absl::string_view text) {
     }
   }
   return log;
-}
-
-KprobeTrace ParseKprobeTrace(absl::string_view text) {
-  KprobeTrace t;
-  std::map<uint64_t, std::vector<uint64_t>> open;  // pid -> entry times
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    ++t.lines;
-    // "  kworker/u16:2-123     [003] d..1.  1234.567890: fault_work: (...)"
-    const bool ours = absl::StrContains(line, " fault_work:") ||
-                      absl::StrContains(line, " fault_work_ret:") ||
-                      absl::StrContains(line, " mmu_irq:");
-    if (!ours) continue;
-    const size_t bracket = line.find(" [");
-    const size_t colon = line.find(": ", bracket == absl::string_view::npos ? 0 : bracket);
-    if (bracket == absl::string_view::npos || colon == absl::string_view::npos) {
-      ++t.malformed;
-      continue;
-    }
-    absl::string_view task = absl::StripAsciiWhitespace(line.substr(0, bracket));
-    const size_t dash = task.rfind('-');
-    uint64_t pid = 0, ns = 0;
-    // The timestamp is the last field before ": ".
-    absl::string_view before = line.substr(0, colon);
-    const size_t sp = before.rfind(' ');
-    if (dash == absl::string_view::npos || !absl::SimpleAtoi(task.substr(dash + 1), &pid) ||
-        sp == absl::string_view::npos || !SecondsToNs(before.substr(sp + 1), &ns)) {
-      ++t.malformed;
-      continue;
-    }
-    absl::string_view event = line.substr(colon + 2);
-    if (absl::StartsWith(event, "mmu_irq:")) {
-      ++t.irqs;
-    } else if (absl::StartsWith(event, "fault_work:")) {
-      open[pid].push_back(ns);
-    } else if (absl::StartsWith(event, "fault_work_ret:")) {
-      auto it = open.find(pid);
-      if (it == open.end() || it->second.empty()) {
-        ++t.unmatched;
-        continue;
-      }
-      const uint64_t start = it->second.back();
-      it->second.pop_back();
-      if (ns < start) {
-        ++t.malformed;
-        continue;
-      }
-      t.fault_work_ns.push_back(ns - start);
-    } else {
-      ++t.malformed;
-    }
-  }
-  for (const auto& [pid, entries] : open) t.unmatched += entries.size();
-  return t;
 }
 
 }  // namespace faultlab::collect

@@ -1,8 +1,7 @@
-// Kernel-side facts a userspace recorder cannot see (issue 10; docs/board.md):
-// panthor's unhandled-fault reports from the kernel log, and handled-fault
-// latencies from kprobes on the fault work. Parsers only: they take the text
-// as `dmesg`, /dev/kmsg or tracefs's trace_pipe give it, and count what they
-// cannot read (never fatal).
+// Kernel-side facts a userspace recorder cannot see (docs/board.md):
+// panthor's unhandled-fault reports from the kernel log (the fault stream
+// from kprobes is kprobes.h). A parser only: it takes the text as `dmesg`
+// or /dev/kmsg give it, and counts what it cannot read (never fatal).
 #ifndef FAULTLAB_LIB_COLLECT_KERNEL_LOG_H_
 #define FAULTLAB_LIB_COLLECT_KERNEL_LOG_H_
 
@@ -36,20 +35,8 @@ struct KernelLog {
 // /dev/kmsg records ("PRI,SEQ,USEC,FLAGS;msg" with "\x0a" inside).
 KernelLog ParseKernelLog(absl::string_view text);
 
-// trace_pipe lines of the kprobes the agent sets (docs/board.md):
-//   p:faultlab/fault_work panthor_vm_fault_work
-//   r:faultlab/fault_work_ret panthor_vm_fault_work
-//   p:faultlab/mmu_irq panthor_mmu_irq_handler
-// The work item runs start to end on one task: entry and return of the same
-// pid bracket a handled fault.
-struct KprobeTrace {
-  std::vector<uint64_t> fault_work_ns;  // each bracket's duration
-  uint64_t irqs = 0;
-  uint64_t lines = 0;
-  uint64_t malformed = 0;  // lines of ours that did not parse
-  uint64_t unmatched = 0;  // a return without its entry, or an entry never returned
-};
-KprobeTrace ParseKprobeTrace(absl::string_view text);
+// The kernel's "seconds.fraction" timestamps (dmesg, trace_pipe) in ns.
+bool SecondsToNs(absl::string_view s, uint64_t* ns);
 
 }  // namespace faultlab::collect
 

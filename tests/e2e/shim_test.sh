@@ -130,11 +130,37 @@ append_while $! '[    9.000000] panthor fb000000.gpu: [drm] *ERROR* Unhandled Pa
 # handled faults with measured latencies, marked recorded.
 FAULTLAB_BACKEND="unix:$sock" FAULTLAB_KPROBES="$tmp/pipe.txt" FAULTLAB_TRACE="$tmp/kprobes.fltrace" pt "$client" >/dev/null 2>&1 &
 append_while $! '     kworker/u16:2-123     [003] ...1.  1234.567900: fault_work: (panthor_vm_fault_work+0x0/0x1a0)\n     kworker/u16:2-123     [003] ...1.  1234.567931: fault_work_ret: (process_one_work+0x1e4/0x3f8 <- panthor_vm_fault_work)\n' "$tmp/pipe.txt"
-"$fl" dump "$tmp/kprobes.fltrace" | grep -q 'mmu_fault .*outcome=handled .*latency_ns=31000 (recorded)' && "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'kprobes:.* fault works, 0 irqs, 0 malformed, 0 unmatched' \
+"$fl" dump "$tmp/kprobes.fltrace" | grep -q 'mmu_fault .*outcome=handled .*latency_ns=31000 (recorded)' && "$fl" dump "$tmp/kprobes.fltrace" | grep -q 'kprobes:.* fault works (0 with address, 0 VMs), 0 irqs, 0 malformed, 0 unmatched' \
   && ok "kprobe fault-work brackets become handled faults with measured latency (31 us, recorded)" || fail "kprobes: $("$fl" dump "$tmp/kprobes.fltrace" | grep -E 'kprobes|mmu_fault' | head -3)"
 "$fl" replay "$tmp/kprobes.fltrace" >"$tmp/kprobes.replay"
 grep -q '^outcome: identical$' "$tmp/kprobes.replay" && grep -q '^recorded.fault_latency_ns.p50: 31000$' "$tmp/kprobes.replay" \
   && ok "the trace still replays identically; its report gives the measured p50 (31000 ns) beside the model's" || fail "kprobes replay: $(grep -E 'outcome|recorded' "$tmp/kprobes.replay")"
+# The fault stream: the loopback kernel writes each fault's work as a
+# board's kprobes show it (AS, VA, status, IRQ, outcome; CLOCK_MONOTONIC);
+# the capture carries every fault with its address, outcome, measured
+# latency and time, and the report sets them beside the model's.
+sock4="$socks/stream.sock"
+"$loopback" --job-timeout-ms 200 --socket "$sock4" --kmsg "$tmp/kmsg4" --kprobes "$tmp/stream.txt" 2>/dev/null &
+lb4=$!
+for _ in $(seq 50); do [ -S "$sock4" ] && break; sleep 0.1; done
+FAULTLAB_BACKEND="unix:$sock4" FAULTLAB_KMSG="$tmp/kmsg4" FAULTLAB_KPROBES="$tmp/stream.txt" FAULTLAB_TRACE="$tmp/stream.fltrace" \
+  pt "$client" >/dev/null 2>&1
+kill "$lb4" 2>/dev/null
+"$fl" dump "$tmp/stream.fltrace" >"$tmp/stream.dump"
+grep -q 'kprobes:.*: 3 fault works (3 with address, 1 VMs), 3 irqs, 0 malformed, 0 unmatched' "$tmp/stream.dump" \
+  && grep -q 'mmu_fault as=1 vm=1 addr=0x100604000 .*outcome=handled .*(recorded) raised_ns=[1-9][0-9]* work_ns=' "$tmp/stream.dump" \
+  && grep -q 'mmu_fault as=1 vm=1 addr=0x7f0000000 .*outcome=efault .*(recorded) raised_ns=[1-9]' "$tmp/stream.dump" \
+  && ok "the fault stream: every fault's AS, VM, VA, outcome, measured latency and time in the capture" \
+  || fail "fault stream: $(grep -E 'kprobes:|mmu_fault' "$tmp/stream.dump" | head -4)"
+# (An event's t is when its call returned: the submit began duration_ns before.)
+first=$(grep -m1 '(PANTHOR_GROUP_SUBMIT) result=0' "$tmp/stream.dump" | sed 's/.* t=\([0-9]*\) .*duration_ns=\([0-9]*\).*/\1 \2/' | awk '{print $1 - $2}')
+raised=$(grep -m1 'addr=0x100604000 .*(recorded)' "$tmp/stream.dump" | sed 's/.*raised_ns=\([0-9]*\).*/\1/')
+[ -n "$first" ] && [ -n "$raised" ] && [ "$raised" -gt "$first" ] \
+  && ok "a fault's time follows the start of the submit that caused it ($raised ns > $first ns)" || fail "fault time $raised vs submit $first"
+"$fl" replay "$tmp/stream.fltrace" >"$tmp/stream.replay"
+grep -q '^outcome: identical$' "$tmp/stream.replay" && grep -q '^recorded.faults.stream: 3$' "$tmp/stream.replay" \
+  && grep -q '^recorded.faults.handled: 1$' "$tmp/stream.replay" && grep -q '^recorded.faults.efault: 2$' "$tmp/stream.replay" \
+  && ok "its report: recorded faults by outcome beside the replayed (handled 1, efault 2)" || fail "stream replay: $(grep -E 'outcome|recorded' "$tmp/stream.replay")"
 kill "$lb" 2>/dev/null
 FAULTLAB_BACKEND="unix:$socks/nobody-listens.sock" pt "$client" >"$tmp/down.txt" 2>"$tmp/down.err"
 [ $? -ne 0 ] && grep -q 'is faultlab-loopback running' "$tmp/down.err" && ok "no loopback kernel: the open fails and the shim says why" || fail "backend down: $(head -2 "$tmp/down.err")"
