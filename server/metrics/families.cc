@@ -20,6 +20,11 @@ const metrics::Family kFaultLatency{
 const metrics::Family kAllocFailures{"faultlab_alloc_failures_total", Type::kCounter,
                                      "Allocation failures in the fault path, by kind",
                                      Series({"source", "kind"})};
+const metrics::Family kHeapGrows{
+    "faultlab_heap_grows_total", Type::kCounter,
+    "Tiler-heap growth on a tiler OOM: grown (a chunk granted) or refused (the job falls back "
+    "to incremental rendering, or dies without an exception handler)",
+    Series({"source", "result"})};
 const metrics::Family kReplays{"faultlab_replays_total", Type::kCounter,
                                "Replays by outcome (diverged: disagrees with the recording)",
                                Series({"outcome"})};
@@ -88,25 +93,12 @@ const metrics::Family kStoreBytes{
     {"store"}};
 
 const std::vector<const metrics::Family*>& All() {
-  static const std::vector<const metrics::Family*> all = {&kFaultLatency,
-                                                          &kAllocFailures,
-                                                          &kReplays,
-                                                          &kReplayNondeterminism,
-                                                          &kReplayErrors,
-                                                          &kRegressionVerdicts,
-                                                          &kRegressionRegressed,
-                                                          &kRegressionEffectSize,
-                                                          &kRunFaultLatency,
-                                                          &kWhatIfReplays,
-                                                          &kReplaysModelChanged,
-                                                          &kReplayDuration,
-                                                          &kReplayQueueDepth,
-                                                          &kIngestChunks,
-                                                          &kIngestBytes,
-                                                          &kIngestActiveStreams,
-                                                          &kIngestRejections,
-                                                          &kStoreWriteFailures,
-                                                          &kStoreBytes};
+  static const std::vector<const metrics::Family*> all = {
+      &kFaultLatency,         &kAllocFailures,    &kHeapGrows,          &kReplays,
+      &kReplayNondeterminism, &kReplayErrors,     &kRegressionVerdicts, &kRegressionRegressed,
+      &kRegressionEffectSize, &kRunFaultLatency,  &kWhatIfReplays,      &kReplaysModelChanged,
+      &kReplayDuration,       &kReplayQueueDepth, &kIngestChunks,       &kIngestBytes,
+      &kIngestActiveStreams,  &kIngestRejections, &kStoreWriteFailures, &kStoreBytes};
   return all;
 }
 

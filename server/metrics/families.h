@@ -15,6 +15,7 @@ namespace faultlab::server::families {
 // workload, variant, policy.
 extern const metrics::Family kFaultLatency;   // + source, outcome
 extern const metrics::Family kAllocFailures;  // + source, kind
+extern const metrics::Family kHeapGrows;      // + source, result
 extern const metrics::Family kReplays;        // + outcome
 extern const metrics::Family kReplayNondeterminism;
 extern const metrics::Family kReplayErrors;  // reason

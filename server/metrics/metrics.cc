@@ -18,6 +18,7 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 }
 
 const char* const kAllocKinds[] = {"", "page", "page_table", "metadata"};
+const char* const kHeapGrowResults[] = {"grown", "refused"};  // ReplayTally::heap_grows
 const char* const kOutcomes[] = {"identical", "diverged", "error"};
 const char* const kVerdicts[] = {"regressed", "improved", "unchanged", "insufficient_baseline",
                                  "too_few_samples"};
@@ -38,6 +39,7 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   prometheus::Registry& r = *registry_;
   latency_ = &metrics::AddHistogram(r, kFaultLatency);
   alloc_failures_ = &metrics::AddCounter(r, kAllocFailures);
+  heap_grows_ = &metrics::AddCounter(r, kHeapGrows);
   replays_ = &metrics::AddCounter(r, kReplays);
   nondeterminism_ = &metrics::AddCounter(r, kReplayNondeterminism).Add({});
   model_changed_ = &metrics::AddCounter(r, kReplaysModelChanged).Add({});
@@ -102,6 +104,8 @@ void ServerMetrics::EnsureSeries(const SeriesLabels& l) {
     for (int kind = 1; kind < 4; ++kind) {
       alloc_failures_->Add(Series(families::kAllocFailures, l, {source, kAllocKinds[kind]}));
     }
+    for (const char* result : kHeapGrowResults)
+      heap_grows_->Add(Series(families::kHeapGrows, l, {source, result}));
   }
   for (const char* o : kOutcomes) replays_->Add(Series(families::kReplays, l, {o}));
   for (const char* v : kVerdicts) verdicts_->Add(Series(families::kRegressionVerdicts, l, {v}));
@@ -148,6 +152,11 @@ void ServerMetrics::AddLatencies(const SeriesLabels& l, const char* source, cons
     if (t.alloc_failures[kind] == 0) continue;
     alloc_failures_->Add(Series(families::kAllocFailures, l, {source, kAllocKinds[kind]}))
         .Increment(static_cast<double>(t.alloc_failures[kind]));
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (t.heap_grows[i] == 0) continue;
+    heap_grows_->Add(Series(families::kHeapGrows, l, {source, kHeapGrowResults[i]}))
+        .Increment(static_cast<double>(t.heap_grows[i]));
   }
 }
 

@@ -71,6 +71,7 @@ class ServerMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* alloc_failures_;
+  prometheus::Family<prometheus::Counter>* heap_grows_;
   prometheus::Family<prometheus::Counter>* replays_;
   prometheus::Counter* nondeterminism_;
   prometheus::Counter* model_changed_;

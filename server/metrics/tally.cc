@@ -16,6 +16,8 @@ void ReplayTally::Add(const trace::Event& e) {
   } else if (e.kind == trace::EVENT_ALLOC_FAILURE) {
     const int kind = e.alloc_failure.kind;
     if (kind > 0 && kind < 4) ++alloc_failures[kind];
+  } else if (e.kind == trace::EVENT_HEAP_GROW) {
+    ++heap_grows[e.heap_grow.granted_bytes > 0 ? 0 : 1];
   }
 }
 
@@ -30,6 +32,7 @@ void EachCounter(Tally& t, F f) {
   for (auto& n : t.latency_sum_ns) f(n);
   for (auto& n : t.faults) f(n);
   for (auto& n : t.alloc_failures) f(n);
+  for (auto& n : t.heap_grows) f(n);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ struct ReplayTally {
   std::array<uint64_t, kOutcomes> latency_sum_ns{};
   std::array<uint64_t, kOutcomes> faults{};
   std::array<uint64_t, 4> alloc_failures{};  // by trace::AllocKind
+  std::array<uint64_t, 2> heap_grows{};      // grown, refused
   void Add(const trace::Event& e);
 
   // Every counter in a fixed order, and back (false: not a tally's length).

@@ -143,6 +143,9 @@ farm() {
   grep -q '^faultlab_fault_latency_seconds_count{board="mesa-farm",.*outcome="handled".*workload="mesa-vk"} [1-9]' "$tmp/metrics.txt" &&
     say "ok   /metrics: their fault latencies by workload ($(grep -c '^faultlab_fault_latency_seconds_count{board="mesa-farm"' "$tmp/metrics.txt") series)" ||
     fail "no Mesa fault latencies in /metrics: $(grep mesa-farm "$tmp/metrics.txt" | head -3)"
+  grep -q '^faultlab_heap_grows_total{board="mesa-farm",.*result="grown",source="replayed".*workload="mesa-gles"} [1-9]' "$tmp/metrics.txt" &&
+    say "ok   /metrics: gles_render's tiler heap growth ($(grep '^faultlab_heap_grows_total{board="mesa-farm",.*result="grown",source="replayed".*workload="mesa-gles"}' "$tmp/metrics.txt" | awk '{print $2}') grown)" ||
+    fail "no Mesa heap growth in /metrics: $(grep 'heap_grows_total{board="mesa-farm"' "$tmp/metrics.txt" | head -3)"
   local id
   id=$(curl -s "http://127.0.0.1:$hport/runs?workload=mesa-gles" | grep -o 'href="/runs/[0-9a-f]*"' | head -1 | cut -d/ -f3 | tr -d '"')
   curl -s "http://127.0.0.1:$hport/runs/$id" >"$tmp/run.html"
