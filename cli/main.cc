@@ -66,6 +66,24 @@ const Verb kVerbs[] = {
        a.Declare("kprobes", true);
      },
      RunBoardLog},
+    {"calibrate",
+     "fit a profile's fault-path costs to the latencies board traces measured",
+     "faultlab calibrate TRACE... -o ID.profile [--profile P] [--profile-dir DIR]\n"
+     "  TRACE: board captures with a fault stream (faultlab-agent --device real --kprobes).\n"
+     "  Replays each on the twin for what each fault did, fits flush, page_alloc,\n"
+     "  metadata_alloc, pte_update and workqueue_delay where the faults separate them (the\n"
+     "  rest kept from P, default the traces' profile), prints the fit and the\n"
+     "  Kolmogorov-Smirnov distance of measured and replayed latencies before and after,\n"
+     "  and writes the profile (docs/cost-model.md \"Calibration\")",
+     -1,
+     "missing TRACE argument",
+     {{"output", "missing -o ID.profile"}},
+     [](Args& a) {
+       a.Declare("output", true, 'o');
+       a.Declare("profile", true);
+       a.Declare("profile-dir", true);
+     },
+     RunCalibrate},
     {"compare",
      "compare two runs, or two groups of runs, on a faultlab-server (B against baseline A)",
      "faultlab compare A B [--server HOST:PORT] [--token T]\n"

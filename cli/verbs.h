@@ -28,6 +28,8 @@ int RunDump(const Args& args);
 int RunStat(const Args& args);
 int RunSynth(const Args& args);
 int RunBoardLog(const Args& args);
+// A profile's costs fitted to board traces (calibrate_verb.cc).
+int RunCalibrate(const Args& args);
 
 // The twin, run here (twin_verbs.cc).
 int RunRecord(const Args& args);

@@ -305,7 +305,71 @@ static void* worker(void* arg) {
   return (void*)(intptr_t)bad;
 }
 
-int main(void) {
+/* --storm N: at least N GPU faults of varied shapes, for calibration
+ * (docs/cost-model.md "Calibration"): alloc-on-fault BOs of 4 KiB granules
+ * (one page a fault; a page-table page at each new 2 MiB), 64 KiB granules
+ * (16 pages), and 64 KiB granules whose pages an mmap populated first (the
+ * fault only maps them), stored into by command streams, one store per
+ * granule, 64 stores a job. Prints the faults it asked for. */
+static int storm(int fd, long want) {
+  struct gpu_info gi;
+  memset(&gi, 0, sizeof(gi));
+  struct dev_query q = {0, sizeof(gi), (uint64_t)(uintptr_t)&gi};
+  struct vm_create vc = {0, 0, 0};
+  if (xioctl(fd, DEV_QUERY, &q) != 0 || xioctl(fd, VM_CREATE, &vc) != 0) return 1;
+  shader_present = gi.shader_present;
+  const uint64_t cs_va = 0x200000000ull;
+  uint32_t csbo = bo(fd, 65536, 0, 0);
+  struct bo_mmap_offset cso = {csbo, 0, 0};
+  if (!csbo || bind(fd, vc.id, csbo, cs_va, 65536) != 0 || xioctl(fd, BO_MMAP_OFFSET, &cso) != 0)
+    return 1;
+  volatile uint64_t* cs =
+      mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)cso.offset);
+  uint32_t grp = group(fd, vc.id);
+  if (cs == MAP_FAILED || !grp) return 1;
+  /* The three shapes, round robin, 4096 granules each at most. */
+  struct {
+    uint64_t va, gran, size, next;
+    int premapped;
+  } shapes[3] = {{0x300000000ull, 4096, 16ull << 20, 0, 0},
+                 {0x400000000ull, 65536, 256ull << 20, 0, 0},
+                 {0x500000000ull, 65536, 256ull << 20, 0, 1}};
+  for (int i = 0; i < 3; ++i) {
+    uint32_t h = bo(fd, shapes[i].size, BO_ALLOC_ON_FAULT, (uint32_t)shapes[i].gran);
+    if (!h || bind(fd, vc.id, h, shapes[i].va, shapes[i].size) != 0) return 1;
+    if (shapes[i].premapped) {
+      struct bo_mmap_offset o = {h, 0, 0};
+      void* m = xioctl(fd, BO_MMAP_OFFSET, &o) == 0
+                    ? mmap(NULL, shapes[i].size, PROT_READ, MAP_SHARED, fd, (off_t)o.offset)
+                    : MAP_FAILED;
+      if (m == MAP_FAILED) return 1;
+      munmap(m, shapes[i].size);
+    }
+  }
+  long asked = 0;
+  for (int s = 0, idle = 0; asked < want && idle < 3; s = (s + 1) % 3) {
+    uint64_t words[2 * 64 + 1];
+    int n = 0;
+    words[n++] = MOVE32(10, 0x5707);
+    for (int k = 0; k < 64 && asked < want && shapes[s].next < shapes[s].size; ++k, ++asked) {
+      words[n++] = MOVE48(2, shapes[s].va + shapes[s].next);
+      words[n++] = STORE_MULTIPLE(10, 2, 1);
+      shapes[s].next += shapes[s].gran;
+    }
+    idle = n == 1 ? idle + 1 : 0; /* three empty in a row: every BO stored into */
+    if (n == 1) continue;
+    int ret = 0;
+    if (run_stream(fd, grp, cs, cs_va, words, n, &ret) != 0 || ret != 0) return 1;
+  }
+  printf("storm: %ld faults asked for\n", asked);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "--storm") == 0) {
+    int sfd = drmOpenRender(128);
+    return sfd < 0 ? 1 : storm(sfd, atol(argv[2]));
+  }
   /* 1. Find the device as libdrm does. */
   drmDevicePtr devices[16];
   int n = drmGetDevices2(0, devices, 16), found = -1;

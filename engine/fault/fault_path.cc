@@ -129,6 +129,7 @@ int FaultPath::MapOnDemand(vm::Vm& vm, const vm::Vma& vma, uint64_t offset, uint
     const int prot = vm::Vm::FlagsToProt(vma.flags);
     if (std::optional<policy::Degraded> d = d_.policy->OnEnomem(vm, iova, size, prot)) {
       for (uint32_t i = 0; i < d->ptes; ++i) r->cost_ns += Cost(cm.pte_update);
+      r->ptes += d->ptes;
       r->pt_pages += d->table_pages;
       r->cost_ns += d->table_pages * Cost(cm.page_alloc);
       r->cost_ns += Cost(cm.flush);
@@ -175,6 +176,7 @@ int FaultPath::MapSgtEntries(vm::Vm& vm, const vm::Vma& vma, uint64_t bo_offset,
     }
     const int ret = vm.MapPages(va, prot, bo, p * mem::kPageSize, n * mem::kPageSize, tables);
     r->cost_ns += n * Cost(d_.cost->pte_update);
+    r->ptes += static_cast<uint32_t>(n);
     if (ret) return ret;
     p += n;
     va += n * mem::kPageSize;
@@ -251,7 +253,8 @@ void FaultPath::Work(std::shared_ptr<vm::Vm> vm, int as) {
                trace::LATENCY_MODELLED};
     d_.out->Emit(e);
     if (timing_) {
-      timing_({as, vm->key(), f.addr, f.status, r.ret, irq_ns_[as], start_ns, d_.sched->now_ns()});
+      timing_({as, vm->key(), f.addr, f.status, r.ret, irq_ns_[as], start_ns, d_.sched->now_ns(),
+               r.pages, r.pt_pages, r.metadata, r.ptes});
     }
     Done(vm, as, r);
   });

@@ -48,6 +48,7 @@ struct FaultResult {
   uint32_t pages = 0;
   uint32_t pt_pages = 0;
   uint32_t metadata = 0;
+  uint32_t ptes = 0;     // PTEs written (each costs a pte_update)
   uint64_t cost_ns = 0;  // how long the work holds vm->op_lock
 };
 
@@ -135,6 +136,9 @@ class FaultPath {
     uint32_t status;
     int ret;  // panthor_vm_map_on_demand_locked()'s: 0 handled (or degraded)
     uint64_t irq_ns, start_ns, end_ns;  // the IRQ handler, the work's start and end
+    // What the work did, each a count of a cost's draws (calibration's
+    // covariates, lib/calibrate).
+    uint32_t pages, pt_pages, metadata, ptes;
   };
   void set_timing_observer(std::function<void(const Timing&)> fn) { timing_ = std::move(fn); }
 

@@ -209,27 +209,34 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   return p;
 }
 
-absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir) {
+absl::StatusOr<std::pair<std::string, std::string>> ProfileText(absl::string_view id,
+                                                                const std::string& override_dir) {
   if (!override_dir.empty()) {
     const std::string path = absl::StrCat(override_dir, "/", id, ".profile");
     std::ifstream in(path);
     if (in) {
       std::stringstream ss;
       ss << in.rdbuf();
-      absl::StatusOr<Profile> p = ParseProfile(ss.str(), path);
-      if (p.ok() && p->id != id) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ": id is '", p->id, "', not '", id, "'"));
-      }
-      return p;
+      return std::make_pair(ss.str(), path);
     }
   }
   const std::string file = absl::StrCat(id, ".profile");
   for (const BuiltinProfile& b : BuiltinProfiles()) {
-    if (file == b.file_name) return ParseProfile(b.text, absl::StrCat("builtin:", file));
+    if (file == b.file_name) return std::make_pair(std::string(b.text), "builtin:" + file);
   }
   return absl::NotFoundError(absl::StrCat(
       "unknown profile '", id, "' (built in: ", absl::StrJoin(BuiltinProfileIds(), ", "), ")"));
+}
+
+absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir) {
+  absl::StatusOr<std::pair<std::string, std::string>> text = ProfileText(id, override_dir);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<Profile> p = ParseProfile(text->first, text->second);
+  if (p.ok() && p->id != id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(text->second, ": id is '", p->id, "', not '", id, "'"));
+  }
+  return p;
 }
 
 std::vector<std::string> BuiltinProfileIds() {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -86,6 +87,9 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
 // The built-in profile `id`, or `<override_dir>/<id>.profile` when that
 // directory is given and has one (it wins over a built-in of the same id).
 absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir = "");
+// The text LoadProfile() parses, and where it came from.
+absl::StatusOr<std::pair<std::string, std::string>> ProfileText(
+    absl::string_view id, const std::string& override_dir = "");
 
 // Ids of the built-in profiles, sorted.
 std::vector<std::string> BuiltinProfileIds();

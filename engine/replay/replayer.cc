@@ -167,6 +167,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     return r;
   }
   ApplyWhatIf(options.what_if, &*cfg);
+  if (options.cost_model) cfg->profile.cost = *options.cost_model;
   if (options.what_if.aof && !HasAllocOnFault(cfg->variant)) {
     r.status = absl::InvalidArgumentError(absl::StrCat(
         name, ": aof= makes BOs alloc-on-fault, which variant ", VariantName(cfg->variant),
@@ -204,6 +205,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   dev::Device device(*cfg);
   Checker check(readers.expected.get(), &norm, options, &r, compare);
   device.set_observer(&check);
+  if (options.on_fault_timing) device.set_fault_timing_observer(options.on_fault_timing);
   // Whatever the device emits while it is torn down (files closed on every
   // return path) is not part of the replay, and the checker dies first.
   struct Detach {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct ReplayOptions {
   std::function<void(uint64_t)> on_input;
   // Called with every event the replay produces (the server's metrics).
   std::function<void(const trace::Event&)> on_output;
+  // Called with each fault work's timing and counts (calibration).
+  std::function<void(const fault::FaultPath::Timing&)> on_fault_timing;
+  // Costs in place of the profile's (calibration trying a fit; not a
+  // what-if key: a calibrated profile is, docs/cost-model.md).
+  std::optional<profiles::CostModel> cost_model;
 };
 
 struct Divergence {

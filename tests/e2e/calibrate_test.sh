@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Calibration on known truth (docs/cost-model.md "Calibration"): the
+# loopback kernel runs with its fault path 1300 per mille as costly as
+# g610's (so every cost range is known: g610's x 1.3); a libdrm program
+# makes >= 10,000 faults of varied shapes through the shim's passthrough
+# capture with the fault stream; `faultlab calibrate` on that trace must
+# recover each range it claims to fit within 10% of the truth, and the
+# Kolmogorov-Smirnov distance between the measured latencies and the
+# twin's with the calibrated profile must be <= 0.05. The profile it writes
+# loads.
+set -u
+shim=$(readlink -f "$1") client=$(readlink -f "$2") fl=$(readlink -f "$3") loopback=$(readlink -f "$4")
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+failures=0
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1"; failures=$((failures + 1)); }
+
+socks=$(mktemp -d /tmp/faultlab-cal.XXXXXX)  # a socket's path must be short
+"$loopback" --socket "$socks/k.sock" --kprobes "$tmp/stream.txt" --fault-cost-permille 1300 2>"$tmp/loopback.err" &
+lb=$!
+for _ in $(seq 50); do [ -S "$socks/k.sock" ] && break; sleep 0.1; done
+FAULTLAB_SHIM=passthrough FAULTLAB_BACKEND="unix:$socks/k.sock" FAULTLAB_KPROBES="$tmp/stream.txt" \
+  FAULTLAB_TRACE="$tmp/storm.fltrace" LD_PRELOAD="$shim" "$client" --storm 12000 >"$tmp/storm.txt" 2>&1
+rc=$?
+kill "$lb" 2>/dev/null
+rm -rf "$socks"
+[ $rc -eq 0 ] && ok "captured: $(cat "$tmp/storm.txt")" || fail "storm (exit $rc): $(tail -3 "$tmp/storm.txt")"
+
+"$fl" calibrate "$tmp/storm.fltrace" -o "$tmp/board-1300.profile" >"$tmp/cal.txt" 2>&1
+rc=$?
+sed 's/^/     /' "$tmp/cal.txt"
+[ $rc -eq 0 ] || fail "calibrate exit $rc"
+matched=$(sed -n 's/.*faults, \([0-9]*\) matched.*/\1/p' "$tmp/cal.txt")
+[ -n "$matched" ] && [ "$matched" -ge 10000 ] && ok "$matched measured faults matched to the twin's replay" || fail "matched: $matched"
+# Each calibrated row against the truth: its base range x 1.3, bound by bound.
+fitted=0
+while read -r key base cal _; do
+  [ "$cal" = "(kept)" ] && continue
+  fitted=$((fitted + 1))
+  verdict=$(awk -v b="$base" -v c="$cal" 'BEGIN {
+    split(b, t, "\\.\\."); split(c, g, "\\.\\.")
+    lo = t[1] * 1.3; hi = t[2] * 1.3
+    e1 = (g[1] - lo) / lo; e2 = (g[2] - hi) / hi
+    if (e1 < 0) e1 = -e1; if (e2 < 0) e2 = -e2
+    printf "%s %.1f%% %.1f%%", (e1 <= 0.10 && e2 <= 0.10) ? "ok" : "off", 100 * e1, 100 * e2 }')
+  case $verdict in
+    ok*) ok "$key: $cal against the truth $(awk -v b="$base" 'BEGIN { split(b, t, "\\.\\."); printf "%d..%d", t[1] * 1.3, t[2] * 1.3 }') (errors ${verdict#ok })" ;;
+    *) fail "$key: $cal is more than 10% off the truth ($verdict)" ;;
+  esac
+done < <(grep '^cost\.' "$tmp/cal.txt")
+[ "$fitted" -ge 3 ] && ok "$fitted ranges fitted, the rest kept and said why" || fail "only $fitted ranges fitted"
+ks=$(sed -n 's/^ks_distance.calibrated: //p' "$tmp/cal.txt")
+awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' && ok "KS distance measured vs calibrated replay: $ks (<= 0.05)" || fail "KS distance $ks"
+"$fl" profiles board-1300 --profile-dir "$tmp" | grep -q '^board-1300 ' && ok "the written profile loads (--profile-dir)" || fail "profile does not load"
+echo "$failures failed"
+exit $((failures > 0))
