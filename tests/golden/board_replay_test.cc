@@ -6,6 +6,7 @@
 // payloads, timings).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "engine/trace/writer.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/panthor.h"
+#include "lib/calibrate/calibrate.h"
 #include "tests/golden/golden_files.h"
 
 namespace faultlab {
@@ -263,6 +265,40 @@ TEST(BoardReplayTest, WhatIfReplaysRunOnIt) {
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.outcome, replay::ReplayOutcome::kWhatIf);
   EXPECT_GT(r.device.ioctls, 2000u);
+}
+
+// The fault stream's capture (traces/board-storm.fltrace: 3,000 faults on a
+// loopback kernel at 1300 per mille of g610's costs) replays to its golden
+// report, and calibrating g610 on it finds the slower kernel.
+TEST(BoardReplayTest, TheFaultStreamCaptureReplaysAndCalibrates) {
+  const replay::ReplayResult r = ReplayBytes(golden::ReadFile("traces/board-storm.fltrace"));
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.outcome, replay::ReplayOutcome::kIdentical);
+  EXPECT_EQ(r.recorded_stream, 3000u);
+  EXPECT_EQ(replay::ReportText(r), golden::ReadFile("traces/board-storm.report.txt"));
+
+  const profiles::CostModel g610 = profiles::LoadProfile("g610")->cost;
+  absl::StatusOr<calibrate::Collected> c =
+      calibrate::Collect({"traces/board-storm.fltrace"}, g610);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->samples.size(), 3000u);
+  absl::StatusOr<calibrate::Fit> fit = calibrate::FitCosts(c->samples, g610);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  auto near = [](const profiles::CostRange& got, const profiles::CostRange& base) {
+    const double lo = base.min_ns * 1.3, hi = base.max_ns * 1.3;
+    return std::abs(got.min_ns - lo) <= 0.1 * lo && std::abs(got.max_ns - hi) <= 0.1 * hi;
+  };
+  EXPECT_TRUE(near(fit->cost.flush, g610.flush));
+  EXPECT_TRUE(near(fit->cost.page_alloc, g610.page_alloc));
+  EXPECT_TRUE(near(fit->cost.workqueue_delay, g610.workqueue_delay));
+  std::vector<uint64_t> measured;
+  for (const calibrate::Sample& s : c->samples) measured.push_back(s.latency_ns);
+  const double before = calibrate::KsDistance(
+      measured, *calibrate::ReplayedLatencies({"traces/board-storm.fltrace"}, g610));
+  const double after = calibrate::KsDistance(
+      measured, *calibrate::ReplayedLatencies({"traces/board-storm.fltrace"}, fit->cost));
+  EXPECT_GT(before, 0.2);
+  EXPECT_LT(after, 0.05);
 }
 
 }  // namespace
