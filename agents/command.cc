@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "engine/profiles/profile.h"
 #include "engine/replay/recorder.h"
 #include "lib/args/args.h"
 #include "lib/collect/btf.h"
@@ -23,6 +24,8 @@ const char kUsage[] =
     "  --token T               agent token, when the server has --tokens\n"
     "  --tls-ca FILE           the server uses TLS signed by this CA (--tls: the system's CAs)\n"
     "  --profile ID            board profile (default g610; see 'faultlab profiles')\n"
+    "  --profile-dir DIR       profiles looked up there first (a calibrated board's,\n"
+    "                          'faultlab calibrate'); the traces carry the one they used\n"
     "  --variant V             series-fixed (default) or series-v3\n"
     "  --policy P              noretry (default), nowait, pool:N, dummy-page\n"
     "  --budget SIZE           GPU memory budget (default the profile's RAM)\n"
@@ -77,17 +80,17 @@ const char kUsage[] =
 
 namespace {
 
-constexpr const char* kValued[] = {"board",        "server",        "token",
-                                   "tls-ca",       "profile",       "variant",
-                                   "policy",       "budget",        "workloads",
-                                   "frames",       "runs",          "interval-ms",
-                                   "seed",         "spool-dir",     "spool-max-bytes",
-                                   "archive-dir",  "drain-timeout", "http-addr",
-                                   "config",       "device",        "fault-cost-permille",
-                                   "thp",          "label",         "shim",
-                                   "backend",      "kmsg",          "kprobes",
-                                   "mesa-dir",     "aof",           "aof-granularity",
-                                   "fault-offsets"};
+constexpr const char* kValued[] = {"board",         "server",        "token",
+                                   "tls-ca",        "profile",       "variant",
+                                   "policy",        "budget",        "workloads",
+                                   "frames",        "runs",          "interval-ms",
+                                   "seed",          "spool-dir",     "spool-max-bytes",
+                                   "archive-dir",   "drain-timeout", "http-addr",
+                                   "config",        "device",        "fault-cost-permille",
+                                   "thp",           "label",         "shim",
+                                   "backend",       "kmsg",          "kprobes",
+                                   "mesa-dir",      "aof",           "aof-granularity",
+                                   "fault-offsets", "profile-dir"};
 constexpr const char* kSwitches[] = {"pressure", "tls", "exec"};
 
 bool Known(const std::string& key) {
@@ -295,6 +298,9 @@ absl::StatusOr<Command> ParseCommand(int argc, char** argv) {
     c.help = true;
     return c;
   }
+  // Profiles by id are looked up there first (set before --profile is checked).
+  c.profile_dir = s.Get("profile-dir");
+  if (!c.profile_dir.empty()) profiles::SetProfileDir(c.profile_dir);
   if (absl::Status st = ExecPart(s, &c); !st.ok()) return st;
   if (absl::Status st = AgentPart(s, &c.agent); !st.ok()) return st;
   if (absl::Status st = MesaPart(c); !st.ok()) return st;

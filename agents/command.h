@@ -41,6 +41,7 @@ struct Command {
   // allocated on fault (the shim's FAULTLAB_AOF); --mesa-dir: ./lab mesa's cache.
   std::string aof, aof_granularity;
   std::string mesa_dir;
+  std::string profile_dir;  // --profile-dir: also the programs' (FAULTLAB_PROFILE_DIR)
 };
 
 // INVALID_ARGUMENT naming the flag (or `FILE:LINE` of --config) that is

@@ -86,6 +86,7 @@ std::vector<std::string> ProgramEnvironment(const Command& c, const std::string&
     set("FAULTLAB_POLICY", o.policy);
     set("FAULTLAB_BUDGET", o.budget);
     set("FAULTLAB_AOF", c.aof);
+    set("FAULTLAB_PROFILE_DIR", c.profile_dir);
     set("FAULTLAB_AOF_GRANULARITY", c.aof_granularity);
   }
   for (const auto& [k, v] : c.env) set(k, v);

@@ -10,6 +10,7 @@
 #include "cli/exit.h"
 #include "cli/remote.h"
 #include "cli/verbs.h"
+#include "engine/profiles/profile.h"
 
 namespace faultlab::cli {
 namespace {
@@ -134,7 +135,9 @@ const Verb kVerbs[] = {
      "faultlab record --workload W -o FILE [--frames N] [--seed S] [--profile P] "
      "[--variant series-fixed|series-v3|mainline] [--policy noretry|nowait|pool:N|dummy-page] "
      "[--budget SIZE] [--thp never|within_size] [--pressure] [--board NAME] "
-     "[--fault-cost-permille N]\n"
+     "[--fault-cost-permille N] [--profile-dir DIR]\n"
+     "  --profile-dir DIR        profiles looked up there first (a calibrated board's,\n"
+     "                           'faultlab calibrate'); the trace carries the one it used\n"
      "  --fault-cost-permille N  scale the fault path's modelled costs (1000 = the profile's;\n"
      "                           1300 = a kernel whose fault handling is 30% slower)",
      0,
@@ -142,7 +145,7 @@ const Verb kVerbs[] = {
      {{"output", "missing -o FILE"}, {"workload", "missing --workload W"}},
      [](Args& a) {
        for (const char* f : {"workload", "frames", "seed", "profile", "variant", "policy", "budget",
-                             "thp", "board", "fault-cost-permille"}) {
+                             "thp", "board", "fault-cost-permille", "profile-dir"}) {
          a.Declare(f, true);
        }
        a.Declare("output", true, 'o');
@@ -152,7 +155,7 @@ const Verb kVerbs[] = {
     {"replay",
      "replay a trace on a fresh twin and check every output (or what-if)",
      "faultlab replay FILE [--what-if KEY=VALUE ...] [--what-if-mode open|rerun] [--json] "
-     "[--keep-going] [--timing] [--skip-damaged]\n"
+     "[--keep-going] [--timing] [--skip-damaged] [--profile-dir DIR]\n"
      "       faultlab replay ID --server HOST:PORT [--token T] [--what-if KEY=V1[,V2...] ...]\n"
      "  what-if keys: profile, variant, policy, budget, granularity, thp, aof (BOs made\n"
      "  alloc-on-fault: all, heap, size>=2M, label=TEXT), aof_granularity; 'open' replays the\n"
@@ -171,6 +174,7 @@ const Verb kVerbs[] = {
        a.Declare("keep-going", false);
        a.Declare("timing", false);
        a.Declare("skip-damaged", false);
+       a.Declare("profile-dir", true);
      },
      RunReplay},
     {"report",
@@ -325,6 +329,8 @@ int Main(int argc, char** argv) {
   for (const auto& [flag, missing] : v->required) {
     if (!args.Has(flag)) return Usage(*v, missing);
   }
+  // Profiles by id (--profile, what-if profile=) are looked up here first.
+  if (args.Has("profile-dir")) profiles::SetProfileDir(args.Get("profile-dir"));
   return v->run(args);
 }
 

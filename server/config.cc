@@ -29,6 +29,9 @@ const char kUsage[] =
     "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
     "  --http-addr HOST:PORT /metrics and /healthz (default 127.0.0.1:7401)\n"
     "  --replay-workers N    threads replaying completed traces (default 1)\n"
+    "  --profile-dir DIR     profiles looked up there first: what-if profile= may name a\n"
+    "                        calibrated board's ('faultlab calibrate'; a trace recorded on\n"
+    "                        one carries it anyway)\n"
     "  --verify-every N      replay every Nth trace twice and compare (default 10; 0: never)\n"
     "  --tokens FILE         'agent TOKEN' (may upload) / 'operator TOKEN' (everything) lines;\n"
     "                        clients send --token. Without it the server runs open, on\n"
@@ -216,7 +219,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
                         "replay-cpu-limit",
                         "replay-worker",
                         "max-upload-bytes-per-hour",
-                        "max-connections"}) {
+                        "max-connections",
+                        "profile-dir"}) {
     args.Declare(f, true);
   }
   args.Declare("help", false, 'h');
@@ -228,6 +232,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
     return c;
   }
   if (!args.positional().empty()) return Usage("unexpected argument");
+  c.profile_dir = args.Get("profile-dir");
   for (auto part : {StorePart, AccessPart, WorkPart, BoundsPart}) {
     if (absl::Status s = part(args, &c); !s.ok()) return Usage(std::string(s.message()));
   }

@@ -19,6 +19,7 @@ extern const char kUsage[];
 
 struct ServerConfig {
   bool help = false;
+  std::string profile_dir;  // --profile-dir
   // The store: SQLite in data_dir, or PostgreSQL (pg) with blobs in blob_dir.
   bool postgres = false;
   std::string data_dir, pg, blob_dir;

@@ -15,6 +15,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/profiles/profile.h"
 #include "lib/http/http.h"
 #include "lib/rpc/listener.h"
 #include "server/config.h"
@@ -201,6 +202,11 @@ int Main(int argc, char** argv) {
   if (c->help) {
     std::cout << kUsage;
     return 0;
+  }
+  if (!c->profile_dir.empty()) {
+    // Here (what-ifs are checked on arrival) and in every replay worker.
+    profiles::SetProfileDir(c->profile_dir);
+    setenv("FAULTLAB_PROFILE_DIR", c->profile_dir.c_str(), 1);
   }
   if (c->migrate_to != 0) {
     if (absl::Status s = PgStore::MigrateTo(c->pg, static_cast<int>(c->migrate_to)); !s.ok()) {

@@ -58,6 +58,9 @@ twin::TwinHost& Emulator::host() {
 }
 
 void Emulator::Start() {
+  // The agent's --profile-dir: FAULTLAB_PROFILE=ID may name a calibrated profile.
+  if (const std::string dir = Env("FAULTLAB_PROFILE_DIR"); !dir.empty())
+    profiles::SetProfileDir(dir);
   absl::StatusOr<dev::DeviceConfig> cfg = replay::RecordingConfig("", SettingsFromEnv(), false);
   // A test's short job timeout (the profile's otherwise; the trace's header
   // keeps it for the replay).

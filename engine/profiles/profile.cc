@@ -191,6 +191,7 @@ absl::Status CheckFacts(const Profile& p, absl::string_view origin) {
 
 absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view origin) {
   Profile p;
+  p.text = std::string(text);
   const Setters setters = KeysOf(p);
   std::set<std::string> seen;
   if (absl::Status s = ApplyLines(text, origin, setters, &seen); !s.ok()) return s;
@@ -209,10 +210,21 @@ absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view o
   return p;
 }
 
+namespace {
+std::string& Dir() {
+  static std::string dir;
+  return dir;
+}
+}  // namespace
+
+void SetProfileDir(std::string dir) { Dir() = std::move(dir); }
+const std::string& ProfileDir() { return Dir(); }
+
 absl::StatusOr<std::pair<std::string, std::string>> ProfileText(absl::string_view id,
                                                                 const std::string& override_dir) {
-  if (!override_dir.empty()) {
-    const std::string path = absl::StrCat(override_dir, "/", id, ".profile");
+  const std::string& dir = override_dir.empty() ? ProfileDir() : override_dir;
+  if (!dir.empty() && id.find('/') == absl::string_view::npos) {
+    const std::string path = absl::StrCat(dir, "/", id, ".profile");
     std::ifstream in(path);
     if (in) {
       std::stringstream ss;
@@ -224,8 +236,17 @@ absl::StatusOr<std::pair<std::string, std::string>> ProfileText(absl::string_vie
   for (const BuiltinProfile& b : BuiltinProfiles()) {
     if (file == b.file_name) return std::make_pair(std::string(b.text), "builtin:" + file);
   }
-  return absl::NotFoundError(absl::StrCat(
-      "unknown profile '", id, "' (built in: ", absl::StrJoin(BuiltinProfileIds(), ", "), ")"));
+  return absl::NotFoundError(absl::StrCat("unknown profile '", id,
+                                          "' (built in: ", absl::StrJoin(BuiltinProfileIds(), ", "),
+                                          dir.empty() ? "" : absl::StrCat("; none in ", dir), ")"));
+}
+
+absl::StatusOr<Profile> LoadBuiltinProfile(absl::string_view id) {
+  const std::string file = absl::StrCat(id, ".profile");
+  for (const BuiltinProfile& b : BuiltinProfiles()) {
+    if (file == b.file_name) return ParseProfile(b.text, absl::StrCat("builtin:", file));
+  }
+  return absl::NotFoundError(absl::StrCat("no built-in profile '", id, "'"));
 }
 
 absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir) {

@@ -73,6 +73,9 @@ struct Profile {
   CostModel cost;
   // Fields whose values are not sourced; non-empty makes the profile approximate.
   std::vector<std::string> invented;
+  // The text it was parsed from (a trace recorded on a profile that is not
+  // built in carries it: replay/config.cc).
+  std::string text;
 
   bool approximate() const { return !invented.empty(); }
   // GPU_MMU_FEATURES_VA_BITS / PA_BITS (panthor_regs.h).
@@ -84,9 +87,18 @@ struct Profile {
 // Parses a profile's text; errors name `origin` and the line.
 absl::StatusOr<Profile> ParseProfile(absl::string_view text, absl::string_view origin);
 
+// The directory profiles are looked up in before the built-in ones
+// (`--profile-dir`, set once by a program at its start; "" for none): a
+// calibrated profile (docs/cost-model.md "Calibration") lives there.
+void SetProfileDir(std::string dir);
+const std::string& ProfileDir();
+
 // The built-in profile `id`, or `<override_dir>/<id>.profile` when that
-// directory is given and has one (it wins over a built-in of the same id).
+// directory (default: ProfileDir()) is given and has one (it wins over a
+// built-in of the same id).
 absl::StatusOr<Profile> LoadProfile(absl::string_view id, const std::string& override_dir = "");
+// The built-in profile `id` alone (whatever ProfileDir() holds).
+absl::StatusOr<Profile> LoadBuiltinProfile(absl::string_view id);
 // The text LoadProfile() parses, and where it came from.
 absl::StatusOr<std::pair<std::string, std::string>> ProfileText(
     absl::string_view id, const std::string& override_dir = "");

@@ -48,6 +48,7 @@ absl::StatusOr<WhatIf> HeaderSettings(const trace::TraceHeader& h) {
   const std::pair<const char*, std::string> fields[] = {
       {"profile", h.profile()}, {"variant", h.variant()}, {"policy", h.policy()}};
   for (const auto& [key, value] : fields) {
+    if (std::string(key) == "profile" && Find(h, "profile_text")) continue;  // ConfigFromHeader
     if (absl::Status s = SetWhatIf(key, value, &w); !s.ok()) return Damaged(s.message());
   }
   for (const char* key : {"budget", "thp"}) {
@@ -87,9 +88,13 @@ trace::TraceHeader MakeHeader(const dev::DeviceConfig& c, const std::string& wor
   if (c.fault_cost_permille != 1000)
     Put(&h, "fault_cost_permille", std::to_string(c.fault_cost_permille));
   // A job timeout other than the profile's (a test's short one).
-  absl::StatusOr<profiles::Profile> builtin = profiles::LoadProfile(c.profile.id);
+  absl::StatusOr<profiles::Profile> builtin = profiles::LoadBuiltinProfile(c.profile.id);
   if (builtin.ok() && builtin->job_timeout_ns != c.profile.job_timeout_ns)
     Put(&h, "job_timeout_ms", std::to_string(c.profile.job_timeout_ns / 1'000'000));
+  // A profile that is not the built-in one (a calibrated board's,
+  // --profile-dir) travels in the trace: a replay anywhere uses it.
+  if (!c.profile.text.empty() && (!builtin.ok() || builtin->text != c.profile.text))
+    Put(&h, "profile_text", c.profile.text);
   return h;
 }
 
@@ -98,6 +103,14 @@ absl::StatusOr<dev::DeviceConfig> ConfigFromHeader(const trace::TraceHeader& h) 
   if (!settings.ok()) return settings.status();
   dev::DeviceConfig c = DefaultConfig();
   ApplyWhatIf(*settings, &c);
+  if (const std::string* text = Find(h, "profile_text")) {
+    absl::StatusOr<profiles::Profile> p = profiles::ParseProfile(*text, "the trace's profile");
+    if (!p.ok()) return Damaged(p.status().message());
+    if (p->id != h.profile())
+      return Damaged(
+          absl::StrCat("profile_text is profile '", p->id, "', not '", h.profile(), "'"));
+    c.profile = *std::move(p);
+  }
   c.seed = h.seed();
   if (const std::string* p = Find(h, "pressure")) {
     if (*p != "on" && *p != "off") return Damaged(absl::StrCat("pressure '", *p, "': on or off"));

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include "engine/profiles/profile.h"
 #include "engine/replay/replayer.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
@@ -55,6 +57,8 @@ replay::ReplayResult Rerun(
 }
 
 int Main(int argc, char** argv) {
+  // The server's --profile-dir (what-if profile= naming a calibrated profile).
+  if (const char* dir = std::getenv("FAULTLAB_PROFILE_DIR")) profiles::SetProfileDir(dir);
   args::Args a;
   for (const char* f : {"trace", "bytes", "name", "what-if", "mode"}) a.Declare(f, true);
   a.Declare("keep-going", false);

@@ -52,5 +52,18 @@ done < <(grep '^cost\.' "$tmp/cal.txt")
 ks=$(sed -n 's/^ks_distance.calibrated: //p' "$tmp/cal.txt")
 awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' && ok "KS distance measured vs calibrated replay: $ks (<= 0.05)" || fail "KS distance $ks"
 "$fl" profiles board-1300 --profile-dir "$tmp" | grep -q '^board-1300 ' && ok "the written profile loads (--profile-dir)" || fail "profile does not load"
+# The calibrated profile in use: a recording on it carries it (its replay
+# needs no --profile-dir), and a what-if names it with --profile-dir.
+"$fl" record --workload compute --frames 2 --profile board-1300 --profile-dir "$tmp" -o "$tmp/cal.fltrace" >/dev/null 2>&1 \
+  && "$fl" dump "$tmp/cal.fltrace" --limit 0 | grep -q '^config.profile_text: ' \
+  && "$fl" replay "$tmp/cal.fltrace" | grep -q '^outcome: identical$' \
+  && ok "a recording on the calibrated profile carries it: replays identically without --profile-dir" || fail "record on board-1300"
+"$fl" record --workload compute --frames 2 -o "$tmp/g610.fltrace" >/dev/null 2>&1
+p50() { sed -n 's/^fault_latency_ns.p50: //p'; }
+base=$("$fl" replay "$tmp/g610.fltrace" | p50)
+slow=$("$fl" replay "$tmp/g610.fltrace" --what-if profile=board-1300 --profile-dir "$tmp" | p50)
+[ -n "$slow" ] && [ "$slow" -gt "$base" ] && ok "what-if profile=board-1300 (--profile-dir): p50 $base -> $slow ns" || fail "what-if calibrated: $base -> $slow"
+"$fl" replay "$tmp/g610.fltrace" --what-if profile=board-1300 2>&1 | grep -q "unknown profile 'board-1300'" \
+  && ok "without --profile-dir the id is unknown, said" || fail "unknown profile message"
 echo "$failures failed"
 exit $((failures > 0))

@@ -278,8 +278,7 @@ TEST(BoardReplayTest, TheFaultStreamCaptureReplaysAndCalibrates) {
   EXPECT_EQ(replay::ReportText(r), golden::ReadFile("traces/board-storm.report.txt"));
 
   const profiles::CostModel g610 = profiles::LoadProfile("g610")->cost;
-  absl::StatusOr<calibrate::Collected> c =
-      calibrate::Collect({"traces/board-storm.fltrace"}, g610);
+  absl::StatusOr<calibrate::Collected> c = calibrate::Collect({"traces/board-storm.fltrace"}, g610);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->samples.size(), 3000u);
   absl::StatusOr<calibrate::Fit> fit = calibrate::FitCosts(c->samples, g610);
