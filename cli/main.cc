@@ -155,12 +155,15 @@ const Verb kVerbs[] = {
     {"replay",
      "replay a trace on a fresh twin and check every output (or what-if)",
      "faultlab replay FILE [--what-if KEY=VALUE ...] [--what-if-mode open|rerun] [--json] "
-     "[--keep-going] [--timing] [--skip-damaged] [--profile-dir DIR]\n"
+     "[--keep-going] [--timing] [--skip-damaged] [--profile-dir DIR] [--board-faults "
+     "recorded|model]\n"
      "       faultlab replay ID --server HOST:PORT [--token T] [--what-if KEY=V1[,V2...] ...]\n"
      "  what-if keys: profile, variant, policy, budget, granularity, thp, aof (BOs made\n"
      "  alloc-on-fault: all, heap, size>=2M, label=TEXT), aof_granularity; 'open' replays the\n"
      "  recorded inputs (ids remapped, dependents of failed creations skipped), 'rerun'\n"
-     "  re-runs the recorded workload (docs/record-replay.md). With --server, ID is a prefix\n"
+     "  re-runs the recorded workload (docs/record-replay.md). A board trace with a fault\n"
+     "  stream replays its GPU work from the recorded faults (--board-faults model: from the\n"
+     "  twin's footprints instead; docs/board.md). With --server, ID is a prefix\n"
      "  of a stored trace's id and the server replays it: several values per key make a\n"
      "  matrix (every combination, at most 64 cells), with progress; results are stored",
      1,
@@ -175,6 +178,7 @@ const Verb kVerbs[] = {
        a.Declare("timing", false);
        a.Declare("skip-damaged", false);
        a.Declare("profile-dir", true);
+       a.Declare("board-faults", true);
      },
      RunReplay},
     {"report",

@@ -63,6 +63,18 @@ replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool wi
   opts.on_input = [&progress](uint64_t n) { progress.Update(n); };
   opts.keep_going = args.Has("keep-going");
   opts.skip_damaged = args.Has("skip-damaged");
+  if (args.Has("board-faults")) {
+    const std::string m = args.Get("board-faults");
+    if (m != "recorded" && m != "model") {
+      replay::ReplayResult r;
+      r.status = absl::InvalidArgumentError(
+          absl::StrCat("--board-faults '", m,
+                       "': recorded (the board's fault stream) or model (the twin's footprints)"));
+      return r;
+    }
+    opts.board_faults = m == "recorded" ? replay::ReplayOptions::BoardFaults::kRecorded
+                                        : replay::ReplayOptions::BoardFaults::kModel;
+  }
   if (with_what_if) {
     if (absl::Status s = ParseWhatIf(args, &opts.what_if); !s.ok()) {
       replay::ReplayResult r;
@@ -185,6 +197,10 @@ int RunReplay(const Args& args) {
     std::cerr << path << ": event " << d.index << ": diverged\n";
     for (const std::string& c : d.context) std::cerr << "  before:   " << c << "\n";
     std::cerr << "  expected: " << d.expected << "\n  got:      " << d.got << "\n";
+  }
+  if (!r.not_derivable.empty()) {
+    std::cerr << path << ": not derivable from the board's fault stream: " << r.not_derivable
+              << " (faults.derivable: 0; --board-faults model replays the twin's footprints)\n";
   }
   std::cout << (args.Has("json") ? replay::ReportJson(r) : replay::ReportText(r));
   if (args.Has("timing")) {

@@ -35,8 +35,9 @@ mem::MemoryConfig MemoryConfigOf(const DeviceConfig& c) {
 
 // What the profile's GPU gives its command streams: the CS register file
 // (GPU_CSF_INFO) and threads resident at once over its cores (GPU_INFO).
-gpu::CsShape CsShapeOf(const profiles::Profile& p) {
+gpu::CsShape CsShapeOf(const profiles::Profile& p, bool footprints) {
   gpu::CsShape s;
+  s.footprints = footprints;
   s.cs_reg_count = p.csif_info.cs_reg_count;
   s.unpreserved_cs_reg_count = p.csif_info.unpreserved_cs_reg_count;
   s.work.cores = static_cast<uint64_t>(__builtin_popcountll(p.gpu_info.shader_present));
@@ -92,7 +93,8 @@ Device::Device(DeviceConfig config)
       executor_({&sched_, &mmu_, &fault_, &heaps_, &config_.profile.cost, config_.variant,
                  policy_.get(), &out_, config_.v3_tick_race_permille,
                  config_.profile.job_timeout_ns, &power_, config_.profile.timestamp_frequency,
-                 config_.profile.opp_hz.back(), CsShapeOf(config_.profile)}) {
+                 config_.profile.opp_hz.back(),
+                 CsShapeOf(config_.profile, config_.model_footprints)}) {
   fault_.set_listener(&executor_);
   const profiles::CostModel& cm = config_.profile.cost;
   pressure_ = std::make_unique<mem::Pressure>(

@@ -85,6 +85,10 @@ struct DeviceConfig {
   // profile's. 1000 = the profile as is. The backfill injects latency
   // regressions with it (docs/cost-model.md); it is recorded in the header.
   uint32_t fault_cost_permille = 1000;
+  // false: RUN_* instructions touch no memory (a board replay from its
+  // recorded fault stream: the recorded faults stand for the work's
+  // accesses; replay/board_faults.h). Never in a trace header.
+  bool model_footprints = true;
 };
 
 // One modelled kernel defect that fired.
@@ -276,6 +280,10 @@ class Device : public vm::OopsSink {
   int SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
                       std::vector<gpu::GpuAccess> accesses, uint32_t signal_syncobj,
                       uint64_t* job_seq);
+  // A board replay from its recorded faults (replay/board_faults.h): the
+  // first job of the last successful GROUP_SUBMIT touches `accesses` first,
+  // before its stream. False when that job has begun (or there is none).
+  bool PrependAccesses(std::vector<gpu::GpuAccess> accesses);
   // The CPU's write of `bytes` at `va` in the VM of `file`'s group `group`,
   // through its mappings (not the GPU's page tables): what a program did
   // through its BO mappings before a submit (the replayer re-does the
@@ -424,6 +432,7 @@ class Device : public vm::OopsSink {
   vm::VmRegistry vms_;
   mmu::Mmu mmu_;
   std::unique_ptr<policy::FaultPolicy> policy_;
+  std::shared_ptr<gpu::Job> last_submitted_;  // PrependAccesses()
   fault::FaultPath fault_;
   heap::TilerHeaps heaps_;
   pm::Power power_;

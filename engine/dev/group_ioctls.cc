@@ -180,6 +180,7 @@ int Device::IoctlGroupSubmit(File& f, void* data) {
     }
     jobs.push_back(std::move(job));
   }
+  last_submitted_ = jobs.empty() ? nullptr : jobs.front();
   for (auto& job : jobs) {
     // A stream's record, or — for a sync point — the CPU's writes alone, so
     // that none is lost to the recording. The writes go with the call's
@@ -332,6 +333,14 @@ int Device::SubmitAccessJob(File* file, uint32_t group_handle, uint32_t queue,
   }
   if (job_seq) *job_seq = job->seq;
   return 0;
+}
+
+bool Device::PrependAccesses(std::vector<gpu::GpuAccess> accesses) {
+  gpu::Job* job = last_submitted_.get();
+  if (job == nullptr || job->finished || job->run_started_ns || job->access_index) return false;
+  accesses.insert(accesses.end(), job->accesses.begin(), job->accesses.end());
+  job->accesses = std::move(accesses);
+  return true;
 }
 
 }  // namespace faultlab::dev

@@ -468,6 +468,11 @@ bool CsInterpreter::ProgressWait(Job& job, CsState& st, uint64_t w, CsSlice* out
 // list goes into the tiler heap; a fragment pass reads its tiler context's
 // completed lists.
 bool CsInterpreter::RunWork(Job& job, CsState& st, uint64_t w, uint64_t* next, CsSlice* out) {
+  if (!shape_.footprints) {
+    if (ProgressIncrement(w)) Progress(st, out);
+    out->cost_ns += Cost(cost_->job_launch);
+    return true;
+  }
   job.cs_touched_memory = true;
   job.accesses.clear();
   job.access_index = 0;

@@ -90,6 +90,9 @@ struct CsShape {
   uint32_t cs_reg_count = 96;
   uint32_t unpreserved_cs_reg_count = 4;
   WorkShape work;
+  // false: a RUN_* instruction costs its launch and touches nothing (its
+  // accesses come from a board's recorded faults instead).
+  bool footprints = true;
 };
 
 class CsInterpreter {

@@ -139,6 +139,14 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   if (absl::Status s = ValidateIoctl(io); !s.ok()) return s;
   const uapi::IoctlDesc* desc = uapi::FindIoctl(io.request);
   const uapi::IoctlId id = desc ? desc->id : uapi::IoctlId::kCount;
+  // Its recorded faults, when it is a submit that succeeded on the board.
+  const std::vector<gpu::GpuAccess>* faults = nullptr;
+  if (id == uapi::IoctlId::kGroupSubmit && io.result == 0) {
+    const size_t n = submits_++;
+    if (board_faults_ && n < board_faults_->by_submit.size() &&
+        !board_faults_->by_submit[n].empty())
+      faults = &board_faults_->by_submit[n];
+  }
   PaceBoardGpu(io, id, f->second);
   PutBackStreams(f->second);
   PrepareUserMemory(io);
@@ -169,6 +177,8 @@ absl::Status Applier::Ioctl(const trace::Ioctl& io) {
   }
   ReserveRecordedFd(io, id);
   const int result = device_->Ioctl(f->second, io.request, at);
+  if (faults && result == 0 && device_->PrependAccesses(*faults))
+    r_->faults_from_recording += faults->size();
   if (norm_->board() && result == 0 && io.result == 0 && id == uapi::IoctlId::kBoMmapOffset &&
       io.arg_out.size() >= sizeof(uapi::PanthorBoMmapOffset)) {
     uapi::PanthorBoMmapOffset rec, twin;

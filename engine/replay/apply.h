@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "engine/dev/device.h"
 #include "engine/gpu/job.h"
+#include "engine/replay/board_faults.h"
 #include "engine/replay/normalise.h"
 #include "engine/replay/replayer.h"
 #include "engine/replay/rewrite.h"
@@ -35,6 +36,9 @@ class Applier {
   // ioctl on a file never opened) or is damaged (validate.h).
   absl::Status Ioctl(const trace::Ioctl& io);
   void CsSubmit(const trace::CsSubmit& cs);
+  // A board replay from its recorded faults: each successful submit's first
+  // job touches its attributed faults first (board_faults.h).
+  void set_board_faults(const BoardFaults* faults) { board_faults_ = faults; }
   // One job: its consecutive access ranges.
   void Job(const trace::JobAccess& first, std::vector<gpu::GpuAccess> ranges);
   // DATA_LOSS past kMaxOpenFiles files open at once.
@@ -57,6 +61,8 @@ class Applier {
 
   dev::Device* device_;
   const Normaliser* norm_;
+  const BoardFaults* board_faults_ = nullptr;
+  size_t submits_ = 0;  // successful GROUP_SUBMITs of the recording so far
   Rewriter* rewrite_;
   ReplayResult* r_;
   SimUserMemory mem_;

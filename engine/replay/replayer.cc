@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/replay/apply.h"
+#include "engine/replay/board_faults.h"
 #include "engine/replay/check.h"
 #include "engine/replay/normalise.h"
 #include "engine/replay/rewrite.h"
@@ -202,6 +203,36 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     }
     rewrite->set_labels(*std::move(labels));
   }
+  // A board trace with a fault stream: its GPU work from the recorded faults.
+  BoardFaults board_faults;
+  if (r.board && options.board_faults != ReplayOptions::BoardFaults::kModel) {
+    absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
+    if (!src.ok()) {
+      r.status = src.status();
+      return r;
+    }
+    trace::ReaderOptions ropts;
+    ropts.skip_damaged = options.skip_damaged;
+    trace::TraceReader scan(src->get(), name, ropts);
+    absl::Status s = scan.Open();
+    absl::StatusOr<BoardFaults> scanned = s.ok() ? ScanBoardFaults(scan) : s;
+    if (!scanned.ok()) {
+      r.status = scanned.status();
+      return r;
+    }
+    board_faults = *std::move(scanned);
+    r.from_recorded_faults =
+        board_faults.recorded > 0 || options.board_faults == ReplayOptions::BoardFaults::kRecorded;
+    r.faults_unattributed = board_faults.unattributed;
+    cfg->model_footprints = !r.from_recorded_faults;
+    // The board faulted once per populated granule of what it allocated on
+    // fault: accesses it never faulted on are not in the stream.
+    if (r.from_recorded_faults && options.what_if.granularity_bytes) {
+      r.not_derivable = "granularity: the board faulted once per granule of its own granularity";
+    } else if (r.from_recorded_faults && options.what_if.aof) {
+      r.not_derivable = "aof: the board never faulted on BOs it did not allocate on fault";
+    }
+  }
   dev::Device device(*cfg);
   Checker check(readers.expected.get(), &norm, options, &r, compare);
   device.set_observer(&check);
@@ -213,6 +244,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     ~Detach() { d.set_observer(nullptr); }
   } detach{device};
   Applier apply(&device, &norm, rewrite.get(), &r);
+  if (r.from_recorded_faults) apply.set_board_faults(&board_faults);
 
   trace::Event e;
   if (readers.inputs->Next(&e))

@@ -48,6 +48,12 @@ struct ReplayOptions {
   // Costs in place of the profile's (calibration trying a fit; not a
   // what-if key: a calibrated profile is, docs/cost-model.md).
   std::optional<profiles::CostModel> cost_model;
+  // A board trace with a fault stream: its GPU work replays from the
+  // recorded faults (kRecorded; kAuto picks it when there is a stream) or
+  // from the twin's footprint model (kModel: the model's faults beside the
+  // board's). docs/board.md "Replaying from the fault stream".
+  enum class BoardFaults { kAuto, kRecorded, kModel };
+  BoardFaults board_faults = BoardFaults::kAuto;
 };
 
 struct Divergence {
@@ -94,6 +100,13 @@ struct ReplayResult {
   uint64_t recorded_unhandled = 0;
   uint64_t recorded_measured = 0;
   uint64_t recorded_stream = 0;  // of those, with their address and time (the fault stream)
+  // Its GPU work from the recorded faults: how many the replay's jobs
+  // touched, how many had no job to go with; and, under a what-if that
+  // needs accesses the board never faulted on, why it is not derivable.
+  bool from_recorded_faults = false;
+  uint64_t faults_from_recording = 0;
+  uint64_t faults_unattributed = 0;
+  std::string not_derivable;
   trace::TraceSummary recorded;
 };
 

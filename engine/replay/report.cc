@@ -35,6 +35,12 @@ std::vector<std::pair<const char*, uint64_t>> DeviceLines(const ReplayResult& r)
   if (r.ids_remapped) v.push_back({"ids_remapped", r.ids_remapped});
   if (r.board) {
     v.push_back({"injected_from_recording", r.injected});
+    if (r.from_recorded_faults) {
+      // The GPU work from the stream: the faults given to the twin's jobs.
+      v.push_back({"faults.from_recording", r.faults_from_recording});
+      v.push_back({"faults.unattributed", r.faults_unattributed});
+      v.push_back({"faults.derivable", r.not_derivable.empty() ? 1u : 0u});
+    }
     if (r.not_modelled) v.push_back({"not_modelled_ioctls", r.not_modelled});
     v.push_back({"recorded.faults.unhandled", r.recorded_unhandled});
     v.push_back({"recorded.faults.measured", r.recorded_measured});

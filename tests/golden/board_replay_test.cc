@@ -277,6 +277,12 @@ TEST(BoardReplayTest, TheFaultStreamCaptureReplaysAndCalibrates) {
   EXPECT_EQ(r.recorded_stream, 3000u);
   EXPECT_EQ(replay::ReportText(r), golden::ReadFile("traces/board-storm.report.txt"));
 
+  // Its GPU work came from the recorded faults: each given to its job.
+  EXPECT_TRUE(r.from_recorded_faults);
+  EXPECT_EQ(r.faults_from_recording, 3000u);
+  EXPECT_EQ(r.faults_unattributed, 0u);
+  EXPECT_EQ(r.summary.faults_by_outcome(trace::FAULT_HANDLED), 3000u);
+
   const profiles::CostModel g610 = profiles::LoadProfile("g610")->cost;
   absl::StatusOr<calibrate::Collected> c = calibrate::Collect({"traces/board-storm.fltrace"}, g610);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -298,6 +304,36 @@ TEST(BoardReplayTest, TheFaultStreamCaptureReplaysAndCalibrates) {
       measured, *calibrate::ReplayedLatencies({"traces/board-storm.fltrace"}, fit->cost));
   EXPECT_GT(before, 0.2);
   EXPECT_LT(after, 0.05);
+}
+
+// What-ifs of a board's captured work decide its recorded faults' outcomes;
+// those that need accesses the board never faulted on say so.
+TEST(BoardReplayTest, WhatIfsOfTheFaultStreamDecideItsOutcomes) {
+  const std::string t = golden::ReadFile("traces/board-storm.fltrace");
+  const replay::ReplayResult tight = ReplayBytes(t, {"budget=64M"});
+  ASSERT_TRUE(tight.status.ok()) << tight.status;
+  EXPECT_EQ(tight.outcome, replay::ReplayOutcome::kWhatIf);
+  EXPECT_GT(tight.summary.faults_by_outcome(trace::FAULT_ENOMEM), 0u);
+  EXPECT_GT(tight.device.jobs_failed, 0u);
+  EXPECT_LT(tight.summary.faults_by_outcome(trace::FAULT_HANDLED),
+            3000u);  // killed jobs' faults not raised
+  EXPECT_TRUE(tight.not_derivable.empty());
+
+  const replay::ReplayResult finer = ReplayBytes(t, {"granularity=4K"});
+  EXPECT_NE(finer.not_derivable.find("granularity"), std::string::npos);
+  const replay::ReplayResult aof = ReplayBytes(t, {"aof=all"});
+  EXPECT_NE(aof.not_derivable.find("aof"), std::string::npos);
+
+  // From the twin's footprints instead: the same stores, the same faults.
+  replay::ReplayOptions o;
+  o.board_faults = replay::ReplayOptions::BoardFaults::kModel;
+  const replay::ReplayResult model = replay::Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::unique_ptr<trace::ByteSource>(new trace::MemorySource(t));
+      },
+      "board", o);
+  EXPECT_FALSE(model.from_recorded_faults);
+  EXPECT_EQ(model.summary.faults_by_outcome(trace::FAULT_HANDLED), 3000u);
 }
 
 }  // namespace
