@@ -10,10 +10,23 @@ ShmemPages::~ShmemPages() {
   }
 }
 
+ShmemPages::Leaf* ShmemPages::Find(uint64_t key) const {
+  if (key == last_key_) return last_leaf_;
+  auto it = leaves_.find(key);
+  if (it == leaves_.end()) return nullptr;
+  last_key_ = key;
+  last_leaf_ = it->second.get();
+  return last_leaf_;
+}
+
 bool ShmemPages::Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_t* allocated) {
   *allocated = 0;
-  std::unique_ptr<Leaf>& leaf = leaves_[idx / mem::kPagesPerHuge];
-  if (!leaf) leaf = std::make_unique<Leaf>();
+  Leaf* leaf = Find(idx / mem::kPagesPerHuge);
+  if (leaf == nullptr) {
+    std::unique_ptr<Leaf>& made = leaves_[idx / mem::kPagesPerHuge];
+    made = std::make_unique<Leaf>();
+    leaf = made.get();
+  }
   uint32_t& slot = leaf->frames[idx % mem::kPagesPerHuge];
   if (slot != kNoFrame) {
     *frame = slot;
@@ -41,13 +54,13 @@ bool ShmemPages::Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_
 }
 
 uint32_t ShmemPages::FrameOf(uint64_t idx) const {
-  auto it = leaves_.find(idx / mem::kPagesPerHuge);
-  return it == leaves_.end() ? kNoFrame : it->second->frames[idx % mem::kPagesPerHuge];
+  const Leaf* leaf = Find(idx / mem::kPagesPerHuge);
+  return leaf == nullptr ? kNoFrame : leaf->frames[idx % mem::kPagesPerHuge];
 }
 
 bool ShmemPages::IsHuge(uint64_t idx) const {
-  auto it = leaves_.find(idx / mem::kPagesPerHuge);
-  return it != leaves_.end() && it->second->huge;
+  const Leaf* leaf = Find(idx / mem::kPagesPerHuge);
+  return leaf != nullptr && leaf->huge;
 }
 
 }  // namespace faultlab::gem

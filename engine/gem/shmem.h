@@ -49,6 +49,11 @@ class ShmemPages {
   uint64_t npages_;
   uint64_t populated_ = 0;
   std::map<uint64_t, std::unique_ptr<Leaf>> leaves_;  // by idx / 512
+  // The leaf last looked at (runs of pages share one; leaves are never
+  // freed before the object): a map lookup saved per page.
+  mutable uint64_t last_key_ = ~uint64_t{0};
+  mutable Leaf* last_leaf_ = nullptr;
+  Leaf* Find(uint64_t key) const;
 };
 
 }  // namespace faultlab::gem

@@ -20,7 +20,11 @@ SparseBacking::~SparseBacking() {
 bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* stats) {
   // A 64-slot xa_node per level on the path to `idx` (XA_CHUNK_SHIFT = 6).
   // When the leaf-level node exists, every node above it does too.
-  if (xa_nodes_.count(uint64_t{1} << 56 | (idx >> 6))) return true;
+  if ((idx >> 6) == last_leaf_node_) return true;  // consecutive pages share it
+  if (xa_nodes_.count(uint64_t{1} << 56 | (idx >> 6))) {
+    last_leaf_node_ = idx >> 6;
+    return true;
+  }
   for (uint32_t level = 1; level <= 6; ++level) {
     const uint64_t key = static_cast<uint64_t>(level) << 56 | (idx >> (6 * level));
     if (xa_nodes_.count(key)) continue;
@@ -33,6 +37,7 @@ bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* 
     ++stats->metadata;
     if ((idx >> (6 * level)) == 0) break;  // the root covers it
   }
+  last_leaf_node_ = idx >> 6;
   return true;
 }
 

@@ -50,6 +50,7 @@ PageTable::Table* PageTable::NewTable(int level, TableAllocator* alloc) {
 }
 
 void PageTable::FreeTable(Table* t, int level, uint64_t base) {
+  walk_key_ = ~uint64_t{0};  // the cached last-level table may be this one
   const uint64_t size = BlockSize(level);
   for (uint32_t i = 0; i < 512; ++i) {
     const uint64_t pte = t->pte[i];
@@ -168,7 +169,18 @@ Walk PageTable::Translate(uint64_t iova) const {
     return w;
   }
   const Table* t = root_;
-  for (int level = start_level_; level <= 3; ++level) {
+  int level = start_level_;
+  // The last-level table of the previous walk, when this one ends there
+  // too (the walk an MMU's TLB would save: consecutive pages share it).
+  if ((iova >> 21) == walk_key_) {
+    t = walk_table_;
+    level = 3;
+  }
+  for (; level <= 3; ++level) {
+    if (level == 3) {
+      walk_key_ = iova >> 21;
+      walk_table_ = t;
+    }
     const uint64_t pte = t->pte[Index(iova, level)];
     w.level = level;
     if (!(pte & kPteValid)) return w;

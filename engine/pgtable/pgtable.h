@@ -124,6 +124,10 @@ class PageTable {
   Table* root_ = nullptr;
   uint64_t table_pages_ = 0;
   uint64_t leaf_hash_ = 0;
+  // Translate()'s last last-level table and its 2 MiB region (iova >> 21);
+  // forgotten whenever a table is freed.
+  mutable uint64_t walk_key_ = ~uint64_t{0};
+  mutable const Table* walk_table_ = nullptr;
 };
 
 }  // namespace faultlab::pgtable

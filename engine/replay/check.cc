@@ -45,7 +45,6 @@ void Checker::OnEvent(const trace::Event& got) {
   r_->summary.Add(got);
   if (opts_.on_output) opts_.on_output(got);
   const uint64_t index = r_->events++;
-  std::string got_line = trace::FormatEvent(index, got);
   if (norm_->board() && IsKernelLogMarker(got)) kernel_log_ = true;
   // A board recording holds only what a program sees; the twin's modelled
   // events (faults, jobs, ...) are counted, not compared.
@@ -54,17 +53,61 @@ void Checker::OnEvent(const trace::Event& got) {
   } else if (compare_ && (r_->divergences.empty() || opts_.keep_going)) {
     trace::Event want;
     if (!NextExpected(&want)) {
-      Diverge(index, "(end of the recorded trace)", got_line);
+      Diverge(index, "(end of the recorded trace)", trace::FormatEvent(index, got));
     } else if (norm_->board() ? !BoardEqual(want, got) : !(want == got)) {
-      Diverge(index, trace::FormatEvent(expected_->event_index(), want), got_line);
+      Diverge(index, trace::FormatEvent(expected_->event_index(), want),
+              trace::FormatEvent(index, got));
     }
   }
-  Remember(std::move(got_line));
+  Remember(index, got);
 }
 
-void Checker::Remember(std::string line) {
-  context_.push_back(std::move(line));
-  if (context_.size() > opts_.context_events) context_.pop_front();
+void Checker::Remember(uint64_t index, const trace::Event& e) {
+  if (opts_.context_events == 0) return;
+  if (context_.size() < opts_.context_events) context_.resize(opts_.context_events);
+  Seen& s = context_[context_next_];
+  context_next_ = (context_next_ + 1) % context_.size();
+  context_size_ = std::min(context_size_ + 1, context_.size());
+  s.index = index;
+  s.event.kind = e.kind;
+  s.event.virtual_ns = e.virtual_ns;
+  s.line.clear();
+  switch (e.kind) {
+    case trace::EVENT_MMU_FAULT:
+      s.event.fault = e.fault;
+      break;
+    case trace::EVENT_JOB_ACCESS:
+      s.event.access = e.access;
+      break;
+    case trace::EVENT_ALLOC_FAILURE:
+      s.event.alloc_failure = e.alloc_failure;
+      break;
+    case trace::EVENT_HEAP_GROW:
+      s.event.heap_grow = e.heap_grow;
+      break;
+    case trace::EVENT_CPU_MAP:
+      s.event.cpu_map = e.cpu_map;
+      break;
+    case trace::EVENT_STATE_HASH:
+      s.event.state_hash = e.state_hash;
+      break;
+    case trace::EVENT_FILE:
+      s.event.file_op = e.file_op;
+      break;
+    default:  // byte fields are views: valid only during this call
+      s.line = trace::FormatEvent(index, e);
+      break;
+  }
+}
+
+std::vector<std::string> Checker::Context() const {
+  std::vector<std::string> out;
+  const size_t n = context_.size();
+  for (size_t i = 0; i < context_size_; ++i) {
+    const Seen& s = context_[(context_next_ + n - context_size_ + i) % n];
+    out.push_back(s.line.empty() ? trace::FormatEvent(s.index, s.event) : s.line);
+  }
+  return out;
 }
 
 void Checker::Diverge(uint64_t index, std::string expected, std::string got) {
@@ -74,7 +117,7 @@ void Checker::Diverge(uint64_t index, std::string expected, std::string got) {
   d.index = index;
   d.expected = std::move(expected);
   d.got = std::move(got);
-  d.context.assign(context_.begin(), context_.end());
+  d.context = Context();
   r_->divergences.push_back(std::move(d));
 }
 

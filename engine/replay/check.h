@@ -12,7 +12,6 @@
 #define FAULTLAB_ENGINE_REPLAY_CHECK_H_
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -40,7 +39,11 @@ class Checker : public events::Observer {
   bool NextExpected(trace::Event* want);
   bool BoardEqual(const trace::Event& want, const trace::Event& got);
   void Diverge(uint64_t index, std::string expected, std::string got);
-  void Remember(std::string line);
+  // The last events produced, kept for a divergence's context: formatted
+  // only if one comes (most replays never diverge), except the kinds whose
+  // bytes are views into the producer's buffers, formatted at once.
+  void Remember(uint64_t index, const trace::Event& e);
+  std::vector<std::string> Context() const;
 
   trace::TraceReader* expected_;
   const Normaliser* norm_;
@@ -51,7 +54,13 @@ class Checker : public events::Observer {
   // unhandled faults' addresses on each side.
   bool kernel_log_ = false;
   std::vector<uint64_t> expected_unhandled_, got_unhandled_;
-  std::deque<std::string> context_;  // the last events produced, for divergences
+  struct Seen {
+    uint64_t index = 0;
+    trace::Event event;  // kind, time and its plain member (no views)
+    std::string line;    // or its line, for the kinds with views
+  };
+  std::vector<Seen> context_;  // a ring of opts_.context_events
+  size_t context_next_ = 0, context_size_ = 0;
 };
 
 }  // namespace faultlab::replay

@@ -3,6 +3,8 @@
 //     device, every output compared), one core.
 //   BM_Decode/<workload>: events/s of decoding the same trace alone (CRC,
 //     zstd, columns) — the ceiling a replay is measured against.
+//   BM_ReplayVsDecode/<workload>: both, interleaved in one run, and the
+//     ratio replay_pct_of_decode (docs/record-replay.md "Performance").
 // Counters: bytes_per_event (trace bytes / events), events, and for replays
 // speedup_x = the trace's virtual duration / the wall time of one replay,
 // with the shipped g610 cost model.
@@ -11,6 +13,7 @@
 // ioctl-dominated, `heap` heap-grow-dominated, `game` the mix.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -81,7 +84,42 @@ void BM_Decode(benchmark::State& state) {
   state.counters["bytes_per_event"] = static_cast<double>(rec.bytes.size()) / rec.events;
 }
 
+// Both in one run, interleaved (the ratio: a replay's speed as a
+// share of merely decoding the same trace): replay_pct_of_decode = decode
+// time / replay time x 100.
+void BM_ReplayVsDecode(benchmark::State& state) {
+  const Recording& rec = Get(static_cast<int>(state.range(0)));
+  state.SetLabel(kWorkloads[state.range(0)]);
+  std::chrono::nanoseconds decode{0}, replay{0};
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    trace::MemorySource src(rec.bytes);
+    trace::TraceReader reader(&src, "bench");
+    FAULTLAB_CHECK(reader.Open().ok(), "benchmark trace does not open");
+    trace::Event e;
+    uint64_t n = 0;
+    while (reader.Next(&e)) ++n;
+    benchmark::DoNotOptimize(n);
+    const auto t1 = std::chrono::steady_clock::now();
+    ReplayResult r = Replay(
+        [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+          return std::make_unique<trace::MemorySource>(rec.bytes);
+        },
+        "bench", {});
+    FAULTLAB_CHECK(r.outcome == ReplayOutcome::kIdentical, "replay did not come out identical");
+    const auto t2 = std::chrono::steady_clock::now();
+    decode += t1 - t0;
+    replay += t2 - t1;
+  }
+  const double events = static_cast<double>(rec.events) * static_cast<double>(state.iterations());
+  state.counters["replay_eps"] = events / (replay.count() * 1e-9);
+  state.counters["decode_eps"] = events / (decode.count() * 1e-9);
+  state.counters["replay_pct_of_decode"] =
+      100.0 * static_cast<double>(decode.count()) / static_cast<double>(replay.count());
+}
+
 BENCHMARK(BM_Replay)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReplayVsDecode)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
