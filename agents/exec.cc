@@ -85,8 +85,8 @@ std::vector<std::string> ProgramEnvironment(const Command& c, const std::string&
     set("FAULTLAB_VARIANT", o.variant);
     set("FAULTLAB_POLICY", o.policy);
     set("FAULTLAB_BUDGET", o.budget);
-    set("FAULTLAB_AOF", c.aof);
     set("FAULTLAB_PROFILE_DIR", c.profile_dir);
+    set("FAULTLAB_AOF", c.aof);
     set("FAULTLAB_AOF_GRANULARITY", c.aof_granularity);
   }
   for (const auto& [k, v] : c.env) set(k, v);

@@ -45,20 +45,36 @@ const Recording& Get(int index) {
   return cache[index] = std::move(*r);
 }
 
+// One checked replay of `rec`: false if it did not come out identical.
+bool ReplayOnce(const Recording& rec) {
+  ReplayResult r = Replay(
+      [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
+        return std::make_unique<trace::MemorySource>(rec.bytes);
+      },
+      "bench", {});
+  benchmark::DoNotOptimize(r.events);
+  return r.outcome == ReplayOutcome::kIdentical;
+}
+
+// One decode of `rec`: its events.
+uint64_t DecodeOnce(const Recording& rec) {
+  trace::MemorySource src(rec.bytes);
+  trace::TraceReader reader(&src, "bench");
+  FAULTLAB_CHECK(reader.Open().ok(), "benchmark trace does not open");
+  trace::Event e;
+  uint64_t n = 0;
+  while (reader.Next(&e)) ++n;
+  return n;
+}
+
 void BM_Replay(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
   state.SetLabel(kWorkloads[state.range(0)]);
   for (auto _ : state) {
-    ReplayResult r = Replay(
-        [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-          return std::make_unique<trace::MemorySource>(rec.bytes);
-        },
-        "bench", {});
-    if (r.outcome != ReplayOutcome::kIdentical) {
+    if (!ReplayOnce(rec)) {
       state.SkipWithError("replay did not come out identical");
       break;
     }
-    benchmark::DoNotOptimize(r.events);
   }
   state.SetItemsProcessed(state.iterations() * rec.events);
   state.counters["events"] = static_cast<double>(rec.events);
@@ -71,15 +87,7 @@ void BM_Replay(benchmark::State& state) {
 void BM_Decode(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
   state.SetLabel(kWorkloads[state.range(0)]);
-  for (auto _ : state) {
-    trace::MemorySource src(rec.bytes);
-    trace::TraceReader reader(&src, "bench");
-    FAULTLAB_CHECK(reader.Open().ok(), "benchmark trace does not open");
-    trace::Event e;
-    uint64_t n = 0;
-    while (reader.Next(&e)) ++n;
-    benchmark::DoNotOptimize(n);
-  }
+  for (auto _ : state) benchmark::DoNotOptimize(DecodeOnce(rec));
   state.SetItemsProcessed(state.iterations() * rec.events);
   state.counters["bytes_per_event"] = static_cast<double>(rec.bytes.size()) / rec.events;
 }
@@ -93,20 +101,9 @@ void BM_ReplayVsDecode(benchmark::State& state) {
   std::chrono::nanoseconds decode{0}, replay{0};
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    trace::MemorySource src(rec.bytes);
-    trace::TraceReader reader(&src, "bench");
-    FAULTLAB_CHECK(reader.Open().ok(), "benchmark trace does not open");
-    trace::Event e;
-    uint64_t n = 0;
-    while (reader.Next(&e)) ++n;
-    benchmark::DoNotOptimize(n);
+    benchmark::DoNotOptimize(DecodeOnce(rec));
     const auto t1 = std::chrono::steady_clock::now();
-    ReplayResult r = Replay(
-        [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-          return std::make_unique<trace::MemorySource>(rec.bytes);
-        },
-        "bench", {});
-    FAULTLAB_CHECK(r.outcome == ReplayOutcome::kIdentical, "replay did not come out identical");
+    FAULTLAB_CHECK(ReplayOnce(rec), "replay did not come out identical");
     const auto t2 = std::chrono::steady_clock::now();
     decode += t1 - t0;
     replay += t2 - t1;

@@ -48,6 +48,21 @@ absl::Status OpenReaders(
   return absl::OkStatus();
 }
 
+// `read` over the whole trace, before the replay (what comes later in it:
+// the labels of BOs, a board's fault stream).
+template <typename Read>
+auto ScanWhole(const std::function<absl::StatusOr<std::unique_ptr<trace::ByteSource>>()>& open,
+               const std::string& name, bool skip_damaged, Read read)
+    -> decltype(read(std::declval<trace::TraceReader&>())) {
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
+  if (!src.ok()) return src.status();
+  trace::ReaderOptions ropts;
+  ropts.skip_damaged = skip_damaged;
+  trace::TraceReader reader(src->get(), name, ropts);
+  if (absl::Status s = reader.Open(); !s.ok()) return s;
+  return read(reader);
+}
+
 // A recorded output: on a board capture, what the board itself said.
 void CountRecorded(const trace::Event& e, ReplayResult* r) {
   if (!r->board || e.kind != trace::EVENT_MMU_FAULT) return;
@@ -185,18 +200,10 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   r.board = norm.board();
   std::unique_ptr<Rewriter> rewrite =
       compare ? nullptr : std::make_unique<Rewriter>(options.what_if);
+  auto scan = [&](auto read) { return ScanWhole(open, name, options.skip_damaged, read); };
   if (rewrite && options.what_if.aof && options.what_if.aof->label) {
     // aof=label=...: a BO's label comes after its creation; read them first.
-    absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
-    if (!src.ok()) {
-      r.status = src.status();
-      return r;
-    }
-    trace::ReaderOptions ropts;
-    ropts.skip_damaged = options.skip_damaged;
-    trace::TraceReader scan(src->get(), name, ropts);
-    absl::Status s = scan.Open();
-    auto labels = s.ok() ? ScanBoLabels(scan) : s;
+    auto labels = scan([](trace::TraceReader& reader) { return ScanBoLabels(reader); });
     if (!labels.ok()) {
       r.status = labels.status();
       return r;
@@ -206,16 +213,8 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   // A board trace with a fault stream: its GPU work from the recorded faults.
   BoardFaults board_faults;
   if (r.board && options.board_faults != ReplayOptions::BoardFaults::kModel) {
-    absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = open();
-    if (!src.ok()) {
-      r.status = src.status();
-      return r;
-    }
-    trace::ReaderOptions ropts;
-    ropts.skip_damaged = options.skip_damaged;
-    trace::TraceReader scan(src->get(), name, ropts);
-    absl::Status s = scan.Open();
-    absl::StatusOr<BoardFaults> scanned = s.ok() ? ScanBoardFaults(scan) : s;
+    absl::StatusOr<BoardFaults> scanned =
+        scan([](trace::TraceReader& reader) { return ScanBoardFaults(reader); });
     if (!scanned.ok()) {
       r.status = scanned.status();
       return r;

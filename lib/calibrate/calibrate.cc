@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<trace::ByteSource>> Open(const std::string& path)
 }
 
 // The stream's handled faults, in the order they were collected.
-absl::StatusOr<std::vector<Recorded>> ReadStream(const std::string& path, uint64_t* other) {
+absl::StatusOr<std::vector<Recorded>> ReadStream(const std::string& path) {
   absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = Open(path);
   if (!src.ok()) return src.status();
   trace::TraceReader reader(src->get(), path);
@@ -46,10 +46,9 @@ absl::StatusOr<std::vector<Recorded>> ReadStream(const std::string& path, uint64
   while (reader.Next(&e)) {
     if (e.kind != trace::EVENT_MMU_FAULT || e.fault.latency_source != trace::LATENCY_RECORDED)
       continue;
-    if (e.fault.outcome != trace::FAULT_HANDLED || e.fault.raised_ns == 0 || e.fault.work_ns == 0) {
-      ++*other;
+    // Handled ones with their times: an unhandled fault's work is cut short.
+    if (e.fault.outcome != trace::FAULT_HANDLED || e.fault.raised_ns == 0 || e.fault.work_ns == 0)
       continue;
-    }
     out.push_back({e.fault.address, e.fault.latency_ns, e.fault.work_ns});
   }
   if (!reader.status().ok()) return reader.status();
@@ -89,6 +88,22 @@ uint64_t Match(const std::vector<Recorded>& rec, const std::vector<fault::FaultP
     }
   }
   return unmatched;
+}
+
+// Each trace's recorded handled faults paired with a replay's (with `cost`):
+// `fn` gets each pair; the counts of recorded and unpaired faults grow.
+template <typename F>
+absl::Status EachPair(const std::vector<std::string>& paths, const profiles::CostModel& cost,
+                      uint64_t* recorded, uint64_t* unmatched, F fn) {
+  for (const std::string& path : paths) {
+    absl::StatusOr<std::vector<Recorded>> rec = ReadStream(path);
+    if (!rec.ok()) return rec.status();
+    absl::StatusOr<std::vector<fault::FaultPath::Timing>> rep = ReplayFaults(path, cost);
+    if (!rep.ok()) return rep.status();
+    *recorded += rec->size();
+    *unmatched += Match(*rec, *rep, fn);
+  }
+  return absl::OkStatus();
 }
 
 // Solves the n x n system a x = b (Gaussian elimination with partial
@@ -190,18 +205,13 @@ profiles::CostRange RangeOf(double mean, double var) {
 absl::StatusOr<Collected> Collect(const std::vector<std::string>& paths,
                                   const profiles::CostModel& base) {
   Collected c;
-  for (const std::string& path : paths) {
-    uint64_t other = 0;
-    absl::StatusOr<std::vector<Recorded>> rec = ReadStream(path, &other);
-    if (!rec.ok()) return rec.status();
-    absl::StatusOr<std::vector<fault::FaultPath::Timing>> rep = ReplayFaults(path, base);
-    if (!rep.ok()) return rep.status();
-    c.recorded += rec->size();
-    c.unmatched += Match(*rec, *rep, [&c](const Recorded& r, const fault::FaultPath::Timing& t) {
-      c.samples.push_back({r.latency_ns, r.work_ns, t.pages, t.pt_pages, t.metadata, t.ptes});
-    });
-    ++c.traces;
-  }
+  absl::Status s = EachPair(
+      paths, base, &c.recorded, &c.unmatched,
+      [&c](const Recorded& r, const fault::FaultPath::Timing& t) {
+        c.samples.push_back({r.latency_ns, r.work_ns, t.pages, t.pt_pages, t.metadata, t.ptes});
+      });
+  if (!s.ok()) return s;
+  c.traces = paths.size();
   return c;
 }
 
@@ -330,17 +340,13 @@ double KsDistance(std::vector<uint64_t> a, std::vector<uint64_t> b) {
 absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<std::string>& paths,
                                                         const profiles::CostModel& cost) {
   std::vector<uint64_t> out;
-  for (const std::string& path : paths) {
-    uint64_t other = 0;
-    absl::StatusOr<std::vector<Recorded>> rec = ReadStream(path, &other);
-    if (!rec.ok()) return rec.status();
-    absl::StatusOr<std::vector<fault::FaultPath::Timing>> rep = ReplayFaults(path, cost);
-    if (!rep.ok()) return rep.status();
-    Match(*rec, *rep, [&out](const Recorded&, const fault::FaultPath::Timing& t) {
-      // As trace_pipe would print it: each stamp truncated to a microsecond.
-      out.push_back((t.end_ns / 1000 - t.irq_ns / 1000) * 1000);
-    });
-  }
+  uint64_t recorded = 0, unmatched = 0;
+  absl::Status s = EachPair(paths, cost, &recorded, &unmatched,
+                            [&out](const Recorded&, const fault::FaultPath::Timing& t) {
+                              // As trace_pipe would print it: each stamp to the microsecond.
+                              out.push_back((t.end_ns / 1000 - t.irq_ns / 1000) * 1000);
+                            });
+  if (!s.ok()) return s;
   return out;
 }
 
