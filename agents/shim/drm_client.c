@@ -606,7 +606,8 @@ int main(int argc, char** argv) {
   CHECK(lf == 0 && fatal, "live: GROUP_GET_STATE turns FATAL_FAULT without a wait");
   /* sysfs as panthor has it: idle for 150 ms, the GPU is runtime-suspended
    * and devfreq has dropped to its lowest OPP. */
-  char dvf[256], pwr[256], status[32] = "", cur[32] = "", min[32] = "", gov[32] = "";
+  /* Room for the directory and any d_name (256 bytes). */
+  char dvf[320], pwr[256], status[32] = "", cur[32] = "", min[32] = "", gov[32] = "";
   /* devfreq's directory is named after the platform device. */
   snprintf(dvf, sizeof(dvf), "/sys/dev/char/226:128/device/devfreq");
   DIR* dd = opendir(dvf);
