@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "engine/profiles/profile.h"
 #include "engine/replay/recorder.h"
+#include "engine/replay/rewrite.h"
 #include "lib/args/args.h"
 #include "lib/collect/btf.h"
 #include "lib/mesa/mesa.h"
@@ -213,19 +214,11 @@ absl::Status AofPart(const Flags& s, Command* c) {
         "--aof applies to programs (--exec, mesa-* workloads); the twin's own workloads make "
         "their own alloc-on-fault BOs");
   }
-  replay::WhatIf w;
-  absl::Status st = replay::SetWhatIf("aof", c->aof, &w);
-  if (st.ok() && !c->aof_granularity.empty())
-    st = replay::SetWhatIf("aof_granularity", c->aof_granularity, &w);
-  if (!st.ok()) return Usage(absl::StrCat("--aof: ", st.message()));
-  if (w.aof->label) {
-    return Usage(
-        "--aof label=...: a label comes after its BO's creation; replay with --what-if "
-        "aof=label=... instead");
-  }
-  if (c->agent.variant == "mainline")
-    return Usage("--aof: variant mainline has no alloc-on-fault BOs");
-  return absl::OkStatus();
+  // The shim's rule (it checks FAULTLAB_AOF again as the program starts).
+  const Variant variant = ParseVariant(c->agent.variant).value_or(Variant::kSeriesFixed);
+  absl::StatusOr<replay::ProgramAof> aof =
+      replay::ParseProgramAof(c->aof, c->aof_granularity, variant);
+  return aof.ok() ? absl::OkStatus() : Usage(absl::StrCat("--aof: ", aof.status().message()));
 }
 
 // What the agent records, and how often.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -83,11 +84,12 @@ void KprobeSession::RemoveStale() {
                    " an earlier run left (it did not end cleanly)"));
 }
 
-std::string KprobeSession::Offsets(const std::string& flag, bool* fields) {
-  *fields = false;
+std::optional<collect::FaultOffsets> KprobeSession::Offsets(const std::string& flag) {
   if (!flag.empty()) {
-    *fields = true;
-    return flag;
+    absl::StatusOr<collect::FaultOffsets> o = collect::ParseFaultOffsets(flag);
+    if (o.ok()) return *o;
+    Say(absl::StrCat("--fault-offsets: ", o.status().message(), ": durations only"));
+    return std::nullopt;
   }
   bool ok_base = false, ok_mod = false;
   std::string base = Slurp(btf_ + "/vmlinux", &ok_base);
@@ -97,7 +99,7 @@ std::string KprobeSession::Offsets(const std::string& flag, bool* fields) {
         "no BTF for the panthor module (", btf_, "/panthor: a kernel without ",
         "CONFIG_DEBUG_INFO_BTF_MODULES?): each fault's duration is measured, not its "
         "address; --fault-offsets status=N,addr=N,as_id=N gives them (docs/board.md)"));
-    return "";
+    return std::nullopt;
   }
   auto vmlinux = collect::Btf::Parse(std::move(base), btf_ + "/vmlinux");
   absl::StatusOr<std::unique_ptr<collect::Btf>> panthor =
@@ -107,10 +109,9 @@ std::string KprobeSession::Offsets(const std::string& flag, bool* fields) {
       panthor.ok() ? collect::PanthorFaultOffsets(**panthor) : panthor.status();
   if (!o.ok()) {
     Say(absl::StrCat(o.status().message(), ": durations only"));
-    return "";
+    return std::nullopt;
   }
-  *fields = true;
-  return collect::FormatFaultOffsets(*o);
+  return *o;
 }
 
 std::string KprobeSession::Start(const std::string& fault_offsets) {
@@ -124,11 +125,8 @@ std::string KprobeSession::Start(const std::string& fault_offsets) {
     return "";
   }
   RemoveStale();
-  bool fields = false;
-  const std::string text = Offsets(fault_offsets, &fields);
-  absl::StatusOr<collect::FaultOffsets> offsets =
-      fields ? collect::ParseFaultOffsets(text) : absl::NotFoundError("");
-  for (const collect::ProbeDef& p : collect::FaultProbes(offsets.ok() ? &*offsets : nullptr)) {
+  const std::optional<collect::FaultOffsets> offsets = Offsets(fault_offsets);
+  for (const collect::ProbeDef& p : collect::FaultProbes(offsets ? &*offsets : nullptr)) {
     if (Write("kprobe_events", p.line + "\n", true)) {
       added_.push_back(p.event);
     } else if (p.required) {
@@ -157,8 +155,9 @@ std::string KprobeSession::Start(const std::string& fault_offsets) {
     Stop();
     return "";
   }
-  if (fields) {
-    Say(absl::StrCat("the fault stream: ", added_.size(), " probes, offsets ", text));
+  if (offsets) {
+    Say(absl::StrCat("the fault stream: ", added_.size(), " probes, offsets ",
+                     collect::FormatFaultOffsets(*offsets)));
   } else {
     Say(absl::StrCat(added_.size(), " probes, durations only"));
   }

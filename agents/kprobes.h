@@ -9,8 +9,11 @@
 #ifndef FAULTLAB_AGENTS_KPROBES_H_
 #define FAULTLAB_AGENTS_KPROBES_H_
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "lib/collect/btf.h"
 
 namespace faultlab::agent {
 
@@ -36,7 +39,9 @@ class KprobeSession {
   // Probes of ours in kprobe_events, and our instance, from a run that
   // did not end cleanly.
   void RemoveStale();
-  std::string Offsets(const std::string& flag, bool* fields);
+  // The offsets to fetch the fault's fields at: --fault-offsets, else BTF's;
+  // none (said why) without either.
+  std::optional<collect::FaultOffsets> Offsets(const std::string& flag);
 
   std::string board_, dir_, btf_;
   std::vector<std::string> added_;  // event names (faultlab/NAME), in order

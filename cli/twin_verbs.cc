@@ -72,8 +72,8 @@ replay::ReplayResult DoReplay(const Args& args, const std::string& path, bool wi
                        "': recorded (the board's fault stream) or model (the twin's footprints)"));
       return r;
     }
-    opts.board_faults = m == "recorded" ? replay::ReplayOptions::BoardFaults::kRecorded
-                                        : replay::ReplayOptions::BoardFaults::kModel;
+    opts.gpu_work = m == "recorded" ? replay::ReplayOptions::GpuWork::kRecorded
+                                    : replay::ReplayOptions::GpuWork::kModel;
   }
   if (with_what_if) {
     if (absl::Status s = ParseWhatIf(args, &opts.what_if); !s.ok()) {

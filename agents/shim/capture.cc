@@ -525,12 +525,10 @@ void Capture::KernelFacts(const std::string& marker, const std::vector<Fact>& fa
     r.kind = trace::EVENT_MMU_FAULT;
     r.x = static_cast<uint32_t>(f.as < 0 ? 0 : f.as);
     r.y = f.status;
-    r.result = f.outcome != trace::FAULT_OUTCOME_UNSPECIFIED ? f.outcome
-               : f.handled                                   ? trace::FAULT_HANDLED
-                                                             : trace::FAULT_EFAULT;
+    r.result = f.outcome;
     r.p = f.va;
     r.q = f.latency_ns;
-    r.z = f.measured || f.handled ? trace::LATENCY_RECORDED : trace::LATENCY_UNKNOWN;
+    r.z = f.measured ? trace::LATENCY_RECORDED : trace::LATENCY_UNKNOWN;
     r.w = f.vm;
     r.work = f.work_ns;
     // Events stay in time order: a fact sits at the end, with the fault's

@@ -82,20 +82,19 @@ class Capture {
   void GpuRan();
 
   // Kernel-side facts a userspace recorder cannot see (lib/collect): the
-  // kernel log's unhandled faults (latency unknown) and the handled faults'
-  // durations measured by kprobes (source recorded), after a marker naming
-  // where they came from. Called once, before Finish.
+  // kernel log's unhandled faults (latency unknown) and the fault stream's
+  // faults with their measured latencies (source recorded), after a marker
+  // naming where they came from. Called once, before Finish.
   struct Fact {
     int as;
     uint64_t va;
     uint32_t status;
-    bool handled;
-    uint64_t latency_ns;  // measured (kprobes), or 0 with `measured` false
-    bool measured = false;
-    trace::FaultOutcome outcome = trace::FAULT_OUTCOME_UNSPECIFIED;  // default: by `handled`
-    uint32_t vm = 0;       // the board's VM, numbered in order of first fault (0: unknown)
-    uint64_t time_ns = 0;  // CLOCK_MONOTONIC of its IRQ (0: unknown)
-    uint64_t work_ns = 0;  // the fault work's duration (0: unknown)
+    trace::FaultOutcome outcome;
+    uint64_t latency_ns = 0;  // measured (kprobes)
+    bool measured = false;    // false: the kernel log's (latency unknown)
+    uint32_t vm = 0;          // the board's VM, numbered in order of first fault (0: unknown)
+    uint64_t time_ns = 0;     // CLOCK_MONOTONIC of its IRQ (0: unknown)
+    uint64_t work_ns = 0;     // the fault work's duration (0: unknown)
   };
   void KernelFacts(const std::string& marker, const std::vector<Fact>& facts);
 

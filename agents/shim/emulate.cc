@@ -108,25 +108,16 @@ void Emulator::Start() {
 void Emulator::ProgramAof(const dev::DeviceConfig& cfg, std::vector<trace::ConfigEntry>* config) {
   const std::string text = Env("FAULTLAB_AOF");
   if (text.empty()) return;
-  replay::WhatIf w;
-  absl::Status s = replay::SetWhatIf("aof", text, &w);
   const std::string g = Env("FAULTLAB_AOF_GRANULARITY");
-  if (s.ok() && !g.empty()) s = replay::SetWhatIf("aof_granularity", g, &w);
-  if (s.ok() && w.aof->label) {
-    s = absl::InvalidArgumentError("label= selects by a label given after the BO is created");
-  }
-  if (s.ok() && !HasAllocOnFault(cfg.variant)) {
-    s = absl::InvalidArgumentError(
-        absl::StrCat("variant ", VariantName(cfg.variant), " has no alloc-on-fault BOs"));
-  }
-  if (!s.ok()) {
+  absl::StatusOr<replay::ProgramAof> aof = replay::ParseProgramAof(text, g, cfg.variant);
+  if (!aof.ok()) {
     fprintf(stderr, "faultlab-shim: FAULTLAB_AOF=%s%s%s: %s; the program's BOs stay as it asks\n",
             text.c_str(), g.empty() ? "" : " FAULTLAB_AOF_GRANULARITY=", g.c_str(),
-            std::string(s.message()).c_str());
+            std::string(aof.status().message()).c_str());
     return;
   }
-  aof_ = w.aof;
-  aof_granularity_ = w.aof_granularity_bytes.value_or(replay::kDefaultAofGranularity);
+  aof_ = aof->selector;
+  aof_granularity_ = aof->granularity;
   // The trace says its BOs are not all as the program asked (docs/shim.md).
   for (const auto& [key, value] : {std::pair<std::string, std::string>{"program_aof", aof_->text},
                                    {"program_aof_granularity", absl::StrCat(aof_granularity_)}}) {

@@ -24,7 +24,8 @@ using Facts = std::vector<Capture::Fact>;
 
 std::string KernelLogFacts(const std::string& text, Facts* facts) {
   const collect::KernelLog log = collect::ParseKernelLog(text);
-  for (const auto& f : log.faults) facts->push_back({f.as, f.va, f.status, false, 0});
+  // The log says the same for every errno (docs/board.md): -EFAULT.
+  for (const auto& f : log.faults) facts->push_back({f.as, f.va, f.status, trace::FAULT_EFAULT});
   return absl::StrCat(log.faults.size(), " unhandled faults, ", log.lines, " lines, ",
                       log.malformed, " malformed");
 }
@@ -48,9 +49,10 @@ std::string KprobeFacts(const std::string& text, Facts* facts) {
   std::map<uint64_t, uint32_t> vms;  // &vm->fault.work -> the board VM's number
   uint64_t stream = 0;
   for (const collect::KprobeFault& f : t.faults) {
-    Capture::Fact fact{f.as, f.va, f.status, !f.unhandled, f.latency_ns()};
+    Capture::Fact fact{f.as, f.va, f.status,
+                       f.unhandled ? UnhandledOutcome(f) : trace::FAULT_HANDLED};
+    fact.latency_ns = f.latency_ns();
     fact.measured = true;
-    fact.outcome = f.unhandled ? UnhandledOutcome(f) : trace::FAULT_HANDLED;
     if (f.has_fields) {
       ++stream;
       fact.vm = vms.emplace(f.work, static_cast<uint32_t>(vms.size() + 1)).first->second;

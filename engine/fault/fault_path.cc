@@ -92,7 +92,7 @@ void FaultPath::Irq() {
     VmFault& vf = vm_faults_[vm->key()];
     vf.status = fault_status;
     vf.addr = fault_addr;
-    irq_ns_[as] = d_.sched->now_ns();
+    if (timing_) irq_ns_[as] = d_.sched->now_ns();  // only a timing observer reads it
     if (!vf.work_queued) {  // queue_work() returns false when already queued
       vf.work_queued = true;
       d_.sched->After(Cost(d_.cost->workqueue_delay), [this, vm, as] { Work(vm, as); });

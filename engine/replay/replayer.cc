@@ -212,7 +212,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
   }
   // A board trace with a fault stream: its GPU work from the recorded faults.
   BoardFaults board_faults;
-  if (r.board && options.board_faults != ReplayOptions::BoardFaults::kModel) {
+  if (r.board && options.gpu_work != ReplayOptions::GpuWork::kModel) {
     absl::StatusOr<BoardFaults> scanned =
         scan([](trace::TraceReader& reader) { return ScanBoardFaults(reader); });
     if (!scanned.ok()) {
@@ -221,7 +221,7 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     }
     board_faults = *std::move(scanned);
     r.from_recorded_faults =
-        board_faults.recorded > 0 || options.board_faults == ReplayOptions::BoardFaults::kRecorded;
+        board_faults.recorded > 0 || options.gpu_work == ReplayOptions::GpuWork::kRecorded;
     r.faults_unattributed = board_faults.unattributed;
     cfg->model_footprints = !r.from_recorded_faults;
     // The board faulted once per populated granule of what it allocated on

@@ -52,8 +52,8 @@ struct ReplayOptions {
   // recorded faults (kRecorded; kAuto picks it when there is a stream) or
   // from the twin's footprint model (kModel: the model's faults beside the
   // board's). docs/board.md "Replaying from the fault stream".
-  enum class BoardFaults { kAuto, kRecorded, kModel };
-  BoardFaults board_faults = BoardFaults::kAuto;
+  enum class GpuWork { kAuto, kRecorded, kModel };
+  GpuWork gpu_work = GpuWork::kAuto;
 };
 
 struct Divergence {

@@ -56,6 +56,23 @@ absl::StatusOr<std::vector<std::optional<std::string>>> ScanBoLabels(trace::Trac
   return labels;
 }
 
+absl::StatusOr<ProgramAof> ParseProgramAof(absl::string_view selector,
+                                           absl::string_view granularity, Variant variant) {
+  WhatIf w;
+  if (absl::Status s = SetWhatIf("aof", selector, &w); !s.ok()) return s;
+  if (!granularity.empty()) {
+    if (absl::Status s = SetWhatIf("aof_granularity", granularity, &w); !s.ok()) return s;
+  }
+  if (w.aof->label) {
+    return absl::InvalidArgumentError("label= selects by a label given after the BO is created");
+  }
+  if (!HasAllocOnFault(variant)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variant ", VariantName(variant), " has no alloc-on-fault BOs"));
+  }
+  return ProgramAof{*w.aof, w.aof_granularity_bytes.value_or(kDefaultAofGranularity)};
+}
+
 uint32_t FitGranule(uint64_t g, uint64_t size, bool whole) {
   while (g > 4096 && (g > size || (whole && size % g))) g >>= 1;
   return static_cast<uint32_t>(g);

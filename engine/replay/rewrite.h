@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/base/variant.h"
 #include "engine/replay/remap.h"
 #include "engine/replay/what_if.h"
 #include "engine/trace/event.h"
@@ -43,6 +44,17 @@ uint32_t FitGranule(uint64_t g, uint64_t size, bool whole);
 // `*bc` is left as it was.
 bool ConvertToAof(const AofSelector& aof, uint64_t granularity, const std::string* label,
                   uapi::PanthorBoCreate* bc);
+
+// A program's BOs made alloc-on-fault as it runs (the shim's FAULTLAB_AOF,
+// the agent's --aof): the selector and the granule (empty: the default),
+// or INVALID_ARGUMENT — `label=` cannot apply (a label comes after its BO's
+// creation), nor can a variant without the series.
+struct ProgramAof {
+  AofSelector selector;
+  uint64_t granularity;
+};
+absl::StatusOr<ProgramAof> ParseProgramAof(absl::string_view selector,
+                                           absl::string_view granularity, Variant variant);
 
 class Rewriter {
  public:

@@ -27,7 +27,7 @@ printf 'board = a\nworkloads compute\n' >"$tmp/bad.conf"
 "$agent" --board a --aof all 2>"$tmp/aof.err"
 [ $? -eq 2 ] && grep -q "aof applies to programs" "$tmp/aof.err" && ok "--aof without a program is usage" || fail "aof: $(cat "$tmp/aof.err")"
 "$agent" --board a --aof label=x --exec -- true 2>"$tmp/aof2.err"
-[ $? -eq 2 ] && grep -q "aof label=...: a label comes after" "$tmp/aof2.err" && ok "--aof label=... is usage (a replay's what-if)" || fail "aof label: $(cat "$tmp/aof2.err")"
+[ $? -eq 2 ] && grep -q "aof: label= selects by a label given after the BO is created" "$tmp/aof2.err" && ok "--aof label=... is usage (a replay's what-if)" || fail "aof label: $(cat "$tmp/aof2.err")"
 "$agent" --board a --workloads compute,mesa-vk --mesa-dir "$tmp/no-mesa" 2>"$tmp/mesa.err"
 [ $? -eq 2 ] && grep -q "workloads mesa-vk: Mesa 25.0.7 is not built in $tmp/no-mesa (./lab mesa builds it)" "$tmp/mesa.err" \
   && ok "a Mesa workload without Mesa built is usage, saying how to build it" || fail "mesa: $(cat "$tmp/mesa.err")"

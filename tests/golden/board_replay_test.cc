@@ -326,7 +326,7 @@ TEST(BoardReplayTest, WhatIfsOfTheFaultStreamDecideItsOutcomes) {
 
   // From the twin's footprints instead: the same stores, the same faults.
   replay::ReplayOptions o;
-  o.board_faults = replay::ReplayOptions::BoardFaults::kModel;
+  o.gpu_work = replay::ReplayOptions::GpuWork::kModel;
   const replay::ReplayResult model = replay::Replay(
       [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
         return std::unique_ptr<trace::ByteSource>(new trace::MemorySource(t));
