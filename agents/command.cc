@@ -37,10 +37,11 @@ const char kUsage[] =
     "                          under the device shim on the twin; --frames sets their frames)\n"
     "  --mesa-dir DIR          ./lab mesa's cache (default $FAULTLAB_CACHE/mesa-25.0.7, else\n"
     "                          ~/.cache/faultlab/mesa-25.0.7)\n"
-    "  --aof SELECTOR          programs on the twin (mesa-* workloads, --exec) get the BOs it\n"
-    "                          selects allocated on fault, as if they asked: all, heap, size>=N\n"
-    "                          (terms joined by +; docs/mesa.md); a model of a Mesa that does,\n"
-    "                          said in each trace's header (program_aof)\n"
+    "  --aof SELECTOR          programs (mesa-* workloads, --exec) get the BOs it selects\n"
+    "                          allocated on fault, as if they asked: all, heap, size>=N (terms\n"
+    "                          joined by +; docs/mesa.md) — on the twin, or with --device real\n"
+    "                          on a kernel with the series; a model of a Mesa that does, said\n"
+    "                          in each trace's header (program_aof)\n"
     "  --aof-granularity G     their granule (default 4K; halved until it divides the BO)\n"
     "  --frames N              frames per run (default each workload's own)\n"
     "  --runs N                stop after N runs, once all are uploaded (default: run until "
@@ -204,9 +205,6 @@ absl::Status AofPart(const Flags& s, Command* c) {
     return c->aof_granularity.empty() ? absl::OkStatus()
                                       : Usage("--aof-granularity goes with --aof SELECTOR");
   }
-  if (c->real) {
-    return Usage("--aof rewrites a program's BOs on the twin, not on a kernel: --device emulated");
-  }
   bool programs = c->exec;
   for (const std::string& w : c->agent.workloads) programs |= mesa::FindWorkload(w) != nullptr;
   if (!programs) {
@@ -214,8 +212,10 @@ absl::Status AofPart(const Flags& s, Command* c) {
         "--aof applies to programs (--exec, mesa-* workloads); the twin's own workloads make "
         "their own alloc-on-fault BOs");
   }
-  // The shim's rule (it checks FAULTLAB_AOF again as the program starts).
-  const Variant variant = ParseVariant(c->agent.variant).value_or(Variant::kSeriesFixed);
+  // The shim's rule (it checks FAULTLAB_AOF again as the program starts; on
+  // a real kernel, whether it has the series).
+  const Variant variant = c->real ? Variant::kSeriesFixed
+                                  : ParseVariant(c->agent.variant).value_or(Variant::kSeriesFixed);
   absl::StatusOr<replay::ProgramAof> aof =
       replay::ParseProgramAof(c->aof, c->aof_granularity, variant);
   return aof.ok() ? absl::OkStatus() : Usage(absl::StrCat("--aof: ", aof.status().message()));

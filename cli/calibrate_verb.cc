@@ -5,9 +5,6 @@
 #include <iostream>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "cli/exit.h"
 #include "cli/verbs.h"
 #include "engine/trace/io.h"
@@ -16,8 +13,6 @@
 
 namespace faultlab::cli {
 namespace {
-
-std::string Range(const profiles::CostRange& r) { return absl::StrCat(r.min_ns, "..", r.max_ns); }
 
 // The profile the first trace names (its header), unless --profile says.
 absl::StatusOr<std::string> BaseProfileId(const Args& args) {
@@ -48,48 +43,14 @@ int RunCalibrate(const Args& args) {
   const std::string id = file.substr(0, file.size() - 8);
   absl::StatusOr<std::string> base_id = BaseProfileId(args);
   if (!base_id.ok()) return Fail(base_id.status());
-  absl::StatusOr<profiles::Profile> base = profiles::LoadProfile(*base_id, args.Get("profile-dir"));
-  if (!base.ok()) return Fail(base.status());
   absl::StatusOr<std::pair<std::string, std::string>> text =
       profiles::ProfileText(*base_id, args.Get("profile-dir"));
   if (!text.ok()) return Fail(text.status());
-
-  absl::StatusOr<calibrate::Collected> c = calibrate::Collect(paths, base->cost);
+  absl::StatusOr<calibrate::Calibration> c = calibrate::Calibrate(
+      calibrate::Files(paths), *base_id, text->first, id, "'faultlab calibrate'");
   if (!c.ok()) return Fail(c.status());
-  std::printf(
-      "calibrate: %llu trace(s), %llu measured handled faults, %zu matched to the twin's "
-      "replay (%llu not), base profile %s\n",
-      static_cast<unsigned long long>(c->traces), static_cast<unsigned long long>(c->recorded),
-      c->samples.size(), static_cast<unsigned long long>(c->unmatched), base_id->c_str());
-  absl::StatusOr<calibrate::Fit> fit = calibrate::FitCosts(c->samples, base->cost);
-  if (!fit.ok()) return Fail(fit.status());
-  std::printf("%-26s %-16s %-16s %s\n", "parameter", "base", "calibrated", "how");
-  for (const calibrate::Param& p : fit->params) {
-    std::printf("%-26s %-16s %-16s %s\n", p.key.c_str(), Range(p.base).c_str(),
-                p.fitted_here ? Range(p.fitted).c_str() : "(kept)", p.note.c_str());
-  }
-  std::vector<uint64_t> measured;
-  for (const calibrate::Sample& s : c->samples) measured.push_back(s.latency_ns);
-  absl::StatusOr<std::vector<uint64_t>> before = calibrate::ReplayedLatencies(paths, base->cost);
-  if (!before.ok()) return Fail(before.status());
-  absl::StatusOr<std::vector<uint64_t>> after = calibrate::ReplayedLatencies(paths, fit->cost);
-  if (!after.ok()) return Fail(after.status());
-  const double ks_before = calibrate::KsDistance(measured, *before);
-  const double ks_after = calibrate::KsDistance(measured, *after);
-  std::printf("ks_distance.base: %.4f\nks_distance.calibrated: %.4f\n", ks_before, ks_after);
-  const std::string comment = absl::StrFormat(
-      "Calibrated by 'faultlab calibrate' from %d measured faults of %d board trace(s)\n"
-      "(%s) on profile %s. Kolmogorov-Smirnov distance between the measured and the\n"
-      "replayed fault latencies: %.4f with %s's costs, %.4f with these. Fitted: %s.\n",
-      c->samples.size(), c->traces, absl::StrJoin(paths, ", "), *base_id, ks_before, *base_id,
-      ks_after, [&] {
-        std::vector<std::string> keys;
-        for (const calibrate::Param& p : fit->params)
-          if (p.fitted_here) keys.push_back(p.key);
-        return absl::StrJoin(keys, ", ");
-      }());
-  const std::string profile = calibrate::WriteProfile(text->first, id, *fit, comment);
-  if (absl::Status s = profiles::ParseProfile(profile, out).status(); !s.ok()) return Fail(s);
+  std::fputs(c->Summary().c_str(), stdout);
+  const std::string& profile = c->profile;
   std::ofstream f(out);
   f << profile;
   f.close();

@@ -140,6 +140,8 @@ int Passthrough::Ioctl(int fd, uint32_t file, unsigned long request, void* arg) 
   std::unique_lock<std::mutex> order(order_, std::defer_lock);
   if (!wait) order.lock();
   if (id == IoctlId::kBoCreate && series_ == "absent") FlagAllocOnFault(arg);
+  uapi::PanthorBoCreate asked{};
+  const bool converted = id == IoctlId::kBoCreate && aof_ && ConvertBo(arg, &asked);
   thread_local Capture::Call call;  // reused: its buffers stay allocated
   Capture* capture = cap();
   if (wait) InFlight(file, +1);
@@ -153,7 +155,50 @@ int Passthrough::Ioctl(int fd, uint32_t file, unsigned long request, void* arg) 
     if (wait || id == IoctlId::kGroupSubmit) capture->GpuRan();
   }
   if (wait) InFlight(file, -1);
+  if (converted) RestoreBo(arg, asked);
   return ret;
+}
+
+void Passthrough::ProgramAof(std::vector<trace::ConfigEntry>* config) {
+  const char* text = std::getenv("FAULTLAB_AOF");
+  if (!text || !*text) return;
+  const char* g = std::getenv("FAULTLAB_AOF_GRANULARITY");
+  if (series_ != "present") {
+    fprintf(stderr,
+            "faultlab-shim: FAULTLAB_AOF=%s: this kernel has no alloc-on-fault series (%s); the "
+            "program's BOs stay as it asks\n",
+            text, series_ == "absent" ? "driver 1.7+ or the flag refused" : "not probed");
+    return;
+  }
+  absl::StatusOr<replay::ProgramAof> aof =
+      replay::ParseProgramAof(text, g ? g : "", Variant::kSeriesFixed);
+  if (!aof.ok()) {
+    fprintf(stderr, "faultlab-shim: FAULTLAB_AOF=%s: %s; the program's BOs stay as it asks\n", text,
+            std::string(aof.status().message()).c_str());
+    return;
+  }
+  aof_ = aof->selector;
+  aof_granularity_ = aof->granularity;
+  config->push_back(Entry("program_aof", aof_->text));
+  config->push_back(Entry("program_aof_granularity", absl::StrCat(aof_granularity_)));
+}
+
+bool Passthrough::ConvertBo(void* arg, uapi::PanthorBoCreate* asked) {
+  if (!SafeRead(asked, reinterpret_cast<uint64_t>(arg), sizeof(*asked))) return false;
+  uapi::PanthorBoCreate bc = *asked;
+  if (!replay::ConvertToAof(*aof_, aof_granularity_, nullptr, &bc)) return false;
+  // The kernel (and the trace) see the converted request, as the twin's do
+  // (emulate.cc); the program gets its own flags back with the answer.
+  auto* user = static_cast<uapi::PanthorBoCreate*>(arg);
+  user->flags = bc.flags;
+  user->alloc_on_fault_granularity = bc.alloc_on_fault_granularity;
+  return true;
+}
+
+void Passthrough::RestoreBo(void* arg, const uapi::PanthorBoCreate& asked) {
+  auto* user = static_cast<uapi::PanthorBoCreate*>(arg);
+  user->flags = asked.flags;
+  user->alloc_on_fault_granularity = asked.alloc_on_fault_granularity;
 }
 
 void* Passthrough::Mmap(void* addr, size_t length, int prot, int flags, int fd, uint32_t file,
@@ -243,6 +288,7 @@ void Passthrough::StartCapture() {
   std::vector<trace::ConfigEntry> config;
   std::string profile_id;
   if (backend_->kind() != Backend::Kind::kStandIn) Probe(&config, &profile_id);
+  ProgramAof(&config);
   const char* path = std::getenv("FAULTLAB_TRACE");
   if (!path || !*path) return;
   if (profile_id.empty()) {

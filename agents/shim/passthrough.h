@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@
 #include "agents/shim/capture.h"
 #include "agents/shim/kernel_facts.h"
 #include "engine/profiles/profile.h"
+#include "engine/replay/rewrite.h"
+#include "engine/uapi/panthor.h"
 #include "proto/trace.pb.h"
 
 namespace faultlab::shim {
@@ -69,6 +72,14 @@ class Passthrough {
   void Probe(std::vector<trace::ConfigEntry>* config, std::string* profile_id);
   void StartCapture();  // under mu_
   void FlagAllocOnFault(void* arg);
+  // FAULTLAB_AOF on a kernel with the series (docs/shim.md "Alloc-on-fault
+  // for a program that does not ask"): the selector, and its header entries.
+  void ProgramAof(std::vector<trace::ConfigEntry>* config);
+  // A BO_CREATE the selector picks goes to the kernel (and the trace) as
+  // alloc-on-fault: true with the program's own request in `asked`, which
+  // RestoreBo puts back (flags, granularity) after the call.
+  bool ConvertBo(void* arg, uapi::PanthorBoCreate* asked);
+  static void RestoreBo(void* arg, const uapi::PanthorBoCreate& asked);
   // The capture, in the process that started it (a forked child's calls go
   // to the kernel unrecorded: the parent's writer is not running there).
   Capture* cap() const { return forked_child_ ? nullptr : capture_.get(); }
@@ -81,6 +92,8 @@ class Passthrough {
   // The variant the capture's header names: mainline for a 1.7+ kernel, else
   // the default (series-fixed).
   std::string variant_;
+  std::optional<replay::AofSelector> aof_;  // FAULTLAB_AOF, once probed
+  uint64_t aof_granularity_ = 0;
   // fd -> file: the first kFast without a lock, the rest in slow_ids_.
   std::atomic<uint32_t> ids_[kFast];
   mutable std::mutex mu_;

@@ -183,7 +183,14 @@ ReplayResult Replay(const std::function<absl::StatusOr<std::unique_ptr<trace::By
     return r;
   }
   ApplyWhatIf(options.what_if, &*cfg);
-  if (options.cost_model) cfg->profile.cost = *options.cost_model;
+  if (options.cost_model) {
+    cfg->profile.cost = *options.cost_model;
+    r.costs = options.cost_source.empty() ? "given" : options.cost_source;
+    // One line of text in the report, a plain string in its JSON.
+    for (char& ch : r.costs) {
+      if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ch = '_';
+    }
+  }
   if (options.what_if.aof && !HasAllocOnFault(cfg->variant)) {
     r.status = absl::InvalidArgumentError(absl::StrCat(
         name, ": aof= makes BOs alloc-on-fault, which variant ", VariantName(cfg->variant),

@@ -48,6 +48,9 @@ struct ReplayOptions {
   // Costs in place of the profile's (calibration trying a fit; not a
   // what-if key: a calibrated profile is, docs/cost-model.md).
   std::optional<profiles::CostModel> cost_model;
+  // Where cost_model came from, for the report's `costs:` line (e.g. a
+  // board's calibrated profile on the server).
+  std::string cost_source;
   // A board trace with a fault stream: its GPU work replays from the
   // recorded faults (kRecorded; kAuto picks it when there is a stream) or
   // from the twin's footprint model (kModel: the model's faults beside the
@@ -77,6 +80,7 @@ struct ReplayResult {
   dev::DeviceStats device;
   uint64_t peak_resident_bytes = 0;
   uint64_t granularity_clamped = 0;  // what-if granularity that no longer fit
+  std::string costs;                 // ReplayOptions::cost_source when costs were given
   // aof=: plain BOs made alloc-on-fault, and their bytes (reported when set).
   bool aof = false;
   uint64_t aof_converted_bos = 0;

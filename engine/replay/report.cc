@@ -84,6 +84,8 @@ std::string ReportText(const ReplayResult& r) {
   std::string s;
   absl::StrAppend(&s, "outcome: ", ReplayOutcomeName(r.outcome), "\n");
   absl::StrAppend(&s, "inputs: ", r.inputs, "\n");
+  // Not the profile's costs (a board's calibration on the server): said.
+  if (!r.costs.empty()) absl::StrAppend(&s, "costs: ", r.costs, "\n");
   absl::StrAppend(&s, r.summary.ReportText());
   for (const auto& [key, value] : DeviceLines(r)) absl::StrAppend(&s, key, ": ", value, "\n");
   return s;
@@ -92,7 +94,9 @@ std::string ReportText(const ReplayResult& r) {
 std::string ReportJson(const ReplayResult& r) {
   std::string s = "{";
   absl::StrAppend(&s, "\"outcome\": \"", ReplayOutcomeName(r.outcome), "\", \"inputs\": ", r.inputs,
-                  ", ", r.summary.ReportJson());
+                  ", ");
+  if (!r.costs.empty()) absl::StrAppend(&s, "\"costs\": \"", r.costs, "\", ");
+  absl::StrAppend(&s, r.summary.ReportJson());
   for (const auto& [key, value] : DeviceLines(r)) absl::StrAppend(&s, ", \"", key, "\": ", value);
   s += "}\n";
   return s;

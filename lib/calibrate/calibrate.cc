@@ -25,21 +25,23 @@ struct Recorded {
   uint64_t addr, latency_ns, work_ns;
 };
 
-absl::StatusOr<std::unique_ptr<trace::ByteSource>> Open(const std::string& path) {
-  auto f = trace::FileSource::Open(path);
+absl::StatusOr<std::unique_ptr<trace::ByteSource>> Open(const TraceFile& t) {
+  auto f = trace::FileSource::Open(t.path);
   if (!f.ok()) return f.status();
-  return std::unique_ptr<trace::ByteSource>(std::move(*f));
+  if (t.bytes == 0) return std::unique_ptr<trace::ByteSource>(std::move(*f));
+  return std::unique_ptr<trace::ByteSource>(
+      std::make_unique<trace::LimitedSource>(std::move(*f), t.bytes));
 }
 
 // The stream's handled faults, in the order they were collected.
-absl::StatusOr<std::vector<Recorded>> ReadStream(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = Open(path);
+absl::StatusOr<std::vector<Recorded>> ReadStream(const TraceFile& t) {
+  absl::StatusOr<std::unique_ptr<trace::ByteSource>> src = Open(t);
   if (!src.ok()) return src.status();
-  trace::TraceReader reader(src->get(), path);
+  trace::TraceReader reader(src->get(), t.label());
   if (absl::Status s = reader.Open(); !s.ok()) return s;
   if (reader.header().capture_source() != trace::CAPTURE_SOURCE_BOARD) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": a twin trace; calibration needs a board's measured latencies"));
+        absl::StrCat(t.label(), ": a twin trace; calibration needs a board's measured latencies"));
   }
   std::vector<Recorded> out;
   trace::Event e;
@@ -57,7 +59,7 @@ absl::StatusOr<std::vector<Recorded>> ReadStream(const std::string& path) {
 
 // Each handled fault work of a replay of `path` with `cost`.
 absl::StatusOr<std::vector<fault::FaultPath::Timing>> ReplayFaults(
-    const std::string& path, const profiles::CostModel& cost) {
+    const TraceFile& t, const profiles::CostModel& cost) {
   std::vector<fault::FaultPath::Timing> out;
   replay::ReplayOptions o;
   o.keep_going = true;
@@ -65,7 +67,7 @@ absl::StatusOr<std::vector<fault::FaultPath::Timing>> ReplayFaults(
   o.on_fault_timing = [&out](const fault::FaultPath::Timing& t) {
     if (t.ret == 0) out.push_back(t);
   };
-  replay::ReplayResult r = replay::Replay([&path] { return Open(path); }, path, o);
+  replay::ReplayResult r = replay::Replay([&t] { return Open(t); }, t.label(), o);
   if (!r.status.ok()) return r.status;
   return out;
 }
@@ -93,12 +95,12 @@ uint64_t Match(const std::vector<Recorded>& rec, const std::vector<fault::FaultP
 // Each trace's recorded handled faults paired with a replay's (with `cost`):
 // `fn` gets each pair; the counts of recorded and unpaired faults grow.
 template <typename F>
-absl::Status EachPair(const std::vector<std::string>& paths, const profiles::CostModel& cost,
+absl::Status EachPair(const std::vector<TraceFile>& traces, const profiles::CostModel& cost,
                       uint64_t* recorded, uint64_t* unmatched, F fn) {
-  for (const std::string& path : paths) {
-    absl::StatusOr<std::vector<Recorded>> rec = ReadStream(path);
+  for (const TraceFile& t : traces) {
+    absl::StatusOr<std::vector<Recorded>> rec = ReadStream(t);
     if (!rec.ok()) return rec.status();
-    absl::StatusOr<std::vector<fault::FaultPath::Timing>> rep = ReplayFaults(path, cost);
+    absl::StatusOr<std::vector<fault::FaultPath::Timing>> rep = ReplayFaults(t, cost);
     if (!rep.ok()) return rep.status();
     *recorded += rec->size();
     *unmatched += Match(*rec, *rep, fn);
@@ -202,16 +204,22 @@ profiles::CostRange RangeOf(double mean, double var) {
 
 }  // namespace
 
-absl::StatusOr<Collected> Collect(const std::vector<std::string>& paths,
+std::vector<TraceFile> Files(const std::vector<std::string>& paths) {
+  std::vector<TraceFile> out;
+  for (const std::string& p : paths) out.push_back({p, 0, ""});
+  return out;
+}
+
+absl::StatusOr<Collected> Collect(const std::vector<TraceFile>& traces,
                                   const profiles::CostModel& base) {
   Collected c;
   absl::Status s = EachPair(
-      paths, base, &c.recorded, &c.unmatched,
+      traces, base, &c.recorded, &c.unmatched,
       [&c](const Recorded& r, const fault::FaultPath::Timing& t) {
         c.samples.push_back({r.latency_ns, r.work_ns, t.pages, t.pt_pages, t.metadata, t.ptes});
       });
   if (!s.ok()) return s;
-  c.traces = paths.size();
+  c.traces = traces.size();
   return c;
 }
 
@@ -337,11 +345,11 @@ double KsDistance(std::vector<uint64_t> a, std::vector<uint64_t> b) {
   return worst;
 }
 
-absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<std::string>& paths,
+absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<TraceFile>& traces,
                                                         const profiles::CostModel& cost) {
   std::vector<uint64_t> out;
   uint64_t recorded = 0, unmatched = 0;
-  absl::Status s = EachPair(paths, cost, &recorded, &unmatched,
+  absl::Status s = EachPair(traces, cost, &recorded, &unmatched,
                             [&out](const Recorded&, const fault::FaultPath::Timing& t) {
                               // As trace_pipe would print it: each stamp to the microsecond.
                               out.push_back((t.end_ns / 1000 - t.irq_ns / 1000) * 1000);
@@ -372,6 +380,60 @@ std::string WriteProfile(const std::string& base_text, const std::string& id, co
   }
   while (absl::EndsWith(out, "\n\n")) out.pop_back();
   return out;
+}
+
+std::string Calibration::Summary() const {
+  auto range = [](const profiles::CostRange& r) { return absl::StrCat(r.min_ns, "..", r.max_ns); };
+  std::string out = absl::StrFormat(
+      "calibrate: %d trace(s), %d measured handled faults, %d matched to the twin's replay "
+      "(%d not), base profile %s\n",
+      collected.traces, collected.recorded, collected.samples.size(), collected.unmatched, base_id);
+  absl::StrAppendFormat(&out, "%-26s %-16s %-16s %s\n", "parameter", "base", "calibrated", "how");
+  for (const Param& p : fit.params) {
+    absl::StrAppendFormat(&out, "%-26s %-16s %-16s %s\n", p.key, range(p.base),
+                          p.fitted_here ? range(p.fitted) : "(kept)", p.note);
+  }
+  absl::StrAppendFormat(&out, "ks_distance.base: %.4f\nks_distance.calibrated: %.4f\n", ks_base,
+                        ks_calibrated);
+  return out;
+}
+
+absl::StatusOr<Calibration> Calibrate(const std::vector<TraceFile>& traces,
+                                      const std::string& base_id, const std::string& base_text,
+                                      const std::string& id, const std::string& by) {
+  absl::StatusOr<profiles::Profile> base = profiles::ParseProfile(base_text, base_id);
+  if (!base.ok()) return base.status();
+  Calibration c;
+  c.base_id = base_id;
+  absl::StatusOr<Collected> collected = Collect(traces, base->cost);
+  if (!collected.ok()) return collected.status();
+  c.collected = std::move(*collected);
+  absl::StatusOr<Fit> fit = FitCosts(c.collected.samples, base->cost);
+  if (!fit.ok()) return fit.status();
+  c.fit = std::move(*fit);
+  std::vector<uint64_t> measured;
+  for (const Sample& s : c.collected.samples) measured.push_back(s.latency_ns);
+  absl::StatusOr<std::vector<uint64_t>> before = ReplayedLatencies(traces, base->cost);
+  if (!before.ok()) return before.status();
+  absl::StatusOr<std::vector<uint64_t>> after = ReplayedLatencies(traces, c.fit.cost);
+  if (!after.ok()) return after.status();
+  c.ks_base = KsDistance(measured, *before);
+  c.ks_calibrated = KsDistance(measured, *after);
+  std::vector<std::string> names, keys;
+  for (const TraceFile& t : traces) names.push_back(t.label());
+  for (const Param& p : c.fit.params) {
+    if (p.fitted_here) keys.push_back(p.key);
+  }
+  const std::string comment = absl::StrFormat(
+      "Calibrated by %s from %d measured faults of %d board trace(s)\n"
+      "(%s) on profile %s. Kolmogorov-Smirnov distance between the measured and the\n"
+      "replayed fault latencies: %.4f with %s's costs, %.4f with these. Fitted: %s.\n",
+      by, c.collected.samples.size(), traces.size(), absl::StrJoin(names, ", "), base_id, c.ks_base,
+      base_id, c.ks_calibrated, absl::StrJoin(keys, ", "));
+  c.profile = WriteProfile(base_text, id, c.fit, comment);
+  // What it wrote must load (a profile the CLI, agent and server accept).
+  if (absl::Status s = profiles::ParseProfile(c.profile, id).status(); !s.ok()) return s;
+  return c;
 }
 
 }  // namespace faultlab::calibrate

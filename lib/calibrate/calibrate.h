@@ -25,6 +25,16 @@
 
 namespace faultlab::calibrate {
 
+// A board trace to calibrate from: a file, its first `bytes` (0: all of it;
+// the server's stored traces end where their acknowledged chunks do).
+struct TraceFile {
+  std::string path;
+  uint64_t bytes = 0;
+  std::string name;  // in messages and the profile's comment (default: path)
+  const std::string& label() const { return name.empty() ? path : name; }
+};
+std::vector<TraceFile> Files(const std::vector<std::string>& paths);
+
 // One handled fault of a board's stream, matched to the twin's replay of it.
 struct Sample {
   uint64_t latency_ns = 0;  // measured: IRQ handler to the end of the work
@@ -44,7 +54,7 @@ struct Collected {
 // Replays each trace (under its recorded configuration, with `base`'s
 // costs) and pairs its recorded stream's handled faults with the replay's,
 // in order, by address. An error names the trace.
-absl::StatusOr<Collected> Collect(const std::vector<std::string>& paths,
+absl::StatusOr<Collected> Collect(const std::vector<TraceFile>& traces,
                                   const profiles::CostModel& base);
 
 struct Param {
@@ -68,13 +78,31 @@ double KsDistance(std::vector<uint64_t> a, std::vector<uint64_t> b);
 
 // The latencies the twin gives the traces' matched faults with `cost`, at
 // the trace's microsecond resolution (for a KS distance with the measured).
-absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<std::string>& paths,
+absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<TraceFile>& traces,
                                                         const profiles::CostModel& cost);
 
 // A profile file: `base_text` (a profile's text) with id `id` and the
 // fitted cost lines, after a comment block saying how it was fitted.
 std::string WriteProfile(const std::string& base_text, const std::string& id, const Fit& fit,
                          const std::string& comment);
+
+// The whole calibration, as `faultlab calibrate` and the server run it:
+// collect, fit, the KS distances before and after, and the profile.
+struct Calibration {
+  std::string base_id;
+  Collected collected;
+  Fit fit;
+  double ks_base = 0, ks_calibrated = 0;
+  std::string profile;  // the profile file's text (id `id`)
+  // What the fit found, as lines: the counts, one row per parameter
+  // (base, calibrated or "(kept)", how), and the two KS distances.
+  std::string Summary() const;
+};
+// `base_text` is profile `base_id`'s text (profiles::ProfileText); `by` says
+// who calibrated, for the profile's comment ("'faultlab calibrate'").
+absl::StatusOr<Calibration> Calibrate(const std::vector<TraceFile>& traces,
+                                      const std::string& base_id, const std::string& base_text,
+                                      const std::string& id, const std::string& by);
 
 }  // namespace faultlab::calibrate
 

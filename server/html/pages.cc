@@ -25,9 +25,39 @@ std::string VerdictClass(const std::string& v) {
 }  // namespace
 
 std::vector<http::Route> WebPages::Routes() {
-  return {{"/runs", [this](const http::Request& r) {
+  return {{"/runs",
+           [this](const http::Request& r) {
              return r.path == "/runs" || r.path == "/runs/" ? RunList(r) : RunPage(r);
-           }}};
+           }},
+          {"/boards/", [this](const http::Request& r) { return BoardProfile(r); }}};
+}
+
+http::Reply WebPages::BoardProfile(const http::Request& req) {
+  std::string suffix;
+  if (auto refused = Refuse(req, &suffix)) return *refused;
+  // /boards/NAME/profile or /boards/NAME/calibration (NAME decoded; a board
+  // name may hold any character but '/').
+  const std::string rest = req.path.substr(std::string("/boards/").size());
+  const size_t slash = rest.rfind('/');
+  const std::string what = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (slash == std::string::npos || (what != "profile" && what != "calibration")) {
+    return {404, "text/plain; charset=utf-8",
+            "not found: /boards/NAME/profile (the calibrated profile) or "
+            "/boards/NAME/calibration (how it was fitted)\n"};
+  }
+  absl::StatusOr<server::BoardProfileRecord> p = store_->GetBoardProfile(rest.substr(0, slash));
+  if (!p.ok()) {
+    return {p.status().code() == absl::StatusCode::kNotFound ? 404 : 503,
+            "text/plain; charset=utf-8",
+            absl::StrCat(p.status().message(),
+                         " (a board is calibrated from its traces with a fault stream: "
+                         "docs/board.md)\n")};
+  }
+  if (what == "profile") return {200, "text/plain; charset=utf-8", p->text};
+  return {200, "text/plain; charset=utf-8",
+          absl::StrCat("board: ", p->board, "\nprofile: ", p->id, " version ", p->version,
+                       " (save as ", p->id, ".profile; use with --profile-dir)\nbase: ", p->base,
+                       "\nthrough_trace: ", p->through, "\n", p->fit)};
 }
 
 std::optional<http::Reply> WebPages::Refuse(const http::Request& req, std::string* suffix) const {

@@ -3,7 +3,9 @@
 // and policy) and /runs/ID (a run's report page with its regression verdict
 // and links to the runs it was compared with). With --tokens, an operator
 // token is needed: an `Authorization: Bearer T` header, or `?token=T`
-// (which the page's links then carry).
+// (which the page's links then carry). /boards/NAME/profile is a board's
+// calibrated profile file, /boards/NAME/calibration how it was fitted
+// (server/replay/calibration.h), both plain text.
 #ifndef FAULTLAB_SERVER_HTML_PAGES_H_
 #define FAULTLAB_SERVER_HTML_PAGES_H_
 
@@ -23,6 +25,7 @@ class WebPages {
 
   http::Reply RunList(const http::Request& req);
   http::Reply RunPage(const http::Request& req);
+  http::Reply BoardProfile(const http::Request& req);
   // The run page of trace `hex` (32 hex digits) without an access check (the
   // caller did it); `suffix` ("token=T" or "") goes into its links.
   http::Reply RenderRun(const std::string& hex, const std::string& suffix);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/replay/what_if.h"
 #include "lib/rpc/status.h"
+#include "server/replay/calibration.h"
 
 namespace faultlab::server {
 namespace {
@@ -86,11 +87,22 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
       parts[a] = absl::StrCat(axis.key(), "=", value);  // validated above
     }
     const std::string settings = absl::StrJoin(parts, ",");
+    SandboxJob job;
+    job.trace_path = file->path;
+    job.bytes = file->bytes;
+    job.name = name;
+    job.what_if = parts;
+    job.mode = mode;
+    job.keep_going = true;
+    // A board's calibrated costs (calibration.h) are part of what a cell
+    // means: a newer calibration is another cell of the store.
+    const bool costs = mode == "open" && UseBoardCosts(store_, rec->header, parts, &job) > 0;
+    const std::string key = costs ? absl::StrCat(settings, ";costs=", job.costs_source) : settings;
     api::ReplayUpdate result;
     api::ReplayCell* c = result.mutable_result();
     c->set_cell(cell);
     c->set_settings(settings);
-    if (absl::StatusOr<WhatIfRecord> saved = store_->GetWhatIf(req->trace_id(), settings, mode);
+    if (absl::StatusOr<WhatIfRecord> saved = store_->GetWhatIf(req->trace_id(), key, mode);
         saved.ok()) {
       c->set_outcome(saved->outcome);
       c->set_report(saved->report);
@@ -102,13 +114,6 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
     progress.mutable_progress()->set_cell(cell);
     progress.mutable_progress()->set_cells(cells);
     if (!out->Write(progress)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    SandboxJob job;
-    job.trace_path = file->path;
-    job.bytes = file->bytes;
-    job.name = name;
-    job.what_if = parts;
-    job.mode = mode;
-    job.keep_going = true;
     const SandboxOutcome o = sandbox_->Run(
         job,
         [&](uint64_t inputs) {
@@ -119,7 +124,7 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
     if (o.error_reason == "stopped") {
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled (or the server is stopping)");
     }
-    WhatIfRecord w{settings, mode, o.outcome, o.report};
+    WhatIfRecord w{key, mode, o.outcome, o.report};
     if (absl::Status s = store_->SaveWhatIf(req->trace_id(), w); !s.ok()) return rpc::ToGrpc(s);
     if (metrics_) metrics_->AddWhatIf(w.outcome);
     c->set_outcome(w.outcome);

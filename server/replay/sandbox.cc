@@ -83,14 +83,32 @@ absl::StatusOr<std::string> Sandbox::FindWorker() {
 }
 
 bool Sandbox::Start(const SandboxJob& job, uint64_t cpu_seconds, Child* c, std::string* error) {
-  std::vector<std::string> args = {
-      worker_,  "--trace", job.trace_path, "--bytes", absl::StrCat(job.bytes),
-      "--name", job.name,  "--mode",       job.mode};
+  std::vector<std::string> args = {worker_, "--mode", job.mode};
+  std::vector<SandboxTrace> traces = job.calibrate_from;
+  if (job.mode != "calibrate") traces = {{job.trace_path, job.bytes, job.name}};
+  for (const SandboxTrace& t : traces) {
+    for (const std::string& a : {std::string("--trace"), t.path, std::string("--bytes"),
+                                 absl::StrCat(t.bytes), std::string("--name"), t.name}) {
+      args.push_back(a);
+    }
+  }
   for (const std::string& kv : job.what_if) {
     args.push_back("--what-if");
     args.push_back(kv);
   }
   if (job.keep_going) args.push_back("--keep-going");
+  if (!job.costs_profile.empty()) {
+    for (const std::string& a : {std::string("--costs"), job.costs_profile,
+                                 std::string("--costs-source"), job.costs_source}) {
+      args.push_back(a);
+    }
+  }
+  if (job.mode == "calibrate") {
+    for (const std::string& a : {std::string("--base"), job.calibrate_base,
+                                 std::string("--profile-id"), job.calibrate_id}) {
+      args.push_back(a);
+    }
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -205,6 +223,8 @@ SandboxOutcome Sandbox::Finish(Child* c, uint64_t cpu_seconds) {
     if (o.outcome == "error") o.error_reason = c->result.damaged() ? "damaged" : "crashed";
     std::vector<uint64_t> flat(c->result.tally().begin(), c->result.tally().end());
     if (!flat.empty()) o.tally.Unflatten(flat);
+    o.stream_faults = c->result.stream_faults();
+    o.profile = c->result.profile();
     return o;
   }
   o.outcome = "error";

@@ -39,22 +39,40 @@ struct SandboxPolicy {
   uint64_t rss_bytes = 2ULL << 30;
 };
 
+struct SandboxTrace {
+  std::string path;
+  uint64_t bytes = 0;  // the stored (committed) length
+  std::string name;    // in messages
+};
+
 struct SandboxJob {
   std::string trace_path;
-  uint64_t bytes = 0;                // the stored (committed) length
+  uint64_t bytes = 0;                // the stored (committed) length; limits scale with it
   std::string name;                  // in messages
   std::vector<std::string> what_if;  // "key=value"
-  std::string mode = "open";         // open | rerun
+  std::string mode = "open";         // open | rerun | calibrate
   bool keep_going = false;
+  // Mode open: a calibrated profile's text whose costs the replay uses, and
+  // what its report calls them (docs/cost-model.md "Calibration on the
+  // server"); empty: the trace's profile's own.
+  std::string costs_profile, costs_source;
+  // Mode calibrate (in place of trace_path): the board's traces, the
+  // profile they were recorded on, and the calibrated profile's id.
+  std::vector<SandboxTrace> calibrate_from;
+  std::string calibrate_base, calibrate_id;
 };
 
 struct SandboxOutcome {
-  std::string outcome;  // identical | diverged | model_changed | what_if | error
-  std::string report;   // the report, or what went wrong (one line each)
+  // identical | diverged | model_changed | what_if | error; a calibration:
+  // calibrated | uncalibrated | error
+  std::string outcome;
+  std::string report;  // the report, or what went wrong (one line each)
   // With outcome error: one of families::kReplayErrorReasons, or "stopped"
   // (the server is shutting down: nothing to save).
   std::string error_reason;
   ReplayTally tally;
+  uint64_t stream_faults = 0;  // a replay: its board fault stream's faults
+  std::string profile;         // a calibration: the profile it made
 };
 
 class Sandbox {

@@ -1,9 +1,11 @@
 #include "server/replay/worker.h"
 
 #include <chrono>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "server/replay/calibration.h"
 #include "server/store/failpoint.h"
 
 namespace faultlab::server {
@@ -107,6 +109,7 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
   job.trace_path = file->path;
   job.bytes = file->bytes;
   job.name = absl::BytesToHexString(trace_id);
+  UseBoardCosts(store_, h, {}, &job);
   const auto t0 = std::chrono::steady_clock::now();
   const SandboxOutcome o = sandbox_->Run(job, nullptr, nullptr);
   const double seconds =
@@ -119,11 +122,34 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
     metrics_->AddReplay(labels, o.outcome, o.tally, seconds);
     if (o.outcome == "error") metrics_->AddReplayError(o.error_reason);
   }
+  if (o.stream_faults > 0 && h.capture_source() == trace::CAPTURE_SOURCE_BOARD)
+    Calibrate(h.board());
   if (twice && o.outcome != "error") {
     const SandboxOutcome again = sandbox_->Run(job, nullptr, nullptr);
     if (again.error_reason == "stopped") return;
     const bool forced = Failpoint("replay_verify_mismatch") == FailAction::kFire;  // tests only
     if ((forced || again.report != o.report) && metrics_) metrics_->AddNondeterminism();
+  }
+}
+
+void ReplayPool::Calibrate(const std::string& board) {
+  {
+    // One calibration of a board at a time; a trace that arrives meanwhile
+    // asks for another round once it ends.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!calibrating_.insert(board).second) {
+      recalibrate_.insert(board);
+      return;
+    }
+  }
+  for (;;) {
+    const std::string said = CalibrateBoard(store_, sandbox_, board);
+    std::cerr << "faultlab-server: board " << board << ": " << said << "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    if (recalibrate_.erase(board) == 0 || stop_) {
+      calibrating_.erase(board);
+      return;
+    }
   }
 }
 

@@ -9,6 +9,9 @@
 // replay queue (Store::ClaimReplay, leased), so traces left unreplayed by a
 // restart — or by another replica that died — are picked up; Enqueue only
 // wakes a worker, and idle workers look again every second.
+// A board trace replays with its board's calibrated costs when the server
+// has them, and one with a fault stream then recalibrates its board
+// (calibration.h).
 #ifndef FAULTLAB_SERVER_REPLAY_WORKER_H_
 #define FAULTLAB_SERVER_REPLAY_WORKER_H_
 
@@ -16,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +52,9 @@ class ReplayPool {
  private:
   void Run();
   void ReplayOne(const std::string& trace_id, bool twice);
+  // A board trace with a fault stream was replayed: calibrate the board
+  // (calibration.h), one round at a time per board.
+  void Calibrate(const std::string& board);
 
   Store* store_;
   ServerMetrics* metrics_;
@@ -63,6 +70,7 @@ class ReplayPool {
   bool stop_ = false;
   uint64_t done_ = 0;
   uint64_t started_ = 0;
+  std::set<std::string> calibrating_, recalibrate_;  // boards
   std::vector<std::thread> threads_;
 };
 

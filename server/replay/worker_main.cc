@@ -6,6 +6,13 @@
 //
 //   faultlab-replay-worker --trace PATH --bytes N --name NAME
 //       [--what-if KEY=VALUE ...] [--mode open|rerun] [--keep-going]
+//       [--costs PROFILE_TEXT --costs-source TEXT]
+//   faultlab-replay-worker --mode calibrate --base ID --profile-id ID
+//       --trace PATH --bytes N --name NAME [--trace ...]
+//
+// A calibration (a board's traces, docs/cost-model.md "Calibration on the
+// server") runs here too: it replays each trace three times, and a hostile
+// trace must cost a worker, not the server.
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,11 +20,14 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "engine/profiles/profile.h"
 #include "engine/replay/replayer.h"
 #include "engine/trace/io.h"
 #include "engine/trace/reader.h"
 #include "lib/args/args.h"
+#include "lib/calibrate/calibrate.h"
 #include "proto/replay_worker.pb.h"
 #include "server/metrics/tally.h"
 
@@ -56,18 +66,63 @@ replay::ReplayResult Rerun(
   return replay::Rerun(reader.header(), name, what_if);
 }
 
+// --mode calibrate: the board's traces -> a calibrated profile, or why not.
+worker::Result Calibrate(const args::Args& a) {
+  worker::Result out;
+  const std::vector<std::string> paths = a.GetAll("trace"), sizes = a.GetAll("bytes"),
+                                 names = a.GetAll("name");
+  std::vector<calibrate::TraceFile> traces;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    calibrate::TraceFile t{paths[i], 0, i < names.size() ? names[i] : paths[i]};
+    if (i >= sizes.size() || !absl::SimpleAtoi(sizes[i], &t.bytes)) {
+      out.set_outcome("error");
+      out.set_report("calibrate: each --trace needs its --bytes\n");
+      return out;
+    }
+    traces.push_back(std::move(t));
+  }
+  const std::string base = a.Get("base", "g610");
+  absl::StatusOr<std::pair<std::string, std::string>> text = profiles::ProfileText(base, "");
+  absl::StatusOr<calibrate::Calibration> c =
+      text.ok()
+          ? calibrate::Calibrate(traces, base, text->first, a.Get("profile-id"), "faultlab-server")
+          : absl::StatusOr<calibrate::Calibration>(text.status());
+  if (c.ok()) {
+    out.set_outcome("calibrated");
+    out.set_report(c->Summary());
+    out.set_profile(c->profile);
+  } else {
+    // Too few faults, none matched: the board stays uncalibrated, said; a
+    // damaged trace is an error of its own.
+    out.set_outcome(absl::IsDataLoss(c.status()) ? "error" : "uncalibrated");
+    out.set_report(absl::StrCat(c.status().message(), "\n"));
+    out.set_damaged(absl::IsDataLoss(c.status()));
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   // The server's --profile-dir (what-if profile= naming a calibrated profile).
   if (const char* dir = std::getenv("FAULTLAB_PROFILE_DIR")) profiles::SetProfileDir(dir);
   args::Args a;
-  for (const char* f : {"trace", "bytes", "name", "what-if", "mode"}) a.Declare(f, true);
+  for (const char* f : {"trace", "bytes", "name", "what-if", "mode", "costs", "costs-source",
+                        "base", "profile-id"}) {
+    a.Declare(f, true);
+  }
   a.Declare("keep-going", false);
   uint64_t bytes = 0;
-  if (absl::Status s = a.Parse(argc - 1, argv + 1);
-      !s.ok() || !a.Has("trace") || !a.GetUint("bytes", &bytes).ok()) {
+  absl::Status parsed = a.Parse(argc - 1, argv + 1);
+  if (parsed.ok() && a.Get("mode") == "calibrate" && a.Has("trace")) {
+    worker::Update u;
+    *u.mutable_result() = Calibrate(a);
+    return Send(u) ? 0 : 4;
+  }
+  if (!parsed.ok() || !a.Has("trace") || !a.GetUint("bytes", &bytes).ok()) {
     std::cerr
         << "usage: faultlab-replay-worker --trace PATH --bytes N --name NAME [--what-if K=V ...]"
-           " [--mode open|rerun] [--keep-going] (started by faultlab-server)\n";
+           " [--mode open|rerun] [--keep-going] [--costs PROFILE_TEXT --costs-source TEXT]\n"
+           "       faultlab-replay-worker --mode calibrate --base ID --profile-id ID"
+           " --trace PATH --bytes N --name NAME ... (started by faultlab-server)\n";
     return 2;
   }
   const std::string path = a.Get("trace"), name = a.Get("name", path);
@@ -89,6 +144,15 @@ int Main(int argc, char** argv) {
   } else {
     replay::ReplayOptions opts;
     opts.what_if = *what_if;
+    if (a.Has("costs")) {
+      absl::StatusOr<profiles::Profile> p = profiles::ParseProfile(a.Get("costs"), "--costs");
+      if (!p.ok()) {
+        std::cerr << "faultlab-replay-worker: " << p.status().message() << "\n";
+        return 2;
+      }
+      opts.cost_model = p->cost;
+      opts.cost_source = a.Get("costs-source", p->id);
+    }
     opts.keep_going = a.Has("keep-going");
     opts.on_output = [&tally](const trace::Event& e) { tally.Add(e); };
     opts.on_input = [](uint64_t inputs) {
@@ -108,6 +172,7 @@ int Main(int argc, char** argv) {
   } else {
     out->set_outcome(std::string(replay::ReplayOutcomeName(r.outcome)));
     out->set_report(replay::ReportText(r));
+    out->set_stream_faults(r.recorded_stream);
     for (uint64_t n : tally.Flatten()) out->add_tally(n);
   }
   return Send(u) ? 0 : 4;

@@ -49,6 +49,10 @@ const char* const kMigrations[] = {
     "CREATE TABLE replay_leases ("
     "  trace_id BYTEA PRIMARY KEY REFERENCES traces, owner TEXT NOT NULL, until TIMESTAMPTZ NOT "
     "NULL);",
+    // 3: each board's newest calibrated profile.
+    "CREATE TABLE board_profiles ("
+    "  board TEXT PRIMARY KEY, base TEXT NOT NULL, id TEXT NOT NULL, text TEXT NOT NULL,"
+    "  fit TEXT NOT NULL, through BIGINT NOT NULL, version BIGINT NOT NULL);",
 };
 constexpr int64_t kMigrationLock = 0x66616c74;  // "falt"
 constexpr int64_t kAnalysisLock = 0x616e6c7a;   // "anlz"
@@ -593,6 +597,46 @@ absl::StatusOr<WhatIfRecord> PgStore::GetWhatIf(const std::string& trace_id,
   if (!q.ok()) return Fail(conn->get(), q, "looking up a what-if result");
   if (q.rows() == 0) return absl::NotFoundError("no such what-if result");
   return WhatIfRecord{settings, mode, q.S(0, 0), q.S(0, 1)};
+}
+
+absl::Status PgStore::SaveBoardProfile(BoardProfileRecord* p) {
+  absl::StatusOr<Conn> conn = Get();
+  if (!conn.ok()) return conn.status();
+  Result q = Exec(conn->get(),
+                  "INSERT INTO board_profiles VALUES ($1, $2, $3, $4, $5, $6, 1) "
+                  "ON CONFLICT (board) DO UPDATE SET base = excluded.base, id = excluded.id, "
+                  "text = excluded.text, fit = excluded.fit, through = excluded.through, "
+                  "version = board_profiles.version + 1 "
+                  "WHERE excluded.through > board_profiles.through RETURNING version",
+                  {T(p->board), T(p->base), T(p->id), T(p->text), T(p->fit),
+                   N(static_cast<int64_t>(p->through))});
+  if (!q.ok()) return Fail(conn->get(), q, "saving a board's profile");
+  if (q.rows() == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("board ", p->board, " has a calibration from newer traces"));
+  }
+  p->version = static_cast<uint64_t>(q.I(0, 0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BoardProfileRecord> PgStore::GetBoardProfile(const std::string& board) {
+  absl::StatusOr<Conn> conn = Get();
+  if (!conn.ok()) return conn.status();
+  Result q = Exec(conn->get(),
+                  "SELECT base, id, text, fit, through, version FROM board_profiles "
+                  "WHERE board = $1",
+                  {T(board)});
+  if (!q.ok()) return Fail(conn->get(), q, "looking up a board's profile");
+  if (q.rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("board ", board, " has no calibrated profile"));
+  }
+  return BoardProfileRecord{board,
+                            q.S(0, 0),
+                            q.S(0, 1),
+                            q.S(0, 2),
+                            q.S(0, 3),
+                            static_cast<uint64_t>(q.I(0, 4)),
+                            static_cast<uint64_t>(q.I(0, 5))};
 }
 
 uint64_t PgStore::SizeBytes() {

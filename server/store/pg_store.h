@@ -51,6 +51,8 @@ class PgStore : public Store {
   absl::Status SaveWhatIf(const std::string& trace_id, const WhatIfRecord& w) override;
   absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id, const std::string& settings,
                                          const std::string& mode) override;
+  absl::Status SaveBoardProfile(BoardProfileRecord* p) override;
+  absl::StatusOr<BoardProfileRecord> GetBoardProfile(const std::string& board) override;
   uint64_t SizeBytes() override;
   std::string Identity() const override { return identity_; }
 

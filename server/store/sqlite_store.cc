@@ -55,6 +55,10 @@ const char* const kMigrations[] = {
     // traces completed before it keep their arrival order.
     "ALTER TABLE traces ADD COLUMN completed_seq INTEGER;"
     "UPDATE traces SET completed_seq = sequence WHERE complete = 1;",
+    // 5: each board's newest calibrated profile.
+    "CREATE TABLE board_profiles ("
+    "  board TEXT PRIMARY KEY, base TEXT NOT NULL, id TEXT NOT NULL, text TEXT NOT NULL,"
+    "  fit TEXT NOT NULL, through INTEGER NOT NULL, version INTEGER NOT NULL);",
 };
 
 // A prepared statement, finalized on scope exit.
@@ -533,6 +537,45 @@ absl::StatusOr<WhatIfRecord> SqliteStore::GetWhatIf(const std::string& trace_id,
   if (rc == SQLITE_DONE) return absl::NotFoundError("no such what-if result");
   if (rc != SQLITE_ROW) return DbError(db_, "looking up a what-if result");
   return WhatIfRecord{settings, mode, q.ColBlob(0), q.ColBlob(1)};
+}
+
+absl::Status SqliteStore::SaveBoardProfile(BoardProfileRecord* p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_,
+         "INSERT INTO board_profiles VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (board) DO UPDATE "
+         "SET base = excluded.base, id = excluded.id, text = excluded.text, fit = excluded.fit, "
+         "through = excluded.through, version = board_profiles.version + 1 "
+         "WHERE excluded.through > board_profiles.through");
+  q.Text(1, p->board).Text(2, p->base).Text(3, p->id).Text(4, p->text).Text(5, p->fit);
+  q.Int(6, static_cast<int64_t>(p->through));
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "saving a board's profile");
+  if (sqlite3_changes(db_) == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("board ", p->board, " has a calibration from newer traces"));
+  }
+  Stmt v(db_, "SELECT version FROM board_profiles WHERE board = ?");
+  v.Text(1, p->board);
+  if (v.Step() != SQLITE_ROW) return DbError(db_, "reading a board profile's version");
+  p->version = static_cast<uint64_t>(v.ColInt(0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BoardProfileRecord> SqliteStore::GetBoardProfile(const std::string& board) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT base, id, text, fit, through, version FROM board_profiles WHERE board = ?");
+  q.Text(1, board);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("board ", board, " has no calibrated profile"));
+  }
+  if (rc != SQLITE_ROW) return DbError(db_, "looking up a board's profile");
+  return BoardProfileRecord{board,
+                            q.ColBlob(0),
+                            q.ColBlob(1),
+                            q.ColBlob(2),
+                            q.ColBlob(3),
+                            static_cast<uint64_t>(q.ColInt(4)),
+                            static_cast<uint64_t>(q.ColInt(5))};
 }
 
 uint64_t SqliteStore::SizeBytes() {

@@ -80,6 +80,19 @@ struct WhatIfRecord {
   std::string report;
 };
 
+// A board's calibrated profile (docs/cost-model.md "Calibration on the
+// server"): the server fits one from the board's traces with a fault
+// stream, keeps the newest, and replays the board's traces with its costs.
+struct BoardProfileRecord {
+  std::string board;
+  std::string base;      // the profile it was fitted on: its traces'
+  std::string id;        // the profile's id (in `text`)
+  std::string text;      // the profile file
+  std::string fit;       // what the fit said (calibrate::Calibration::Summary)
+  uint64_t through = 0;  // the newest trace it used (TraceRecord::sequence)
+  uint64_t version = 0;  // 1, 2, ... per board (the store assigns it)
+};
+
 // The store: one upload protocol (store.cc, below), written once over a
 // metadata *dialect* — SQLite (sqlite_store.h) or PostgreSQL (pg_store.h) —
 // and a blob directory. A dialect supplies a trace's exclusive writer
@@ -166,6 +179,12 @@ class Store {
   virtual absl::StatusOr<WhatIfRecord> GetWhatIf(const std::string& trace_id,
                                                  const std::string& settings,
                                                  const std::string& mode) = 0;
+  // Keeps `p` as its board's profile unless the one kept used a trace as new
+  // or newer (then ALREADY_EXISTS: a calibration that finished later but
+  // saw less); assigns p->version, one more than the one it replaces.
+  virtual absl::Status SaveBoardProfile(BoardProfileRecord* p) = 0;
+  // NOT_FOUND when the board has none.
+  virtual absl::StatusOr<BoardProfileRecord> GetBoardProfile(const std::string& board) = 0;
   // Bytes on disk: blobs and database.
   virtual uint64_t SizeBytes() = 0;
   // Which store this is ("sqlite:DIR", "postgres:HOST:PORT/DB"): replicas of

@@ -545,6 +545,36 @@ TEST_P(StoreContract, AWhatIfCellIsStoredOnce) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_P(StoreContract, ABoardKeepsItsNewestCalibratedProfile) {
+  auto store = OpenStore();
+  EXPECT_EQ(store->GetBoardProfile("rk3588-03").status().code(), absl::StatusCode::kNotFound);
+  BoardProfileRecord first{"rk3588-03", "g610", "rk3588-03-calibrated", "id = x\n", "fit 1", 4, 0};
+  ASSERT_TRUE(store->SaveBoardProfile(&first).ok());
+  EXPECT_EQ(first.version, 1u);
+  BoardProfileRecord newer = first;
+  newer.text = "id = y\n";
+  newer.through = 9;
+  ASSERT_TRUE(store->SaveBoardProfile(&newer).ok());
+  EXPECT_EQ(newer.version, 2u);
+  // A calibration that ends later but saw only older traces does not win.
+  BoardProfileRecord stale = first;
+  stale.through = 7;
+  EXPECT_EQ(store->SaveBoardProfile(&stale).code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<BoardProfileRecord> got = store->GetBoardProfile("rk3588-03");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->text, "id = y\n");
+  EXPECT_EQ(got->base, "g610");
+  EXPECT_EQ(got->id, "rk3588-03-calibrated");
+  EXPECT_EQ(got->fit, "fit 1");
+  EXPECT_EQ(got->through, 9u);
+  EXPECT_EQ(got->version, 2u);
+  BoardProfileRecord other{"odroid-m2", "g610", "odroid-m2-calibrated", "t", "f", 1, 0};
+  ASSERT_TRUE(store->SaveBoardProfile(&other).ok());
+  EXPECT_EQ(other.version, 1u) << "versions count per board";
+  store.reset();
+  EXPECT_EQ(OpenStore()->GetBoardProfile("rk3588-03")->version, 2u) << "durable";
+}
+
 TEST_P(StoreContract, ReopeningNamesTheSameStoreAndDoesNotMigrateAgain) {
   std::string identity;
   { identity = OpenStore()->Identity(); }
@@ -579,10 +609,12 @@ TEST(SqliteUpgrade, ADatabaseFromBeforeCompletionOrderKeepsItsArrivalOrder) {
   }
   // Back to schema version 3: no completion order recorded.
   ASSERT_TRUE(backing.Query("ALTER TABLE traces DROP COLUMN completed_seq").ok());
-  ASSERT_TRUE(backing.Query("DELETE FROM schema_version WHERE version = 4").ok());
+  ASSERT_TRUE(backing.Query("DROP TABLE board_profiles").ok());
+  ASSERT_TRUE(backing.Query("DELETE FROM schema_version WHERE version >= 4").ok());
   absl::StatusOr<std::unique_ptr<Store>> store = backing.Open();
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*backing.Query("SELECT MAX(version) FROM schema_version"), "4");
+  EXPECT_EQ(*backing.Query("SELECT MAX(version) FROM schema_version"),
+            absl::StrCat(SqliteStore::SchemaVersion()));
   EXPECT_EQ(*(*store)->PendingRuns(), (std::vector<std::string>{a.id, b.id}));
   const Split c = RecordTrace(3);
   Upload(**store, c, c.chunks.size());

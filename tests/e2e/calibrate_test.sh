@@ -9,6 +9,7 @@
 # twin's with the calibrated profile must be <= 0.05. The profile it writes
 # loads.
 set -u
+. "$(dirname "$0")/lib.sh"
 shim=$(readlink -f "$1") client=$(readlink -f "$2") fl=$(readlink -f "$3") loopback=$(readlink -f "$4")
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0
@@ -34,20 +35,10 @@ matched=$(sed -n 's/.*faults, \([0-9]*\) matched.*/\1/p' "$tmp/cal.txt")
 [ -n "$matched" ] && [ "$matched" -ge 10000 ] && ok "$matched measured faults matched to the twin's replay" || fail "matched: $matched"
 # Each calibrated row against the truth: its base range x 1.3, bound by bound.
 fitted=0
-while read -r key base cal _; do
-  [ "$cal" = "(kept)" ] && continue
+while read -r verdict row; do
   fitted=$((fitted + 1))
-  verdict=$(awk -v b="$base" -v c="$cal" 'BEGIN {
-    split(b, t, "\\.\\."); split(c, g, "\\.\\.")
-    lo = t[1] * 1.3; hi = t[2] * 1.3
-    e1 = (g[1] - lo) / lo; e2 = (g[2] - hi) / hi
-    if (e1 < 0) e1 = -e1; if (e2 < 0) e2 = -e2
-    printf "%s %.1f%% %.1f%%", (e1 <= 0.10 && e2 <= 0.10) ? "ok" : "off", 100 * e1, 100 * e2 }')
-  case $verdict in
-    ok*) ok "$key: $cal against the truth $(awk -v b="$base" 'BEGIN { split(b, t, "\\.\\."); printf "%d..%d", t[1] * 1.3, t[2] * 1.3 }') (errors ${verdict#ok })" ;;
-    *) fail "$key: $cal is more than 10% off the truth ($verdict)" ;;
-  esac
-done < <(grep '^cost\.' "$tmp/cal.txt")
+  [ "$verdict" = ok ] && ok "$row" || fail "$row: more than 10% off"
+done < <(fit_check "$tmp/cal.txt" 1.3)
 [ "$fitted" -ge 3 ] && ok "$fitted ranges fitted, the rest kept and said why" || fail "only $fitted ranges fitted"
 ks=$(sed -n 's/^ks_distance.calibrated: //p' "$tmp/cal.txt")
 awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' && ok "KS distance measured vs calibrated replay: $ks (<= 0.05)" || fail "KS distance $ks"

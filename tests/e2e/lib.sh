@@ -34,3 +34,21 @@ start_prometheus() {
   done
   return 1
 }
+
+# fit_check SUMMARY FACTOR: each cost range a calibration summary fitted (its
+# `cost.` rows: faultlab calibrate's output, a server's
+# /boards/NAME/calibration) against the truth — its base range x FACTOR —
+# bound by bound: prints "ok KEY: ..." within 10 %, else "off KEY: ...".
+fit_check() {
+  local key base cal _
+  while read -r key base cal _; do
+    [ "$cal" = "(kept)" ] && continue
+    awk -v k="$key" -v b="$base" -v c="$cal" -v f="$2" 'BEGIN {
+      split(b, t, "\\.\\."); split(c, g, "\\.\\.")
+      lo = t[1] * f; hi = t[2] * f
+      e1 = (g[1] - lo) / lo; e2 = (g[2] - hi) / hi
+      if (e1 < 0) e1 = -e1; if (e2 < 0) e2 = -e2
+      printf "%s %s: %s against the truth %d..%d (errors %.1f%% %.1f%%)\n",
+        (e1 <= 0.10 && e2 <= 0.10) ? "ok" : "off", k, c, lo, hi, 100 * e1, 100 * e2 }'
+  done < <(grep '^cost\.' "$1")
+}

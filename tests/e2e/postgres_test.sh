@@ -52,9 +52,9 @@ conn() { echo "host=127.0.0.1 port=$pgport user=faultlab dbname=$1"; }
 for db in fresh upgrade lab; do sql postgres "CREATE DATABASE $db" || fail "create $db"; done
 
 # Migrations: from empty, and from version 1.
-"$srv" --store=postgres --pg "$(conn fresh)" --blob-dir "$tmp/b0" --migrate-to 2 2>/dev/null
-[ "$(sql fresh "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")" = "1,2" ] \
-  && ok "migrations from an empty database: 1,2" || fail "fresh: $(sql fresh 'SELECT version FROM schema_version')"
+"$srv" --store=postgres --pg "$(conn fresh)" --blob-dir "$tmp/b0" --migrate-to 3 2>/dev/null
+[ "$(sql fresh "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")" = "1,2,3" ] \
+  && ok "migrations from an empty database: 1,2,3" || fail "fresh: $(sql fresh 'SELECT version FROM schema_version')"
 "$srv" --store=postgres --pg "$(conn upgrade)" --blob-dir "$tmp/b1" --migrate-to 1 2>/dev/null
 [ "$(sql upgrade 'SELECT max(version) FROM schema_version')" = 1 ] && ! sql upgrade 'SELECT 1 FROM replay_leases' 2>/dev/null \
   && ok "a database at schema version 1" || fail "upgrade setup"
@@ -62,8 +62,8 @@ for db in fresh upgrade lab; do sql postgres "CREATE DATABASE $db" || fail "crea
 upid=$!
 up=$(port_of "$tmp/u.log" "gRPC on")
 "$fl" backfill --server "127.0.0.1:$up" --runs 1 --boards u --workloads compute --variants series-fixed >/dev/null 2>&1
-[ "$(sql upgrade 'SELECT max(version) FROM schema_version')" = 2 ] && [ "$(sql upgrade 'SELECT count(*) FROM traces WHERE complete')" = 1 ] \
-  && ok "upgraded from version 1 to 2 at start, and takes uploads" || fail "upgrade: $(cat "$tmp/u.log")"
+[ "$(sql upgrade 'SELECT max(version) FROM schema_version')" = 3 ] && [ "$(sql upgrade 'SELECT count(*) FROM traces WHERE complete')" = 1 ] \
+  && ok "upgraded from version 1 to 3 at start, and takes uploads" || fail "upgrade: $(cat "$tmp/u.log")"
 kill -TERM "$upid"; wait "$upid"
 
 # Two replicas on database 'lab'.

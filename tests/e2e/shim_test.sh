@@ -108,6 +108,9 @@ grep -q 'FAIL BO_CREATE: .*(errno 22' "$tmp/ml.txt" && grep -q '^ok   BO_SET_LAB
   && ok "on it, alloc-on-fault BO_CREATEs are EINVAL and the 1.4-1.6 ioctls work" || fail "mainline client: $(grep -E 'BO_CREATE|BO_SET_LABEL' "$tmp/ml.txt" | head -3)"
 "$fl" replay "$tmp/ml.fltrace" 2>&1 | grep -q '^outcome: identical$' \
   && ok "and it replays identically on the mainline variant" || fail "mainline replay: $("$fl" replay "$tmp/ml.fltrace" 2>&1 | grep -E -A1 '^  (expected|got):' | cut -c1-400)"
+FAULTLAB_BACKEND="unix:$socks/ml.sock" FAULTLAB_AOF=all pt "$client" >/dev/null 2>"$tmp/ml-aof.err"
+grep -q "FAULTLAB_AOF=all: this kernel has no alloc-on-fault series" "$tmp/ml-aof.err" \
+  && ok "passthrough FAULTLAB_AOF on a kernel without the series: refused, said" || fail "ml aof: $(cat "$tmp/ml-aof.err")"
 kill "$lbm" 2>/dev/null
 # A kernel without the alloc-on-fault series: the client's alloc-on-fault
 # BO_CREATE goes to it (EINVAL), is flagged in the trace and on stderr.
@@ -145,7 +148,18 @@ lb4=$!
 for _ in $(seq 50); do [ -S "$sock4" ] && break; sleep 0.1; done
 FAULTLAB_BACKEND="unix:$sock4" FAULTLAB_KMSG="$tmp/kmsg4" FAULTLAB_KPROBES="$tmp/stream.txt" FAULTLAB_TRACE="$tmp/stream.fltrace" \
   pt "$client" >/dev/null 2>&1
+# FAULTLAB_AOF on a kernel with the series: the BO_CREATEs it picks go to the
+# kernel as alloc-on-fault (a program that does not ask, made to): the
+# stream has their faults, the header says so, the capture replays as is.
+FAULTLAB_BACKEND="unix:$sock4" FAULTLAB_KPROBES="$tmp/stream.txt" FAULTLAB_AOF=size\>=64K FAULTLAB_TRACE="$tmp/stream-aof.fltrace" \
+  pt "$client" >"$tmp/stream-aof.out" 2>&1
 kill "$lb4" 2>/dev/null
+"$fl" replay "$tmp/stream-aof.fltrace" >"$tmp/stream-aof.replay" 2>&1
+aof_stream=$(sed -n 's/^recorded.faults.stream: //p' "$tmp/stream-aof.replay")
+grep -q '^outcome: identical$' "$tmp/stream-aof.replay" && [ "${aof_stream:-0}" -gt 3 ] && [ "$(grep -c '^FAIL' "$tmp/stream-aof.out")" -eq 0 ] \
+  && "$fl" dump "$tmp/stream-aof.fltrace" --limit 0 | grep -q '^config.program_aof: size>=64K$' \
+  && ok "passthrough FAULTLAB_AOF=size>=64K: the kernel makes those BOs alloc-on-fault ($aof_stream faults in the stream, 3 without), said, replays identically" \
+  || fail "passthrough aof: stream $aof_stream; $(grep -E 'outcome|recorded' "$tmp/stream-aof.replay" | head -3); $(grep FAIL "$tmp/stream-aof.out" | head -2)"
 "$fl" dump "$tmp/stream.fltrace" >"$tmp/stream.dump"
 grep -q 'kprobes:.*: 3 fault works (3 with address, 1 VMs), 3 irqs, 0 malformed, 0 unmatched' "$tmp/stream.dump" \
   && grep -q 'mmu_fault as=1 vm=1 addr=0x100604000 .*outcome=handled .*(recorded) raised_ns=[1-9][0-9]* work_ns=' "$tmp/stream.dump" \

@@ -284,26 +284,24 @@ TEST(BoardReplayTest, TheFaultStreamCaptureReplaysAndCalibrates) {
   EXPECT_EQ(r.summary.faults_by_outcome(trace::FAULT_HANDLED), 3000u);
 
   const profiles::CostModel g610 = profiles::LoadProfile("g610")->cost;
-  absl::StatusOr<calibrate::Collected> c = calibrate::Collect({"traces/board-storm.fltrace"}, g610);
+  absl::StatusOr<calibrate::Calibration> c =
+      calibrate::Calibrate(calibrate::Files({"traces/board-storm.fltrace"}), "g610",
+                           profiles::ProfileText("g610", "")->first, "board-storm", "this test");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->samples.size(), 3000u);
-  absl::StatusOr<calibrate::Fit> fit = calibrate::FitCosts(c->samples, g610);
-  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(c->collected.samples.size(), 3000u);
   auto near = [](const profiles::CostRange& got, const profiles::CostRange& base) {
     const double lo = base.min_ns * 1.3, hi = base.max_ns * 1.3;
     return std::abs(got.min_ns - lo) <= 0.1 * lo && std::abs(got.max_ns - hi) <= 0.1 * hi;
   };
-  EXPECT_TRUE(near(fit->cost.flush, g610.flush));
-  EXPECT_TRUE(near(fit->cost.page_alloc, g610.page_alloc));
-  EXPECT_TRUE(near(fit->cost.workqueue_delay, g610.workqueue_delay));
-  std::vector<uint64_t> measured;
-  for (const calibrate::Sample& s : c->samples) measured.push_back(s.latency_ns);
-  const double before = calibrate::KsDistance(
-      measured, *calibrate::ReplayedLatencies({"traces/board-storm.fltrace"}, g610));
-  const double after = calibrate::KsDistance(
-      measured, *calibrate::ReplayedLatencies({"traces/board-storm.fltrace"}, fit->cost));
-  EXPECT_GT(before, 0.2);
-  EXPECT_LT(after, 0.05);
+  EXPECT_TRUE(near(c->fit.cost.flush, g610.flush));
+  EXPECT_TRUE(near(c->fit.cost.page_alloc, g610.page_alloc));
+  EXPECT_TRUE(near(c->fit.cost.workqueue_delay, g610.workqueue_delay));
+  EXPECT_GT(c->ks_base, 0.2);
+  EXPECT_LT(c->ks_calibrated, 0.05);
+  absl::StatusOr<profiles::Profile> written = profiles::ParseProfile(c->profile, "written");
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->id, "board-storm");
+  EXPECT_EQ(written->cost.flush.min_ns, c->fit.cost.flush.min_ns);
 }
 
 // What-ifs of a board's captured work decide its recorded faults' outcomes;

@@ -7,7 +7,9 @@
 #
 # Then the farm path: a faultlab-agent runs the Mesa workloads (mesa-gles,
 # mesa-vk, mesa-vk-compute) with --aof all and uploads them to a
-# faultlab-server, whose replays, metrics and run pages show their faults.
+# faultlab-server, whose replays, metrics and run pages show their faults;
+# and a board: vk_compute captured through passthrough over the loopback
+# kernel with the fault stream, replayed, calibrated and what-if'd there.
 #
 #   tests/mesa/tier.sh PREFIX PROGRAMS SHIM FAULTLAB AGENT SERVER
 #     PREFIX    Mesa's install (tools/mesa.sh prefix)
@@ -152,8 +154,51 @@ farm() {
   grep -q 'program_aof' "$tmp/run.html" && grep -q 'mesa-gles' "$tmp/run.html" &&
     say "ok   /runs/${id:0:12}: the run's page, with the program_aof it ran with" ||
     fail "the run page of $id: $(head -c 300 "$tmp/run.html")"
+  board "$gport" "$hport"
   kill "$spid" 2>/dev/null
   wait "$spid" 2>/dev/null
+}
+
+# A board: Mesa's vk_compute captured through passthrough over the loopback
+# kernel (the twin posing as a kernel with the series) with the fault stream,
+# its BOs made alloc-on-fault in that kernel (--aof all), by one agent
+# command; the server replays it from its recorded faults, calibrates the
+# board, and a what-if decides those faults' outcomes.
+board() {
+  local gport=$1 hport=$2 loopback socks lpid id
+  loopback=$(dirname "$agent")/loopback/faultlab-loopback
+  socks=$(mktemp -d /tmp/faultlab-mesa-lb.XXXXXX)  # a socket's path must be short
+  "$loopback" --socket "$socks/k.sock" --kprobes "$tmp/stream.txt" 2>"$tmp/loopback.log" &
+  lpid=$!
+  for _ in $(seq 50); do [ -S "$socks/k.sock" ] && break; sleep 0.1; done
+  VK_ICD_FILENAMES="$icd" "$agent" --board mesa-board --server "127.0.0.1:$gport" --spool-dir "$tmp/spool-board" \
+    --device real --backend "unix:$socks/k.sock" --kprobes "$tmp/stream.txt" --aof all \
+    --exec -- "$programs/vk_compute" "$programs/compute.comp.spv" --passes 8 >"$tmp/board.out" 2>"$tmp/board.log"
+  local rc=$?
+  kill "$lpid" 2>/dev/null
+  rm -rf "$socks"
+  [ $rc -eq 0 ] || { fail "vk_compute captured on the loopback kernel (exit $rc): $(tail -3 "$tmp/board.log")"; return; }
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$hport/boards/mesa-board/calibration" >"$tmp/board-cal.txt" 2>/dev/null && break
+    sleep 0.1
+  done
+  id=$("$fl" traces --server "127.0.0.1:$gport" --board mesa-board | awk 'NR == 2 {print $1}')
+  "$fl" report "$id" --server "127.0.0.1:$gport" >"$tmp/board.report" 2>&1
+  local stream given
+  stream=$(field "$tmp/board.report" recorded.faults.stream)
+  given=$(field "$tmp/board.report" faults.from_recording)
+  if [ "$(field "$tmp/board.report" outcome)" = identical ] && [ "${stream:-0}" -gt 0 ] && [ "${given:-0}" = "$stream" ]; then
+    say "ok   agent --device real --aof all --exec vk_compute: $stream faults in the board's stream, replayed on the server from them, identical"
+  else
+    fail "vk_compute's board capture on the server: $(grep -E '^(outcome|recorded|faults.from)' "$tmp/board.report" | tr '\n' ' ')"
+  fi
+  grep -q '^profile: mesa-board-calibrated version 1 ' "$tmp/board-cal.txt" &&
+    say "ok   the server calibrated the board from it: $(grep '^cost\.' "$tmp/board-cal.txt" | grep -vc '(kept)') ranges fitted, $(grep '^ks_distance.calibrated' "$tmp/board-cal.txt")" ||
+    fail "mesa-board not calibrated: $(grep 'board mesa-board' "$tmp/server.log" | tail -1)"
+  "$fl" replay "$id" --server "127.0.0.1:$gport" --what-if budget=16M >"$tmp/board.w" 2>&1
+  grep -q '^costs: mesa-board-calibrated version 1 ' "$tmp/board.w" && [ "$(field "$tmp/board.w" faults.derivable)" = 1 ] &&
+    say "ok   what-if budget=16M of the capture, with the board's costs: $(field "$tmp/board.w" faults.handled) handled, $(field "$tmp/board.w" faults.enomem) ENOMEM, $(field "$tmp/board.w" jobs_killed) jobs killed (recorded: $stream handled)" ||
+    fail "what-if of the board capture: $(head -4 "$tmp/board.w")"
 }
 farm
 
