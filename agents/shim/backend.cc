@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "agents/loopback/protocol.h"
 #include "agents/shim/real.h"
+#include "agents/twin/own_memory.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/ioctls.h"
 
@@ -28,10 +29,7 @@ namespace {
 // Four bytes of this process's memory at `at`, read into or written from
 // `*v` as copy_{from,to}_user would: false where unmapped.
 bool CopyOwn(int32_t* v, uint64_t at, bool write) {
-  iovec local{v, sizeof(*v)}, remote{reinterpret_cast<void*>(at), sizeof(*v)};
-  const ssize_t n = write ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
-                          : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  return n == static_cast<ssize_t>(sizeof(*v));
+  return write ? twin::WriteOwn(at, v, sizeof(*v)) : twin::ReadOwn(v, at, sizeof(*v));
 }
 
 int LoopbackCall(int fd, const loopback::Request& q, loopback::Reply* r, int* memfd) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -21,7 +22,10 @@ namespace {
 
 // --- guarded reads ----------------------------------------------------------
 
-thread_local sigjmp_buf* guard = nullptr;
+// Volatile: the handler reads it, and the compiler, seeing no reader
+// between `guard = &here` and `guard = nullptr` but a memcpy, may drop the
+// first store (gcc for arm64 did: a guarded read then killed the program).
+thread_local sigjmp_buf* volatile guard = nullptr;
 struct sigaction previous_segv;
 
 void OnSegv(int sig, siginfo_t* info, void* ctx) {
@@ -74,7 +78,9 @@ bool SafeRead(void* dst, uint64_t src, size_t n) {
     return false;
   }
   guard = &here;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the copy stays inside the guard
   memcpy(dst, reinterpret_cast<const void*>(src), n);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   guard = nullptr;
   return true;
 }
@@ -87,7 +93,9 @@ bool SafeCompare(uint64_t a, const void* b, size_t n, int* same) {
     return false;
   }
   guard = &here;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   *same = memcmp(reinterpret_cast<const void*>(a), b, n) == 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   guard = nullptr;
   return true;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "agents/twin/own_memory.h"
 #include "engine/uapi/drm.h"
 #include "engine/uapi/ioctls.h"
 #include "engine/uapi/panthor.h"
@@ -167,16 +168,16 @@ int TwinHost::HostTimeWait(std::unique_lock<std::recursive_mutex>& lock, dev::Fi
 
 int ProcessMemory::CopyFromUser(void* dst, uint64_t src, size_t n) {
   if (n == 0) return 0;
+  if (pid_ == 0) return ReadOwn(dst, src, n) ? 0 : -EFAULT;
   iovec local{dst, n}, remote{reinterpret_cast<void*>(src), n};
-  const pid_t pid = pid_ ? pid_ : getpid();
-  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
+  return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
 }
 
 int ProcessMemory::CopyToUser(uint64_t dst, const void* src, size_t n) {
   if (n == 0) return 0;
+  if (pid_ == 0) return WriteOwn(dst, src, n) ? 0 : -EFAULT;
   iovec local{const_cast<void*>(src), n}, remote{reinterpret_cast<void*>(dst), n};
-  const pid_t pid = pid_ ? pid_ : getpid();
-  return process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
+  return process_vm_writev(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n) ? 0 : -EFAULT;
 }
 
 int64_t MonotonicNs() {
