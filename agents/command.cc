@@ -77,8 +77,8 @@ const char kUsage[] =
     "  --fault-offsets status=N,addr=N,as_id=N\n"
     "                          with --kprobes auto: struct panthor_vm's fault.status, fault.addr\n"
     "                          and as.id as byte offsets from fault.work, instead of BTF's\n"
-    "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the "
-    "agent)\n";
+    "  --shim PATH             the shim for --exec (default: shim/libfaultlab_shim.so beside the\n"
+    "                          agent, or ../lib/faultlab/ from it where a package installed it)\n";
 
 namespace {
 

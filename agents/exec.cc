@@ -45,13 +45,18 @@ bool HasPanthorDevice() {
   return found;
 }
 
-// The shim beside the agent binary: shim/libfaultlab_shim.so.
+// The shim beside the agent binary: shim/libfaultlab_shim.so in Bazel's
+// tree, ../lib/faultlab/libfaultlab_shim.so where a package installed it
+// (/usr/bin/faultlab-agent, /usr/lib/faultlab/).
 std::string DefaultShim() {
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   self[n > 0 ? n : 0] = '\0';
-  const std::string dir(self);
-  return dir.substr(0, dir.rfind('/')) + "/shim/libfaultlab_shim.so";
+  const std::string exe(self), dir = exe.substr(0, exe.rfind('/'));
+  const std::string built = dir + "/shim/libfaultlab_shim.so";
+  const std::string installed = dir + "/../lib/faultlab/libfaultlab_shim.so";
+  return access(built.c_str(), R_OK) != 0 && access(installed.c_str(), R_OK) == 0 ? installed
+                                                                                  : built;
 }
 
 // The program's environment: this process's, then the shim's settings

@@ -49,7 +49,7 @@ install_host_packages() {
 # bookworm's main, an empty dpkg status (so every dependency is resolved and
 # downloaded), private lists and archives.
 apt_arm64() {
-  "${APT_CMD[@]}" \
+  apt-get -q \
     -o APT::Architecture=arm64 -o APT::Architectures::=arm64 \
     -o Dir::State="$ROOT/apt/state" -o Dir::State::status="$ROOT/apt/status" \
     -o Dir::Cache="$ROOT/apt/cache" -o Dir::Etc::sourcelist="$ROOT/apt/sources.list" \
@@ -63,9 +63,26 @@ build_sysroot() {
   {
     [ -f /etc/apt/sources.list ] && grep -E '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list |
       sed -E 's/\[[^]]*\][[:space:]]*//'
+    # deb822 sources (Debian 12's default): one line per URI and suite.
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/) {
+          n = split(uris, u, " "); m = split(suites, su, " ")
+          for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) print "deb " u[i] " " su[j] " " comps
+        }
+        types = uris = suites = comps = ""
+      }
+      /^[[:space:]]*$/ { flush(); next }
+      /^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0 }
+      /^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0 }
+      /^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
+      /^Components:/ { sub(/^Components:[[:space:]]*/, ""); comps = $0 }
+      END { flush() }'
     echo "deb $MIRROR bookworm main"
   } | sort -u >"$ROOT/apt/sources.list"
-  APT_CMD=(apt-get -q)
+  # Only this resolution's packages: the sysroot, and who provides each
+  # library (tools/package.sh), come from the archives directory.
+  rm -f "$ROOT"/apt/cache/archives/*.deb
   say "resolving and downloading Debian's arm64 libraries ($ROOT/apt)"
   apt_arm64 update >"$ROOT/apt.log" 2>&1 || die "apt-get update (arm64) failed: $ROOT/apt.log"
   apt_arm64 install -y --download-only --no-install-recommends "${PACKAGES[@]}" \
