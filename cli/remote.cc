@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -253,6 +254,9 @@ int RunRemoteReplay(const Args& args) {
   }
   if (progress) progress->Done();
   if (grpc::Status s = reader->Finish(); !s.ok()) return FailRemote("replay", args, s);
+  // The server sends each cell as it finishes: in the matrix's order here.
+  std::sort(cells.begin(), cells.end(),
+            [](const api::ReplayCell& a, const api::ReplayCell& b) { return a.cell() < b.cell(); });
   bool diverged = false;
   for (const api::ReplayCell& c : cells) {
     diverged = diverged || c.outcome() == "diverged";

@@ -1,7 +1,9 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,8 @@ const char kUsage[] =
     "  --grpc-addr HOST:PORT gRPC ingest (default 127.0.0.1:7400)\n"
     "  --http-addr HOST:PORT /metrics and /healthz (default 127.0.0.1:7401)\n"
     "  --replay-workers N    threads replaying completed traces (default 1)\n"
+    "  --matrix-workers N    cells of one what-if matrix replayed at once, each in a worker\n"
+    "                        process (default: the machine's cores)\n"
     "  --profile-dir DIR     profiles looked up there first: what-if profile= may name a\n"
     "                        calibrated board's ('faultlab calibrate'; a trace recorded on\n"
     "                        one carries it anyway)\n"
@@ -140,6 +144,11 @@ absl::Status WorkPart(const args::Args& args, ServerConfig* c) {
       c->replay_workers > 64) {
     return Usage("--replay-workers: want 1..64");
   }
+  c->matrix_workers = std::max(1u, std::thread::hardware_concurrency());
+  if (!args.GetUint("matrix-workers", &c->matrix_workers).ok() || c->matrix_workers == 0 ||
+      c->matrix_workers > 64) {
+    return Usage("--matrix-workers: want 1..64");
+  }
   if (absl::Status s = args.GetUint("verify-every", &c->verify_every); !s.ok()) return s;
   if (!args.GetUint("replay-lease-ms", &c->replay_lease_ms).ok() || c->replay_lease_ms < 100) {
     return Usage("--replay-lease-ms: want at least 100");
@@ -203,6 +212,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
                         "http-addr",
                         "tokens",
                         "replay-workers",
+                        "matrix-workers",
                         "verify-every",
                         "store",
                         "pg",

@@ -29,6 +29,8 @@ struct ServerConfig {
   std::optional<Tokens> tokens;   // none: open mode, loopback only
   std::string tls_cert, tls_key;  // PEM contents; empty: plaintext
   uint64_t replay_workers = 1;
+  // Cells of one what-if matrix replayed at once (default: the machine's cores).
+  uint64_t matrix_workers = 0;
   uint64_t verify_every = 10;
   uint64_t replay_lease_ms = 60000;
   uint64_t max_message_bytes = 72ULL << 20;

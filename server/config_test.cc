@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace faultlab::server {
@@ -27,18 +29,20 @@ TEST(ServerConfig, Defaults) {
   EXPECT_EQ(c->sandbox.rss_bytes, 2ULL << 30);
   EXPECT_EQ(c->sandbox.cpu_base_seconds, 60u);
   EXPECT_EQ(c->replay_worker, "");
+  EXPECT_EQ(c->matrix_workers, std::max(1u, std::thread::hardware_concurrency()));
 }
 
 TEST(ServerConfig, BoundsFlagsReachTheirSettings) {
   absl::StatusOr<ServerConfig> c =
       Parse({"--max-upload-bytes-per-hour", "512M", "--max-connections", "100", "--replay-max-rss",
-             "256M", "--replay-cpu-limit", "5", "--replay-worker", "/w"});
+             "256M", "--replay-cpu-limit", "5", "--replay-worker", "/w", "--matrix-workers", "3"});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->limits.bytes_per_hour, 512ULL << 20);
   EXPECT_EQ(c->max_connections, 100u);
   EXPECT_EQ(c->sandbox.rss_bytes, 256ULL << 20);
   EXPECT_EQ(c->sandbox.cpu_base_seconds, 5u);
   EXPECT_EQ(c->replay_worker, "/w");
+  EXPECT_EQ(c->matrix_workers, 3u);
   c = Parse({"--max-upload-bytes-per-hour", "0"});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->limits.bytes_per_hour, 0u);  // no limit
@@ -53,6 +57,8 @@ TEST(ServerConfig, BadValuesNameTheirFlag) {
                                                         {"replay-max-rss", "2Q"},
                                                         {"replay-cpu-limit", "0"},
                                                         {"replay-cpu-limit", "3601"},
+                                                        {"matrix-workers", "0"},
+                                                        {"matrix-workers", "65"},
                                                         {"grpc-addr", "127.0.0.1:1,0.0.0.0:2"},
                                                         {"http-addr", "0.0.0.0:7401"}}) {
     absl::StatusOr<ServerConfig> c = Parse({"--" + flag, value});

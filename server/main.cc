@@ -133,7 +133,8 @@ int Serve(const ServerConfig& c, Store* store, const sigset_t& stop) {
   QueryService query(store, auth, [&pages](const std::string& id) {
     return pages.RenderRun(absl::BytesToHexString(id), "").body;
   });
-  ReplayService replay(store, &metrics, &sandbox, auth, workers);
+  ReplayService replay(store, &metrics, &sandbox, auth, workers,
+                       static_cast<int>(c.matrix_workers));
   CompareService compare(store, auth, c.analysis);
   // The server's own listening socket (lib/rpc/listener.h: a cap on
   // connections, and no deaf listener after a flood of them).

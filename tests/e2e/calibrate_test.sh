@@ -33,15 +33,7 @@ sed 's/^/     /' "$tmp/cal.txt"
 [ $rc -eq 0 ] || fail "calibrate exit $rc"
 matched=$(sed -n 's/.*faults, \([0-9]*\) matched.*/\1/p' "$tmp/cal.txt")
 [ -n "$matched" ] && [ "$matched" -ge 10000 ] && ok "$matched measured faults matched to the twin's replay" || fail "matched: $matched"
-# Each calibrated row against the truth: its base range x 1.3, bound by bound.
-fitted=0
-while read -r verdict row; do
-  fitted=$((fitted + 1))
-  [ "$verdict" = ok ] && ok "$row" || fail "$row: more than 10% off"
-done < <(fit_check "$tmp/cal.txt" 1.3)
-[ "$fitted" -ge 3 ] && ok "$fitted ranges fitted, the rest kept and said why" || fail "only $fitted ranges fitted"
-ks=$(sed -n 's/^ks_distance.calibrated: //p' "$tmp/cal.txt")
-awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' && ok "KS distance measured vs calibrated replay: $ks (<= 0.05)" || fail "KS distance $ks"
+judge_fit "$tmp/cal.txt" 1.3
 "$fl" profiles board-1300 --profile-dir "$tmp" | grep -q '^board-1300 ' && ok "the written profile loads (--profile-dir)" || fail "profile does not load"
 # The calibrated profile in use: a recording on it carries it (its replay
 # needs no --profile-dir), and a what-if names it with --profile-dir.

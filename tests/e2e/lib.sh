@@ -35,20 +35,30 @@ start_prometheus() {
   return 1
 }
 
-# fit_check SUMMARY FACTOR: each cost range a calibration summary fitted (its
-# `cost.` rows: faultlab calibrate's output, a server's
-# /boards/NAME/calibration) against the truth — its base range x FACTOR —
-# bound by bound: prints "ok KEY: ..." within 10 %, else "off KEY: ...".
-fit_check() {
-  local key base cal _
+# judge_fit SUMMARY FACTOR: a calibration summary (faultlab calibrate's
+# output, a server's /boards/NAME/calibration) against the known truth —
+# each base range x FACTOR — through the caller's ok/fail: every range it
+# fitted within 10 %, bound by bound; at least 3 fitted; the KS distance
+# between measured and calibrated-replay latencies <= 0.05.
+judge_fit() {
+  local key base cal _ row fitted=0 ks
   while read -r key base cal _; do
     [ "$cal" = "(kept)" ] && continue
-    awk -v k="$key" -v b="$base" -v c="$cal" -v f="$2" 'BEGIN {
+    fitted=$((fitted + 1))
+    row=$(awk -v k="$key" -v b="$base" -v c="$cal" -v f="$2" 'BEGIN {
       split(b, t, "\\.\\."); split(c, g, "\\.\\.")
       lo = t[1] * f; hi = t[2] * f
       e1 = (g[1] - lo) / lo; e2 = (g[2] - hi) / hi
       if (e1 < 0) e1 = -e1; if (e2 < 0) e2 = -e2
-      printf "%s %s: %s against the truth %d..%d (errors %.1f%% %.1f%%)\n",
-        (e1 <= 0.10 && e2 <= 0.10) ? "ok" : "off", k, c, lo, hi, 100 * e1, 100 * e2 }'
+      printf "%s %s: %s against the truth %d..%d (errors %.1f%% %.1f%%)",
+        (e1 <= 0.10 && e2 <= 0.10) ? "ok" : "off", k, c, lo, hi, 100 * e1, 100 * e2 }')
+    case $row in
+      ok*) ok "${row#ok }" ;;
+      *) fail "${row#off }: more than 10% off" ;;
+    esac
   done < <(grep '^cost\.' "$1")
+  [ "$fitted" -ge 3 ] && ok "$fitted ranges fitted, the rest kept and said why" || fail "only $fitted ranges fitted"
+  ks=$(sed -n 's/^ks_distance.calibrated: //p' "$1")
+  awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' &&
+    ok "KS distance measured vs calibrated replay: $ks (<= 0.05)" || fail "KS distance $ks"
 }

@@ -46,14 +46,7 @@ grep -q '^profile: rk3588-lab-calibrated version 1 ' "$tmp/cal.txt" \
   && ok "the server calibrated the board by itself: version 1" || fail "no calibration: $(tail -3 "$tmp/server.log")"
 grep -q "board rk3588-lab: calibrated profile rk3588-lab-calibrated version 1" "$tmp/server.log" \
   && ok "its log says so" || fail "log: $(grep 'board rk3588-lab' "$tmp/server.log")"
-fitted=0
-while read -r verdict row; do
-  fitted=$((fitted + 1))
-  [ "$verdict" = ok ] && ok "$row" || fail "$row: more than 10% off"
-done < <(fit_check "$tmp/cal.txt" 1.3)
-[ "$fitted" -ge 3 ] && ok "$fitted ranges fitted" || fail "only $fitted ranges fitted"
-ks=$(sed -n 's/^ks_distance.calibrated: //p' "$tmp/cal.txt")
-awk -v k="$ks" 'BEGIN { exit !(k != "" && k <= 0.05) }' && ok "KS distance measured vs calibrated: $ks" || fail "KS distance $ks"
+judge_fit "$tmp/cal.txt" 1.3
 mkdir -p "$tmp/profiles"
 get /boards/rk3588-lab/profile >"$tmp/profiles/rk3588-lab-calibrated.profile"
 "$fl" profiles rk3588-lab-calibrated --profile-dir "$tmp/profiles" | grep -q '^rk3588-lab-calibrated ' \
