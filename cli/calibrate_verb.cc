@@ -22,7 +22,8 @@ absl::StatusOr<std::string> BaseProfileId(const Args& args) {
   if (!src.ok()) return src.status();
   trace::TraceReader reader(src->get(), path);
   if (absl::Status s = reader.Open(); !s.ok()) return s;
-  return reader.header().profile().empty() ? std::string("g610") : reader.header().profile();
+  return reader.header().profile().empty() ? std::string(profiles::kDefaultProfile)
+                                           : reader.header().profile();
 }
 
 }  // namespace

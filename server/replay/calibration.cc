@@ -7,12 +7,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "engine/profiles/profile.h"
 
 namespace faultlab::server {
 namespace {
 
 bool IsBoardTrace(const trace::TraceHeader& h) {
   return h.capture_source() == trace::CAPTURE_SOURCE_BOARD;
+}
+
+std::string ProfileOf(const trace::TraceHeader& h) {
+  return h.profile().empty() ? profiles::kDefaultProfile : h.profile();
 }
 
 // The fault-stream faults a saved replay report counted (0: none, or no
@@ -49,7 +54,7 @@ uint64_t UseBoardCosts(Store* store, const trace::TraceHeader& h,
     if (absl::StartsWith(kv, "profile=")) return 0;
   }
   absl::StatusOr<BoardProfileRecord> p = store->GetBoardProfile(h.board());
-  if (!p.ok() || p->base != (h.profile().empty() ? "g610" : h.profile())) return 0;
+  if (!p.ok() || p->base != ProfileOf(h)) return 0;
   job->costs_profile = p->text;
   job->costs_source =
       absl::StrCat(p->id, " version ", p->version, " (this board's calibration on the server)");
@@ -72,7 +77,7 @@ std::string CalibrateBoard(Store* store, Sandbox* sandbox, const std::string& bo
   uint64_t through = 0;
   for (const TraceRecord* t : mine) {
     if (job.calibrate_from.size() >= kCalibrationTraces) break;
-    const std::string profile = t->header.profile().empty() ? "g610" : t->header.profile();
+    const std::string profile = ProfileOf(t->header);
     if (job.calibrate_base.empty()) job.calibrate_base = profile;
     if (profile != job.calibrate_base || StreamFaults(store, t->trace_id) == 0) continue;
     absl::StatusOr<Store::StoredFile> file = store->TraceFile(t->trace_id);

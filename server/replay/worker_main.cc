@@ -81,7 +81,7 @@ worker::Result Calibrate(const args::Args& a) {
     }
     traces.push_back(std::move(t));
   }
-  const std::string base = a.Get("base", "g610");
+  const std::string base = a.Get("base", profiles::kDefaultProfile);
   absl::StatusOr<std::pair<std::string, std::string>> text = profiles::ProfileText(base, "");
   absl::StatusOr<calibrate::Calibration> c =
       text.ok()
