@@ -1,11 +1,13 @@
 #include "agents/twin/own_memory.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 namespace faultlab::twin {
 namespace {
@@ -58,6 +60,33 @@ bool internal::ThroughPipe(void* to, const void* from, size_t n) {
 
 namespace {
 
+// The calling thread's stack: [lo, top), found once per thread.
+struct Stack {
+  uintptr_t lo = 0, top = 0;
+  Stack() {
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) != 0) return;
+    void* base = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&a, &base, &size) == 0) {
+      lo = reinterpret_cast<uintptr_t>(base);
+      top = lo + size;
+    }
+    pthread_attr_destroy(&a);
+  }
+};
+
+// Whether [at, at + n) lies in this thread's stack between the caller's
+// frame and the top: mapped and writable, as surely as the frame itself —
+// where a program's ioctl arguments usually are, so most copies need no
+// system call. (Not on a signal's alternate stack: the frame must be in
+// the thread's own stack.)
+bool OnOwnStack(uint64_t at, size_t n) {
+  thread_local const Stack stack;
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  return here >= stack.lo && here < stack.top && at >= here && at + n >= at && at + n <= stack.top;
+}
+
 bool ByVmCall(void* local, uint64_t remote, size_t n, bool write, bool* missing) {
   iovec l{local, n}, r{reinterpret_cast<void*>(remote), n};
   const ssize_t got = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
@@ -70,6 +99,10 @@ bool ByVmCall(void* local, uint64_t remote, size_t n, bool write, bool* missing)
 
 bool ReadOwn(void* dst, uint64_t src, size_t n) {
   if (n == 0) return true;
+  if (OnOwnStack(src, n)) {
+    memcpy(dst, reinterpret_cast<const void*>(src), n);
+    return true;
+  }
   bool missing = false;
   if (!no_vm_calls.load(std::memory_order_relaxed)) {
     if (ByVmCall(dst, src, n, false, &missing)) return true;
@@ -81,6 +114,10 @@ bool ReadOwn(void* dst, uint64_t src, size_t n) {
 
 bool WriteOwn(uint64_t dst, const void* src, size_t n) {
   if (n == 0) return true;
+  if (OnOwnStack(dst, n)) {
+    memcpy(reinterpret_cast<void*>(dst), src, n);
+    return true;
+  }
   bool missing = false;
   if (!no_vm_calls.load(std::memory_order_relaxed)) {
     if (ByVmCall(const_cast<void*>(src), dst, n, true, &missing)) return true;

@@ -2,6 +2,8 @@
 // would: false where the range is not mapped (or not writable). The shim
 // and the twin inside it get addresses from the program they serve.
 //
+// Within the calling thread's stack above its frame (where ioctl arguments
+// usually are) a plain copy: that memory is surely mapped. Elsewhere
 // process_vm_readv/writev on the process itself; where those calls are
 // missing — qemu-user does not emulate them (ENOSYS), and that is how the
 // arm64 builds are tested (docs/build.md "arm64") — through a pipe: a

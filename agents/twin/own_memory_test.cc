@@ -1,5 +1,6 @@
 // Reads and writes of the process's own memory as copy_{from,to}_user would:
-// by process_vm_readv/writev and by the pipe qemu-user falls back to — whole
+// in place on the caller's stack, by process_vm_readv/writev, and by the
+// pipe qemu-user falls back to — whole
 // copies across chunks, false on an unmapped or read-only end, and a pipe
 // left empty after a failed copy.
 #include "agents/twin/own_memory.h"
@@ -41,6 +42,20 @@ TEST_F(OwnMemoryTest, CopiesWholeRangesBothWays) {
   char got[sizeof hello] = {};
   ASSERT_TRUE(ReadOwn(got, At(0), sizeof got));
   EXPECT_STREQ(got, "hello");
+}
+
+TEST_F(OwnMemoryTest, TheCallersStackIsCopiedInPlace) {
+  // Where ioctl arguments usually are: above the copy's own frame.
+  struct {
+    uint64_t handle = 0;
+    char name[24] = "on the stack";
+  } arg;
+  char got[24] = {};
+  ASSERT_TRUE(ReadOwn(got, reinterpret_cast<uint64_t>(arg.name), sizeof got));
+  EXPECT_STREQ(got, "on the stack");
+  const uint64_t handle = 7;
+  ASSERT_TRUE(WriteOwn(reinterpret_cast<uint64_t>(&arg.handle), &handle, sizeof handle));
+  EXPECT_EQ(arg.handle, 7u);
 }
 
 TEST_F(OwnMemoryTest, AnUnusableEndIsAFailureNotASignal) {
