@@ -38,9 +38,12 @@ const char* const kWorkloads[] = {
 
 uint64_t DecodeOnce(const Recording& rec);
 
-// traces/NAME.fltrace, from the repository root (./lab bench) or the runfiles.
+// traces/NAME.fltrace in the repository (./lab bench runs from its root;
+// `bazel run` says where it is). Not a Bazel dependency: engine/ may not
+// depend on traces/ (tools/layering.py).
 Recording ReadBoardTrace(const std::string& name) {
-  const std::string path = "traces/" + name + ".fltrace";
+  const char* root = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const std::string path = (root ? std::string(root) + "/" : "") + "traces/" + name + ".fltrace";
   absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
   FAULTLAB_CHECK(f.ok(), path, ": ", f.status().message());
   Recording r;
