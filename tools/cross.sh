@@ -41,8 +41,12 @@ install_host_packages() {
   say "installing ${missing[*]}"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >"$ROOT/host-apt.log" 2>&1 || die "installing ${missing[*]} failed: $ROOT/host-apt.log"
+  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+    --no-install-recommends "${missing[@]}")
+  # With the machine's package lists as they are; if they are too old, fresh ones.
+  "${install[@]}" >"$ROOT/host-apt.log" 2>&1 ||
+    { "${sudo[@]}" apt-get update -qq >>"$ROOT/host-apt.log" 2>&1 && "${install[@]}" >>"$ROOT/host-apt.log" 2>&1; } ||
+    die "installing ${missing[*]} failed: $ROOT/host-apt.log"
 }
 
 # apt-get for arm64 in a state of its own: the machine's sources (read),
