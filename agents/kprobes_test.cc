@@ -10,18 +10,11 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "lib/collect/testdata.h"
 
 namespace faultlab::agent {
 namespace {
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string Dir(const std::string& name) {
   const std::string d = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
@@ -47,7 +40,7 @@ std::string Btf(const std::string& name) {
   const std::string d = Dir(name);
   for (const char* f : {"vmlinux", "panthor"}) {
     std::ofstream(d + "/" + f, std::ios::binary)
-        << Read(std::string("lib/collect/testdata/btf/") + f + ".btf");
+        << collect::testing::Fixture(std::string("btf/") + f + ".btf");
   }
   return d;
 }
@@ -71,10 +64,10 @@ TEST(KprobeSessionTest, TheFaultStreamWithBtfOffsetsAndAStaleRunCleanedFirst) {
     EXPECT_EQ(pipe, fs + "/instances/faultlab/trace_pipe");
     EXPECT_TRUE(Said(s, "removed 2 probe(s) and the instance an earlier run left"));
     EXPECT_TRUE(Said(s, "the fault stream: 5 probes, offsets status=32,addr=40,as_id=-88"));
-    EXPECT_EQ(Read(fs + "/instances/faultlab/trace_clock"), "mono");
-    EXPECT_EQ(Read(fs + "/instances/faultlab/events/faultlab/enable"), "1");
+    EXPECT_EQ(collect::testing::ReadFile(fs + "/instances/faultlab/trace_clock"), "mono");
+    EXPECT_EQ(collect::testing::ReadFile(fs + "/instances/faultlab/events/faultlab/enable"), "1");
   }  // the destructor stops it
-  const std::string commands = Read(fs + "/kprobe_events");
+  const std::string commands = collect::testing::ReadFile(fs + "/kprobe_events");
   const size_t stale = commands.find("-:faultlab/fault_work\n-:faultlab/fault_work_ret\n");
   const size_t added = commands.find(
       "p:faultlab/fault_work panthor_vm_fault_work work=$arg1:x64 status=+32($arg1):x32 "
@@ -88,7 +81,7 @@ TEST(KprobeSessionTest, TheFaultStreamWithBtfOffsetsAndAStaleRunCleanedFirst) {
   EXPECT_LT(stale, added);
   EXPECT_LT(added, removed);
   EXPECT_EQ(commands.find("-:someone"), std::string::npos);  // not ours
-  EXPECT_EQ(Read(fs + "/instances/faultlab/events/faultlab/enable"), "0");
+  EXPECT_EQ(collect::testing::ReadFile(fs + "/instances/faultlab/events/faultlab/enable"), "0");
 }
 
 TEST(KprobeSessionTest, WithoutBtfDurationsOnlyAndSaid) {
@@ -98,7 +91,8 @@ TEST(KprobeSessionTest, WithoutBtfDurationsOnlyAndSaid) {
   EXPECT_TRUE(Said(s, "no BTF for the panthor module"));
   EXPECT_TRUE(Said(s, "5 probes, durations only"));
   s.Stop();
-  EXPECT_NE(Read(fs + "/kprobe_events").find("p:faultlab/fault_work panthor_vm_fault_work\n"),
+  EXPECT_NE(collect::testing::ReadFile(fs + "/kprobe_events")
+                .find("p:faultlab/fault_work panthor_vm_fault_work\n"),
             std::string::npos);
 }
 
@@ -107,7 +101,7 @@ TEST(KprobeSessionTest, FaultOffsetsFlagWinsOverBtf) {
   KprobeSession s("b3", fs, Btf("btf3"));
   EXPECT_FALSE(s.Start("status=8,addr=16,as_id=-200").empty());
   EXPECT_TRUE(Said(s, "offsets status=8,addr=16,as_id=-200"));
-  EXPECT_NE(Read(fs + "/kprobe_events")
+  EXPECT_NE(collect::testing::ReadFile(fs + "/kprobe_events")
                 .find("status=+8($arg1):x32 addr=+16($arg1):x64 as=-200($arg1):s32"),
             std::string::npos);
 }

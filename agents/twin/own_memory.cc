@@ -87,44 +87,34 @@ bool OnOwnStack(uint64_t at, size_t n) {
   return here >= stack.lo && here < stack.top && at >= here && at + n >= at && at + n <= stack.top;
 }
 
-bool ByVmCall(void* local, uint64_t remote, size_t n, bool write, bool* missing) {
-  iovec l{local, n}, r{reinterpret_cast<void*>(remote), n};
-  const ssize_t got = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
-                            : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
-  *missing = got < 0 && errno == ENOSYS;
-  return got == static_cast<ssize_t>(n);
+// `local` to or from (`write`) the process's `remote`: in place on the
+// stack, else by the vm call, else (where it is missing) through the pipe.
+bool Copy(void* local, uint64_t remote, size_t n, bool write) {
+  if (n == 0) return true;
+  void* const at = reinterpret_cast<void*>(remote);
+  void* const to = write ? at : local;
+  const void* const from = write ? local : at;
+  if (OnOwnStack(remote, n)) {
+    memcpy(to, from, n);
+    return true;
+  }
+  if (!no_vm_calls.load(std::memory_order_relaxed)) {
+    iovec l{local, n}, r{at, n};
+    const ssize_t got = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
+                              : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+    if (got == static_cast<ssize_t>(n)) return true;
+    if (got >= 0 || errno != ENOSYS) return false;
+    no_vm_calls.store(true, std::memory_order_relaxed);
+  }
+  return internal::ThroughPipe(to, from, n);
 }
 
 }  // namespace
 
-bool ReadOwn(void* dst, uint64_t src, size_t n) {
-  if (n == 0) return true;
-  if (OnOwnStack(src, n)) {
-    memcpy(dst, reinterpret_cast<const void*>(src), n);
-    return true;
-  }
-  bool missing = false;
-  if (!no_vm_calls.load(std::memory_order_relaxed)) {
-    if (ByVmCall(dst, src, n, false, &missing)) return true;
-    if (!missing) return false;
-    no_vm_calls.store(true, std::memory_order_relaxed);
-  }
-  return internal::ThroughPipe(dst, reinterpret_cast<const void*>(src), n);
-}
+bool ReadOwn(void* dst, uint64_t src, size_t n) { return Copy(dst, src, n, false); }
 
 bool WriteOwn(uint64_t dst, const void* src, size_t n) {
-  if (n == 0) return true;
-  if (OnOwnStack(dst, n)) {
-    memcpy(reinterpret_cast<void*>(dst), src, n);
-    return true;
-  }
-  bool missing = false;
-  if (!no_vm_calls.load(std::memory_order_relaxed)) {
-    if (ByVmCall(const_cast<void*>(src), dst, n, true, &missing)) return true;
-    if (!missing) return false;
-    no_vm_calls.store(true, std::memory_order_relaxed);
-  }
-  return internal::ThroughPipe(reinterpret_cast<void*>(dst), src, n);
+  return Copy(const_cast<void*>(src), dst, n, true);
 }
 
 }  // namespace faultlab::twin

@@ -92,6 +92,12 @@ uint64_t Match(const std::vector<Recorded>& rec, const std::vector<fault::FaultP
   return unmatched;
 }
 
+// A replayed fault's latency as trace_pipe would print it: each stamp to
+// the microsecond.
+uint64_t StampedLatency(const fault::FaultPath::Timing& t) {
+  return (t.end_ns / 1000 - t.irq_ns / 1000) * 1000;
+}
+
 // Each trace's recorded handled faults paired with a replay's (with `cost`):
 // `fn` gets each pair; the counts of recorded and unpaired faults grow.
 template <typename F>
@@ -213,11 +219,11 @@ std::vector<TraceFile> Files(const std::vector<std::string>& paths) {
 absl::StatusOr<Collected> Collect(const std::vector<TraceFile>& traces,
                                   const profiles::CostModel& base) {
   Collected c;
-  absl::Status s = EachPair(
-      traces, base, &c.recorded, &c.unmatched,
-      [&c](const Recorded& r, const fault::FaultPath::Timing& t) {
-        c.samples.push_back({r.latency_ns, r.work_ns, t.pages, t.pt_pages, t.metadata, t.ptes});
-      });
+  absl::Status s = EachPair(traces, base, &c.recorded, &c.unmatched,
+                            [&c](const Recorded& r, const fault::FaultPath::Timing& t) {
+                              c.samples.push_back({r.latency_ns, r.work_ns, t.pages, t.pt_pages,
+                                                   t.metadata, t.ptes, StampedLatency(t)});
+                            });
   if (!s.ok()) return s;
   c.traces = traces.size();
   return c;
@@ -351,8 +357,7 @@ absl::StatusOr<std::vector<uint64_t>> ReplayedLatencies(const std::vector<TraceF
   uint64_t recorded = 0, unmatched = 0;
   absl::Status s = EachPair(traces, cost, &recorded, &unmatched,
                             [&out](const Recorded&, const fault::FaultPath::Timing& t) {
-                              // As trace_pipe would print it: each stamp to the microsecond.
-                              out.push_back((t.end_ns / 1000 - t.irq_ns / 1000) * 1000);
+                              out.push_back(StampedLatency(t));
                             });
   if (!s.ok()) return s;
   return out;
@@ -411,13 +416,15 @@ absl::StatusOr<Calibration> Calibrate(const std::vector<TraceFile>& traces,
   absl::StatusOr<Fit> fit = FitCosts(c.collected.samples, base->cost);
   if (!fit.ok()) return fit.status();
   c.fit = std::move(*fit);
-  std::vector<uint64_t> measured;
-  for (const Sample& s : c.collected.samples) measured.push_back(s.latency_ns);
-  absl::StatusOr<std::vector<uint64_t>> before = ReplayedLatencies(traces, base->cost);
-  if (!before.ok()) return before.status();
+  // The base costs' replay is the one Collect made; the fitted costs' is one more.
+  std::vector<uint64_t> measured, before;
+  for (const Sample& s : c.collected.samples) {
+    measured.push_back(s.latency_ns);
+    before.push_back(s.replayed_ns);
+  }
   absl::StatusOr<std::vector<uint64_t>> after = ReplayedLatencies(traces, c.fit.cost);
   if (!after.ok()) return after.status();
-  c.ks_base = KsDistance(measured, *before);
+  c.ks_base = KsDistance(measured, before);
   c.ks_calibrated = KsDistance(measured, *after);
   std::vector<std::string> names, keys;
   for (const TraceFile& t : traces) names.push_back(t.label());

@@ -40,6 +40,7 @@ struct Sample {
   uint64_t latency_ns = 0;  // measured: IRQ handler to the end of the work
   uint64_t work_ns = 0;     // measured: the work alone
   uint32_t pages = 0, pt_pages = 0, metadata = 0, ptes = 0;  // the twin's counts
+  uint64_t replayed_ns = 0;  // the twin's latency with the base costs, stamped to the us
 };
 
 // What a set of board traces gives: their matched samples, and what did not

@@ -6,19 +6,15 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <sstream>
+
+#include "lib/collect/testdata.h"
 
 namespace faultlab::collect {
 namespace {
 
-std::string Read(const std::string& name) {
-  std::ifstream in("lib/collect/testdata/btf/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Read(const std::string& name) { return testing::Fixture("btf/" + name); }
 
 // The compiler's offsetof()s, written by make.sh.
 std::map<std::string, int64_t> Truth() {

@@ -6,23 +6,14 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "engine/mmu/mmu.h"
+#include "lib/collect/testdata.h"
 
 namespace faultlab::collect {
 namespace {
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(KernelLogTest, DmesgFaultsWithContinuationLinesAndMalformedOnes) {
-  KernelLog log = ParseKernelLog(Read("lib/collect/testdata/dmesg.txt"));
+  KernelLog log = ParseKernelLog(testing::Fixture("dmesg.txt"));
   ASSERT_EQ(log.faults.size(), 2u);
   EXPECT_EQ(log.faults[0].as, 0);
   EXPECT_EQ(log.faults[0].va, 0x12345000u);
@@ -38,7 +29,7 @@ TEST(KernelLogTest, DmesgFaultsWithContinuationLinesAndMalformedOnes) {
 }
 
 TEST(KernelLogTest, KmsgRecordsWithEscapedNewlines) {
-  KernelLog log = ParseKernelLog(Read("lib/collect/testdata/kmsg.txt"));
+  KernelLog log = ParseKernelLog(testing::Fixture("kmsg.txt"));
   ASSERT_EQ(log.faults.size(), 2u);
   EXPECT_EQ(log.faults[0].as, 3);
   EXPECT_EQ(log.faults[0].va, 0x200100000u);

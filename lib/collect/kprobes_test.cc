@@ -7,21 +7,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include "lib/collect/testdata.h"
 
 namespace faultlab::collect {
 namespace {
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(KprobesTest, DurationOnlyBracketsStillParse) {
-  KprobeTrace t = ParseKprobeTrace(Read("lib/collect/testdata/trace_pipe.txt"));
+  KprobeTrace t = ParseKprobeTrace(testing::Fixture("trace_pipe.txt"));
   ASSERT_EQ(t.faults.size(), 2u);
   EXPECT_FALSE(t.faults[0].has_fields);
   EXPECT_EQ(t.faults[0].work_ns(), 31000u);
@@ -34,7 +26,7 @@ TEST(KprobesTest, DurationOnlyBracketsStillParse) {
 }
 
 TEST(KprobesTest, TheFaultStreamCarriesEachFaultsFields) {
-  KprobeTrace t = ParseKprobeTrace(Read("lib/collect/testdata/fault_stream.txt"));
+  KprobeTrace t = ParseKprobeTrace(testing::Fixture("fault_stream.txt"));
   ASSERT_EQ(t.faults.size(), 3u);
   const KprobeFault& a = t.faults[0];
   EXPECT_TRUE(a.has_fields);

@@ -46,15 +46,20 @@ std::string CalibratedProfileId(const std::string& board) {
   return id + "-calibrated";
 }
 
-uint64_t UseBoardCosts(Store* store, const trace::TraceHeader& h,
+std::optional<BoardProfileRecord> BoardCostsFor(Store* store, const trace::TraceHeader& h) {
+  if (!IsBoardTrace(h)) return std::nullopt;
+  absl::StatusOr<BoardProfileRecord> p = store->GetBoardProfile(h.board());
+  if (!p.ok() || p->base != ProfileOf(h)) return std::nullopt;
+  return *std::move(p);
+}
+
+uint64_t UseBoardCosts(const std::optional<BoardProfileRecord>& p,
                        const std::vector<std::string>& what_if, SandboxJob* job) {
-  if (!IsBoardTrace(h)) return 0;
+  if (!p) return 0;
   // A what-if on another profile takes that profile's costs.
   for (const std::string& kv : what_if) {
     if (absl::StartsWith(kv, "profile=")) return 0;
   }
-  absl::StatusOr<BoardProfileRecord> p = store->GetBoardProfile(h.board());
-  if (!p.ok() || p->base != ProfileOf(h)) return 0;
   job->costs_profile = p->text;
   job->costs_source =
       absl::StrCat(p->id, " version ", p->version, " (this board's calibration on the server)");

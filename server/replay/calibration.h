@@ -24,7 +24,7 @@
 namespace faultlab::server {
 
 // At most this many of a board's newest traces with a stream, and bytes of
-// them, go into one calibration (each is replayed three times).
+// them, go into one calibration (each is replayed twice).
 constexpr size_t kCalibrationTraces = 16;
 constexpr uint64_t kCalibrationBytes = 256ULL << 20;
 
@@ -32,10 +32,15 @@ constexpr uint64_t kCalibrationBytes = 256ULL << 20;
 // but [A-Za-z0-9._-] as '_', then "-calibrated".
 std::string CalibratedProfileId(const std::string& board);
 
-// The costs a replay of a trace with header `h` under `what_if` ("key=value"
-// terms) uses, set into `job` (costs_profile, costs_source); returns the
-// profile's version, or 0 when it keeps its profile's own.
-uint64_t UseBoardCosts(Store* store, const trace::TraceHeader& h,
+// The calibrated profile whose costs replays of a trace with header `h`
+// use: its board's, for a board trace recorded on the profile it was
+// fitted on; nullopt otherwise (one store query).
+std::optional<BoardProfileRecord> BoardCostsFor(Store* store, const trace::TraceHeader& h);
+
+// Sets `p`'s costs into `job` (costs_profile, costs_source) unless `what_if`
+// ("key=value" terms) names another profile; returns p's version, or 0 when
+// the replay keeps its profile's own costs.
+uint64_t UseBoardCosts(const std::optional<BoardProfileRecord>& p,
                        const std::vector<std::string>& what_if, SandboxJob* job);
 
 // Calibrates `board` from its newest traces with a fault stream, unless the

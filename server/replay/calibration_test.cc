@@ -37,7 +37,8 @@ class CalibrationTest : public ::testing::Test {
 
 TEST_F(CalibrationTest, ABoardTraceOnTheBaseProfileTakesTheBoardsCosts) {
   SandboxJob job;
-  EXPECT_EQ(UseBoardCosts(store_.get(), Header("rk3588-03", trace::CAPTURE_SOURCE_BOARD, "g610"),
+  EXPECT_EQ(UseBoardCosts(BoardCostsFor(store_.get(),
+                                        Header("rk3588-03", trace::CAPTURE_SOURCE_BOARD, "g610")),
                           {"budget=64M"}, &job),
             1u);
   EXPECT_EQ(job.costs_profile, "id = rk3588-03-calibrated\n");
@@ -60,7 +61,7 @@ TEST_F(CalibrationTest, OtherTracesKeepTheirProfilesCosts) {
   };
   for (const auto& c : cases) {
     SandboxJob job;
-    EXPECT_EQ(UseBoardCosts(store_.get(), c.h, c.what_if, &job), 0u) << c.why;
+    EXPECT_EQ(UseBoardCosts(BoardCostsFor(store_.get(), c.h), c.what_if, &job), 0u) << c.why;
     EXPECT_TRUE(job.costs_profile.empty()) << c.why;
   }
 }

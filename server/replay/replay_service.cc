@@ -82,13 +82,13 @@ grpc::Status ReplayService::Run(grpc::ServerContext* ctx, const api::ReplayReque
   // results go out as they finish, each naming its cell.
   Matrix m;
   m.req = req;
-  m.rec = &*rec;
   m.name = name;
   m.mode = mode;
   m.cells = cells;
   m.file = &*file;
   m.ctx = ctx;
   m.out = out;
+  if (mode == "open") m.board_costs = BoardCostsFor(store_, rec->header);
   const uint64_t parallel = std::min<uint64_t>(cells, std::max(1, matrix_workers_));
   std::vector<std::thread> threads;
   for (uint64_t t = 1; t < parallel; ++t) threads.emplace_back([&] { RunCells(&m); });
@@ -144,7 +144,7 @@ grpc::Status ReplayService::RunCell(Matrix* m, uint64_t cell) {
   job.keep_going = true;
   // A board's calibrated costs (calibration.h) are part of what a cell
   // means: a newer calibration is another cell of the store.
-  const bool costs = m->mode == "open" && UseBoardCosts(store_, m->rec->header, parts, &job) > 0;
+  const bool costs = UseBoardCosts(m->board_costs, parts, &job) > 0;
   const std::string key = costs ? absl::StrCat(settings, ";costs=", job.costs_source) : settings;
   api::ReplayUpdate result;
   api::ReplayCell* c = result.mutable_result();

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "proto/ingest.grpc.pb.h"
@@ -42,10 +43,10 @@ class ReplayService final : public api::Replay::Service {
   // One request's matrix, shared by the threads running its cells.
   struct Matrix {
     const api::ReplayRequest* req = nullptr;
-    const TraceRecord* rec = nullptr;
     std::string name, mode;
     uint64_t cells = 0;
     const Store::StoredFile* file = nullptr;
+    std::optional<BoardProfileRecord> board_costs;  // calibration.h, looked up once
     grpc::ServerContext* ctx = nullptr;
     grpc::ServerWriter<api::ReplayUpdate>* out = nullptr;  // one writer at a time (mu)
     std::atomic<uint64_t> next{0};                         // the next cell to run

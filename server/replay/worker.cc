@@ -109,7 +109,7 @@ void ReplayPool::ReplayOne(const std::string& trace_id, bool twice) {
   job.trace_path = file->path;
   job.bytes = file->bytes;
   job.name = absl::BytesToHexString(trace_id);
-  UseBoardCosts(store_, h, {}, &job);
+  UseBoardCosts(BoardCostsFor(store_, h), {}, &job);
   const auto t0 = std::chrono::steady_clock::now();
   const SandboxOutcome o = sandbox_->Run(job, nullptr, nullptr);
   const double seconds =

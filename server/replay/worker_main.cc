@@ -11,7 +11,7 @@
 //       --trace PATH --bytes N --name NAME [--trace ...]
 //
 // A calibration (a board's traces, docs/cost-model.md "Calibration on the
-// server") runs here too: it replays each trace three times, and a hostile
+// server") runs here too: it replays each trace twice, and a hostile
 // trace must cost a worker, not the server.
 #include <unistd.h>
 
