@@ -1,12 +1,17 @@
 #include "engine/gem/shmem.h"
 
+#include <algorithm>
+
 namespace faultlab::gem {
 
 ShmemPages::~ShmemPages() {
   for (auto& [index, leaf] : leaves_) {
+    std::array<uint32_t, mem::kPagesPerHuge> frames;
+    uint32_t n = 0;
     for (uint32_t f : leaf->frames) {
-      if (f != kNoFrame) mem_->Free(f, mem::Owner::kBoPage);
+      if (f != kNoFrame) frames[n++] = f;
     }
+    mem_->FreePages(frames.data(), n, mem::Owner::kBoPage);
   }
 }
 
@@ -19,14 +24,17 @@ ShmemPages::Leaf* ShmemPages::Find(uint64_t key) const {
   return last_leaf_;
 }
 
+ShmemPages::Leaf* ShmemPages::FindOrAdd(uint64_t key) {
+  Leaf* leaf = Find(key);
+  if (leaf != nullptr) return leaf;
+  std::unique_ptr<Leaf>& made = leaves_[key];
+  made = std::make_unique<Leaf>();
+  return made.get();
+}
+
 bool ShmemPages::Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_t* allocated) {
   *allocated = 0;
-  Leaf* leaf = Find(idx / mem::kPagesPerHuge);
-  if (leaf == nullptr) {
-    std::unique_ptr<Leaf>& made = leaves_[idx / mem::kPagesPerHuge];
-    made = std::make_unique<Leaf>();
-    leaf = made.get();
-  }
+  Leaf* leaf = FindOrAdd(idx / mem::kPagesPerHuge);
   uint32_t& slot = leaf->frames[idx % mem::kPagesPerHuge];
   if (slot != kNoFrame) {
     *frame = slot;
@@ -51,6 +59,50 @@ bool ShmemPages::Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_
   *allocated = 1;
   *frame = slot;
   return true;
+}
+
+bool ShmemPages::GetRange(uint64_t idx, uint64_t n, mem::AllocClass cls, uint64_t* allocated) {
+  while (n > 0) {
+    Leaf* leaf = FindOrAdd(idx / mem::kPagesPerHuge);
+    if (leaf->count == 0 && mem_->config().thp == mem::ThpMode::kWithinSize) {
+      // The first touch of a leaf may take its whole folio: Get() decides.
+      uint32_t frame, got;
+      if (!Get(idx, cls, &frame, &got)) return false;
+      *allocated += got;
+      ++idx, --n;
+      continue;
+    }
+    const uint32_t first = idx % mem::kPagesPerHuge;
+    const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(n, mem::kPagesPerHuge - first));
+    uint32_t missing = 0;
+    for (uint32_t i = first; i < first + k; ++i) missing += leaf->frames[i] == kNoFrame;
+    std::array<uint32_t, mem::kPagesPerHuge> frames;
+    const uint32_t got = mem_->AllocPages(cls, mem::Owner::kBoPage, missing, frames.data());
+    uint32_t used = 0;
+    for (uint32_t i = first; i < first + k && used < got; ++i) {
+      if (leaf->frames[i] == kNoFrame) leaf->frames[i] = frames[used++];
+    }
+    leaf->count += got;
+    populated_ += got;
+    *allocated += got;
+    if (got < missing) return false;
+    idx += k, n -= k;
+  }
+  return true;
+}
+
+uint64_t ShmemPages::ContiguousRun(uint64_t idx, uint64_t max) const {
+  const uint64_t first = FrameOf(idx);
+  if (first == kNoFrame) return 1;
+  uint64_t run = 1;
+  while (run < max) {
+    const Leaf* leaf = Find((idx + run) / mem::kPagesPerHuge);
+    if (leaf == nullptr) break;
+    uint32_t i = (idx + run) % mem::kPagesPerHuge;
+    while (i < mem::kPagesPerHuge && run < max && leaf->frames[i] == first + run) ++i, ++run;
+    if (i < mem::kPagesPerHuge) break;  // stopped inside this leaf
+  }
+  return run;
 }
 
 uint32_t ShmemPages::FrameOf(uint64_t idx) const {

@@ -29,10 +29,17 @@ class ShmemPages {
   // absent. Returns false when allocation failed. `*allocated` counts the
   // frames this call took (0, 1 or 512).
   bool Get(uint64_t idx, mem::AllocClass cls, uint32_t* frame, uint32_t* allocated);
+  // Get() of pages [idx, idx + n) in order, with the same frames and the same
+  // failure point, missing pages of a leaf taken in one AllocPages call.
+  // `*allocated` adds the frames taken; false when an allocation failed.
+  bool GetRange(uint64_t idx, uint64_t n, mem::AllocClass cls, uint64_t* allocated);
   // The frame of page `idx` or kNoFrame.
   uint32_t FrameOf(uint64_t idx) const;
   // True if [idx, idx+512) is one 2 MiB-contiguous, 2 MiB-aligned folio.
   bool IsHuge(uint64_t idx) const;
+  // How many pages from `idx` (at most `max`, at least 1) have physically
+  // consecutive frames; a missing page is a run of its own.
+  uint64_t ContiguousRun(uint64_t idx, uint64_t max) const;
 
   uint64_t npages() const { return npages_; }
   uint64_t populated() const { return populated_; }
@@ -54,6 +61,7 @@ class ShmemPages {
   mutable uint64_t last_key_ = ~uint64_t{0};
   mutable Leaf* last_leaf_ = nullptr;
   Leaf* Find(uint64_t key) const;
+  Leaf* FindOrAdd(uint64_t key);
 };
 
 }  // namespace faultlab::gem

@@ -1,5 +1,7 @@
 #include "engine/gem/sparse.h"
 
+#include <algorithm>
+
 #include "engine/uapi/errno.h"
 
 namespace faultlab::gem {
@@ -32,7 +34,7 @@ bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* 
       stats->metadata_failed = true;
       return false;
     }
-    xa_nodes_[key] = 1;
+    xa_nodes_.insert(key);
     metadata_bytes_ += kXaNodeBytes;
     ++stats->metadata;
     if ((idx >> (6 * level)) == 0) break;  // the root covers it
@@ -46,11 +48,8 @@ bool SparseBacking::AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_
   // One scatterlist entry per physically contiguous run of frames
   // (sg_alloc_table_from_pages_segment() merges contiguous pages).
   uint64_t segments = 0;
-  uint32_t prev = kNoFrame;
-  for (uint64_t i = 0; i < npages; ++i) {
-    const uint32_t f = pages.FrameOf(first_page + i);
-    if (prev == kNoFrame || f != prev + 1) ++segments;
-    prev = f;
+  for (uint64_t i = 0; i < npages; ++segments) {
+    i += pages.ContiguousRun(first_page + i, npages - i);
   }
   const uint64_t bytes = kSgtEntryBytes + segments * kScatterlistBytes;
   if (!mem_->AllocMetadata(bytes, cls)) {
@@ -72,14 +71,24 @@ int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t np
   if (npages == 0) return 0;
   // drm_gem_get_page_range(): overflow or beyond the object is -EINVAL.
   if (offset + npages < offset || offset + npages > pages.npages()) return -kEINVAL;
-  for (uint64_t i = 0; i < npages; ++i) {
+  // Page by page the kernel takes a page, then the xarray nodes storing it
+  // needs; the pages sharing a leaf node (64) need nothing more, so after the
+  // first of them the rest are taken as one run, in the same order.
+  for (uint64_t i = 0; i < npages;) {
+    const uint64_t idx = offset + i;
+    const uint64_t rest = std::min(npages - i, 64 - idx % 64);
     uint32_t frame, allocated;
-    if (!pages.Get(offset + i, page_cls, &frame, &allocated)) {
+    uint64_t more = 0;
+    const bool got_first = pages.Get(idx, page_cls, &frame, &allocated);
+    stats->pages += got_first ? allocated : 0;
+    if (got_first && !StorePage(idx, other_cls, stats)) return -kENOMEM;
+    const bool got_rest = got_first && pages.GetRange(idx + 1, rest - 1, page_cls, &more);
+    stats->pages += static_cast<uint32_t>(more);
+    if (!got_rest) {
       stats->page_failed = true;
       return -kENOMEM;
     }
-    stats->pages += allocated;
-    if (!StorePage(offset + i, other_cls, stats)) return -kENOMEM;
+    i += rest;
   }
   // Walk the granules; skip those with an entry, cover each run of
   // unpopulated ones with one new entry.

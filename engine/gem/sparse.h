@@ -12,8 +12,9 @@
 #define FAULTLAB_ENGINE_GEM_SPARSE_H_
 
 #include <cstdint>
-#include <map>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "engine/gem/shmem.h"
 #include "engine/mem/memory.h"
 
@@ -81,9 +82,9 @@ class SparseBacking {
   uint32_t granule_shift_;
   uint32_t pin_count_ = 0;
   uint32_t use_count_ = 0;
-  std::map<uint64_t, SgtEntry> sgts_;       // by first granule index
-  std::map<uint64_t, uint32_t> xa_nodes_;   // (level << 56 | index >> shift) -> 1
-  uint64_t last_leaf_node_ = ~uint64_t{0};  // a leaf-level node known to exist (never freed)
+  absl::btree_map<uint64_t, SgtEntry> sgts_;  // by first granule index
+  absl::btree_set<uint64_t> xa_nodes_;        // level << 56 | index >> shift
+  uint64_t last_leaf_node_ = ~uint64_t{0};    // a leaf-level node known to exist (never freed)
   uint64_t metadata_bytes_ = 0;
   uint64_t populated_granules_ = 0;
 };

@@ -146,5 +146,47 @@ TEST_F(SparseTest, GetPagesPopulatesTheWholeObject) {
   EXPECT_STREQ(back, msg);
 }
 
+// GetRange is Get() page by page in runs: on two memory models, pages
+// touched one at a time beforehand, then the same ranges taken by runs and
+// by single pages (thp on and off, into the min watermark) hand out the
+// same frames, fail at the same page and leave the same contiguity.
+TEST(ShmemPagesTest, RangesTakeWhatPageByPageWould) {
+  for (const mem::ThpMode thp : {mem::ThpMode::kNever, mem::ThpMode::kWithinSize}) {
+    mem::MemoryModel m_page(mem::MemoryConfig{24ULL << 20, thp});  // 6144 frames
+    mem::MemoryModel m_run(mem::MemoryConfig{24ULL << 20, thp});
+    ShmemPages by_page(&m_page, 8192), by_run(&m_run, 8192);
+    uint32_t frame, got;
+    for (uint64_t idx : {3u, 40u, 41u, 700u, 1030u}) {  // scattered first touches
+      ASSERT_TRUE(by_page.Get(idx, AllocClass::kNoretry, &frame, &got));
+      ASSERT_TRUE(by_run.Get(idx, AllocClass::kNoretry, &frame, &got));
+    }
+    struct Range {
+      uint64_t idx, n;
+    };
+    for (const Range r : {Range{0, 16}, Range{32, 600}, Range{1024, 1500}, Range{2600, 5000}}) {
+      uint64_t page_total = 0, run_total = 0;
+      bool page_ok = true;
+      for (uint64_t i = r.idx; i < r.idx + r.n && page_ok; ++i) {
+        page_ok = by_page.Get(i, AllocClass::kNoretry, &frame, &got);
+        page_total += page_ok ? got : 0;
+      }
+      const bool run_ok = by_run.GetRange(r.idx, r.n, AllocClass::kNoretry, &run_total);
+      ASSERT_EQ(run_ok, page_ok) << "range at " << r.idx;
+      ASSERT_EQ(run_total, page_total) << "range at " << r.idx;
+    }
+    EXPECT_GT(m_run.failures(), 0u) << "the last range was to reach the min watermark";
+    EXPECT_EQ(m_run.free_pages(), m_page.free_pages());
+    for (uint64_t i = 0; i < 8192; ++i) {
+      ASSERT_EQ(by_run.FrameOf(i), by_page.FrameOf(i)) << "page " << i;
+      uint64_t run = 1;
+      while (i + run < 8192 && run < 700 && by_page.FrameOf(i) != kNoFrame &&
+             by_page.FrameOf(i + run) == by_page.FrameOf(i) + run) {
+        ++run;
+      }
+      ASSERT_EQ(by_run.ContiguousRun(i, 700), run) << "page " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace faultlab::gem

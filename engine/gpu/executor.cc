@@ -37,6 +37,12 @@ uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
   return 0;
 }
 
+// The leaf bits that make AccessFault() a permission fault for `a`.
+uint64_t Deny(trace::AccessType a) {
+  if (a == trace::ACCESS_WRITE || a == trace::ACCESS_ATOMIC) return pgtable::kPteApRdonly;
+  return a == trace::ACCESS_EXECUTE ? pgtable::kPteXn : 0;
+}
+
 }  // namespace
 
 Executor::Executor(const Deps& deps)
@@ -160,6 +166,21 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
       continue;
     }
     const uint64_t va = a.va + job->access_offset;
+    if (a.stride_bytes == 0) {
+      // A walk of whole pages: the run that translates without a fault, at
+      // once (each page still draws its cost).
+      const uint64_t last_page = (a.va + a.length_bytes - 1) >> 12;
+      const uint64_t want = std::min(last_page - (va >> 12) + 1, kPagesPerSlice - pages);
+      const uint64_t n = vm.page_table().AccessibleRun(va & ~uint64_t{4095}, want, Deny(a.access));
+      for (uint64_t i = 0; i < n; ++i) cost += Cost(d_.cost->gpu_page_access);
+      pages += n;
+      if (n > 0) job->access_offset = (((va >> 12) + n) << 12) - a.va;
+      if (n == want) continue;
+      const uint64_t at = a.va + job->access_offset;  // the page that faults
+      const uint32_t status = AccessFault(vm.page_table().Translate(at), a.access);
+      d_.sched->After(cost, [this, job, status, at] { Stall(job, status, at); });
+      return;
+    }
     if (va >> 12 != translated_page || job->access_index != translated_range) {
       if (const uint32_t status = AccessFault(vm.page_table().Translate(va), a.access)) {
         d_.sched->After(cost, [this, job, status, va] { Stall(job, status, va); });

@@ -86,10 +86,11 @@ MemoryModel::MemoryModel(MemoryConfig config)
     blocks_[b].free = static_cast<uint32_t>(n);
     // Frames past the budget in a last, partial block are permanently used.
     for (uint64_t i = n; i < kPagesPerHuge; ++i) blocks_[b].used[i / 64] |= 1ULL << (i % 64);
+    // In ascending order: hinted inserts at the end cost O(1) each.
     if (n == kPagesPerHuge) {
-      empty_blocks_.insert(b);
+      empty_blocks_.insert(empty_blocks_.end(), b);
     } else {
-      partial_blocks_.insert(b);
+      partial_blocks_.insert(partial_blocks_.end(), b);
     }
   }
 }
@@ -166,13 +167,7 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
     return Fail(cls, owner, 1);
   }
   uint32_t b;
-  if (!partial_blocks_.empty()) {
-    b = *partial_blocks_.begin();
-  } else if (!empty_blocks_.empty()) {
-    b = *empty_blocks_.begin();
-  } else {
-    return Fail(cls, owner, 1);
-  }
+  if (!NextBlock(&b)) return Fail(cls, owner, 1);
   Block& blk = blocks_[b];
   for (uint32_t w = 0; w < blk.used.size(); ++w) {
     if (blk.used[w] != ~0ULL) {
@@ -187,6 +182,55 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
   }
   FAULTLAB_CHECK(false, "block ", b, " is in the free sets with no free frame");
   return false;
+}
+
+bool MemoryModel::NextBlock(uint32_t* b) const {
+  if (!partial_blocks_.empty()) {
+    *b = *partial_blocks_.begin();
+  } else if (!empty_blocks_.empty()) {
+    *b = *empty_blocks_.begin();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+uint32_t MemoryModel::AllocPages(AllocClass cls, Owner owner, uint32_t n, uint32_t* frames) {
+  // The i-th of n AllocPage calls sees free_pages_ - i free frames. None of
+  // them wakes kswapd (free - i >= low + 1), reclaims or fails (free - i >=
+  // min + 1) when free >= low + n (kswapd classes) or min + n (the others);
+  // the pool and an injector decide page by page.
+  const bool wakes = cls == AllocClass::kNowait || cls == AllocClass::kBlocking;
+  const uint64_t floor = (wakes ? wmarks_.low_pages : wmarks_.min_pages) + n;
+  if (cls == AllocClass::kPool || injector_ || free_pages_ < floor) {
+    uint32_t got = 0;
+    while (got < n && AllocPage(cls, owner, &frames[got])) ++got;
+    return got;
+  }
+  // AllocPage takes the lowest free frame of the lowest partial block, else
+  // of the lowest empty one; a block it starts on stays the lowest partial
+  // one until full, so each block gives its lowest free frames in turn.
+  uint32_t got = 0;
+  while (got < n) {
+    uint32_t b;
+    FAULTLAB_CHECK(NextBlock(&b), n - got, " frames counted free but no block has one");
+    Block& blk = blocks_[b];
+    const uint32_t old_free = blk.free;
+    for (uint32_t w = 0; w < blk.used.size() && got < n; ++w) {
+      uint64_t avail = ~blk.used[w];
+      while (avail != 0 && got < n) {
+        const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(avail));
+        avail &= avail - 1;
+        blk.used[w] |= 1ULL << bit;
+        frames[got++] = b * kPagesPerHuge + w * 64 + bit;
+        --blk.free;
+      }
+    }
+    free_pages_ -= old_free - blk.free;
+    NoteBlock(b, old_free);
+  }
+  Account(owner, n);
+  return n;
 }
 
 bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) {
@@ -218,6 +262,27 @@ void MemoryModel::Free(uint32_t frame, Owner owner) {
   ++free_pages_;
   NoteBlock(b, old_free);
   --owned_[static_cast<int>(owner)];
+}
+
+void MemoryModel::FreePages(const uint32_t* frames, uint32_t n, Owner owner) {
+  FAULTLAB_CHECK(owned_[static_cast<int>(owner)] >= n, n, " frames freed by an owner holding ",
+                 owned_[static_cast<int>(owner)]);
+  uint32_t i = 0;
+  while (i < n) {
+    // The frames of one block: one set update for all of them.
+    FAULTLAB_CHECK(IsAllocated(frames[i]), "frame ", frames[i], " freed twice");
+    const uint32_t b = frames[i] / kPagesPerHuge;
+    const uint32_t old_free = blocks_[b].free;
+    for (; i < n && frames[i] / kPagesPerHuge == b; ++i) {
+      FAULTLAB_CHECK(IsAllocated(frames[i]), "frame ", frames[i], " freed twice");
+      const uint32_t bit = frames[i] % kPagesPerHuge;
+      blocks_[b].used[bit / 64] &= ~(1ULL << (bit % 64));
+      ++blocks_[b].free;
+    }
+    free_pages_ += blocks_[b].free - old_free;
+    NoteBlock(b, old_free);
+  }
+  owned_[static_cast<int>(owner)] -= n;
 }
 
 void MemoryModel::Transfer(uint32_t frame, Owner from, Owner to) {

@@ -78,10 +78,17 @@ class MemoryModel {
 
   // One frame; false if the class may not allocate now.
   bool AllocPage(AllocClass cls, Owner owner, uint32_t* frame);
+  // `n` frames, exactly as `n` AllocPage calls would hand them out and
+  // account them (same frames, wake-ups, failure point); returns how many it
+  // got. One pass per 2 MiB block when no allocation in the run can touch a
+  // watermark or the injector; else page by page.
+  uint32_t AllocPages(AllocClass cls, Owner owner, uint32_t n, uint32_t* frames);
   // 512 contiguous frames starting at a 512-aligned frame (thp only); false if
   // thp is off, no whole free block exists, or the class may not take 512 pages.
   bool AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame);
   void Free(uint32_t frame, Owner owner);
+  // Free() of each of `n` frames (runs within a block cost one bookkeeping step).
+  void FreePages(const uint32_t* frames, uint32_t n, Owner owner);
   // Hands an allocated frame from one owner to another (a reserve being used).
   void Transfer(uint32_t frame, Owner from, Owner to);
 
@@ -138,6 +145,8 @@ class MemoryModel {
   void Take(uint32_t frame);
   void Account(Owner owner, int64_t pages);
   void NoteBlock(uint32_t block, uint32_t old_free);
+  // The block the next single-frame allocation comes from; false if none.
+  bool NextBlock(uint32_t* block) const;
 
   MemoryConfig config_;
   uint64_t frame_count_;

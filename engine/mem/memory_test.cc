@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
+
+#include "engine/base/prng.h"
 
 namespace faultlab::mem {
 namespace {
@@ -130,6 +133,52 @@ TEST(MemoryTest, ABudgetThatIsNotAWholeNumberOfBlocks) {
   }
   EXPECT_EQ(m.CheckInvariants(), "");
 }
+
+// AllocPages and FreePages are the page-by-page calls in runs (the fault
+// path's granules): the same frames, wake-ups, failures and peaks, on two
+// models driven through the same random runs into every watermark, with and
+// without an injector.
+void ExpectRunsMatchPageByPage(bool inject) {
+  MemoryModel by_page(MemoryConfig{16ULL << 20, ThpMode::kNever});  // 4096 frames
+  MemoryModel by_run(MemoryConfig{16ULL << 20, ThpMode::kNever});
+  uint64_t a = 0, b = 0;  // with an injector, every 97th allocation fails
+  if (inject) {
+    by_page.set_injector([&a](AllocClass, Owner, uint32_t) { return ++a % 97 == 0; });
+    by_run.set_injector([&b](AllocClass, Owner, uint32_t) { return ++b % 97 == 0; });
+  }
+  Prng prng(7);
+  std::vector<uint32_t> held;
+  const AllocClass classes[] = {AllocClass::kNoretry, AllocClass::kNowait, AllocClass::kBlocking};
+  for (int step = 0; step < 400; ++step) {
+    if (prng.Uniform(3) == 0 && !held.empty()) {
+      // Free a random stretch of what is held (both models hold the same).
+      const size_t at = prng.Uniform(held.size());
+      const size_t n = std::min<size_t>(held.size() - at, 1 + prng.Uniform(40));
+      for (size_t i = at; i < at + n; ++i) by_page.Free(held[i], Owner::kBoPage);
+      by_run.FreePages(&held[at], static_cast<uint32_t>(n), Owner::kBoPage);
+      held.erase(held.begin() + static_cast<long>(at), held.begin() + static_cast<long>(at + n));
+    } else {
+      const AllocClass cls = classes[prng.Uniform(3)];
+      const uint32_t n = 1 + static_cast<uint32_t>(prng.Uniform(600));
+      std::vector<uint32_t> a, b(n);
+      uint32_t f;
+      while (a.size() < n && by_page.AllocPage(cls, Owner::kBoPage, &f)) a.push_back(f);
+      b.resize(by_run.AllocPages(cls, Owner::kBoPage, n, b.data()));
+      ASSERT_EQ(a, b) << "step " << step << ": " << n << " " << AllocClassName(cls) << " pages";
+      held.insert(held.end(), a.begin(), a.end());
+    }
+    ASSERT_EQ(by_page.free_pages(), by_run.free_pages()) << "step " << step;
+    ASSERT_EQ(by_page.kswapd_wakeups(), by_run.kswapd_wakeups()) << "step " << step;
+    ASSERT_EQ(by_page.failures(), by_run.failures()) << "step " << step;
+    ASSERT_EQ(by_page.peak_used_pages(), by_run.peak_used_pages()) << "step " << step;
+    ASSERT_EQ(by_run.CheckInvariants(), "") << "step " << step;
+  }
+  EXPECT_GT(by_run.failures(), 0u) << "the runs never reached a watermark";
+  EXPECT_GT(by_run.kswapd_wakeups(), 0u);
+}
+
+TEST(MemoryTest, RunsHandOutWhatPageByPageWould) { ExpectRunsMatchPageByPage(false); }
+TEST(MemoryTest, RunsHandOutWhatPageByPageWouldWithAnInjector) { ExpectRunsMatchPageByPage(true); }
 
 }  // namespace
 }  // namespace faultlab::mem

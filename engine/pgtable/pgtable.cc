@@ -195,6 +195,27 @@ Walk PageTable::Translate(uint64_t iova) const {
   return w;
 }
 
+uint64_t PageTable::AccessibleRun(uint64_t iova, uint64_t max_pages, uint64_t deny) const {
+  uint64_t n = 0;
+  while (n < max_pages) {
+    const uint64_t va = iova + n * kSz4K;
+    const Walk w = Translate(va);
+    if (!w.mapped || (w.pte & deny)) break;
+    if (w.level < 3) {  // a block: every page to its end
+      const uint64_t left = (BlockSize(w.level) - (va & (BlockSize(w.level) - 1))) / kSz4K;
+      n += std::min(max_pages - n, left);
+      continue;
+    }
+    // Translate() ended in (and kept) a last-level table: read on along it.
+    ++n;
+    for (uint32_t i = Index(va, 3) + 1; i < 512 && n < max_pages; ++i, ++n) {
+      const uint64_t pte = walk_table_->pte[i];
+      if (!(pte & kPteValid) || (pte & deny)) return n;
+    }
+  }
+  return n;
+}
+
 void PageTable::Leaves(const Table* t, int level, uint64_t base,
                        const std::function<void(uint64_t, uint64_t, uint64_t)>& fn) const {
   for (uint32_t i = 0; i < 512; ++i) {

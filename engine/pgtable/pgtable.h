@@ -83,6 +83,10 @@ class PageTable {
   // 0 when not mapped (io-pgtable's iova_to_phys).
   uint64_t IovaToPhys(uint64_t iova) const { return Translate(iova).phys; }
   Walk Translate(uint64_t iova) const;
+  // How many 4 KiB pages from page-aligned `iova` (at most `max_pages`)
+  // translate to leaves carrying none of the `deny` bits: the pages an
+  // access may go through without a fault, each what Translate() finds.
+  uint64_t AccessibleRun(uint64_t iova, uint64_t max_pages, uint64_t deny) const;
 
   // Table pages in use, root included.
   uint64_t table_pages() const { return table_pages_; }

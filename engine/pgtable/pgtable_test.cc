@@ -195,6 +195,25 @@ struct Reference {
   }
 };
 
+TEST(PageTableTest, AccessibleRunsStopAtHolesAndDeniedLeaves) {
+  CountingAllocator a;
+  PageTable pt(48, &a);
+  uint64_t mapped;
+  // [0, 8) read-write pages, [8, 10) read-only, [10, 12) no-exec, a hole,
+  // then a read-write 2 MiB block from 2 MiB.
+  ASSERT_EQ(pt.MapPages(0, 0x100000, kSz4K, 8, kRw, &a, &mapped), 0);
+  ASSERT_EQ(pt.MapPages(8 * kSz4K, 0x200000, kSz4K, 2, kProtRead, &a, &mapped), 0);
+  ASSERT_EQ(pt.MapPages(10 * kSz4K, 0x300000, kSz4K, 2, kRw | kProtNoexec, &a, &mapped), 0);
+  ASSERT_EQ(pt.MapPages(kSz2M, 0x40000000, kSz2M, 1, kRw, &a, &mapped), 0);
+  EXPECT_EQ(pt.AccessibleRun(0, 100, 0), 12u) << "reads go up to the hole";
+  EXPECT_EQ(pt.AccessibleRun(0, 100, kPteApRdonly), 8u) << "writes stop at read-only";
+  EXPECT_EQ(pt.AccessibleRun(8 * kSz4K, 100, kPteXn), 2u) << "execution stops at no-exec";
+  EXPECT_EQ(pt.AccessibleRun(0, 5, 0), 5u) << "at most what was asked";
+  EXPECT_EQ(pt.AccessibleRun(12 * kSz4K, 100, 0), 0u) << "a hole first";
+  EXPECT_EQ(pt.AccessibleRun(kSz2M + 3 * kSz4K, 1000, 0), 509u) << "a block to its end";
+  EXPECT_EQ(pt.AccessibleRun(kSz2M - kSz4K, 1000, 0), 0u);
+}
+
 // Property test: random 4 KiB / 2 MiB maps and unmaps against the reference;
 // results, translations and table counts are checked after every step.
 TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
@@ -242,6 +261,12 @@ TEST(PageTableTest, RandomOpsMatchAReferenceModel) {
             << "seed " << seed << " step " << step;
       }
       ASSERT_EQ(pt.table_pages(), a.live()) << "table accounting";
+      // A run of accessible pages is what page-by-page walks find.
+      const uint64_t from = prng.Uniform(window / kSz4K) * kSz4K;
+      const uint64_t max = 1 + prng.Uniform(1100);
+      uint64_t walked = 0;
+      while (walked < max && pt.Translate(from + walked * kSz4K).mapped) ++walked;
+      ASSERT_EQ(pt.AccessibleRun(from, max, 0), walked) << "seed " << seed << " step " << step;
       if (HasFatalFailure()) return;
     }
     // Unmapping everything leaves no leaf in the hash.

@@ -4,9 +4,18 @@
 
 namespace faultlab::sim {
 
-uint64_t Scheduler::At(uint64_t time_ns, std::function<void()> fn, bool background) {
+uint64_t Scheduler::At(uint64_t time_ns, Task fn, bool background) {
   const uint64_t seq = next_seq_++;
-  events_.push_back(Entry{std::max(time_ns, now_ns_), seq, background, std::move(fn)});
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(tasks_.size());
+    tasks_.push_back(std::move(fn));
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    tasks_[slot] = std::move(fn);
+  }
+  events_.push_back(Entry{std::max(time_ns, now_ns_), seq, slot, background});
   std::push_heap(events_.begin(), events_.end(), Later());
   if (!background) ++foreground_;
   return seq;
@@ -25,21 +34,27 @@ void Scheduler::Cancel(uint64_t id) {
 void Scheduler::DropCancelled() {
   while (!events_.empty() && cancelled_.count(events_.front().seq)) {
     cancelled_.erase(events_.front().seq);
-    std::pop_heap(events_.begin(), events_.end(), Later());
-    events_.pop_back();
+    PopTop();
   }
+}
+
+Task Scheduler::PopTop() {
+  std::pop_heap(events_.begin(), events_.end(), Later());
+  const uint32_t slot = events_.back().slot;
+  events_.pop_back();
+  free_slots_.push_back(slot);
+  return std::move(tasks_[slot]);
 }
 
 bool Scheduler::RunOne() {
   DropCancelled();
   if (events_.empty()) return false;
-  std::pop_heap(events_.begin(), events_.end(), Later());
-  Entry e = std::move(events_.back());
-  events_.pop_back();
+  const Entry e = events_.front();
+  Task fn = PopTop();
   now_ns_ = e.time;
   if (!e.background) --foreground_;
   ++events_run_;
-  e.fn();
+  fn();
   return true;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/base/prng.h"
+#include "engine/sim/task.h"
 
 namespace faultlab::sim {
 
@@ -29,8 +30,8 @@ class Scheduler {
   // Schedules `fn` at absolute time `time_ns` (clamped to now). Returns an id
   // for Cancel(). Background events (other tenants, periodic samplers) run in
   // time order like the rest but never keep RunAll() or an endless wait going.
-  uint64_t At(uint64_t time_ns, std::function<void()> fn, bool background = false);
-  uint64_t After(uint64_t delay_ns, std::function<void()> fn, bool background = false) {
+  uint64_t At(uint64_t time_ns, Task fn, bool background = false);
+  uint64_t After(uint64_t delay_ns, Task fn, bool background = false) {
     return At(now_ns_ + delay_ns, std::move(fn), background);
   }
   void Cancel(uint64_t id);
@@ -55,12 +56,13 @@ class Scheduler {
 
  private:
   // A binary heap ordered by (time, sequence); cancelled entries are skipped
-  // when they reach the top.
+  // when they reach the top. The heap moves small entries; their tasks stay
+  // in slots of their own until run.
   struct Entry {
     uint64_t time;
     uint64_t seq;
+    uint32_t slot;  // in tasks_
     bool background;
-    std::function<void()> fn;
   };
   struct Later {
     bool operator()(const Entry& a, const Entry& b) const {
@@ -68,7 +70,11 @@ class Scheduler {
     }
   };
   void DropCancelled();
+  // Removes the heap's top entry and hands back its task.
+  Task PopTop();
   std::vector<Entry> events_;
+  std::vector<Task> tasks_;
+  std::vector<uint32_t> free_slots_;
   std::set<uint64_t> cancelled_;
   size_t foreground_ = 0;
   uint64_t now_ns_ = 0;

@@ -269,8 +269,7 @@ int Vm::MapPages(uint64_t iova, int prot, const gem::Bo& bo, uint64_t bo_offset,
   while (left > 0) {
     const uint32_t first = bo.pages().FrameOf(page);
     if (first == gem::kNoFrame) return -kEINVAL;  // not populated: a model bug upstream
-    uint64_t run = 1;
-    while (run * kSz4K < left && bo.pages().FrameOf(page + run) == first + run) ++run;
+    const uint64_t run = bo.pages().ContiguousRun(page, (left + kSz4K - 1) / kSz4K);
     uint64_t len = std::min(run * kSz4K, left);
     uint64_t paddr = PhysOf(first);
     while (len > 0) {
@@ -303,6 +302,21 @@ int Vm::UnmapPages(uint64_t iova, uint64_t size, uint64_t sparse_granularity_pag
     } else if (gran) {
       pgsize = GetPgsize(iova + offset, std::min(size - offset, gran), &pgcount);
       pgcount = 1;
+      // The seed goes on one 4 KiB page at a time, each found mapped (its
+      // iova_to_phys) and unmapped alone, until a hole. Within one last-level
+      // table every such step is 4 KiB: one unmap clears the run, stopping at
+      // the hole as the steps would (leaves are all there is to a 4 KiB run).
+      if (pgsize == kSz4K) {
+        const uint64_t to_table_end = (kSz2M - ((iova + offset) & (kSz2M - 1))) / kSz4K;
+        pgcount = std::min((size - offset) / kSz4K, to_table_end);
+        const uint64_t unmapped = pt_->UnmapPages(iova + offset, pgsize, pgcount);
+        if (unmapped == 0) {
+          ++stats_.unmap_failures;  // the page is inside a 2 MiB block
+          return -kEINVAL;
+        }
+        offset += unmapped;
+        continue;
+      }
     } else {
       pgsize = GetPgsize(iova + offset, size - offset, &pgcount);
     }

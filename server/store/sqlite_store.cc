@@ -141,10 +141,18 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
   }
   if (absl::Status s = store->Migrate(); !s.ok()) return s;
+  if (sqlite3_open_v2(path.c_str(), &store->read_db_, SQLITE_OPEN_READWRITE, nullptr) !=
+      SQLITE_OK) {
+    return DbError(store->read_db_, absl::StrCat("cannot open ", path, " for reading"));
+  }
+  sqlite3_busy_timeout(store->read_db_, 5000);
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  sqlite3_close(read_db_);  // a no-op when it never opened
+  sqlite3_close(db_);
+}
 
 absl::Status SqliteStore::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -197,22 +205,24 @@ class SqliteStore::Writer : public Store::TraceWriter {
     store_->writer_cv_.notify_all();
   }
 
+  // This trace's rows change only through this writer, whose commits are
+  // done before it reads again: the read connection sees them.
   absl::StatusOr<std::optional<TraceRow>> Find() override {
-    std::lock_guard<std::mutex> lock(store_->mu_);
-    Stmt q(store_->db_, "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = ?");
+    std::lock_guard<std::mutex> lock(store_->read_mu_);
+    Stmt q(store_->read_db_, "SELECT head, chunks, bytes, complete FROM traces WHERE trace_id = ?");
     q.Blob(1, id_);
     const int rc = q.Step();
     if (rc == SQLITE_DONE) return std::optional<TraceRow>();
-    if (rc != SQLITE_ROW) return DbError(store_->db_, "looking up a trace");
+    if (rc != SQLITE_ROW) return DbError(store_->read_db_, "looking up a trace");
     return std::optional<TraceRow>(TraceRow{q.ColBlob(0), static_cast<uint64_t>(q.ColInt(1)),
                                             static_cast<uint64_t>(q.ColInt(2)), q.ColInt(3) != 0});
   }
 
   absl::StatusOr<ChunkRow> Chunk(uint64_t index) override {
-    std::lock_guard<std::mutex> lock(store_->mu_);
-    Stmt q(store_->db_, "SELECT size, crc FROM chunks WHERE trace_id = ? AND idx = ?");
+    std::lock_guard<std::mutex> lock(store_->read_mu_);
+    Stmt q(store_->read_db_, "SELECT size, crc FROM chunks WHERE trace_id = ? AND idx = ?");
     q.Blob(1, id_).Int(2, static_cast<int64_t>(index));
-    if (q.Step() != SQLITE_ROW) return DbError(store_->db_, "looking up a chunk");
+    if (q.Step() != SQLITE_ROW) return DbError(store_->read_db_, "looking up a chunk");
     return ChunkRow{static_cast<uint64_t>(q.ColInt(0)), static_cast<uint32_t>(q.ColInt(1))};
   }
 

@@ -85,6 +85,12 @@ class SqliteStore : public Store {
   std::vector<PendingChunk*> pending_;
   bool committing_ = false;
   std::mutex mu_;  // guards the database (one writer: SQLite's rule)
+  // A second connection for an upload's own lookups (its trace row, a
+  // resent chunk's row): in WAL mode it reads the last commit while the
+  // writer's group commit is in its fsync, so a chunk does not queue behind
+  // other traces' commits before its blob is even written.
+  sqlite3* read_db_ = nullptr;
+  std::mutex read_mu_;
   // Traces with a live Writer: an entry is added by LockTrace (after
   // waiting for any other) and erased, with writer_cv_ notified, when the
   // Writer is destroyed.
