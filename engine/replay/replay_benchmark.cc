@@ -12,12 +12,18 @@
 // noretry (as the traces in traces/); `compute` is fault-dominated, `fuzz`
 // ioctl-dominated, `heap` heap-grow-dominated, `game` the mix; the board
 // traces are read from traces/ (no speedup_x: their time is the board's).
+// FAULTLAB_BENCH_TRACES=DIR adds a BM_ReplayVsDecode row for each DIR/*.fltrace,
+// named by its header's workload (./lab bench records Mesa's programs there
+// when ./lab mesa has built Mesa).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "engine/base/check.h"
 #include "engine/replay/recorder.h"
@@ -36,14 +42,27 @@ namespace {
 const char* const kWorkloads[] = {
     "compute", "game", "heap", "pressure", "fuzz", "board-storm", "board-drm_client"};
 
+constexpr int kBuiltIn = sizeof(kWorkloads) / sizeof(kWorkloads[0]);
+
 uint64_t DecodeOnce(const Recording& rec);
 
-// traces/NAME.fltrace in the repository (./lab bench runs from its root;
-// `bazel run` says where it is). Not a Bazel dependency: engine/ may not
-// depend on traces/ (tools/layering.py).
-Recording ReadBoardTrace(const std::string& name) {
-  const char* root = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  const std::string path = (root ? std::string(root) + "/" : "") + "traces/" + name + ".fltrace";
+// FAULTLAB_BENCH_TRACES/*.fltrace, in name order (rows kBuiltIn and on).
+const std::vector<std::string>& ExtraTraces() {
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> found;
+    const char* dir = std::getenv("FAULTLAB_BENCH_TRACES");
+    std::error_code ec;
+    if (dir == nullptr || !std::filesystem::is_directory(dir, ec)) return found;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      if (e.path().extension() == ".fltrace") found.push_back(e.path().string());
+    }
+    std::sort(found.begin(), found.end());
+    return found;
+  }();
+  return paths;
+}
+
+Recording ReadTraceFile(const std::string& path) {
   absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
   FAULTLAB_CHECK(f.ok(), path, ": ", f.status().message());
   Recording r;
@@ -55,13 +74,36 @@ Recording ReadBoardTrace(const std::string& name) {
     r.bytes.append(buf, *n);
   }
   r.events = DecodeOnce(r);
-  return r;  // virtual_ns 0: a board trace's time is the board's
+  return r;  // virtual_ns 0 (no speedup_x): a board trace's time is the board's
+}
+
+// traces/NAME.fltrace in the repository (./lab bench runs from its root;
+// `bazel run` says where it is). Not a Bazel dependency: engine/ may not
+// depend on traces/ (tools/layering.py).
+Recording ReadBoardTrace(const std::string& name) {
+  const char* root = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return ReadTraceFile((root ? std::string(root) + "/" : "") + "traces/" + name + ".fltrace");
+}
+
+// A row's name: the workload, or an extra trace's header workload.
+std::string RowName(int index) {
+  if (index < kBuiltIn) return kWorkloads[index];
+  static std::map<int, std::string> names;
+  auto it = names.find(index);
+  if (it != names.end()) return it->second;
+  const std::string& path = ExtraTraces()[index - kBuiltIn];
+  absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
+  FAULTLAB_CHECK(f.ok(), path, ": ", f.status().message());
+  trace::TraceReader reader(f->get(), path);
+  FAULTLAB_CHECK(reader.Open().ok(), path, ": does not open");
+  return names[index] = reader.header().workload();
 }
 
 const Recording& Get(int index) {
   static std::map<int, Recording> cache;
   auto it = cache.find(index);
   if (it != cache.end()) return it->second;
+  if (index >= kBuiltIn) return cache[index] = ReadTraceFile(ExtraTraces()[index - kBuiltIn]);
   if (std::string(kWorkloads[index]).rfind("board-", 0) == 0) {
     return cache[index] = ReadBoardTrace(kWorkloads[index]);
   }
@@ -99,7 +141,7 @@ uint64_t DecodeOnce(const Recording& rec) {
 
 void BM_Replay(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
-  state.SetLabel(kWorkloads[state.range(0)]);
+  state.SetLabel(RowName(static_cast<int>(state.range(0))));
   for (auto _ : state) {
     if (!ReplayOnce(rec)) {
       state.SkipWithError("replay did not come out identical");
@@ -116,7 +158,7 @@ void BM_Replay(benchmark::State& state) {
 
 void BM_Decode(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
-  state.SetLabel(kWorkloads[state.range(0)]);
+  state.SetLabel(RowName(static_cast<int>(state.range(0))));
   for (auto _ : state) benchmark::DoNotOptimize(DecodeOnce(rec));
   state.SetItemsProcessed(state.iterations() * rec.events);
   state.counters["bytes_per_event"] = static_cast<double>(rec.bytes.size()) / rec.events;
@@ -127,7 +169,7 @@ void BM_Decode(benchmark::State& state) {
 // time / replay time x 100.
 void BM_ReplayVsDecode(benchmark::State& state) {
   const Recording& rec = Get(static_cast<int>(state.range(0)));
-  state.SetLabel(kWorkloads[state.range(0)]);
+  state.SetLabel(RowName(static_cast<int>(state.range(0))));
   std::chrono::nanoseconds decode{0}, replay{0};
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -143,11 +185,26 @@ void BM_ReplayVsDecode(benchmark::State& state) {
   state.counters["decode_eps"] = events / (decode.count() * 1e-9);
   state.counters["replay_pct_of_decode"] =
       100.0 * static_cast<double>(decode.count()) / static_cast<double>(replay.count());
+  if (rec.virtual_ns != 0) {  // the trace's own (virtual) time / the replay's
+    state.counters["speedup_x"] = static_cast<double>(rec.virtual_ns) *
+                                  static_cast<double>(state.iterations()) /
+                                  static_cast<double>(replay.count());
+  }
 }
 
-BENCHMARK(BM_Replay)->DenseRange(0, 6)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ReplayVsDecode)->DenseRange(0, 6)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Decode)->DenseRange(0, 6)->Unit(benchmark::kMicrosecond);
+// The extra traces' rows.
+const bool kExtraRows = [] {
+  for (size_t i = 0; i < ExtraTraces().size(); ++i) {
+    benchmark::RegisterBenchmark("BM_ReplayVsDecode", BM_ReplayVsDecode)
+        ->Arg(kBuiltIn + static_cast<int>(i))
+        ->Unit(benchmark::kMillisecond);
+  }
+  return true;
+}();
+
+BENCHMARK(BM_Replay)->DenseRange(0, kBuiltIn - 1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReplayVsDecode)->DenseRange(0, kBuiltIn - 1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Decode)->DenseRange(0, kBuiltIn - 1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace faultlab::replay
