@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/check.h"
 #include "engine/base/hash.h"
@@ -277,8 +278,10 @@ int Device::Ioctl(File* file, uint32_t cmd, uint64_t arg) {
     return ret;
   }
   const CopySizes size = DrmCopySizes(cmd, *desc);
-  // 8-byte aligned storage so handlers may view it as their struct.
-  std::vector<uint64_t> storage((size.kernel + 7) / 8 + 1, 0);
+  // 8-byte aligned storage so handlers may view it as their struct (on the
+  // stack for every panthor struct; drm_ioctl() uses a 128-byte stack buffer
+  // the same way).
+  absl::InlinedVector<uint64_t, 32> storage((size.kernel + 7) / 8 + 1, 0);
   char* kdata = reinterpret_cast<char*>(storage.data());
   UserMemory& umem = *file->umem_;
   // With an observer, every user copy of the call is recorded.

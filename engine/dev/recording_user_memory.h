@@ -3,7 +3,6 @@
 #ifndef FAULTLAB_ENGINE_DEV_RECORDING_USER_MEMORY_H_
 #define FAULTLAB_ENGINE_DEV_RECORDING_USER_MEMORY_H_
 
-#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,8 +37,10 @@ class RecordingUserMemory : public UserMemory {
 
  private:
   UserMemory* inner_;
-  std::deque<std::pair<uint64_t, std::string>> in_;
-  std::deque<std::pair<uint64_t, std::string>> out_;
+  // Vectors (no allocation for a call that copies nothing): Fill() takes
+  // views only once the call's copies are all made.
+  std::vector<std::pair<uint64_t, std::string>> in_;
+  std::vector<std::pair<uint64_t, std::string>> out_;
 };
 
 }  // namespace faultlab::dev

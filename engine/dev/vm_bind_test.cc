@@ -29,6 +29,16 @@ uint32_t FrameAt(TestDevice& t, uint32_t vm_id, uint64_t va) {
   return phys == 0 ? gem::kNoFrame : vm::FrameOfPhys(phys);
 }
 
+// Page-table pages from the device's memory, as the fault path takes them.
+struct DeviceTables : pgtable::TableAllocator {
+  explicit DeviceTables(mem::MemoryModel* m) : m(m) {}
+  bool Alloc(uint32_t* f) override {
+    return m->AllocPage(mem::AllocClass::kNoretry, mem::Owner::kPageTable, f);
+  }
+  void Free(uint32_t f) override { m->Free(f, mem::Owner::kPageTable); }
+  mem::MemoryModel* m;
+};
+
 TEST(VmBindTest, ValidationOrderAndErrnos) {
   TestDevice t;
   const uint32_t vm = t.CreateVm();
@@ -194,14 +204,7 @@ TEST(VmBindTest, SparseVmasGetNoPagesAndUnmapSkipsUnpopulatedGranules) {
   ASSERT_EQ(b->sparse()->PopulateRange(b->pages(), 32, 16, mem::AllocClass::kNoretry,
                                        mem::AllocClass::kNoretry, &st),
             0);
-  struct Tables : pgtable::TableAllocator {
-    mem::MemoryModel* m;
-    bool Alloc(uint32_t* f) override {
-      return m->AllocPage(mem::AllocClass::kNoretry, mem::Owner::kPageTable, f);
-    }
-    void Free(uint32_t f) override { m->Free(f, mem::Owner::kPageTable); }
-  } tables;
-  tables.m = &t.dev.memory();
+  DeviceTables tables(&t.dev.memory());
   ASSERT_EQ(VmOf(t, vm)->MapPages(0x20000000 + 128 * K, vm::Vm::FlagsToProt(0), *b, 128 * K, 64 * K,
                                   &tables),
             0);
@@ -227,14 +230,7 @@ TEST(VmBindTest, SparseUnmapStepsFromAHoleByAWholeGranule) {
   ASSERT_EQ(b->sparse()->PopulateRange(b->pages(), 0, 32, mem::AllocClass::kNoretry,
                                        mem::AllocClass::kNoretry, &st),
             0);
-  struct Tables : pgtable::TableAllocator {
-    mem::MemoryModel* m;
-    bool Alloc(uint32_t* f) override {
-      return m->AllocPage(mem::AllocClass::kNoretry, mem::Owner::kPageTable, f);
-    }
-    void Free(uint32_t f) override { m->Free(f, mem::Owner::kPageTable); }
-  } tables;
-  tables.m = &t.dev.memory();
+  DeviceTables tables(&t.dev.memory());
   vm::Vm& v = *VmOf(t, vm);
   const int prot = vm::Vm::FlagsToProt(0);
   // Granule 0: its first 32 KiB only. Granule 1: whole.

@@ -19,22 +19,35 @@ SparseBacking::~SparseBacking() {
   if (metadata_bytes_) mem_->FreeMetadata(metadata_bytes_);
 }
 
+bool SparseBacking::LeafNodeStored(uint64_t idx) {
+  const uint64_t node = idx >> 6;
+  if (node == last_leaf_node_) return true;  // consecutive pages share it
+  const bool stored = leaf_nodes_.empty() ? xa_nodes_.contains(uint64_t{1} << 56 | node)
+                                          : (leaf_nodes_[node / 64] >> (node % 64)) & 1;
+  if (stored) last_leaf_node_ = node;
+  return stored;
+}
+
+void SparseBacking::AddNode(uint32_t level, uint64_t index) {
+  if (level == 1 && !leaf_nodes_.empty()) {
+    leaf_nodes_[index / 64] |= uint64_t{1} << (index % 64);
+  } else {
+    xa_nodes_.insert(static_cast<uint64_t>(level) << 56 | index);
+  }
+}
+
 bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* stats) {
   // A 64-slot xa_node per level on the path to `idx` (XA_CHUNK_SHIFT = 6).
   // When the leaf-level node exists, every node above it does too.
-  if ((idx >> 6) == last_leaf_node_) return true;  // consecutive pages share it
-  if (xa_nodes_.count(uint64_t{1} << 56 | (idx >> 6))) {
-    last_leaf_node_ = idx >> 6;
-    return true;
-  }
+  if (LeafNodeStored(idx)) return true;
   for (uint32_t level = 1; level <= 6; ++level) {
     const uint64_t key = static_cast<uint64_t>(level) << 56 | (idx >> (6 * level));
-    if (xa_nodes_.count(key)) continue;
+    if (level > 1 && xa_nodes_.contains(key)) continue;  // the leaf: not stored (above)
     if (!mem_->AllocMetadata(kXaNodeBytes, cls)) {
       stats->metadata_failed = true;
       return false;
     }
-    xa_nodes_.insert(key);
+    AddNode(level, idx >> (6 * level));
     metadata_bytes_ += kXaNodeBytes;
     ++stats->metadata;
     if ((idx >> (6 * level)) == 0) break;  // the root covers it
@@ -44,7 +57,7 @@ bool SparseBacking::StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* 
 }
 
 bool SparseBacking::AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_t npages,
-                           mem::AllocClass cls, PopulateStats* stats) {
+                           mem::AllocClass cls, SgtMap::iterator hint, PopulateStats* stats) {
   // One scatterlist entry per physically contiguous run of frames
   // (sg_alloc_table_from_pages_segment() merges contiguous pages).
   uint64_t segments = 0;
@@ -59,7 +72,7 @@ bool SparseBacking::AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_
   metadata_bytes_ += bytes;
   ++stats->metadata;
   ++stats->sgt_entries;
-  sgts_[first_page >> granule_shift_] = SgtEntry{first_page, npages, bytes};
+  sgts_.emplace_hint(hint, first_page >> granule_shift_, SgtEntry{first_page, npages, bytes});
   populated_granules_ += npages >> granule_shift_;
   return true;
 }
@@ -71,20 +84,29 @@ int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t np
   if (npages == 0) return 0;
   // drm_gem_get_page_range(): overflow or beyond the object is -EINVAL.
   if (offset + npages < offset || offset + npages > pages.npages()) return -kEINVAL;
+  if (leaf_nodes_.empty() && pages.npages() <= kLeafBitmapMaxPages) {
+    leaf_nodes_.resize(pages.npages() / 64 / 64 + 1);  // a bit per leaf node
+  }
   // Page by page the kernel takes a page, then the xarray nodes storing it
   // needs; the pages sharing a leaf node (64) need nothing more, so after the
-  // first of them the rest are taken as one run, in the same order.
+  // first of them (or from the first, when their node is there) the rest are
+  // taken as one run, in the same order.
   for (uint64_t i = 0; i < npages;) {
     const uint64_t idx = offset + i;
     const uint64_t rest = std::min(npages - i, 64 - idx % 64);
-    uint32_t frame, allocated;
+    uint64_t taken = 0;
+    bool ok = true;
+    if (!LeafNodeStored(idx)) {
+      uint32_t frame, allocated;
+      ok = pages.Get(idx, page_cls, &frame, &allocated);
+      stats->pages += ok ? allocated : 0;
+      if (ok && !StorePage(idx, other_cls, stats)) return -kENOMEM;
+      taken = 1;
+    }
     uint64_t more = 0;
-    const bool got_first = pages.Get(idx, page_cls, &frame, &allocated);
-    stats->pages += got_first ? allocated : 0;
-    if (got_first && !StorePage(idx, other_cls, stats)) return -kENOMEM;
-    const bool got_rest = got_first && pages.GetRange(idx + 1, rest - 1, page_cls, &more);
+    ok = ok && pages.GetRange(idx + taken, rest - taken, page_cls, &more);
     stats->pages += static_cast<uint32_t>(more);
-    if (!got_rest) {
+    if (!ok) {
       stats->page_failed = true;
       return -kENOMEM;
     }
@@ -107,7 +129,8 @@ int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t np
     }
     uint64_t run_end = last + 1;
     if (it != sgts_.end() && it->first < run_end) run_end = it->first;
-    if (!AddSgt(pages, g << granule_shift_, (run_end - g) << granule_shift_, other_cls, stats)) {
+    if (!AddSgt(pages, g << granule_shift_, (run_end - g) << granule_shift_, other_cls, it,
+                stats)) {
       return -kENOMEM;
     }
     g = run_end;

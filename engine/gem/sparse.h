@@ -12,6 +12,7 @@
 #define FAULTLAB_ENGINE_GEM_SPARSE_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
@@ -72,19 +73,29 @@ class SparseBacking {
     uint64_t npages;
     uint64_t metadata_bytes;
   };
+  using SgtMap = absl::btree_map<uint64_t, SgtEntry>;  // by first granule index
+  // True when the leaf-level xarray node page `idx` goes in exists.
+  bool LeafNodeStored(uint64_t idx);
   // Allocates the xarray nodes storing page `idx` needs, if not there yet.
   bool StorePage(uint64_t idx, mem::AllocClass cls, PopulateStats* stats);
+  void AddNode(uint32_t level, uint64_t index);
+  // Records the entry for [first_page, +npages), which goes before `hint`.
   bool AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_t npages, mem::AllocClass cls,
-              PopulateStats* stats);
+              SgtMap::iterator hint, PopulateStats* stats);
 
   mem::MemoryModel* mem_;
   uint32_t granularity_pages_;
   uint32_t granule_shift_;
   uint32_t pin_count_ = 0;
   uint32_t use_count_ = 0;
-  absl::btree_map<uint64_t, SgtEntry> sgts_;  // by first granule index
-  absl::btree_set<uint64_t> xa_nodes_;        // level << 56 | index >> shift
-  uint64_t last_leaf_node_ = ~uint64_t{0};    // a leaf-level node known to exist (never freed)
+  SgtMap sgts_;
+  absl::btree_set<uint64_t> xa_nodes_;  // level << 56 | index >> shift
+  // The leaf level's nodes as a bitmap (a bit per 64 pages) for objects up
+  // to 64 GiB — 32 KiB at most, where a B-tree lookup was a tenth of
+  // population; larger objects keep them in xa_nodes_ too.
+  static constexpr uint64_t kLeafBitmapMaxPages = uint64_t{1} << 24;
+  std::vector<uint64_t> leaf_nodes_;
+  uint64_t last_leaf_node_ = ~uint64_t{0};  // a leaf-level node known to exist (never freed)
   uint64_t metadata_bytes_ = 0;
   uint64_t populated_granules_ = 0;
 };

@@ -188,5 +188,30 @@ TEST(ShmemPagesTest, RangesTakeWhatPageByPageWould) {
   }
 }
 
+// The xarray's leaf nodes are a bitmap for objects up to 64 GiB and B-tree
+// keys beyond: the same nodes (and metadata) either way.
+TEST(SparseNodesTest, SmallAndHugeObjectsCountTheSameNodes) {
+  mem::MemoryModel m_small(mem::MemoryConfig{256ULL << 20, mem::ThpMode::kNever});
+  mem::MemoryModel m_huge(mem::MemoryConfig{256ULL << 20, mem::ThpMode::kNever});
+  ShmemPages small_pages(&m_small, 1ULL << 18), huge_pages(&m_huge, 1ULL << 25);  // 1, 128 GiB
+  SparseBacking small(&m_small, 16), huge(&m_huge, 16);
+  uint32_t metadata_small = 0, metadata_huge = 0;
+  for (uint64_t g : {0u, 1u, 5u, 64u, 4100u, 4101u, 16000u, 3u, 64u}) {
+    PopulateStats a, b;
+    ASSERT_EQ(small.PopulateRange(small_pages, g * 16, 16, AllocClass::kNoretry,
+                                  AllocClass::kNoretry, &a),
+              0);
+    ASSERT_EQ(
+        huge.PopulateRange(huge_pages, g * 16, 16, AllocClass::kNoretry, AllocClass::kNoretry, &b),
+        0);
+    EXPECT_EQ(a.metadata, b.metadata) << "granule " << g;
+    metadata_small += a.metadata;
+    metadata_huge += b.metadata;
+  }
+  EXPECT_EQ(metadata_small, metadata_huge);
+  EXPECT_EQ(m_small.metadata_bytes(), m_huge.metadata_bytes());
+  EXPECT_GT(metadata_small, 9u) << "new leaf nodes and their parents were counted";
+}
+
 }  // namespace
 }  // namespace faultlab::gem

@@ -77,6 +77,8 @@ MemoryModel::MemoryModel(MemoryConfig config)
     : config_(config),
       frame_count_(config.budget_bytes / kPageSize),
       wmarks_(ComputeWatermarks(frame_count_)),
+      partial_blocks_(static_cast<uint32_t>((frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge)),
+      empty_blocks_(static_cast<uint32_t>((frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge)),
       free_pages_(frame_count_) {
   const uint64_t nblocks = (frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge;
   blocks_.resize(nblocks);
@@ -86,11 +88,10 @@ MemoryModel::MemoryModel(MemoryConfig config)
     blocks_[b].free = static_cast<uint32_t>(n);
     // Frames past the budget in a last, partial block are permanently used.
     for (uint64_t i = n; i < kPagesPerHuge; ++i) blocks_[b].used[i / 64] |= 1ULL << (i % 64);
-    // In ascending order: hinted inserts at the end cost O(1) each.
     if (n == kPagesPerHuge) {
-      empty_blocks_.insert(empty_blocks_.end(), b);
+      empty_blocks_.Insert(b);
     } else {
-      partial_blocks_.insert(partial_blocks_.end(), b);
+      partial_blocks_.Insert(b);
     }
   }
 }
@@ -133,10 +134,10 @@ void MemoryModel::NoteBlock(uint32_t b, uint32_t old_free) {
   auto state = [](uint32_t free) { return free == kPagesPerHuge ? 2 : free > 0 ? 1 : 0; };
   const int before = state(old_free), after = state(blocks_[b].free);
   if (before == after) return;
-  if (before == 2) empty_blocks_.erase(b);
-  if (before == 1) partial_blocks_.erase(b);
-  if (after == 2) empty_blocks_.insert(b);
-  if (after == 1) partial_blocks_.insert(b);
+  if (before == 2) empty_blocks_.Erase(b);
+  if (before == 1) partial_blocks_.Erase(b);
+  if (after == 2) empty_blocks_.Insert(b);
+  if (after == 1) partial_blocks_.Insert(b);
 }
 
 void MemoryModel::Take(uint32_t frame) {
@@ -186,9 +187,9 @@ bool MemoryModel::AllocPage(AllocClass cls, Owner owner, uint32_t* frame) {
 
 bool MemoryModel::NextBlock(uint32_t* b) const {
   if (!partial_blocks_.empty()) {
-    *b = *partial_blocks_.begin();
+    *b = partial_blocks_.First();
   } else if (!empty_blocks_.empty()) {
-    *b = *empty_blocks_.begin();
+    *b = empty_blocks_.First();
   } else {
     return false;
   }
@@ -242,7 +243,7 @@ bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) 
     ++failures_;
     return false;
   }
-  const uint32_t b = *empty_blocks_.begin();
+  const uint32_t b = empty_blocks_.First();
   blocks_[b].used.fill(~0ULL);
   blocks_[b].free = 0;
   free_pages_ -= kPagesPerHuge;
@@ -327,8 +328,8 @@ std::string MemoryModel::CheckInvariants() const {
     uint32_t used = 0;
     for (uint64_t w : blocks_[b].used) used += __builtin_popcountll(w);
     if (kPagesPerHuge - used != blocks_[b].free) return absl::StrCat("block ", b, " free count");
-    const bool in_partial = partial_blocks_.count(b) > 0;
-    const bool in_empty = empty_blocks_.count(b) > 0;
+    const bool in_partial = partial_blocks_.Contains(b);
+    const bool in_empty = empty_blocks_.Contains(b);
     if (in_empty != (blocks_[b].free == kPagesPerHuge) ||
         in_partial != (blocks_[b].free > 0 && blocks_[b].free < kPagesPerHuge)) {
       return absl::StrCat("block ", b, " set membership");

@@ -31,9 +31,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
+
+#include "engine/mem/block_set.h"
 
 namespace faultlab::mem {
 
@@ -152,8 +153,8 @@ class MemoryModel {
   uint64_t frame_count_;
   Watermarks wmarks_;
   std::vector<Block> blocks_;
-  std::set<uint32_t> partial_blocks_;  // some frames used, some free
-  std::set<uint32_t> empty_blocks_;    // every frame free (only whole blocks)
+  BlockSet partial_blocks_;  // some frames used, some free
+  BlockSet empty_blocks_;    // every frame free (only whole blocks)
   uint64_t free_pages_;
   uint64_t peak_used_ = 0;
   std::array<uint64_t, static_cast<int>(Owner::kCount)> owned_{};

@@ -180,5 +180,29 @@ void ExpectRunsMatchPageByPage(bool inject) {
 TEST(MemoryTest, RunsHandOutWhatPageByPageWould) { ExpectRunsMatchPageByPage(false); }
 TEST(MemoryTest, RunsHandOutWhatPageByPageWouldWithAnInjector) { ExpectRunsMatchPageByPage(true); }
 
+// The block sets answer as a std::set would, across level boundaries.
+TEST(BlockSetTest, MatchesAnOrderedSet) {
+  for (uint32_t n : {1u, 64u, 65u, 4096u, 300000u}) {
+    BlockSet b(n);
+    std::set<uint32_t> want;
+    Prng prng(n);
+    for (int step = 0; step < 5000; ++step) {
+      const uint32_t x = static_cast<uint32_t>(prng.Uniform(n));
+      if (prng.Chance(1, 2)) {
+        b.Insert(x);
+        want.insert(x);
+      } else {
+        b.Erase(x);
+        want.erase(x);
+      }
+      ASSERT_EQ(b.empty(), want.empty()) << "n " << n << " step " << step;
+      if (!want.empty()) {
+        ASSERT_EQ(b.First(), *want.begin()) << "n " << n << " step " << step;
+      }
+      ASSERT_EQ(b.Contains(x), want.count(x) > 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace faultlab::mem

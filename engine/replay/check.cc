@@ -94,10 +94,46 @@ void Checker::Remember(uint64_t index, const trace::Event& e) {
     case trace::EVENT_FILE:
       s.event.file_op = e.file_op;
       break;
+    case trace::EVENT_IOCTL:
+    case trace::EVENT_MARKER:
+      KeepBytes(e, &s);  // copied: cheaper than formatting every one
+      break;
     default:  // byte fields are views: valid only during this call
       s.line = trace::FormatEvent(index, e);
       break;
   }
+}
+
+// An ioctl's or marker's byte fields (views valid only while the device
+// emits it) copied into `s->bytes`, the event's views pointed there.
+void Checker::KeepBytes(const trace::Event& e, Seen* s) {
+  s->bytes.clear();
+  if (e.kind == trace::EVENT_MARKER) {
+    s->bytes.assign(e.marker.label.data(), e.marker.label.size());
+    s->event.marker = e.marker;
+    s->event.marker.label = s->bytes;
+    return;
+  }
+  const trace::Ioctl& in = e.ioctl;
+  trace::Ioctl& out = s->event.ioctl;
+  out = in;  // vectors keep their capacity from earlier events
+  size_t at = 0;
+  auto keep = [&](absl::string_view* v) {
+    s->bytes.append(v->data(), v->size());
+    *v = absl::string_view(nullptr, v->size());  // pointed below, once `bytes` stops growing
+  };
+  keep(&out.arg_in);
+  keep(&out.arg_out);
+  for (trace::UserBytes& u : out.user_in) keep(&u.data);
+  for (trace::UserBytes& u : out.user_out) keep(&u.data);
+  auto point = [&](absl::string_view* v) {
+    *v = absl::string_view(s->bytes.data() + at, v->size());
+    at += v->size();
+  };
+  point(&out.arg_in);
+  point(&out.arg_out);
+  for (trace::UserBytes& u : out.user_in) point(&u.data);
+  for (trace::UserBytes& u : out.user_out) point(&u.data);
 }
 
 std::vector<std::string> Checker::Context() const {

@@ -56,9 +56,11 @@ class Checker : public events::Observer {
   std::vector<uint64_t> expected_unhandled_, got_unhandled_;
   struct Seen {
     uint64_t index = 0;
-    trace::Event event;  // kind, time and its plain member (no views)
-    std::string line;    // or its line, for the kinds with views
+    trace::Event event;  // kind, time and its member, views into `bytes`
+    std::string bytes;   // an ioctl's or marker's bytes, owned
+    std::string line;    // or its line, for the other kinds with views
   };
+  static void KeepBytes(const trace::Event& e, Seen* s);
   std::vector<Seen> context_;  // a ring of opts_.context_events
   size_t context_next_ = 0, context_size_ = 0;
 };

@@ -2,10 +2,12 @@
 // diverges at the right event; what-if replays run; model changes are reported.
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_join.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
 #include "engine/replay/version.h"
 #include "engine/trace/io.h"
+#include "engine/trace/text.h"
 #include "engine/trace/writer.h"
 #include "engine/workload/workload.h"
 
@@ -108,6 +110,40 @@ TEST(ReplayTest, ATamperedTraceDivergesWhereItWasTampered) {
   EXPECT_EQ(r.divergences[0].index, target);
   EXPECT_NE(r.divergences[0].expected.find("mmu_fault"), std::string::npos);
   EXPECT_EQ(r.divergences[0].context.size(), 3u);
+}
+
+// A divergence's context is the events before it as they were produced:
+// the checker keeps an ioctl's bytes (not its formatted line) as it goes by.
+TEST(ReplayTest, ADivergencesContextShowsTheIoctlsBeforeIt) {
+  const std::string bytes = Record("compute", 2, Variant::kSeriesFixed);
+  trace::MemorySource src(bytes);
+  trace::TraceReader reader(&src, "mem");
+  ASSERT_TRUE(reader.Open().ok());
+  std::string tampered;
+  trace::StringSink sink(&tampered);
+  trace::TraceWriter writer(&sink, reader.header());
+  trace::Event e;
+  std::vector<std::string> lines;  // the recorded events, formatted
+  uint64_t ioctls = 0, target = 0;
+  while (reader.Next(&e)) {
+    lines.push_back(trace::FormatEvent(reader.event_index(), e));
+    // The fifth ioctl's recorded result is wrong: the replay's is not.
+    if (e.kind == trace::EVENT_IOCTL && ++ioctls == 5) {
+      e.ioctl.result = -22;
+      target = reader.event_index();
+    }
+    ASSERT_TRUE(writer.Append(e).ok());
+  }
+  ASSERT_TRUE(writer.Finish().ok());
+  ReplayOptions opts;
+  opts.context_events = 4;
+  ReplayResult r = ReplayBytes(tampered, opts);
+  ASSERT_FALSE(r.divergences.empty());
+  ASSERT_EQ(r.divergences[0].index, target);
+  ASSERT_GE(target, 4u);
+  const std::vector<std::string> before(lines.begin() + target - 4, lines.begin() + target);
+  EXPECT_EQ(r.divergences[0].context, before);
+  EXPECT_NE(absl::StrJoin(before, "\n").find("ioctl"), std::string::npos);
 }
 
 WhatIf W(const std::vector<std::string>& key_values) {

@@ -308,7 +308,7 @@ int Vm::UnmapPages(uint64_t iova, uint64_t size, uint64_t sparse_granularity_pag
       // the hole as the steps would (leaves are all there is to a 4 KiB run).
       if (pgsize == kSz4K) {
         const uint64_t to_table_end = (kSz2M - ((iova + offset) & (kSz2M - 1))) / kSz4K;
-        pgcount = std::min((size - offset) / kSz4K, to_table_end);
+        pgcount = std::max<uint64_t>(1, std::min((size - offset) / kSz4K, to_table_end));
         const uint64_t unmapped = pt_->UnmapPages(iova + offset, pgsize, pgcount);
         if (unmapped == 0) {
           ++stats_.unmap_failures;  // the page is inside a 2 MiB block

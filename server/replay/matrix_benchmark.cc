@@ -43,9 +43,17 @@ std::string RecordCompute(uint32_t frames) {
 
 // A store holding one compute trace, a sandbox, and the Replay service on
 // an in-process gRPC server.
+// The worker beside this binary, as the server finds its own (./lab bench
+// runs it from the repository, `bazel run` from its runfiles).
+std::string Worker() {
+  absl::StatusOr<std::string> w = Sandbox::FindWorker();
+  FAULTLAB_CHECK(w.ok(), w.status().message());
+  return *w;
+}
+
 struct Lab {
   std::unique_ptr<SqliteStore> store;
-  Sandbox sandbox{"server/faultlab-replay-worker", SandboxPolicy{}};
+  Sandbox sandbox{Worker(), SandboxPolicy{}};
   std::unique_ptr<ReplayService> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<api::Replay::Stub> stub;
