@@ -58,6 +58,14 @@ class Prng {
     return lo + Uniform(hi - lo + 1);
   }
 
+  // The sum of `n` Range(lo, hi) draws, drawn as those calls would be (a
+  // job's pages each draw their access cost: a loop with nothing else in it).
+  uint64_t SumOfRanges(uint64_t lo, uint64_t hi, uint64_t n) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; ++i) sum += Range(lo, hi);
+    return sum;
+  }
+
   // True with probability numerator / denominator (integers only).
   bool Chance(uint64_t numerator, uint64_t denominator) { return Uniform(denominator) < numerator; }
 

@@ -172,7 +172,7 @@ void Executor::RunAccesses(const std::shared_ptr<Job>& job) {
       const uint64_t last_page = (a.va + a.length_bytes - 1) >> 12;
       const uint64_t want = std::min(last_page - (va >> 12) + 1, kPagesPerSlice - pages);
       const uint64_t n = vm.page_table().AccessibleRun(va & ~uint64_t{4095}, want, Deny(a.access));
-      for (uint64_t i = 0; i < n; ++i) cost += Cost(d_.cost->gpu_page_access);
+      cost += d_.cost->gpu_page_access.DrawSum(d_.sched->prng(), n);
       pages += n;
       if (n > 0) job->access_offset = (((va >> 12) + n) << 12) - a.va;
       if (n == want) continue;

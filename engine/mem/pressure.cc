@@ -39,15 +39,24 @@ void Pressure::Step() {
   permille = std::clamp<int64_t>(permille, 0, 1000);
   const uint64_t target = mem_->frame_count() * static_cast<uint64_t>(permille) / 1000;
   // Grow down to the min watermark at most (tenants do not reclaim each
-  // other here), or shrink.
+  // other here), or shrink. Each page: its frame, then a draw for its list.
+  // Without the injector (which draws from this PRNG too) the frames come
+  // in runs, AllocPages' frames being AllocPage's, and the draws follow.
   while (tenant_pages() < target) {
-    uint32_t f;
-    if (!mem_->AllocPage(AllocClass::kNoretry, Owner::kTenant, &f)) break;
-    if (prng_.Chance(config_.reclaimable_permille, 1000)) {
-      cache_.push_back(f);
-    } else {
-      anon_.push_back(f);
+    uint32_t frames[4096];
+    const uint32_t n = config_.fail_permille
+                           ? 1
+                           : static_cast<uint32_t>(std::min<uint64_t>(
+                                 target - tenant_pages(), sizeof frames / sizeof *frames));
+    const uint32_t got = mem_->AllocPages(AllocClass::kNoretry, Owner::kTenant, n, frames);
+    for (uint32_t i = 0; i < got; ++i) {
+      if (prng_.Chance(config_.reclaimable_permille, 1000)) {
+        cache_.push_back(frames[i]);
+      } else {
+        anon_.push_back(frames[i]);
+      }
     }
+    if (got < n) break;
   }
   while (tenant_pages() > target) {
     if (!anon_.empty() && (cache_.empty() || prng_.Chance(1, 2))) {

@@ -30,6 +30,10 @@ struct CostRange {
   uint64_t max_ns = 0;
 
   uint64_t Draw(Prng& prng) const { return min_ns == max_ns ? min_ns : prng.Range(min_ns, max_ns); }
+  // n Draw()s, summed.
+  uint64_t DrawSum(Prng& prng, uint64_t n) const {
+    return min_ns == max_ns ? n * min_ns : prng.SumOfRanges(min_ns, max_ns, n);
+  }
 };
 
 // The per-board cost model (docs/cost-model.md gives the source or reasoning

@@ -15,7 +15,8 @@ uint64_t Scheduler::At(uint64_t time_ns, Task fn, bool background) {
     free_slots_.pop_back();
     tasks_[slot] = std::move(fn);
   }
-  events_.push_back(Entry{std::max(time_ns, now_ns_), seq, slot, background});
+  events_.push_back(
+      Entry{std::max(time_ns, now_ns_), seq, uint64_t{slot} << 1 | (background ? 1 : 0)});
   std::push_heap(events_.begin(), events_.end(), Later());
   if (!background) ++foreground_;
   return seq;
@@ -25,7 +26,7 @@ void Scheduler::Cancel(uint64_t id) {
   for (const Entry& e : events_) {
     if (e.seq == id && !cancelled_.count(id)) {
       cancelled_.insert(id);
-      if (!e.background) --foreground_;
+      if (!e.background()) --foreground_;
       return;
     }
   }
@@ -40,7 +41,7 @@ void Scheduler::DropCancelled() {
 
 Task Scheduler::PopTop() {
   std::pop_heap(events_.begin(), events_.end(), Later());
-  const uint32_t slot = events_.back().slot;
+  const uint32_t slot = events_.back().slot();
   events_.pop_back();
   free_slots_.push_back(slot);
   return std::move(tasks_[slot]);
@@ -52,7 +53,7 @@ bool Scheduler::RunOne() {
   const Entry e = events_.front();
   Task fn = PopTop();
   now_ns_ = e.time;
-  if (!e.background) --foreground_;
+  if (!e.background()) --foreground_;
   ++events_run_;
   fn();
   return true;
