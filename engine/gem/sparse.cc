@@ -73,6 +73,7 @@ bool SparseBacking::AddSgt(const ShmemPages& pages, uint64_t first_page, uint64_
   ++stats->metadata;
   ++stats->sgt_entries;
   sgts_.emplace_hint(hint, first_page >> granule_shift_, SgtEntry{first_page, npages, bytes});
+  last_added_ = SgtEntry{first_page, npages, bytes};
   populated_granules_ += npages >> granule_shift_;
   return true;
 }
@@ -118,7 +119,8 @@ int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t np
   const uint64_t last = (offset + npages - 1) >> granule_shift_;
   uint64_t g = first;
   while (g <= last) {
-    auto it = sgts_.upper_bound(g);
+    // Faults mostly populate upwards: past the last entry, no search.
+    auto it = sgts_.empty() || g > sgts_.rbegin()->first ? sgts_.end() : sgts_.upper_bound(g);
     if (it != sgts_.begin()) {
       auto prev = std::prev(it);
       const uint64_t end = prev->first + (prev->second.npages >> granule_shift_);
@@ -141,11 +143,16 @@ int SparseBacking::PopulateRange(ShmemPages& pages, uint64_t offset, uint64_t np
 int SparseBacking::GetSgt(uint64_t gem_pgoffset, uint64_t* sgt_pgoffset,
                           uint64_t* remaining_pages) const {
   if (gem_pgoffset & (granularity_pages_ - 1)) return -kEINVAL;
-  const uint64_t g = gem_pgoffset >> granule_shift_;
-  auto it = sgts_.upper_bound(g);
-  if (it == sgts_.begin()) return -kENOENT;
-  --it;
-  const SgtEntry& e = it->second;
+  // The entry just added is the one the fault path maps next: entries are
+  // never changed or removed, so a copy of it answers as the map would.
+  const SgtEntry* found = &last_added_;
+  if (gem_pgoffset < last_added_.gem_pgoffset ||
+      gem_pgoffset >= last_added_.gem_pgoffset + last_added_.npages) {
+    auto it = sgts_.upper_bound(gem_pgoffset >> granule_shift_);
+    if (it == sgts_.begin()) return -kENOENT;
+    found = &std::prev(it)->second;
+  }
+  const SgtEntry& e = *found;
   if (gem_pgoffset >= e.gem_pgoffset + e.npages) return -kENOENT;
   *sgt_pgoffset = gem_pgoffset - e.gem_pgoffset;
   *remaining_pages = e.npages - *sgt_pgoffset;

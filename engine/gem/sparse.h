@@ -89,6 +89,7 @@ class SparseBacking {
   uint32_t pin_count_ = 0;
   uint32_t use_count_ = 0;
   SgtMap sgts_;
+  SgtEntry last_added_{0, 0, 0};        // the newest entry (npages 0: none yet)
   absl::btree_set<uint64_t> xa_nodes_;  // level << 56 | index >> shift
   // The leaf level's nodes as a bitmap (a bit per 64 pages) for objects up
   // to 64 GiB — 32 KiB at most, where a B-tree lookup was a tenth of
