@@ -115,19 +115,15 @@ void Checker::KeepBytes(const trace::Event& e, Seen* s) {
     return;
   }
   const trace::Ioctl& in = e.ioctl;
+  s->bytes.append(in.arg_in.data(), in.arg_in.size());
+  s->bytes.append(in.arg_out.data(), in.arg_out.size());
+  for (const trace::UserBytes& u : in.user_in) s->bytes.append(u.data.data(), u.data.size());
+  for (const trace::UserBytes& u : in.user_out) s->bytes.append(u.data.data(), u.data.size());
   trace::Ioctl& out = s->event.ioctl;
   out = in;  // vectors keep their capacity from earlier events
   size_t at = 0;
-  auto keep = [&](absl::string_view* v) {
-    s->bytes.append(v->data(), v->size());
-    *v = absl::string_view(nullptr, v->size());  // pointed below, once `bytes` stops growing
-  };
-  keep(&out.arg_in);
-  keep(&out.arg_out);
-  for (trace::UserBytes& u : out.user_in) keep(&u.data);
-  for (trace::UserBytes& u : out.user_out) keep(&u.data);
-  auto point = [&](absl::string_view* v) {
-    *v = absl::string_view(s->bytes.data() + at, v->size());
+  auto point = [&](absl::string_view* v) {  // the same field's bytes in the copy
+    *v = absl::string_view(s->bytes).substr(at, v->size());
     at += v->size();
   };
   point(&out.arg_in);

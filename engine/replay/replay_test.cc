@@ -2,6 +2,8 @@
 // diverges at the right event; what-if replays run; model changes are reported.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "absl/strings/str_join.h"
 #include "engine/replay/recorder.h"
 #include "engine/replay/replayer.h"
@@ -83,27 +85,44 @@ TEST(ReplayTest, ComputeAndGameFaultFromTheFirstFrame) {
   }
 }
 
-TEST(ReplayTest, ATamperedTraceDivergesWhereItWasTampered) {
-  const std::string bytes = Record("compute", 2, Variant::kSeriesFixed);
-  // Rewrite one fault's latency and re-encode.
+// `bytes` re-encoded with `edit` applied to each event until it returns
+// true (that event's index goes to *target); *lines gets every recorded
+// event, formatted.
+std::string Rewrite(const std::string& bytes, const std::function<bool(trace::Event*)>& edit,
+                    uint64_t* target, std::vector<std::string>* lines) {
   trace::MemorySource src(bytes);
   trace::TraceReader reader(&src, "mem");
-  ASSERT_TRUE(reader.Open().ok());
-  std::string tampered;
-  trace::StringSink sink(&tampered);
+  EXPECT_TRUE(reader.Open().ok());
+  std::string out;
+  trace::StringSink sink(&out);
   trace::TraceWriter writer(&sink, reader.header());
   trace::Event e;
-  uint64_t target = 0;
   bool done = false;
   while (reader.Next(&e)) {
-    if (!done && e.kind == trace::EVENT_MMU_FAULT) {
-      e.fault.latency_ns += 1;
-      target = reader.event_index();
+    lines->push_back(trace::FormatEvent(reader.event_index(), e));
+    if (!done && edit(&e)) {
+      *target = reader.event_index();
       done = true;
     }
-    ASSERT_TRUE(writer.Append(e).ok());
+    EXPECT_TRUE(writer.Append(e).ok());
   }
-  ASSERT_TRUE(writer.Finish().ok());
+  EXPECT_TRUE(writer.Finish().ok());
+  EXPECT_TRUE(done) << "nothing to tamper with";
+  return out;
+}
+
+TEST(ReplayTest, ATamperedTraceDivergesWhereItWasTampered) {
+  // One fault's latency rewritten.
+  uint64_t target = 0;
+  std::vector<std::string> lines;
+  const std::string tampered = Rewrite(
+      Record("compute", 2, Variant::kSeriesFixed),
+      [](trace::Event* e) {
+        if (e->kind != trace::EVENT_MMU_FAULT) return false;
+        e->fault.latency_ns += 1;
+        return true;
+      },
+      &target, &lines);
   ReplayResult r = ReplayBytes(tampered);
   EXPECT_EQ(r.outcome, ReplayOutcome::kDiverged);
   ASSERT_FALSE(r.divergences.empty());
@@ -115,26 +134,17 @@ TEST(ReplayTest, ATamperedTraceDivergesWhereItWasTampered) {
 // A divergence's context is the events before it as they were produced:
 // the checker keeps an ioctl's bytes (not its formatted line) as it goes by.
 TEST(ReplayTest, ADivergencesContextShowsTheIoctlsBeforeIt) {
-  const std::string bytes = Record("compute", 2, Variant::kSeriesFixed);
-  trace::MemorySource src(bytes);
-  trace::TraceReader reader(&src, "mem");
-  ASSERT_TRUE(reader.Open().ok());
-  std::string tampered;
-  trace::StringSink sink(&tampered);
-  trace::TraceWriter writer(&sink, reader.header());
-  trace::Event e;
-  std::vector<std::string> lines;  // the recorded events, formatted
-  uint64_t ioctls = 0, target = 0;
-  while (reader.Next(&e)) {
-    lines.push_back(trace::FormatEvent(reader.event_index(), e));
-    // The fifth ioctl's recorded result is wrong: the replay's is not.
-    if (e.kind == trace::EVENT_IOCTL && ++ioctls == 5) {
-      e.ioctl.result = -22;
-      target = reader.event_index();
-    }
-    ASSERT_TRUE(writer.Append(e).ok());
-  }
-  ASSERT_TRUE(writer.Finish().ok());
+  // The fifth ioctl's recorded result is wrong: the replay's is not.
+  uint64_t target = 0, ioctls = 0;
+  std::vector<std::string> lines;
+  const std::string tampered = Rewrite(
+      Record("compute", 2, Variant::kSeriesFixed),
+      [&ioctls](trace::Event* e) {
+        if (e->kind != trace::EVENT_IOCTL || ++ioctls != 5) return false;
+        e->ioctl.result = -22;
+        return true;
+      },
+      &target, &lines);
   ReplayOptions opts;
   opts.context_events = 4;
   ReplayResult r = ReplayBytes(tampered, opts);
