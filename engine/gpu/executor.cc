@@ -26,21 +26,18 @@ uint32_t MmuAccess(trace::AccessType a) {
   }
 }
 
-// The fault an access of type `a` takes through walk `w`; 0 when it goes through.
-uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
-  const bool write = a == trace::ACCESS_WRITE || a == trace::ACCESS_ATOMIC;
-  if (!w.mapped) return mmu::FaultStatus(mmu::kTranslationFault0 + w.level, MmuAccess(a), 0);
-  if ((write && (w.pte & pgtable::kPteApRdonly)) ||
-      (a == trace::ACCESS_EXECUTE && (w.pte & pgtable::kPteXn))) {
-    return mmu::FaultStatus(mmu::kPermFault0 + w.level, MmuAccess(a), 0);
-  }
-  return 0;
-}
-
-// The leaf bits that make AccessFault() a permission fault for `a`.
+// The leaf bits that make an access of type `a` a permission fault: writes
+// and atomics to read-only pages, execution of no-exec ones.
 uint64_t Deny(trace::AccessType a) {
   if (a == trace::ACCESS_WRITE || a == trace::ACCESS_ATOMIC) return pgtable::kPteApRdonly;
   return a == trace::ACCESS_EXECUTE ? pgtable::kPteXn : 0;
+}
+
+// The fault an access of type `a` takes through walk `w`; 0 when it goes through.
+uint32_t AccessFault(const pgtable::Walk& w, trace::AccessType a) {
+  if (!w.mapped) return mmu::FaultStatus(mmu::kTranslationFault0 + w.level, MmuAccess(a), 0);
+  if (w.pte & Deny(a)) return mmu::FaultStatus(mmu::kPermFault0 + w.level, MmuAccess(a), 0);
+  return 0;
 }
 
 }  // namespace

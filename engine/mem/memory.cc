@@ -253,24 +253,15 @@ bool MemoryModel::AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame) 
   return true;
 }
 
-void MemoryModel::Free(uint32_t frame, Owner owner) {
-  FAULTLAB_CHECK(IsAllocated(frame) && owned_[static_cast<int>(owner)] != 0, "frame ", frame,
-                 " freed twice, or by an owner that holds none");
-  const uint32_t b = frame / kPagesPerHuge;
-  const uint32_t i = frame % kPagesPerHuge;
-  blocks_[b].used[i / 64] &= ~(1ULL << (i % 64));
-  const uint32_t old_free = blocks_[b].free++;
-  ++free_pages_;
-  NoteBlock(b, old_free);
-  --owned_[static_cast<int>(owner)];
-}
+void MemoryModel::Free(uint32_t frame, Owner owner) { FreePages(&frame, 1, owner); }
 
 void MemoryModel::FreePages(const uint32_t* frames, uint32_t n, Owner owner) {
   FAULTLAB_CHECK(owned_[static_cast<int>(owner)] >= n, n, " frames freed by an owner holding ",
                  owned_[static_cast<int>(owner)]);
   uint32_t i = 0;
   while (i < n) {
-    // The frames of one block: one set update for all of them.
+    // The frames of one block: one set update for all of them (the block
+    // read only once its first frame is known to be one).
     FAULTLAB_CHECK(IsAllocated(frames[i]), "frame ", frames[i], " freed twice");
     const uint32_t b = frames[i] / kPagesPerHuge;
     const uint32_t old_free = blocks_[b].free;

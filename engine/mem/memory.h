@@ -88,7 +88,7 @@ class MemoryModel {
   // thp is off, no whole free block exists, or the class may not take 512 pages.
   bool AllocHuge(AllocClass cls, Owner owner, uint32_t* first_frame);
   void Free(uint32_t frame, Owner owner);
-  // Free() of each of `n` frames (runs within a block cost one bookkeeping step).
+  // Each of `n` frames freed (frames of one block cost one bookkeeping step).
   void FreePages(const uint32_t* frames, uint32_t n, Owner owner);
   // Hands an allocated frame from one owner to another (a reserve being used).
   void Transfer(uint32_t frame, Owner from, Owner to);

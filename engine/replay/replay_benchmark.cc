@@ -85,20 +85,6 @@ Recording ReadBoardTrace(const std::string& name) {
   return ReadTraceFile((root ? std::string(root) + "/" : "") + "traces/" + name + ".fltrace");
 }
 
-// A row's name: the workload, or an extra trace's header workload.
-std::string RowName(int index) {
-  if (index < kBuiltIn) return kWorkloads[index];
-  static std::map<int, std::string> names;
-  auto it = names.find(index);
-  if (it != names.end()) return it->second;
-  const std::string& path = ExtraTraces()[index - kBuiltIn];
-  absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
-  FAULTLAB_CHECK(f.ok(), path, ": ", f.status().message());
-  trace::TraceReader reader(f->get(), path);
-  FAULTLAB_CHECK(reader.Open().ok(), path, ": does not open");
-  return names[index] = reader.header().workload();
-}
-
 const Recording& Get(int index) {
   static std::map<int, Recording> cache;
   auto it = cache.find(index);
@@ -115,6 +101,15 @@ const Recording& Get(int index) {
   absl::StatusOr<Recording> r = RecordWorkload(cfg, {w->name, 1, 0}, "bench", std::string(16, 'b'));
   FAULTLAB_CHECK(r.ok(), r.status().message());
   return cache[index] = std::move(*r);
+}
+
+// A row's name: the workload, or an extra trace's header workload.
+std::string RowName(int index) {
+  if (index < kBuiltIn) return kWorkloads[index];
+  trace::MemorySource src(Get(index).bytes);
+  trace::TraceReader reader(&src, "bench");
+  FAULTLAB_CHECK(reader.Open().ok(), ExtraTraces()[index - kBuiltIn], ": does not open");
+  return reader.header().workload();
 }
 
 // One checked replay of `rec`: false if it did not come out identical.
