@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,36 @@ absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n) {
     if (got >= 0) return static_cast<size_t>(got);
     if (errno != EINTR) return ErrnoStatus(errno, path_, "read failed");
   }
+}
+
+absl::StatusOr<std::shared_ptr<const MappedFile>> MappedFile::Map(const std::string& path,
+                                                                  uint64_t limit) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, path, "cannot open");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, path, "cannot stat");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  const size_t size = static_cast<size_t>(std::min<uint64_t>(limit, st.st_size));
+  if (size == 0) {  // mmap refuses a length of 0; an empty view reads as an empty file
+    ::close(fd);
+    return std::shared_ptr<const MappedFile>(new MappedFile(nullptr, 0));
+  }
+  void* data = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  const int err = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (data == MAP_FAILED) return ErrnoStatus(err, path, "cannot map");
+  return std::shared_ptr<const MappedFile>(new MappedFile(data, size));
+}
+
+MappedFile::~MappedFile() {
+  if (size_ != 0) ::munmap(const_cast<void*>(data_), size_);
 }
 
 }  // namespace faultlab::trace

@@ -107,6 +107,28 @@ class FileSource : public ByteSource {
   size_t size_bytes_;
 };
 
+// A regular file's first `limit` bytes (fewer if the file is shorter),
+// mapped read-only: every reader made over bytes() shares the one mapping,
+// and processes that map the same file share its page-cache pages (the
+// server's replay workers, each replaying a cell of one what-if matrix).
+// The file must not shrink below what is mapped while it is mapped — a
+// read past its end would be SIGBUS; the server's stored blobs only ever
+// drop bytes past their acknowledged length, which is all a worker maps.
+class MappedFile {
+ public:
+  static absl::StatusOr<std::shared_ptr<const MappedFile>> Map(const std::string& path,
+                                                               uint64_t limit);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  absl::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  MappedFile(const void* data, size_t size) : data_(data), size_(size) {}
+  const void* data_;
+  size_t size_;
+};
+
 }  // namespace faultlab::trace
 
 #endif  // FAULTLAB_ENGINE_TRACE_IO_H_

@@ -162,6 +162,56 @@ TEST(TraceTest, FileSinkAndSourceRoundTrip) {
               StatusIs(absl::StatusCode::kNotFound, "cannot create"));
 }
 
+TEST(TraceTest, AMappedFileReadsAsTheFilesFirstBytes) {
+  EventArena arena;
+  std::vector<Event> events = MakeEvents(Mix::kFaultHeavy, 7, 1000, arena);
+  std::string bytes;
+  StringSink sink(&bytes);
+  TraceWriter writer(&sink, SyntheticHeader(Mix::kFaultHeavy, 7));
+  for (const Event& e : events) ASSERT_TRUE(writer.Append(e).ok());
+  ASSERT_TRUE(writer.Finish().ok());
+  const std::string dir = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp";
+  const std::string path = dir + "/mapped.fltrace";
+  {
+    auto out = FileSink::Open(path);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_TRUE((*out)->Write(bytes + "trailing bytes past the limit").ok());
+    ASSERT_TRUE((*out)->Close().ok());
+  }
+  auto mapped = MappedFile::Map(path, bytes.size());
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_EQ((*mapped)->bytes(), bytes);
+  // Two readers over the one mapping, as a replay's inputs and checks are.
+  MemorySource a((*mapped)->bytes()), b((*mapped)->bytes());
+  TraceReader ra(&a, path), rb(&b, path);
+  ASSERT_TRUE(ra.Open().ok());
+  ASSERT_TRUE(rb.Open().ok());
+  Event ea, eb;
+  size_t n = 0;
+  while (ra.Next(&ea)) {
+    ASSERT_TRUE(rb.Next(&eb));
+    ASSERT_EQ(ea, events[n]);
+    ASSERT_EQ(eb, events[n++]);
+  }
+  EXPECT_TRUE(ra.status().ok()) << ra.status();
+  EXPECT_EQ(n, events.size());
+
+  // A limit past the end maps what there is; a limit of 0 maps nothing.
+  auto whole = MappedFile::Map(path, uint64_t{1} << 40);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ((*whole)->bytes().size(), bytes.size() + 29);
+  auto none = MappedFile::Map(path, 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE((*none)->bytes().empty());
+  std::remove(path.c_str());
+  EXPECT_EQ((*mapped)->bytes(), bytes) << "the mapping outlives the file's name";
+
+  EXPECT_THAT(MappedFile::Map(dir + "/does-not-exist", 1).status(),
+              StatusIs(absl::StatusCode::kNotFound, "does-not-exist: cannot open"));
+  EXPECT_THAT(MappedFile::Map(dir, 1).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, "not a regular file"));
+}
+
 TEST(TraceTest, FullDiskIsAnErrorNamingTheFile) {
   if (access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
   auto sink = FileSink::Open("/dev/full");

@@ -13,7 +13,11 @@
 #include <cstring>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "proto/replay_worker.pb.h"
 
 namespace faultlab::server {
@@ -23,12 +27,26 @@ constexpr char kWorkerName[] = "faultlab-replay-worker";
 constexpr size_t kMaxMessage = 64 << 20;  // a report is kilobytes
 constexpr size_t kStderrTail = 4096;
 
-// The worker's resident set in bytes (0 once it is gone).
+// The worker's own resident memory in bytes (0 once it is gone): anonymous
+// and shmem pages, not the file pages of the trace it maps — those are the
+// page cache's, shared with the other workers and reclaimable, and a long
+// trace read to its end would otherwise count whole.
 uint64_t Rss(pid_t pid) {
-  std::ifstream statm(absl::StrCat("/proc/", pid, "/statm"));
-  uint64_t size = 0, resident = 0;
-  if (!(statm >> size >> resident)) return 0;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  uint64_t kib = 0;
+  for (std::string line; std::getline(status, line);) {
+    uint64_t n = 0;
+    for (absl::string_view field : {"RssAnon:", "RssShmem:"}) {
+      if (absl::StartsWith(line, field) &&
+          absl::SimpleAtoi(
+              absl::StripSuffix(
+                  absl::StripAsciiWhitespace(absl::string_view(line).substr(field.size())), " kB"),
+              &n)) {
+        kib += n;
+      }
+    }
+  }
+  return kib << 10;
 }
 
 // One Update from the front of `buf`, if whole: 1 taken, 0 not yet, -1 damaged.

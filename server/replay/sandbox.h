@@ -5,8 +5,9 @@
 //
 // Limits, derived from the trace's stored size:
 //  - CPU: RLIMIT_CPU of base + per-MiB seconds (SIGXCPU ends it);
-//  - memory: the worker's resident set, read from /proc every 50 ms and
-//    killed past the limit (RLIMIT_AS would break sanitizer builds, whose
+//  - memory: the worker's own resident memory (anonymous and shmem, not
+//    the trace file it maps), read from /proc every 50 ms and killed past
+//    the limit (RLIMIT_AS would break sanitizer builds, whose
 //    shadow memory is address space);
 //  - wall time: twice the CPU limit, a last resort (a worker never sleeps).
 // A worker that exceeds a limit, crashes or breaks the protocol ends as

@@ -4,9 +4,12 @@
 // "stopped".
 #include "server/replay/sandbox.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "engine/replay/recorder.h"
@@ -17,10 +20,11 @@ namespace {
 
 constexpr char kBadWorker[] = "server/sandbox_test_worker";  // in the runfiles
 
-SandboxOutcome RunAs(const std::string& behaviour, SandboxPolicy policy = {}) {
+SandboxOutcome RunAs(const std::string& behaviour, SandboxPolicy policy = {},
+                     const std::string& trace = "/dev/null") {
   Sandbox box(kBadWorker, policy);
   SandboxJob job;
-  job.trace_path = "/dev/null";
+  job.trace_path = trace;
   job.name = behaviour;
   return box.Run(job, nullptr, nullptr);
 }
@@ -53,6 +57,9 @@ TEST(SandboxTest, MemoryCpuAndTimeLimitsEndAWorker) {
   EXPECT_EQ(o.error_reason, "memory_limit") << o.report;
   EXPECT_NE(o.report.find("MiB resident (limit 128 MiB)"), std::string::npos) << o.report;
 
+  o = RunAs("grow-shmem", small);  // a memfd is the worker's own memory too
+  EXPECT_EQ(o.error_reason, "memory_limit") << o.report;
+
   SandboxPolicy quick;
   quick.cpu_base_seconds = 1;
   double took = Seconds([&] { o = RunAs("spin", quick); });
@@ -61,6 +68,22 @@ TEST(SandboxTest, MemoryCpuAndTimeLimitsEndAWorker) {
   took = Seconds([&] { o = RunAs("sleep", quick); });  // no CPU used: the wall limit, 2 s
   EXPECT_EQ(o.error_reason, "timeout") << o.report;
   EXPECT_LT(took, 10);
+}
+
+TEST(SandboxTest, TheTraceAWorkerMapsIsNotItsMemory) {
+  // 256 MiB of trace read through a mapping: page-cache pages, past a
+  // 128 MiB limit on the worker's own memory. (A sparse file: nothing is
+  // written to disk, reading its holes still fills the page cache.)
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/big.fltrace";
+  const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 256 << 20), 0);
+  close(fd);
+  SandboxPolicy small;
+  small.rss_bytes = 128 << 20;
+  SandboxOutcome o = RunAs("map-trace", small, path);
+  EXPECT_EQ(o.outcome, "identical") << o.error_reason << ": " << o.report;
+  unlink(path.c_str());
 }
 
 TEST(SandboxTest, AWorkerThatBreaksTheProtocolIsEnded) {

@@ -2,7 +2,8 @@
 // faultlab-server that started it (sandbox.h) — so that what a hostile
 // trace does to a replay (a crash, its CPU, its memory) stays here. Reads
 // the trace file's first --bytes bytes, writes Update messages to stdout
-// (proto/replay_worker.proto), exits 0 once the Result is written.
+// (proto/replay_worker.proto), exits 0 once the Result is written. The
+// trace is mapped read-only (trace::MappedFile), not copied.
 //
 //   faultlab-replay-worker --trace PATH --bytes N --name NAME
 //       [--what-if KEY=VALUE ...] [--mode open|rerun] [--keep-going]
@@ -131,11 +132,14 @@ int Main(int argc, char** argv) {
     std::cerr << "faultlab-replay-worker: " << what_if.status().message() << "\n";
     return 2;
   }
+  // The committed bytes, mapped once: the replay's two readers (inputs,
+  // checks) share the mapping, and a matrix's workers its page-cache pages.
+  const absl::StatusOr<std::shared_ptr<const trace::MappedFile>> mapped =
+      trace::MappedFile::Map(path, bytes);
   auto open = [&]() -> absl::StatusOr<std::unique_ptr<trace::ByteSource>> {
-    absl::StatusOr<std::unique_ptr<trace::FileSource>> f = trace::FileSource::Open(path);
-    if (!f.ok()) return f.status();
+    if (!mapped.ok()) return mapped.status();
     return std::unique_ptr<trace::ByteSource>(
-        std::make_unique<trace::LimitedSource>(std::move(*f), bytes));
+        std::make_unique<trace::MemorySource>((*mapped)->bytes()));
   };
   ReplayTally tally;
   replay::ReplayResult r;
