@@ -4,17 +4,18 @@
 
 namespace faultlab::sim {
 
-uint64_t Scheduler::At(uint64_t time_ns, Task fn, bool background) {
-  const uint64_t seq = next_seq_++;
-  uint32_t slot;
+uint32_t Scheduler::TakeSlot() {
   if (free_slots_.empty()) {
-    slot = static_cast<uint32_t>(tasks_.size());
-    tasks_.push_back(std::move(fn));
-  } else {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-    tasks_[slot] = std::move(fn);
+    tasks_.emplace_back();
+    return static_cast<uint32_t>(tasks_.size() - 1);
   }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  return slot;
+}
+
+uint64_t Scheduler::Push(uint64_t time_ns, uint32_t slot, bool background) {
+  const uint64_t seq = next_seq_++;
   events_.push_back(
       Entry{std::max(time_ns, now_ns_), seq, uint64_t{slot} << 1 | (background ? 1 : 0)});
   std::push_heap(events_.begin(), events_.end(), Later());
@@ -35,27 +36,32 @@ void Scheduler::Cancel(uint64_t id) {
 void Scheduler::DropCancelled() {
   while (!events_.empty() && cancelled_.count(events_.front().seq)) {
     cancelled_.erase(events_.front().seq);
-    PopTop();
+    Release(PopTop().slot());
   }
 }
 
-Task Scheduler::PopTop() {
+Scheduler::Entry Scheduler::PopTop() {
   std::pop_heap(events_.begin(), events_.end(), Later());
-  const uint32_t slot = events_.back().slot();
+  const Entry e = events_.back();
   events_.pop_back();
+  return e;
+}
+
+void Scheduler::Release(uint32_t slot) {
+  tasks_[slot].Reset();
   free_slots_.push_back(slot);
-  return std::move(tasks_[slot]);
 }
 
 bool Scheduler::RunOne() {
   DropCancelled();
   if (events_.empty()) return false;
-  const Entry e = events_.front();
-  Task fn = PopTop();
+  const Entry e = PopTop();
   now_ns_ = e.time;
   if (!e.background()) --foreground_;
   ++events_run_;
-  fn();
+  // Run in place: its slot stays taken (and put) until it returns.
+  tasks_[e.slot()]();
+  Release(e.slot());
   return true;
 }
 

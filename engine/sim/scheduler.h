@@ -12,6 +12,7 @@
 #define FAULTLAB_ENGINE_SIM_SCHEDULER_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <set>
 #include <utility>
@@ -30,9 +31,16 @@ class Scheduler {
   // Schedules `fn` at absolute time `time_ns` (clamped to now). Returns an id
   // for Cancel(). Background events (other tenants, periodic samplers) run in
   // time order like the rest but never keep RunAll() or an endless wait going.
-  uint64_t At(uint64_t time_ns, Task fn, bool background = false);
-  uint64_t After(uint64_t delay_ns, Task fn, bool background = false) {
-    return At(now_ns_ + delay_ns, std::move(fn), background);
+  // `fn` is any void() callable (or a Task), built in its slot.
+  template <typename F>
+  uint64_t At(uint64_t time_ns, F&& fn, bool background = false) {
+    const uint32_t slot = TakeSlot();
+    tasks_[slot].Assign(std::forward<F>(fn));
+    return Push(time_ns, slot, background);
+  }
+  template <typename F>
+  uint64_t After(uint64_t delay_ns, F&& fn, bool background = false) {
+    return At(now_ns_ + delay_ns, std::forward<F>(fn), background);
   }
   void Cancel(uint64_t id);
 
@@ -57,7 +65,8 @@ class Scheduler {
  private:
   // A binary heap ordered by (time, sequence); cancelled entries are skipped
   // when they reach the top. The heap moves small entries; their tasks stay
-  // in slots of their own until run.
+  // in slots of their own, built there and run there: a deque, so the slots
+  // a running task schedules into never move it.
   struct Entry {
     uint64_t time;
     uint64_t seq;
@@ -73,11 +82,15 @@ class Scheduler {
       return a.time != b.time ? a.time > b.time : a.seq > b.seq;
     }
   };
+  uint32_t TakeSlot();
+  uint64_t Push(uint64_t time_ns, uint32_t slot, bool background);
   void DropCancelled();
-  // Removes the heap's top entry and hands back its task.
-  Task PopTop();
+  // Removes the heap's top entry; its task stays in its slot.
+  Entry PopTop();
+  // Destroys a run or cancelled event's task and frees its slot.
+  void Release(uint32_t slot);
   std::vector<Entry> events_;
-  std::vector<Task> tasks_;
+  std::deque<Task> tasks_;
   std::vector<uint32_t> free_slots_;
   std::set<uint64_t> cancelled_;
   size_t foreground_ = 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 namespace faultlab::sim {
@@ -27,6 +28,29 @@ TEST(SchedulerTest, EventsScheduleEventsAndCancel) {
   s.RunAll();
   EXPECT_EQ(fired, 1);
   EXPECT_EQ(s.now_ns(), 2u);
+}
+
+TEST(SchedulerTest, ARunningEventKeepsWhatItCapturedWhileItSchedulesMore) {
+  // Events run in their slots: one that schedules thousands more (new
+  // slots) and then reads its own captures must find them intact, and what
+  // an event captured is destroyed once it has run or been cancelled.
+  Scheduler s(1);
+  auto cancelled = std::make_shared<int>(0);
+  std::weak_ptr<int> watch_cancelled = cancelled;
+  s.Cancel(s.At(1, [c = std::move(cancelled)] { ++*c; }));  // dropped before the next runs
+  auto kept = std::make_shared<std::vector<int>>(64, 7);
+  std::weak_ptr<std::vector<int>> watch = kept;
+  int sum = 0;
+  s.At(1, [&s, &sum, kept = std::move(kept)] {
+    for (int i = 0; i < 5000; ++i) s.After(1, [&sum] { ++sum; });
+    for (int v : *kept) sum += v;
+  });
+  EXPECT_FALSE(watch.expired());
+  s.RunAll();
+  EXPECT_EQ(sum, 5000 + 64 * 7);
+  EXPECT_TRUE(watch.expired()) << "a run event's captures outlived it";
+  EXPECT_TRUE(watch_cancelled.expired()) << "a cancelled event's captures outlived it";
+  EXPECT_EQ(s.pending(), 0u);
 }
 
 TEST(SchedulerTest, RunUntilStopsAtTheDeadline) {

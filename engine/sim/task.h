@@ -18,15 +18,7 @@ class Task {
   Task() = default;
   template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Task>>>
   Task(F&& f) {  // NOLINT: implicit, as std::function's
-    using Fn = std::decay_t<F>;
-    if constexpr (sizeof(Fn) <= kInline && alignof(Fn) <= alignof(std::max_align_t) &&
-                  std::is_nothrow_move_constructible_v<Fn>) {
-      new (buf_) Fn(std::forward<F>(f));
-      ops_ = &kInlineOps<Fn>;
-    } else {
-      *reinterpret_cast<Fn**>(buf_) = new Fn(std::forward<F>(f));
-      ops_ = &kHeapOps<Fn>;
-    }
+    Init(std::forward<F>(f));
   }
   Task(Task&& o) noexcept : ops_(o.ops_) {
     if (ops_) ops_->relocate(buf_, o.buf_);
@@ -45,10 +37,39 @@ class Task {
   Task& operator=(const Task&) = delete;
   ~Task() { Reset(); }
 
+  // Holds `f` from now on, built in place (the scheduler's slots: no
+  // temporary Task to move from).
+  template <typename F>
+  void Assign(F&& f) {
+    if constexpr (std::is_same_v<std::decay_t<F>, Task>) {
+      *this = std::move(f);
+    } else {
+      Reset();
+      Init(std::forward<F>(f));
+    }
+  }
+  // Destroys the callable (and what it captured).
+  void Reset() {
+    if (ops_) ops_->destroy(buf_);
+    ops_ = nullptr;
+  }
   explicit operator bool() const { return ops_ != nullptr; }
   void operator()() { ops_->call(buf_); }
 
  private:
+  template <typename F>
+  void Init(F&& f) {
+    using Fn = std::decay_t<F>;
+    if constexpr (sizeof(Fn) <= kInline && alignof(Fn) <= alignof(std::max_align_t) &&
+                  std::is_nothrow_move_constructible_v<Fn>) {
+      new (buf_) Fn(std::forward<F>(f));
+      ops_ = &kInlineOps<Fn>;
+    } else {
+      *reinterpret_cast<Fn**>(buf_) = new Fn(std::forward<F>(f));
+      ops_ = &kHeapOps<Fn>;
+    }
+  }
+
   static constexpr size_t kInline = 48;
   struct Ops {
     void (*call)(void*);
@@ -67,11 +88,6 @@ class Task {
       [](void* p) { (**static_cast<Fn**>(p))(); },
       [](void* dst, void* src) { *static_cast<Fn**>(dst) = *static_cast<Fn**>(src); },
       [](void* p) { delete *static_cast<Fn**>(p); }};
-
-  void Reset() {
-    if (ops_) ops_->destroy(buf_);
-    ops_ = nullptr;
-  }
 
   alignas(std::max_align_t) unsigned char buf_[kInline];
   const Ops* ops_ = nullptr;
