@@ -2,10 +2,12 @@
 # tools/package.sh: faultlab's Debian packages for one architecture
 # (./lab package; docs/build.md "Packages").
 #
-#   tools/package.sh ARCH BIN OUT [SYSROOT_DEBS]
+#   tools/package.sh ARCH BIN OUT HOST_BIN [SYSROOT_DEBS]
 #     ARCH          amd64 or arm64
 #     BIN           Bazel's bazel-bin of an opt build for ARCH
 #     OUT           where the .debs go
+#     HOST_BIN      a bazel-bin of the same programs for this machine: their
+#                   --help becomes each program's manual page (help2man)
 #     SYSROOT_DEBS  arm64: the arm64 .debs tools/cross.sh unpacked (who
 #                   provides each library the programs link)
 #
@@ -23,7 +25,10 @@ cd "$(dirname "$0")/.."
 VERSION=0.3.0  # the engine's model version is 0.3 (engine/replay/version.h)
 # Who answers for the packages: set it for a farm's own builds.
 MAINTAINER=${FAULTLAB_MAINTAINER:-faultlab <faultlab@example.org>}
-arch=$1 bin=$2 out=$3 debs=${4:-}
+# The packages' one date (changelog, manual pages): the tree's last commit,
+# so that rebuilding the same tree gives the same bytes (Debian's convention).
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+arch=$1 bin=$2 out=$3 host_bin=$4 debs=${5:-}
 case $arch in
   amd64) strip=strip multiarch=x86_64-linux-gnu ;;
   arm64) strip=aarch64-linux-gnu-strip multiarch=aarch64-linux-gnu ;;
@@ -74,7 +79,7 @@ stage() {
   mkdir -p "$root/DEBIAN" "$root/usr/share/doc/$1"
   install -m 0644 packaging/copyright "$root/usr/share/doc/$1/copyright"
   printf '%s (%s) stable; urgency=medium\n\n  * Built from the faultlab tree.\n\n -- %s  %s\n' \
-    "$1" "$VERSION" "$MAINTAINER" "$(date -R -d @0)" | gzip -9n >"$root/usr/share/doc/$1/changelog.gz"
+    "$1" "$VERSION" "$MAINTAINER" "$(date -R -u -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$root/usr/share/doc/$1/changelog.gz"
   chmod 0644 "$root/usr/share/doc/$1/changelog.gz"
   echo "$root"
 }
@@ -82,6 +87,20 @@ stage() {
 program() {  # program SRC DEST MODE: installed and stripped
   install -D -m "$3" "$1" "$2"
   "$strip" --strip-unneeded --remove-section=.comment --remove-section=.note "$2"
+}
+
+# manpage PROGRAM SUMMARY ROOT: the program's manual page, made by help2man
+# from its --help as built for this machine (the same text as ARCH's),
+# dated SOURCE_DATE_EPOCH.
+manpage() {
+  local name page
+  name=$(basename "$1")
+  page=$3/usr/share/man/man1/$name.1.gz
+  mkdir -p "$(dirname "$page")"
+  help2man --no-info --version-string="$VERSION" --name="$2" \
+    --output="$work/$name.1" "$host_bin/$1" || die "help2man: $1 --help failed"
+  gzip -9n <"$work/$name.1" >"$page"
+  chmod 0644 "$page"
 }
 
 # finish PACKAGE DESCRIPTION ELF...: control, md5sums, conffiles, the .deb, lintian.
@@ -129,6 +148,8 @@ program "$bin/agents/shim/libfaultlab_shim.so" "$root/usr/lib/faultlab/libfaultl
 install -D -m 0644 packaging/faultlab-agent.service "$root/lib/systemd/system/faultlab-agent.service"
 install -D -m 0644 packaging/agent.conf "$root/etc/faultlab/agent.conf"
 install -D -m 0644 packaging/faultlab-agent.README "$root/usr/share/doc/faultlab-agent/README"
+manpage agents/faultlab-agent "record GPU fault traces on a board and upload them" "$root"
+manpage agents/loopback/faultlab-loopback "faultlab's twin behind a unix socket, posing as the kernel" "$root"
 finish faultlab-agent "GPU fault traces from a Mali CSF board for faultlab" \
   "$root/usr/bin/faultlab-agent" "$root/usr/bin/faultlab-loopback" "$root/usr/lib/faultlab/libfaultlab_shim.so"
 
@@ -139,6 +160,9 @@ program "$bin/cli/faultlab" "$root/usr/bin/faultlab" 0755
 install -D -m 0644 packaging/faultlab-server.service "$root/lib/systemd/system/faultlab-server.service"
 install -D -m 0644 packaging/faultlab-server.default "$root/etc/default/faultlab-server"
 install -D -m 0644 packaging/faultlab-server.README "$root/usr/share/doc/faultlab-server/README"
+manpage server/faultlab-server "store, replay and measure GPU fault traces" "$root"
+manpage server/faultlab-replay-worker "one sandboxed replay for faultlab-server" "$root"
+manpage cli/faultlab "trace-replay and performance lab for GPU memory allocated on fault" "$root"
 mkdir -p "$root/usr/share/faultlab"
 cp -r dashboards/grafana dashboards/prometheus "$root/usr/share/faultlab/"
 find "$root/usr/share/faultlab" -type f -exec chmod 0644 {} + -o -type d -exec chmod 0755 {} +

@@ -102,6 +102,12 @@ worker::Result Calibrate(const args::Args& a) {
   return out;
 }
 
+constexpr char kUsage[] =
+    "usage: faultlab-replay-worker --trace PATH --bytes N --name NAME [--what-if K=V ...]\n"
+    "           [--mode open|rerun] [--keep-going] [--costs PROFILE_TEXT --costs-source TEXT]\n"
+    "       faultlab-replay-worker --mode calibrate --base ID --profile-id ID\n"
+    "           --trace PATH --bytes N --name NAME ... (started by faultlab-server)\n";
+
 int Main(int argc, char** argv) {
   // The server's --profile-dir (what-if profile= naming a calibrated profile).
   if (const char* dir = std::getenv("FAULTLAB_PROFILE_DIR")) profiles::SetProfileDir(dir);
@@ -111,6 +117,16 @@ int Main(int argc, char** argv) {
     a.Declare(f, true);
   }
   a.Declare("keep-going", false);
+  if (argc == 2 && std::string(argv[1]) == "--help") {
+    std::cout
+        << kUsage
+        << "\nReplays one stored trace, or calibrates a board's profile from its traces, for\n"
+           "the faultlab-server that started it, in a process of its own so that what a\n"
+           "hostile trace does stays here. Writes length-prefixed worker.Update messages\n"
+           "to standard output (proto/replay_worker.proto). Not for direct use: the\n"
+           "server finds it beside itself (docs/security.md \"Isolation\").\n";
+    return 0;
+  }
   uint64_t bytes = 0;
   absl::Status parsed = a.Parse(argc - 1, argv + 1);
   if (parsed.ok() && a.Get("mode") == "calibrate" && a.Has("trace")) {
@@ -119,11 +135,7 @@ int Main(int argc, char** argv) {
     return Send(u) ? 0 : 4;
   }
   if (!parsed.ok() || !a.Has("trace") || !a.GetUint("bytes", &bytes).ok()) {
-    std::cerr
-        << "usage: faultlab-replay-worker --trace PATH --bytes N --name NAME [--what-if K=V ...]"
-           " [--mode open|rerun] [--keep-going] [--costs PROFILE_TEXT --costs-source TEXT]\n"
-           "       faultlab-replay-worker --mode calibrate --base ID --profile-id ID"
-           " --trace PATH --bytes N --name NAME ... (started by faultlab-server)\n";
+    std::cerr << kUsage;
     return 2;
   }
   const std::string path = a.Get("trace"), name = a.Get("name", path);

@@ -28,6 +28,11 @@ for f in /usr/bin/faultlab-server /usr/bin/faultlab-replay-worker /usr/bin/fault
   /lib/systemd/system/faultlab-agent.service /etc/faultlab/agent.conf /usr/share/faultlab/grafana/faultlab-fleet.json; do
   [ -e "$f" ] || fail "missing $f"
 done
+# Each program's manual page (dpkg -L: a machine may exclude /usr/share/man).
+for p in faultlab-server:faultlab-server faultlab-server:faultlab-replay-worker faultlab-server:faultlab \
+  faultlab-agent:faultlab-agent faultlab-agent:faultlab-loopback; do
+  dpkg -L "${p%%:*}" | grep -qx "/usr/share/man/man1/${p#*:}.1.gz" || fail "no manual page for ${p#*:}"
+done
 
 # The server, as its unit starts it.
 . /etc/default/faultlab-server
