@@ -28,6 +28,7 @@ MAINTAINER=${FAULTLAB_MAINTAINER:-faultlab <faultlab@example.org>}
 # The packages' one date (changelog, manual pages): the tree's last commit,
 # so that rebuilding the same tree gives the same bytes (Debian's convention).
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+[ $# -ge 4 ] || { echo "usage: tools/package.sh ARCH BIN OUT HOST_BIN [SYSROOT_DEBS]" >&2; exit 2; }
 arch=$1 bin=$2 out=$3 host_bin=$4 debs=${5:-}
 case $arch in
   amd64) strip=strip multiarch=x86_64-linux-gnu ;;

@@ -42,7 +42,7 @@ class Task {
   template <typename F>
   void Assign(F&& f) {
     if constexpr (std::is_same_v<std::decay_t<F>, Task>) {
-      *this = std::move(f);
+      *this = std::forward<F>(f);  // a Task moves in (an lvalue one would copy: deleted)
     } else {
       Reset();
       Init(std::forward<F>(f));

@@ -74,7 +74,8 @@ TEST(SandboxTest, TheTraceAWorkerMapsIsNotItsMemory) {
   // 256 MiB of trace read through a mapping: page-cache pages, past a
   // 128 MiB limit on the worker's own memory. (A sparse file: nothing is
   // written to disk, reading its holes still fills the page cache.)
-  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/big.fltrace";
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/big.fltrace";
   const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(ftruncate(fd, 256 << 20), 0);
