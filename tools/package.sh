@@ -25,9 +25,16 @@ cd "$(dirname "$0")/.."
 VERSION=0.3.0  # the engine's model version is 0.3 (engine/replay/version.h)
 # Who answers for the packages: set it for a farm's own builds.
 MAINTAINER=${FAULTLAB_MAINTAINER:-faultlab <faultlab@example.org>}
-# The packages' one date (changelog, manual pages): the tree's last commit,
-# so that rebuilding the same tree gives the same bytes (Debian's convention).
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+# The packages' one date (changelog, manual pages, file times — dpkg-deb
+# clamps them to it), so that rebuilding the same tree gives the same bytes
+# (Debian's convention): the tree's last commit; where there is no git (a
+# tarball, a machine without it), now — never the epoch, which lintian
+# rejects as an ancient file.
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null) || SOURCE_DATE_EPOCH=
+  [ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
+fi
+export SOURCE_DATE_EPOCH
 [ $# -ge 4 ] || { echo "usage: tools/package.sh ARCH BIN OUT HOST_BIN [SYSROOT_DEBS]" >&2; exit 2; }
 arch=$1 bin=$2 out=$3 host_bin=$4 debs=${5:-}
 case $arch in
