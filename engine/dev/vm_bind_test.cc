@@ -39,6 +39,17 @@ struct DeviceTables : pgtable::TableAllocator {
   mem::MemoryModel* m;
 };
 
+// Pages [first, first + n) of alloc-on-fault BO `bo` populated the way the
+// fault path does (Engine C), no PTEs yet.
+std::shared_ptr<gem::Bo> Populate(TestDevice& t, uint32_t bo, uint64_t first, uint64_t n) {
+  std::shared_ptr<gem::Bo> b = t.dev.LookupBo(t.file, bo);
+  gem::PopulateStats st;
+  EXPECT_EQ(b->sparse()->PopulateRange(b->pages(), first, n, mem::AllocClass::kNoretry,
+                                       mem::AllocClass::kNoretry, &st),
+            0);
+  return b;
+}
+
 TEST(VmBindTest, ValidationOrderAndErrnos) {
   TestDevice t;
   const uint32_t vm = t.CreateVm();
@@ -199,11 +210,8 @@ TEST(VmBindTest, SparseVmasGetNoPagesAndUnmapSkipsUnpopulatedGranules) {
       << "no preallocation, no PTEs for alloc-on-fault";
   EXPECT_EQ(t.dev.memory().owned_pages(mem::Owner::kBoPage), 0u);
   // Populate and map one granule the way the fault path will (Engine C).
-  std::shared_ptr<gem::Bo> b = t.dev.LookupBo(t.file, bo);
-  gem::PopulateStats st;
-  ASSERT_EQ(b->sparse()->PopulateRange(b->pages(), 32, 16, mem::AllocClass::kNoretry,
-                                       mem::AllocClass::kNoretry, &st),
-            0);
+  std::shared_ptr<gem::Bo> b = Populate(t, bo, 32, 16);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   DeviceTables tables(&t.dev.memory());
   ASSERT_EQ(VmOf(t, vm)->MapPages(0x20000000 + 128 * K, vm::Vm::FlagsToProt(0), *b, 128 * K, 64 * K,
                                   &tables),
@@ -225,11 +233,8 @@ TEST(VmBindTest, SparseUnmapStepsFromAHoleByAWholeGranule) {
   const uint32_t vm = t.CreateVm();
   const uint32_t bo = t.CreateBo(1 * M, kPanthorBoAllocOnFault, 64 * K);
   ASSERT_EQ(t.Bind(vm, {TestDevice::MapOp(bo, 0, 0x20000000, 1 * M)}), 0);
-  std::shared_ptr<gem::Bo> b = t.dev.LookupBo(t.file, bo);
-  gem::PopulateStats st;
-  ASSERT_EQ(b->sparse()->PopulateRange(b->pages(), 0, 32, mem::AllocClass::kNoretry,
-                                       mem::AllocClass::kNoretry, &st),
-            0);
+  std::shared_ptr<gem::Bo> b = Populate(t, bo, 0, 32);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   DeviceTables tables(&t.dev.memory());
   vm::Vm& v = *VmOf(t, vm);
   const int prot = vm::Vm::FlagsToProt(0);

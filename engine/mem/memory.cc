@@ -77,11 +77,11 @@ MemoryModel::MemoryModel(MemoryConfig config)
     : config_(config),
       frame_count_(config.budget_bytes / kPageSize),
       wmarks_(ComputeWatermarks(frame_count_)),
-      partial_blocks_(static_cast<uint32_t>((frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge)),
-      empty_blocks_(static_cast<uint32_t>((frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge)),
+      blocks_((frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge),
+      partial_blocks_(static_cast<uint32_t>(blocks_.size())),
+      empty_blocks_(static_cast<uint32_t>(blocks_.size())),
       free_pages_(frame_count_) {
-  const uint64_t nblocks = (frame_count_ + kPagesPerHuge - 1) / kPagesPerHuge;
-  blocks_.resize(nblocks);
+  const uint64_t nblocks = blocks_.size();
   for (uint32_t b = 0; b < nblocks; ++b) {
     const uint64_t first = static_cast<uint64_t>(b) * kPagesPerHuge;
     const uint64_t n = std::min<uint64_t>(kPagesPerHuge, frame_count_ - first);

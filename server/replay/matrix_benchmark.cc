@@ -41,8 +41,6 @@ std::string RecordCompute(uint32_t frames) {
   return bytes;
 }
 
-// A store holding one compute trace, a sandbox, and the Replay service on
-// an in-process gRPC server.
 // The worker beside this binary, as the server finds its own (./lab bench
 // runs it from the repository, `bazel run` from its runfiles).
 std::string Worker() {
@@ -51,6 +49,8 @@ std::string Worker() {
   return *w;
 }
 
+// A store holding one compute trace, a sandbox, and the Replay service on
+// an in-process gRPC server.
 struct Lab {
   std::unique_ptr<SqliteStore> store;
   Sandbox sandbox{Worker(), SandboxPolicy{}};
