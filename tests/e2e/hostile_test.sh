@@ -105,10 +105,18 @@ sample() {
 while kill -0 "$fp" 2>/dev/null; do sample; sleep 0.05; done
 wait "$fp"
 # The server works through what the flood queued, then lets its threads go
-# and, within a few of its 5 s trims, its memory.
-for _ in $(seq 1 400); do
+# and, within a few of its 5 s trims, its memory: settled once both stay low
+# for 2 s (the flood's client can be gone before a loaded server has even
+# started on its streams — low at one look is not yet after the flood).
+settled=0
+for _ in $(seq 1 600); do
   sample
-  [ "$threads_now" -lt 60 ] && [ "$rss_after" -lt 150000 ] && break
+  if [ "$threads_now" -lt 60 ] && [ "$rss_after" -lt 150000 ]; then
+    settled=$((settled + 1))
+    [ "$settled" -ge 40 ] && break
+  else
+    settled=0
+  fi
   sleep 0.05
 done
 threads_after=$(awk '/^Threads/ {print $2}' "/proc/$pid/status")
